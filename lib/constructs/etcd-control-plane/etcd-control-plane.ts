@@ -1,0 +1,188 @@
+import { Construct } from 'constructs';
+import {
+  IntOrString,
+  KubePodDisruptionBudget,
+  KubeService,
+  KubeStatefulSet,
+  type Probe,
+} from '../../../imports/k8s.js';
+import { componentLabels, DeployPhase, phaseAnnotation, selectorLabels } from '../../labels.js';
+import { check, quorum, rules } from '../../validation.js';
+import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
+import { toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
+import { namespaceOf } from '../scope.js';
+
+export interface EtcdControlPlaneProps {
+  /**
+   * Number of etcd members: 1 for a benchmark laptop, 3 or 5 to survive member loss. Odd only: an
+   * even count raises the quorum without adding fault tolerance.
+   * @default 1
+   */
+  readonly replicas?: number;
+  /**
+   * Name of the StatefulSet and of its headless service; members are `<name>-<ordinal>`.
+   * @default 'etcd'
+   */
+  readonly name?: string;
+  /**
+   * etcd image; it must carry `etcd` and `etcdctl` (API v3).
+   * @default 'quay.io/coreos/etcd:v3.5.0' (the image upstream Sand Store uses)
+   */
+  readonly image?: string;
+  /**
+   * Where the members' volumes come from and where the members run.
+   * @default - the cluster's default StorageClass and no node placement
+   */
+  readonly storage?: LocalSsdStorage;
+  /**
+   * Volume size per member.
+   * @default '1Gi'
+   */
+  readonly storageSize?: string;
+  /**
+   * CPU and memory per member.
+   * @default { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } }
+   */
+  readonly resources?: ContainerResources;
+}
+
+export const ETCD_CLIENT_PORT = 2379;
+export const ETCD_PEER_PORT = 2380;
+/** etcd serves /health here, separately from the client port, as kubeadm's static pod does. */
+export const ETCD_METRICS_PORT = 2381;
+const DATA_MOUNT = '/var/lib/etcd';
+
+/**
+ * The etcd control plane Sand Store keeps its membership in: a StatefulSet of `replicas` members
+ * with a generated `--initial-cluster`, a headless service that publishes not-ready addresses (a
+ * member must be resolvable before it is Ready, or a new cluster never forms), probes, a claim per
+ * member and, with more than one member, a PodDisruptionBudget that keeps quorum.
+ */
+export class EtcdControlPlane extends Construct {
+  public readonly name: string;
+  public readonly replicas: number;
+  public readonly image: string;
+  /** The headless service, which gives each member its DNS name. */
+  public readonly serviceName: string;
+  /** `host:port` of every member's client URL, no scheme: the form Sand Store's ETCD_ENDPOINTS takes. */
+  public readonly clientEndpoints: readonly string[];
+  /** Labels selecting the members' pods (for network policies). */
+  public readonly podSelector: Readonly<Record<string, string>>;
+  public readonly clientPort = ETCD_CLIENT_PORT;
+  public readonly peerPort = ETCD_PEER_PORT;
+
+  public constructor(scope: Construct, id: string, props: EtcdControlPlaneProps = {}) {
+    super(scope, id);
+    const who = `EtcdControlPlane ${this.node.path}`;
+    this.name = props.name ?? 'etcd';
+    this.replicas = props.replicas ?? 1;
+    this.image = props.image ?? 'quay.io/coreos/etcd:v3.5.0';
+    const storageSize = props.storageSize ?? '1Gi';
+    check(who, 'name', this.name, rules.dnsLabel);
+    check(who, 'replicas', this.replicas, rules.oddAtLeast(1));
+    check(who, 'image', this.image, rules.nonEmpty);
+    const resources = toResourceRequirements(who, 'resources', props.resources ?? {
+      requests: { cpu: '100m', memory: '256Mi' },
+      limits: { cpu: '1', memory: '512Mi' },
+    });
+
+    const namespace = namespaceOf(this);
+    this.serviceName = this.name;
+    const memberHost = (pod: string) => `${pod}.${this.serviceName}.${namespace}.svc`;
+    const members = Array.from({ length: this.replicas }, (_, i) => `${this.name}-${i}`);
+    this.clientEndpoints = members.map((m) => `${memberHost(m)}:${ETCD_CLIENT_PORT}`);
+    const initialCluster = members.map((m) => `${m}=http://${memberHost(m)}:${ETCD_PEER_PORT}`).join(',');
+
+    const labels = componentLabels(this, this.name, 'control-plane');
+    this.podSelector = selectorLabels(this, this.name, 'control-plane');
+
+    new KubeService(this, 'HeadlessService', {
+      metadata: { name: this.serviceName, labels, annotations: phaseAnnotation(DeployPhase.base) },
+      spec: {
+        clusterIp: 'None',
+        publishNotReadyAddresses: true,
+        selector: { ...this.podSelector },
+        ports: [
+          { name: 'client', port: ETCD_CLIENT_PORT, targetPort: IntOrString.fromString('client') },
+          { name: 'peer', port: ETCD_PEER_PORT, targetPort: IntOrString.fromString('peer') },
+        ],
+      },
+    });
+
+    const health = (path: string, periodSeconds: number, failureThreshold: number): Probe => ({
+      httpGet: { path, port: IntOrString.fromString('metrics') },
+      periodSeconds,
+      failureThreshold,
+      timeoutSeconds: 5,
+    });
+
+    new KubeStatefulSet(this, 'StatefulSet', {
+      metadata: { name: this.name, labels, annotations: phaseAnnotation(DeployPhase.controlPlane) },
+      spec: {
+        replicas: this.replicas,
+        serviceName: this.serviceName,
+        // Members must start together: with OrderedReady, member 0 waits for a quorum that the
+        // not-yet-created members 1 and 2 would provide, and a new cluster never forms.
+        podManagementPolicy: 'Parallel',
+        updateStrategy: { type: 'RollingUpdate' },
+        selector: { matchLabels: { ...this.podSelector } },
+        template: {
+          metadata: { labels },
+          spec: {
+            securityContext: restrictedPodSecurityContext(),
+            nodeSelector: props.storage ? { ...props.storage.placement.nodeSelector } : undefined,
+            tolerations: props.storage ? [...props.storage.placement.tolerations] : undefined,
+            automountServiceAccountToken: false,
+            terminationGracePeriodSeconds: 30,
+            containers: [{
+              name: 'etcd',
+              image: this.image,
+              command: ['etcd'],
+              args: [
+                '--name=$(POD_NAME)',
+                `--data-dir=${DATA_MOUNT}/data`,
+                `--listen-client-urls=http://0.0.0.0:${ETCD_CLIENT_PORT}`,
+                `--advertise-client-urls=http://$(POD_NAME).${this.serviceName}.${namespace}.svc:${ETCD_CLIENT_PORT}`,
+                `--listen-peer-urls=http://0.0.0.0:${ETCD_PEER_PORT}`,
+                `--initial-advertise-peer-urls=http://$(POD_NAME).${this.serviceName}.${namespace}.svc:${ETCD_PEER_PORT}`,
+                `--listen-metrics-urls=http://0.0.0.0:${ETCD_METRICS_PORT}`,
+                `--initial-cluster=${initialCluster}`,
+                '--initial-cluster-state=new',
+                `--initial-cluster-token=${namespace}-${this.name}`,
+              ],
+              env: [
+                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: 'ETCDCTL_API', value: '3' },
+              ],
+              ports: [
+                { name: 'client', containerPort: ETCD_CLIENT_PORT },
+                { name: 'peer', containerPort: ETCD_PEER_PORT },
+                { name: 'metrics', containerPort: ETCD_METRICS_PORT },
+              ],
+              // A restarting member may replay its WAL for a while before serving.
+              startupProbe: health('/health', 2, 60),
+              readinessProbe: health('/health', 5, 3),
+              // Serializable: a member that lost quorum is not dead; restarting it would not help.
+              livenessProbe: health('/health?serializable=true', 10, 6),
+              resources,
+              securityContext: restrictedContainerSecurityContext(),
+              volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
+            }],
+          },
+        },
+        volumeClaimTemplates: [{
+          metadata: { name: 'data', labels },
+          spec: volumeClaimSpec(who, 'storageSize', storageSize, props.storage?.storageClassName),
+        }],
+      },
+    });
+
+    if (this.replicas > 1) {
+      new KubePodDisruptionBudget(this, 'DisruptionBudget', {
+        metadata: { name: this.name, labels, annotations: phaseAnnotation(DeployPhase.base) },
+        spec: { minAvailable: IntOrString.fromNumber(quorum(this.replicas)), selector: { matchLabels: { ...this.podSelector } } },
+      });
+    }
+  }
+}

@@ -1,0 +1,412 @@
+import { Construct } from 'constructs';
+import * as kplus from 'cdk8s-plus-28';
+import {
+  IntOrString,
+  KubeJob,
+  KubePodDisruptionBudget,
+  KubeService,
+  KubeStatefulSet,
+  Quantity,
+  type Container,
+  type Probe,
+} from '../../../imports/k8s.js';
+import { componentLabels, DeployPhase, phaseAnnotation, selectorLabels } from '../../labels.js';
+import { check, quorum, rules } from '../../validation.js';
+import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
+import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
+import { toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
+
+/** Sand Store's Raft tunables (see the runtime contract); each must be a whole number > 0. */
+export interface RaftTunables {
+  /**
+   * Entries batched per Raft append (RAFT_MAX_BATCH_SIZE).
+   * @default 64
+   */
+  readonly maxBatchSize?: number;
+  /**
+   * How long a batch may wait, in milliseconds (RAFT_MAX_BATCH_WAIT_MS).
+   * @default 10
+   */
+  readonly maxBatchWaitMs?: number;
+  /**
+   * Log entries before a snapshot (RAFT_SNAPSHOT_THRESHOLD_LOGS).
+   * @default 1000
+   */
+  readonly snapshotThresholdLogs?: number;
+}
+
+export interface SandstoreClusterProps {
+  /** The control plane whose members become ETCD_ENDPOINTS and which the bootstrap Job writes to. */
+  readonly etcd: EtcdControlPlane;
+  /** The node image, `<registry>/<repository>:<tag>`; it carries `sandstore`, `smoke`, `sh` and `wget`. */
+  readonly image: string;
+  /**
+   * Raft members. Odd and at least 3: fewer cannot survive a failure, an even count adds no tolerance.
+   * @default 3
+   */
+  readonly replicas?: number;
+  /**
+   * Name of the StatefulSet; pods (and node ids) are `<name>-<ordinal>`.
+   * @default 'sandstore'
+   */
+  readonly name?: string;
+  /**
+   * Where the volumes come from and where the pods run.
+   * @default - the cluster's default StorageClass and no node placement
+   */
+  readonly storage?: LocalSsdStorage;
+  /**
+   * Volume size per pod.
+   * @default '20Gi' (upstream's claim size)
+   */
+  readonly storageSize?: string;
+  /**
+   * CPU and memory per Sand Store container.
+   * @default { requests: { cpu: '500m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } }
+   */
+  readonly resources?: ContainerResources;
+  /**
+   * Raft tunables, written to the ConfigMap.
+   * @default - each tunable's own default
+   */
+  readonly raft?: RaftTunables;
+  /**
+   * When the kubelet pulls the image. `Always` makes a rollout restart pick up a re-pushed tag.
+   * @default 'Always'
+   */
+  readonly imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  /**
+   * Whether to generate the smoke-test Job (applied only on request: `npm run smoke`).
+   * @default true
+   */
+  readonly smokeTest?: boolean;
+}
+
+/** How a leader is advertised to clients outside the cluster (set by ClientNodePort). */
+export interface ExternalAdvertisement {
+  /** Each pod is reachable at `<host>:<basePort + ordinal>`. */
+  readonly basePort: number;
+  /** The host clients use; when undefined, each pod advertises its node's IP (HOST_IP). */
+  readonly host?: string;
+}
+
+export const SANDSTORE_PORT = 8080;
+export const SANDSTORE_METRICS_PORT = 2112;
+export const MEMBERSHIP_PREFIX = '/sandstore/config/nodes/';
+const DATA_DIR = '/var/lib/sandstore';
+
+/** One entry of the static membership the bootstrap Job writes. */
+export interface MembershipEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
+/**
+ * Sand Store's Raft data plane, per its runtime contract: the ConfigMap of its environment, a
+ * headless service for peer DNS, the StatefulSet (one pod at a time, stable names and claims), a
+ * PodDisruptionBudget that keeps quorum, the membership bootstrap Job for any replica count and an
+ * optional smoke-test Job.
+ */
+export class SandstoreCluster extends Construct {
+  public readonly name: string;
+  public readonly replicas: number;
+  public readonly image: string;
+  public readonly headlessServiceName: string;
+  public readonly configMapName: string;
+  public readonly bootstrapJobName: string;
+  /** Undefined when the smoke test is disabled. */
+  public readonly smokeJobName?: string;
+  /** Pod names in ordinal order: `<name>-0` ... */
+  public readonly podNames: readonly string[];
+  /** In-cluster `host:port` of every node, as peers and in-cluster clients reach them. */
+  public readonly nodeAddresses: readonly string[];
+  /** The etcd keys and values the bootstrap Job writes, in ordinal order. */
+  public readonly membership: readonly MembershipEntry[];
+  public readonly podSelector: Readonly<Record<string, string>>;
+  public readonly bootstrapPodSelector: Readonly<Record<string, string>>;
+  public readonly smokePodSelector: Readonly<Record<string, string>>;
+  public readonly port = SANDSTORE_PORT;
+  public readonly metricsPort = SANDSTORE_METRICS_PORT;
+
+  private readonly configMap: kplus.ConfigMap;
+  private advertisement?: ExternalAdvertisement;
+
+  public constructor(scope: Construct, id: string, props: SandstoreClusterProps) {
+    super(scope, id);
+    const who = `SandstoreCluster ${this.node.path}`;
+    this.name = props.name ?? 'sandstore';
+    this.replicas = props.replicas ?? 3;
+    this.image = props.image;
+    const storageSize = props.storageSize ?? '20Gi';
+    check(who, 'name', this.name, rules.dnsLabel);
+    check(who, 'replicas', this.replicas, rules.oddAtLeast(3));
+    check(who, 'image', this.image, (v: string) =>
+      /^[^\s:]+(:\d+)?(\/[^\s:]+)*:[\w][\w.-]{0,127}$/.test(v) ? undefined : 'an image reference with a tag, "<registry>/<repository>:<tag>"');
+    const raft = {
+      RAFT_MAX_BATCH_SIZE: props.raft?.maxBatchSize ?? 64,
+      RAFT_MAX_BATCH_WAIT_MS: props.raft?.maxBatchWaitMs ?? 10,
+      RAFT_SNAPSHOT_THRESHOLD_LOGS: props.raft?.snapshotThresholdLogs ?? 1000,
+    };
+    for (const [key, value] of Object.entries(raft)) check(who, `raft tunable ${key}`, value, rules.positiveInt);
+    const resources = toResourceRequirements(who, 'resources', props.resources ?? {
+      requests: { cpu: '500m', memory: '512Mi' },
+      limits: { cpu: '2', memory: '2Gi' },
+    });
+
+    const labels = componentLabels(this, this.name, 'data-plane');
+    this.podSelector = selectorLabels(this, this.name, 'data-plane');
+    this.headlessServiceName = `${this.name}-headless`;
+    this.configMapName = `${this.name}-config`;
+    this.bootstrapJobName = `${this.name}-membership-bootstrap`;
+    this.podNames = Array.from({ length: this.replicas }, (_, i) => `${this.name}-${i}`);
+    // The contract's form: <statefulset>-<ordinal>.<headless-service>:8080, resolved in-namespace.
+    this.nodeAddresses = this.podNames.map((pod) => `${pod}.${this.headlessServiceName}:${SANDSTORE_PORT}`);
+    this.membership = this.podNames.map((pod, i) => ({
+      key: `${MEMBERSHIP_PREFIX}${pod}`,
+      value: JSON.stringify({ id: pod, address: this.nodeAddresses[i], role: 'voter' }),
+    }));
+
+    this.configMap = new kplus.ConfigMap(this, 'Config', {
+      metadata: { name: this.configMapName, labels, annotations: phaseAnnotation(DeployPhase.base) },
+      data: {
+        ETCD_ENDPOINTS: props.etcd.clientEndpoints.join(','),
+        LISTEN_ADDR: `:${SANDSTORE_PORT}`,
+        DATA_DIR,
+        ...Object.fromEntries(Object.entries(raft).map(([k, v]) => [k, String(v)])),
+      },
+    });
+
+    new KubeService(this, 'HeadlessService', {
+      metadata: { name: this.headlessServiceName, labels, annotations: phaseAnnotation(DeployPhase.base) },
+      spec: {
+        clusterIp: 'None',
+        // Raft peers must resolve each other before any of them is Ready.
+        publishNotReadyAddresses: true,
+        selector: { ...this.podSelector },
+        ports: [
+          { name: 'grpc', port: SANDSTORE_PORT, targetPort: IntOrString.fromString('grpc') },
+          { name: 'metrics', port: SANDSTORE_METRICS_PORT, targetPort: IntOrString.fromString('metrics') },
+        ],
+      },
+    });
+
+    const tcp = (periodSeconds: number, failureThreshold: number): Probe => ({
+      tcpSocket: { port: IntOrString.fromString('grpc') },
+      periodSeconds,
+      failureThreshold,
+      timeoutSeconds: 3,
+    });
+    const placement = props.storage?.placement;
+    const podSecurity = restrictedPodSecurityContext();
+    const containerSecurity = restrictedContainerSecurityContext();
+
+    new KubeStatefulSet(this, 'StatefulSet', {
+      metadata: { name: this.name, labels, annotations: phaseAnnotation(DeployPhase.dataPlane) },
+      spec: {
+        replicas: this.replicas,
+        serviceName: this.headlessServiceName,
+        // One pod at a time, in order, so that quorum is never lost while the cluster starts.
+        podManagementPolicy: 'OrderedReady',
+        // Replaces the highest ordinal first, one pod at a time; the runner raises the partition to
+        // halt a rollout whose new pod does not become Ready.
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
+        persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+        selector: { matchLabels: { ...this.podSelector } },
+        template: {
+          metadata: {
+            labels,
+            annotations: {
+              'prometheus.io/scrape': 'true',
+              'prometheus.io/port': String(SANDSTORE_METRICS_PORT),
+              'prometheus.io/path': '/metrics',
+            },
+          },
+          spec: {
+            securityContext: podSecurity,
+            nodeSelector: placement ? { ...placement.nodeSelector } : undefined,
+            tolerations: placement ? [...placement.tolerations] : undefined,
+            automountServiceAccountToken: false,
+            terminationGracePeriodSeconds: 30,
+            affinity: {
+              podAntiAffinity: {
+                // Preferred, not required: a one-node benchmark laptop must still run every member.
+                preferredDuringSchedulingIgnoredDuringExecution: [{
+                  weight: 100,
+                  podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...this.podSelector } } },
+                }],
+              },
+            },
+            initContainers: [this.waitForMembershipContainer(props, resources, containerSecurity)],
+            containers: [{
+              name: 'sandstore',
+              image: this.image,
+              imagePullPolicy: props.imagePullPolicy ?? 'Always',
+              args: ['--server', 'node'],
+              envFrom: [{ configMapRef: { name: this.configMapName } }],
+              env: [
+                { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                // Only used together with EXTERNAL_BASE_PORT (see ClientNodePort); harmless otherwise.
+                { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+              ],
+              ports: [
+                { name: 'grpc', containerPort: SANDSTORE_PORT },
+                { name: 'metrics', containerPort: SANDSTORE_METRICS_PORT },
+              ],
+              // Registration with etcd may take up to its 30 s timeout before the port opens.
+              startupProbe: tcp(2, 30),
+              readinessProbe: tcp(5, 3),
+              livenessProbe: tcp(10, 6),
+              resources,
+              securityContext: containerSecurity,
+              volumeMounts: [
+                { name: 'data', mountPath: DATA_DIR },
+                { name: 'tmp', mountPath: '/tmp' },
+              ],
+            }],
+            volumes: [{ name: 'tmp', emptyDir: {} }],
+          },
+        },
+        volumeClaimTemplates: [{
+          metadata: { name: 'data', labels },
+          spec: volumeClaimSpec(who, 'storageSize', storageSize, props.storage?.storageClassName),
+        }],
+      },
+    });
+
+    new KubePodDisruptionBudget(this, 'DisruptionBudget', {
+      metadata: { name: this.name, labels, annotations: phaseAnnotation(DeployPhase.base) },
+      // A voluntary disruption may take a member only while a majority stays available.
+      spec: { minAvailable: IntOrString.fromNumber(quorum(this.replicas)), selector: { matchLabels: { ...this.podSelector } } },
+    });
+
+    this.bootstrapPodSelector = selectorLabels(this, this.name, 'membership-bootstrap');
+    this.bootstrapJob(props.etcd, containerSecurity, podSecurity);
+
+    this.smokePodSelector = selectorLabels(this, this.name, 'smoke-test');
+    if (props.smokeTest ?? true) {
+      this.smokeJobName = `${this.name}-smoke-test`;
+      this.smokeJob(props, containerSecurity, podSecurity);
+    }
+  }
+
+  /**
+   * Makes a leader advertise itself as `<host>:<basePort + ordinal>` to clients outside the
+   * cluster. Called by ClientNodePort, which creates the matching node ports.
+   */
+  public advertiseExternally(advertisement: ExternalAdvertisement): void {
+    if (this.advertisement) {
+      throw new Error(`SandstoreCluster ${this.node.path}: external advertisement is already set (base port ${this.advertisement.basePort}); a cluster has one set of client ports`);
+    }
+    this.advertisement = advertisement;
+    this.configMap.addData('EXTERNAL_BASE_PORT', String(advertisement.basePort));
+    if (advertisement.host !== undefined) this.configMap.addData('ADVERTISE_HOST', advertisement.host);
+  }
+
+  public get externalAdvertisement(): ExternalAdvertisement | undefined {
+    return this.advertisement;
+  }
+
+  /**
+   * The image's shell and wget poll etcd's JSON gateway until this node's membership key exists,
+   * so a node that starts before etcd (or before the bootstrap Job) waits instead of failing its
+   * 30 s registration and crash-looping.
+   */
+  private waitForMembershipContainer(props: SandstoreClusterProps, resources: ReturnType<typeof toResourceRequirements>, securityContext: ReturnType<typeof restrictedContainerSecurityContext>): Container {
+    const script = [
+      'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
+      'while :; do',
+      '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
+      '    if wget -q -T 2 -O - --post-data "{\\"key\\":\\"$key\\"}" "http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
+      '      echo "membership of $NODE_ID found in etcd at $endpoint"; exit 0',
+      '    fi',
+      '  done',
+      '  echo "waiting for etcd ($ETCD_ENDPOINTS) to hold the membership of $NODE_ID"',
+      '  sleep 2',
+      'done',
+    ].join('\n');
+    return {
+      name: 'wait-for-membership',
+      image: this.image,
+      imagePullPolicy: props.imagePullPolicy ?? 'Always',
+      command: ['sh', '-c', script],
+      env: [
+        { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        { name: 'ETCD_ENDPOINTS', valueFrom: { configMapKeyRef: { name: this.configMapName, key: 'ETCD_ENDPOINTS' } } },
+        { name: 'MEMBERSHIP_PREFIX', value: MEMBERSHIP_PREFIX },
+      ],
+      resources: { requests: resources.requests, limits: resources.limits },
+      securityContext,
+    };
+  }
+
+  /**
+   * Writes the static membership: clear the prefix, then one key per node. etcd's image has no
+   * shell, so each etcdctl call is its own init container, generated for any replica count.
+   */
+  private bootstrapJob(etcd: EtcdControlPlane, securityContext: ReturnType<typeof restrictedContainerSecurityContext>, podSecurity: ReturnType<typeof restrictedPodSecurityContext>) {
+    const labels = componentLabels(this, this.name, 'membership-bootstrap');
+    const env = [
+      { name: 'ETCDCTL_API', value: '3' },
+      { name: 'ETCDCTL_ENDPOINTS', value: etcd.clientEndpoints.join(',') },
+      { name: 'ETCDCTL_DIAL_TIMEOUT', value: '5s' },
+    ];
+    const etcdctl = (name: string, args: string[]): Container => ({
+      name,
+      image: etcd.image,
+      command: ['etcdctl', ...args],
+      env,
+      resources: { requests: { cpu: Quantity.fromString('10m'), memory: Quantity.fromString('32Mi') }, limits: { cpu: Quantity.fromString('100m'), memory: Quantity.fromString('64Mi') } },
+      securityContext,
+    });
+    new KubeJob(this, 'MembershipBootstrap', {
+      metadata: { name: this.bootstrapJobName, labels, annotations: phaseAnnotation(DeployPhase.bootstrap) },
+      spec: {
+        backoffLimit: 2,
+        activeDeadlineSeconds: 300,
+        template: {
+          metadata: { labels },
+          spec: {
+            restartPolicy: 'Never',
+            securityContext: podSecurity,
+            automountServiceAccountToken: false,
+            initContainers: [
+              etcdctl('clear-membership', ['del', '--prefix', MEMBERSHIP_PREFIX]),
+              ...this.membership.map((entry, i) => etcdctl(`register-member-${i}`, ['put', entry.key, entry.value])),
+            ],
+            containers: [etcdctl('show-membership', ['get', '--prefix', MEMBERSHIP_PREFIX])],
+          },
+        },
+      },
+    });
+  }
+
+  private smokeJob(props: SandstoreClusterProps, securityContext: ReturnType<typeof restrictedContainerSecurityContext>, podSecurity: ReturnType<typeof restrictedPodSecurityContext>) {
+    const labels = componentLabels(this, this.name, 'smoke-test');
+    new KubeJob(this, 'SmokeTest', {
+      metadata: { name: this.smokeJobName, labels, annotations: phaseAnnotation(DeployPhase.onDemand) },
+      spec: {
+        backoffLimit: 0,
+        activeDeadlineSeconds: 300,
+        template: {
+          metadata: { labels },
+          spec: {
+            restartPolicy: 'Never',
+            securityContext: podSecurity,
+            automountServiceAccountToken: false,
+            containers: [{
+              name: 'smoke',
+              image: this.image,
+              imagePullPolicy: props.imagePullPolicy ?? 'Always',
+              command: ['/usr/local/bin/smoke'],
+              env: [{ name: 'SANDSTORE_SEEDS', value: this.nodeAddresses.join(',') }],
+              securityContext,
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            }],
+            volumes: [{ name: 'tmp', emptyDir: {} }],
+          },
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,86 @@
+import { Chart } from 'cdk8s';
+import type { IConstruct } from 'constructs';
+
+/**
+ * The one label scheme. Every object a profile makes carries the profile labels, including the pod
+ * and claim templates, so that the runner can find (and delete) everything a profile made with one
+ * selector, and nothing else.
+ */
+export const LabelKeys = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+  profile: 'sandstore.io/profile',
+} as const;
+
+export const PART_OF = 'sandstore';
+export const MANAGED_BY = 'sandstore-deploy';
+
+/**
+ * Annotation telling the runner in which deploy phase an object is applied. It lives in the YAML,
+ * where reviewers can read it, rather than in a table inside the runner.
+ */
+export const DEPLOY_PHASE_ANNOTATION = 'sandstore.io/deploy-phase';
+
+/** Deploy phases in the order the runner applies them (Flow 3). */
+export const DeployPhase = {
+  /** Namespace, config, storage class, services, policies, disruption budgets. */
+  base: 'base',
+  /** The etcd StatefulSet; the runner waits for it to be Ready. */
+  controlPlane: 'control-plane',
+  /** The membership bootstrap Job; the runner waits for it to Complete. */
+  bootstrap: 'bootstrap',
+  /** The Sand Store StatefulSet; the runner waits for the rollout. */
+  dataPlane: 'data-plane',
+  /** The per-pod node ports. */
+  clientAccess: 'client-access',
+  /** Applied only on request (the smoke-test Job). */
+  onDemand: 'on-demand',
+} as const;
+export type DeployPhase = (typeof DeployPhase)[keyof typeof DeployPhase];
+export const DEPLOY_PHASE_ORDER: readonly DeployPhase[] = [
+  DeployPhase.base,
+  DeployPhase.controlPlane,
+  DeployPhase.bootstrap,
+  DeployPhase.dataPlane,
+  DeployPhase.clientAccess,
+];
+
+/** The labels every object of a profile carries (applied chart-wide by SandstoreChart). */
+export function profileLabels(profile: string): Record<string, string> {
+  return {
+    [LabelKeys.partOf]: PART_OF,
+    [LabelKeys.managedBy]: MANAGED_BY,
+    [LabelKeys.instance]: profile,
+    [LabelKeys.profile]: profile,
+  };
+}
+
+/** Label selector (API list form) matching every object of one profile. */
+export function profileSelector(profile: string): string {
+  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profile}`;
+}
+
+/** Chart-wide labels plus what identifies one component: for metadata and templates. */
+export function componentLabels(scope: IConstruct, name: string, component: string): Record<string, string> {
+  return { ...Chart.of(scope).labels, [LabelKeys.name]: name, [LabelKeys.component]: component };
+}
+
+/**
+ * The subset used in selectors. Kept small and stable: a StatefulSet's selector is immutable, so it
+ * must not include anything a profile edit could change.
+ */
+export function selectorLabels(scope: IConstruct, name: string, component: string): Record<string, string> {
+  const instance = Chart.of(scope).labels[LabelKeys.instance];
+  return {
+    [LabelKeys.name]: name,
+    [LabelKeys.component]: component,
+    ...(instance ? { [LabelKeys.instance]: instance } : {}),
+  };
+}
+
+export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
+  return { [DEPLOY_PHASE_ANNOTATION]: phase };
+}

@@ -1,0 +1,171 @@
+import { z } from 'zod';
+import { rules, type Rule } from './validation.js';
+
+/**
+ * The Profile: everything that differs between benchmark set-ups, as data. One file per profile in
+ * profiles/, `export default defineProfile({...})`. The schema below reports every problem at once,
+ * by field, with the bad value and the accepted form; nothing is synthesized from an invalid profile.
+ */
+
+const ruled = <T extends z.ZodType<string> | z.ZodType<number>>(schema: T, rule: Rule<z.output<T>>) =>
+  schema.superRefine((value, ctx) => {
+    const accepted = rule(value as z.output<T>);
+    if (accepted !== undefined) ctx.addIssue({ code: 'custom', message: `expected ${accepted}`, input: value });
+  });
+
+const quantity = ruled(z.string(), rules.quantity);
+const dnsLabel = ruled(z.string(), rules.dnsLabel);
+const nonEmpty = ruled(z.string(), rules.nonEmpty);
+const positiveInt = ruled(z.number(), rules.positiveInt);
+
+const cpuMemory = z.strictObject({ cpu: quantity, memory: quantity });
+const resources = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
+
+const imageTag = ruled(z.string(), (v) =>
+  /^[\w][\w.-]{0,127}$/.test(v) ? undefined : 'an image tag: letters, digits, "_", "." and "-", at most 128, e.g. "ssd-raft-latest"');
+const registry = ruled(z.string(), (v) =>
+  /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/.test(v)
+    ? undefined
+    : 'a registry host with optional port and path and no scheme, e.g. "docker.io/myuser" or "localhost:5000"');
+const repository = ruled(z.string(), (v) =>
+  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v) ? undefined : 'a repository name in lower case, e.g. "sandstore-node"');
+const goTag = ruled(z.string(), (v) => (/^[\w.]+$/.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."'));
+
+export const ProfileSchema = z.strictObject({
+  /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
+  name: dnsLabel,
+  /** One line for the profile list. */
+  description: nonEmpty,
+  kube: z.strictObject({
+    /** The only kube context this profile acts on (never the kubeconfig's current-context). */
+    context: nonEmpty,
+    /** When set, the runner also refuses a context whose API server URL differs. */
+    apiServer: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "https://192.168.1.20:8443"' }).optional(),
+  }),
+  namespace: dnsLabel,
+  image: z.strictObject({
+    registry,
+    /** @default 'sandstore-node' */
+    repository: repository.default('sandstore-node'),
+    tag: imageTag,
+    /** @default 'Always' (re-pushed tags are pulled on restart) */
+    pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('Always'),
+  }),
+  build: z.strictObject({
+    /** Go build tags, passed to the Dockerfile as TAGS and GO_FLAGS="-tags ...". */
+    goTags: z.array(goTag).min(1, { error: 'expected at least one Go build tag, e.g. ["grpc", "etcd"]' }),
+    /** @default 'linux/amd64' */
+    platform: z.enum(['linux/amd64', 'linux/arm64']).default('linux/amd64'),
+  }),
+  raft: z.strictObject({
+    replicas: ruled(z.number(), rules.oddAtLeast(3)),
+    /** @default 64 */
+    maxBatchSize: positiveInt.default(64),
+    /** @default 10 */
+    maxBatchWaitMs: positiveInt.default(10),
+    /** @default 1000 */
+    snapshotThresholdLogs: positiveInt.default(1000),
+  }),
+  etcd: z.strictObject({
+    replicas: ruled(z.number(), rules.oddAtLeast(1)),
+    /** @default 'quay.io/coreos/etcd:v3.5.0' */
+    image: nonEmpty.default('quay.io/coreos/etcd:v3.5.0'),
+    /** @default '1Gi' */
+    storageSize: quantity.default('1Gi'),
+  }),
+  storage: z.strictObject({
+    className: ruled(z.string(), rules.dnsSubdomain),
+    provisioner: nonEmpty,
+    sizePerPod: quantity,
+    /** @default 'Delete' */
+    reclaimPolicy: z.enum(['Delete', 'Retain']).default('Delete'),
+  }),
+  nodeSelection: z.strictObject({
+    /** Labels of the SSD nodes; `{}` places pods anywhere. */
+    nodeSelector: z.record(ruled(z.string(), rules.labelKey), ruled(z.string(), rules.labelValue)),
+    /** A taint on the SSD nodes that Sand Store and etcd pods tolerate. @default none */
+    ssdTaint: z.strictObject({
+      key: ruled(z.string(), rules.labelKey),
+      value: ruled(z.string(), rules.labelValue).optional(),
+      effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).default('NoSchedule'),
+    }).optional(),
+  }),
+  clientAccess: z.strictObject({
+    /** Node port of pod 0; pod i gets nodePortBase + i. */
+    nodePortBase: ruled(z.number(), rules.nodePort),
+    /** @default - each pod's node IP (HOST_IP) */
+    advertiseHost: nonEmpty.optional(),
+  }),
+  resources: z.strictObject({ sandstore: resources, etcd: resources }),
+  /** @default true */
+  smokeTest: z.boolean().default(true),
+}).superRefine((p, ctx) => {
+  const last = p.clientAccess.nodePortBase + p.raft.replicas - 1;
+  if (Number.isInteger(last) && last > 32767) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['clientAccess', 'nodePortBase'],
+      input: p.clientAccess.nodePortBase,
+      message: `expected at most ${32767 - p.raft.replicas + 1}: with ${p.raft.replicas} Raft replicas the last node port would be ${last}, above 32767`,
+    });
+  }
+});
+
+/** What a profile file writes (defaults may be left out). */
+export type ProfileInput = z.input<typeof ProfileSchema>;
+/** A validated profile, defaults filled in. */
+export type Profile = z.output<typeof ProfileSchema>;
+
+/** Identity, for the editor's sake: type-checks a profile file against the schema. */
+export function defineProfile(profile: ProfileInput): ProfileInput {
+  return profile;
+}
+
+export function imageRef(p: Profile): string {
+  return `${p.image.registry}/${p.image.repository}:${p.image.tag}`;
+}
+
+export class ProfileError extends Error {
+  public constructor(public readonly profile: string, public readonly problems: readonly string[]) {
+    super(`profile "${profile}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ProfileError';
+  }
+}
+
+/** Validates `input` (the default export of profiles/<fileName>.ts); throws ProfileError naming every problem. */
+export function parseProfile(fileName: string, input: unknown): Profile {
+  const result = ProfileSchema.safeParse(input, { reportInput: true });
+  const problems = result.success ? [] : result.error.issues.flatMap(describeIssue);
+  if (result.success && result.data.name !== fileName) {
+    problems.push(`name: got ${JSON.stringify(result.data.name)}; expected "${fileName}", the file's name (profiles/${fileName}.ts)`);
+  }
+  if (problems.length > 0 || !result.success) throw new ProfileError(fileName, problems);
+  return result.data;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
+  const field = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(issue.path);
+    return issue.keys.map((key) => `${field ? `${field}.` : ''}${key}: unknown field; accepted fields here: ${known.join(', ')}`);
+  }
+  const got = issue.input === undefined ? 'nothing (the field is missing)' : JSON.stringify(issue.input);
+  const message = issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.message;
+  return [`${field || '(profile)'}: got ${got}; ${message}`];
+}
+
+/** The field names the schema accepts at `path`, for "unknown field" messages. */
+function knownKeys(path: readonly PropertyKey[]): string[] {
+  let schema: z.core.$ZodType = ProfileSchema;
+  const unwrap = (s: z.core.$ZodType): z.core.$ZodType => {
+    const def = s._zod.def as { innerType?: z.core.$ZodType; in?: z.core.$ZodType };
+    return def.innerType ? unwrap(def.innerType) : def.in ? unwrap(def.in) : s;
+  };
+  for (const key of path) {
+    const shape = (unwrap(schema)._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
+    if (!shape || !(String(key) in shape)) return [];
+    schema = shape[String(key)];
+  }
+  const shape = (unwrap(schema)._zod.def as { shape?: Record<string, z.core.$ZodType> }).shape;
+  return shape ? Object.keys(shape) : [];
+}

@@ -1,0 +1,78 @@
+import { Chart } from 'cdk8s';
+import type { Construct } from 'constructs';
+import { KubeNamespace } from '../imports/k8s.js';
+import {
+  ClientNodePort,
+  EtcdControlPlane,
+  LocalSsdStorage,
+  SandstoreCluster,
+  SandstoreNetworkPolicies,
+} from './constructs/index.js';
+import { markClusterScoped } from './constructs/scope.js';
+import { componentLabels, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
+import { imageRef, type Profile } from './profile.js';
+
+/** One profile's whole deployment: the constructs composed and configured as the profile says. */
+export class SandstoreChart extends Chart {
+  public readonly storage: LocalSsdStorage;
+  public readonly etcd: EtcdControlPlane;
+  public readonly cluster: SandstoreCluster;
+  public readonly clientAccess: ClientNodePort;
+
+  public constructor(scope: Construct, public readonly profile: Profile) {
+    super(scope, profile.name, {
+      namespace: profile.namespace,
+      labels: profileLabels(profile.name),
+      disableResourceNameHashes: true,
+    });
+
+    const namespace = new KubeNamespace(this, 'Namespace', {
+      metadata: {
+        name: profile.namespace,
+        labels: {
+          ...componentLabels(this, 'sandstore', 'namespace'),
+          // The API server refuses any pod that is not "restricted", so a regression cannot deploy.
+          'pod-security.kubernetes.io/enforce': 'restricted',
+          'pod-security.kubernetes.io/enforce-version': 'v1.28',
+          'pod-security.kubernetes.io/warn': 'restricted',
+          'pod-security.kubernetes.io/audit': 'restricted',
+        },
+        annotations: phaseAnnotation(DeployPhase.base),
+      },
+    });
+    markClusterScoped(namespace);
+
+    this.storage = new LocalSsdStorage(this, 'Storage', {
+      storageClassName: profile.storage.className,
+      provisioner: profile.storage.provisioner,
+      reclaimPolicy: profile.storage.reclaimPolicy,
+      nodeSelector: profile.nodeSelection.nodeSelector,
+      taint: profile.nodeSelection.ssdTaint,
+    });
+    this.etcd = new EtcdControlPlane(this, 'Etcd', {
+      replicas: profile.etcd.replicas,
+      image: profile.etcd.image,
+      storage: this.storage,
+      storageSize: profile.etcd.storageSize,
+      resources: profile.resources.etcd,
+    });
+    this.cluster = new SandstoreCluster(this, 'Sandstore', {
+      etcd: this.etcd,
+      image: imageRef(profile),
+      imagePullPolicy: profile.image.pullPolicy,
+      replicas: profile.raft.replicas,
+      storage: this.storage,
+      storageSize: profile.storage.sizePerPod,
+      resources: profile.resources.sandstore,
+      raft: profile.raft,
+      smokeTest: profile.smokeTest,
+    });
+    this.clientAccess = new ClientNodePort(this, 'ClientAccess', {
+      cluster: this.cluster,
+      basePort: profile.clientAccess.nodePortBase,
+      advertiseHost: profile.clientAccess.advertiseHost,
+    });
+    // After ClientNodePort: the policy opens the gRPC port to outside clients only when exposed.
+    new SandstoreNetworkPolicies(this, 'NetworkPolicies', { etcd: this.etcd, cluster: this.cluster });
+  }
+}

@@ -1,0 +1,27 @@
+import { defineProfile } from '../lib/profile.js';
+
+/**
+ * A fault-tolerance set-up: 5 Raft nodes survive two failures, 3 etcd members survive one. SSD nodes
+ * are tainted so that only storage pods land there; larger batches trade latency for throughput.
+ */
+export default defineProfile({
+  name: 'raft5-etcd3',
+  description: '5 Raft nodes + 3 etcd members on tainted SSD nodes, batched for throughput',
+  kube: { context: 'minikube-laptop' },
+  namespace: 'sandstore-raft5',
+  image: { registry: 'docker.io/sandstore', repository: 'sandstore-node', tag: 'raft5-etcd3-latest', pullPolicy: 'Always' },
+  build: { goTags: ['grpc', 'etcd'], platform: 'linux/amd64' },
+  raft: { replicas: 5, maxBatchSize: 256, maxBatchWaitMs: 20, snapshotThresholdLogs: 5000 },
+  etcd: { replicas: 3, image: 'quay.io/coreos/etcd:v3.5.0', storageSize: '2Gi' },
+  storage: { className: 'sandstore-local-ssd-raft5', provisioner: 'rancher.io/local-path', sizePerPod: '40Gi', reclaimPolicy: 'Delete' },
+  nodeSelection: {
+    nodeSelector: { 'node.sandstore.io/disk': 'ssd' },
+    ssdTaint: { key: 'node.sandstore.io/disk', value: 'ssd', effect: 'NoSchedule' },
+  },
+  clientAccess: { nodePortBase: 30180 },
+  resources: {
+    sandstore: { requests: { cpu: '1', memory: '2Gi' }, limits: { cpu: '2', memory: '4Gi' } },
+    etcd: { requests: { cpu: '200m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+  },
+  smokeTest: true,
+});

@@ -7,29 +7,33 @@ import { rules, type Rule } from './validation.js';
  * by field, with the bad value and the accepted form; nothing is synthesized from an invalid profile.
  */
 
-const ruled = <T extends z.ZodType<string> | z.ZodType<number>>(schema: T, rule: Rule<z.output<T>>) =>
-  schema.superRefine((value, ctx) => {
-    const accepted = rule(value as z.output<T>);
+/** A schema of `base` that also checks `rule`, reporting the bad value and the accepted form. */
+function ruled<T extends string | number>(base: z.ZodType<T>, rule: Rule<T>) {
+  return base.superRefine((value, ctx) => {
+    const accepted = rule(value);
     if (accepted !== undefined) ctx.addIssue({ code: 'custom', message: `expected ${accepted}`, input: value });
   });
+}
+const ruledString = (rule: Rule<string>) => ruled(z.string(), rule);
+const ruledNumber = (rule: Rule<number>) => ruled(z.number(), rule);
 
-const quantity = ruled(z.string(), rules.quantity);
-const dnsLabel = ruled(z.string(), rules.dnsLabel);
-const nonEmpty = ruled(z.string(), rules.nonEmpty);
-const positiveInt = ruled(z.number(), rules.positiveInt);
+const quantity = ruledString(rules.quantity);
+const dnsLabel = ruledString(rules.dnsLabel);
+const nonEmpty = ruledString(rules.nonEmpty);
+const positiveInt = ruledNumber(rules.positiveInt);
 
 const cpuMemory = z.strictObject({ cpu: quantity, memory: quantity });
 const resources = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
 
-const imageTag = ruled(z.string(), (v) =>
+const imageTag = ruledString((v) =>
   /^[\w][\w.-]{0,127}$/.test(v) ? undefined : 'an image tag: letters, digits, "_", "." and "-", at most 128, e.g. "ssd-raft-latest"');
-const registry = ruled(z.string(), (v) =>
+const registry = ruledString((v) =>
   /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/.test(v)
     ? undefined
     : 'a registry host with optional port and path and no scheme, e.g. "docker.io/myuser" or "localhost:5000"');
-const repository = ruled(z.string(), (v) =>
+const repository = ruledString((v) =>
   /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v) ? undefined : 'a repository name in lower case, e.g. "sandstore-node"');
-const goTag = ruled(z.string(), (v) => (/^[\w.]+$/.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."'));
+const goTag = ruledString((v) => (/^[\w.]+$/.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."'));
 
 export const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
@@ -58,7 +62,7 @@ export const ProfileSchema = z.strictObject({
     platform: z.enum(['linux/amd64', 'linux/arm64']).default('linux/amd64'),
   }),
   raft: z.strictObject({
-    replicas: ruled(z.number(), rules.oddAtLeast(3)),
+    replicas: ruledNumber(rules.oddAtLeast(3)),
     /** @default 64 */
     maxBatchSize: positiveInt.default(64),
     /** @default 10 */
@@ -67,14 +71,14 @@ export const ProfileSchema = z.strictObject({
     snapshotThresholdLogs: positiveInt.default(1000),
   }),
   etcd: z.strictObject({
-    replicas: ruled(z.number(), rules.oddAtLeast(1)),
+    replicas: ruledNumber(rules.oddAtLeast(1)),
     /** @default 'quay.io/coreos/etcd:v3.5.0' */
     image: nonEmpty.default('quay.io/coreos/etcd:v3.5.0'),
     /** @default '1Gi' */
     storageSize: quantity.default('1Gi'),
   }),
   storage: z.strictObject({
-    className: ruled(z.string(), rules.dnsSubdomain),
+    className: ruledString(rules.dnsSubdomain),
     provisioner: nonEmpty,
     sizePerPod: quantity,
     /** @default 'Delete' */
@@ -82,17 +86,17 @@ export const ProfileSchema = z.strictObject({
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */
-    nodeSelector: z.record(ruled(z.string(), rules.labelKey), ruled(z.string(), rules.labelValue)),
+    nodeSelector: z.record(ruledString(rules.labelKey), ruledString(rules.labelValue)),
     /** A taint on the SSD nodes that Sand Store and etcd pods tolerate. @default none */
     ssdTaint: z.strictObject({
-      key: ruled(z.string(), rules.labelKey),
-      value: ruled(z.string(), rules.labelValue).optional(),
+      key: ruledString(rules.labelKey),
+      value: ruledString(rules.labelValue).optional(),
       effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).default('NoSchedule'),
     }).optional(),
   }),
   clientAccess: z.strictObject({
     /** Node port of pod 0; pod i gets nodePortBase + i. */
-    nodePortBase: ruled(z.number(), rules.nodePort),
+    nodePortBase: ruledNumber(rules.nodePort),
     /** @default - each pod's node IP (HOST_IP) */
     advertiseHost: nonEmpty.optional(),
   }),
@@ -150,7 +154,10 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     return issue.keys.map((key) => `${field ? `${field}.` : ''}${key}: unknown field; accepted fields here: ${known.join(', ')}`);
   }
   const got = issue.input === undefined ? 'nothing (the field is missing)' : JSON.stringify(issue.input);
-  const message = issue.code === 'invalid_type' ? `expected ${issue.expected}` : issue.message;
+  const message = issue.code === 'invalid_type'
+    ? `expected ${issue.expected}`
+    // A bad record key: the useful message is the key rule's own, one level down.
+    : issue.code === 'invalid_key' ? issue.issues.map((i) => i.message).join('; ') : issue.message;
   return [`${field || '(profile)'}: got ${got}; ${message}`];
 }
 

@@ -1,0 +1,67 @@
+import { LabelKeys } from '../../labels.js';
+import { find, ofKind, synthesize } from '../../../test/helpers.js';
+import { LocalSsdStorage } from '../local-ssd-storage/index.js';
+import { EtcdControlPlane } from './etcd-control-plane.js';
+
+const build = (props: ConstructorParameters<typeof EtcdControlPlane>[2] = {}) => {
+  let etcd!: EtcdControlPlane;
+  const objects = synthesize((chart) => {
+    const storage = new LocalSsdStorage(chart, 'storage', { taint: { key: 'node.sandstore.io/disk', value: 'ssd' } });
+    etcd = new EtcdControlPlane(chart, 'etcd', { storage, ...props });
+  }, { namespace: 'bench', labels: { [LabelKeys.profile]: 'p', [LabelKeys.instance]: 'p' } });
+  return { etcd, objects, sts: find(objects, 'StatefulSet', 'etcd') };
+};
+
+describe('EtcdControlPlane', () => {
+  test('new EtcdControlPlane(scope, id) works: one member, no disruption budget', () => {
+    const objects = synthesize((chart) => new EtcdControlPlane(chart, 'etcd'));
+    expect(find(objects, 'StatefulSet', 'etcd').spec.replicas).toBe(1);
+    expect(ofKind(objects, 'PodDisruptionBudget')).toHaveLength(0);
+  });
+
+  test.each([1, 3, 5])('%i members: --initial-cluster and the client endpoints list every member in the namespace', (replicas) => {
+    const { etcd, sts } = build({ replicas });
+    const args: string[] = sts.spec.template.spec.containers[0].args;
+    const initial = args.find((a) => a.startsWith('--initial-cluster='))!.split('=').slice(1).join('=').split(',');
+    expect(initial).toEqual(Array.from({ length: replicas }, (_, i) => `etcd-${i}=http://etcd-${i}.etcd.bench.svc:2380`));
+    expect(etcd.clientEndpoints).toEqual(Array.from({ length: replicas }, (_, i) => `etcd-${i}.etcd.bench.svc:2379`));
+    expect(sts.spec.replicas).toBe(replicas);
+  });
+
+  test('members start in parallel and resolve before Ready, or a multi-member cluster never forms', () => {
+    const { objects, sts } = build({ replicas: 3 });
+    expect(sts.spec.podManagementPolicy).toBe('Parallel');
+    expect(find(objects, 'Service', 'etcd').spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true });
+  });
+
+  test.each([[3, 2], [5, 3]])('%i members get a disruption budget keeping %i (quorum)', (replicas, minAvailable) => {
+    const { objects } = build({ replicas });
+    expect(find(objects, 'PodDisruptionBudget', 'etcd').spec.minAvailable).toBe(minAvailable);
+  });
+
+  test('probes, resources, claim template with the labels, SSD placement', () => {
+    const { sts } = build();
+    const pod = sts.spec.template.spec;
+    const container = pod.containers[0];
+    expect(container.startupProbe.httpGet.path).toBe('/health');
+    expect(container.readinessProbe.httpGet.path).toBe('/health');
+    expect(container.livenessProbe.httpGet.path).toBe('/health?serializable=true');
+    expect(container.resources.requests).toEqual({ cpu: '100m', memory: '256Mi' });
+    expect(container.resources.limits).toEqual({ cpu: '1', memory: '512Mi' });
+    const claim = sts.spec.volumeClaimTemplates[0];
+    expect(claim.spec).toMatchObject({ storageClassName: 'sandstore-local-ssd', resources: { requests: { storage: '1Gi' } } });
+    expect(claim.metadata.labels).toMatchObject({ [LabelKeys.profile]: 'p', [LabelKeys.component]: 'control-plane' });
+    expect(pod.nodeSelector).toEqual({ 'node.sandstore.io/disk': 'ssd' });
+    expect(pod.tolerations).toEqual([{ key: 'node.sandstore.io/disk', operator: 'Equal', value: 'ssd', effect: 'NoSchedule' }]);
+  });
+
+  test.each([
+    [{ replicas: 2 }, /replicas 2; expected an odd whole number of at least 1/],
+    [{ replicas: 0 }, /replicas 0; expected an odd whole number of at least 1/],
+    [{ storageSize: '1GB' }, /storageSize "1GB"; expected a Kubernetes quantity/],
+    [{ name: 'Etcd' }, /name "Etcd"; expected a DNS label/],
+    [{ resources: { requests: { cpu: 'lots', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.cpu "lots"/],
+  ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
+    expect(() => build(props)).toThrow(message);
+  });
+});

@@ -1,0 +1,102 @@
+import { LabelKeys } from '../../labels.js';
+import { quorum } from '../../validation.js';
+import { find, synthesize } from '../../../test/helpers.js';
+import { EtcdControlPlane } from '../etcd-control-plane/index.js';
+import { LocalSsdStorage } from '../local-ssd-storage/index.js';
+import { SandstoreCluster, type SandstoreClusterProps } from './sandstore-cluster.js';
+
+const IMAGE = 'registry.example/sandstore-node:t1';
+
+function build(props: Partial<SandstoreClusterProps> = {}, etcdReplicas = 1) {
+  let cluster!: SandstoreCluster;
+  let etcd!: EtcdControlPlane;
+  const objects = synthesize((chart) => {
+    const storage = new LocalSsdStorage(chart, 'storage');
+    etcd = new EtcdControlPlane(chart, 'etcd', { storage, replicas: etcdReplicas });
+    cluster = new SandstoreCluster(chart, 'sandstore', { etcd, storage, image: IMAGE, ...props });
+  }, { namespace: 'bench', labels: { [LabelKeys.profile]: 'p', [LabelKeys.instance]: 'p' } });
+  return { cluster, etcd, objects, sts: find(objects, 'StatefulSet', 'sandstore') };
+}
+
+describe('SandstoreCluster', () => {
+  test.each([3, 5, 9, 51])('%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those', (replicas) => {
+    const { cluster, objects } = build({ replicas });
+    expect(cluster.membership.map((m) => JSON.parse(m.value))).toEqual(
+      Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.sandstore-headless:8080`, role: 'voter' })),
+    );
+    expect(cluster.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
+    const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
+    const commands = job.initContainers.map((c: any) => c.command);
+    expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
+    expect(commands.slice(1)).toEqual(cluster.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
+  });
+
+  test.each([1, 3, 5])('ETCD_ENDPOINTS lists the %i etcd members, as host:port without a scheme', (etcdReplicas) => {
+    const { etcd, objects } = build({}, etcdReplicas);
+    const endpoints = find(objects, 'ConfigMap', 'sandstore-config').data.ETCD_ENDPOINTS.split(',');
+    expect(endpoints).toEqual([...etcd.clientEndpoints]);
+    expect(endpoints).toHaveLength(etcdReplicas);
+    for (const e of endpoints) expect(e).toMatch(/^etcd-\d+\.etcd\.bench\.svc:2379$/);
+  });
+
+  test.each([3, 5, 7, 51])('the disruption budget for %i replicas can never let quorum be lost', (replicas) => {
+    const { objects } = build({ replicas });
+    const minAvailable = find(objects, 'PodDisruptionBudget', 'sandstore').spec.minAvailable;
+    // Whatever the budget lets evictions take, a majority stays.
+    expect(minAvailable).toBeGreaterThanOrEqual(quorum(replicas));
+    // And it still lets a node be drained one pod at a time.
+    expect(replicas - minAvailable).toBeGreaterThanOrEqual(1);
+  });
+
+  test('runtime contract: NODE_ID is the pod name, LISTEN_ADDR, DATA_DIR on the claim, ports, probes', () => {
+    const { objects, sts } = build();
+    const pod = sts.spec.template.spec;
+    const node = pod.containers[0];
+    expect(node.env).toContainEqual({ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+    expect(node.envFrom).toEqual([{ configMapRef: { name: 'sandstore-config' } }]);
+    const config = find(objects, 'ConfigMap', 'sandstore-config').data;
+    expect(config).toMatchObject({ LISTEN_ADDR: ':8080', RAFT_MAX_BATCH_SIZE: '64', RAFT_MAX_BATCH_WAIT_MS: '10', RAFT_SNAPSHOT_THRESHOLD_LOGS: '1000' });
+    expect(node.volumeMounts).toContainEqual({ name: 'data', mountPath: config.DATA_DIR });
+    expect(node.ports.map((p: any) => p.containerPort)).toEqual([8080, 2112]);
+    expect(node.startupProbe && node.readinessProbe && node.livenessProbe).toBeTruthy();
+    expect(sts.spec).toMatchObject({ podManagementPolicy: 'OrderedReady', updateStrategy: { type: 'RollingUpdate' }, serviceName: 'sandstore-headless' });
+    expect(sts.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '2112' });
+  });
+
+  test('pods wait for their membership in etcd before starting, so start-up races end cleanly', () => {
+    const { sts } = build();
+    const init = sts.spec.template.spec.initContainers[0];
+    expect(init.name).toBe('wait-for-membership');
+    expect(init.command.join(' ')).toContain('/v3/kv/range');
+    expect(init.env).toContainEqual({ name: 'ETCD_ENDPOINTS', valueFrom: { configMapKeyRef: { name: 'sandstore-config', key: 'ETCD_ENDPOINTS' } } });
+  });
+
+  test('claim template from the SSD class with the profile labels; SSD placement; anti-affinity across hosts', () => {
+    const { sts } = build({ storageSize: '50Gi' });
+    const claim = sts.spec.volumeClaimTemplates[0];
+    expect(claim.spec).toMatchObject({ storageClassName: 'sandstore-local-ssd', resources: { requests: { storage: '50Gi' } } });
+    expect(claim.metadata.labels).toMatchObject({ [LabelKeys.profile]: 'p', [LabelKeys.component]: 'data-plane', [LabelKeys.name]: 'sandstore' });
+    const pod = sts.spec.template.spec;
+    expect(pod.nodeSelector).toEqual({ 'node.sandstore.io/disk': 'ssd' });
+    expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+  });
+
+  test('the smoke-test Job targets every node and is applied only on request', () => {
+    const { cluster, objects } = build({ replicas: 5 });
+    const job = find(objects, 'Job', 'sandstore-smoke-test');
+    expect(job.metadata.annotations['sandstore.io/deploy-phase']).toBe('on-demand');
+    expect(job.spec.template.spec.containers[0].env).toEqual([{ name: 'SANDSTORE_SEEDS', value: cluster.nodeAddresses.join(',') }]);
+    expect(() => find(build({ smokeTest: false }).objects, 'Job', 'sandstore-smoke-test')).toThrow();
+  });
+
+  test.each([
+    [{ replicas: 4 }, /replicas 4; expected an odd whole number of at least 3/],
+    [{ replicas: 1 }, /replicas 1; expected an odd whole number of at least 3/],
+    [{ image: 'registry.example/sandstore-node' }, /image "registry.example\/sandstore-node"; expected an image reference with a tag/],
+    [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
+    [{ raft: { maxBatchSize: 0 } }, /RAFT_MAX_BATCH_SIZE 0; expected a whole number greater than 0/],
+    [{ raft: { maxBatchWaitMs: 2.5 } }, /RAFT_MAX_BATCH_WAIT_MS 2.5/],
+  ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
+    expect(() => build(props as Partial<SandstoreClusterProps>)).toThrow(message);
+  });
+});

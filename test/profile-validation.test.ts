@@ -1,0 +1,77 @@
+import ssdRaft from '../profiles/ssd-raft.js';
+import { parseProfile, ProfileError, type ProfileInput } from '../lib/profile.js';
+
+type Mutation = (p: any) => void;
+const variant = (mutate: Mutation): ProfileInput => {
+  const p = structuredClone(ssdRaft) as any;
+  mutate(p);
+  return p;
+};
+const problemsOf = (input: unknown, file = 'ssd-raft'): string[] => {
+  try {
+    parseProfile(file, input);
+  } catch (err) {
+    if (err instanceof ProfileError) return [...err.problems];
+    throw err;
+  }
+  return [];
+};
+
+describe('profile validation', () => {
+  test('the shipped profile is valid and defaults are filled in', () => {
+    const { tag, ...imageWithoutPullPolicy } = { ...ssdRaft.image, pullPolicy: undefined };
+    const p = parseProfile('ssd-raft', { ...ssdRaft, image: { ...imageWithoutPullPolicy, tag } });
+    expect(p.image.pullPolicy).toBe('Always');
+  });
+
+  test.each<[string, Mutation, RegExp]>([
+    ['even Raft replicas', (p) => { p.raft.replicas = 4; }, /^raft\.replicas: got 4; expected an odd whole number of at least 3$/],
+    ['a single Raft node', (p) => { p.raft.replicas = 1; }, /^raft\.replicas: got 1; expected an odd whole number of at least 3$/],
+    ['even etcd replicas', (p) => { p.etcd.replicas = 2; }, /^etcd\.replicas: got 2; expected an odd whole number of at least 1$/],
+    ['replicas as a string', (p) => { p.raft.replicas = '3'; }, /^raft\.replicas: got "3"; expected number$/],
+    ['a node port out of range', (p) => { p.clientAccess.nodePortBase = 8080; }, /^clientAccess\.nodePortBase: got 8080; expected a whole number from 30000 to 32767/],
+    ['node ports running past the range', (p) => { p.clientAccess.nodePortBase = 32766; }, /^clientAccess\.nodePortBase: got 32766; expected at most 32765: with 3 Raft replicas the last node port would be 32768/],
+    ['a quantity like 20GB', (p) => { p.storage.sizePerPod = '20GB'; }, /^storage\.sizePerPod: got "20GB"; expected a Kubernetes quantity such as "20Gi"/],
+    ['a CPU like "two"', (p) => { p.resources.sandstore.limits.cpu = 'two'; }, /^resources\.sandstore\.limits\.cpu: got "two"; expected a Kubernetes quantity/],
+    ['an empty context', (p) => { p.kube.context = ''; }, /^kube\.context: got ""; expected a non-empty string$/],
+    ['a missing context', (p) => { delete p.kube.context; }, /^kube\.context: got nothing \(the field is missing\); expected string$/],
+    ['an image without a tag', (p) => { p.image.tag = ''; }, /^image\.tag: got ""; expected an image tag/],
+    ['a registry with a scheme', (p) => { p.image.registry = 'https://docker.io/me'; }, /^image\.registry: got "https:\/\/docker\.io\/me"; expected a registry host/],
+    ['an unknown key (typo)', (p) => { p.raft.replica = 3; }, /^raft\.replica: unknown field; accepted fields here: replicas, maxBatchSize, maxBatchWaitMs, snapshotThresholdLogs$/],
+    ['an unknown top-level key', (p) => { p.nodeSelector = {}; }, /^nodeSelector: unknown field; accepted fields here: name, description, kube, namespace, image/],
+    ['a namespace with capitals', (p) => { p.namespace = 'SandStore'; }, /^namespace: got "SandStore"; expected a DNS label/],
+    ['a bad node label key', (p) => { p.nodeSelection.nodeSelector = { 'disk type': 'ssd' }; }, /^nodeSelection\.nodeSelector\.disk type: got "disk type"; expected a label key/],
+    ['no Go build tags', (p) => { p.build.goTags = []; }, /^build\.goTags: got \[\]; expected at least one Go build tag/],
+    ['a zero Raft tunable', (p) => { p.raft.maxBatchWaitMs = 0; }, /^raft\.maxBatchWaitMs: got 0; expected a whole number greater than 0$/],
+    ['a bad taint effect', (p) => { p.nodeSelection.ssdTaint = { key: 'k', effect: 'NoScheduling' }; }, /^nodeSelection\.ssdTaint\.effect: got "NoScheduling"; /],
+    ['an API server that is not a URL', (p) => { p.kube.apiServer = '192.168.1.20:8443'; }, /^kube\.apiServer: got "192\.168\.1\.20:8443"; expected an http\(s\) URL/],
+  ])('%s is reported by field, value and accepted form', (_, mutate, message) => {
+    const problems = problemsOf(variant(mutate));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(message);
+  });
+
+  test('a name that is not the file name is refused', () => {
+    expect(problemsOf(ssdRaft, 'other')).toEqual(['name: got "ssd-raft"; expected "other", the file\'s name (profiles/other.ts)']);
+  });
+
+  test('every problem is reported at once', () => {
+    const problems = problemsOf(variant((p) => {
+      p.raft.replicas = 2;
+      p.clientAccess.nodePortBase = 1;
+      p.storage.sizePerPod = '20GB';
+      p.kube.context = '';
+      p.image.tag = '';
+      p.etcd.replica = 1;
+    }));
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
+      ['clientAccess.nodePortBase', 'etcd.replica', 'image.tag', 'kube.context', 'raft.replicas', 'storage.sizePerPod'],
+    );
+  });
+
+  test('the error message lists the problems under the profile name', () => {
+    expect(() => parseProfile('ssd-raft', variant((p) => { p.raft.replicas = 4; }))).toThrow(
+      'profile "ssd-raft" is invalid (1 problem):\n  - raft.replicas: got 4; expected an odd whole number of at least 3',
+    );
+  });
+});

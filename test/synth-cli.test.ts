@@ -1,0 +1,101 @@
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { projectRoot } from '../lib/paths.js';
+
+/**
+ * The synth command as a user runs it, in a throwaway copy of the project (so that broken profiles
+ * and stale output can be planted without touching the real ones).
+ */
+const root = projectRoot();
+let work: string;
+
+beforeEach(() => {
+  work = mkdtempSync(join(tmpdir(), 'sandstore-synth-'));
+  for (const p of ['main.ts', 'package.json', 'cdk8s.yaml', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist']) {
+    cpSync(join(root, p), join(work, p), { recursive: true });
+  }
+  mkdirSync(join(work, 'scripts'));
+  cpSync(join(root, 'scripts', 'run-ts.mjs'), join(work, 'scripts', 'run-ts.mjs'));
+  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
+});
+afterEach(() => rmSync(work, { recursive: true, force: true }));
+
+const synth = (...args: string[]) => spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], { cwd: work, encoding: 'utf8' });
+
+/** Every file under dist/ with its contents: what "untouched" is checked against. */
+function snapshotDist(): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (dir: string, rel: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(dir, e.name), `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = readFileSync(join(dir, e.name), 'utf8');
+    }
+  };
+  walk(join(work, 'dist'), '');
+  return out;
+}
+
+const BROKEN = `import { defineProfile } from '../lib/profile.js';
+import base from './ssd-raft.js';
+export default defineProfile({ ...base, name: 'broken', kube: { context: '' },
+  raft: { ...base.raft, replicas: 4 }, storage: { ...base.storage, sizePerPod: '20GB' },
+  clientAccess: { nodePortBase: 40000 }, image: { ...base.image, tag: '' } });
+`;
+
+test('an unknown profile exits 2, lists the profiles there are and writes nothing', () => {
+  const before = snapshotDist();
+  const r = synth('--profile=ssd-rift');
+  expect(r.status).toBe(2);
+  expect(r.stderr).toContain('unknown profile "ssd-rift"; the profiles there are: local, raft5-etcd3, ssd-raft');
+  expect(snapshotDist()).toEqual(before);
+});
+
+test('an invalid profile exits 1 naming every problem by field, and writes nothing', () => {
+  writeFileSync(join(work, 'profiles', 'broken.ts'), BROKEN);
+  writeFileSync(join(work, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'previous output\n');
+  const before = snapshotDist();
+  for (const args of [['--profile=broken'], []]) {
+    const r = synth(...args);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('nothing written');
+    for (const field of ['kube.context: got ""', 'raft.replicas: got 4', 'storage.sizePerPod: got "20GB"', 'clientAccess.nodePortBase: got 40000', 'image.tag: got ""']) {
+      expect(r.stderr).toContain(field);
+    }
+    // Neither the broken profile's output nor (for a synth of all) the valid profiles' output changed.
+    expect(snapshotDist()).toEqual(before);
+  }
+});
+
+test('--profile=<p> rewrites dist/<p>/ and touches nothing else', () => {
+  writeFileSync(join(work, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'stale\n');
+  writeFileSync(join(work, 'dist', 'local', 'statefulset-sandstore.yaml'), 'stale\n');
+  const r = synth('--profile=ssd-raft');
+  expect(r.status).toBe(0);
+  const after = snapshotDist();
+  expect(after['ssd-raft/statefulset-sandstore.yaml']).toBe(readFileSync(join(root, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8'));
+  expect(after['local/statefulset-sandstore.yaml']).toBe('stale\n');
+  expect(readdirSync(join(work, 'dist')).sort()).toEqual(['local', 'raft5-etcd3', 'ssd-raft']);
+});
+
+test('--check fails on a stale, missing or extra file and names it; synth of all repairs it', () => {
+  writeFileSync(join(work, 'dist', 'local', 'statefulset-sandstore.yaml'), 'hand-edited\n');
+  rmSync(join(work, 'dist', 'ssd-raft', 'service-etcd.yaml'));
+  writeFileSync(join(work, 'dist', 'ssd-raft', 'leftover.yaml'), 'x: 1\n');
+  const stale = synth('--check');
+  expect(stale.status).toBe(1);
+  expect(stale.stderr).toContain('local/statefulset-sandstore.yaml: differs');
+  expect(stale.stderr).toContain('ssd-raft/service-etcd.yaml: missing');
+  expect(stale.stderr).toContain('ssd-raft/leftover.yaml: no longer generated');
+  expect(synth().status).toBe(0);
+  expect(synth('--check').status).toBe(0);
+});
+
+test('`cdk8s synth` writes the same YAML as `npm run synth`', () => {
+  const expected = snapshotDist();
+  rmSync(join(work, 'dist'), { recursive: true });
+  const r = spawnSync(join(work, 'node_modules', '.bin', 'cdk8s'), ['synth'], { cwd: work, encoding: 'utf8' });
+  expect(r.status).toBe(0);
+  expect(snapshotDist()).toEqual(expected);
+});

@@ -4,6 +4,10 @@ go 1.20
 
 require (
 	go.etcd.io/etcd/server/v3 v3.5.9
+	k8s.io/api v0.28.15
+	k8s.io/apimachinery v0.28.15
+	k8s.io/client-go v0.28.15
+	k8s.io/klog/v2 v2.100.1
 	k8s.io/kubernetes v1.28.15
 )
 
@@ -182,12 +186,9 @@ require (
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 	gopkg.in/yaml.v2 v2.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
-	k8s.io/api v0.28.15 // indirect
 	k8s.io/apiextensions-apiserver v0.0.0 // indirect
-	k8s.io/apimachinery v0.28.15 // indirect
 	k8s.io/apiserver v0.28.15 // indirect
 	k8s.io/cli-runtime v0.28.15 // indirect
-	k8s.io/client-go v0.28.15 // indirect
 	k8s.io/cloud-provider v0.28.15 // indirect
 	k8s.io/cluster-bootstrap v0.0.0 // indirect
 	k8s.io/component-base v0.28.15 // indirect
@@ -197,7 +198,6 @@ require (
 	k8s.io/csi-translation-lib v0.0.0 // indirect
 	k8s.io/dynamic-resource-allocation v0.0.0 // indirect
 	k8s.io/endpointslice v0.0.0 // indirect
-	k8s.io/klog/v2 v2.100.1 // indirect
 	k8s.io/kms v0.28.15 // indirect
 	k8s.io/kube-aggregator v0.0.0 // indirect
 	k8s.io/kube-controller-manager v0.0.0 // indirect

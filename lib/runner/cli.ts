@@ -1,0 +1,234 @@
+/**
+ * The runner: one CLI, one process per command, acting only under the profile's pinned kube context.
+ *
+ *   npm run <command> -- --profile=<name> [options]      (or: npm run sandstore -- <command> ...)
+ *
+ * Exit codes: 0 done; 1 the operation failed (timeout, failed Job, paused rollout, stuck deletion,
+ * differences found by diff); 2 refused before sending anything (bad arguments, unknown or invalid
+ * profile, unknown or mismatched context, missing or stale dist/, image pre-flight); 130 interrupted.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { distDir } from '../paths.js';
+import { ProfileError, type Profile } from '../profile.js';
+import { loadProfile, UnknownProfileError } from '../profiles.js';
+import { profileSelector } from '../labels.js';
+import { DestroyStuckError, destroyProfile } from './delete.js';
+import { deploy, type DeployProgress } from './commands/deploy.js';
+import { diff } from './commands/diff.js';
+import { smoke } from './commands/smoke.js';
+import { status } from './commands/status.js';
+import { resume, update } from './commands/update.js';
+import type { CommandContext } from './commands/context.js';
+import { buildAndPushImage, ImageBuildError, ImagePreflightError } from './image.js';
+import { Kube } from './kube.js';
+import { followLogs, printLogs } from './logs.js';
+import { ManifestsRefusedError, readManifests } from './manifests.js';
+import { Reporter } from './report.js';
+import { describeTarget, resolveTarget, TargetRefusedError } from './target.js';
+import { WaitFailedError } from './waits.js';
+import { InterruptedError } from './watch.js';
+
+export const EXIT = { ok: 0, failed: 1, refused: 2, interrupted: 130 } as const;
+
+interface CommonOptions {
+  profile: string;
+  context?: string;
+  timeout: number;
+}
+
+const seconds = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${v}"`);
+  return n;
+};
+const duration = (v: string) => {
+  const m = /^(\d+)(s|m|h)?$/.exec(v);
+  if (!m) throw new InvalidArgumentError(`expected a duration like 30s, 10m or 2h, got "${v}"`);
+  return Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1);
+};
+
+function common(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--profile <name>', 'profile to act on (a file in profiles/)').default('ssd-raft'))
+    .addOption(new Option('--context <name>', 'kube context to act on; else KUBE_CONTEXT, else the profile\'s pinned context (never the current-context)'))
+    .addOption(new Option('--timeout <seconds>', 'deadline of each wait').argParser(seconds).default(300));
+}
+
+class Refused extends Error {}
+
+/** Loads the profile, resolves and prints the target: all before the first request. */
+async function prepare(opts: CommonOptions, report: Reporter, signal: AbortSignal): Promise<CommandContext> {
+  let profile: Profile;
+  try {
+    profile = await loadProfile(opts.profile);
+  } catch (err) {
+    if (err instanceof UnknownProfileError || err instanceof ProfileError) throw new Refused(err.message);
+    throw err;
+  }
+  const target = resolveTarget(profile, opts.context);
+  report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)} (profile ${profile.name})`);
+  return { profile, target, kube: new Kube(target.kubeConfig), report, distDir: distDir(), timeoutSeconds: opts.timeout, signal, namespace: profile.namespace };
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const report = new Reporter();
+  const interrupt = new AbortController();
+  let interruptedOnce = false;
+  const onSigint = () => {
+    if (interruptedOnce) process.exit(EXIT.interrupted);
+    interruptedOnce = true;
+    interrupt.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  let code: number = EXIT.ok;
+  const deployProgress: DeployProgress = { phase: 'start', applied: [] };
+  let running = '';
+
+  const run = (name: string, body: (ctx: CommandContext, opts: any) => Promise<number | void>) => async (opts: any) => {
+    running = name;
+    const ctx = await prepare(opts, report, interrupt.signal);
+    code = (await body(ctx, opts)) ?? EXIT.ok;
+  };
+
+  const program = new Command('sandstore')
+    .description('Deploy Sand Store from dist/<profile>/ onto the profile\'s pinned kube context')
+    .showHelpAfterError()
+    .exitOverride();
+
+  common(program.command('deploy').description('clean-slate deploy (Flow 3): destroy, then apply in phases, waiting for each'))
+    .option('--smoke', 'end with the smoke test')
+    .action(run('deploy', async (ctx, opts) => {
+      await deploy(ctx, deployProgress);
+      if (opts.smoke) await smoke(ctx);
+    }));
+
+  common(program.command('destroy').description('delete everything of the profile, claims included, and wait until it is gone (Flow 2)'))
+    .action(run('destroy', async (ctx) => {
+      let manifests;
+      try {
+        manifests = readManifests(ctx.distDir, ctx.profile, { allowStale: true });
+      } catch {
+        manifests = undefined; // destroy works from the labels alone
+      }
+      await destroyProfile({ ...ctx, profile: ctx.profile.name, context: ctx.target.context }, manifests);
+      ctx.report.success(`nothing of profile ${ctx.profile.name} remains on ${ctx.target.context}`);
+    }));
+
+  common(program.command('update').description('rolling update (Flow 4): restart (or new image), one pod at a time, paused on a failing pod'))
+    .option('--image <ref>', 'run this image instead of the profile\'s')
+    .option('--build', 'build and push the profile\'s image first (see `image`)')
+    .option('--source <path>', 'Sand Store source checkout for --build', process.env.SANDSTORE_SRC ?? '../sandstore')
+    .addOption(new Option('--pod-ready-timeout <seconds>', 'how long an updated pod may take to become Ready').argParser(seconds).default(120))
+    .action(run('update', async (ctx, opts) => {
+      if (opts.build) await buildAndPushImage({ profile: ctx.profile, sourcePath: opts.source, log: (l) => ctx.report.info(l) });
+      await update(ctx, { image: opts.image, podReadySeconds: opts.podReadyTimeout });
+    }));
+
+  common(program.command('resume').description('continue a paused rollout (partition back to 0)'))
+    .addOption(new Option('--pod-ready-timeout <seconds>', 'how long an updated pod may take to become Ready').argParser(seconds).default(120))
+    .action(run('resume', async (ctx, opts) => resume(ctx, { podReadySeconds: opts.podReadyTimeout })));
+
+  program.command('image').description('build the profile\'s image for linux/amd64 and push it (Flow 1); no cluster call')
+    .addOption(new Option('--profile <name>', 'profile').default('ssd-raft'))
+    .option('--source <path>', 'Sand Store source checkout (holds deploy/docker/Dockerfile)', process.env.SANDSTORE_SRC ?? '../sandstore')
+    .option('--no-push', 'build only')
+    .action(async (opts) => {
+      running = 'image';
+      let profile: Profile;
+      try {
+        profile = await loadProfile(opts.profile);
+      } catch (err) {
+        if (err instanceof UnknownProfileError || err instanceof ProfileError) throw new Refused(err.message);
+        throw err;
+      }
+      const result = await buildAndPushImage({ profile, sourcePath: opts.source, push: opts.push, log: (l) => report.info(l) });
+      report.success(`${result.image} ${result.pushed ? 'built and pushed' : 'built'}`);
+    });
+
+  common(program.command('logs').description('follow every Sand Store pod\'s logs, prefixed by pod (Flow 5)'))
+    .option('--pod <name>', 'one pod only')
+    .option('--previous', 'the previous (crashed) container of --pod')
+    .option('--container <name>', 'container', 'sandstore')
+    .addOption(new Option('--since <duration>', 'only lines newer than this, e.g. 10m').argParser(duration))
+    .action(run('logs', async (ctx, opts) => {
+      if (opts.previous && !opts.pod) throw new Refused('--previous needs --pod=<name>: previous logs belong to one container');
+      if (opts.pod) {
+        await printLogs(ctx.kube, ctx.report, { namespace: ctx.profile.namespace, pod: opts.pod, container: opts.container, previous: Boolean(opts.previous), sinceSeconds: opts.since });
+        return;
+      }
+      await followLogs(ctx.kube, ctx.report, {
+        namespace: ctx.profile.namespace,
+        labelSelector: `${profileSelector(ctx.profile.name)},app.kubernetes.io/component=data-plane`,
+        container: opts.container,
+        sinceSeconds: opts.since,
+        signal: interrupt.signal,
+      });
+    }));
+
+  common(program.command('smoke').description('run the smoke-test Job against every node, print its logs, remove it'))
+    .action(run('smoke', smoke));
+
+  common(program.command('status').description('pods, claims, services, rollout and bootstrap state'))
+    .action(run('status', status));
+
+  common(program.command('diff').description('live objects against dist/ (server-side dry run), as a YAML diff; exit 1 if different'))
+    .action(run('diff', async (ctx) => ((await diff(ctx)) ? EXIT.failed : EXIT.ok)));
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (err) {
+    code = exitCodeFor(err, report, running, deployProgress);
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+  return code;
+}
+
+function exitCodeFor(err: unknown, report: Reporter, command: string, progress: DeployProgress): number {
+  const e = err as Error & { code?: string; exitCode?: number };
+  if (e.code?.startsWith('commander.')) {
+    // --help and --version exit 0; usage errors were printed by commander.
+    return e.exitCode === 0 ? EXIT.ok : EXIT.refused;
+  }
+  if (err instanceof Refused || err instanceof TargetRefusedError || err instanceof ManifestsRefusedError) {
+    report.error(e.message);
+    return EXIT.refused;
+  }
+  if (err instanceof ImagePreflightError) {
+    report.error(`image pre-flight failed; nothing was built and no cluster was contacted:\n${err.problems.map((p) => `  - ${p}`).join('\n')}`);
+    return EXIT.refused;
+  }
+  if (err instanceof InterruptedError) {
+    report.error(interruptedState(command, err.what, progress));
+    return EXIT.interrupted;
+  }
+  if (err instanceof WaitFailedError || err instanceof DestroyStuckError || err instanceof ImageBuildError) {
+    report.error(e.message);
+    const details = err instanceof DestroyStuckError ? [...err.stuck, 'to force (this deletes data and skips clean-up):', ...err.forceCommands.map((c) => `  ${c}`)]
+      : err instanceof WaitFailedError ? err.details : [];
+    for (const d of details) report.info(`  ${d}`);
+    return EXIT.failed;
+  }
+  report.error(e.stack ?? String(err));
+  return EXIT.failed;
+}
+
+/** What the cluster holds after Ctrl-C: every request was either sent whole or not at all. */
+function interruptedState(command: string, what: string, progress: DeployProgress): string {
+  const base = `interrupted while waiting for ${what}. No request was left half-sent.`;
+  switch (command) {
+    case 'deploy':
+      return `${base} Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`;
+    case 'update':
+    case 'resume':
+      return `${base} The new spec is applied and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner's crash guard; \`npm run status\` shows where it is.`;
+    case 'destroy':
+      return `${base} Deletions were requested and the cluster finishes them by itself; run \`npm run destroy\` again to wait for them.`;
+    default:
+      return base;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

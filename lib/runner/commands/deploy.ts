@@ -1,0 +1,56 @@
+import { DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../../labels.js';
+import type { Manifest } from '../../synth.js';
+import { applyAll } from '../apply.js';
+import { destroyProfile } from '../delete.js';
+import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
+import { waitForJob, waitForRollout, WaitFailedError } from '../waits.js';
+import { waitContext, type CommandContext } from './context.js';
+
+/** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
+export interface DeployProgress {
+  phase: string;
+  readonly applied: string[];
+}
+
+/**
+ * Flow 3: a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
+ * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
+ * once); the data plane until rolled out; the node ports.
+ */
+export async function deploy(ctx: CommandContext, progress: DeployProgress = { phase: 'start', applied: [] }): Promise<void> {
+  const manifests = readManifests(ctx.distDir, ctx.profile);
+  const selector = (component: string) => `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${component}`;
+
+  // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
+  progress.phase = 'destroy';
+  await destroyProfile(waitContext(ctx), manifests);
+  for (const phase of DEPLOY_PHASE_ORDER) {
+    progress.phase = phase;
+    const objects = manifestsOfPhase(manifests, phase);
+    if (objects.length === 0) continue;
+    await applyAll(ctx.kube, objects);
+    progress.applied.push(phase);
+    ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
+    if (phase === DeployPhase.controlPlane) {
+      const etcd = required(findManifest(objects, 'StatefulSet', 'control-plane'), 'the etcd StatefulSet', phase);
+      await waitForRollout(ctx, etcd.metadata.name, selector('control-plane'), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      ctx.report.step(phase, `etcd Ready (${(etcd as any).spec.replicas} member${(etcd as any).spec.replicas === 1 ? '' : 's'})`);
+    } else if (phase === DeployPhase.bootstrap) {
+      const job = required(findManifest(objects, 'Job', 'membership-bootstrap'), 'the membership bootstrap Job', phase);
+      await waitForJob(ctx, job.metadata.name);
+      ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
+    } else if (phase === DeployPhase.dataPlane) {
+      const sts = required(findManifest(objects, 'StatefulSet', 'data-plane'), 'the Sand Store StatefulSet', phase);
+      await waitForRollout(ctx, sts.metadata.name, selector('data-plane'), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      ctx.report.step(phase, `${(sts as any).spec.replicas} Sand Store pods Ready, claims Bound`);
+    }
+  }
+  progress.phase = 'done';
+  const ports = manifestsOfPhase(manifests, DeployPhase.clientAccess).map((s: any) => s.spec.ports[0].nodePort);
+  ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${ports.length ? `; clients reach the pods at node ports ${ports.join(', ')}` : ''}`);
+}
+
+function required(m: Manifest | undefined, what: string, phase: string): Manifest {
+  if (!m) throw new WaitFailedError(`dist/ has no ${what} in phase ${phase}; re-run \`npm run synth\``);
+  return m;
+}

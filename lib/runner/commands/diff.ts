@@ -1,0 +1,53 @@
+import { createTwoFilesPatch } from 'diff';
+import { stringify } from 'yaml';
+import type { KubeObject } from '../kube.js';
+import { readManifests } from '../manifests.js';
+import type { CommandContext } from './context.js';
+
+/** Server-populated fields that are noise in a review diff. */
+export function comparable(o: KubeObject | undefined): unknown {
+  if (!o) return undefined;
+  const copy = structuredClone(o) as any;
+  delete copy.status;
+  for (const f of ['managedFields', 'resourceVersion', 'uid', 'generation', 'creationTimestamp', 'selfLink']) delete copy.metadata?.[f];
+  if (copy.metadata?.annotations) {
+    delete copy.metadata.annotations['deprecated.daemonset.template.generation'];
+    if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+  }
+  return copy;
+}
+
+/**
+ * `diff`: each object of dist/ as the API server would store it (server-side apply, dry run) against
+ * what is live, as a unified YAML diff. Exit code 1 when anything differs, like `kubectl diff`.
+ */
+export async function diff(ctx: CommandContext): Promise<boolean> {
+  const manifests = readManifests(ctx.distDir, ctx.profile);
+  let changed = 0;
+  for (const m of manifests) {
+    const live = await ctx.kube.find(m.kind, m.metadata.name, m.metadata.namespace);
+    let planned: KubeObject | undefined;
+    try {
+      planned = await ctx.kube.apply(m as unknown as KubeObject, { dryRun: true });
+    } catch (err) {
+      // A namespaced object cannot be dry-run into a namespace that does not exist yet.
+      planned = m as unknown as KubeObject;
+      if (live) throw err;
+    }
+    const before = live ? stringify(comparable(live), { sortMapEntries: true }) : '';
+    const after = stringify(comparable(planned), { sortMapEntries: true });
+    if (before === after) continue;
+    changed++;
+    const name = `${m.kind}/${m.metadata.name}`;
+    ctx.report.info(createTwoFilesPatch(live ? `live/${name}` : '/dev/null', `dist/${name}`, before, after, '', '', { context: 3 }).split('\n').slice(1).map((l) => colourLine(ctx, l)).join('\n'));
+  }
+  ctx.report.info(changed === 0 ? `no differences: ${ctx.target.context} runs what dist/${ctx.profile.name}/ says` : `${changed} of ${manifests.length} objects would change`);
+  return changed > 0;
+}
+
+function colourLine(ctx: CommandContext, line: string): string {
+  if (line.startsWith('+') && !line.startsWith('+++')) return ctx.report.paint('green', line);
+  if (line.startsWith('-') && !line.startsWith('---')) return ctx.report.paint('red', line);
+  if (line.startsWith('@@')) return ctx.report.paint('cyan', line);
+  return line;
+}

@@ -1,0 +1,51 @@
+import { DeployPhase } from '../../labels.js';
+import { applyAll } from '../apply.js';
+import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
+import { printLogs } from '../logs.js';
+import { waitForJob, WaitFailedError } from '../waits.js';
+import { waitFor } from '../watch.js';
+import type { CommandContext } from './context.js';
+
+/**
+ * `smoke`: runs the profile's smoke-test Job (the image's smoke client against every node), prints
+ * its logs, removes the Job and exits with its result.
+ */
+export async function smoke(ctx: CommandContext): Promise<void> {
+  const manifests = readManifests(ctx.distDir, ctx.profile);
+  const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', 'smoke-test');
+  if (!job) throw new WaitFailedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts)`);
+  const ns = ctx.profile.namespace;
+  // A Job's pod template is immutable: a previous run is removed first (its pods with it).
+  if (await ctx.kube.delete('Job', job.metadata.name, ns)) {
+    await waitForGone(ctx, job.metadata.name);
+  }
+  await applyAll(ctx.kube, [job]);
+  ctx.report.step('smoke', `started Job ${job.metadata.name}`);
+  let failure: unknown;
+  try {
+    await waitForJob(ctx, job.metadata.name);
+  } catch (err) {
+    failure = err;
+  }
+  const pods = await ctx.kube.list('Pod', { namespace: ns, labelSelector: `job-name=${job.metadata.name}` });
+  for (const pod of pods.items) {
+    try {
+      await printLogs(ctx.kube, ctx.report, { namespace: ns, pod: pod.metadata.name, container: 'smoke', previous: false });
+    } catch (err) {
+      ctx.report.problem(`pod ${pod.metadata.name}`, `logs unavailable: ${(err as Error).message}`);
+    }
+  }
+  await ctx.kube.delete('Job', job.metadata.name, ns);
+  ctx.report.step('smoke', `removed Job ${job.metadata.name}`);
+  if (failure) throw failure;
+  ctx.report.success(`smoke test passed against ${ctx.profile.raft.replicas} nodes`);
+}
+
+async function waitForGone(ctx: CommandContext, name: string): Promise<void> {
+  await waitFor(ctx.kube, [{ key: 'job', kind: 'Job', namespace: ctx.profile.namespace, fieldSelector: `metadata.name=${name}` }], {
+    what: `the previous Job ${name} to be removed`,
+    timeoutSeconds: ctx.timeoutSeconds,
+    signal: ctx.signal,
+    check: (s) => (s.job.size === 0 ? true : undefined),
+  });
+}

@@ -1,0 +1,135 @@
+import { profileSelector } from '../labels.js';
+import type { Manifest } from '../synth.js';
+import { RESOURCES, type KubeObject } from './kube.js';
+import type { WaitContext } from './waits.js';
+import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
+
+/**
+ * Destroy (Flow 2): everything of a profile, found by its labels, deleted, then waited for by watch
+ * until no pod, claim or volume of it remains. Only objects carrying the profile's labels are
+ * touched: an object in dist/ that exists without them (someone else's) is left alone.
+ */
+
+/** The kinds a profile makes, whatever dist/ says: the chart's kinds plus pods and claims. */
+export const PROFILE_KINDS = ['StatefulSet', 'Job', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass', 'Namespace'] as const;
+
+/** Deletion order: controllers first (so they stop re-creating pods), then the rest, namespace last. */
+const ORDER = ['StatefulSet', 'Job', 'Pod', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'StorageClass', 'Namespace'];
+
+export function kindsToSweep(manifests: readonly Manifest[] | undefined): string[] {
+  const kinds = new Set<string>(PROFILE_KINDS);
+  for (const m of manifests ?? []) if (m.kind in RESOURCES) kinds.add(m.kind);
+  return [...kinds];
+}
+
+/**
+ * What to delete, in order, from the live objects carrying the profile's labels. Pods owned by a
+ * controller are left to the garbage collector (deleting them would only make the controller
+ * re-create them); claims go explicitly, since StatefulSets never delete them.
+ */
+export function deletionPlan(live: readonly KubeObject[]): KubeObject[] {
+  return live
+    .filter((o) => !(o.kind === 'Pod' && (o.metadata.ownerReferences ?? []).length > 0))
+    .filter((o) => !o.metadata.deletionTimestamp || o.kind === 'PersistentVolumeClaim')
+    .sort((a, b) => ORDER.indexOf(a.kind!) - ORDER.indexOf(b.kind!) || a.metadata.name.localeCompare(b.metadata.name));
+}
+
+/** Volumes bound to one of the claims: what "the SSD is wiped" waits for. */
+export function volumesOfClaims(volumes: readonly KubeObject[], claims: ReadonlySet<string>): KubeObject[] {
+  return volumes.filter((pv) => {
+    const ref = pv.spec?.claimRef;
+    return ref && claims.has(`${ref.namespace}/${ref.name}`);
+  });
+}
+
+export interface DestroyResult {
+  readonly deleted: number;
+  readonly claims: number;
+}
+
+export class DestroyStuckError extends Error {
+  public constructor(message: string, public readonly stuck: readonly string[], public readonly forceCommands: readonly string[]) {
+    super(message);
+    this.name = 'DestroyStuckError';
+  }
+}
+
+export async function destroyProfile(ctx: WaitContext & { profile: string; context: string }, manifests?: readonly Manifest[]): Promise<DestroyResult> {
+  const { kube, report } = ctx;
+  const selector = profileSelector(ctx.profile);
+  const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
+  const live = lists.flatMap((l) => l.items);
+  const plan = deletionPlan(live);
+  const claims = new Set(live.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+  const namespaces = live.filter((o) => o.kind === 'Namespace').map((n) => n.metadata.name);
+
+  if (live.length === 0) {
+    report.step('destroy', `nothing of profile ${ctx.profile} on the cluster`);
+  } else {
+    report.step('destroy', `deleting ${plan.length} objects (${summarizeKinds(plan)})`);
+    // Controllers first, so no new pods appear; then everything else at once.
+    const controllers = plan.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Job');
+    await Promise.all(controllers.map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
+    await Promise.all(plan.filter((o) => !controllers.includes(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
+  }
+
+  // Claims and volumes may also be left from an earlier run whose namespace is already gone, so the
+  // wait always looks at the cluster, not only at what this run deleted.
+  const sources = [
+    { key: 'pods', kind: 'Pod', labelSelector: selector },
+    { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
+    { key: 'volumes', kind: 'PersistentVolume' },
+    { key: 'namespaces', kind: 'Namespace', labelSelector: selector },
+  ];
+  const remaining = (s: Snapshot) => {
+    for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes'), claims), ...objectsOf(s, 'namespaces')];
+  };
+  let lastCount = -1;
+  try {
+    await waitFor(kube, sources, {
+      what: `profile ${ctx.profile}'s pods, claims, volumes and namespace to be gone`,
+      timeoutSeconds: ctx.timeoutSeconds,
+      signal: ctx.signal,
+      check: (s) => {
+        const left = remaining(s);
+        if (left.length !== lastCount && left.length > 0) report.step('destroy', `waiting for ${left.length} to go: ${summarizeKinds(left)}`);
+        lastCount = left.length;
+        return left.length === 0 ? true : undefined;
+      },
+    });
+  } catch (err) {
+    if (err instanceof WaitTimeoutError) throw stuckError(err, remaining(err.snapshot), ctx.context);
+    throw err;
+  }
+  report.step('destroy', `profile ${ctx.profile} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${namespaces.length ? `, namespace ${namespaces.join(', ')} deleted` : ''}`);
+  return { deleted: plan.length, claims: claims.size };
+}
+
+function summarizeKinds(objects: readonly KubeObject[]): string {
+  const counts = new Map<string, number>();
+  for (const o of objects) counts.set(o.kind!, (counts.get(o.kind!) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+}
+
+/** What is stuck and why, and the commands that would force it (printed, never run). */
+function stuckError(err: WaitTimeoutError, left: readonly KubeObject[], context: string): DestroyStuckError {
+  const kc = `kubectl --context ${context}`;
+  const stuck = left.map((o) => {
+    const why = [
+      o.metadata.deletionTimestamp ? `terminating since ${o.metadata.deletionTimestamp}` : 'not yet deleted',
+      (o.metadata.finalizers ?? []).length ? `finalizers ${o.metadata.finalizers!.join(', ')}` : '',
+      o.kind === 'Pod' ? `phase ${o.status?.phase ?? 'Unknown'} on node ${o.spec?.nodeName ?? '(none)'}` : '',
+      o.kind === 'PersistentVolume' ? `phase ${o.status?.phase}, reclaim ${o.spec?.persistentVolumeReclaimPolicy}` : '',
+    ].filter(Boolean).join('; ');
+    return `${o.kind}/${o.metadata.name}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}: ${why}`;
+  });
+  const force = left.map((o) => {
+    const ns = o.metadata.namespace ? ` -n ${o.metadata.namespace}` : '';
+    const name = `${o.kind!.toLowerCase()}/${o.metadata.name}`;
+    if (o.kind === 'Pod') return `${kc}${ns} delete ${name} --grace-period=0 --force`;
+    if ((o.metadata.finalizers ?? []).length) return `${kc}${ns} patch ${name} --type=merge -p '{"metadata":{"finalizers":null}}'`;
+    return `${kc}${ns} delete ${name} --wait=false`;
+  });
+  return new DestroyStuckError(`${err.message}; ${left.length} object(s) remain`, stuck, force);
+}

@@ -1,0 +1,191 @@
+import type { KubeConfig } from '@kubernetes/client-node';
+import http from 'node:http';
+import https from 'node:https';
+
+/**
+ * A small JSON client for the API server, on the target's credentials (client-node's KubeConfig
+ * supplies TLS and auth). The runner only needs a handful of verbs on a fixed set of kinds, so
+ * paths come from a static table: no discovery round-trips, and every request is visible here.
+ */
+
+export interface KubeObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+    deletionTimestamp?: string;
+    creationTimestamp?: string;
+    resourceVersion?: string;
+    generation?: number;
+    ownerReferences?: { kind: string; name: string; uid: string }[];
+    [key: string]: unknown;
+  };
+  spec?: any;
+  status?: any;
+  [key: string]: unknown;
+}
+
+interface Resource {
+  readonly group: string; // '' for the core group
+  readonly version: string;
+  readonly plural: string;
+  readonly namespaced: boolean;
+}
+
+/** Every kind the runner reads, writes or watches. */
+export const RESOURCES: Readonly<Record<string, Resource>> = {
+  Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
+  ConfigMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
+  Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
+  Pod: { group: '', version: 'v1', plural: 'pods', namespaced: true },
+  PersistentVolumeClaim: { group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true },
+  PersistentVolume: { group: '', version: 'v1', plural: 'persistentvolumes', namespaced: false },
+  Event: { group: '', version: 'v1', plural: 'events', namespaced: true },
+  StatefulSet: { group: 'apps', version: 'v1', plural: 'statefulsets', namespaced: true },
+  Job: { group: 'batch', version: 'v1', plural: 'jobs', namespaced: true },
+  PodDisruptionBudget: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true },
+  NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
+  StorageClass: { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false },
+};
+
+export function resourceOf(kind: string): Resource {
+  const r = RESOURCES[kind];
+  if (!r) throw new Error(`the runner does not handle kind ${kind}; known kinds: ${Object.keys(RESOURCES).join(', ')}`);
+  return r;
+}
+
+/** The collection path of `kind`, in `namespace` when namespaced (all namespaces when undefined). */
+export function collectionPath(kind: string, namespace?: string): string {
+  const r = resourceOf(kind);
+  const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
+  return r.namespaced && namespace !== undefined ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+}
+
+export function objectPath(kind: string, name: string, namespace?: string): string {
+  return `${collectionPath(kind, resourceOf(kind).namespaced ? namespace ?? 'default' : undefined)}/${encodeURIComponent(name)}`;
+}
+
+export class ApiError extends Error {
+  public constructor(public readonly status: number, public readonly reason: string, message: string, public readonly body?: any) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export const isNotFound = (err: unknown) => err instanceof ApiError && err.status === 404;
+
+export const FIELD_MANAGER = 'sandstore-deploy';
+
+export class Kube {
+  /** Requests sent by this client, by verb: printed by --verbose and used by the bench. */
+  public readonly requestCount: Record<string, number> = {};
+  private options?: Promise<https.RequestOptions>;
+
+  public constructor(public readonly config: KubeConfig) {}
+
+  private connection(): Promise<https.RequestOptions> {
+    this.options ??= (async () => {
+      const opts: https.RequestOptions = {};
+      await this.config.applyToHTTPSOptions(opts);
+      const server = new URL(this.config.getCurrentCluster()!.server);
+      const secure = server.protocol === 'https:';
+      // One keep-alive agent for the whole command instead of a connection per request.
+      const agent = secure
+        ? new https.Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername })
+        : new http.Agent({ keepAlive: true });
+      return { ...opts, agent, protocol: server.protocol, hostname: server.hostname, port: server.port || (secure ? 443 : 80), basePath: server.pathname.replace(/\/$/, '') } as https.RequestOptions;
+    })();
+    return this.options;
+  }
+
+  public async request<T = any>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; contentType?: string; raw?: boolean } = {}): Promise<T> {
+    const conn = await this.connection();
+    const query = new URLSearchParams();
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) query.set(k, String(v));
+    const qs = query.toString();
+    const fullPath = `${(conn as any).basePath}${path}${qs ? `?${qs}` : ''}`;
+    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    this.requestCount[method] = (this.requestCount[method] ?? 0) + 1;
+    const lib = conn.protocol === 'https:' ? https : http;
+    return new Promise<T>((resolve, reject) => {
+      const req = lib.request({
+        ...conn,
+        method,
+        path: fullPath,
+        headers: {
+          ...(conn.headers ?? {}),
+          Accept: 'application/json',
+          ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
+        },
+      }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            resolve((opts.raw ? text : text ? JSON.parse(text) : undefined) as T);
+            return;
+          }
+          let parsed: any;
+          try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+          reject(new ApiError(status, parsed?.reason ?? res.statusMessage ?? '', `${method} ${path}: ${status} ${parsed?.message ?? text.slice(0, 300)}`, parsed));
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (err) => reject(new Error(`${method} ${path}: cannot reach the API server at ${this.config.getCurrentCluster()?.server}: ${err.message}`)));
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  /** Server-side apply with the runner's fixed field manager; `force` takes over fields others own. */
+  public apply(m: KubeObject, opts: { dryRun?: boolean } = {}): Promise<KubeObject> {
+    return this.request('PATCH', objectPath(m.kind!, m.metadata.name, m.metadata.namespace), {
+      query: { fieldManager: FIELD_MANAGER, force: true, dryRun: opts.dryRun ? 'All' : undefined },
+      body: m,
+      contentType: 'application/apply-patch+yaml',
+    });
+  }
+
+  public mergePatch(kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<KubeObject> {
+    return this.request('PATCH', objectPath(kind, name, namespace), { query: { fieldManager: FIELD_MANAGER }, body: patch, contentType: 'application/merge-patch+json' });
+  }
+
+  public get(kind: string, name: string, namespace?: string): Promise<KubeObject> {
+    return this.request('GET', objectPath(kind, name, namespace));
+  }
+
+  /** The object, or undefined when it does not exist. */
+  public async find(kind: string, name: string, namespace?: string): Promise<KubeObject | undefined> {
+    try {
+      return await this.get(kind, name, namespace);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  public async list(kind: string, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const res = await this.request('GET', collectionPath(kind, opts.namespace), { query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector } });
+    const items = (res.items ?? []) as KubeObject[];
+    for (const item of items) item.kind ??= kind;
+    return { items, resourceVersion: res.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Deletes; a NotFound counts as done (returns false). */
+  public async delete(kind: string, name: string, namespace?: string, propagationPolicy: 'Background' | 'Foreground' = 'Background'): Promise<boolean> {
+    try {
+      await this.request('DELETE', objectPath(kind, name, namespace), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy } });
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,60 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { DEPLOY_PHASE_ANNOTATION, DeployPhase, type DeployPhase as Phase } from '../labels.js';
+import type { Profile } from '../profile.js';
+import { renderProfile, staleFiles, type Manifest } from '../synth.js';
+
+/** dist/ cannot be deployed as it is (exit code 2, nothing sent). */
+export class ManifestsRefusedError extends Error {
+  public constructor(message: string) {
+    super(message);
+    this.name = 'ManifestsRefusedError';
+  }
+}
+
+/**
+ * Reads dist/<profile>/, the reviewed YAML, which is all the runner ever applies. Refuses a missing
+ * or empty directory (an empty set must never be mistaken for "delete everything") and a stale one
+ * (what would be deployed is not what the code and profile say; the reviewer saw something else).
+ */
+export function readManifests(outDir: string, profile: Profile, opts: { allowStale?: boolean } = {}): Manifest[] {
+  const dir = join(outDir, profile.name);
+  const synth = `npm run synth -- --profile=${profile.name}`;
+  if (!existsSync(dir)) throw new ManifestsRefusedError(`dist/${profile.name}/ does not exist; run \`${synth}\` first. Nothing was sent.`);
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+  if (files.length === 0) throw new ManifestsRefusedError(`dist/${profile.name}/ holds no manifests; run \`${synth}\`. Nothing was sent.`);
+  if (!opts.allowStale) {
+    const stale = staleFiles(outDir, profile.name, renderProfile(profile));
+    if (stale.length > 0) {
+      throw new ManifestsRefusedError(
+        `dist/${profile.name}/ is stale (it is not what the code and profile synthesize now):\n${stale.map((s) => `  - ${s}`).join('\n')}\n` +
+          `Run \`${synth}\`, review the YAML diff, and deploy again. Nothing was sent.`,
+      );
+    }
+  }
+  const manifests = files.map((f) => {
+    const m = parse(readFileSync(join(dir, f), 'utf8')) as Manifest;
+    if (!m?.kind || !m.metadata?.name) throw new ManifestsRefusedError(`dist/${profile.name}/${f} is not a Kubernetes object. Nothing was sent.`);
+    return m;
+  });
+  return manifests;
+}
+
+export function phaseOf(m: Manifest): Phase {
+  const phase = m.metadata.annotations?.[DEPLOY_PHASE_ANNOTATION] as Phase | undefined;
+  return phase ?? DeployPhase.base;
+}
+
+/**
+ * Objects of one phase in apply order: the namespace and cluster-scoped objects before anything
+ * that lives in the namespace.
+ */
+export function manifestsOfPhase(manifests: readonly Manifest[], phase: Phase): Manifest[] {
+  const rank = (m: Manifest) => (m.kind === 'Namespace' ? 0 : m.kind === 'StorageClass' ? 1 : 2);
+  return manifests.filter((m) => phaseOf(m) === phase).sort((a, b) => rank(a) - rank(b));
+}
+
+export function findManifest(manifests: readonly Manifest[], kind: string, component: string): Manifest | undefined {
+  return manifests.find((m) => m.kind === kind && m.metadata.labels?.['app.kubernetes.io/component'] === component);
+}

@@ -1,0 +1,50 @@
+import { styleText } from 'node:util';
+
+type Style = Parameters<typeof styleText>[0];
+
+/**
+ * Everything the runner prints goes through here: progress lines with the elapsed time, problems
+ * as they happen, and a final verdict. Colour only on a terminal (and never with NO_COLOR).
+ */
+export class Reporter {
+  private readonly started = Date.now();
+  private readonly color: boolean;
+  private readonly seen = new Set<string>();
+
+  public constructor(private readonly out: NodeJS.WritableStream = process.stdout, private readonly err: NodeJS.WritableStream = process.stderr) {
+    this.color = Boolean((out as { isTTY?: boolean }).isTTY) && !process.env.NO_COLOR;
+  }
+
+  public paint(style: Style, text: string): string {
+    return this.color ? styleText(style, text) : text;
+  }
+
+  public elapsed(): string {
+    return `${((Date.now() - this.started) / 1000).toFixed(1)}s`;
+  }
+
+  public info(line: string): void {
+    this.out.write(`${line}\n`);
+  }
+
+  /** A progress line: `[ 12.3s] phase: what happened`. */
+  public step(phase: string, line: string): void {
+    this.out.write(`${this.paint('dim', `[${this.elapsed().padStart(6)}]`)} ${this.paint('bold', phase)}: ${line}\n`);
+  }
+
+  /** A problem seen while waiting; printed once per distinct text so a watch does not flood. */
+  public problem(subject: string, text: string): void {
+    const key = `${subject}\0${text}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.err.write(`${this.paint('yellow', `[${this.elapsed().padStart(6)}] ! ${subject}`)}: ${text}\n`);
+  }
+
+  public error(text: string): void {
+    this.err.write(`${this.paint('red', 'error')}: ${text}\n`);
+  }
+
+  public success(text: string): void {
+    this.out.write(`${this.paint('green', 'done')}: ${text}\n`);
+  }
+}

@@ -1,0 +1,116 @@
+import type { Kube, KubeObject } from './kube.js';
+import { isPodReady, lastTermination, podProblems } from './pods.js';
+import type { Reporter } from './report.js';
+import { assessRollout, type RolloutPolicy, type RolloutState } from './rollout.js';
+import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
+
+/** The waits the commands compose, all on the one watch mechanism (watch.ts). */
+
+export interface WaitContext {
+  readonly kube: Kube;
+  readonly namespace: string;
+  readonly report: Reporter;
+  readonly timeoutSeconds: number;
+  readonly signal?: AbortSignal;
+}
+
+/** A wait that failed for a reason the user can act on (exit code 1). */
+export class WaitFailedError extends Error {
+  public constructor(message: string, public readonly details: readonly string[] = []) {
+    super(message);
+    this.name = 'WaitFailedError';
+  }
+}
+
+const podsSource = (namespace: string, labelSelector: string) => ({ key: 'pods', kind: 'Pod', namespace, labelSelector });
+const byName = (key: string, kind: string, namespace: string, name: string) => ({ key, kind, namespace, fieldSelector: `metadata.name=${name}` });
+
+/** Reports each pod problem the moment it appears. */
+export function reportPodProblems(report: Reporter) {
+  return (key: string, type: string, obj: KubeObject) => {
+    if (key !== 'pods' || type === 'DELETED') return;
+    for (const p of podProblems(obj)) report.problem(`pod ${obj.metadata.name}`, p);
+  };
+}
+
+/** One line per pod that is not Ready, with what is wrong: the summary printed on a timeout. */
+export function summarizePods(pods: readonly KubeObject[]): string[] {
+  return pods
+    .filter((p) => !isPodReady(p))
+    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
+    .map((p) => {
+      const problems = podProblems(p);
+      const phase = p.status?.phase ?? 'Unknown';
+      return `pod ${p.metadata.name}: ${phase}, not Ready${problems.length > 0 ? `: ${problems.join('; ')}` : ''}`;
+    });
+}
+
+/**
+ * Waits for a StatefulSet's rollout (create or update) to be complete: observedGeneration caught up,
+ * every replica updated and Ready, currentRevision = updateRevision. With `failFast`, an updated pod
+ * that crash-loops or misses its Ready deadline ends the wait with the 'failed' state.
+ */
+export async function waitForRollout(ctx: WaitContext, name: string, podSelector: string, policy: Omit<RolloutPolicy, 'now'> & { failFast: boolean }): Promise<RolloutState> {
+  let lastDetail = '';
+  try {
+    return await waitFor(ctx.kube, [byName('sts', 'StatefulSet', ctx.namespace, name), podsSource(ctx.namespace, podSelector)], {
+      what: `StatefulSet ${name} to roll out`,
+      timeoutSeconds: ctx.timeoutSeconds,
+      signal: ctx.signal,
+      onChange: reportPodProblems(ctx.report),
+      check: (s: Snapshot) => {
+        const state = assessRollout(objectsOf(s, 'sts')[0], objectsOf(s, 'pods'), { ...policy, now: Date.now() });
+        if (state.state === 'progressing' && state.detail !== lastDetail) {
+          lastDetail = state.detail;
+          ctx.report.step(name, state.detail);
+        }
+        if (state.state === 'done' || (state.state === 'failed' && policy.failFast)) return state;
+        return undefined;
+      },
+    });
+  } catch (err) {
+    throw withPodSummary(err);
+  }
+}
+
+/** Waits for a Job to complete; a Failed job ends the wait at once with its pods' last words. */
+export async function waitForJob(ctx: WaitContext, name: string): Promise<void> {
+  try {
+    await waitFor(ctx.kube, [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, `job-name=${name}`)], {
+      what: `Job ${name} to complete`,
+      timeoutSeconds: ctx.timeoutSeconds,
+      signal: ctx.signal,
+      onChange: reportPodProblems(ctx.report),
+      check: (s) => {
+        const job = objectsOf(s, 'job')[0];
+        const conditions: any[] = job?.status?.conditions ?? [];
+        if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return true;
+        const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
+        if (failed) {
+          const pods = objectsOf(s, 'pods').map((p) => {
+            const t = lastTermination(p) ?? terminatedNow(p);
+            return `pod ${p.metadata.name}: ${p.status?.phase}${t ? `, container ${t.container} exited ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message}` : ''}` : ''}`;
+          });
+          throw new WaitFailedError(`Job ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(), pods);
+        }
+        return undefined;
+      },
+    });
+  } catch (err) {
+    throw withPodSummary(err);
+  }
+}
+
+function terminatedNow(pod: KubeObject) {
+  for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+    const t = c.state?.terminated;
+    if (t && t.exitCode !== 0) return { container: c.name as string, exitCode: t.exitCode as number, reason: t.reason as string, message: t.message as string };
+  }
+  return undefined;
+}
+
+/** Turns a timeout into a failure that lists every pod that is not Ready and why. */
+function withPodSummary(err: unknown): unknown {
+  if (err instanceof WaitTimeoutError) return new WaitFailedError(err.message, summarizePods(objectsOf(err.snapshot, 'pods')));
+  return err;
+}

@@ -1,0 +1,116 @@
+import { Watch } from '@kubernetes/client-node';
+import { collectionPath, type Kube, type KubeObject } from './kube.js';
+
+/**
+ * The one wait mechanism every command uses: list, then watch from that resourceVersion, keeping a
+ * live snapshot of each source, and re-evaluating a predicate on every event until it returns a
+ * result, the deadline passes or the user interrupts. Re-lists when a watch ends (server timeout,
+ * 410 Gone), so a long wait costs two requests per source, not one per poll.
+ */
+
+export interface WatchSource {
+  /** Name of this source in the snapshot. */
+  readonly key: string;
+  readonly kind: string;
+  /** Undefined: all namespaces (or a cluster-scoped kind). */
+  readonly namespace?: string;
+  readonly labelSelector?: string;
+  readonly fieldSelector?: string;
+}
+
+/** Live objects per source key, by namespace/name. */
+export type Snapshot = Record<string, Map<string, KubeObject>>;
+
+export const objectsOf = (s: Snapshot, key: string): KubeObject[] => [...(s[key]?.values() ?? [])];
+
+export class WaitTimeoutError extends Error {
+  public constructor(public readonly what: string, public readonly seconds: number, public readonly snapshot: Snapshot) {
+    super(`timed out after ${seconds}s waiting for ${what}`);
+    this.name = 'WaitTimeoutError';
+  }
+}
+
+export class InterruptedError extends Error {
+  public constructor(public readonly what: string, public readonly snapshot?: Snapshot) {
+    super(`interrupted while waiting for ${what}`);
+    this.name = 'InterruptedError';
+  }
+}
+
+export interface WaitOptions<R> {
+  /** What is being waited for, for messages ("etcd to be Ready"). */
+  readonly what: string;
+  /** Returns the result once the wait is over, else undefined. May throw to fail fast. */
+  readonly check: (snapshot: Snapshot) => R | undefined;
+  /** Called on every change (to report pod problems as they happen). */
+  readonly onChange?: (key: string, type: string, obj: KubeObject, snapshot: Snapshot) => void;
+  readonly timeoutSeconds: number;
+  readonly signal?: AbortSignal;
+}
+
+const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+
+export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], opts: WaitOptions<R>): Promise<R> {
+  const snapshot: Snapshot = Object.fromEntries(sources.map((s) => [s.key, new Map()]));
+  const watcher = new Watch(kube.config);
+  const aborts: AbortController[] = [];
+  let settled = false;
+
+  return new Promise<R>((resolve, reject) => {
+    const finish = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      for (const a of aborts) a.abort();
+      fn();
+    };
+    const evaluate = () => {
+      if (settled) return;
+      try {
+        const result = opts.check(snapshot);
+        if (result !== undefined) finish(() => resolve(result));
+      } catch (err) {
+        finish(() => reject(err));
+      }
+    };
+    // An infinite wait (logs --follow) has no timer: it ends on its predicate or on interrupt.
+    const timer = Number.isFinite(opts.timeoutSeconds)
+      ? setTimeout(() => finish(() => reject(new WaitTimeoutError(opts.what, opts.timeoutSeconds, snapshot))), opts.timeoutSeconds * 1000)
+      : undefined;
+    const onAbort = () => finish(() => reject(new InterruptedError(opts.what, snapshot)));
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener('abort', onAbort);
+
+    const start = async (source: WatchSource): Promise<void> => {
+      const listed = await kube.list(source.kind, source);
+      if (settled) return;
+      const objects = snapshot[source.key];
+      objects.clear();
+      for (const o of listed.items) objects.set(keyOf(o), o);
+      evaluate();
+      if (settled) return;
+      kube.requestCount.WATCH = (kube.requestCount.WATCH ?? 0) + 1;
+      const abort = await watcher.watch(
+        collectionPath(source.kind, source.namespace),
+        { labelSelector: source.labelSelector, fieldSelector: source.fieldSelector, resourceVersion: listed.resourceVersion, allowWatchBookmarks: true },
+        (type: string, obj: KubeObject) => {
+          if (settled || type === 'BOOKMARK' || type === 'ERROR') return;
+          obj.kind ??= source.kind;
+          if (type === 'DELETED') objects.delete(keyOf(obj));
+          else objects.set(keyOf(obj), obj);
+          opts.onChange?.(source.key, type, obj, snapshot);
+          evaluate();
+        },
+        // The watch ended (server-side timeout, expired resourceVersion, dropped connection):
+        // start over from a fresh list rather than trusting a snapshot that may have missed events.
+        () => {
+          if (!settled) start(source).catch((err) => finish(() => reject(err)));
+        },
+      );
+      if (settled) abort.abort();
+      else aborts.push(abort);
+    };
+    for (const source of sources) start(source).catch((err) => finish(() => reject(err)));
+  });
+}

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Builds (once) the binaries of the local test control plane into the cache:
+#
+#   $SANDSTORE_CACHE_DIR/kubernetes-<v>/bin/  kube-apiserver kube-controller-manager kube-scheduler kubectl
+#   $SANDSTORE_CACHE_DIR/etcd-<v>/bin/        etcd
+#   $SANDSTORE_CACHE_DIR/kwok-<v>/bin/        kwok
+#   $SANDSTORE_CACHE_DIR/local-tools-<hash>/bin/  sandstore-local-provisioner sandstore-local-pki
+#   $SANDSTORE_CACHE_DIR/bin/                 symlinks to all of the above (put it on PATH if you like)
+#
+# Everything comes from the Go module proxy; nothing else is downloaded.
+# Usage: build.sh [--force]   (--force rebuilds even if cached)
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FORCE=0
+for a in "$@"; do
+  case $a in
+    --force) FORCE=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) die "unknown argument $a" ;;
+  esac
+done
+
+command -v go >/dev/null 2>&1 || die "'go' not found on PATH. Run scripts/local-cluster/install-prereqs.sh (Go >= 1.21 needed; kwok $KWOK_VERSION needs a Go 1.26 toolchain, which 'go' fetches from the module proxy when GOTOOLCHAIN=auto)."
+
+export CGO_ENABLED=0
+# Keep the user's GOFLAGS out of our way, but stay reproducible and read-only
+# with respect to go.mod/go.sum.
+export GOFLAGS="-mod=readonly -buildvcs=false"
+GO_LDFLAGS_BASE="-s -w"
+
+complete() { [[ -f $1/.complete ]]; }
+
+build_upstream_and_tools() {
+  local tools_dir need_kube=0 need_etcd=0 need_tools=0
+  tools_dir=$(tools_bin_dir)
+  if [[ $FORCE == 1 ]] || ! complete "$KUBE_BIN_DIR"; then need_kube=1; fi
+  if [[ $FORCE == 1 ]] || ! complete "$ETCD_BIN_DIR"; then need_etcd=1; fi
+  if [[ $FORCE == 1 ]] || ! complete "$tools_dir"; then need_tools=1; fi
+  if [[ $need_kube == 0 && $need_etcd == 0 && $need_tools == 0 ]]; then
+    return 0
+  fi
+
+  grep -q "k8s.io/kubernetes $KUBE_VERSION\$" "$LC_DIR/go.mod" ||
+    die "go.mod does not require k8s.io/kubernetes $KUBE_VERSION (lib.sh and go.mod disagree)"
+  grep -q "go.etcd.io/etcd/server/v3 $ETCD_VERSION\$" "$LC_DIR/go.mod" ||
+    die "go.mod does not require go.etcd.io/etcd/server/v3 $ETCD_VERSION (lib.sh and go.mod disagree)"
+
+  local pkgs=() what=()
+  if [[ $need_kube == 1 ]]; then
+    pkgs+=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    what+=("kubernetes $KUBE_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)")
+  fi
+  if [[ $need_etcd == 1 ]]; then pkgs+=(./etcd); what+=("etcd $ETCD_VERSION"); fi
+  if [[ $need_tools == 1 ]]; then pkgs+=(./provisioner ./pki); what+=("sandstore-local-provisioner + sandstore-local-pki"); fi
+
+  local v=$KUBE_VERSION minor
+  minor=${v#v1.}; minor=${minor%%.*}
+  local ldflags="$GO_LDFLAGS_BASE"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+    ldflags+=" -X $p.gitCommit=$KUBE_GIT_COMMIT -X $p.gitTreeState=clean -X $p.buildDate=$KUBE_BUILD_DATE"
+  done
+  ldflags+=" -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION"
+
+  local tmp start
+  tmp=$(mktemp -d "$CACHE_DIR/.build.XXXXXX")
+  log "building ${what[*]}"
+  log "  (one 'go build' from $LC_DIR/go.mod; a cold build downloads modules and compiles for several minutes)"
+  start=$(now_ms)
+  if ! (cd "$LC_DIR" && go build -trimpath -ldflags="$ldflags" -o "$tmp/" "${pkgs[@]}"); then
+    rm -rf "$tmp"
+    die "go build failed (see output above)"
+  fi
+  log "  built in $(elapsed "$start")"
+
+  install_dir() { # install_dir DEST FILE=NAME...
+    local dest=$1; shift
+    rm -rf "$dest"; mkdir -p "$dest"
+    local f
+    for f in "$@"; do mv "$tmp/${f%%=*}" "$dest/${f#*=}"; done
+    date -u +%FT%TZ >"$dest/.complete"
+  }
+  if [[ $need_kube == 1 ]]; then
+    install_dir "$KUBE_BIN_DIR" kube-apiserver=kube-apiserver kube-controller-manager=kube-controller-manager \
+      kube-scheduler=kube-scheduler kubectl=kubectl
+  fi
+  [[ $need_etcd == 1 ]] && install_dir "$ETCD_BIN_DIR" etcd=etcd
+  [[ $need_tools == 1 ]] && install_dir "$tools_dir" provisioner=sandstore-local-provisioner pki=sandstore-local-pki
+  rm -rf "$tmp"
+}
+
+build_kwok() {
+  if [[ $FORCE == 0 ]] && complete "$KWOK_BIN_DIR"; then return 0; fi
+  local tmp start
+  tmp=$(mktemp -d "$CACHE_DIR/.build.XXXXXX")
+  log "building kwok $KWOK_VERSION (go install sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION)"
+  start=$(now_ms)
+  if ! (cd "$tmp" && GOFLAGS=-buildvcs=false GOBIN="$tmp" go install -trimpath \
+    -ldflags="$GO_LDFLAGS_BASE -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"); then
+    rm -rf "$tmp"
+    die "building kwok failed (see output above)"
+  fi
+  log "  built in $(elapsed "$start")"
+  rm -rf "$KWOK_BIN_DIR"; mkdir -p "$KWOK_BIN_DIR"
+  mv "$tmp/kwok" "$KWOK_BIN_DIR/kwok"
+  date -u +%FT%TZ >"$KWOK_BIN_DIR/.complete"
+  rm -rf "$tmp"
+}
+
+link_bin() {
+  local tools_dir f
+  tools_dir=$(tools_bin_dir)
+  mkdir -p "$CACHE_DIR/bin"
+  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$tools_dir"/*; do
+    ln -sfn "$f" "$CACHE_DIR/bin/$(basename "$f")"
+  done
+}
+
+do_build() {
+  local start
+  start=$(now_ms)
+  local cold=0
+  complete "$KUBE_BIN_DIR" && complete "$ETCD_BIN_DIR" && complete "$KWOK_BIN_DIR" && complete "$(tools_bin_dir)" || cold=1
+  [[ $FORCE == 1 ]] && cold=1
+  if [[ $cold == 1 ]]; then
+    log "$(go version) ; cache: $CACHE_DIR"
+  fi
+  build_upstream_and_tools
+  build_kwok
+  link_bin
+  if [[ $cold == 1 ]]; then log "all binaries ready in $(elapsed "$start")"; fi
+}
+
+mkdir -p "$CACHE_DIR"
+with_lock "$CACHE_DIR/.build.lock" do_build

@@ -1,0 +1,361 @@
+// Command sandstore-local-provisioner is a TEST-ONLY dynamic volume
+// provisioner for the sandstore-deploy local kwok cluster.
+//
+// There is no kubelet and no disk behind a kwok node, so a real provisioner
+// (rancher local-path, a CSI driver, ...) cannot run. This one only does the
+// API-object half of what such a provisioner does:
+//
+//   - For every PersistentVolumeClaim that is Pending, unbound, carries the
+//     scheduler's "volume.kubernetes.io/selected-node" annotation (i.e. its
+//     StorageClass uses volumeBindingMode WaitForFirstConsumer and a pod using
+//     it was just scheduled) and whose StorageClass names our provisioner
+//     (default "rancher.io/local-path"), it creates a hostPath
+//     PersistentVolume under a fake path, pinned to the selected node, pre-bound
+//     to the claim (claimRef). kube-controller-manager's PV controller then
+//     completes the binding, exactly as with an external provisioner.
+//   - For every PersistentVolume it provisioned that becomes Released with
+//     reclaim policy Delete (its claim was deleted), it deletes the PV object.
+//     The pv-protection / pvc-protection finalizers of kube-controller-manager
+//     stay in play.
+//
+// Nothing is created on disk.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os/signal"
+	"path"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+)
+
+const (
+	annSelectedNode       = "volume.kubernetes.io/selected-node"
+	annStorageProvisioner = "volume.kubernetes.io/storage-provisioner"
+	annBetaStorageProv    = "volume.beta.kubernetes.io/storage-provisioner"
+	annProvisionedBy      = "pv.kubernetes.io/provisioned-by"
+	annBetaStorageClass   = "volume.beta.kubernetes.io/storage-class"
+	labelHostname         = "kubernetes.io/hostname"
+)
+
+type provisioner struct {
+	name     string
+	basePath string
+	client   kubernetes.Interface
+	pvcs     corelisters.PersistentVolumeClaimLister
+	pvs      corelisters.PersistentVolumeLister
+	classes  storagelisters.StorageClassLister
+	recorder record.EventRecorder
+	claimQ   workqueue.RateLimitingInterface
+	volumeQ  workqueue.RateLimitingInterface
+}
+
+func main() {
+	var (
+		kubeconfig  = flag.String("kubeconfig", "", "path to a kubeconfig (empty: in-cluster config)")
+		name        = flag.String("provisioner-name", "rancher.io/local-path", "StorageClass .provisioner value to serve")
+		basePath    = flag.String("base-path", "/opt/local-path-provisioner", "fake directory under which hostPath volumes are 'created' (nothing is written)")
+		healthAddr  = flag.String("health-addr", "", "if set, serve /healthz on this address (e.g. 127.0.0.1:20006)")
+		resync      = flag.Duration("resync", 30*time.Second, "informer resync period")
+		concurrency = flag.Int("workers", 2, "workers per queue")
+	)
+	klog.InitFlags(nil)
+	flag.Parse()
+
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		klog.Fatalf("loading kubeconfig: %v", err)
+	}
+	cfg.UserAgent = "sandstore-local-provisioner"
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		klog.Fatalf("creating client: %v", err)
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+
+	factory := informers.NewSharedInformerFactory(client, *resync)
+	broadcaster := record.NewBroadcaster()
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+
+	p := &provisioner{
+		name:     *name,
+		basePath: *basePath,
+		client:   client,
+		pvcs:     factory.Core().V1().PersistentVolumeClaims().Lister(),
+		pvs:      factory.Core().V1().PersistentVolumes().Lister(),
+		classes:  factory.Storage().V1().StorageClasses().Lister(),
+		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: *name}),
+		claimQ:   workqueue.NewNamedRateLimitingQueue(workqueue.DefaultControllerRateLimiter(), "claims"),
+		volumeQ:  workqueue.NewNamedRateLimitingQueue(workqueue.DefaultControllerRateLimiter(), "volumes"),
+	}
+
+	enqueue := func(q workqueue.RateLimitingInterface) cache.ResourceEventHandlerFuncs {
+		add := func(obj interface{}) {
+			if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
+				q.Add(key)
+			}
+		}
+		return cache.ResourceEventHandlerFuncs{
+			AddFunc:    add,
+			UpdateFunc: func(_, obj interface{}) { add(obj) },
+		}
+	}
+	factory.Core().V1().PersistentVolumeClaims().Informer().AddEventHandler(enqueue(p.claimQ))
+	factory.Core().V1().PersistentVolumes().Informer().AddEventHandler(enqueue(p.volumeQ))
+	// A StorageClass created after its claims: re-examine pending claims.
+	factory.Storage().V1().StorageClasses().Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(interface{}) {
+			claims, _ := p.pvcs.List(everything())
+			for _, c := range claims {
+				if key, err := cache.MetaNamespaceKeyFunc(c); err == nil {
+					p.claimQ.Add(key)
+				}
+			}
+		},
+	})
+
+	factory.Start(ctx.Done())
+	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
+		if !ok {
+			klog.Fatalf("cache for %v did not sync", typ)
+		}
+	}
+
+	if *healthAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+		srv := &http.Server{Addr: *healthAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				klog.Fatalf("health server: %v", err)
+			}
+		}()
+		go func() { <-ctx.Done(); _ = srv.Close() }()
+	}
+
+	klog.Infof("sandstore-local-provisioner serving provisioner %q (fake base path %s)", p.name, p.basePath)
+	for i := 0; i < *concurrency; i++ {
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.claimQ, p.syncClaim) }, time.Second)
+		go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.volumeQ, p.syncVolume) }, time.Second)
+	}
+	<-ctx.Done()
+	p.claimQ.ShutDown()
+	p.volumeQ.ShutDown()
+	klog.Info("shutting down")
+}
+
+func (p *provisioner) run(ctx context.Context, q workqueue.RateLimitingInterface, sync func(context.Context, string) error) {
+	for {
+		item, quit := q.Get()
+		if quit {
+			return
+		}
+		key := item.(string)
+		if err := sync(ctx, key); err != nil {
+			utilruntime.HandleError(fmt.Errorf("syncing %q: %w", key, err))
+			q.AddRateLimited(key)
+		} else {
+			q.Forget(key)
+		}
+		q.Done(key)
+	}
+}
+
+// classOf returns the StorageClass name requested by a claim.
+func classOf(pvc *corev1.PersistentVolumeClaim) string {
+	if v, ok := pvc.Annotations[annBetaStorageClass]; ok {
+		return v
+	}
+	if pvc.Spec.StorageClassName != nil {
+		return *pvc.Spec.StorageClassName
+	}
+	return ""
+}
+
+func (p *provisioner) syncClaim(ctx context.Context, key string) error {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return nil
+	}
+	pvc, err := p.pvcs.PersistentVolumeClaims(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if pvc.DeletionTimestamp != nil || pvc.Spec.VolumeName != "" || pvc.Status.Phase != corev1.ClaimPending {
+		return nil
+	}
+	node := pvc.Annotations[annSelectedNode]
+	if node == "" {
+		return nil // not scheduled yet (or Immediate binding: unsupported, like local-path)
+	}
+	className := classOf(pvc)
+	if className == "" {
+		return nil
+	}
+	class, err := p.classes.Get(className)
+	if apierrors.IsNotFound(err) {
+		return nil // re-queued when the class appears
+	} else if err != nil {
+		return err
+	}
+	if class.Provisioner != p.name {
+		return nil
+	}
+	// The PV controller tags claims it hands to an external provisioner; if it
+	// named somebody else, stay out of the way.
+	if v, ok := pvc.Annotations[annStorageProvisioner]; ok && v != p.name {
+		return nil
+	}
+	if v, ok := pvc.Annotations[annBetaStorageProv]; ok && v != p.name {
+		return nil
+	}
+
+	request, ok := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	if !ok {
+		p.recorder.Event(pvc, corev1.EventTypeWarning, "ProvisioningFailed", "claim has no storage request")
+		return nil
+	}
+	pvName := "pvc-" + string(pvc.UID)
+	if _, err := p.pvs.Get(pvName); err == nil {
+		return nil // already provisioned; the PV controller binds it
+	}
+
+	reclaim := corev1.PersistentVolumeReclaimDelete
+	if class.ReclaimPolicy != nil {
+		reclaim = *class.ReclaimPolicy
+	}
+	hostPathType := corev1.HostPathDirectoryOrCreate
+	volumeMode := corev1.PersistentVolumeFilesystem
+	if pvc.Spec.VolumeMode != nil {
+		volumeMode = *pvc.Spec.VolumeMode
+	}
+	accessModes := pvc.Spec.AccessModes
+	if len(accessModes) == 0 {
+		accessModes = []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce}
+	}
+	pv := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        pvName,
+			Annotations: map[string]string{annProvisionedBy: p.name},
+			Labels:      map[string]string{"sandstore.io/local-provisioner": "true"},
+		},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: request},
+			AccessModes:                   accessModes,
+			VolumeMode:                    &volumeMode,
+			StorageClassName:              class.Name,
+			PersistentVolumeReclaimPolicy: reclaim,
+			MountOptions:                  class.MountOptions,
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				HostPath: &corev1.HostPathVolumeSource{
+					Path: path.Join(p.basePath, fmt.Sprintf("%s_%s_%s", pvName, pvc.Namespace, pvc.Name)),
+					Type: &hostPathType,
+				},
+			},
+			NodeAffinity: &corev1.VolumeNodeAffinity{
+				Required: &corev1.NodeSelector{
+					NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+						MatchExpressions: []corev1.NodeSelectorRequirement{{
+							Key:      labelHostname,
+							Operator: corev1.NodeSelectorOpIn,
+							Values:   []string{node},
+						}},
+					}},
+				},
+			},
+			ClaimRef: &corev1.ObjectReference{
+				Kind:            "PersistentVolumeClaim",
+				APIVersion:      "v1",
+				Namespace:       pvc.Namespace,
+				Name:            pvc.Name,
+				UID:             pvc.UID,
+				ResourceVersion: pvc.ResourceVersion,
+			},
+		},
+	}
+	_, err = p.client.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return nil
+	} else if err != nil {
+		p.recorder.Eventf(pvc, corev1.EventTypeWarning, "ProvisioningFailed", "creating volume %s: %v", pvName, err)
+		return err
+	}
+	klog.Infof("provisioned %s for claim %s/%s on node %s (%s)", pvName, pvc.Namespace, pvc.Name, node, request.String())
+	p.recorder.Eventf(pvc, corev1.EventTypeNormal, "ProvisioningSucceeded", "Successfully provisioned volume %s", pvName)
+	return nil
+}
+
+func (p *provisioner) syncVolume(ctx context.Context, key string) error {
+	pv, err := p.pvs.Get(key)
+	if apierrors.IsNotFound(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if pv.Annotations[annProvisionedBy] != p.name || pv.DeletionTimestamp != nil {
+		return nil
+	}
+	if pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
+		return nil
+	}
+	// Only delete when the claim it was bound to is really gone (or replaced).
+	if ref := pv.Spec.ClaimRef; ref != nil {
+		claim, err := p.client.CoreV1().PersistentVolumeClaims(ref.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err == nil && claim.UID == ref.UID && claim.DeletionTimestamp == nil {
+			return nil
+		} else if err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
+	uid := pv.UID
+	err = p.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	klog.Infof("deleted released volume %s (claim %s/%s)", pv.Name, refNS(pv), refName(pv))
+	return nil
+}
+
+func refNS(pv *corev1.PersistentVolume) string {
+	if pv.Spec.ClaimRef == nil {
+		return ""
+	}
+	return pv.Spec.ClaimRef.Namespace
+}
+
+func refName(pv *corev1.PersistentVolume) string {
+	if pv.Spec.ClaimRef == nil {
+		return ""
+	}
+	return pv.Spec.ClaimRef.Name
+}
+
+func everything() labels.Selector { return labels.Everything() }

@@ -47,8 +47,9 @@ function sameServer(a: string, b: string): boolean {
  * Resolves the target from the kubeconfig (KUBECONFIG, else ~/.kube/config) without sending any
  * request; refuses a context that is not there, or whose server differs from the profile's pin.
  */
-export function resolveTarget(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv = process.env, kubeConfig = loadKubeConfig()): Target {
+export function resolveTarget(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv = process.env, kubeConfig?: KubeConfig): Target {
   const { context, source } = chooseContext(profile, flag, env);
+  kubeConfig ??= loadKubeConfig(env);
   const known = kubeConfig.getContexts().map((c) => c.name);
   const ctx = kubeConfig.getContextObject(context);
   if (!ctx) {
@@ -70,9 +71,14 @@ export function resolveTarget(profile: Profile, flag: string | undefined, env: N
   return { context, source, server: cluster.server, namespace: profile.namespace, kubeConfig };
 }
 
-export function loadKubeConfig(): KubeConfig {
+/** Reads the kubeconfig (KUBECONFIG, else ~/.kube/config); an unreadable one is a refusal. */
+export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig {
   const kc = new KubeConfig();
-  kc.loadFromDefault();
+  try {
+    kc.loadFromDefault();
+  } catch (err) {
+    throw new TargetRefusedError(`cannot read the kubeconfig (${env.KUBECONFIG ?? '~/.kube/config'}): ${(err as Error).message}. Nothing was sent.`);
+  }
   return kc;
 }
 

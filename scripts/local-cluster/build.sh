@@ -87,8 +87,10 @@ build_upstream_and_tools() {
     install_dir "$KUBE_BIN_DIR" kube-apiserver=kube-apiserver kube-controller-manager=kube-controller-manager \
       kube-scheduler=kube-scheduler kubectl=kubectl
   fi
-  [[ $need_etcd == 1 ]] && install_dir "$ETCD_BIN_DIR" etcd=etcd
-  [[ $need_tools == 1 ]] && install_dir "$tools_dir" provisioner=sandstore-local-provisioner pki=sandstore-local-pki
+  if [[ $need_etcd == 1 ]]; then install_dir "$ETCD_BIN_DIR" etcd=etcd; fi
+  if [[ $need_tools == 1 ]]; then
+    install_dir "$tools_dir" provisioner=sandstore-local-provisioner pki=sandstore-local-pki
+  fi
   rm -rf "$tmp"
 }
 

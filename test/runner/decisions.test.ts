@@ -1,0 +1,181 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { loadProfile } from '../../lib/profiles.js';
+import type { Profile } from '../../lib/profile.js';
+import { renderProfile } from '../../lib/synth.js';
+import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/delete.js';
+import type { KubeObject } from '../../lib/runner/kube.js';
+import { manifestsOfPhase, ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
+import { podProblems } from '../../lib/runner/pods.js';
+import { assessRollout, podsStuckOnOldRevision } from '../../lib/runner/rollout.js';
+import { chooseContext, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
+import { withRestart } from '../../lib/runner/commands/update.js';
+
+let profile: Profile;
+beforeAll(async () => { profile = await loadProfile('ssd-raft'); });
+
+function kubeconfig(contexts: Record<string, string>, current = Object.keys(contexts)[0]): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: Object.entries(contexts).map(([name, server]) => ({ name, server, skipTLSVerify: true })),
+    users: [{ name: 'u', token: 't' }],
+    contexts: Object.keys(contexts).map((name) => ({ name, cluster: name, user: 'u' })),
+    currentContext: current,
+  });
+  return kc;
+}
+
+describe('context resolution', () => {
+  test('--context beats KUBE_CONTEXT beats the profile; the current-context never counts', () => {
+    expect(chooseContext(profile, 'a', { KUBE_CONTEXT: 'b' })).toEqual({ context: 'a', source: 'flag --context' });
+    expect(chooseContext(profile, undefined, { KUBE_CONTEXT: 'b' })).toEqual({ context: 'b', source: 'KUBE_CONTEXT' });
+    expect(chooseContext(profile, undefined, {})).toEqual({ context: 'minikube-laptop', source: 'profile' });
+    const kc = kubeconfig({ production: 'https://prod:6443', 'minikube-laptop': 'https://192.168.1.20:8443' }, 'production');
+    const t = resolveTarget(profile, undefined, {}, kc);
+    expect(t.context).toBe('minikube-laptop');
+    expect(t.server).toBe('https://192.168.1.20:8443');
+  });
+
+  test('a context missing from the kubeconfig is refused, naming the ones there are', () => {
+    expect(() => resolveTarget(profile, undefined, {}, kubeconfig({ production: 'https://prod:6443' }))).toThrow(TargetRefusedError);
+    expect(() => resolveTarget(profile, undefined, {}, kubeconfig({ production: 'https://prod:6443' }))).toThrow(/"minikube-laptop" \(from profile\) is not in the kubeconfig .*contexts there: production\. Nothing was sent/);
+  });
+
+  test('a pinned API server that differs is refused; the same server written differently is accepted', () => {
+    const pinned = { ...profile, kube: { ...profile.kube, apiServer: 'https://192.168.1.20:8443/' } };
+    expect(() => resolveTarget(pinned, undefined, {}, kubeconfig({ 'minikube-laptop': 'https://10.0.0.9:8443' }))).toThrow(/points at https:\/\/10\.0\.0\.9:8443, but profile "ssd-raft" is pinned to https:\/\/192\.168\.1\.20:8443/);
+    expect(resolveTarget(pinned, undefined, {}, kubeconfig({ 'minikube-laptop': 'https://192.168.1.20:8443' })).context).toBe('minikube-laptop');
+  });
+});
+
+describe('reading dist/', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'dist-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+  const write = (files: ReadonlyMap<string, string>) => {
+    mkdirSync(join(dir, profile.name), { recursive: true });
+    for (const [f, t] of files) writeFileSync(join(dir, profile.name, f), t);
+  };
+
+  test('missing, empty and stale dist/ are refused: an empty set must never turn into deletions', () => {
+    expect(() => readManifests(dir, profile)).toThrow(/does not exist; run `npm run synth -- --profile=ssd-raft` first/);
+    mkdirSync(join(dir, profile.name));
+    expect(() => readManifests(dir, profile)).toThrow(/holds no manifests/);
+    const files = new Map(renderProfile(profile));
+    files.set('statefulset-sandstore.yaml', files.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 5'));
+    write(files);
+    expect(() => readManifests(dir, profile)).toThrow(ManifestsRefusedError);
+    expect(() => readManifests(dir, profile)).toThrow(/stale.*\n.*statefulset-sandstore\.yaml: differs/);
+  });
+
+  test('phases: namespace and storage class first; etcd, bootstrap, data plane, node ports apart; smoke on demand', () => {
+    write(renderProfile(profile));
+    const m = readManifests(dir, profile);
+    const names = (phase: Parameters<typeof manifestsOfPhase>[1]) => manifestsOfPhase(m, phase).map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(names('base').slice(0, 2)).toEqual(['Namespace/sandstore', 'StorageClass/sandstore-local-ssd']);
+    expect(names('control-plane')).toEqual(['StatefulSet/etcd']);
+    expect(names('bootstrap')).toEqual(['Job/sandstore-membership-bootstrap']);
+    expect(names('data-plane')).toEqual(['StatefulSet/sandstore']);
+    expect(names('client-access')).toEqual(['Service/sandstore-0-external', 'Service/sandstore-1-external', 'Service/sandstore-2-external']);
+    expect(names('on-demand')).toEqual(['Job/sandstore-smoke-test']);
+  });
+});
+
+const pod = (name: string, rev: string, o: { ready?: boolean; restarts?: number; waiting?: string; created?: number; terminated?: any; unschedulable?: string } = {}): KubeObject => ({
+  kind: 'Pod',
+  metadata: { name, labels: { 'controller-revision-hash': rev }, creationTimestamp: new Date(o.created ?? 0).toISOString() },
+  status: {
+    phase: 'Running',
+    conditions: [
+      { type: 'Ready', status: o.ready === false ? 'False' : 'True' },
+      ...(o.unschedulable ? [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: o.unschedulable }] : []),
+    ],
+    containerStatuses: [{ name: 'sandstore', restartCount: o.restarts ?? 0, state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} }, lastState: o.terminated ? { terminated: o.terminated } : {} }],
+  },
+});
+const sts = (s: Partial<{ gen: number; observed: number; ready: number; updated: number; current: string; update: string }>): KubeObject => ({
+  kind: 'StatefulSet',
+  metadata: { name: 'sandstore', generation: s.gen ?? 2 },
+  spec: { replicas: 3 },
+  status: { replicas: 3, observedGeneration: s.observed ?? 2, readyReplicas: s.ready ?? 3, updatedReplicas: s.updated ?? 3, currentRevision: s.current ?? 'new', updateRevision: s.update ?? 'new' },
+});
+const policy = { podReadySeconds: 60, now: 10_000 };
+
+describe('rollout decision', () => {
+  test('done only when observed, all updated and Ready, and currentRevision caught up', () => {
+    const pods = [pod('sandstore-0', 'new'), pod('sandstore-1', 'new'), pod('sandstore-2', 'new')];
+    expect(assessRollout(sts({}), pods, policy)).toEqual({ state: 'done' });
+    expect(assessRollout(sts({ observed: 1 }), pods, policy).state).toBe('progressing');
+    expect(assessRollout(sts({ updated: 2 }), pods, policy).state).toBe('progressing');
+    expect(assessRollout(sts({ ready: 2 }), pods, policy).state).toBe('progressing');
+    expect(assessRollout(sts({ current: 'old' }), pods, policy).state).toBe('progressing');
+  });
+
+  test('an updated pod that crash-loops fails the rollout, naming it; old-revision pods are not judged', () => {
+    const pods = [pod('sandstore-0', 'old', { waiting: 'CrashLoopBackOff' }), pod('sandstore-1', 'old'), pod('sandstore-2', 'new', { ready: false, waiting: 'CrashLoopBackOff', restarts: 3, terminated: { exitCode: 2, message: 'panic: boom' } })];
+    const s = assessRollout(sts({ updated: 1, ready: 2, current: 'old' }), pods, policy);
+    expect(s).toMatchObject({ state: 'failed', pod: 'sandstore-2' });
+    expect((s as any).reason).toContain('CrashLoopBackOff');
+    expect((s as any).reason).toContain('panic: boom');
+  });
+
+  test('a restart since the rollout began, or a missed Ready deadline, fails it too', () => {
+    const restarted = [pod('sandstore-2', 'new', { ready: false, restarts: 1, created: 9_000 })];
+    expect(assessRollout(sts({ updated: 1, current: 'old' }), restarted, { ...policy, restartsAtStart: new Map([['sandstore-2', 0]]) }).state).toBe('failed');
+    const slow = [pod('sandstore-2', 'new', { ready: false, created: 10_000 - 61_000 })];
+    expect(assessRollout(sts({ updated: 1, current: 'old' }), slow, policy)).toMatchObject({ state: 'failed', reason: expect.stringContaining('deadline 60s') });
+    const young = [pod('sandstore-2', 'new', { ready: false, created: 9_000 })];
+    expect(assessRollout(sts({ updated: 1, current: 'old' }), young, policy).state).toBe('progressing');
+  });
+
+  test('pods not Ready on an old revision are the ones a forced rollback deletes', () => {
+    const pods = [pod('sandstore-0', 'old'), pod('sandstore-1', 'bad', { ready: false }), pod('sandstore-2', 'new', { ready: false })];
+    expect(podsStuckOnOldRevision(sts({ update: 'new' }), pods)).toEqual(['sandstore-1']);
+  });
+
+  test('an update applies the dist StatefulSet with a restart annotation, partition 0 and optionally another image', () => {
+    const dist = renderProfile(profile);
+    const m = parse(dist.get('statefulset-sandstore.yaml')!);
+    const updated = withRestart(m, '2026-01-01T00:00:00Z', 'r/sandstore-node:fix') as any;
+    expect(updated.spec.template.metadata.annotations['sandstore.io/restarted-at']).toBe('2026-01-01T00:00:00Z');
+    expect(updated.spec.updateStrategy.rollingUpdate.partition).toBe(0);
+    expect(updated.spec.template.spec.containers[0].image).toBe('r/sandstore-node:fix');
+    expect(updated.spec.template.spec.initContainers[0].image).toBe('r/sandstore-node:fix');
+    expect(m.spec.template.spec.containers[0].image).toBe('docker.io/sandstore/sandstore-node:ssd-raft-latest');
+  });
+});
+
+describe('pod problems', () => {
+  test('scheduler reasons, image pulls and crash loops are reported in words', () => {
+    expect(podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 Insufficient cpu.' }))).toEqual(['cannot be scheduled (FailedScheduling): 0/3 nodes are available: 3 Insufficient cpu.']);
+    expect(podProblems(pod('p', 'r', { waiting: 'ImagePullBackOff' }))[0]).toMatch(/^container sandstore: ImagePullBackOff/);
+    expect(podProblems(pod('p', 'r'))).toEqual([]);
+  });
+});
+
+describe('what destroy deletes', () => {
+  const obj = (kind: string, name: string, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({ kind, metadata: { name, namespace: 'ns', ...extra } });
+  test('controllers first, namespace last; owned pods are left to the garbage collector', () => {
+    const plan = deletionPlan([
+      obj('Namespace', 'ns'), obj('PersistentVolumeClaim', 'data-sandstore-0'), obj('Service', 'svc'),
+      obj('Pod', 'sandstore-0', { ownerReferences: [{ kind: 'StatefulSet', name: 'sandstore', uid: 'u' }] }), obj('Pod', 'stray'),
+      obj('StatefulSet', 'sandstore'), obj('StorageClass', 'sc'),
+    ]);
+    expect(plan.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'StatefulSet/sandstore', 'Pod/stray', 'Service/svc', 'PersistentVolumeClaim/data-sandstore-0', 'StorageClass/sc', 'Namespace/ns',
+    ]);
+  });
+
+  test('the sweep covers every kind in dist/ and the profile kinds even without dist/', () => {
+    expect(kindsToSweep(undefined)).toEqual(expect.arrayContaining(['StatefulSet', 'PersistentVolumeClaim', 'Pod', 'Namespace', 'StorageClass']));
+  });
+
+  test('volumes are matched to the profile\'s claims by claimRef', () => {
+    const pv = (name: string, ns: string, claim: string): KubeObject => ({ kind: 'PersistentVolume', metadata: { name }, spec: { claimRef: { namespace: ns, name: claim } } });
+    const volumes = [pv('a', 'ns', 'data-sandstore-0'), pv('b', 'other', 'data-sandstore-0'), pv('c', 'ns', 'unrelated')];
+    expect(volumesOfClaims(volumes, new Set(['ns/data-sandstore-0'])).map((v) => v.metadata.name)).toEqual(['a']);
+  });
+});

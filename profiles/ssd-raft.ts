@@ -11,7 +11,11 @@ export default defineProfile({
   raft: { replicas: 3, maxBatchSize: 64, maxBatchWaitMs: 10, snapshotThresholdLogs: 1000 },
   etcd: { replicas: 1, image: 'quay.io/coreos/etcd:v3.5.0', storageSize: '1Gi' },
   storage: { className: 'sandstore-local-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '20Gi', reclaimPolicy: 'Delete' },
-  nodeSelection: { nodeSelector: { 'node.sandstore.io/disk': 'ssd' } },
+  // Tolerating the SSD taint is harmless where the node has none (the seed's single-node laptop).
+  nodeSelection: {
+    nodeSelector: { 'node.sandstore.io/disk': 'ssd' },
+    ssdTaint: { key: 'node.sandstore.io/disk', value: 'ssd', effect: 'NoSchedule' },
+  },
   clientAccess: { nodePortBase: 30080 },
   resources: {
     sandstore: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } },

@@ -40,6 +40,7 @@ interface Resource {
 /** Every kind the runner reads, writes or watches. */
 export const RESOURCES: Readonly<Record<string, Resource>> = {
   Namespace: { group: '', version: 'v1', plural: 'namespaces', namespaced: false },
+  Node: { group: '', version: 'v1', plural: 'nodes', namespaced: false },
   ConfigMap: { group: '', version: 'v1', plural: 'configmaps', namespaced: true },
   Service: { group: '', version: 'v1', plural: 'services', namespaced: true },
   Pod: { group: '', version: 'v1', plural: 'pods', namespaced: true },

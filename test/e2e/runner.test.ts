@@ -1,0 +1,224 @@
+import { createServer, type Server } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LabelKeys, profileSelector } from '../../lib/labels.js';
+import { loadProfile } from '../../lib/profiles.js';
+import type { Profile } from '../../lib/profile.js';
+import type { KubeObject } from '../../lib/runner/kube.js';
+import { CONTEXT, kubeFor, podReady, projectCopy, runCli, synthIn } from './harness.js';
+
+/**
+ * The runner's commands against the real local control plane, on the `local` profile, in the order
+ * an operator would run them. Failure images (see scripts/local-cluster/README.md) are simulated by
+ * kwok stages: `:crashloop` crash-loops, `:slow-ready` becomes Ready only after ~10 s.
+ */
+const CRASH_IMAGE = 'sandstore.test/sandstore-node:crashloop';
+const SLOW_IMAGE = 'sandstore.test/sandstore-node:slow-ready';
+const kube = kubeFor();
+let profile: Profile;
+const sandstorePods = async () => {
+  const items = (await kube.list('Pod', { namespace: profile.namespace, labelSelector: `${profileSelector('local')},${LabelKeys.component}=data-plane` })).items;
+  return items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+};
+const claimsOf = async () => (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: profileSelector('local') })).items;
+const cli = (...args: string[]) => runCli([...args, '--profile=local']);
+const expectExit = (r: { code: number | null; output: string }, code: number) => expect({ code: r.code, output: r.output }).toMatchObject({ code });
+
+beforeAll(async () => {
+  profile = await loadProfile('local');
+});
+
+describe('runner on the local control plane', () => {
+  let firstClaims: KubeObject[] = [];
+
+  test('deploy from empty to Ready, with a progress line per phase', async () => {
+    await cli('destroy');
+    const r = await cli('deploy');
+    expectExit(r, 0);
+    for (const phase of ['destroy', 'base', 'control-plane', 'bootstrap', 'data-plane', 'client-access']) expect(r.stdout).toContain(`${phase}:`);
+    expect(r.stdout).toMatch(/acting on context sandstore-local \(from profile\), API server https?:\/\/127\.0\.0\.1:\d+/);
+    const pods = await sandstorePods();
+    expect(pods.map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
+    firstClaims = await claimsOf();
+    expect(firstClaims.map((c) => c.status.phase)).toEqual(['Bound', 'Bound', 'Bound', 'Bound']);
+  });
+
+  test('status shows pods, claims, services and the rollout; diff finds nothing to change', async () => {
+    const s = await cli('status');
+    expectExit(s, 0);
+    expect(s.stdout).toMatch(/StatefulSet sandstore: 3\/3 ready, 3 updated, rolled out/);
+    expect(s.stdout).toMatch(/Job sandstore-membership-bootstrap: Complete/);
+    expect(s.stdout).toMatch(/sandstore-2\s+yes\s+Running\s+0\s+kwok-/);
+    expect(s.stdout).toMatch(/data-sandstore-0\s+Bound\s+1Gi/);
+    expect(s.stdout).toMatch(/sandstore-0-external\s+NodePort\s+8080→node:30280/);
+    const d = await cli('diff');
+    expectExit(d, 0);
+    expect(d.stdout).toContain('no differences');
+  });
+
+  test('the smoke test runs as a Job against every node, and the Job is removed', async () => {
+    const r = await cli('smoke');
+    expectExit(r, 0);
+    expect(r.stdout).toContain('smoke test passed against 3 nodes');
+    expect(await kube.find('Job', 'sandstore-smoke-test', profile.namespace)).toBeUndefined();
+  });
+
+  test('a deleted Sand Store pod comes back bound to the same claim (crash-recovery drill)', async () => {
+    const before = (await sandstorePods())[1];
+    const claim = firstClaims.find((c) => c.metadata.name === 'data-sandstore-1')!;
+    await kube.delete('Pod', before.metadata.name, profile.namespace);
+    const deadline = Date.now() + 60_000;
+    let after: KubeObject | undefined;
+    // Polling here checks the cluster's behaviour (not the runner's), at a fine grain, with a deadline.
+    while (Date.now() < deadline) {
+      after = (await sandstorePods()).find((p) => p.metadata.name === 'sandstore-1');
+      if (after && after.metadata.uid !== before.metadata.uid && podReady(after)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(after?.metadata.uid).not.toBe(before.metadata.uid);
+    expect(podReady(after)).toBe(true);
+    expect(after!.spec.volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe('data-sandstore-1');
+    const now = await kube.get('PersistentVolumeClaim', 'data-sandstore-1', profile.namespace);
+    expect(now.metadata.uid).toBe(claim.metadata.uid);
+    expect(now.spec.volumeName).toBe(claim.spec.volumeName);
+  });
+
+  test('an update to a crashing image pauses with one pod on the new revision and the others untouched', async () => {
+    const before = await sandstorePods();
+    const r = await cli('update', `--image=${CRASH_IMAGE}`, '--pod-ready-timeout=60');
+    expectExit(r, 1);
+    expect(r.stderr).toMatch(/rollout of StatefulSet sandstore paused at partition 2: pod sandstore-2 failed/);
+    expect(r.output).toContain('CrashLoopBackOff');
+    expect(r.output).toContain('npm run logs -- --profile=local --pod=sandstore-2 --previous');
+    expect(r.output).toContain('logs sandstore-2 -c sandstore --previous');
+    const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
+    expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
+    const after = await sandstorePods();
+    const onNew = after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status.updateRevision);
+    expect(onNew.map((p) => p.metadata.name)).toEqual(['sandstore-2']);
+    for (const i of [0, 1]) expect(after[i].metadata.uid).toBe(before[i].metadata.uid);
+    const s = await cli('status');
+    expect(s.stdout).toContain('PAUSED at partition 2');
+  });
+
+  test('updating again after a fix clears the stuck pod and completes the rollout', async () => {
+    const r = await cli('update');
+    expectExit(r, 0);
+    expect(r.stdout).toContain('deleting pod sandstore-2: not Ready on an old revision');
+    expect(r.stdout).toContain('rolled out');
+    const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
+    expect(sts.status.currentRevision).toBe(sts.status.updateRevision);
+    expect((await sandstorePods()).every((p) => podReady(p) && p.metadata.labels!['controller-revision-hash'] === sts.status.updateRevision)).toBe(true);
+  });
+
+  test('a rollout paused on a pod that is too slow can be resumed and then completes', async () => {
+    const paused = await cli('update', `--image=${SLOW_IMAGE}`, '--pod-ready-timeout=2');
+    expectExit(paused, 1);
+    expect(paused.stderr).toContain('paused at partition 2');
+    const r = await cli('resume', '--pod-ready-timeout=60');
+    expectExit(r, 0);
+    const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
+    expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(0);
+    expect(sts.status.currentRevision).toBe(sts.status.updateRevision);
+    expect(sts.status.readyReplicas).toBe(3);
+  });
+
+  test('a second deploy starts from new claims', async () => {
+    const r = await cli('deploy');
+    expectExit(r, 0);
+    const claims = await claimsOf();
+    expect(claims).toHaveLength(4);
+    const oldUids = new Set(firstClaims.map((c) => c.metadata.uid));
+    for (const c of claims) expect(oldUids.has(c.metadata.uid)).toBe(false);
+  });
+
+  test('destroy leaves zero objects, claims and volumes of the profile', async () => {
+    const volumesBefore = (await claimsOf()).map((c) => c.spec.volumeName);
+    const r = await cli('destroy');
+    expectExit(r, 0);
+    const selector = profileSelector('local');
+    for (const kind of ['StatefulSet', 'Job', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass', 'Namespace']) {
+      expect({ kind, left: (await kube.list(kind, { labelSelector: selector })).items.map((o) => o.metadata.name) }).toEqual({ kind, left: [] });
+    }
+    const volumes = (await kube.list('PersistentVolume')).items.map((v) => v.metadata.name);
+    for (const v of volumesBefore) expect(volumes).not.toContain(v);
+    const again = await cli('destroy');
+    expectExit(again, 0);
+    expect(again.stdout).toContain('nothing of profile local on the cluster');
+  });
+});
+
+describe('runner refusals and failures', () => {
+  let listener: Server;
+  let connections = 0;
+  let port = 0;
+  let kubeconfig: string;
+  beforeAll(async () => {
+    listener = createServer((socket) => { connections++; socket.destroy(); });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    port = (listener.address() as { port: number }).port;
+    // Its current-context points at a "production" server that counts connections; the local
+    // profile's context is not in it at all.
+    kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
+    writeFileSync(kubeconfig, [
+      'apiVersion: v1', 'kind: Config', 'current-context: production',
+      'clusters:', `- name: production`, `  cluster: { server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
+      `- name: pinned`, `  cluster: { server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
+      'users:', '- name: u', '  user: { token: t }',
+      'contexts:', '- name: production', '  context: { cluster: production, user: u }',
+      '- name: sandstore-local', '  context: { cluster: pinned, user: u }',
+    ].join('\n'));
+  });
+  afterAll(() => listener.close());
+
+  test('a context missing from the kubeconfig is refused and no request is sent (not even to the current-context)', async () => {
+    const r = await runCli(['destroy', '--profile=ssd-raft'], { env: { KUBECONFIG: kubeconfig } });
+    expectExit(r, 2);
+    expect(r.stderr).toContain('kube context "minikube-laptop" (from profile) is not in the kubeconfig');
+    expect(r.stderr).toContain('contexts there: production, sandstore-local. Nothing was sent.');
+    expect(connections).toBe(0);
+  });
+
+  test('a context whose API server differs from the profile\'s pin is refused and no request is sent', async () => {
+    const work = projectCopy();
+    writeFileSync(join(work, 'profiles', 'pinned.ts'), `import { defineProfile } from '../lib/profile.js';
+import base from './local.js';
+export default defineProfile({ ...base, name: 'pinned', namespace: 'sandstore-pinned', kube: { context: 'sandstore-local', apiServer: 'https://10.1.2.3:6443' } });
+`);
+    synthIn(work, 'pinned');
+    const r = await runCli(['deploy', '--profile=pinned'], { cwd: work, env: { KUBECONFIG: kubeconfig } });
+    expectExit(r, 2);
+    expect(r.stderr).toContain(`kube context "sandstore-local" points at https://127.0.0.1:${port}, but profile "pinned" is pinned to https://10.1.2.3:6443`);
+    expect(connections).toBe(0);
+  });
+
+  test('insufficient resources are reported with the scheduler\'s reason, and the deploy fails on its deadline', async () => {
+    const work = projectCopy();
+    writeFileSync(join(work, 'profiles', 'huge.ts'), `import { defineProfile } from '../lib/profile.js';
+import base from './local.js';
+export default defineProfile({ ...base, name: 'huge', namespace: 'sandstore-huge', storage: { ...base.storage, className: 'sandstore-local-ssd-huge' },
+  clientAccess: { nodePortBase: 30380 },
+  resources: { ...base.resources, etcd: { requests: { cpu: '64', memory: '64Mi' }, limits: { cpu: '64', memory: '64Mi' } } } });
+`);
+    synthIn(work, 'huge');
+    const r = await runCli(['deploy', '--profile=huge', `--context=${CONTEXT}`, '--timeout=20'], { cwd: work });
+    expectExit(r, 1);
+    expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: .*Insufficient cpu/);
+    expect(r.stderr).toContain('timed out after 20s waiting for StatefulSet etcd to roll out');
+    expect(r.stdout).toMatch(/pod etcd-0: Pending, not Ready: cannot be scheduled/);
+    const cleaned = await runCli(['destroy', '--profile=huge', `--context=${CONTEXT}`], { cwd: work });
+    expectExit(cleaned, 0);
+  });
+
+  test('Ctrl-C during a wait exits 130 and says what state the cluster is in', async () => {
+    const r = await runCli(['deploy', `--context=${CONTEXT}`, '--profile=local'], {
+      onStdout: (text, child) => {
+        if (text.includes('control-plane: applied') && !child.killed) child.kill('SIGINT');
+      },
+    });
+    expectExit(r, 130);
+    expect(r.stderr).toMatch(/interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\. Deploy stopped in phase "control-plane"; phases applied: base, control-plane/);
+    expectExit(await cli('destroy'), 0);
+  });
+});

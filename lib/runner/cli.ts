@@ -85,9 +85,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   const deployProgress: DeployProgress = { phase: 'start', applied: [] };
   let running = '';
 
+  let kube: Kube | undefined;
   const run = (name: string, body: (ctx: CommandContext, opts: any) => Promise<number | void>) => async (opts: any) => {
     running = name;
     const ctx = await prepare(opts, report, interrupt.signal);
+    kube = ctx.kube;
     code = (await body(ctx, opts)) ?? EXIT.ok;
   };
 
@@ -180,6 +182,12 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (err) {
     code = exitCodeFor(err, report, running, deployProgress);
   } finally {
+    // For the bench (and the curious): how many API requests this command sent, watches included.
+    if (process.env.SANDSTORE_REQUEST_COUNT && kube) {
+      const counts = kube.requestCount;
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      process.stderr.write(`api requests: ${total} (${Object.entries(counts).map(([v, n]) => `${v} ${n}`).join(', ')})\n`);
+    }
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
   }

@@ -216,7 +216,7 @@ function exitCodeFor(err: unknown, report: Reporter, command: string, progress: 
     report.error(e.message);
     const details = err instanceof DestroyStuckError ? [...err.stuck, 'to force (this deletes data and skips clean-up):', ...err.forceCommands.map((c) => `  ${c}`)]
       : err instanceof WaitFailedError ? err.details : [];
-    for (const d of details) report.info(`  ${d}`);
+    for (const d of details) report.detail(d);
     return EXIT.failed;
   }
   report.error(e.stack ?? String(err));

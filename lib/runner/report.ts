@@ -44,6 +44,11 @@ export class Reporter {
     this.err.write(`${this.paint('red', 'error')}: ${text}\n`);
   }
 
+  /** A line under an error (what failed, what to run next); on stderr with the error. */
+  public detail(text: string): void {
+    this.err.write(`  ${text}\n`);
+  }
+
   public success(text: string): void {
     this.out.write(`${this.paint('green', 'done')}: ${text}\n`);
   }

@@ -56,6 +56,8 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
     return await waitFor(ctx.kube, [byName('sts', 'StatefulSet', ctx.namespace, name), podsSource(ctx.namespace, podSelector)], {
       what: `StatefulSet ${name} to roll out`,
       timeoutSeconds: ctx.timeoutSeconds,
+      // A pod that silently stays not-Ready produces no event; its deadline must still fire.
+      recheckSeconds: policy.failFast ? 1 : undefined,
       signal: ctx.signal,
       onChange: reportPodProblems(ctx.report),
       check: (s: Snapshot) => {

@@ -46,6 +46,11 @@ export interface WaitOptions<R> {
   readonly onChange?: (key: string, type: string, obj: KubeObject, snapshot: Snapshot) => void;
   readonly timeoutSeconds: number;
   readonly signal?: AbortSignal;
+  /**
+   * Re-evaluates the predicate on the snapshot this often even without events, for predicates that
+   * depend on time (a pod's Ready deadline). Costs no request: the snapshot is local.
+   */
+  readonly recheckSeconds?: number;
 }
 
 const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -61,6 +66,7 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearInterval(recheck);
       opts.signal?.removeEventListener('abort', onAbort);
       for (const a of aborts) a.abort();
       fn();
@@ -78,6 +84,7 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
     const timer = Number.isFinite(opts.timeoutSeconds)
       ? setTimeout(() => finish(() => reject(new WaitTimeoutError(opts.what, opts.timeoutSeconds, snapshot))), opts.timeoutSeconds * 1000)
       : undefined;
+    const recheck = opts.recheckSeconds ? setInterval(evaluate, opts.recheckSeconds * 1000) : undefined;
     const onAbort = () => finish(() => reject(new InterruptedError(opts.what, snapshot)));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort);

@@ -1,7 +1,8 @@
 import { createTwoFilesPatch } from 'diff';
 import { stringify } from 'yaml';
 import type { KubeObject } from '../kube.js';
-import { readManifests } from '../manifests.js';
+import { DeployPhase } from '../../labels.js';
+import { phaseOf, readManifests } from '../manifests.js';
 import type { CommandContext } from './context.js';
 
 /** Server-populated fields that are noise in a review diff. */
@@ -22,7 +23,8 @@ export function comparable(o: KubeObject | undefined): unknown {
  * what is live, as a unified YAML diff. Exit code 1 when anything differs, like `kubectl diff`.
  */
 export async function diff(ctx: CommandContext): Promise<boolean> {
-  const manifests = readManifests(ctx.distDir, ctx.profile);
+  // On-demand objects (the smoke-test Job) are not part of a deployment, so never "missing" from one.
+  const manifests = readManifests(ctx.distDir, ctx.profile).filter((m) => phaseOf(m) !== DeployPhase.onDemand);
   let changed = 0;
   for (const m of manifests) {
     const live = await ctx.kube.find(m.kind, m.metadata.name, m.metadata.namespace);

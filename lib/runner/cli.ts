@@ -56,15 +56,19 @@ function common(cmd: Command): Command {
 
 class Refused extends Error {}
 
-/** Loads the profile, resolves and prints the target: all before the first request. */
-async function prepare(opts: CommonOptions, report: Reporter, signal: AbortSignal): Promise<CommandContext> {
-  let profile: Profile;
+/** An unknown or invalid profile is a refusal (exit 2), like a bad argument. */
+async function loadProfileOrRefuse(name: string): Promise<Profile> {
   try {
-    profile = await loadProfile(opts.profile);
+    return await loadProfile(name);
   } catch (err) {
     if (err instanceof UnknownProfileError || err instanceof ProfileError) throw new Refused(err.message);
     throw err;
   }
+}
+
+/** Loads the profile, resolves and prints the target: all before the first request. */
+async function prepare(opts: CommonOptions, report: Reporter, signal: AbortSignal): Promise<CommandContext> {
+  const profile = await loadProfileOrRefuse(opts.profile);
   const target = resolveTarget(profile, opts.context);
   report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)} (profile ${profile.name})`);
   return { profile, target, kube: new Kube(target.kubeConfig), report, distDir: distDir(), timeoutSeconds: opts.timeout, signal, namespace: profile.namespace };
@@ -137,13 +141,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     .option('--no-push', 'build only')
     .action(async (opts) => {
       running = 'image';
-      let profile: Profile;
-      try {
-        profile = await loadProfile(opts.profile);
-      } catch (err) {
-        if (err instanceof UnknownProfileError || err instanceof ProfileError) throw new Refused(err.message);
-        throw err;
-      }
+      const profile = await loadProfileOrRefuse(opts.profile);
       const result = await buildAndPushImage({ profile, sourcePath: opts.source, push: opts.push, log: (l) => report.info(l) });
       report.success(`${result.image} ${result.pushed ? 'built and pushed' : 'built'}`);
     });

@@ -8,7 +8,10 @@ import {
   KubeStatefulSet,
   Quantity,
   type Container,
+  type PodSecurityContext,
+  type PodSpec,
   type Probe,
+  type SecurityContext,
 } from '../../../imports/k8s.js';
 import { componentLabels, DeployPhase, phaseAnnotation, selectorLabels } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
@@ -312,7 +315,7 @@ export class SandstoreCluster extends Construct {
    * so a node that starts before etcd (or before the bootstrap Job) waits instead of failing its
    * 30 s registration and crash-looping.
    */
-  private waitForMembershipContainer(props: SandstoreClusterProps, resources: ReturnType<typeof toResourceRequirements>, securityContext: ReturnType<typeof restrictedContainerSecurityContext>): Container {
+  private waitForMembershipContainer(props: SandstoreClusterProps, resources: ReturnType<typeof toResourceRequirements>, securityContext: SecurityContext): Container {
     const script = [
       'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
       'while :; do',
@@ -344,8 +347,7 @@ export class SandstoreCluster extends Construct {
    * Writes the static membership: clear the prefix, then one key per node. etcd's image has no
    * shell, so each etcdctl call is its own init container, generated for any replica count.
    */
-  private bootstrapJob(etcd: EtcdControlPlane, securityContext: ReturnType<typeof restrictedContainerSecurityContext>, podSecurity: ReturnType<typeof restrictedPodSecurityContext>) {
-    const labels = componentLabels(this, this.name, 'membership-bootstrap');
+  private bootstrapJob(etcd: EtcdControlPlane, securityContext: SecurityContext, podSecurity: PodSecurityContext) {
     const env = [
       { name: 'ETCDCTL_API', value: '3' },
       { name: 'ETCDCTL_ENDPOINTS', value: etcd.clientEndpoints.join(',') },
@@ -359,54 +361,43 @@ export class SandstoreCluster extends Construct {
       resources: { requests: { cpu: Quantity.fromString('10m'), memory: Quantity.fromString('32Mi') }, limits: { cpu: Quantity.fromString('100m'), memory: Quantity.fromString('64Mi') } },
       securityContext,
     });
-    new KubeJob(this, 'MembershipBootstrap', {
-      metadata: { name: this.bootstrapJobName, labels, annotations: phaseAnnotation(DeployPhase.bootstrap) },
+    this.job('MembershipBootstrap', this.bootstrapJobName, 'membership-bootstrap', DeployPhase.bootstrap, 2, podSecurity, {
+      initContainers: [
+        etcdctl('clear-membership', ['del', '--prefix', MEMBERSHIP_PREFIX]),
+        ...this.membership.map((entry, i) => etcdctl(`register-member-${i}`, ['put', entry.key, entry.value])),
+      ],
+      containers: [etcdctl('show-membership', ['get', '--prefix', MEMBERSHIP_PREFIX])],
+    });
+  }
+
+  /** A run-to-completion Job whose pods never restart in place and pass "restricted". */
+  private job(id: string, name: string, component: string, phase: DeployPhase, backoffLimit: number, securityContext: PodSecurityContext, pod: Pick<PodSpec, 'containers' | 'initContainers' | 'volumes'>) {
+    const labels = componentLabels(this, this.name, component);
+    new KubeJob(this, id, {
+      metadata: { name, labels, annotations: phaseAnnotation(phase) },
       spec: {
-        backoffLimit: 2,
+        backoffLimit,
         activeDeadlineSeconds: 300,
         template: {
           metadata: { labels },
-          spec: {
-            restartPolicy: 'Never',
-            securityContext: podSecurity,
-            automountServiceAccountToken: false,
-            initContainers: [
-              etcdctl('clear-membership', ['del', '--prefix', MEMBERSHIP_PREFIX]),
-              ...this.membership.map((entry, i) => etcdctl(`register-member-${i}`, ['put', entry.key, entry.value])),
-            ],
-            containers: [etcdctl('show-membership', ['get', '--prefix', MEMBERSHIP_PREFIX])],
-          },
+          spec: { restartPolicy: 'Never', securityContext, automountServiceAccountToken: false, ...pod },
         },
       },
     });
   }
 
-  private smokeJob(props: SandstoreClusterProps, securityContext: ReturnType<typeof restrictedContainerSecurityContext>, podSecurity: ReturnType<typeof restrictedPodSecurityContext>) {
-    const labels = componentLabels(this, this.name, 'smoke-test');
-    new KubeJob(this, 'SmokeTest', {
-      metadata: { name: this.smokeJobName, labels, annotations: phaseAnnotation(DeployPhase.onDemand) },
-      spec: {
-        backoffLimit: 0,
-        activeDeadlineSeconds: 300,
-        template: {
-          metadata: { labels },
-          spec: {
-            restartPolicy: 'Never',
-            securityContext: podSecurity,
-            automountServiceAccountToken: false,
-            containers: [{
-              name: 'smoke',
-              image: this.image,
-              imagePullPolicy: props.imagePullPolicy ?? 'Always',
-              command: ['/usr/local/bin/smoke'],
-              env: [{ name: 'SANDSTORE_SEEDS', value: this.nodeAddresses.join(',') }],
-              securityContext,
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-            }],
-            volumes: [{ name: 'tmp', emptyDir: {} }],
-          },
-        },
-      },
+  private smokeJob(props: SandstoreClusterProps, securityContext: SecurityContext, podSecurity: PodSecurityContext) {
+    this.job('SmokeTest', this.smokeJobName!, 'smoke-test', DeployPhase.onDemand, 0, podSecurity, {
+      containers: [{
+        name: 'smoke',
+        image: this.image,
+        imagePullPolicy: props.imagePullPolicy ?? 'Always',
+        command: ['/usr/local/bin/smoke'],
+        env: [{ name: 'SANDSTORE_SEEDS', value: this.nodeAddresses.join(',') }],
+        securityContext,
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+      }],
+      volumes: [{ name: 'tmp', emptyDir: {} }],
     });
   }
 }

@@ -57,7 +57,8 @@ parse_name_arg() {
 # The kubeconfig file the context is merged into: first entry of $KUBECONFIG,
 # else ~/.kube/config.
 user_kubeconfig() {
-  local first=${KUBECONFIG%%:*}
+  local first=${KUBECONFIG:-}
+  first=${first%%:*}
   if [[ -n $first ]]; then echo "$first"; else echo "$HOME/.kube/config"; fi
 }
 
@@ -76,15 +77,23 @@ with_lock() {
   fi
 }
 
-# pid_alive PID BINARY_PATH: the pid exists and is still running that binary
-# (guards against pid reuse).
+# pid_alive PID BINARY_PATH: the pid exists, is not a zombie and is still
+# running that binary (guards against pid reuse).
 pid_alive() {
-  local pid=$1 bin=$2 exe
+  local pid=$1 bin=$2 exe stat state
   [[ $pid =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
-  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 0 # cannot check: trust kill -0
-  exe=${exe% (deleted)}
-  [[ $exe == "$bin" ]]
+  [[ -d /proc/$pid ]] || return 0 # no procfs: trust kill -0
+  stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+  state=${stat##*) }
+  state=${state%% *}
+  [[ $state != Z && $state != X ]] || return 1
+  if exe=$(readlink "/proc/$pid/exe" 2>/dev/null); then
+    exe=${exe% (deleted)}
+    [[ $exe == "$(readlink -f "$bin")" ]]
+  else
+    [[ $(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1) == "$bin" ]]
+  fi
 }
 
 # port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.

@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# Start (or reuse) an offline local Kubernetes test cluster for sandstore-deploy:
+# etcd + kube-apiserver + kube-controller-manager + kube-scheduler (v1.28.15,
+# built from the Go modules) + kwok simulating 3 nodes + a test-only local-path
+# provisioner, all on 127.0.0.1. See scripts/local-cluster/README.md.
+#
+# Usage: up.sh [--name NAME] [--no-storage-class]
+#   --name NAME          cluster / kube context name (default sandstore-local)
+#   --no-storage-class   do not create the 'local-path' StorageClass
+#
+# Env: SANDSTORE_CACHE_DIR (built binaries, default ~/.cache/sandstore-deploy)
+#      SANDSTORE_STATE_DIR (cluster state, default ~/.local/state/sandstore-deploy)
+#      KUBECONFIG          the context is merged into its first path (default ~/.kube/config)
+#
+# stdout: only the cluster's cluster.env (KEY=VALUE lines, shell-quoted); all
+# progress goes to stderr. Exit status non-zero on failure, after printing the
+# tail of the failing component's log.
+set -euo pipefail
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+parse_name_arg "$@"
+CREATE_SC=1
+for a in "${REST_ARGS[@]+"${REST_ARGS[@]}"}"; do
+  case $a in
+    --no-storage-class) CREATE_SC=0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    *) die "unknown argument '$a' (see --help)" ;;
+  esac
+done
+
+T0=$(now_ms)
+bash "$LC_DIR/build.sh"
+
+TOOLS_BIN_DIR=$(tools_bin_dir)
+KUBECTL=$KUBE_BIN_DIR/kubectl
+declare -A BIN=(
+  [etcd]=$ETCD_BIN_DIR/etcd
+  [kube-apiserver]=$KUBE_BIN_DIR/kube-apiserver
+  [kube-controller-manager]=$KUBE_BIN_DIR/kube-controller-manager
+  [kube-scheduler]=$KUBE_BIN_DIR/kube-scheduler
+  [kwok-controller]=$KWOK_BIN_DIR/kwok
+  [provisioner]=$TOOLS_BIN_DIR/sandstore-local-provisioner
+)
+PKI=$CLUSTER_DIR/pki
+ADMIN_KUBECONFIG=$CLUSTER_DIR/kubeconfig
+STARTED=() # components started by this run (stopped again if up.sh fails)
+
+kc() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=10s "$@"; }
+
+pid_of() { cat "$CLUSTER_DIR/pids/$1.pid" 2>/dev/null || true; }
+running() { pid_alive "$(pid_of "$1")" "${BIN[$1]}"; }
+
+stop_component() {
+  local c=$1 pid i
+  pid=$(pid_of "$c")
+  if [[ -n $pid ]] && pid_alive "$pid" "${BIN[$c]}"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do pid_alive "$pid" "${BIN[$c]}" || break; sleep 0.1; done
+    if pid_alive "$pid" "${BIN[$c]}"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 50; i++)); do pid_alive "$pid" "${BIN[$c]}" || break; sleep 0.1; done
+    fi
+  fi
+  rm -f "$CLUSTER_DIR/pids/$c.pid"
+}
+
+fail() { # fail COMPONENT MESSAGE
+  local c=$1 i
+  shift
+  printf '%s[local-cluster] ERROR:%s %s\n' "$_c_r" "$_c_0" "$*" >&2
+  if [[ -n $c && -f $CLUSTER_DIR/logs/$c.log ]]; then
+    echo "----- last 40 lines of $CLUSTER_DIR/logs/$c.log -----" >&2
+    tail -n 40 "$CLUSTER_DIR/logs/$c.log" >&2
+    echo "-----" >&2
+  fi
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_component "${STARTED[i]}"; done
+  STARTED=()
+  echo "[local-cluster] logs and state kept in $CLUSTER_DIR; remove them with: bash $LC_DIR/down.sh --name $NAME" >&2
+  exit 1
+}
+
+start_component() { # start_component NAME ARGS...
+  local c=$1 bin=${BIN[$1]} pidfile=$CLUSTER_DIR/pids/$1.pid log=$CLUSTER_DIR/logs/$1.log i pid
+  shift
+  [[ -x $bin ]] || fail "" "binary $bin missing (re-run build.sh)"
+  rm -f "$pidfile"
+  printf '===== %s starting %s =====\n' "$(date -u +%FT%TZ)" "$c" >>"$log"
+  # New session (survives the caller's Ctrl-C / terminal), stdio to the log
+  # file only (never the caller's pipes), pid written by the process itself.
+  # shellcheck disable=SC2016
+  # fd 9 (the flock of with_lock) is closed so the daemon never holds a lock.
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$bin" "$@" </dev/null >>"$log" 2>&1 9>&- &
+  for ((i = 0; i < 100; i++)); do [[ -s $pidfile ]] && break; sleep 0.02; done
+  [[ -s $pidfile ]] || fail "$c" "$c did not start"
+  STARTED+=("$c")
+  pid=$(cat "$pidfile")
+  # exec happens right after the pid is written
+  for ((i = 0; i < 50; i++)); do pid_alive "$pid" "$bin" && break; sleep 0.02; done
+}
+
+check_alive() { # fail if any of the given components died
+  local c
+  for c in "$@"; do running "$c" || fail "$c" "$c exited unexpectedly"; done
+}
+
+healthy() {
+  [[ -f $CLUSTER_DIR/cluster.env && -f $ADMIN_KUBECONFIG ]] || return 1
+  local c
+  for c in "${COMPONENTS[@]}"; do running "$c" || return 1; done
+  [[ $(kc get --raw /readyz 2>/dev/null) == ok ]]
+}
+
+choose_ports() {
+  # A block of 10 ports, starting at a base derived from the cluster name so
+  # a given name usually gets the same ports; moved on if anything is in use.
+  local h base i p ok others
+  h=$(printf '%s' "$NAME" | cksum | cut -d' ' -f1)
+  base=$((20000 + (h % 1000) * 10))
+  others=$(cat "$STATE_ROOT"/clusters/*/cluster.env 2>/dev/null | sed -n 's/^APISERVER_PORT=//p' || true)
+  for ((i = 0; i < 1000; i++)); do
+    ok=1
+    for p in $others; do
+      if ((p >= base && p < base + 10)); then ok=0; fi
+    done
+    for ((p = base; ok && p < base + 6; p++)); do
+      if port_in_use "$p"; then ok=0; fi
+    done
+    if ((ok)); then
+      APISERVER_PORT=$base ETCD_PORT=$((base + 1)) ETCD_PEER_PORT=$((base + 2))
+      KCM_PORT=$((base + 3)) SCHEDULER_PORT=$((base + 4)) PROVISIONER_HEALTH_PORT=$((base + 5))
+      return 0
+    fi
+    base=$((base + 10)); ((base < 30000)) || base=20000
+  done
+  die "no free block of ports found in 20000-29999"
+}
+
+write_env() {
+  local f=$CLUSTER_DIR/cluster.env tmp
+  tmp=$(mktemp "$CLUSTER_DIR/.env.XXXXXX")
+  {
+    echo "# sandstore-deploy local cluster '$NAME' (written by up.sh; read by down.sh)"
+    local k
+    for k in CLUSTER_NAME CLUSTER_DIR KUBE_CONTEXT API_SERVER KUBECONFIG_CLUSTER KUBECONFIG_MERGED_FILES KUBECTL \
+      KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
+      PROVISIONER_HEALTH_PORT KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR; do
+      printf '%s=%q\n' "$k" "${!k}"
+    done
+  } >"$tmp"
+  mv "$tmp" "$f"
+}
+
+write_component_kubeconfig() { # NAME CERTBASE -> $CLUSTER_DIR/kubeconfigs/NAME.kubeconfig
+  local f=$CLUSTER_DIR/kubeconfigs/$1.kubeconfig
+  cat >"$f" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: $NAME
+  cluster:
+    server: $API_SERVER
+    certificate-authority: $PKI/ca.crt
+users:
+- name: $1
+  user:
+    client-certificate: $PKI/$2.crt
+    client-key: $PKI/$2.key
+contexts:
+- name: $NAME
+  context:
+    cluster: $NAME
+    user: $1
+current-context: $NAME
+EOF
+  chmod 600 "$f"
+}
+
+# set_context_entries KUBECONFIG_FILE: add/overwrite cluster, user and context
+# NAME in that file. kubectl config set-* never touches current-context or any
+# other entry.
+set_context_entries() {
+  local f=$1
+  mkdir -p "$(dirname "$f")"
+  "$KUBECTL" config set-cluster "$NAME" --kubeconfig "$f" --server "$API_SERVER" \
+    --certificate-authority "$PKI/ca.crt" --embed-certs=true >/dev/null
+  "$KUBECTL" config set-credentials "$NAME" --kubeconfig "$f" \
+    --client-certificate "$PKI/admin.crt" --client-key "$PKI/admin.key" --embed-certs=true >/dev/null
+  "$KUBECTL" config set-context "$NAME" --kubeconfig "$f" --cluster "$NAME" --user "$NAME" >/dev/null
+}
+
+merge_user_kubeconfig() {
+  local target
+  target=$(user_kubeconfig)
+  with_lock "$STATE_ROOT/locks/kubeconfig.lock" set_context_entries "$target" ||
+    fail "" "could not merge context '$NAME' into $target"
+  case ":$KUBECONFIG_MERGED_FILES:" in
+    *":$target:"*) ;;
+    *) KUBECONFIG_MERGED_FILES=${KUBECONFIG_MERGED_FILES:+$KUBECONFIG_MERGED_FILES:}$target ;;
+  esac
+  write_env
+  log "kube context '$NAME' merged into $target (current-context left unchanged)"
+}
+
+summary() {
+  log "cluster '$NAME' ready: $API_SERVER, context '$NAME' — $(elapsed "$T0") total"
+  log "  kubectl: $KUBECTL --context $NAME get nodes"
+  log "  state/logs: $CLUSTER_DIR   (stop with: bash $LC_DIR/down.sh --name $NAME)"
+  grep -v '^#' "$CLUSTER_DIR/cluster.env"
+}
+
+wait_until() { # wait_until TIMEOUT_S DESCRIPTION COMPONENT_FOR_LOGS CMD... (also fails fast on dead components)
+  local timeout=$1 what=$2 comp=$3 deadline
+  shift 3
+  deadline=$(($(now_ms) + timeout * 1000))
+  until "$@" >/dev/null 2>&1; do
+    check_alive "${STARTED[@]}"
+    (($(now_ms) < deadline)) || fail "$comp" "timed out after ${timeout}s waiting for $what"
+    sleep 0.2
+  done
+}
+
+nodes_ready() {
+  local out
+  out=$(kc get nodes kwok-ssd-0 kwok-ssd-1 kwok-general-0 \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{" "}{end}') || return 1
+  [[ $out == "True True True " ]]
+}
+
+component_healthz() { # component_healthz PORT (self-signed serving cert: not verified)
+  [[ $("$KUBECTL" --kubeconfig "$CLUSTER_DIR/kubeconfigs/healthz.kubeconfig" --request-timeout=5s \
+    --server "https://127.0.0.1:$1" get --raw /healthz 2>/dev/null) == ok ]]
+}
+
+provisioner_healthz() ( # subshell: a failed exec redirection must not end up.sh
+  exec 3<>"/dev/tcp/127.0.0.1/$PROVISIONER_HEALTH_PORT" || exit 1
+  printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  r=$(timeout 3 cat <&3)
+  [[ $r == *$'\r\n\r\nok' ]]
+)
+
+on_exit() {
+  local rc=$? i
+  if ((rc != 0 && ${#STARTED[@]} > 0)); then
+    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_component "${STARTED[i]}"; done
+    echo "[local-cluster] up.sh failed (exit $rc); stopped the processes it had started. Logs: $CLUSTER_DIR/logs" >&2
+  fi
+}
+
+up() {
+  trap on_exit EXIT
+  mkdir -p "$CLUSTER_DIR"
+  KUBECONFIG_MERGED_FILES=
+  if [[ -f $CLUSTER_DIR/cluster.env ]]; then
+    load_recorded_env
+    if [[ $RECORDED_KUBE_VERSION != "$KUBE_VERSION" ]]; then
+      die "cluster '$NAME' was created with Kubernetes $RECORDED_KUBE_VERSION, this checkout pins $KUBE_VERSION: run down.sh --name $NAME first"
+    fi
+    CLUSTER_NAME=$NAME KUBE_CONTEXT=$NAME KUBECONFIG_CLUSTER=$ADMIN_KUBECONFIG
+    API_SERVER=https://127.0.0.1:$APISERVER_PORT
+    if healthy; then
+      log "cluster '$NAME' is already running and healthy (pids alive, /readyz ok): reusing it"
+      merge_user_kubeconfig
+      summary
+      return 0
+    fi
+    log "cluster '$NAME' exists but is not (fully) running: restarting its processes on the existing state"
+    local i
+    for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_component "${COMPONENTS[i]}"; done
+  else
+    with_lock "$STATE_ROOT/locks/ports.lock" choose_ports_and_record
+    load_recorded_env
+  fi
+
+  CLUSTER_NAME=$NAME KUBE_CONTEXT=$NAME KUBECONFIG_CLUSTER=$ADMIN_KUBECONFIG
+  API_SERVER=https://127.0.0.1:$APISERVER_PORT
+  mkdir -p "$CLUSTER_DIR"/{pki,pids,logs,kubeconfigs,etcd-data,kwok-home,certs}
+  chmod 700 "$CLUSTER_DIR" "$CLUSTER_DIR/etcd-data" "$CLUSTER_DIR/pki"
+  write_env
+
+  local t
+  t=$(now_ms)
+  for p in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$PROVISIONER_HEALTH_PORT"; do
+    if port_in_use "$p"; then
+      fail "" "port $p (recorded for cluster '$NAME' in $CLUSTER_DIR/cluster.env) is in use by another process; run down.sh --name $NAME and up.sh again"
+    fi
+  done
+  "$TOOLS_BIN_DIR/sandstore-local-pki" -dir "$PKI" -name "$NAME" || fail "" "certificate generation failed"
+  write_component_kubeconfig admin admin
+  write_component_kubeconfig kube-controller-manager kube-controller-manager
+  write_component_kubeconfig kube-scheduler kube-scheduler
+  # for probing the self-signed /healthz of kube-controller-manager and kube-scheduler
+  sed -e "s#certificate-authority: .*#insecure-skip-tls-verify: true#" \
+    "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" >"$CLUSTER_DIR/kubeconfigs/healthz.kubeconfig"
+  if [[ ! -f $ADMIN_KUBECONFIG ]]; then
+    set_context_entries "$ADMIN_KUBECONFIG"
+    "$KUBECTL" config use-context "$NAME" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null
+  fi
+  cp "$LC_DIR/kwok.yaml" "$CLUSTER_DIR/kwok.yaml"
+
+  log "starting etcd $ETCD_VERSION (127.0.0.1:$ETCD_PORT) and kube-apiserver $KUBE_VERSION (127.0.0.1:$APISERVER_PORT)"
+  start_component etcd \
+    --name "$NAME" --data-dir "$CLUSTER_DIR/etcd-data" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "$NAME=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+    --unsafe-no-fsync=true --log-level warn
+
+  start_component kube-apiserver \
+    --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" --advertise-address 10.255.0.1 \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --cert-dir "$CLUSTER_DIR/certs" \
+    --client-ca-file "$PKI/ca.crt" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-cluster-ip-range 10.96.0.0/12 \
+    --authorization-mode Node,RBAC \
+    --allow-privileged=true \
+    --profiling=false \
+    --v=1
+
+  wait_until 60 "kube-apiserver /readyz" kube-apiserver \
+    bash -c '[[ $("$0" --kubeconfig "$1" --request-timeout=2s get --raw /readyz 2>/dev/null) == ok ]]' "$KUBECTL" "$ADMIN_KUBECONFIG"
+  log "  kube-apiserver ready after $(elapsed "$t")"
+
+  log "starting kube-controller-manager (:$KCM_PORT), kube-scheduler (:$SCHEDULER_PORT), kwok $KWOK_VERSION, local-path provisioner"
+  local kcmconf=$CLUSTER_DIR/kubeconfigs/kube-controller-manager.kubeconfig
+  start_component kube-controller-manager \
+    --kubeconfig "$kcmconf" --authentication-kubeconfig "$kcmconf" --authorization-kubeconfig "$kcmconf" \
+    --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --cert-dir "$CLUSTER_DIR/certs" \
+    --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+    --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
+    --use-service-account-credentials=true \
+    --controllers '*' \
+    --service-cluster-ip-range 10.96.0.0/12 \
+    --cluster-name "$NAME" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+
+  local schedconf=$CLUSTER_DIR/kubeconfigs/kube-scheduler.kubeconfig
+  start_component kube-scheduler \
+    --kubeconfig "$schedconf" --authentication-kubeconfig "$schedconf" --authorization-kubeconfig "$schedconf" \
+    --bind-address 127.0.0.1 --secure-port "$SCHEDULER_PORT" --cert-dir "$CLUSTER_DIR/certs" \
+    --leader-elect=false \
+    --profiling=false \
+    --v=1
+
+  # HOME is redirected so that a user's ~/.kwok/kwok.yaml cannot add stages.
+  HOME=$CLUSTER_DIR/kwok-home start_component kwok-controller \
+    --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
+    --config "$CLUSTER_DIR/kwok.yaml" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake
+
+  start_component provisioner \
+    --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
+    --provisioner-name rancher.io/local-path \
+    --health-addr "127.0.0.1:$PROVISIONER_HEALTH_PORT"
+
+  kc apply -f "$LC_DIR/nodes.yaml" >/dev/null || fail kube-apiserver "creating the kwok nodes failed"
+  if [[ $CREATE_SC == 1 ]]; then
+    kc apply -f "$LC_DIR/storageclass.yaml" >/dev/null || fail kube-apiserver "creating StorageClass local-path failed"
+  fi
+
+  wait_until 60 "the 3 kwok nodes to be Ready" kwok-controller nodes_ready
+  log "  nodes Ready after $(elapsed "$t")"
+  wait_until 60 "kube-controller-manager /healthz" kube-controller-manager component_healthz "$KCM_PORT"
+  wait_until 60 "kube-scheduler /healthz" kube-scheduler component_healthz "$SCHEDULER_PORT"
+  wait_until 60 "provisioner /healthz" provisioner provisioner_healthz
+  wait_until 60 "ServiceAccount default/default (kube-controller-manager)" kube-controller-manager \
+    kc get serviceaccount default -n default
+  check_alive "${COMPONENTS[@]}"
+
+  merge_user_kubeconfig
+  summary
+}
+
+# Read the ports etc. recorded in cluster.env (only those keys: binary paths
+# are always recomputed from this checkout's pins).
+load_recorded_env() {
+  eval "$(
+    # shellcheck disable=SC1091
+    source "$CLUSTER_DIR/cluster.env"
+    for k in APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT PROVISIONER_HEALTH_PORT KUBECONFIG_MERGED_FILES; do
+      printf '%s=%q\n' "$k" "${!k-}"
+    done
+    printf 'RECORDED_KUBE_VERSION=%q\n' "${KUBE_VERSION-}"
+  )"
+  [[ -n $APISERVER_PORT && -n $PROVISIONER_HEALTH_PORT ]] || die "$CLUSTER_DIR/cluster.env is incomplete; run down.sh --name $NAME"
+}
+
+choose_ports_and_record() {
+  choose_ports
+  # Record immediately (inside the ports lock) so that a concurrent up.sh with
+  # another name sees these ports as taken.
+  CLUSTER_NAME=$NAME KUBE_CONTEXT=$NAME KUBECONFIG_CLUSTER=$ADMIN_KUBECONFIG
+  API_SERVER=https://127.0.0.1:$APISERVER_PORT
+  write_env
+}
+
+mkdir -p "$STATE_ROOT/clusters"
+with_lock "$STATE_ROOT/locks/cluster-$NAME.lock" up

@@ -51,17 +51,23 @@ kc() { "$KUBECTL" --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=10s "$@"; }
 pid_of() { cat "$CLUSTER_DIR/pids/$1.pid" 2>/dev/null || true; }
 running() { pid_alive "$(pid_of "$1")" "${BIN[$1]}"; }
 
+# Binary a recorded pid may be running: the current build, or the one recorded
+# in cluster.env when the process was started (e.g. an older provisioner build).
+declare -A OLD_BIN=()
 stop_component() {
-  local c=$1 pid i
+  local c=$1 pid i bin
   pid=$(pid_of "$c")
-  if [[ -n $pid ]] && pid_alive "$pid" "${BIN[$c]}"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 150; i++)); do pid_alive "$pid" "${BIN[$c]}" || break; sleep 0.1; done
-    if pid_alive "$pid" "${BIN[$c]}"; then
-      kill -KILL "$pid" 2>/dev/null || true
-      for ((i = 0; i < 50; i++)); do pid_alive "$pid" "${BIN[$c]}" || break; sleep 0.1; done
+  for bin in "${BIN[$c]}" "${OLD_BIN[$c]-}"; do
+    [[ -n $bin && -n $pid ]] || continue
+    if pid_alive "$pid" "$bin"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for ((i = 0; i < 150; i++)); do pid_alive "$pid" "$bin" || break; sleep 0.1; done
+      if pid_alive "$pid" "$bin"; then
+        kill -KILL "$pid" 2>/dev/null || true
+        for ((i = 0; i < 50; i++)); do pid_alive "$pid" "$bin" || break; sleep 0.1; done
+      fi
     fi
-  fi
+  done
   rm -f "$CLUSTER_DIR/pids/$c.pid"
 }
 
@@ -213,7 +219,8 @@ wait_until() { # wait_until TIMEOUT_S DESCRIPTION COMPONENT_FOR_LOGS CMD... (als
   local timeout=$1 what=$2 comp=$3 deadline
   shift 3
   deadline=$(($(now_ms) + timeout * 1000))
-  until "$@" >/dev/null 2>&1; do
+  # subshell: a bug in the probe (set -u, failed redirection) cannot end up.sh silently
+  until ("$@") >/dev/null 2>&1; do
     check_alive "${STARTED[@]}"
     (($(now_ms) < deadline)) || fail "$comp" "timed out after ${timeout}s waiting for $what"
     sleep 0.2
@@ -239,6 +246,16 @@ provisioner_healthz() ( # subshell: a failed exec redirection must not end up.sh
   [[ $r == *$'\r\n\r\nok' ]]
 )
 
+start_kwok() {
+  cp "$LC_DIR/kwok.yaml" "$CLUSTER_DIR/kwok.yaml"
+  # HOME is redirected so that a user's ~/.kwok/kwok.yaml cannot add stages.
+  HOME=$CLUSTER_DIR/kwok-home start_component kwok-controller \
+    --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
+    --config "$CLUSTER_DIR/kwok.yaml" \
+    --manage-all-nodes=false \
+    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake
+}
+
 on_exit() {
   local rc=$? i
   if ((rc != 0 && ${#STARTED[@]} > 0)); then
@@ -260,6 +277,12 @@ up() {
     API_SERVER=https://127.0.0.1:$APISERVER_PORT
     if healthy; then
       log "cluster '$NAME' is already running and healthy (pids alive, /readyz ok): reusing it"
+      if ! cmp -s "$LC_DIR/kwok.yaml" "$CLUSTER_DIR/kwok.yaml"; then
+        log "  kwok.yaml changed since the cluster started: restarting kwok-controller with it"
+        stop_component kwok-controller
+        start_kwok
+        wait_until 30 "kwok-controller to start" kwok-controller running kwok-controller
+      fi
       merge_user_kubeconfig
       summary
       return 0
@@ -296,7 +319,6 @@ up() {
     set_context_entries "$ADMIN_KUBECONFIG"
     "$KUBECTL" config use-context "$NAME" --kubeconfig "$ADMIN_KUBECONFIG" >/dev/null
   fi
-  cp "$LC_DIR/kwok.yaml" "$CLUSTER_DIR/kwok.yaml"
 
   log "starting etcd $ETCD_VERSION (127.0.0.1:$ETCD_PORT) and kube-apiserver $KUBE_VERSION (127.0.0.1:$APISERVER_PORT)"
   start_component etcd \
@@ -347,12 +369,7 @@ up() {
     --profiling=false \
     --v=1
 
-  # HOME is redirected so that a user's ~/.kwok/kwok.yaml cannot add stages.
-  HOME=$CLUSTER_DIR/kwok-home start_component kwok-controller \
-    --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
-    --config "$CLUSTER_DIR/kwok.yaml" \
-    --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake
+  start_kwok
 
   start_component provisioner \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
@@ -387,6 +404,10 @@ load_recorded_env() {
       printf '%s=%q\n' "$k" "${!k-}"
     done
     printf 'RECORDED_KUBE_VERSION=%q\n' "${KUBE_VERSION-}"
+    printf 'OLD_BIN[etcd]=%q\n' "${ETCD_BIN_DIR-}/etcd"
+    for c in kube-apiserver kube-controller-manager kube-scheduler; do printf 'OLD_BIN[%s]=%q\n' "$c" "${KUBE_BIN_DIR-}/$c"; done
+    printf 'OLD_BIN[kwok-controller]=%q\n' "${KWOK_BIN_DIR-}/kwok"
+    printf 'OLD_BIN[provisioner]=%q\n' "${TOOLS_BIN_DIR-}/sandstore-local-provisioner"
   )"
   [[ -n $APISERVER_PORT && -n $PROVISIONER_HEALTH_PORT ]] || die "$CLUSTER_DIR/cluster.env is incomplete; run down.sh --name $NAME"
 }

@@ -61,7 +61,8 @@ stop_component() {
     [[ -n $bin && -n $pid ]] || continue
     if pid_alive "$pid" "$bin"; then
       kill -TERM "$pid" 2>/dev/null || true
-      for ((i = 0; i < 150; i++)); do pid_alive "$pid" "$bin" || break; sleep 0.1; done
+      # 8 s: an apiserver that lost etcd may never finish a graceful shutdown
+      for ((i = 0; i < 80; i++)); do pid_alive "$pid" "$bin" || break; sleep 0.1; done
       if pid_alive "$pid" "$bin"; then
         kill -KILL "$pid" 2>/dev/null || true
         for ((i = 0; i < 50; i++)); do pid_alive "$pid" "$bin" || break; sleep 0.1; done
@@ -97,6 +98,7 @@ start_component() { # start_component NAME ARGS...
   # shellcheck disable=SC2016
   # fd 9 (the flock of with_lock) is closed so the daemon never holds a lock.
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$bin" "$@" </dev/null >>"$log" 2>&1 9>&- &
+  disown # not a job of this shell: no "Killed" notices, no waiting for it
   for ((i = 0; i < 100; i++)); do [[ -s $pidfile ]] && break; sleep 0.02; done
   [[ -s $pidfile ]] || fail "$c" "$c did not start"
   STARTED+=("$c")
@@ -327,6 +329,8 @@ up() {
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "$NAME=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
     --unsafe-no-fsync=true --log-level warn
+
+  wait_until 30 "etcd to listen on 127.0.0.1:$ETCD_PORT" etcd port_in_use "$ETCD_PORT"
 
   start_component kube-apiserver \
     --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" --advertise-address 10.255.0.1 \

@@ -71,8 +71,10 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       for (const a of aborts) a.abort();
       fn();
     };
+    // Until every source has been listed once, an empty source means "not read yet", not "none".
+    const unlisted = new Set(sources.map((s) => s.key));
     const evaluate = () => {
-      if (settled) return;
+      if (settled || unlisted.size > 0) return;
       try {
         const result = opts.check(snapshot);
         if (result !== undefined) finish(() => resolve(result));
@@ -95,6 +97,7 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       const objects = snapshot[source.key];
       objects.clear();
       for (const o of listed.items) objects.set(keyOf(o), o);
+      unlisted.delete(source.key);
       evaluate();
       if (settled) return;
       kube.requestCount.WATCH = (kube.requestCount.WATCH ?? 0) + 1;

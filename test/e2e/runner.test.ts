@@ -202,13 +202,15 @@ export default defineProfile({ ...base, name: 'huge', namespace: 'sandstore-huge
   resources: { ...base.resources, etcd: { requests: { cpu: '64', memory: '64Mi' }, limits: { cpu: '64', memory: '64Mi' } } } });
 `);
     synthIn(work, 'huge');
-    const r = await runCli(['deploy', '--profile=huge', `--context=${CONTEXT}`, '--timeout=20'], { cwd: work });
-    expectExit(r, 1);
-    expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: .*Insufficient cpu/);
-    expect(r.stderr).toContain('timed out after 20s waiting for StatefulSet etcd to roll out');
-    expect(r.stdout).toMatch(/pod etcd-0: Pending, not Ready: cannot be scheduled/);
-    const cleaned = await runCli(['destroy', '--profile=huge', `--context=${CONTEXT}`], { cwd: work });
-    expectExit(cleaned, 0);
+    try {
+      const r = await runCli(['deploy', '--profile=huge', `--context=${CONTEXT}`, '--timeout=20'], { cwd: work });
+      expectExit(r, 1);
+      expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: .*Insufficient cpu/);
+      expect(r.stderr).toContain('timed out after 20s waiting for StatefulSet etcd to roll out');
+      expect(r.stderr).toMatch(/pod etcd-0: Pending, not Ready: cannot be scheduled/);
+    } finally {
+      expectExit(await runCli(['destroy', '--profile=huge', `--context=${CONTEXT}`], { cwd: work }), 0);
+    }
   });
 
   test('Ctrl-C during a wait exits 130 and says what state the cluster is in', async () => {

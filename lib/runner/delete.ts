@@ -2,7 +2,7 @@ import { profileSelector } from '../labels.js';
 import type { Manifest } from '../synth.js';
 import { RESOURCES, type KubeObject } from './kube.js';
 import type { WaitContext } from './waits.js';
-import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
+import { objectsOf, waitFor, WaitTimeoutError, type Snapshot, type WatchSource } from './watch.js';
 
 /**
  * Destroy (Flow 2): everything of a profile, found by its labels, deleted, then waited for by watch
@@ -54,47 +54,72 @@ export class DestroyStuckError extends Error {
   }
 }
 
-export async function destroyProfile(ctx: WaitContext & { profile: string; context: string }, manifests?: readonly Manifest[]): Promise<DestroyResult> {
+export interface DestroyOptions {
+  /**
+   * Leave an active namespace in place (deploy re-applies it at once). The namespace controller
+   * takes ~5 s to finalize even an empty namespace, which a clean-slate deploy need not pay: the
+   * slate is clean once no pod, claim or volume of the profile remains. A namespace already
+   * terminating is still waited for. @default false
+   */
+  readonly keepNamespace?: boolean;
+}
+
+export async function destroyProfile(ctx: WaitContext & { profile: string; context: string }, manifests?: readonly Manifest[], opts: DestroyOptions = {}): Promise<DestroyResult> {
   const { kube, report } = ctx;
   const selector = profileSelector(ctx.profile);
   const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
   const live = lists.flatMap((l) => l.items);
-  const plan = deletionPlan(live);
+  const plan = deletionPlan(live).filter((o) => !(opts.keepNamespace && o.kind === 'Namespace'));
   const claims = new Set(live.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
-  const namespaces = live.filter((o) => o.kind === 'Namespace').map((n) => n.metadata.name);
+  const namespaces = plan.filter((o) => o.kind === 'Namespace').map((n) => n.metadata.name);
 
+  const contents = plan.filter((o) => o.kind !== 'Namespace');
+  const namespaceObjects = plan.filter((o) => o.kind === 'Namespace');
   if (live.length === 0) {
     report.step('destroy', `nothing of profile ${ctx.profile} on the cluster`);
   } else {
     report.step('destroy', `deleting ${plan.length} objects (${summarizeKinds(plan)})`);
     // Controllers first, so no new pods appear; then everything else at once.
-    const controllers = plan.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Job');
+    const controllers = contents.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Job');
     await Promise.all(controllers.map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
-    await Promise.all(plan.filter((o) => !controllers.includes(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
+    await Promise.all(contents.filter((o) => !controllers.includes(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
   }
 
   // Claims and volumes may also be left from an earlier run whose namespace is already gone, so the
   // wait always looks at the cluster, not only at what this run deleted.
-  const sources = [
+  const remaining = (s: Snapshot) => {
+    for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
+    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes'), claims)];
+  };
+  await waitGone(ctx, `profile ${ctx.profile}'s pods, claims and volumes to be gone`, [
     { key: 'pods', kind: 'Pod', labelSelector: selector },
     { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
     { key: 'volumes', kind: 'PersistentVolume' },
-    { key: 'namespaces', kind: 'Namespace', labelSelector: selector },
-  ];
-  const remaining = (s: Snapshot) => {
-    for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
-    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes'), claims), ...objectsOf(s, 'namespaces')];
-  };
-  let lastCount = -1;
+  ], remaining);
+  // The namespace goes last, once empty: the namespace controller then finalizes it at once, where
+  // deleting it with pods inside makes it re-check its contents on a back-off of seconds.
+  await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
+  const terminating = (s: Snapshot) => objectsOf(s, 'namespaces').filter((n) => !opts.keepNamespace || n.metadata.deletionTimestamp);
+  await waitGone(ctx, `profile ${ctx.profile}'s namespace to be gone`, [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }], terminating);
+  report.step('destroy', `profile ${ctx.profile} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${namespaces.length ? `, namespace ${namespaces.join(', ')} deleted` : ''}`);
+  return { deleted: plan.length, claims: claims.size };
+}
+
+/** Waits by watch until `remaining` is empty; on timeout, says what is stuck and how to force it. */
+async function waitGone(ctx: WaitContext & { context: string }, what: string, sources: WatchSource[], remaining: (s: Snapshot) => KubeObject[]): Promise<void> {
+  let lastPrinted = 0;
   try {
-    await waitFor(kube, sources, {
-      what: `profile ${ctx.profile}'s pods, claims, volumes and namespace to be gone`,
+    await waitFor(ctx.kube, sources, {
+      what,
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,
       check: (s) => {
         const left = remaining(s);
-        if (left.length !== lastCount && left.length > 0) report.step('destroy', `waiting for ${left.length} to go: ${summarizeKinds(left)}`);
-        lastCount = left.length;
+        // At most a line a second: deletions arrive in bursts of events.
+        if (left.length > 0 && Date.now() - lastPrinted >= 1000) {
+          ctx.report.step('destroy', `waiting for ${left.length} to go: ${summarizeKinds(left)}`);
+          lastPrinted = Date.now();
+        }
         return left.length === 0 ? true : undefined;
       },
     });
@@ -102,8 +127,6 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
     if (err instanceof WaitTimeoutError) throw stuckError(err, remaining(err.snapshot), ctx.context);
     throw err;
   }
-  report.step('destroy', `profile ${ctx.profile} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${namespaces.length ? `, namespace ${namespaces.join(', ')} deleted` : ''}`);
-  return { deleted: plan.length, claims: claims.size };
 }
 
 function summarizeKinds(objects: readonly KubeObject[]): string {

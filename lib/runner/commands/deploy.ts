@@ -23,7 +23,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
 
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
-  await destroyProfile(waitContext(ctx), manifests);
+  await destroyProfile(waitContext(ctx), manifests, { keepNamespace: true });
   for (const phase of DEPLOY_PHASE_ORDER) {
     progress.phase = phase;
     const objects = manifestsOfPhase(manifests, phase);

@@ -4,7 +4,11 @@
 #   with volumeClaimTemplates on the tainted SSD nodes becomes Ready with its
 #   claims Bound; deleting the claims deletes the PVs; a Job completes; a Job
 #   with image sandstore.test/job:fail fails; the crashloop / never-ready /
-#   slow-ready images behave as documented.
+#   slow-ready images behave as documented; pod logs work through the API
+#   server (kwok's kubelet API): current log, --previous of a crash-looping
+#   container ("panic: simulated crash"), --previous refused for a container
+#   that never restarted, a failed Job pod's log, --follow (stays open and
+#   streams lines appended later).
 # Uses its own namespace + StorageClass and deletes them at the end.
 #
 # Usage: selftest.sh [--name NAME]
@@ -195,6 +199,7 @@ t=$(now_ms)
 pod crash sandstore.test/sandstore-node:crashloop
 pod never sandstore.test/sandstore-node:never-ready
 pod slow sandstore.test/sandstore-node:slow-ready
+pod plain registry.example/sandstore-node:selftest
 crashing() { [[ $(jp pod crash -n "$NS" -o jsonpath='{.status.containerStatuses[0].state.waiting.reason}') == CrashLoopBackOff ]]; }
 if until_true 30 crashing; then
   st=$(jp pod crash -n "$NS" -o jsonpath='phase={.status.phase} ready={.status.containerStatuses[0].ready} restarts={.status.containerStatuses[0].restartCount} lastExit={.status.containerStatuses[0].lastState.terminated.exitCode} msg={.status.containerStatuses[0].lastState.terminated.message}')
@@ -215,6 +220,79 @@ if until_true 25 restarted; then
 else
   bad "crashloop restartCount not increasing: $(jp pod crash -n "$NS" -o jsonpath='{.status.containerStatuses[0].restartCount}')"
 fi
+
+# --- pod logs (kube-apiserver -> kwok's kubelet API -> fixture files) ------------------------
+t=$(now_ms)
+plain_running() { [[ $(jp pod plain -n "$NS" -o jsonpath='{.status.phase}') == Running ]]; }
+until_true 30 plain_running || bad "pod plain not Running"
+out=$(k logs plain -n "$NS" 2>&1) || true
+if [[ $out == *"Became Leader"* ]]; then
+  pass "kubectl logs: $(wc -l <<<"$out") lines, e.g. '$(grep -m1 Leader <<<"$out")'"
+else
+  bad "kubectl logs plain: $out"
+fi
+# the request @kubernetes/client-node's Log class makes
+out=$(k get --raw "/api/v1/namespaces/$NS/pods/plain/log?container=main&timestamps=true" 2>&1) || true
+if [[ $out =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\ sandstore\ node\ starting ]]; then
+  pass "GET .../pods/plain/log?container=main&timestamps=true: '${out%%$'\n'*}'"
+else
+  bad "GET pods/plain/log: $out"
+fi
+if out=$(k logs plain -n "$NS" --previous 2>&1); then
+  bad "kubectl logs --previous of a container that never restarted succeeded: $out"
+elif [[ $out == *"previous terminated container not found"* ]]; then
+  pass "kubectl logs --previous refused for a container without restarts"
+else
+  bad "unexpected kubectl logs --previous error: $out"
+fi
+out=$(k logs crash -n "$NS" --previous 2>&1) || true
+if [[ $out == *"panic: simulated crash"* && $out == *"goroutine 1 [running]"* ]]; then
+  pass "kubectl logs --previous of the crashloop container: '$(grep -m1 panic <<<"$out")'"
+else
+  bad "kubectl logs crash --previous: $out"
+fi
+out=$(k logs -n "$NS" -l job-name=bad 2>&1) || true
+if [[ $out == *"error: simulated failure"* ]]; then
+  pass "failed Job pod (image tag fail): kubectl logs ends with '$(tail -n1 <<<"$out")'"
+else
+  bad "logs of the failed Job pod: $out"
+fi
+rc=0
+out=$(timeout 2 "$KUBECTL" --kubeconfig "$KCFG" logs plain -n "$NS" --follow 2>&1) || rc=$?
+if ((rc == 124)) && [[ $out == *"Became Leader"* ]]; then
+  pass "kubectl logs --follow streams the log and stays open (ended by a 2 s timeout)"
+else
+  bad "kubectl logs --follow: exit $rc, output: $out"
+fi
+# A pod's own log file (a kwok Logs object named like the pod): lines appended
+# to it reach a running follow.
+flog=$(mktemp "${TMPDIR:-/tmp}/lc-selftest-log.XXXXXX")
+fout=$(mktemp "${TMPDIR:-/tmp}/lc-selftest-follow.XXXXXX")
+printf '%s stdout F first line\n' "$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)" >"$flog"
+k apply -f - >/dev/null <<EOF
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Logs
+metadata: {name: plain, namespace: $NS}
+spec:
+  logs:
+  - logsFile: $flog
+EOF
+own_log() { [[ $(k logs plain -n "$NS" 2>/dev/null) == "first line" ]]; }
+until_true 10 own_log || bad "kwok did not pick up the Logs object for pod plain"
+timeout 20 "$KUBECTL" --kubeconfig "$KCFG" logs plain -n "$NS" --follow >"$fout" 2>&1 &
+fpid=$!
+sleep 0.5
+printf '%s stdout F appended while following\n' "$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)" >>"$flog"
+appended() { grep -q "appended while following" "$fout"; }
+if until_true 10 appended; then
+  pass "kubectl logs --follow streams a line appended to the pod's log file"
+else
+  bad "kubectl logs --follow did not stream the appended line: $(cat "$fout")"
+fi
+kill "$fpid" 2>/dev/null || true
+wait "$fpid" 2>/dev/null || true
+rm -f "$flog" "$fout"
+log "  pod log checks took $(elapsed "$t")"
 
 if ((FAILURES)); then
   die "$FAILURES check(s) failed ($(elapsed "$T0"))"

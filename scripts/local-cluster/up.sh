@@ -43,6 +43,7 @@ declare -A BIN=(
   [provisioner]=$TOOLS_BIN_DIR/sandstore-local-provisioner
 )
 PKI=$CLUSTER_DIR/pki
+POD_LOGS_DIR=$CLUSTER_DIR/pod-logs # log fixtures served by kwok (kubectl logs)
 ADMIN_KUBECONFIG=$CLUSTER_DIR/kubeconfig
 STARTED=() # components started by this run (stopped again if up.sh fails)
 
@@ -131,12 +132,13 @@ choose_ports() {
     for p in $others; do
       if ((p >= base && p < base + 10)); then ok=0; fi
     done
-    for ((p = base; ok && p < base + 6; p++)); do
+    for ((p = base; ok && p < base + 7; p++)); do
       if port_in_use "$p"; then ok=0; fi
     done
     if ((ok)); then
       APISERVER_PORT=$base ETCD_PORT=$((base + 1)) ETCD_PEER_PORT=$((base + 2))
       KCM_PORT=$((base + 3)) SCHEDULER_PORT=$((base + 4)) PROVISIONER_HEALTH_PORT=$((base + 5))
+      KWOK_SERVER_PORT=$((base + 6))
       return 0
     fi
     base=$((base + 10)); ((base < 30000)) || base=20000
@@ -152,7 +154,7 @@ write_env() {
     local k
     for k in CLUSTER_NAME CLUSTER_DIR KUBE_CONTEXT API_SERVER KUBECONFIG_CLUSTER KUBECONFIG_MERGED_FILES KUBECTL \
       KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
-      PROVISIONER_HEALTH_PORT KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR; do
+      PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR; do
       printf '%s=%q\n' "$k" "${!k}"
     done
   } >"$tmp"
@@ -248,14 +250,96 @@ provisioner_healthz() ( # subshell: a failed exec redirection must not end up.sh
   [[ $r == *$'\r\n\r\nok' ]]
 )
 
+# kwok.yaml as kwok gets it: @POD_LOGS_DIR@ replaced by this cluster's path.
+render_kwok_config() {
+  local content
+  content=$(<"$LC_DIR/kwok.yaml")
+  printf '%s\n' "${content//@POD_LOGS_DIR@/"$POD_LOGS_DIR"}"
+}
+
+# write_log_fixtures [--if-missing]: the files kwok serves as container logs
+# (CRI log format: "<RFC3339Nano time> <stdout|stderr> F <line>").
+#   current.log  every container (kwok.yaml ClusterLogs)
+#   crash.log    containers tagged :crashloop (current and previous log)
+#   fail.log     containers tagged :fail
+write_log_fixtures() {
+  if [[ ${1-} == --if-missing && -f $POD_LOGS_DIR/current.log && -f $POD_LOGS_DIR/crash.log && -f $POD_LOGS_DIR/fail.log ]]; then
+    return 0
+  fi
+  mkdir -p "$POD_LOGS_DIR"
+  local t0 i=0 f
+  t0=$(($(date +%s) - 5))
+  line() { # line STREAM TEXT
+    local ms=$((i * 137)) ts
+    i=$((i + 1))
+    TZ=UTC printf -v ts '%(%Y-%m-%dT%H:%M:%S)T' $((t0 + ms / 1000))
+    printf '%s.%03d000000Z %s F %s\n' "$ts" $((ms % 1000)) "$1" "$2"
+  }
+  start_lines() {
+    line stdout "sandstore node starting (simulated log: kwok pod on the sandstore-deploy local test cluster)"
+    line stdout "config: data-dir=/data raft-port=7000 client-port=8080"
+    line stdout "raft: node started, term 0"
+  }
+  f=$POD_LOGS_DIR/current.log
+  {
+    start_lines
+    line stdout "raft: election timeout elapsed, starting election (term 1)"
+    line stdout "raft: Became Leader (term 1)"
+    line stdout "sandstore node started: serving clients on :8080"
+  } >"$f.tmp" && mv -f "$f.tmp" "$f"
+  i=0 f=$POD_LOGS_DIR/crash.log
+  {
+    start_lines
+    line stderr "panic: simulated crash"
+    line stderr ""
+    line stderr "goroutine 1 [running]:"
+    line stderr "main.main()"
+    line stderr $'\t/src/cmd/sandstore-node/main.go:42 +0x1d'
+  } >"$f.tmp" && mv -f "$f.tmp" "$f"
+  i=0 f=$POD_LOGS_DIR/fail.log
+  {
+    start_lines
+    line stderr "error: simulated failure"
+  } >"$f.tmp" && mv -f "$f.tmp" "$f"
+}
+
 start_kwok() {
-  cp "$LC_DIR/kwok.yaml" "$CLUSTER_DIR/kwok.yaml"
+  write_log_fixtures
+  render_kwok_config >"$CLUSTER_DIR/kwok.yaml"
   # HOME is redirected so that a user's ~/.kwok/kwok.yaml cannot add stages.
+  # The server (kubelet API for kube-apiserver: pod logs) listens on
+  # 127.0.0.1:KWOK_SERVER_PORT, HTTPS with a cert from the cluster CA (plain
+  # HTTP on the same port for /healthz); --node-port makes the node stages
+  # publish that port in status.daemonEndpoints.kubeletEndpoint.Port.
   HOME=$CLUSTER_DIR/kwok-home start_component kwok-controller \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
     --config "$CLUSTER_DIR/kwok.yaml" \
     --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake
+    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+    --server-address "127.0.0.1:$KWOK_SERVER_PORT" \
+    --node-port "$KWOK_SERVER_PORT" \
+    --tls-cert-file "$PKI/kwok-server.crt" --tls-private-key-file "$PKI/kwok-server.key" \
+    --enable-crds Logs
+}
+
+kwok_healthz() ( # plain HTTP on the server port (kwok multiplexes HTTP and HTTPS)
+  exec 3<>"/dev/tcp/127.0.0.1/$KWOK_SERVER_PORT" || exit 1
+  printf 'GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+  r=$(timeout 3 cat <&3)
+  [[ $r == *$'\r\n\r\nok' ]]
+)
+
+# Nodes: (re)apply nodes.yaml and make sure existing nodes (created by an
+# older up.sh, or before a restart) carry the address and port kube-apiserver
+# uses for the kubelet API (pod logs). Status is ignored by apply on update,
+# so it is patched (strategic merge: addresses are merged by type).
+ensure_nodes() {
+  local files=(-f "$LC_DIR/nodes.yaml" -f "$LC_DIR/kwok-logs-crd.yaml")
+  [[ $CREATE_SC == 1 ]] && files+=(-f "$LC_DIR/storageclass.yaml")
+  kc apply "${files[@]}" >/dev/null || fail kube-apiserver "creating the kwok nodes / kwok Logs CRD / StorageClass failed"
+  kc patch nodes kwok-ssd-0 kwok-ssd-1 kwok-general-0 --subresource=status --type=strategic \
+    -p "{\"status\":{\"addresses\":[{\"type\":\"InternalDNS\",\"address\":\"127.0.0.1\"}],\"daemonEndpoints\":{\"kubeletEndpoint\":{\"Port\":$KWOK_SERVER_PORT}}}}" \
+    >/dev/null || fail kube-apiserver "setting the kubelet endpoint of the kwok nodes failed"
 }
 
 on_exit() {
@@ -277,19 +361,26 @@ up() {
     fi
     CLUSTER_NAME=$NAME KUBE_CONTEXT=$NAME KUBECONFIG_CLUSTER=$ADMIN_KUBECONFIG
     API_SERVER=https://127.0.0.1:$APISERVER_PORT
-    if healthy; then
+    if [[ -z $RECORDED_KWOK_SERVER_PORT ]]; then
+      # kube-apiserver and kwok need new flags, the nodes a kubelet endpoint
+      log "cluster '$NAME' was started by an older version of up.sh (no kubelet API for pod logs): (re)starting its processes on the existing state"
+    elif healthy; then
       log "cluster '$NAME' is already running and healthy (pids alive, /readyz ok): reusing it"
-      if ! cmp -s "$LC_DIR/kwok.yaml" "$CLUSTER_DIR/kwok.yaml"; then
+      if ! cmp -s <(render_kwok_config) "$CLUSTER_DIR/kwok.yaml"; then
         log "  kwok.yaml changed since the cluster started: restarting kwok-controller with it"
         stop_component kwok-controller
         start_kwok
         wait_until 30 "kwok-controller to start" kwok-controller running kwok-controller
+        wait_until 30 "kwok server /healthz (127.0.0.1:$KWOK_SERVER_PORT)" kwok-controller kwok_healthz
+      else
+        write_log_fixtures --if-missing
       fi
       merge_user_kubeconfig
       summary
       return 0
+    else
+      log "cluster '$NAME' exists but is not (fully) running: restarting its processes on the existing state"
     fi
-    log "cluster '$NAME' exists but is not (fully) running: restarting its processes on the existing state"
     local i
     for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_component "${COMPONENTS[i]}"; done
   else
@@ -305,7 +396,7 @@ up() {
 
   local t
   t=$(now_ms)
-  for p in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$PROVISIONER_HEALTH_PORT"; do
+  for p in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$PROVISIONER_HEALTH_PORT" "$KWOK_SERVER_PORT"; do
     if port_in_use "$p"; then
       fail "" "port $p (recorded for cluster '$NAME' in $CLUSTER_DIR/cluster.env) is in use by another process; run down.sh --name $NAME and up.sh again"
     fi
@@ -343,14 +434,18 @@ up() {
     --service-cluster-ip-range 10.96.0.0/12 \
     --authorization-mode Node,RBAC \
     --allow-privileged=true \
+    --kubelet-preferred-address-types InternalDNS,InternalIP,Hostname \
+    --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$PKI/ca.crt" \
     --profiling=false \
     --v=1
 
   wait_until 60 "kube-apiserver /readyz" kube-apiserver \
     bash -c '[[ $("$0" --kubeconfig "$1" --request-timeout=2s get --raw /readyz 2>/dev/null) == ok ]]' "$KUBECTL" "$ADMIN_KUBECONFIG"
   log "  kube-apiserver ready after $(elapsed "$t")"
+  ensure_nodes
 
-  log "starting kube-controller-manager (:$KCM_PORT), kube-scheduler (:$SCHEDULER_PORT), kwok $KWOK_VERSION, local-path provisioner"
+  log "starting kube-controller-manager (:$KCM_PORT), kube-scheduler (:$SCHEDULER_PORT), kwok $KWOK_VERSION (kubelet API :$KWOK_SERVER_PORT), local-path provisioner"
   local kcmconf=$CLUSTER_DIR/kubeconfigs/kube-controller-manager.kubeconfig
   start_component kube-controller-manager \
     --kubeconfig "$kcmconf" --authentication-kubeconfig "$kcmconf" --authorization-kubeconfig "$kcmconf" \
@@ -378,17 +473,14 @@ up() {
   start_component provisioner \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
     --provisioner-name rancher.io/local-path \
-    --health-addr "127.0.0.1:$PROVISIONER_HEALTH_PORT"
-
-  kc apply -f "$LC_DIR/nodes.yaml" >/dev/null || fail kube-apiserver "creating the kwok nodes failed"
-  if [[ $CREATE_SC == 1 ]]; then
-    kc apply -f "$LC_DIR/storageclass.yaml" >/dev/null || fail kube-apiserver "creating StorageClass local-path failed"
-  fi
+    --health-addr "127.0.0.1:$PROVISIONER_HEALTH_PORT" \
+    --pod-logs-dir "$POD_LOGS_DIR"
 
   wait_until 60 "the 3 kwok nodes to be Ready" kwok-controller nodes_ready
   log "  nodes Ready after $(elapsed "$t")"
   wait_until 60 "kube-controller-manager /healthz" kube-controller-manager component_healthz "$KCM_PORT"
   wait_until 60 "kube-scheduler /healthz" kube-scheduler component_healthz "$SCHEDULER_PORT"
+  wait_until 60 "kwok server /healthz (127.0.0.1:$KWOK_SERVER_PORT)" kwok-controller kwok_healthz
   wait_until 60 "provisioner /healthz" provisioner provisioner_healthz
   wait_until 60 "ServiceAccount default/default (kube-controller-manager)" kube-controller-manager \
     kc get serviceaccount default -n default
@@ -408,12 +500,16 @@ load_recorded_env() {
       printf '%s=%q\n' "$k" "${!k-}"
     done
     printf 'RECORDED_KUBE_VERSION=%q\n' "${KUBE_VERSION-}"
+    printf 'RECORDED_KWOK_SERVER_PORT=%q\n' "${KWOK_SERVER_PORT-}"
     printf 'OLD_BIN[etcd]=%q\n' "${ETCD_BIN_DIR-}/etcd"
     for c in kube-apiserver kube-controller-manager kube-scheduler; do printf 'OLD_BIN[%s]=%q\n' "$c" "${KUBE_BIN_DIR-}/$c"; done
     printf 'OLD_BIN[kwok-controller]=%q\n' "${KWOK_BIN_DIR-}/kwok"
     printf 'OLD_BIN[provisioner]=%q\n' "${TOOLS_BIN_DIR-}/sandstore-local-provisioner"
   )"
   [[ -n $APISERVER_PORT && -n $PROVISIONER_HEALTH_PORT ]] || die "$CLUSTER_DIR/cluster.env is incomplete; run down.sh --name $NAME"
+  # Clusters started by an older up.sh have no kwok server port recorded: it
+  # gets the next offset of the cluster's own block of 10 ports.
+  KWOK_SERVER_PORT=${RECORDED_KWOK_SERVER_PORT:-$((APISERVER_PORT + 6))}
 }
 
 choose_ports_and_record() {

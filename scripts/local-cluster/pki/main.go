@@ -8,6 +8,10 @@
 //	admin.crt, admin.key                    CN=<name>-admin, O=system:masters
 //	kube-controller-manager.crt/.key        CN=system:kube-controller-manager
 //	kube-scheduler.crt/.key                 CN=system:kube-scheduler
+//	apiserver-kubelet-client.crt/.key       CN=kube-apiserver-kubelet-client, O=system:masters
+//	                                        (kube-apiserver -> kubelet API, i.e. kwok's server)
+//	kwok-server.crt/.key                    serving cert of kwok's kubelet-like server
+//	                                        (IP 127.0.0.1, DNS localhost; verified by kube-apiserver)
 //	sa.key, sa.pub                          service-account token signing keys (RSA 2048)
 package main
 
@@ -111,11 +115,17 @@ func run(dir, name string, ips, dns []string) error {
 		file    string
 		subject pkix.Name
 		server  bool
+		ips     []net.IP // server certs only
+		dns     []string
 	}{
-		{"apiserver", pkix.Name{CommonName: "kube-apiserver"}, true},
-		{"admin", pkix.Name{CommonName: name + "-admin", Organization: []string{"system:masters"}}, false},
-		{"kube-controller-manager", pkix.Name{CommonName: "system:kube-controller-manager"}, false},
-		{"kube-scheduler", pkix.Name{CommonName: "system:kube-scheduler"}, false},
+		{"apiserver", pkix.Name{CommonName: "kube-apiserver"}, true, ipAddrs, dns},
+		{"admin", pkix.Name{CommonName: name + "-admin", Organization: []string{"system:masters"}}, false, nil, nil},
+		{"kube-controller-manager", pkix.Name{CommonName: "system:kube-controller-manager"}, false, nil, nil},
+		{"kube-scheduler", pkix.Name{CommonName: "system:kube-scheduler"}, false, nil, nil},
+		{"apiserver-kubelet-client", pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}}, false, nil, nil},
+		// kwok's kubelet-like server is reached by kube-apiserver at the nodes'
+		// address 127.0.0.1 (see nodes.yaml).
+		{"kwok-server", pkix.Name{CommonName: "kwok-server", Organization: []string{"system:nodes"}}, true, []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"}},
 	}
 	for _, l := range leaves {
 		crt, keyFile := filepath.Join(dir, l.file+".crt"), filepath.Join(dir, l.file+".key")
@@ -130,8 +140,8 @@ func run(dir, name string, ips, dns []string) error {
 		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 		if l.server {
 			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-			tmpl.IPAddresses = ipAddrs
-			tmpl.DNSNames = dns
+			tmpl.IPAddresses = l.ips
+			tmpl.DNSNames = l.dns
 		} else {
 			tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 		}

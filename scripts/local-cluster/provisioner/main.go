@@ -19,6 +19,10 @@
 //     stay in play.
 //
 // Nothing is created on disk.
+//
+// With --pod-logs-dir it also maintains kwok Logs objects for pods whose image
+// tags make them crash or fail, so that `kubectl logs [--previous]` of those
+// containers returns the crash fixtures (see podlogs.go).
 package main
 
 import (
@@ -37,6 +41,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -79,6 +84,7 @@ func main() {
 		healthAddr  = flag.String("health-addr", "", "if set, serve /healthz on this address (e.g. 127.0.0.1:20006)")
 		resync      = flag.Duration("resync", 30*time.Second, "informer resync period")
 		concurrency = flag.Int("workers", 2, "workers per queue")
+		podLogsDir  = flag.String("pod-logs-dir", "", "if set, maintain kwok Logs objects (kwok.x-k8s.io/v1alpha1) pointing crashing pods' containers at the crash.log / fail.log fixtures in this directory (needs the Logs CRD)")
 	)
 	klog.InitFlags(nil)
 	flag.Parse()
@@ -138,6 +144,15 @@ func main() {
 		},
 	})
 
+	var pl *podLogs
+	if *podLogsDir != "" {
+		dyn, err := dynamic.NewForConfig(cfg)
+		if err != nil {
+			klog.Fatalf("creating dynamic client: %v", err)
+		}
+		pl = newPodLogs(ctx, *podLogsDir, dyn, factory.Core().V1().Pods().Informer(), *resync)
+	}
+
 	factory.Start(ctx.Done())
 	for typ, ok := range factory.WaitForCacheSync(ctx.Done()) {
 		if !ok {
@@ -147,7 +162,13 @@ func main() {
 
 	if *healthAddr != "" {
 		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+			if pl != nil && !pl.hasSynced() {
+				http.Error(w, "pod logs: Logs (kwok.x-k8s.io) cache not synced yet", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ok"))
+		})
 		srv := &http.Server{Addr: *healthAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 		go func() {
 			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
@@ -158,6 +179,9 @@ func main() {
 	}
 
 	klog.Infof("sandstore-local-provisioner serving provisioner %q (fake base path %s)", p.name, p.basePath)
+	if pl != nil {
+		pl.run(ctx, *concurrency)
+	}
 	for i := 0; i < *concurrency; i++ {
 		go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.claimQ, p.syncClaim) }, time.Second)
 		go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.volumeQ, p.syncVolume) }, time.Second)

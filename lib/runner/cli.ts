@@ -194,7 +194,7 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 function exitCodeFor(err: unknown, report: Reporter, command: string, progress: DeployProgress): number {
   const e = err as Error & { code?: string; exitCode?: number };
-  if (e.code?.startsWith('commander.')) {
+  if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
     // --help and --version exit 0; usage errors were printed by commander.
     return e.exitCode === 0 ? EXIT.ok : EXIT.refused;
   }

@@ -1,6 +1,7 @@
 import { Log } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
-import type { Kube, KubeObject } from './kube.js';
+import { ApiError, objectPath, type Kube, type KubeObject } from './kube.js';
+import { WaitFailedError } from './waits.js';
 import type { Reporter } from './report.js';
 import { waitFor } from './watch.js';
 
@@ -76,13 +77,21 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
   });
 }
 
-/** Prints one container's logs once: the previous (crashed) instance with `previous`. */
+/**
+ * Prints one container's logs once: the previous (crashed) instance with `previous`. A plain GET
+ * through the runner's client, so that the API server's own words ("previous terminated container
+ * not found") reach the user when there is nothing to show.
+ */
 export async function printLogs(kube: Kube, report: Reporter, opts: { namespace: string; pod: string; container: string; previous: boolean; sinceSeconds?: number }): Promise<void> {
-  const out = linePrefixer('', (line) => report.info(line));
-  await new Promise<void>((resolve, reject) => {
-    new Log(kube.config)
-      .log(opts.namespace, opts.pod, opts.container, out, (err) => (err ? reject(err) : resolve()), { follow: false, previous: opts.previous, sinceSeconds: opts.sinceSeconds })
-      .catch(reject);
-  });
-  out.end();
+  let text: string;
+  try {
+    text = await kube.request<string>('GET', `${objectPath('Pod', opts.pod, opts.namespace)}/log`, {
+      query: { container: opts.container, previous: opts.previous || undefined, sinceSeconds: opts.sinceSeconds },
+      raw: true,
+    });
+  } catch (err) {
+    const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
+    throw new WaitFailedError(`no ${opts.previous ? 'previous ' : ''}logs for container ${opts.container} of pod ${opts.pod}: ${reason}`);
+  }
+  if (text.length > 0) report.info(text.replace(/\n$/, ''));
 }

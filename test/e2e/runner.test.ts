@@ -64,6 +64,21 @@ describe('runner on the local control plane', () => {
     expect(await kube.find('Job', 'sandstore-smoke-test', profile.namespace)).toBeUndefined();
   });
 
+  test('logs follows every Sand Store pod at once, each line prefixed by its pod; Ctrl-C ends it', async () => {
+    const seen = new Set<string>();
+    const r = await runCli(['logs', '--profile=local'], {
+      onStdout: (text, child) => {
+        for (const m of text.matchAll(/^(sandstore-\d)\s+\| /gm)) seen.add(m[1]);
+        if (seen.size === 3 && !child.killed) child.kill('SIGINT');
+      },
+    });
+    expect(r.code).toBe(0);
+    expect([...seen].sort()).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
+    const refused = await cli('logs', '--previous');
+    expectExit(refused, 2);
+    expect(refused.stderr).toContain('--previous needs --pod=<name>');
+  });
+
   test('a deleted Sand Store pod comes back bound to the same claim (crash-recovery drill)', async () => {
     const before = (await sandstorePods())[1];
     const claim = firstClaims.find((c) => c.metadata.name === 'data-sandstore-1')!;
@@ -100,6 +115,10 @@ describe('runner on the local control plane', () => {
     for (const i of [0, 1]) expect(after[i].metadata.uid).toBe(before[i].metadata.uid);
     const s = await cli('status');
     expect(s.stdout).toContain('PAUSED at partition 2');
+    // The post-mortem the failure message points at: the crashed container's previous logs.
+    const previous = await cli('logs', '--pod=sandstore-2', '--previous');
+    expectExit(previous, 0);
+    expect(previous.stdout).toContain('panic: simulated crash');
   });
 
   test('updating again after a fix clears the stuck pod and completes the rollout', async () => {

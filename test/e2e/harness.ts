@@ -19,7 +19,7 @@ export interface CliResult {
 }
 
 /** Runs `sandstore <args>` (the runner CLI) in `cwd`, to completion. */
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void; interruptAfterMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', ...args], {
       cwd: opts.cwd ?? root,
@@ -37,7 +37,12 @@ export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv;
       stderr += d;
       output += d;
     });
-    child.on('close', (code) => resolve({ code, stdout, stderr, output }));
+    // A backstop for commands that run until interrupted (logs): Ctrl-C after the deadline.
+    const backstop = opts.interruptAfterMs ? setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs) : undefined;
+    child.on('close', (code) => {
+      clearTimeout(backstop);
+      resolve({ code, stdout, stderr, output });
+    });
   });
 }
 

@@ -67,6 +67,7 @@ describe('runner on the local control plane', () => {
   test('logs follows every Sand Store pod at once, each line prefixed by its pod; Ctrl-C ends it', async () => {
     const seen = new Set<string>();
     const r = await runCli(['logs', '--profile=local'], {
+      interruptAfterMs: 30_000,
       onStdout: (text, child) => {
         for (const m of text.matchAll(/^(sandstore-\d)\s+\| /gm)) seen.add(m[1]);
         if (seen.size === 3 && !child.killed) child.kill('SIGINT');

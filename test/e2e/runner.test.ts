@@ -116,6 +116,11 @@ describe('runner on the local control plane', () => {
     for (const i of [0, 1]) expect(after[i].metadata.uid).toBe(before[i].metadata.uid);
     const s = await cli('status');
     expect(s.stdout).toContain('PAUSED at partition 2');
+    // Live now differs from dist/: diff shows it as a YAML diff and exits 1.
+    const d = await cli('diff');
+    expectExit(d, 1);
+    expect(d.stdout).toMatch(/^-\s+image: sandstore\.test\/sandstore-node:crashloop$/m);
+    expect(d.stdout).toMatch(/^\+\s+image: localhost:5000\/sandstore-node:local-latest$/m);
     // The post-mortem the failure message points at: the crashed container's previous logs.
     const previous = await cli('logs', '--pod=sandstore-2', '--previous');
     expectExit(previous, 0);
@@ -230,6 +235,26 @@ export default defineProfile({ ...base, name: 'huge', namespace: 'sandstore-huge
       expect(r.stderr).toMatch(/pod etcd-0: Pending, not Ready: cannot be scheduled/);
     } finally {
       expectExit(await runCli(['destroy', '--profile=huge', `--context=${CONTEXT}`], { cwd: work }), 0);
+    }
+  });
+
+  test('a deletion held by a finalizer makes destroy fail on its deadline, saying what is stuck and how to force it', async () => {
+    const ns = 'sandstore-local';
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' } } });
+    await kube.apply({
+      apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+      metadata: { name: 'held', namespace: ns, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' }, finalizers: ['sandstore.test/hold'] },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'none' },
+    });
+    try {
+      const r = await cli('destroy', '--timeout=3');
+      expectExit(r, 1);
+      expect(r.stderr).toContain('timed out after 3s');
+      expect(r.stderr).toMatch(/PersistentVolumeClaim\/held in sandstore-local: terminating since .*; finalizers sandstore\.test\/hold/);
+      expect(r.stderr).toContain(`kubectl --context ${CONTEXT} -n sandstore-local patch persistentvolumeclaim/held --type=merge -p '{"metadata":{"finalizers":null}}'`);
+    } finally {
+      await kube.mergePatch('PersistentVolumeClaim', 'held', ns, { metadata: { finalizers: null } });
+      expectExit(await cli('destroy'), 0);
     }
   });
 

@@ -81,6 +81,7 @@ export class ApiError extends Error {
 export const isNotFound = (err: unknown) => err instanceof ApiError && err.status === 404;
 
 export const FIELD_MANAGER = 'sandstore-deploy';
+const REQUEST_TIMEOUT_MS = 30_000;
 
 export class Kube {
   /** Requests sent by this client, by verb: printed by --verbose and used by the bench. */
@@ -140,6 +141,8 @@ export class Kube {
         res.on('error', reject);
       });
       req.on('error', (err) => reject(new Error(`${method} ${path}: cannot reach the API server at ${this.config.getCurrentCluster()?.server}: ${err.message}`)));
+      // A request the server never answers must fail, not hang a wait forever.
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000}s`)));
       if (body !== undefined) req.write(body);
       req.end();
     });

@@ -22,7 +22,8 @@ const sandstorePods = async () => {
   return items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 };
 const claimsOf = async () => (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: profileSelector('local') })).items;
-const cli = (...args: string[]) => runCli([...args, '--profile=local']);
+// A deadline per wait well inside jest's, so a stuck wait fails with the runner's own summary.
+const cli = (command: string, ...args: string[]) => runCli([command, '--timeout=120', ...args, '--profile=local']);
 const expectExit = (r: { code: number | null; output: string }, code: number) => expect({ code: r.code, output: r.output }).toMatchObject({ code });
 
 beforeAll(async () => {

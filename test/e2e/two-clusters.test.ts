@@ -19,7 +19,7 @@ test('deploying and destroying on one cluster leaves the other unchanged', async
   const a = kubeFor(CONTEXT);
   const b = kubeFor(OTHER);
   // Something of the profile on A, to see that B's deploy (a clean slate) does not destroy it.
-  const onA = await runCli(['deploy', '--profile=local', `--context=${CONTEXT}`]);
+  const onA = await runCli(['deploy', '--profile=local', `--context=${CONTEXT}`, '--timeout=90']);
   expect({ code: onA.code, output: onA.output }).toMatchObject({ code: 0 });
   const fingerprint = async () => {
     const lists = await Promise.all(['Namespace', 'StatefulSet', 'Pod', 'PersistentVolumeClaim', 'PersistentVolume', 'StorageClass', 'Service'].map((k) => a.list(k)));
@@ -27,12 +27,12 @@ test('deploying and destroying on one cluster leaves the other unchanged', async
   };
   const before = await fingerprint();
 
-  const deployB = await runCli(['deploy', '--profile=local', `--context=${OTHER}`]);
+  const deployB = await runCli(['deploy', '--profile=local', `--context=${OTHER}`, '--timeout=90']);
   expect({ code: deployB.code, output: deployB.output }).toMatchObject({ code: 0 });
   expect(deployB.stdout).toContain(`acting on context ${OTHER} (from flag --context)`);
   expect((await b.list('Pod', { labelSelector: profileSelector('local') })).items.length).toBeGreaterThan(0);
-  const destroyB = await runCli(['destroy', '--profile=local', `--context=${OTHER}`]);
-  expect(destroyB.code).toBe(0);
+  const destroyB = await runCli(['destroy', '--profile=local', `--context=${OTHER}`, '--timeout=90']);
+  expect({ code: destroyB.code, output: destroyB.output }).toMatchObject({ code: 0 });
 
   expect(await fingerprint()).toEqual(before);
   expect((await runCli(['destroy', '--profile=local', `--context=${CONTEXT}`])).code).toBe(0);

@@ -6,6 +6,9 @@ import { LabelKeys, profileSelector } from '../../lib/labels.js';
 import { loadProfile } from '../../lib/profiles.js';
 import type { Profile } from '../../lib/profile.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
+import { PassThrough } from 'node:stream';
+import { Reporter } from '../../lib/runner/report.js';
+import { waitForJob } from '../../lib/runner/waits.js';
 import { CONTEXT, kubeFor, podReady, projectCopy, runCli, synthIn } from './harness.js';
 
 /**
@@ -256,6 +259,25 @@ export default defineProfile({ ...base, name: 'huge', namespace: 'sandstore-huge
     } finally {
       await kube.mergePatch('PersistentVolumeClaim', 'held', ns, { metadata: { finalizers: null } });
       expectExit(await cli('destroy'), 0);
+    }
+  });
+
+  test('a failed Job ends the wait at once with its pod\'s exit, not at the deadline', async () => {
+    const ns = 'sandstore-jobfail';
+    const labels = { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'jobfail' };
+    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'restricted' } } });
+    const restricted = { runAsNonRoot: true, runAsUser: 65532, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
+    await kube.apply({
+      apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'bootstrap', namespace: ns, labels },
+      spec: { backoffLimit: 0, template: { metadata: { labels }, spec: { restartPolicy: 'Never', containers: [{ name: 'etcdctl', image: 'sandstore.test/job:fail', securityContext: restricted }] } } },
+    });
+    const started = Date.now();
+    try {
+      await expect(waitForJob({ kube, namespace: ns, report: new Reporter(new PassThrough(), new PassThrough()), timeoutSeconds: 120 }, 'bootstrap'))
+        .rejects.toMatchObject({ name: 'WaitFailedError', message: expect.stringContaining('Job bootstrap failed'), details: [expect.stringMatching(/container etcdctl exited 1 \(Error\)/)] });
+      expect(Date.now() - started).toBeLessThan(30_000);
+    } finally {
+      await kube.delete('Namespace', ns);
     }
   });
 

@@ -423,7 +423,12 @@ up() {
 
   wait_until 30 "etcd to listen on 127.0.0.1:$ETCD_PORT" etcd port_in_use "$ETCD_PORT"
 
+  # Audit log (metadata only): lets the bench count each client's API requests on the server side.
+  printf '%s\n' 'apiVersion: audit.k8s.io/v1' 'kind: Policy' 'omitStages: ["RequestReceived"]' 'rules:' '- level: Metadata' \
+    > "$CLUSTER_DIR/audit-policy.yaml"
   start_component kube-apiserver \
+    --audit-policy-file "$CLUSTER_DIR/audit-policy.yaml" --audit-log-path "$CLUSTER_DIR/logs/audit.log" \
+    --audit-log-maxsize 200 --audit-log-maxbackup 1 \
     --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" --advertise-address 10.255.0.1 \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --cert-dir "$CLUSTER_DIR/certs" \

@@ -9,6 +9,7 @@ import type { KubeObject } from '../../lib/runner/kube.js';
 import { PassThrough } from 'node:stream';
 import { Reporter } from '../../lib/runner/report.js';
 import { waitForJob } from '../../lib/runner/waits.js';
+import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { CONTEXT, kubeFor, podReady, projectCopy, runCli, synthIn } from './harness.js';
 
 /**
@@ -88,14 +89,12 @@ describe('runner on the local control plane', () => {
     const before = (await sandstorePods())[1];
     const claim = firstClaims.find((c) => c.metadata.name === 'data-sandstore-1')!;
     await kube.delete('Pod', before.metadata.name, profile.namespace);
-    const deadline = Date.now() + 60_000;
-    let after: KubeObject | undefined;
-    // Polling here checks the cluster's behaviour (not the runner's), at a fine grain, with a deadline.
-    while (Date.now() < deadline) {
-      after = (await sandstorePods()).find((p) => p.metadata.name === 'sandstore-1');
-      if (after && after.metadata.uid !== before.metadata.uid && podReady(after)) break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    // Watched, not polled: the StatefulSet controller re-creates the pod under the same name.
+    const after = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: profile.namespace, fieldSelector: 'metadata.name=sandstore-1' }], {
+      what: 'sandstore-1 to come back Ready',
+      timeoutSeconds: 60,
+      check: (s) => objectsOf(s, 'pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
+    });
     expect(after?.metadata.uid).not.toBe(before.metadata.uid);
     expect(podReady(after)).toBe(true);
     expect(after!.spec.volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe('data-sandstore-1');

@@ -13,7 +13,3 @@ export async function applyAll(kube: Kube, manifests: readonly Manifest[], opts:
   results.push(...(await Promise.all(rest.map((m) => kube.apply(m as unknown as KubeObject, opts)))));
   return results;
 }
-
-export function describeObjects(manifests: readonly Manifest[]): string {
-  return manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ');
-}

@@ -20,7 +20,7 @@ import { status } from './commands/status.js';
 import { resume, update } from './commands/update.js';
 import type { CommandContext } from './commands/context.js';
 import { buildAndPushImage, ImageBuildError, ImagePreflightError } from './image.js';
-import { Kube } from './kube.js';
+import { ApiError, ApiUnreachableError, Kube } from './kube.js';
 import { followLogs, printLogs } from './logs.js';
 import { ManifestsRefusedError, readManifests } from './manifests.js';
 import { Reporter } from './report.js';
@@ -217,6 +217,16 @@ function exitCodeFor(err: unknown, report: Reporter, command: string, progress: 
     for (const d of details) report.detail(d);
     return EXIT.failed;
   }
+  if (err instanceof ApiUnreachableError) {
+    report.error(`${e.message}\n  Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the context's server in your kubeconfig.`);
+    return EXIT.failed;
+  }
+  if (err instanceof ApiError) {
+    // The API server refused a request: its own words say why (admission, quota, a terminating namespace...).
+    report.error(`the API server refused ${e.message}${command === 'deploy' ? `\n  Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. Fix the cause and run it again (it starts from a clean slate).` : ''}`);
+    return EXIT.failed;
+  }
+  // Anything else is a bug in the runner: keep the stack for the report.
   report.error(e.stack ?? String(err));
   return EXIT.failed;
 }

@@ -78,6 +78,14 @@ export class ApiError extends Error {
   }
 }
 
+/** The API server could not be reached at all (down, wrong address, TLS trouble, no answer). */
+export class ApiUnreachableError extends Error {
+  public constructor(public readonly server: string, message: string) {
+    super(message);
+    this.name = 'ApiUnreachableError';
+  }
+}
+
 export const isNotFound = (err: unknown) => err instanceof ApiError && err.status === 404;
 
 export const FIELD_MANAGER = 'sandstore-deploy';
@@ -143,7 +151,8 @@ export class Kube {
         });
         res.on('error', reject);
       });
-      req.on('error', (err) => reject(new Error(`${method} ${path}: cannot reach the API server at ${this.config.getCurrentCluster()?.server}: ${err.message}`)));
+      const server = this.config.getCurrentCluster()?.server ?? '(unknown)';
+      req.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: cannot reach the API server at ${server}: ${err.message}`)));
       // A request the server never answers must fail, not hang a wait forever.
       req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000}s`)));
       if (body !== undefined) req.write(body);

@@ -90,7 +90,7 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
         const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
         if (failed) {
           const pods = objectsOf(s, 'pods').map((p) => {
-            const t = lastTermination(p) ?? terminatedNow(p);
+            const t = lastTermination(p);
             return `pod ${p.metadata.name}: ${p.status?.phase}${t ? `, container ${t.container} exited ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message}` : ''}` : ''}`;
           });
           throw new WaitFailedError(`Job ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(), pods);
@@ -101,14 +101,6 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
   } catch (err) {
     throw withPodSummary(err);
   }
-}
-
-function terminatedNow(pod: KubeObject) {
-  for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
-    const t = c.state?.terminated;
-    if (t && t.exitCode !== 0) return { container: c.name as string, exitCode: t.exitCode as number, reason: t.reason as string, message: t.message as string };
-  }
-  return undefined;
 }
 
 /** Turns a timeout into a failure that lists every pod that is not Ready and why. */

@@ -177,6 +177,18 @@ describe('runner on the local control plane', () => {
   });
 });
 
+/** A kubeconfig whose current-context is "production" and which has "sandstore-local" but not "minikube-laptop". */
+function kubeconfigText(server: string): string {
+  return [
+    'apiVersion: v1', 'kind: Config', 'current-context: production',
+    'clusters:', `- name: production`, `  cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
+    `- name: pinned`, `  cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
+    'users:', '- name: u', '  user: { token: t }',
+    'contexts:', '- name: production', '  context: { cluster: production, user: u }',
+    '- name: sandstore-local', '  context: { cluster: pinned, user: u }',
+  ].join('\n');
+}
+
 describe('runner refusals and failures', () => {
   let listener: Server;
   let connections = 0;
@@ -189,14 +201,7 @@ describe('runner refusals and failures', () => {
     // Its current-context points at a "production" server that counts connections; the local
     // profile's context is not in it at all.
     kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
-    writeFileSync(kubeconfig, [
-      'apiVersion: v1', 'kind: Config', 'current-context: production',
-      'clusters:', `- name: production`, `  cluster: { server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
-      `- name: pinned`, `  cluster: { server: "https://127.0.0.1:${port}", insecure-skip-tls-verify: true }`,
-      'users:', '- name: u', '  user: { token: t }',
-      'contexts:', '- name: production', '  context: { cluster: production, user: u }',
-      '- name: sandstore-local', '  context: { cluster: pinned, user: u }',
-    ].join('\n'));
+    writeFileSync(kubeconfig, kubeconfigText(`https://127.0.0.1:${port}`));
   });
   afterAll(() => listener.close());
 
@@ -206,6 +211,16 @@ describe('runner refusals and failures', () => {
     expect(r.stderr).toContain('kube context "minikube-laptop" (from profile) is not in the kubeconfig');
     expect(r.stderr).toContain('contexts there: production, sandstore-local. Nothing was sent.');
     expect(connections).toBe(0);
+  });
+
+  test('an API server that does not answer is reported as such, with what to check, not as a stack trace', async () => {
+    const dead = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
+    writeFileSync(dead, kubeconfigText('https://127.0.0.1:1'));
+    const r = await runCli(['status', '--profile=local'], { env: { KUBECONFIG: dead } });
+    expectExit(r, 1);
+    expect(r.stderr).toContain('cannot reach the API server at https://127.0.0.1:1');
+    expect(r.stderr).toContain('Is the cluster up?');
+    expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
   test('a context whose API server differs from the profile\'s pin is refused and no request is sent', async () => {

@@ -48,7 +48,7 @@ test('an unknown profile exits 2, lists the profiles there are and writes nothin
   const before = snapshotDist();
   const r = synth('--profile=ssd-rift');
   expect(r.status).toBe(2);
-  expect(r.stderr).toContain('unknown profile "ssd-rift"; the profiles there are: local, raft5-etcd3, ssd-raft');
+  expect(r.stderr).toContain('unknown profile "ssd-rift"; the profiles there are: local, local-node, raft5-etcd3, ssd-raft');
   expect(snapshotDist()).toEqual(before);
 });
 
@@ -76,7 +76,7 @@ test('--profile=<p> rewrites dist/<p>/ and touches nothing else', () => {
   const after = snapshotDist();
   expect(after['ssd-raft/statefulset-sandstore.yaml']).toBe(readFileSync(join(root, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8'));
   expect(after['local/statefulset-sandstore.yaml']).toBe('stale\n');
-  expect(readdirSync(join(work, 'dist')).sort()).toEqual(['local', 'raft5-etcd3', 'ssd-raft']);
+  expect(readdirSync(join(work, 'dist')).sort()).toEqual(['local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
 });
 
 test('--check fails on a stale, missing or extra file and names it; synth of all repairs it', () => {

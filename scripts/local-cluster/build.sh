@@ -2,9 +2,12 @@
 # Builds (once) the binaries of the local test control plane into the cache:
 #
 #   $SANDSTORE_CACHE_DIR/kubernetes-<v>/bin/  kube-apiserver kube-controller-manager kube-scheduler kubectl
-#   $SANDSTORE_CACHE_DIR/etcd-<v>/bin/        etcd
+#                                             kubelet kube-proxy (the real node)
+#   $SANDSTORE_CACHE_DIR/etcd-<v>/bin/        etcd etcdctl (etcdctl also goes into the etcd image)
 #   $SANDSTORE_CACHE_DIR/kwok-<v>/bin/        kwok
+#   $SANDSTORE_CACHE_DIR/coredns-<v>/bin/     coredns (cluster DNS of the real node)
 #   $SANDSTORE_CACHE_DIR/local-tools-<hash>/bin/  sandstore-local-provisioner sandstore-local-pki
+#                                                 sandstore-local-nodeproxy
 #   $SANDSTORE_CACHE_DIR/bin/                 symlinks to all of the above (put it on PATH if you like)
 #
 # Everything comes from the Go module proxy; nothing else is downloaded.
@@ -30,13 +33,22 @@ export CGO_ENABLED=0
 export GOFLAGS="-mod=readonly -buildvcs=false"
 GO_LDFLAGS_BASE="-s -w"
 
-complete() { [[ -f $1/.complete ]]; }
+# complete DIR [FILE...]: DIR was fully built and holds every FILE (a cache
+# from an older build.sh may lack binaries added since).
+complete() {
+  local d=$1 f
+  [[ -f $d/.complete ]] || return 1
+  shift
+  for f in "$@"; do [[ -x $d/$f ]] || return 1; done
+}
+KUBE_BINS=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy)
+ETCD_BINS=(etcd etcdctl)
 
 build_upstream_and_tools() {
   local tools_dir need_kube=0 need_etcd=0 need_tools=0
   tools_dir=$(tools_bin_dir)
-  if [[ $FORCE == 1 ]] || ! complete "$KUBE_BIN_DIR"; then need_kube=1; fi
-  if [[ $FORCE == 1 ]] || ! complete "$ETCD_BIN_DIR"; then need_etcd=1; fi
+  if [[ $FORCE == 1 ]] || ! complete "$KUBE_BIN_DIR" "${KUBE_BINS[@]}"; then need_kube=1; fi
+  if [[ $FORCE == 1 ]] || ! complete "$ETCD_BIN_DIR" "${ETCD_BINS[@]}"; then need_etcd=1; fi
   if [[ $FORCE == 1 ]] || ! complete "$tools_dir"; then need_tools=1; fi
   if [[ $need_kube == 0 && $need_etcd == 0 && $need_tools == 0 ]]; then
     return 0
@@ -49,12 +61,12 @@ build_upstream_and_tools() {
 
   local pkgs=() what=()
   if [[ $need_kube == 1 ]]; then
-    pkgs+=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-      k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-    what+=("kubernetes $KUBE_VERSION (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)")
+    local b
+    for b in "${KUBE_BINS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); done
+    what+=("kubernetes $KUBE_VERSION (${KUBE_BINS[*]})")
   fi
-  if [[ $need_etcd == 1 ]]; then pkgs+=(./etcd); what+=("etcd $ETCD_VERSION"); fi
-  if [[ $need_tools == 1 ]]; then pkgs+=(./provisioner ./pki); what+=("sandstore-local-provisioner + sandstore-local-pki"); fi
+  if [[ $need_etcd == 1 ]]; then pkgs+=(./etcd go.etcd.io/etcd/etcdctl/v3); what+=("etcd $ETCD_VERSION (etcd, etcdctl)"); fi
+  if [[ $need_tools == 1 ]]; then pkgs+=(./provisioner ./pki ./nodeproxy); what+=("sandstore-local-{provisioner,pki,nodeproxy}"); fi
 
   local v=$KUBE_VERSION minor
   minor=${v#v1.}; minor=${minor%%.*}
@@ -80,44 +92,56 @@ build_upstream_and_tools() {
     local dest=$1; shift
     rm -rf "$dest"; mkdir -p "$dest"
     local f
-    for f in "$@"; do mv "$tmp/${f%%=*}" "$dest/${f#*=}"; done
+    for f in "$@"; do # SRC=DEST (DEST empty: same name)
+      local src=${f%%=*} to=${f#*=}
+      mv "$tmp/$src" "$dest/${to:-$src}"
+    done
     date -u +%FT%TZ >"$dest/.complete"
   }
   if [[ $need_kube == 1 ]]; then
-    install_dir "$KUBE_BIN_DIR" kube-apiserver=kube-apiserver kube-controller-manager=kube-controller-manager \
-      kube-scheduler=kube-scheduler kubectl=kubectl
+    install_dir "$KUBE_BIN_DIR" "${KUBE_BINS[@]/%/=}"
   fi
-  if [[ $need_etcd == 1 ]]; then install_dir "$ETCD_BIN_DIR" etcd=etcd; fi
+  if [[ $need_etcd == 1 ]]; then install_dir "$ETCD_BIN_DIR" "${ETCD_BINS[@]/%/=}"; fi
   if [[ $need_tools == 1 ]]; then
-    install_dir "$tools_dir" provisioner=sandstore-local-provisioner pki=sandstore-local-pki
+    install_dir "$tools_dir" provisioner=sandstore-local-provisioner pki=sandstore-local-pki nodeproxy=sandstore-local-nodeproxy
   fi
   rm -rf "$tmp"
 }
 
-build_kwok() {
-  if [[ $FORCE == 0 ]] && complete "$KWOK_BIN_DIR"; then return 0; fi
-  local tmp start
+# go_install_into DEST_DIR BINARY PACKAGE@VERSION [LDFLAGS]: a program built
+# with its own module's go.mod (`go install pkg@version`), kept apart from ours.
+go_install_into() {
+  local dest=$1 bin=$2 pkg=$3 ldflags=${4:-} tmp start
+  if [[ $FORCE == 0 ]] && complete "$dest" "$bin"; then return 0; fi
   tmp=$(mktemp -d "$CACHE_DIR/.build.XXXXXX")
-  log "building kwok $KWOK_VERSION (go install sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION)"
+  log "building $bin (go install $pkg)"
   start=$(now_ms)
   if ! (cd "$tmp" && GOFLAGS=-buildvcs=false GOBIN="$tmp" go install -trimpath \
-    -ldflags="$GO_LDFLAGS_BASE -X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
-    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"); then
+    -ldflags="$GO_LDFLAGS_BASE $ldflags" "$pkg"); then
     rm -rf "$tmp"
-    die "building kwok failed (see output above)"
+    die "building $bin failed (see output above)"
   fi
   log "  built in $(elapsed "$start")"
-  rm -rf "$KWOK_BIN_DIR"; mkdir -p "$KWOK_BIN_DIR"
-  mv "$tmp/kwok" "$KWOK_BIN_DIR/kwok"
-  date -u +%FT%TZ >"$KWOK_BIN_DIR/.complete"
+  rm -rf "$dest"; mkdir -p "$dest"
+  mv "$tmp/$bin" "$dest/$bin"
+  date -u +%FT%TZ >"$dest/.complete"
   rm -rf "$tmp"
+}
+
+build_kwok() {
+  go_install_into "$KWOK_BIN_DIR" kwok "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" \
+    "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}"
+}
+
+build_coredns() {
+  go_install_into "$COREDNS_BIN_DIR" coredns "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 
 link_bin() {
   local tools_dir f
   tools_dir=$(tools_bin_dir)
   mkdir -p "$CACHE_DIR/bin"
-  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$tools_dir"/*; do
+  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$COREDNS_BIN_DIR"/* "$tools_dir"/*; do
     ln -sfn "$f" "$CACHE_DIR/bin/$(basename "$f")"
   done
 }
@@ -126,13 +150,15 @@ do_build() {
   local start
   start=$(now_ms)
   local cold=0
-  complete "$KUBE_BIN_DIR" && complete "$ETCD_BIN_DIR" && complete "$KWOK_BIN_DIR" && complete "$(tools_bin_dir)" || cold=1
+  complete "$KUBE_BIN_DIR" "${KUBE_BINS[@]}" && complete "$ETCD_BIN_DIR" "${ETCD_BINS[@]}" && complete "$KWOK_BIN_DIR" &&
+    complete "$COREDNS_BIN_DIR" coredns && complete "$(tools_bin_dir)" || cold=1
   [[ $FORCE == 1 ]] && cold=1
   if [[ $cold == 1 ]]; then
     log "$(go version) ; cache: $CACHE_DIR"
   fi
   build_upstream_and_tools
   build_kwok
+  build_coredns
   link_bin
   if [[ $cold == 1 ]]; then log "all binaries ready in $(elapsed "$start")"; fi
 }

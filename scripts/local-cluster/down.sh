@@ -7,11 +7,17 @@
 #                   data, logs) and the kube context: up.sh restarts it as it was
 #
 # Stops every process up.sh started (recorded pids; SIGTERM, then SIGKILL
-# after 15 s), removes the context/cluster/user entries named NAME from every
-# kubeconfig file up.sh merged them into, then removes the state dir.
+# after 15 s); for the real node also its containers and containerd's shims,
+# its mounts, network namespace (veth pair, bridge, iptables rules), route and
+# cgroups; stops the image registry when no other local cluster is running;
+# removes the context/cluster/user entries named NAME from every kubeconfig
+# file up.sh merged them into, then removes the state dir (the node's volume
+# directories included).
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=node.sh
+source "$LC_DIR/node.sh"
 
 parse_name_arg "$@"
 KEEP_STATE=0
@@ -36,6 +42,10 @@ expected_bin() {
     kube-apiserver | kube-controller-manager | kube-scheduler) echo "${KUBE_BIN_DIR:-$CACHE_DIR/kubernetes-$KUBE_VERSION/bin}/$c" ;;
     kwok-controller) echo "${KWOK_BIN_DIR:-$CACHE_DIR/kwok-$KWOK_VERSION/bin}/kwok" ;;
     provisioner) echo "$tools/sandstore-local-provisioner" ;;
+    nodeproxy) echo "$tools/sandstore-local-nodeproxy" ;;
+    kubelet | kube-proxy) echo "${KUBE_BIN_DIR:-$CACHE_DIR/kubernetes-$KUBE_VERSION/bin}/$c" ;;
+    containerd) command -v containerd || echo /usr/bin/containerd ;;
+    coredns) echo "${COREDNS_BIN_DIR:-$CACHE_DIR/coredns-$COREDNS_VERSION/bin}/coredns" ;;
   esac
 }
 
@@ -82,15 +92,50 @@ stop_group() {
   done
 }
 
+# node_pod_log_dirs: /var/log/pods entries of the real node's pods (the kubelet
+# removes them when a pod is deleted, not when it is stopped).
+node_pod_log_dirs() {
+  local uids u
+  [[ -n ${NODE_NAME-} && -x ${KUBECTL-} && -f $CLUSTER_DIR/kubeconfig ]] || return 0
+  uids=$("$KUBECTL" --kubeconfig "$CLUSTER_DIR/kubeconfig" --request-timeout=5s get pods -A \
+    --field-selector "spec.nodeName=$NODE_NAME" -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' 2>/dev/null) || return 0
+  for u in $uids; do
+    [[ $u =~ ^[0-9a-f-]+$ ]] && compgen -G "/var/log/pods/*_$u" || true
+  done
+}
+
 stop_all() {
-  local t
+  local t pod_logs=()
   t=$(now_ms)
+  if [[ -n ${NODE_SLOT-} ]]; then
+    node_vars
+    mapfile -t pod_logs < <(node_pod_log_dirs)
+    # The node first, while the apiserver still answers its last updates.
+    stop_group coredns kube-proxy kubelet
+    stop_group containerd nodeproxy
+    node_teardown
+    ((${#pod_logs[@]} == 0)) || rm -rf "${pod_logs[@]}"
+    find /var/log/containers -xtype l -delete 2>/dev/null || true
+    log "real node '$NODE_NAME' stopped: containers, mounts, network namespace $NODE_NETNS and cgroups removed"
+  fi
   # Clients first, then the apiserver, etcd last (an apiserver whose etcd is
   # already gone takes a long time to shut down).
   stop_group provisioner kwok-controller kube-scheduler kube-controller-manager
   stop_group kube-apiserver
   stop_group etcd
   log "all processes of '$NAME' stopped ($(elapsed "$t"))"
+  stop_registry_if_unused
+}
+
+# The registry (images.sh) serves every local cluster: it stops with the last one.
+stop_registry_if_unused() {
+  local d pid
+  for d in "$STATE_ROOT"/clusters/*/; do
+    [[ $d == "$CLUSTER_DIR/" ]] && continue
+    pid=$(cat "$d/pids/kube-apiserver.pid" 2>/dev/null || true)
+    if [[ -n $pid ]] && pid_alive "$pid" "$KUBE_BIN_DIR/kube-apiserver"; then return 0; fi
+  done
+  bash "$LC_DIR/images.sh" stop-registry
 }
 
 # remove_entries FILE: delete context, cluster and user NAME from FILE (only

@@ -2,14 +2,18 @@
 # Make a fresh machine ready for scripts/local-cluster/up.sh, then (unless
 # --no-build) build/cache the control-plane binaries so that up.sh starts warm.
 #
-# Needs: bash >= 4.2, coreutils, util-linux (setsid, flock), ca-certificates,
-# Go >= 1.21 (1.26+ preferred, see below) and access to the Go module proxy.
+# Needs: bash >= 4.2, coreutils, util-linux (setsid, flock, nsenter), ca-certificates,
+# Go >= 1.21 (1.26+ preferred, see below) and access to the Go module proxy;
+# for the images and the real node also Debian's containerd, runc,
+# containernetworking-plugins, iproute2, iptables, conntrack, docker-registry,
+# busybox-static, gcc + libc6-dev (a static pause), tar and binutils.
 # Installs missing Debian packages with apt-get when run as root; otherwise,
 # or when something cannot be installed, it fails and says exactly what is
 # missing. It never silently skips a requirement.
 #
 # No etcd package is needed: etcd is compiled from go.etcd.io/etcd/server/v3
 # together with Kubernetes (see README.md). No Docker, kind or kubectl needed.
+# The real node itself needs root at run time (up.sh checks; --no-node does not).
 #
 # Usage: install-prereqs.sh [--no-build]
 set -euo pipefail
@@ -40,6 +44,14 @@ declare -A PKG=(
   [timeout]=coreutils [sha256sum]=coreutils [cksum]=coreutils [mktemp]=coreutils
   [readlink]=coreutils [date]=coreutils [tail]=coreutils [tr]=coreutils
   [sed]=sed [grep]=grep
+  # images.sh: registry, layer tarballs, pause (static C), the node image's userland.
+  # (images.sh runs docker-registry with its own config; the package's service
+  # and /etc/docker/registry are never used: on systemd hosts stop that service.)
+  [docker-registry]=docker-registry [tar]=tar [gcc]=gcc [strip]=binutils [readelf]=binutils
+  [busybox]=busybox-static [cmp]=diffutils [find]=findutils [xargs]=findutils [paste]=coreutils
+  # node.sh: the real node (containerd + runc, its network namespace, kube-proxy's iptables).
+  [containerd]=containerd [containerd-shim-runc-v2]=containerd [ctr]=containerd [runc]=runc
+  [ip]=iproute2 [nsenter]=util-linux [iptables]=iptables [conntrack]=conntrack
 )
 need_pkgs=()
 for cmd in "${!PKG[@]}"; do
@@ -47,6 +59,13 @@ for cmd in "${!PKG[@]}"; do
 done
 [[ -f /etc/ssl/certs/ca-certificates.crt || -d /etc/ssl/certs && -n $(ls /etc/ssl/certs 2>/dev/null | head -n1) ]] ||
   need_pkgs+=(ca-certificates)
+# the real node's pod network: bridge, host-local, loopback, portmap
+[[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback && -x /usr/lib/cni/portmap ]] ||
+  need_pkgs+=(containernetworking-plugins)
+# pause is linked statically (libc.a); the node image needs a static busybox
+command -v gcc >/dev/null 2>&1 && [[ $(gcc -print-file-name=libc.a) == /* ]] || need_pkgs+=(libc6-dev)
+command -v busybox >/dev/null 2>&1 && ! readelf -l "$(command -v busybox)" 2>/dev/null | grep -q INTERP ||
+  need_pkgs+=(busybox-static)
 if ((${#need_pkgs[@]})); then
   mapfile -t need_pkgs < <(printf '%s\n' "${need_pkgs[@]}" | sort -u)
   if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -60,6 +79,13 @@ if ((${#need_pkgs[@]})); then
 fi
 for cmd in "${!PKG[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing "command '$cmd' (package ${PKG[$cmd]})"
+done
+command -v gcc >/dev/null 2>&1 && [[ $(gcc -print-file-name=libc.a) != /* ]] &&
+  missing "libc.a for static linking of pause (package libc6-dev)"
+command -v busybox >/dev/null 2>&1 && readelf -l "$(command -v busybox)" 2>/dev/null | grep -q INTERP &&
+  missing "a statically linked busybox (package busybox-static; the busybox on PATH is dynamically linked)"
+for f in bridge host-local loopback portmap; do
+  [[ -x /usr/lib/cni/$f ]] || missing "CNI plugin /usr/lib/cni/$f (package containernetworking-plugins)"
 done
 if command -v date >/dev/null 2>&1 && [[ $(date +%N) == *N* ]]; then
   missing "GNU date with %N support (package coreutils)"

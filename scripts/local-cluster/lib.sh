@@ -10,6 +10,9 @@ KUBE_GIT_COMMIT=841856557ef0f6a399096c42635d114d6f2cf7f4
 KUBE_BUILD_DATE=2024-10-22T20:26:26Z
 ETCD_VERSION=v3.5.9
 KWOK_VERSION=v0.8.0
+# CoreDNS for the real node, built with `go install` from its own module
+# (v1.11.4: the oldest 1.11 whose quic-go builds with Go 1.26).
+COREDNS_VERSION=v1.11.4
 
 LC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_DIR=${SANDSTORE_CACHE_DIR:-$HOME/.cache/sandstore-deploy}
@@ -18,9 +21,13 @@ STATE_ROOT=${SANDSTORE_STATE_DIR:-$HOME/.local/state/sandstore-deploy}
 KUBE_BIN_DIR=$CACHE_DIR/kubernetes-$KUBE_VERSION/bin
 ETCD_BIN_DIR=$CACHE_DIR/etcd-$ETCD_VERSION/bin
 KWOK_BIN_DIR=$CACHE_DIR/kwok-$KWOK_VERSION/bin
+COREDNS_BIN_DIR=$CACHE_DIR/coredns-$COREDNS_VERSION/bin
+# The image registry every local cluster shares (images.sh); the real node
+# reaches it at the same address through nodeproxy.
+REGISTRY_ADDR=127.0.0.1:5000
 
-# Process start order; down.sh stops them in reverse.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller provisioner)
+# Process start order of the control plane (node.sh lists the real node's).
+CONTROL_PLANE_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller provisioner)
 
 if [[ -t 2 ]]; then _c_b=$'\e[1m' _c_r=$'\e[31m' _c_y=$'\e[33m' _c_0=$'\e[0m'; else _c_b= _c_r= _c_y= _c_0=; fi
 log() { printf '%s[local-cluster]%s %s\n' "$_c_b" "$_c_0" "$*" >&2; }
@@ -34,7 +41,7 @@ elapsed() { local d=$(($(now_ms) - $1)); printf '%d.%ds' $((d / 1000)) $((d % 10
 # Content hash of the sources of the small local Go tools (provisioner, pki):
 # they live in this repo and change more often than the pinned upstream bits.
 tools_hash() {
-  (cd "$LC_DIR" && cat go.mod go.sum provisioner/*.go pki/*.go | sha256sum | cut -c1-12)
+  (cd "$LC_DIR" && cat go.mod go.sum provisioner/*.go pki/*.go nodeproxy/*.go | sha256sum | cut -c1-12)
 }
 tools_bin_dir() { echo "$CACHE_DIR/local-tools-$(tools_hash)/bin"; }
 

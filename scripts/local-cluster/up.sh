@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Start (or reuse) an offline local Kubernetes test cluster for sandstore-deploy:
 # etcd + kube-apiserver + kube-controller-manager + kube-scheduler (v1.28.15,
-# built from the Go modules) + kwok simulating 3 nodes + a test-only local-path
-# provisioner, all on 127.0.0.1. See scripts/local-cluster/README.md.
+# built from the Go modules) on 127.0.0.1, kwok simulating 3 nodes, a real node
+# (kubelet + containerd + kube-proxy + CoreDNS in a network namespace of its
+# own, see node.sh), the image registry on 127.0.0.1:5000 with the images the
+# node runs (images.sh), and a local-path provisioner (real directories for the
+# real node). See scripts/local-cluster/README.md.
 #
-# Usage: up.sh [--name NAME] [--no-storage-class]
+# Usage: up.sh [--name NAME] [--no-storage-class] [--no-node]
 #   --name NAME          cluster / kube context name (default sandstore-local)
 #   --no-storage-class   do not create the 'local-path' StorageClass
+#   --no-node            kwok nodes only (no root needed, starts in seconds)
 #
 # Env: SANDSTORE_CACHE_DIR (built binaries, default ~/.cache/sandstore-deploy)
 #      SANDSTORE_STATE_DIR (cluster state, default ~/.local/state/sandstore-deploy)
@@ -21,15 +25,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 parse_name_arg "$@"
 CREATE_SC=1
+WITH_NODE=1
 for a in "${REST_ARGS[@]+"${REST_ARGS[@]}"}"; do
   case $a in
     --no-storage-class) CREATE_SC=0 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --no-node) WITH_NODE=0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) die "unknown argument '$a' (see --help)" ;;
   esac
 done
 
+# shellcheck source=node.sh
+source "$LC_DIR/node.sh"
 T0=$(now_ms)
+# A machine that cannot run the node says so before minutes of building.
+[[ $WITH_NODE == 0 ]] || node_preflight
 bash "$LC_DIR/build.sh"
 
 TOOLS_BIN_DIR=$(tools_bin_dir)
@@ -41,6 +51,11 @@ declare -A BIN=(
   [kube-scheduler]=$KUBE_BIN_DIR/kube-scheduler
   [kwok-controller]=$KWOK_BIN_DIR/kwok
   [provisioner]=$TOOLS_BIN_DIR/sandstore-local-provisioner
+  [nodeproxy]=$TOOLS_BIN_DIR/sandstore-local-nodeproxy
+  [containerd]=$(command -v containerd || echo /usr/bin/containerd)
+  [kubelet]=$KUBE_BIN_DIR/kubelet
+  [kube-proxy]=$KUBE_BIN_DIR/kube-proxy
+  [coredns]=$COREDNS_BIN_DIR/coredns
 )
 PKI=$CLUSTER_DIR/pki
 POD_LOGS_DIR=$CLUSTER_DIR/pod-logs # log fixtures served by kwok (kubectl logs)
@@ -73,6 +88,18 @@ stop_component() {
   rm -f "$CLUSTER_DIR/pids/$c.pid"
 }
 
+# stop_started: stop what this run started, newest first; a node whose
+# daemons were started also loses its containers, mounts and namespace.
+stop_started() {
+  local i node=0
+  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
+    [[ " ${NODE_COMPONENTS[*]} " == *" ${STARTED[i]} "* ]] && node=1
+    stop_component "${STARTED[i]}"
+  done
+  STARTED=()
+  ((node == 0)) || node_teardown
+}
+
 fail() { # fail COMPONENT MESSAGE
   local c=$1 i
   shift
@@ -82,8 +109,7 @@ fail() { # fail COMPONENT MESSAGE
     tail -n 40 "$CLUSTER_DIR/logs/$c.log" >&2
     echo "-----" >&2
   fi
-  for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_component "${STARTED[i]}"; done
-  STARTED=()
+  stop_started
   echo "[local-cluster] logs and state kept in $CLUSTER_DIR; remove them with: bash $LC_DIR/down.sh --name $NAME" >&2
   exit 1
 }
@@ -98,7 +124,11 @@ start_component() { # start_component NAME ARGS...
   # file only (never the caller's pipes), pid written by the process itself.
   # shellcheck disable=SC2016
   # fd 9 (the flock of with_lock) is closed so the daemon never holds a lock.
-  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$bin" "$@" </dev/null >>"$log" 2>&1 9>&- &
+  # IN_NETNS=PATH: the process runs in that network namespace (nsenter execs
+  # it in place, so the recorded pid is the daemon's own).
+  local pre=()
+  [[ -z ${IN_NETNS-} ]] || pre=(nsenter --net="$IN_NETNS")
+  setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "${pre[@]+"${pre[@]}"}" "$bin" "$@" </dev/null >>"$log" 2>&1 9>&- &
   disown # not a job of this shell: no "Killed" notices, no waiting for it
   for ((i = 0; i < 100; i++)); do [[ -s $pidfile ]] && break; sleep 0.02; done
   [[ -s $pidfile ]] || fail "$c" "$c did not start"
@@ -117,7 +147,8 @@ healthy() {
   [[ -f $CLUSTER_DIR/cluster.env && -f $ADMIN_KUBECONFIG ]] || return 1
   local c
   for c in "${COMPONENTS[@]}"; do running "$c" || return 1; done
-  [[ $(kc get --raw /readyz 2>/dev/null) == ok ]]
+  [[ $(kc get --raw /readyz 2>/dev/null) == ok ]] || return 1
+  [[ -z $NODE_SLOT ]] || node_ready
 }
 
 choose_ports() {
@@ -154,7 +185,9 @@ write_env() {
     local k
     for k in CLUSTER_NAME CLUSTER_DIR KUBE_CONTEXT API_SERVER KUBECONFIG_CLUSTER KUBECONFIG_MERGED_FILES KUBECTL \
       KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
-      PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR; do
+      PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR \
+      COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_VOLUMES_DIR \
+      NODE_RUN_DIR NODE_CGROUP CONTAINERD_SOCK; do
       printf '%s=%q\n' "$k" "${!k}"
     done
   } >"$tmp"
@@ -215,6 +248,7 @@ merge_user_kubeconfig() {
 summary() {
   log "cluster '$NAME' ready: $API_SERVER, context '$NAME' — $(elapsed "$T0") total"
   log "  kubectl: $KUBECTL --context $NAME get nodes"
+  [[ -z $NODE_SLOT ]] || log "  real node: $NODE_NAME at $NODE_IP (its node ports are reachable from this host); volumes in $NODE_VOLUMES_DIR"
   log "  state/logs: $CLUSTER_DIR   (stop with: bash $LC_DIR/down.sh --name $NAME)"
   grep -v '^#' "$CLUSTER_DIR/cluster.env"
 }
@@ -345,7 +379,7 @@ ensure_nodes() {
 on_exit() {
   local rc=$? i
   if ((rc != 0 && ${#STARTED[@]} > 0)); then
-    for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do stop_component "${STARTED[i]}"; done
+    stop_started
     echo "[local-cluster] up.sh failed (exit $rc); stopped the processes it had started. Logs: $CLUSTER_DIR/logs" >&2
   fi
 }
@@ -356,6 +390,12 @@ up() {
   KUBECONFIG_MERGED_FILES=
   if [[ -f $CLUSTER_DIR/cluster.env ]]; then
     load_recorded_env
+    if [[ $WITH_NODE == 1 && -z $NODE_SLOT ]]; then
+      with_lock "$STATE_ROOT/locks/ports.lock" choose_node_slot_and_record
+    elif [[ $WITH_NODE == 0 && -n $NODE_SLOT ]]; then
+      die "cluster '$NAME' has a real node; --no-node applies to a new cluster only (down.sh --name $NAME first)"
+    fi
+    set_components
     if [[ $RECORDED_KUBE_VERSION != "$KUBE_VERSION" ]]; then
       die "cluster '$NAME' was created with Kubernetes $RECORDED_KUBE_VERSION, this checkout pins $KUBE_VERSION: run down.sh --name $NAME first"
     fi
@@ -375,6 +415,10 @@ up() {
       else
         write_log_fixtures --if-missing
       fi
+      # Sand Store's source or the image recipe may have changed since.
+      if [[ -n $NODE_SLOT ]]; then
+        bash "$LC_DIR/images.sh" ensure >/dev/null || die "the images of the real node could not be built or pushed (see above)"
+      fi
       merge_user_kubeconfig
       summary
       return 0
@@ -383,9 +427,11 @@ up() {
     fi
     local i
     for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do stop_component "${COMPONENTS[i]}"; done
+    [[ -z $NODE_SLOT ]] || node_teardown
   else
     with_lock "$STATE_ROOT/locks/ports.lock" choose_ports_and_record
     load_recorded_env
+    set_components
   fi
 
   CLUSTER_NAME=$NAME KUBE_CONTEXT=$NAME KUBECONFIG_CLUSTER=$ADMIN_KUBECONFIG
@@ -475,11 +521,14 @@ up() {
 
   start_kwok
 
+  local node_args=()
+  [[ -z $NODE_SLOT ]] || node_args=(--real-node "$NODE_NAME" --real-node-volumes-dir "$NODE_VOLUMES_DIR")
+  mkdir -p "$NODE_VOLUMES_DIR"
   start_component provisioner \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
     --provisioner-name rancher.io/local-path \
     --health-addr "127.0.0.1:$PROVISIONER_HEALTH_PORT" \
-    --pod-logs-dir "$POD_LOGS_DIR"
+    --pod-logs-dir "$POD_LOGS_DIR" "${node_args[@]+"${node_args[@]}"}"
 
   wait_until 60 "the 3 kwok nodes to be Ready" kwok-controller nodes_ready
   log "  nodes Ready after $(elapsed "$t")"
@@ -489,6 +538,10 @@ up() {
   wait_until 60 "provisioner /healthz" provisioner provisioner_healthz
   wait_until 60 "ServiceAccount default/default (kube-controller-manager)" kube-controller-manager \
     kc get serviceaccount default -n default
+  if [[ -n $NODE_SLOT ]]; then
+    bash "$LC_DIR/images.sh" ensure >/dev/null || fail "" "the images of the real node could not be built or pushed (see above)"
+    node_start
+  fi
   check_alive "${COMPONENTS[@]}"
 
   merge_user_kubeconfig
@@ -501,7 +554,7 @@ load_recorded_env() {
   eval "$(
     # shellcheck disable=SC1091
     source "$CLUSTER_DIR/cluster.env"
-    for k in APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT PROVISIONER_HEALTH_PORT KUBECONFIG_MERGED_FILES; do
+    for k in APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT PROVISIONER_HEALTH_PORT KUBECONFIG_MERGED_FILES NODE_SLOT; do
       printf '%s=%q\n' "$k" "${!k-}"
     done
     printf 'RECORDED_KUBE_VERSION=%q\n' "${KUBE_VERSION-}"
@@ -510,6 +563,9 @@ load_recorded_env() {
     for c in kube-apiserver kube-controller-manager kube-scheduler; do printf 'OLD_BIN[%s]=%q\n' "$c" "${KUBE_BIN_DIR-}/$c"; done
     printf 'OLD_BIN[kwok-controller]=%q\n' "${KWOK_BIN_DIR-}/kwok"
     printf 'OLD_BIN[provisioner]=%q\n' "${TOOLS_BIN_DIR-}/sandstore-local-provisioner"
+    printf 'OLD_BIN[nodeproxy]=%q\n' "${TOOLS_BIN_DIR-}/sandstore-local-nodeproxy"
+    for c in kubelet kube-proxy; do printf 'OLD_BIN[%s]=%q\n' "$c" "${KUBE_BIN_DIR-}/$c"; done
+    printf 'OLD_BIN[coredns]=%q\n' "${COREDNS_BIN_DIR-}/coredns"
   )"
   [[ -n $APISERVER_PORT && -n $PROVISIONER_HEALTH_PORT ]] || die "$CLUSTER_DIR/cluster.env is incomplete; run down.sh --name $NAME"
   # Clusters started by an older up.sh have no kwok server port recorded: it
@@ -517,8 +573,29 @@ load_recorded_env() {
   KWOK_SERVER_PORT=${RECORDED_KWOK_SERVER_PORT:-$((APISERVER_PORT + 6))}
 }
 
+# The processes of this cluster, in start order: the control plane, then the
+# real node's (when it has one).
+set_components() {
+  COMPONENTS=("${CONTROL_PLANE_COMPONENTS[@]}")
+  if [[ -n $NODE_SLOT ]]; then
+    node_vars
+    COMPONENTS+=("${NODE_COMPONENTS[@]}")
+  else
+    NODE_NAME= NODE_NETNS= NODE_IP= NODE_HOST_IP= NODE_POD_CIDR= NODE_DIR= NODE_RUN_DIR= NODE_CGROUP= CONTAINERD_SOCK=
+    NODE_VOLUMES_DIR=$CLUSTER_DIR/volumes
+  fi
+}
+
+choose_node_slot_and_record() {
+  choose_node_slot
+  node_vars
+  write_env
+}
+
 choose_ports_and_record() {
   choose_ports
+  NODE_SLOT=
+  [[ $WITH_NODE == 0 ]] || { choose_node_slot; node_vars; }
   # Record immediately (inside the ports lock) so that a concurrent up.sh with
   # another name sees these ports as taken.
   CLUSTER_NAME=$NAME KUBE_CONTEXT=$NAME KUBECONFIG_CLUSTER=$ADMIN_KUBECONFIG

@@ -1,7 +1,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../../lib/paths.js';
 import { Kube } from '../../lib/runner/kube.js';
@@ -70,3 +70,16 @@ export function synthIn(cwd: string, profile: string): void {
 }
 
 export const podReady = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+
+/**
+ * What up.sh recorded about a local cluster (its cluster.env): ports, and for the real node its
+ * name, IP, containerd socket and volumes directory. Read from the state directory, not from the
+ * runner, so tests can check the node's disk and runtime independently.
+ */
+export function clusterEnv(name = CONTEXT): Record<string, string> {
+  const stateRoot = process.env.SANDSTORE_STATE_DIR ?? join(homedir(), '.local', 'state', 'sandstore-deploy');
+  const file = join(stateRoot, 'clusters', name, 'cluster.env');
+  const out = spawnSync('bash', ['-c', 'set -a; source "$0"; env -0', file], { encoding: 'utf8' });
+  if (out.status !== 0) throw new Error(`cannot read ${file}: ${out.stderr}`);
+  return Object.fromEntries(out.stdout.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}

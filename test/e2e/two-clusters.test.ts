@@ -9,7 +9,7 @@ import { CONTEXT, kubeFor, root, runCli } from './harness.js';
 const OTHER = `${CONTEXT}-b`;
 
 beforeAll(() => {
-  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', OTHER], { cwd: root, stdio: 'inherit' });
+  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', OTHER, '--no-node'], { cwd: root, stdio: 'inherit' });
 });
 afterAll(() => {
   execFileSync('bash', ['scripts/local-cluster/down.sh', '--name', OTHER], { cwd: root, stdio: 'inherit' });

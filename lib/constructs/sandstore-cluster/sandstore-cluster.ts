@@ -42,7 +42,7 @@ export interface RaftTunables {
 export interface SandstoreClusterProps {
   /** The control plane whose members become ETCD_ENDPOINTS and which the bootstrap Job writes to. */
   readonly etcd: EtcdControlPlane;
-  /** The node image, `<registry>/<repository>:<tag>`; it carries `sandstore`, `smoke`, `sh` and `wget`. */
+  /** The node image, `<registry>/<repository>:<tag>`; it carries `sandstore`, `smoke`, and busybox's `sh`, `wget` and `timeout`. */
   readonly image: string;
   /**
    * Raft members. Odd and at least 3: fewer cannot survive a failure, an even count adds no tolerance.
@@ -134,6 +134,8 @@ export class SandstoreCluster extends Construct {
 
   private readonly configMap: kplus.ConfigMap;
   private advertisement?: ExternalAdvertisement;
+  /** Where every pod of the cluster runs, Jobs included (undefined: anywhere). */
+  private readonly placement?: LocalSsdStorage['placement'];
 
   public constructor(scope: Construct, id: string, props: SandstoreClusterProps) {
     super(scope, id);
@@ -201,6 +203,7 @@ export class SandstoreCluster extends Construct {
       timeoutSeconds: 3,
     });
     const placement = props.storage?.placement;
+    this.placement = placement;
     const podSecurity = restrictedPodSecurityContext();
     const containerSecurity = restrictedContainerSecurityContext();
 
@@ -313,14 +316,18 @@ export class SandstoreCluster extends Construct {
   /**
    * The image's shell and wget poll etcd's JSON gateway until this node's membership key exists,
    * so a node that starts before etcd (or before the bootstrap Job) waits instead of failing its
-   * 30 s registration and crash-looping.
+   * 30 s registration and crash-looping. Each attempt is bounded by busybox's `timeout` rather than
+   * `wget -T`, which crashes (SIGSEGV) in Debian's busybox-static 1.35, found on the real node.
    */
   private waitForMembershipContainer(props: SandstoreClusterProps, resources: ReturnType<typeof toResourceRequirements>, securityContext: SecurityContext): Container {
     const script = [
+      // The shell is PID 1 of its container, which ignores SIGTERM unless trapped: without this a
+      // waiting pod would hold its deletion for the whole grace period.
+      'trap "exit 143" TERM INT',
       'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
       'while :; do',
       '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
-      '    if wget -q -T 2 -O - --post-data "{\\"key\\":\\"$key\\"}" "http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
+      '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" "http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
       '      echo "membership of $NODE_ID found in etcd at $endpoint"; exit 0',
       '    fi',
       '  done',
@@ -380,7 +387,17 @@ export class SandstoreCluster extends Construct {
         activeDeadlineSeconds: 300,
         template: {
           metadata: { labels },
-          spec: { restartPolicy: 'Never', securityContext, automountServiceAccountToken: false, ...pod },
+          spec: {
+            restartPolicy: 'Never',
+            securityContext,
+            automountServiceAccountToken: false,
+            // On the profile's nodes like the data plane: on a cluster whose other nodes cannot run
+            // Sand Store's images (kwok nodes beside a real one), a Job elsewhere would never write the
+            // membership or reach the data plane the way its pods do.
+            nodeSelector: this.placement ? { ...this.placement.nodeSelector } : undefined,
+            tolerations: this.placement ? [...this.placement.tolerations] : undefined,
+            ...pod,
+          },
         },
       },
     });

@@ -1,6 +1,7 @@
 import { DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
+import { clientEndpoints } from '../client-access.js';
 import { destroyProfile } from '../delete.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { waitForJob, waitForRollout, WaitFailedError } from '../waits.js';
@@ -46,8 +47,9 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
     }
   }
   progress.phase = 'done';
-  const ports = manifestsOfPhase(manifests, DeployPhase.clientAccess).map((s: any) => s.spec.ports[0].nodePort);
-  ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${ports.length ? `; clients reach the pods at node ports ${ports.join(', ')}` : ''}`);
+  const endpoints = await clientEndpoints(ctx, manifests);
+  const targets = endpoints.map((e) => e.address).join(',');
+  ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${endpoints.length ? `; clients outside the cluster reach the pods at ${endpoints.map((e) => e.address).join(', ')} (for Sand Store's clients: --target=${targets} or SANDSTORE_SEEDS=${targets})` : ''}`);
 }
 
 function required(m: Manifest | undefined, what: string, phase: string): Manifest {

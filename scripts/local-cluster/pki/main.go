@@ -40,6 +40,8 @@ func main() {
 	name := flag.String("name", "sandstore-local", "cluster name (used in certificate subjects)")
 	ips := flag.String("ips", "127.0.0.1,10.96.0.1", "comma separated IP SANs of the apiserver certificate")
 	dns := flag.String("dns", "localhost,kubernetes,kubernetes.default,kubernetes.default.svc,kubernetes.default.svc.cluster.local", "comma separated DNS SANs of the apiserver certificate")
+	node := flag.String("node", "", "name of the real node: also write its kubelet (client and serving), kube-proxy and coredns certificates")
+	nodeIP := flag.String("node-ip", "", "the real node's IP (SAN of the kubelet's serving certificate); with -node")
 	flag.Parse()
 	if *dir == "" {
 		fail(errors.New("-dir is required"))
@@ -47,7 +49,10 @@ func main() {
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fail(err)
 	}
-	if err := run(*dir, *name, split(*ips), split(*dns)); err != nil {
+	if (*node == "") != (*nodeIP == "") {
+		fail(errors.New("-node and -node-ip go together"))
+	}
+	if err := run(*dir, *name, split(*ips), split(*dns), *node, *nodeIP); err != nil {
 		fail(err)
 	}
 }
@@ -72,7 +77,7 @@ func exists(p string) bool {
 	return err == nil
 }
 
-func run(dir, name string, ips, dns []string) error {
+func run(dir, name string, ips, dns []string, node, nodeIP string) error {
 	caCrt, caKey := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
 	var ca *x509.Certificate
 	var caSigner crypto.Signer
@@ -126,6 +131,29 @@ func run(dir, name string, ips, dns []string) error {
 		// kwok's kubelet-like server is reached by kube-apiserver at the nodes'
 		// address 127.0.0.1 (see nodes.yaml).
 		{"kwok-server", pkix.Name{CommonName: "kwok-server", Organization: []string{"system:nodes"}}, true, []net.IP{net.IPv4(127, 0, 0, 1)}, []string{"localhost"}},
+	}
+	if node != "" {
+		ip := net.ParseIP(nodeIP)
+		if ip == nil {
+			return fmt.Errorf("bad -node-ip %q", nodeIP)
+		}
+		leaves = append(leaves, []struct {
+			file    string
+			subject pkix.Name
+			server  bool
+			ips     []net.IP
+			dns     []string
+		}{
+			// The Node authorizer and NodeRestriction know a kubelet by this subject.
+			{"kubelet", pkix.Name{CommonName: "system:node:" + node, Organization: []string{"system:nodes"}}, false, nil, nil},
+			// kube-apiserver verifies the kubelet's serving certificate against the cluster CA
+			// (--kubelet-certificate-authority), so it cannot be the kubelet's self-signed one.
+			{"kubelet-server", pkix.Name{CommonName: node, Organization: []string{"system:nodes"}}, true, []net.IP{ip}, []string{node}},
+			// Bound to the built-in ClusterRole system:node-proxier by default RBAC.
+			{"kube-proxy", pkix.Name{CommonName: "system:kube-proxy"}, false, nil, nil},
+			// Bound to a read-only ClusterRole by up.sh (node-rbac.yaml).
+			{"coredns", pkix.Name{CommonName: "system:coredns"}, false, nil, nil},
+		}...)
 	}
 	for _, l := range leaves {
 		crt, keyFile := filepath.Join(dir, l.file+".crt"), filepath.Join(dir, l.file+".key")

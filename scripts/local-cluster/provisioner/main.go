@@ -1,9 +1,14 @@
 // Command sandstore-local-provisioner is a TEST-ONLY dynamic volume
-// provisioner for the sandstore-deploy local kwok cluster.
+// provisioner for the sandstore-deploy local cluster.
 //
 // There is no kubelet and no disk behind a kwok node, so a real provisioner
-// (rancher local-path, a CSI driver, ...) cannot run. This one only does the
-// API-object half of what such a provisioner does:
+// (rancher local-path, a CSI driver, ...) cannot run there. For kwok nodes this
+// one only does the API-object half of what such a provisioner does; for the
+// real node (--real-node) it also does the disk half, like rancher
+// local-path-provisioner: a directory per volume under
+// --real-node-volumes-dir, created before the volume is offered and removed
+// (with everything in it) before the volume object is deleted. The node runs
+// on this machine, so the directories are made here, with no helper pod.
 //
 //   - For every PersistentVolumeClaim that is Pending, unbound, carries the
 //     scheduler's "volume.kubernetes.io/selected-node" annotation (i.e. its
@@ -18,7 +23,7 @@
 //     The pv-protection / pvc-protection finalizers of kube-controller-manager
 //     stay in play.
 //
-// Nothing is created on disk.
+// Nothing is created on disk for kwok nodes.
 //
 // With --pod-logs-dir it also maintains kwok Logs objects for pods whose image
 // tags make them crash or fail, so that `kubectl logs [--previous]` of those
@@ -30,8 +35,11 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"os/signal"
 	"path"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -67,6 +75,9 @@ const (
 type provisioner struct {
 	name     string
 	basePath string
+	// realNode's volumes are real directories under realDir.
+	realNode string
+	realDir  string
 	client   kubernetes.Interface
 	pvcs     corelisters.PersistentVolumeClaimLister
 	pvs      corelisters.PersistentVolumeLister
@@ -84,11 +95,19 @@ func main() {
 		healthAddr  = flag.String("health-addr", "", "if set, serve /healthz on this address (e.g. 127.0.0.1:20006)")
 		resync      = flag.Duration("resync", 30*time.Second, "informer resync period")
 		concurrency = flag.Int("workers", 2, "workers per queue")
+		realNode    = flag.String("real-node", "", "name of the node whose volumes are real directories (the local cluster's kubelet node)")
+		realDir     = flag.String("real-node-volumes-dir", "", "with --real-node: the directory that holds its volumes (created 0777, as rancher local-path does)")
 		podLogsDir  = flag.String("pod-logs-dir", "", "if set, maintain kwok Logs objects (kwok.x-k8s.io/v1alpha1) pointing crashing pods' containers at the crash.log / fail.log fixtures in this directory (needs the Logs CRD)")
 	)
 	klog.InitFlags(nil)
 	flag.Parse()
 
+	if (*realNode == "") != (*realDir == "") {
+		klog.Fatal("--real-node and --real-node-volumes-dir go together")
+	}
+	if *realDir != "" && !filepath.IsAbs(*realDir) {
+		klog.Fatalf("--real-node-volumes-dir must be an absolute path, got %q", *realDir)
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
 		klog.Fatalf("loading kubeconfig: %v", err)
@@ -110,6 +129,8 @@ func main() {
 	p := &provisioner{
 		name:     *name,
 		basePath: *basePath,
+		realNode: *realNode,
+		realDir:  filepath.Clean(*realDir),
 		client:   client,
 		pvcs:     factory.Core().V1().PersistentVolumeClaims().Lister(),
 		pvs:      factory.Core().V1().PersistentVolumes().Lister(),
@@ -275,6 +296,20 @@ func (p *provisioner) syncClaim(ctx context.Context, key string) error {
 		reclaim = *class.ReclaimPolicy
 	}
 	hostPathType := corev1.HostPathDirectoryOrCreate
+	dir := path.Join(p.basePath, fmt.Sprintf("%s_%s_%s", pvName, pvc.Namespace, pvc.Name))
+	if node == p.realNode {
+		// The directory exists before the volume is offered, writable by the
+		// pod's non-root user whatever its uid (hostPath gets no fsGroup).
+		dir = filepath.Join(p.realDir, fmt.Sprintf("%s_%s_%s", pvName, pvc.Namespace, pvc.Name))
+		if err := os.MkdirAll(dir, 0o777); err != nil {
+			p.recorder.Eventf(pvc, corev1.EventTypeWarning, "ProvisioningFailed", "creating directory %s: %v", dir, err)
+			return err
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			return err
+		}
+		hostPathType = corev1.HostPathDirectory
+	}
 	volumeMode := corev1.PersistentVolumeFilesystem
 	if pvc.Spec.VolumeMode != nil {
 		volumeMode = *pvc.Spec.VolumeMode
@@ -298,7 +333,7 @@ func (p *provisioner) syncClaim(ctx context.Context, key string) error {
 			MountOptions:                  class.MountOptions,
 			PersistentVolumeSource: corev1.PersistentVolumeSource{
 				HostPath: &corev1.HostPathVolumeSource{
-					Path: path.Join(p.basePath, fmt.Sprintf("%s_%s_%s", pvName, pvc.Namespace, pvc.Name)),
+					Path: dir,
 					Type: &hostPathType,
 				},
 			},
@@ -357,6 +392,10 @@ func (p *provisioner) syncVolume(ctx context.Context, key string) error {
 			return err
 		}
 	}
+	if err := p.removeDirectory(pv); err != nil {
+		p.recorder.Eventf(pv, corev1.EventTypeWarning, "VolumeFailedDelete", "%v", err)
+		return err
+	}
 	uid := pv.UID
 	err = p.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
@@ -365,6 +404,24 @@ func (p *provisioner) syncVolume(ctx context.Context, key string) error {
 		return err
 	}
 	klog.Infof("deleted released volume %s (claim %s/%s)", pv.Name, refNS(pv), refName(pv))
+	return nil
+}
+
+// removeDirectory deletes the directory of a real-node volume, and only a
+// directory this provisioner made: directly under the volumes directory, named
+// after the volume.
+func (p *provisioner) removeDirectory(pv *corev1.PersistentVolume) error {
+	if p.realDir == "" || pv.Spec.HostPath == nil {
+		return nil
+	}
+	dir := filepath.Clean(pv.Spec.HostPath.Path)
+	if filepath.Dir(dir) != p.realDir || !strings.HasPrefix(filepath.Base(dir), pv.Name+"_") {
+		return nil // a kwok volume's fake path, or not ours
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("removing the directory %s of volume %s: %w", dir, pv.Name, err)
+	}
+	klog.Infof("removed directory %s of volume %s", dir, pv.Name)
 	return nil
 }
 

@@ -1,0 +1,35 @@
+import { DeployPhase } from '../labels.js';
+import type { Manifest } from '../synth.js';
+import type { CommandContext } from './commands/context.js';
+import { manifestsOfPhase } from './manifests.js';
+
+/** One Sand Store pod as a client outside the cluster reaches it. */
+export interface ClientEndpoint {
+  readonly pod: string;
+  readonly address: string;
+}
+
+/**
+ * Where a client outside the cluster reaches each Sand Store pod: `<host>:<node port>`, the host
+ * being the profile's `clientAccess.advertiseHost`, else the InternalIP of the node the pod runs on
+ * (what Sand Store itself advertises from HOST_IP for leader redirects). Read from the node-port
+ * Services in dist/ and from the live pods and nodes, so the addresses are the ones that work now.
+ */
+export async function clientEndpoints(ctx: CommandContext, manifests: readonly Manifest[]): Promise<ClientEndpoint[]> {
+  const services = manifestsOfPhase(manifests, DeployPhase.clientAccess) as any[];
+  const advertised = ctx.profile.clientAccess.advertiseHost;
+  const nodeIps = new Map<string, string>();
+  if (!advertised) {
+    for (const node of (await ctx.kube.list('Node')).items) {
+      const ip = (node.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
+      if (ip) nodeIps.set(node.metadata.name, ip);
+    }
+  }
+  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace })).items;
+  return services.map((svc) => {
+    const pod: string = svc.spec.selector['statefulset.kubernetes.io/pod-name'];
+    const nodeName = pods.find((p) => p.metadata.name === pod)?.spec?.nodeName;
+    const host = advertised ?? (nodeName ? nodeIps.get(nodeName) : undefined) ?? '<node address>';
+    return { pod, address: `${host}:${svc.spec.ports[0].nodePort}` };
+  });
+}

@@ -1,0 +1,381 @@
+# shellcheck shell=bash
+# The real node of the local cluster: a kubelet on containerd + runc, CNI bridge
+# networking, kube-proxy (iptables) and CoreDNS, all inside a network namespace
+# of the cluster's own. Sourced by up.sh and down.sh (after lib.sh), not run.
+#
+#   host netns                          node netns "<cluster name>"
+#   127.0.0.1:<apiserver>, :5000  <-- nodeproxy --  127.0.0.1:<apiserver>, :5000 (same addresses)
+#   ssn<slot> 10.213.<slot>.1/30  ----- veth -----  eth0 10.213.<slot>.2/30 = node IP
+#   route 10.214.<slot>.0/24 via node IP            cni0 bridge 10.214.<slot>.1/24, pods
+#                                                   containerd, kubelet, kube-proxy rules,
+#                                                   CoreDNS on <node IP>:53
+#
+# The node namespace has no default route, so nothing a pod sends can leave the
+# machine; CoreDNS answers cluster names only. From the host, the node IP and its
+# node ports are reachable over the veth pair, as the operator's laptop reaches
+# the benchmark machine. The daemons share the host's mount namespace (nsenter
+# --net only), so the kubelet's volume mounts are the ones containerd sees.
+# Model: Kubernetes' hack/local-up-cluster.sh.
+
+NODE_COMPONENTS=(nodeproxy containerd kubelet kube-proxy coredns)
+NODE_SUBNET_PREFIX=10.213 # node IPs: 10.213.<slot>.0/30, one per cluster
+POD_SUBNET_PREFIX=10.214  # pod ranges: 10.214.<slot>.0/24, one per cluster
+
+# node_vars: the node's names, addresses and paths, from NAME, CLUSTER_DIR and NODE_SLOT.
+node_vars() {
+  NODE_NAME=$NAME-node
+  NODE_NETNS=$NAME
+  NODE_NETNS_PATH=/run/netns/$NODE_NETNS
+  NODE_VETH_HOST=ssn$NODE_SLOT
+  NODE_HOST_IP=$NODE_SUBNET_PREFIX.$NODE_SLOT.1
+  NODE_IP=$NODE_SUBNET_PREFIX.$NODE_SLOT.2
+  NODE_POD_CIDR=$POD_SUBNET_PREFIX.$NODE_SLOT.0/24
+  NODE_DIR=$CLUSTER_DIR/node
+  NODE_VOLUMES_DIR=$NODE_DIR/volumes
+  NODE_RUN_DIR=/run/sandstore-deploy/$NAME
+  NODE_CGROUP=sandstore-$NAME
+  CONTAINERD_SOCK=$NODE_RUN_DIR/containerd.sock
+}
+
+# nsx CMD...: run a command in the node's network namespace (network only: the
+# mount namespace stays the host's).
+nsx() { nsenter --net="$NODE_NETNS_PATH" "$@"; }
+
+# node_preflight: everything the real node needs, checked before anything
+# starts; one message listing all that is missing.
+node_preflight() {
+  local miss=() c f
+  [[ $(id -u) == 0 ]] ||
+    miss+=("root: the real node creates a network namespace, mounts and cgroups (run as root, or up.sh --no-node for a kwok-only cluster)")
+  grep -qw overlay /proc/filesystems 2>/dev/null ||
+    miss+=("overlayfs (containerd's snapshotter): 'overlay' is not in /proc/filesystems (modprobe overlay)")
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    for c in cpu memory pids; do
+      grep -qw "$c" /sys/fs/cgroup/cgroup.controllers || miss+=("cgroup v2 controller '$c' (not in /sys/fs/cgroup/cgroup.controllers)")
+    done
+  else
+    for c in cpu cpuacct cpuset memory pids; do
+      [[ -d /sys/fs/cgroup/$c ]] || miss+=("cgroup v1 controller '$c' (no /sys/fs/cgroup/$c)")
+    done
+  fi
+  grep -q '^Seccomp:' /proc/self/status 2>/dev/null || miss+=("seccomp support in the kernel (pods run with RuntimeDefault)")
+  declare -A pkg=([ip]=iproute2 [nsenter]=util-linux [mount]=mount [umount]=mount [iptables]=iptables
+    [iptables-save]=iptables [iptables-restore]=iptables [containerd]=containerd [containerd-shim-runc-v2]=containerd
+    [ctr]=containerd [runc]=runc [conntrack]=conntrack)
+  for c in "${!pkg[@]}"; do
+    command -v "$c" >/dev/null 2>&1 || miss+=("command '$c' (Debian package ${pkg[$c]}; scripts/local-cluster/install-prereqs.sh installs it)")
+  done
+  for f in bridge host-local loopback portmap; do
+    [[ -x /usr/lib/cni/$f ]] || miss+=("CNI plugin /usr/lib/cni/$f (Debian package containernetworking-plugins)")
+  done
+  if [[ ! -e /proc/sys/net/bridge/bridge-nf-call-iptables ]]; then
+    modprobe br_netfilter 2>/dev/null || true
+    [[ -e /proc/sys/net/bridge/bridge-nf-call-iptables ]] ||
+      miss+=("br_netfilter (kube-proxy's Service rules must see bridged pod traffic): modprobe br_netfilter failed")
+  fi
+  if ((${#miss[@]})); then
+    printf '%s[local-cluster] ERROR:%s the real node cannot run on this machine; missing:\n' "$_c_r" "$_c_0" >&2
+    printf '  - %s\n' "${miss[@]}" >&2
+    exit 1
+  fi
+}
+
+# choose_node_slot: the lowest slot (0-249) no other cluster has recorded, so
+# that two clusters' node and pod ranges never overlap.
+choose_node_slot() {
+  local used s
+  used=" $(cat "$STATE_ROOT"/clusters/*/cluster.env 2>/dev/null | sed -n 's/^NODE_SLOT=//p' | tr '\n' ' ' || true) "
+  for ((s = 0; s < 250; s++)); do
+    [[ $used == *" $s "* ]] && continue
+    if ip -4 addr show 2>/dev/null | grep -q "inet $NODE_SUBNET_PREFIX\.$s\.\|inet $POD_SUBNET_PREFIX\.$s\."; then continue; fi
+    NODE_SLOT=$s
+    return 0
+  done
+  die "no free node slot: 250 local clusters with a real node already exist"
+}
+
+# node_net_up: namespace, veth pair, addresses, routes, sysctls. Idempotent: a
+# half-made set-up (an interrupted up.sh) is completed, not duplicated.
+node_net_up() {
+  [[ -e $NODE_NETNS_PATH ]] || ip netns add "$NODE_NETNS" || fail "" "could not create network namespace $NODE_NETNS"
+  if ! ip link show "$NODE_VETH_HOST" >/dev/null 2>&1; then
+    nsx ip link del eth0 >/dev/null 2>&1 || true
+    ip link add "$NODE_VETH_HOST" type veth peer name eth0 netns "$NODE_NETNS" ||
+      fail "" "could not create the veth pair $NODE_VETH_HOST <-> $NODE_NETNS/eth0"
+  fi
+  ip addr replace "$NODE_HOST_IP/30" dev "$NODE_VETH_HOST"
+  ip link set "$NODE_VETH_HOST" up
+  nsx ip link set lo up
+  nsx ip addr replace "$NODE_IP/30" dev eth0
+  nsx ip link set eth0 up
+  # The host reaches pods (kube-apiserver's proxy, debugging) through the node.
+  ip route replace "$NODE_POD_CIDR" via "$NODE_IP" dev "$NODE_VETH_HOST"
+  # Inside the node only: forwarding between eth0 and the bridge, bridged
+  # traffic through iptables (Service NAT between pods on one bridge).
+  nsx sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 >/dev/null ||
+    fail "" "could not set the node namespace's sysctls (ip_forward, bridge-nf-call-iptables)"
+}
+
+# node_cgroup_up: a cgroup per cluster under which the kubelet puts every pod
+# (its cgroupRoot must exist), so that down.sh can find every container process.
+node_cgroup_up() {
+  local d
+  if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+    mkdir -p "/sys/fs/cgroup/$NODE_CGROUP"
+    return 0
+  fi
+  for d in /sys/fs/cgroup/*/; do
+    [[ -f $d/cgroup.procs ]] || continue
+    mkdir -p "$d$NODE_CGROUP"
+    if [[ -f $d/cpuset.cpus && ! -s $d$NODE_CGROUP/cpuset.cpus ]] || [[ -f $d/cpuset.cpus && -z $(tr -d '\n' <"$d$NODE_CGROUP/cpuset.cpus") ]]; then
+      cat "$d/cpuset.cpus" >"$d$NODE_CGROUP/cpuset.cpus"
+      cat "$d/cpuset.mems" >"$d$NODE_CGROUP/cpuset.mems"
+    fi
+  done
+}
+
+node_write_configs() {
+  local cfg=$NODE_DIR/config
+  mkdir -p "$cfg" "$NODE_DIR"/{containerd,kubelet,cni/net.d,cni/ipam} "$NODE_VOLUMES_DIR" "$NODE_RUN_DIR" \
+    "$NODE_DIR/containerd/certs.d/localhost:5000"
+  chmod 711 "$NODE_DIR" "$NODE_VOLUMES_DIR"
+
+  cat >"$cfg/containerd.toml" <<EOF
+# containerd of the real node of local cluster '$NAME' (written by up.sh)
+version = 2
+root = "$NODE_DIR/containerd/root"
+state = "$NODE_RUN_DIR/containerd"
+disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = "$CONTAINERD_SOCK"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$NODE_DIR/containerd/opt"
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = "localhost:5000/pause:3.9"
+  # This machine refuses negative oom_score_adj values; without this runc
+  # cannot start the pause container.
+  restrict_oom_score_adj = true
+  netns_mounts_under_state_dir = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "overlayfs"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        SystemdCgroup = false
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = "/usr/lib/cni"
+    conf_dir = "$NODE_DIR/cni/net.d"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$NODE_DIR/containerd/certs.d"
+EOF
+  # The registry is plain HTTP on loopback (the node reaches it through nodeproxy).
+  cat >"$NODE_DIR/containerd/certs.d/localhost:5000/hosts.toml" <<EOF
+server = "http://localhost:5000"
+[host."http://localhost:5000"]
+  capabilities = ["pull", "resolve"]
+EOF
+
+  cat >"$NODE_DIR/cni/net.d/10-sandstore.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "sandstore-$NAME",
+  "plugins": [
+    {
+      "type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+      "ipam": {
+        "type": "host-local", "dataDir": "$NODE_DIR/cni/ipam",
+        "ranges": [[{"subnet": "$NODE_POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]
+      }
+    },
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+
+  # Pods get the cluster DNS only: no host search domains, no upstream servers.
+  printf '# intentionally empty: cluster DNS only (kubelet clusterDNS)\n' >"$cfg/resolv.conf"
+
+  cat >"$cfg/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+address: $NODE_IP
+port: 10250
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: $CLUSTER_DIR/pki/ca.crt}
+authorization: {mode: Webhook}
+tlsCertFile: $CLUSTER_DIR/pki/kubelet-server.crt
+tlsPrivateKeyFile: $CLUSTER_DIR/pki/kubelet-server.key
+containerRuntimeEndpoint: unix://$CONTAINERD_SOCK
+cgroupDriver: cgroupfs
+cgroupRoot: /$NODE_CGROUP
+clusterDomain: cluster.local
+clusterDNS: [$NODE_IP]
+resolvConf: $cfg/resolv.conf
+volumePluginDir: $NODE_DIR/kubelet/volume-plugins
+failSwapOn: false
+# This machine refuses negative oom_score_adj values.
+oomScoreAdj: 0
+serializeImagePulls: false
+# A developer machine's disk is often fuller than a server's: evict only when
+# it is really full, never because of the defaults' 10-15 %.
+evictionHard: {memory.available: 100Mi, nodefs.available: 1%, nodefs.inodesFree: 1%, imagefs.available: 1%}
+imageGCHighThresholdPercent: 99
+imageGCLowThresholdPercent: 98
+EOF
+
+  cat >"$cfg/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $CLUSTER_DIR/kubeconfigs/kube-proxy.kubeconfig}
+mode: iptables
+hostnameOverride: $NODE_NAME
+clusterCIDR: $NODE_POD_CIDR
+nodePortAddresses: [$NODE_IP/32]
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+oomScoreAdj: 0
+# In a network namespace other than the host's, conntrack's global sysctls are
+# read-only: leave them as they are.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+
+  # Cluster names only: no forward plugin, so any other name is refused.
+  cat >"$cfg/Corefile" <<EOF
+.:53 {
+    bind $NODE_IP
+    errors
+    health 127.0.0.1:10254
+    ready 127.0.0.1:10253
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $CLUSTER_DIR/kubeconfigs/coredns.kubeconfig $NAME
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 5
+    }
+    cache 5
+}
+EOF
+}
+
+node_http_ok() { # node_http_ok URL (inside the node namespace): 200 with body ok/OK
+  local body
+  body=$(nsx timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" && printf "GET $2 HTTP/1.0\r\nHost: x\r\n\r\n" >&3 && cat <&3' "$@" 2>/dev/null) || return 1
+  [[ $body == "HTTP/1."?" 200"* ]]
+}
+
+node_ready() {
+  [[ $(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+}
+
+# node_start: configs, network, then the daemons in dependency order. The
+# caller (up.sh) has started the control plane and the registry.
+node_start() {
+  local t
+  t=$(now_ms)
+  log "starting the real node '$NODE_NAME' (network namespace $NODE_NETNS, node IP $NODE_IP, pods $NODE_POD_CIDR)"
+  "$TOOLS_BIN_DIR/sandstore-local-pki" -dir "$PKI" -name "$NAME" -node "$NODE_NAME" -node-ip "$NODE_IP" ||
+    fail "" "certificate generation for the node failed"
+  write_component_kubeconfig kubelet kubelet
+  write_component_kubeconfig kube-proxy kube-proxy
+  write_component_kubeconfig coredns coredns
+  kc apply -f "$LC_DIR/node-rbac.yaml" >/dev/null || fail kube-apiserver "applying node-rbac.yaml (CoreDNS's read-only role) failed"
+  node_write_configs
+  node_net_up
+  node_cgroup_up
+
+  start_component nodeproxy -netns "$NODE_NETNS_PATH" \
+    -forward "127.0.0.1:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT" -forward "$REGISTRY_ADDR=$REGISTRY_ADDR"
+  IN_NETNS=$NODE_NETNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
+  wait_until 30 "containerd to answer on $CONTAINERD_SOCK" containerd \
+    ctr --address "$CONTAINERD_SOCK" version
+  IN_NETNS=$NODE_NETNS_PATH start_component kubelet \
+    --config "$NODE_DIR/config/kubelet.yaml" \
+    --kubeconfig "$CLUSTER_DIR/kubeconfigs/kubelet.kubeconfig" \
+    --root-dir "$NODE_DIR/kubelet" \
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
+    --node-labels "node.sandstore.io/disk=ssd,node.sandstore.io/runtime=containerd" \
+    --register-with-taints "node.sandstore.io/runtime=containerd:NoSchedule" \
+    --pod-infra-container-image localhost:5000/pause:3.9 \
+    --v=1
+  IN_NETNS=$NODE_NETNS_PATH start_component kube-proxy --config "$NODE_DIR/config/kube-proxy.yaml" --v=1
+  IN_NETNS=$NODE_NETNS_PATH start_component coredns -conf "$NODE_DIR/config/Corefile"
+
+  wait_until 120 "the real node $NODE_NAME to be Ready" kubelet node_ready
+  wait_until 60 "kube-proxy /healthz" kube-proxy node_http_ok 127.0.0.1 10256 /healthz
+  wait_until 60 "CoreDNS /ready" coredns node_http_ok 127.0.0.1 10253 /ready
+  log "  real node Ready after $(elapsed "$t")"
+}
+
+node_running() {
+  local c
+  for c in "${NODE_COMPONENTS[@]}"; do running "$c" || return 1; done
+  node_ready
+}
+
+# ---------------------------------------------------------------------------
+# Tear-down (down.sh, and up.sh when it restarts a broken node). Every step is
+# safe to repeat and to run on a half-made node.
+# ---------------------------------------------------------------------------
+
+# node_kill_containers: the processes the kubelet's pods run (in the cluster's
+# cgroup) and containerd's shims for this node (they outlive containerd).
+node_kill_containers() {
+  local pids=() p f i
+  for ((i = 0; i < 3; i++)); do
+    pids=()
+    for f in /sys/fs/cgroup/pids/"$NODE_CGROUP" /sys/fs/cgroup/"$NODE_CGROUP"; do
+      [[ -d $f ]] || continue
+      while read -r p; do [[ -n $p ]] && pids+=("$p"); done < <(find "$f" -name cgroup.procs -exec cat {} + 2>/dev/null)
+    done
+    for p in /proc/[0-9]*; do
+      [[ -r $p/cmdline ]] || continue
+      if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q "^containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK\|^/usr/bin/containerd-shim-runc-v2 .*-address $CONTAINERD_SOCK"; then
+        pids+=("${p#/proc/}")
+      fi
+    done
+    ((${#pids[@]})) || return 0
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+    sleep 0.3
+  done
+}
+
+node_unmount_all() { # every mount under the node's directories, deepest first
+  local m
+  for m in $(awk '{print $2}' /proc/self/mounts | grep -E "^($NODE_DIR|$NODE_RUN_DIR)(/|$)" | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || warn "could not unmount $m"
+  done
+}
+
+node_cgroup_down() {
+  local d
+  for d in /sys/fs/cgroup/*/"$NODE_CGROUP" /sys/fs/cgroup/"$NODE_CGROUP"; do
+    [[ -d $d ]] || continue
+    find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    [[ -d $d ]] && warn "could not remove cgroup $d"
+  done
+  return 0
+}
+
+# node_teardown: after the node's daemons are stopped (by pid): containers,
+# mounts, namespace (with it the veth pair, the bridge and every iptables rule
+# of the node), route, cgroups, run dir. Pod logs in /var/log/pods of the
+# node's pods (listed before the kubelet stopped) go too.
+node_teardown() {
+  node_kill_containers
+  node_unmount_all
+  if [[ -e $NODE_NETNS_PATH ]]; then
+    ip netns del "$NODE_NETNS" 2>/dev/null || warn "could not delete network namespace $NODE_NETNS"
+  fi
+  ip link del "$NODE_VETH_HOST" >/dev/null 2>&1 || true
+  ip route del "$NODE_POD_CIDR" >/dev/null 2>&1 || true
+  node_cgroup_down
+  rm -rf "$NODE_RUN_DIR"
+  rmdir /run/sandstore-deploy 2>/dev/null || true
+}

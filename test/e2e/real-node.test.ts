@@ -1,0 +1,165 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { objectsOf, waitFor } from '../../lib/runner/watch.js';
+import { LabelKeys, profileSelector } from '../../lib/labels.js';
+import { clusterEnv, kubeFor, podReady, runCli } from './harness.js';
+
+/**
+ * The `local-node` profile on the local cluster's real node (kubelet + containerd, see
+ * scripts/local-cluster/node.sh): deployed by the runner as an operator would, then read back
+ * without trusting the runner's output: from the API server, from containerd, from /proc and from
+ * the node's disk.
+ */
+const PROFILE = 'local-node';
+const NAMESPACE = 'sandstore-node';
+const kube = kubeFor();
+const env = clusterEnv();
+const ctr = (...args: string[]) => execFileSync('ctr', ['--address', env.CONTAINERD_SOCK, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
+const profilePods = async () =>
+  (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+
+/** Pod ordinal → the directory on the node's disk that backs its data claim. */
+async function claimDirectories(): Promise<Map<string, string>> {
+  const claims = (await kube.list('PersistentVolumeClaim', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items;
+  const dirs = new Map<string, string>();
+  for (const c of claims) {
+    expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
+    const pv = await kube.get('PersistentVolume', c.spec.volumeName);
+    dirs.set(c.metadata.name, pv.spec.hostPath.path);
+  }
+  return dirs;
+}
+
+test('the real node is a kubelet on containerd, not a kwok node', async () => {
+  expect(env.NODE_NAME).toBeTruthy();
+  const node = await kube.get('Node', env.NODE_NAME);
+  expect(node.metadata.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
+  expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
+  expect(node.status.nodeInfo.kubeletVersion).toBe('v1.28.15');
+  expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: env.NODE_IP });
+  expect(node.status.conditions.find((c: any) => c.type === 'Ready')?.status).toBe('True');
+});
+
+test('deploy runs etcd, the membership Job and every Sand Store pod as real containers on the real node', async () => {
+  const r = await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']);
+  expect({ code: r.code, output: r.output }).toMatchObject({ code: 0 });
+
+  const pods = await profilePods();
+  const byComponent = (c: string) => pods.filter((p) => p.metadata.labels?.[LabelKeys.component] === c);
+  expect(byComponent('control-plane').map((p) => p.metadata.name)).toEqual(['etcd-0']);
+  expect(byComponent('data-plane').map((p) => p.metadata.name)).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
+  expect(byComponent('membership-bootstrap')).toHaveLength(1);
+  const job = await kube.get('Job', 'sandstore-membership-bootstrap', NAMESPACE);
+  expect(job.status.succeeded).toBe(1);
+
+  // containerd's own view: every container the API server reports exists there, with a process.
+  const containers = new Set(ctr('containers', 'ls', '--quiet').split('\n').filter(Boolean));
+  const tasks = new Map(ctr('tasks', 'ls').split('\n').slice(1).filter(Boolean).map((l) => {
+    const [id, pid, status] = l.trim().split(/\s+/);
+    return [id, { pid: Number(pid), status }] as const;
+  }));
+  for (const pod of pods) {
+    expect({ pod: pod.metadata.name, node: pod.spec.nodeName }).toEqual({ pod: pod.metadata.name, node: env.NODE_NAME });
+    for (const cs of [...(pod.status.initContainerStatuses ?? []), ...pod.status.containerStatuses]) {
+      const id = /^containerd:\/\/([0-9a-f]{64})$/.exec(cs.containerID)?.[1];
+      expect({ container: `${pod.metadata.name}/${cs.name}`, id: Boolean(id) }).toEqual({ container: `${pod.metadata.name}/${cs.name}`, id: true });
+      expect(cs.imageID).toMatch(/^localhost:5000\/[a-z-]+@sha256:[0-9a-f]{64}$/);
+      expect(containers.has(id!)).toBe(true);
+    }
+    if (pod.metadata.labels?.[LabelKeys.component] === 'membership-bootstrap') continue;
+    expect({ pod: pod.metadata.name, ready: podReady(pod) }).toEqual({ pod: pod.metadata.name, ready: true });
+    // The running process is the real program, seen through /proc on this machine.
+    const main = pod.status.containerStatuses[0];
+    const task = tasks.get(main.containerID.slice('containerd://'.length));
+    expect(task?.status).toBe('RUNNING');
+    const exe = readlinkSync(`/proc/${task!.pid}/exe`);
+    expect(exe).toBe(pod.metadata.name === 'etcd-0' ? '/usr/local/bin/etcd' : '/usr/local/bin/sandstore');
+  }
+});
+
+test('every claim is a real directory on the node\'s disk holding the pod\'s data, and Raft elected exactly one leader', async () => {
+  const dirs = await claimDirectories();
+  expect([...dirs.keys()].sort()).toEqual(['data-etcd-0', 'data-sandstore-0', 'data-sandstore-1', 'data-sandstore-2']);
+  for (const [claim, dir] of dirs) {
+    expect({ claim, underVolumesDir: dir.startsWith(`${env.NODE_VOLUMES_DIR}/`), isDir: statSync(dir).isDirectory() })
+      .toEqual({ claim, underVolumesDir: true, isDir: true });
+  }
+  expect(readdirSync(dirs.get('data-etcd-0')!)).toContain('data');
+  for (let i = 0; i < 3; i++) expect(existsSync(join(dirs.get(`data-sandstore-${i}`)!, 'state.db'))).toBe(true);
+  // Sand Store writes its events to <DATA_DIR>/logs/<node-id>.log on the claim (the runtime
+  // contract), a plain file with nothing to watch: re-read every 250 ms until a leader shows. Raft
+  // may go through several terms while the pods start one by one (a later pod's election can
+  // depose the first leader), so what must hold is Raft's own rule: at most one leader per term,
+  // and exactly one node whose last transition is "Became Leader" in the newest term.
+  const elections = () => {
+    const transitions = [0, 1, 2].flatMap((i) => {
+      const log = join(dirs.get(`data-sandstore-${i}`)!, 'logs', `sandstore-${i}.log`);
+      if (!existsSync(log)) return [];
+      return [...readFileSync(log, 'utf8').matchAll(/Became (Leader|Follower|Candidate)\b.*?\bterm=(\d+)/g)]
+        .map((m) => ({ node: `sandstore-${i}`, state: m[1], term: Number(m[2]) }));
+    });
+    const newestTerm = Math.max(0, ...transitions.map((t) => t.term));
+    const last = new Map(transitions.map((t) => [t.node, t]));
+    return {
+      leadersPerTerm: transitions.filter((t) => t.state === 'Leader').reduce((m, t) => m.set(t.term, [...(m.get(t.term) ?? []), t.node]), new Map<number, string[]>()),
+      current: [...last.values()].filter((t) => t.state === 'Leader' && t.term === newestTerm).map((t) => t.node),
+    };
+  };
+  for (const deadline = Date.now() + 30_000; elections().current.length === 0 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 250));
+  const { leadersPerTerm, current } = elections();
+  expect(current).toHaveLength(1);
+  for (const [term, leaders] of leadersPerTerm) expect({ term, leaders }).toEqual({ term, leaders: [leaders[0]] });
+});
+
+test('the node\'s network: cluster DNS, a ClusterIP Service, node ports from the host, and no way out', async () => {
+  // A ClusterIP Service in front of etcd's client port (the profile's own Services are headless or
+  // NodePort), and a pod on the real node that resolves and reaches it through kube-proxy's rules.
+  const labels = { 'app.kubernetes.io/name': 'real-node-probe' };
+  await kube.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'probe-etcd', namespace: NAMESPACE, labels },
+    spec: { selector: { 'app.kubernetes.io/name': 'etcd', [LabelKeys.component]: 'control-plane' }, ports: [{ port: 12379, targetPort: 2379 }] } } as any);
+  const script = [
+    'set -e',
+    'wget -q -O - http://etcd-0.etcd:2379/health',                          // <pod>.<headless service>
+    'wget -q -O - http://probe-etcd.sandstore-node.svc:12379/health',      // <svc>.<ns>.svc, ClusterIP
+    'if nslookup example.com >/dev/null 2>&1; then echo "example.com resolved"; exit 1; fi', // no forwarding
+    'echo probe-ok',
+  ].join('\n');
+  const security = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } };
+  await kube.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'real-node-probe', namespace: NAMESPACE, labels },
+    spec: {
+      restartPolicy: 'Never', automountServiceAccountToken: false,
+      nodeSelector: { 'node.sandstore.io/runtime': 'containerd' },
+      tolerations: [{ key: 'node.sandstore.io/runtime', operator: 'Equal', value: 'containerd', effect: 'NoSchedule' }],
+      containers: [{ name: 'probe', image: 'localhost:5000/sandstore-node:local-node-latest', command: ['sh', '-c', script], securityContext: security }],
+    } } as any);
+  try {
+    const done = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: 'metadata.name=real-node-probe' }], {
+      timeoutSeconds: 60,
+      what: 'the probe pod to finish',
+      check: (snap) => objectsOf(snap, 'pod').find((p) => ['Succeeded', 'Failed'].includes(p.status?.phase)),
+    });
+    const log: string = await kube.request('GET', '/api/v1/namespaces/sandstore-node/pods/real-node-probe/log', { raw: true });
+    expect({ phase: done.status.phase, log }).toEqual({ phase: 'Succeeded', log: expect.stringContaining('probe-ok') });
+  } finally {
+    await kube.delete('Pod', 'real-node-probe', NAMESPACE);
+    await kube.delete('Service', 'probe-etcd', NAMESPACE);
+  }
+
+  // From the host, as the operator's laptop: every node port reaches a listening Sand Store.
+  for (const port of [30380, 30381, 30382]) {
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: env.NODE_IP, port, timeout: 3000 }, () => { socket.end(); resolve(); });
+      socket.on('error', (err) => reject(new Error(`node port ${env.NODE_IP}:${port}: ${err.message}`)));
+      socket.on('timeout', () => reject(new Error(`node port ${env.NODE_IP}:${port}: timed out`)));
+    });
+  }
+  // The node's namespace has no default route: nothing a pod sends can leave the machine.
+  const routes = execFileSync('nsenter', [`--net=/run/netns/${env.NODE_NETNS}`, 'ip', '-4', 'route', 'show'], { encoding: 'utf8' });
+  expect(routes).not.toMatch(/^default/m);
+});
+
+afterAll(async () => {
+  await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
+});

@@ -307,6 +307,8 @@ node_start() {
   IN_NETNS=$NODE_NETNS_PATH start_component kube-proxy --config "$NODE_DIR/config/kube-proxy.yaml" --v=1
   IN_NETNS=$NODE_NETNS_PATH start_component coredns -conf "$NODE_DIR/config/Corefile"
 
+  # The kubelet's own health first: a Node object left from before a restart still says Ready.
+  wait_until 60 "the kubelet's /healthz" kubelet node_http_ok 127.0.0.1 10248 /healthz
   wait_until 120 "the real node $NODE_NAME to be Ready" kubelet node_ready
   wait_until 60 "kube-proxy /healthz" kube-proxy node_http_ok 127.0.0.1 10256 /healthz
   wait_until 60 "CoreDNS /ready" coredns node_http_ok 127.0.0.1 10253 /ready

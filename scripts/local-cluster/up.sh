@@ -188,7 +188,7 @@ write_env() {
       PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR \
       COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_VOLUMES_DIR \
       NODE_RUN_DIR NODE_CGROUP CONTAINERD_SOCK; do
-      printf '%s=%q\n' "$k" "${!k}"
+      printf '%s=%q\n' "$k" "${!k-}"
     done
   } >"$tmp"
   mv "$tmp" "$f"

@@ -410,6 +410,9 @@ export class SandstoreCluster extends Construct {
         image: this.image,
         imagePullPolicy: props.imagePullPolicy ?? 'Always',
         command: ['/usr/local/bin/smoke'],
+        // The client writes its own log under ./run/smoke/logs: the writable emptyDir, not the
+        // read-only root (found on the real node: "mkdir run: read-only file system").
+        workingDir: '/tmp',
         env: [{ name: 'SANDSTORE_SEEDS', value: this.nodeAddresses.join(',') }],
         securityContext,
         volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],

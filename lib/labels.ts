@@ -15,6 +15,13 @@ export const LabelKeys = {
   profile: 'sandstore.io/profile',
 } as const;
 
+/**
+ * Container names of a Sand Store pod that the runner addresses (logs): the program itself, whose
+ * stdout and stderr carry only fatal start-up errors and panics, and the sidecar that streams its
+ * event log file.
+ */
+export const SandstoreContainers = { node: 'sandstore', events: 'events' } as const;
+
 export const PART_OF = 'sandstore';
 export const MANAGED_BY = 'sandstore-deploy';
 

@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { distDir } from '../paths.js';
 import { ProfileError, type Profile } from '../profile.js';
 import { loadProfile, UnknownProfileError } from '../profiles.js';
-import { profileSelector } from '../labels.js';
+import { profileSelector, SandstoreContainers } from '../labels.js';
 import { DestroyStuckError, destroyProfile } from './delete.js';
 import { deploy, type DeployProgress } from './commands/deploy.js';
 import { diff } from './commands/diff.js';
@@ -149,18 +149,20 @@ export async function main(argv: readonly string[]): Promise<number> {
   common(program.command('logs').description('follow every Sand Store pod\'s logs, prefixed by pod (Flow 5)'))
     .option('--pod <name>', 'one pod only')
     .option('--previous', 'the previous (crashed) container of --pod')
-    .option('--container <name>', 'container', 'sandstore')
+    .option('--container <name>', `one container: ${SandstoreContainers.events} (Sand Store's events, followed from its log file) or ${SandstoreContainers.node} (the program's own output: fatal errors, panics); default: both when following, ${SandstoreContainers.events} with --pod, ${SandstoreContainers.node} with --previous`)
     .addOption(new Option('--since <duration>', 'only lines newer than this, e.g. 10m').argParser(duration))
     .action(run('logs', async (ctx, opts) => {
       if (opts.previous && !opts.pod) throw new Refused('--previous needs --pod=<name>: previous logs belong to one container');
       if (opts.pod) {
-        await printLogs(ctx.kube, ctx.report, { namespace: ctx.profile.namespace, pod: opts.pod, container: opts.container, previous: Boolean(opts.previous), sinceSeconds: opts.since });
+        // A crash is the program's own output; a live pod's story is its event log.
+        const container = opts.container ?? (opts.previous ? SandstoreContainers.node : SandstoreContainers.events);
+        await printLogs(ctx.kube, ctx.report, { namespace: ctx.profile.namespace, pod: opts.pod, container, previous: Boolean(opts.previous), sinceSeconds: opts.since });
         return;
       }
       await followLogs(ctx.kube, ctx.report, {
         namespace: ctx.profile.namespace,
         labelSelector: `${profileSelector(ctx.profile.name)},app.kubernetes.io/component=data-plane`,
-        container: opts.container,
+        containers: opts.container ? [opts.container] : [SandstoreContainers.events, SandstoreContainers.node],
         sinceSeconds: opts.since,
         signal: interrupt.signal,
       });

@@ -29,7 +29,8 @@ export function linePrefixer(prefix: string, emit: (line: string) => void): Writ
 export interface FollowOptions {
   readonly namespace: string;
   readonly labelSelector: string;
-  readonly container: string;
+  /** Containers to follow in every pod; lines of the first are prefixed by the pod alone. */
+  readonly containers: readonly string[];
   readonly sinceSeconds?: number;
   readonly signal: AbortSignal;
 }
@@ -43,21 +44,24 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
   const log = new Log(kube.config);
   const streams = new Map<string, AbortController>();
   const colours = new Map<string, (typeof PALETTE)[number]>();
-  const start = async (pod: KubeObject) => {
-    const key = `${pod.metadata.name}/${pod.metadata.uid}`;
-    const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === opts.container && c.state?.running);
-    if (streams.has(key) || !running) return;
+  const start = (pod: KubeObject) => Promise.all(opts.containers.map((container, i) => startOne(pod, container, i === 0)));
+  const startOne = async (pod: KubeObject, container: string, primary: boolean) => {
+    // A restarted container is a new instance: follow it again (its uid stays, its restart count not).
+    const status = (pod.status?.containerStatuses ?? []).find((c: any) => c.name === container);
+    const key = `${pod.metadata.name}/${pod.metadata.uid}/${container}/${status?.restartCount ?? 0}`;
+    if (streams.has(key) || !status?.state?.running) return;
     const colour = colours.get(pod.metadata.name) ?? PALETTE[colours.size % PALETTE.length];
     colours.set(pod.metadata.name, colour);
-    const prefix = report.paint(colour, `${pod.metadata.name.padEnd(12)} | `);
+    const label = primary ? pod.metadata.name : `${pod.metadata.name}/${container}`;
+    const prefix = report.paint(colour, `${label.padEnd(12)} | `);
     const out = linePrefixer(prefix, (line) => report.info(line));
     streams.set(key, new AbortController());
     try {
-      const abort = await log.log(opts.namespace, pod.metadata.name, opts.container, out, { follow: true, sinceSeconds: opts.sinceSeconds, pretty: false, timestamps: false });
+      const abort = await log.log(opts.namespace, pod.metadata.name, container, out, { follow: true, sinceSeconds: opts.sinceSeconds, pretty: false, timestamps: false });
       streams.set(key, abort);
     } catch (err) {
       streams.delete(key);
-      report.problem(`pod ${pod.metadata.name}`, `cannot stream logs: ${(err as Error).message}`);
+      report.problem(`pod ${pod.metadata.name}`, `cannot stream logs of container ${container}: ${(err as Error).message}`);
     }
   };
   await waitFor(kube, [{ key: 'pods', kind: 'Pod', namespace: opts.namespace, labelSelector: opts.labelSelector }], {
@@ -83,15 +87,29 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
  * not found") reach the user when there is nothing to show.
  */
 export async function printLogs(kube: Kube, report: Reporter, opts: { namespace: string; pod: string; container: string; previous: boolean; sinceSeconds?: number }): Promise<void> {
-  let text: string;
-  try {
-    text = await kube.request<string>('GET', `${objectPath('Pod', opts.pod, opts.namespace)}/log`, {
-      query: { container: opts.container, previous: opts.previous || undefined, sinceSeconds: opts.sinceSeconds },
-      raw: true,
-    });
-  } catch (err) {
-    const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
-    throw new WaitFailedError(`no ${opts.previous ? 'previous ' : ''}logs for container ${opts.container} of pod ${opts.pod}: ${reason}`);
+  const fetch = async (previous: boolean): Promise<string> => {
+    try {
+      return await kube.request<string>('GET', `${objectPath('Pod', opts.pod, opts.namespace)}/log`, {
+        query: { container: opts.container, previous: previous || undefined, sinceSeconds: opts.sinceSeconds },
+        raw: true,
+      });
+    } catch (err) {
+      const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
+      throw new WaitFailedError(`no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ${opts.pod}: ${reason}`);
+    }
+  };
+  let text = await fetch(opts.previous);
+  // The kubelet keeps one dead instance per container and answers 200 with this line when the
+  // previous one's log is gone. That happens to a crash-looping container while it is itself
+  // terminated between restarts (seen on the real node): then the latest instance is the one that
+  // crashed, and its log is the post-mortem asked for.
+  if (opts.previous && /^unable to retrieve container logs for \S+\s*$/.test(text)) {
+    const pod = await kube.get('Pod', opts.pod, opts.namespace);
+    const status = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c: any) => c.name === opts.container);
+    const crashed = status?.state?.terminated;
+    if (!crashed) throw new WaitFailedError(`no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no longer has them (${text.trim()})`);
+    report.detail(`the kubelet has already removed the previous instance of ${opts.container}; showing the latest one, which also ended (exit ${crashed.exitCode}, ${crashed.reason ?? 'terminated'} at ${crashed.finishedAt})`);
+    text = await fetch(false);
   }
   if (text.length > 0) report.info(text.replace(/\n$/, ''));
 }

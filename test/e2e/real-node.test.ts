@@ -71,7 +71,7 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
     if (pod.metadata.labels?.[LabelKeys.component] === 'membership-bootstrap') continue;
     expect({ pod: pod.metadata.name, ready: podReady(pod) }).toEqual({ pod: pod.metadata.name, ready: true });
     // The running process is the real program, seen through /proc on this machine.
-    const main = pod.status.containerStatuses[0];
+    const main = pod.status.containerStatuses.find((c: any) => c.name === (pod.metadata.name === 'etcd-0' ? 'etcd' : 'sandstore'));
     const task = tasks.get(main.containerID.slice('containerd://'.length));
     expect(task?.status).toBe('RUNNING');
     const exe = readlinkSync(`/proc/${task!.pid}/exe`);
@@ -158,6 +158,48 @@ test('the node\'s network: cluster DNS, a ClusterIP Service, node ports from the
   // The node's namespace has no default route: nothing a pod sends can leave the machine.
   const routes = execFileSync('nsenter', [`--net=/run/netns/${env.NODE_NETNS}`, 'ip', '-4', 'route', 'show'], { encoding: 'utf8' });
   expect(routes).not.toMatch(/^default/m);
+});
+
+test('logs follows Sand Store\'s events of every pod from its log file, leader election included', async () => {
+  const seen = new Set<string>();
+  let election = '';
+  const r = await runCli(['logs', `--profile=${PROFILE}`], {
+    interruptAfterMs: 60_000,
+    onStdout: (text, child) => {
+      for (const m of text.matchAll(/^(sandstore-\d)\s+\| .*\[\1\] INFO: /gm)) seen.add(m[1]);
+      election ||= /^(sandstore-\d)\s+\| .*Became Leader.*$/m.exec(text)?.[0] ?? '';
+      if (seen.size === 3 && election && !child.killed) child.kill('SIGINT');
+    },
+  });
+  expect(r.code).toBe(0);
+  expect([...seen].sort()).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
+  expect(election).toMatch(/INFO: Became Leader nodeID=sandstore-\d term=\d+/);
+});
+
+test('an update to an image that crashes at start pauses with one pod on it; its previous logs are the real crash; a good image completes the roll', async () => {
+  const pods = async () => (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
+  const before = await pods();
+  const r = await runCli(['update', `--profile=${PROFILE}`, '--image=localhost:5000/sandstore-node:local-node-crash', '--pod-ready-timeout=90', '--timeout=180']);
+  expect({ code: r.code, output: r.output }).toMatchObject({ code: 1 });
+  const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
+  expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
+  const after = await pods();
+  expect(after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status.updateRevision).map((p) => p.metadata.name)).toEqual(['sandstore-2']);
+  for (const i of [0, 1]) {
+    expect({ pod: after[i].metadata.name, uid: after[i].metadata.uid, ready: podReady(after[i]) }).toEqual({ pod: before[i].metadata.name, uid: before[i].metadata.uid, ready: true });
+  }
+  const crashed = after[2].status.containerStatuses.find((c: any) => c.name === 'sandstore');
+  expect(crashed.restartCount).toBeGreaterThan(0);
+
+  // The real program's own words, from the kubelet's log of the container that died.
+  const previous = await runCli(['logs', `--profile=${PROFILE}`, '--pod=sandstore-2', '--previous']);
+  expect({ code: previous.code, stdout: previous.stdout }).toMatchObject({ code: 0, stdout: expect.stringContaining('flag provided but not defined: -local-cluster-crash') });
+
+  const fixed = await runCli(['update', `--profile=${PROFILE}`, '--timeout=180']);
+  expect({ code: fixed.code, output: fixed.output }).toMatchObject({ code: 0 });
+  const done = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
+  expect(done.status.currentRevision).toBe(done.status.updateRevision);
+  expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
 });
 
 afterAll(async () => {

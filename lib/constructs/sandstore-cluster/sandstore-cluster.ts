@@ -13,7 +13,7 @@ import {
   type Probe,
   type SecurityContext,
 } from '../../../imports/k8s.js';
-import { componentLabels, DeployPhase, phaseAnnotation, selectorLabels } from '../../labels.js';
+import { componentLabels, DeployPhase, phaseAnnotation, SandstoreContainers, selectorLabels } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
@@ -245,7 +245,7 @@ export class SandstoreCluster extends Construct {
             },
             initContainers: [this.waitForMembershipContainer(props, resources, containerSecurity)],
             containers: [{
-              name: 'sandstore',
+              name: SandstoreContainers.node,
               image: this.image,
               imagePullPolicy: props.imagePullPolicy ?? 'Always',
               args: ['--server', 'node'],
@@ -269,7 +269,7 @@ export class SandstoreCluster extends Construct {
                 { name: 'data', mountPath: DATA_DIR },
                 { name: 'tmp', mountPath: '/tmp' },
               ],
-            }],
+            }, this.eventsContainer(props, containerSecurity)],
             volumes: [{ name: 'tmp', emptyDir: {} }],
           },
         },
@@ -311,6 +311,27 @@ export class SandstoreCluster extends Construct {
 
   public get externalAdvertisement(): ExternalAdvertisement | undefined {
     return this.advertisement;
+  }
+
+  /**
+   * Sand Store writes its events (elections, replication, requests) to `<DATA_DIR>/logs/<NODE_ID>.log`
+   * on its volume and nothing to stdout. A streaming sidecar, the pattern Kubernetes documents for
+   * programs that log to a file, follows that file to its own stdout, so `kubectl logs <pod> -c
+   * events` (and `npm run logs`) show them as they happen, while the file stays on the volume.
+   */
+  private eventsContainer(props: SandstoreClusterProps, securityContext: SecurityContext): Container {
+    return {
+      name: SandstoreContainers.events,
+      image: this.image,
+      imagePullPolicy: props.imagePullPolicy ?? 'Always',
+      // -F: follow by name and wait for the file, which Sand Store creates once it starts. The shell
+      // stays PID 1 with a trap, so the container stops at once on SIGTERM (tail as PID 1 ignores it).
+      command: ['sh', '-c', `trap "exit 0" TERM INT\ntail -n +1 -F "${DATA_DIR}/logs/$NODE_ID.log" &\nwait`],
+      env: [{ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+      resources: { requests: { cpu: Quantity.fromString('10m'), memory: Quantity.fromString('16Mi') }, limits: { cpu: Quantity.fromString('100m'), memory: Quantity.fromString('32Mi') } },
+      securityContext,
+      volumeMounts: [{ name: 'data', mountPath: DATA_DIR, readOnly: true }],
+    };
   }
 
   /**

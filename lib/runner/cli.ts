@@ -15,6 +15,7 @@ import { profileSelector, SandstoreContainers } from '../labels.js';
 import { DestroyStuckError, destroyProfile } from './delete.js';
 import { deploy, type DeployProgress } from './commands/deploy.js';
 import { diff } from './commands/diff.js';
+import { client } from './commands/client.js';
 import { smoke } from './commands/smoke.js';
 import { status } from './commands/status.js';
 import { resume, update } from './commands/update.js';
@@ -170,6 +171,10 @@ export async function main(argv: readonly string[]): Promise<number> {
 
   common(program.command('smoke').description('run the smoke-test Job against every node, print its logs, remove it'))
     .action(run('smoke', smoke));
+
+  common(program.command('client').description('the <host>:<node port> addresses a client outside the cluster uses, leader first; with a command after --, run it with SANDSTORE_SEEDS set to them'))
+    .argument('[command...]', 'a Sand Store client to run, e.g. -- ./open_smoke')
+    .action(async (command: string[], opts: any) => run('client', (ctx) => client(ctx, command))(opts));
 
   common(program.command('status').description('pods, claims, services, rollout and bootstrap state'))
     .action(run('status', status));

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
@@ -200,6 +201,23 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   const done = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(done.status.currentRevision).toBe(done.status.updateRevision);
   expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
+});
+
+test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke client run from this machine through the node ports', async () => {
+  const smoke = await runCli(['smoke', `--profile=${PROFILE}`, '--timeout=120']);
+  expect({ code: smoke.code, output: smoke.output }).toMatchObject({ code: 0 });
+  expect(smoke.stdout).toContain('Smoke test complete.');
+
+  // The operator's client, built from ../shared/sandstore (clients/open_smoke) by images.sh, run as a
+  // process on the host with only what `client` gives it: the node's address and the node ports.
+  const cache = process.env.SANDSTORE_CACHE_DIR ?? join(homedir(), '.cache', 'sandstore-deploy');
+  const binDir = readdirSync(join(cache, 'sandstore-bin')).map((d) => join(cache, 'sandstore-bin', d)).find((d) => existsSync(join(d, 'smoke')));
+  expect(binDir).toBeDefined();
+  const work = mkdtempSync(join(tmpdir(), 'open-smoke-'));
+  const r = await runCli(['client', `--profile=${PROFILE}`, '--', join(binDir!, 'smoke')], { env: { INIT_CWD: work } });
+  expect({ code: r.code, output: r.output }).toMatchObject({ code: 0 });
+  expect(r.output).toMatch(/Smoke test complete\. target=10\.213\.\d+\.2:3038\d/);
+  expect(r.output).toMatch(new RegExp(`SANDSTORE_SEEDS=${env.NODE_IP.replace(/\./g, '\\.')}:3038\\d`));
 });
 
 afterAll(async () => {

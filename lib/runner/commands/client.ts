@@ -1,0 +1,44 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
+import { findLeader } from '../leader.js';
+import { readManifests } from '../manifests.js';
+import { WaitFailedError } from '../waits.js';
+import type { CommandContext } from './context.js';
+
+/**
+ * `client`: the addresses a Sand Store client outside the cluster uses (`<host>:<node port>` per
+ * pod, the current leader's first), printed; or, given a command, that command run with
+ * SANDSTORE_SEEDS set to them (Sand Store's clients read it), exiting with its exit code. So nobody
+ * assembles host:port lists by hand: `npm run client -- --profile=local-node -- ./open_smoke`.
+ *
+ * Leader first because Sand Store 7ab6010 cannot send a client from a follower to the leader: its
+ * topology answer names the answering node's own node port, and a follower rejects a mutation with
+ * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
+ */
+export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
+  const endpoints = await clientEndpoints(ctx, readManifests(ctx.distDir, ctx.profile));
+  if (endpoints.length === 0) throw new WaitFailedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside`);
+  const leader = await findLeader(ctx);
+  const ordered = leaderFirst(endpoints, leader);
+  ctx.report.info(leader ? `leader: ${leader} (from its event log)` : 'leader: unknown (no election in the event logs yet); addresses in ordinal order');
+  const seeds = ordered.map((e) => e.address).join(',');
+  if (command.length === 0) {
+    for (const e of ordered) ctx.report.info(`${e.pod.padEnd(12)} ${e.address}`);
+    ctx.report.info(`SANDSTORE_SEEDS=${seeds}`);
+    return 0;
+  }
+  ctx.report.info(`running ${command.join(' ')} with SANDSTORE_SEEDS=${seeds}`);
+  return new Promise<number>((resolve, reject) => {
+    // In the directory the user ran npm from (npm runs scripts in the project's): Sand Store's
+    // clients write their own logs under ./run there.
+    const cwd = process.env.INIT_CWD ?? process.cwd();
+    const child = spawn(command[0], command.slice(1), { stdio: 'inherit', cwd, env: { ...process.env, SANDSTORE_SEEDS: seeds } });
+    child.on('error', (err) => reject(new WaitFailedError(`cannot run ${command[0]}: ${err.message}`)));
+    child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+  });
+}
+
+export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {
+  return [...endpoints].sort((a, b) => Number(b.pod === leader) - Number(a.pod === leader));
+}

@@ -1,3 +1,4 @@
+import { LabelKeys } from '../labels.js';
 import type { KubeObject } from './kube.js';
 
 /** Pure readings of pod status: what is wrong with a pod, whether it is Ready, which revision. */
@@ -32,7 +33,7 @@ export function lastTermination(pod: KubeObject): { container: string; exitCode?
 export function podProblems(pod: KubeObject): string[] {
   const problems: string[] = [];
   const unschedulable = (pod.status?.conditions ?? []).find((c: any) => c.type === 'PodScheduled' && c.status === 'False' && c.reason === 'Unschedulable');
-  if (unschedulable) problems.push(`cannot be scheduled (FailedScheduling): ${unschedulable.message}`);
+  if (unschedulable) problems.push(`cannot be scheduled (FailedScheduling): ${unschedulable.message}${resourceHint(pod, unschedulable.message ?? '')}`);
   for (const c of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
     const waiting = c.state?.waiting;
     if (waiting && WAITING_PROBLEMS.has(waiting.reason)) {
@@ -43,6 +44,20 @@ export function podProblems(pod: KubeObject): string[] {
   }
   if (pod.status?.phase === 'Failed') problems.push(`failed${pod.status.reason ? `: ${pod.status.reason}` : ''}${pod.status.message ? ` ${pod.status.message}` : ''}`);
   return problems;
+}
+
+/**
+ * What to change when the scheduler finds no node with enough free cpu or memory (Story 2.4): the
+ * profile's requests for this pod's component, or the nodes.
+ */
+function resourceHint(pod: KubeObject, message: string): string {
+  const short = [...new Set([...message.matchAll(/Insufficient (cpu|memory|ephemeral-storage)/g)].map((m) => m[1]))];
+  if (short.length === 0) return '';
+  const component = pod.metadata.labels?.[LabelKeys.component];
+  const part = component === 'control-plane' ? 'etcd' : component === 'data-plane' ? 'sandstore' : undefined;
+  const profile = pod.metadata.labels?.[LabelKeys.profile];
+  const where = part && profile ? `resources.${part}.requests.{${short.join(',')}} in profiles/${profile}.ts` : `the ${short.join(' and ')} requests`;
+  return `; the profile asks for more ${short.join(' and ')} than a matching node has free: lower ${where}, or free capacity on the node`;
 }
 
 /** A pod of a StatefulSet by ordinal: `sandstore-2` → 2. */

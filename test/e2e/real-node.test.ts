@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
-import { clusterEnv, kubeFor, podReady, runCli } from './harness.js';
+import { clusterEnv, kubeFor, podReady, projectCopy, runCli, synthIn } from './harness.js';
 
 /**
  * The `local-node` profile on the local cluster's real node (kubelet + containerd, see
@@ -218,6 +218,51 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
   expect({ code: r.code, output: r.output }).toMatchObject({ code: 0 });
   expect(r.output).toMatch(/Smoke test complete\. target=10\.213\.\d+\.2:3038\d/);
   expect(r.output).toMatch(new RegExp(`SANDSTORE_SEEDS=${env.NODE_IP.replace(/\./g, '\\.')}:3038\\d`));
+});
+
+test('a profile asking for more CPU than the real node has stays Pending, and the runner says why and what to change', async () => {
+  const work = projectCopy();
+  writeFileSync(join(work, 'profiles', 'huge-node.ts'), `import { defineProfile } from '../lib/profile.js';
+import base from './local-node.js';
+export default defineProfile({ ...base, name: 'huge-node', namespace: 'sandstore-huge-node', storage: { ...base.storage, className: 'sandstore-huge-node-ssd' },
+  clientAccess: { nodePortBase: 30480 },
+  resources: { ...base.resources, etcd: { requests: { cpu: '3', memory: '64Mi' }, limits: { cpu: '3', memory: '64Mi' } } } });
+`);
+  synthIn(work, 'huge-node');
+  try {
+    const r = await runCli(['deploy', '--profile=huge-node', '--timeout=20'], { cwd: work });
+    expect({ code: r.code, output: r.output }).toMatchObject({ code: 1 });
+    expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: 1 Insufficient cpu/);
+    expect(r.stderr).toContain('lower resources.etcd.requests.{cpu} in profiles/huge-node.ts');
+    // The scheduler's own record, read back: Pending, never placed on a node.
+    const pod = await kube.get('Pod', 'etcd-0', 'sandstore-huge-node');
+    expect({ phase: pod.status.phase, node: pod.spec.nodeName }).toEqual({ phase: 'Pending', node: undefined });
+  } finally {
+    expect((await runCli(['destroy', '--profile=huge-node'], { cwd: work })).code).toBe(0);
+  }
+});
+
+test('destroy removes the profile\'s pods, claims, volumes and their directories on disk; the next deploy starts from empty ones', async () => {
+  const before = await claimDirectories();
+  const destroyed = await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
+  expect({ code: destroyed.code, output: destroyed.output }).toMatchObject({ code: 0 });
+  expect((await kube.list('Pod', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
+  expect((await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
+  expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === NAMESPACE)).toEqual([]);
+  for (const [claim, dir] of before) expect({ claim, onDisk: existsSync(dir) }).toEqual({ claim, onDisk: false });
+
+  const redeployStart = Date.now();
+  const redeployed = await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']);
+  expect({ code: redeployed.code, output: redeployed.output }).toMatchObject({ code: 0 });
+  const after = await claimDirectories();
+  for (const [claim, dir] of after) expect({ claim, reused: [...before.values()].includes(dir) }).toEqual({ claim, reused: false });
+  // Nothing of the last run came along: each node's event log begins after this deploy began (Raft
+  // state and the log live in the same directory, which did not exist before).
+  for (let i = 0; i < 3; i++) {
+    const log = readFileSync(join(after.get(`data-sandstore-${i}`)!, 'logs', `sandstore-${i}.log`), 'utf8');
+    const first = Date.parse(log.slice(0, log.indexOf(' ')));
+    expect({ node: i, startsAfterDeploy: first >= Math.floor(redeployStart / 1000) * 1000 }).toEqual({ node: i, startsAfterDeploy: true });
+  }
 });
 
 afterAll(async () => {

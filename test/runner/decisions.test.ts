@@ -150,7 +150,14 @@ describe('rollout decision', () => {
 
 describe('pod problems', () => {
   test('scheduler reasons, image pulls and crash loops are reported in words', () => {
-    expect(podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 Insufficient cpu.' }))).toEqual(['cannot be scheduled (FailedScheduling): 0/3 nodes are available: 3 Insufficient cpu.']);
+    expect(podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 Insufficient cpu.' }))).toEqual([
+      'cannot be scheduled (FailedScheduling): 0/3 nodes are available: 3 Insufficient cpu.; the profile asks for more cpu than a matching node has free: lower the cpu requests, or free capacity on the node',
+    ]);
+    // A pod of a profile: the field to change, by component.
+    const etcd = pod('etcd-0', 'r', { ready: false, unschedulable: '0/4 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 3 node(s) had untolerated taint.' });
+    etcd.metadata.labels = { ...etcd.metadata.labels, 'app.kubernetes.io/component': 'control-plane', 'sandstore.io/profile': 'local-node' };
+    expect(podProblems(etcd)[0]).toMatch(/; the profile asks for more cpu and memory than a matching node has free: lower resources\.etcd\.requests\.\{cpu,memory\} in profiles\/local-node\.ts, or free capacity on the node$/);
+    expect(podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 node(s) didn\'t match Pod\'s node affinity/selector.' }))[0]).not.toContain('the profile asks for');
     expect(podProblems(pod('p', 'r', { waiting: 'ImagePullBackOff' }))[0]).toMatch(/^container sandstore: ImagePullBackOff/);
     expect(podProblems(pod('p', 'r'))).toEqual([]);
   });

@@ -8,13 +8,23 @@
 //
 //	SANDSTORE_SEEDS=host:port,... sandstore-files write <path in Sand Store> <local file>
 //	SANDSTORE_SEEDS=host:port,... sandstore-files read  <path in Sand Store> <local file>
+//	SANDSTORE_SEEDS=host:port,... sandstore-files churn <seconds> <report.json>
+//
+// churn writes and reads back small files without pause for the given time, as a client would
+// during a rolling update, and reports every operation that needed retries (see churn below).
 package main
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	sandlib "github.com/AnishMulay/sandstore/clients/library"
 	grpccomm "github.com/AnishMulay/sandstore/internal/communication/grpc"
@@ -23,8 +33,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 4 || (os.Args[1] != "write" && os.Args[1] != "read") {
-		fail("usage: sandstore-files write|read <path in Sand Store> <local file>")
+	if len(os.Args) != 4 || (os.Args[1] != "write" && os.Args[1] != "read" && os.Args[1] != "churn") {
+		fail("usage: sandstore-files write|read <path in Sand Store> <local file> | churn <seconds> <report.json>")
 	}
 	var seeds []string
 	for _, s := range strings.Split(os.Getenv("SANDSTORE_SEEDS"), ",") {
@@ -34,6 +44,14 @@ func main() {
 	}
 	if len(seeds) == 0 {
 		fail("SANDSTORE_SEEDS is empty")
+	}
+	if os.Args[1] == "churn" {
+		seconds, err := strconv.Atoi(os.Args[2])
+		if err != nil || seconds <= 0 {
+			fail("churn: seconds must be a positive whole number, got %q", os.Args[2])
+		}
+		churn(seeds, time.Duration(seconds)*time.Second, os.Args[3])
+		return
 	}
 	ls := locallog.NewLocalDiscLogService(filepath.Join(os.TempDir(), "sandstore-files-logs"), "sandstore-files", logservice.InfoLevel)
 	client, err := sandlib.NewSandstoreClient(seeds, grpccomm.NewGRPCCommunicator(":0", ls))
@@ -89,4 +107,106 @@ func main() {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "sandstore-files: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// churnReport is what churn measured: every operation (a write of a fresh file, then reading it
+// back) and, for those that needed retries, how long from their first failed attempt to success.
+type churnReport struct {
+	Operations int `json:"operations"`
+	// Retried operations: attempts failed on every node in turn before one succeeded (no leader
+	// reachable: an election, or the leader's pod restarting). Trying a follower first is not one.
+	Outages    []outage `json:"outages"`
+	Mismatches int      `json:"mismatches"`
+	Abandoned  int      `json:"abandoned"`
+}
+
+type outage struct {
+	StartedAt time.Time `json:"startedAt"`
+	Millis    int64     `json:"millis"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"lastError"`
+}
+
+// churn: until the deadline, write a 4 KiB file and read it back, each operation retried on the
+// next node in turn until it succeeds (Sand Store 7ab6010 cannot send a client from a follower to
+// the leader, so the client finds the leader by trying the nodes). An operation still failing 60 s
+// after its first attempt is abandoned.
+func churn(seeds []string, length time.Duration, reportPath string) {
+	var report churnReport
+	logDir := filepath.Join(os.TempDir(), "sandstore-files-logs")
+	comm := grpccomm.NewGRPCCommunicator(":0", locallog.NewLocalDiscLogService(logDir, "sandstore-files", logservice.InfoLevel))
+	node := 0
+	for end := time.Now().Add(length); time.Now().Before(end); {
+		report.Operations++
+		data := make([]byte, 4096)
+		_, _ = rand.Read(data)
+		first, attempts, lastErr := time.Time{}, 0, error(nil)
+		for {
+			attempts++
+			ordered := append(append([]string{}, seeds[node:]...), seeds[:node]...)
+			// A new file per attempt: a half-done attempt may have left the last one behind.
+			path := fmt.Sprintf("/churn-%d-%d-%d.bin", time.Now().UnixNano(), report.Operations, attempts)
+			err := writeAndReadBack(ordered, comm, path, data)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, errMismatch) {
+				report.Mismatches++
+				break
+			}
+			lastErr = err
+			if first.IsZero() {
+				first = time.Now()
+			}
+			if time.Since(first) > 60*time.Second {
+				report.Abandoned++
+				break
+			}
+			node = (node + 1) % len(seeds)
+			time.Sleep(50 * time.Millisecond)
+		}
+		if attempts > len(seeds) && lastErr != nil {
+			report.Outages = append(report.Outages, outage{StartedAt: first, Millis: time.Since(first).Milliseconds(), Attempts: attempts, LastError: lastErr.Error()})
+		}
+	}
+	out, _ := json.MarshalIndent(report, "", "  ")
+	if err := os.WriteFile(reportPath, out, 0o644); err != nil {
+		fail("%v", err)
+	}
+	fmt.Printf("churn: %d operations, %d outages, %d mismatches, %d abandoned\n", report.Operations, len(report.Outages), report.Mismatches, report.Abandoned)
+}
+
+var errMismatch = errors.New("read back differs from what was written")
+
+func writeAndReadBack(seeds []string, comm *grpccomm.GRPCCommunicator, path string, data []byte) error {
+	client, err := sandlib.NewSandstoreClient(seeds, comm)
+	if err != nil {
+		return err
+	}
+	fd, err := client.Open(path, os.O_CREATE|os.O_RDWR)
+	if err != nil {
+		return err
+	}
+	if _, err := client.Write(fd, data); err != nil {
+		return err
+	}
+	if err := client.Fsync(fd); err != nil {
+		return err
+	}
+	if err := client.Close(fd); err != nil {
+		return err
+	}
+	fd, err = client.Open(path, os.O_RDWR)
+	if err != nil {
+		return err
+	}
+	got, err := client.Read(fd, len(data)+1)
+	if err != nil {
+		return err
+	}
+	_ = client.Close(fd)
+	if !bytes.Equal(got, data) {
+		return errMismatch
+	}
+	return nil
 }

@@ -125,6 +125,9 @@ type outage struct {
 	Millis    int64     `json:"millis"`
 	Attempts  int       `json:"attempts"`
 	LastError string    `json:"lastError"`
+	// Errors counts each distinct error of the failed attempts (node rejections, unreachable
+	// nodes, failed chunk writes), so an outage can be told apart from routing.
+	Errors map[string]int `json:"errors"`
 }
 
 // churn: until the deadline, write a 4 KiB file and read it back, each operation retried on the
@@ -140,7 +143,7 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 		report.Operations++
 		data := make([]byte, 4096)
 		_, _ = rand.Read(data)
-		first, attempts, lastErr := time.Time{}, 0, error(nil)
+		first, attempts, lastErr, errs := time.Time{}, 0, error(nil), map[string]int{}
 		for {
 			attempts++
 			ordered := append(append([]string{}, seeds[node:]...), seeds[:node]...)
@@ -155,6 +158,7 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 				break
 			}
 			lastErr = err
+			errs[err.Error()]++
 			if first.IsZero() {
 				first = time.Now()
 			}
@@ -166,7 +170,7 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if attempts > len(seeds) && lastErr != nil {
-			report.Outages = append(report.Outages, outage{StartedAt: first, Millis: time.Since(first).Milliseconds(), Attempts: attempts, LastError: lastErr.Error()})
+			report.Outages = append(report.Outages, outage{StartedAt: first, Millis: time.Since(first).Milliseconds(), Attempts: attempts, LastError: lastErr.Error(), Errors: errs})
 		}
 	}
 	out, _ := json.MarshalIndent(report, "", "  ")

@@ -127,7 +127,8 @@ node_cgroup_up() {
   for d in /sys/fs/cgroup/*/; do
     [[ -f $d/cgroup.procs ]] || continue
     mkdir -p "$d$NODE_CGROUP"
-    if [[ -f $d/cpuset.cpus && ! -s $d$NODE_CGROUP/cpuset.cpus ]] || [[ -f $d/cpuset.cpus && -z $(tr -d '\n' <"$d$NODE_CGROUP/cpuset.cpus") ]]; then
+    # A new cpuset cgroup starts with no cpus and mems: no task could join it.
+    if [[ -f $d/cpuset.cpus && -z $(tr -d '\n' <"$d$NODE_CGROUP/cpuset.cpus") ]]; then
       cat "$d/cpuset.cpus" >"$d$NODE_CGROUP/cpuset.cpus"
       cat "$d/cpuset.mems" >"$d$NODE_CGROUP/cpuset.mems"
     fi

@@ -64,6 +64,20 @@ export function projectCopy(): string {
   return work;
 }
 
+/**
+ * A throwaway project with one more profile, `name`: the profile `base` with `overrides` (the text
+ * of object properties, spread over it), synthesized. Returns the project's directory.
+ */
+export function projectWithVariant(base: string, name: string, overrides: string): string {
+  const work = projectCopy();
+  writeFileSync(join(work, 'profiles', `${name}.ts`), `import { defineProfile } from '../lib/profile.js';
+import base from './${base}.js';
+export default defineProfile({ ...base, name: '${name}', ${overrides} });
+`);
+  synthIn(work, name);
+  return work;
+}
+
 export function synthIn(cwd: string, profile: string): void {
   const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${profile}`], { cwd, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`synth of ${profile} failed: ${r.stderr}`);

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
-import { buildSandstoreFiles, clusterEnv, kubeFor, podReady, projectCopy, runCli, synthIn } from './harness.js';
+import { buildSandstoreFiles, clusterEnv, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
 /**
@@ -223,14 +223,9 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
 });
 
 test('a profile asking for more CPU than the real node has stays Pending, and the runner says why and what to change', async () => {
-  const work = projectCopy();
-  writeFileSync(join(work, 'profiles', 'huge-node.ts'), `import { defineProfile } from '../lib/profile.js';
-import base from './local-node.js';
-export default defineProfile({ ...base, name: 'huge-node', namespace: 'sandstore-huge-node', storage: { ...base.storage, className: 'sandstore-huge-node-ssd' },
+  const work = projectWithVariant('local-node', 'huge-node', `namespace: 'sandstore-huge-node', storage: { ...base.storage, className: 'sandstore-huge-node-ssd' },
   clientAccess: { nodePortBase: 30480 },
-  resources: { ...base.resources, etcd: { requests: { cpu: '3', memory: '64Mi' }, limits: { cpu: '3', memory: '64Mi' } } } });
-`);
-  synthIn(work, 'huge-node');
+  resources: { ...base.resources, etcd: { requests: { cpu: '3', memory: '64Mi' }, limits: { cpu: '3', memory: '64Mi' } } }`);
   try {
     const r = await runCli(['deploy', '--profile=huge-node', '--timeout=20'], { cwd: work });
     expect({ code: r.code, output: r.output }).toMatchObject({ code: 1 });

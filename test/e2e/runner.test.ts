@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { Reporter } from '../../lib/runner/report.js';
 import { waitForJob } from '../../lib/runner/waits.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
-import { CONTEXT, kubeFor, podReady, projectCopy, runCli, synthIn } from './harness.js';
+import { CONTEXT, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
 
 /**
  * The runner's commands against the real local control plane, on the `local` profile, in the order
@@ -224,12 +224,7 @@ describe('runner refusals and failures', () => {
   });
 
   test('a context whose API server differs from the profile\'s pin is refused and no request is sent', async () => {
-    const work = projectCopy();
-    writeFileSync(join(work, 'profiles', 'pinned.ts'), `import { defineProfile } from '../lib/profile.js';
-import base from './local.js';
-export default defineProfile({ ...base, name: 'pinned', namespace: 'sandstore-pinned', kube: { context: 'sandstore-local', apiServer: 'https://10.1.2.3:6443' } });
-`);
-    synthIn(work, 'pinned');
+    const work = projectWithVariant('local', 'pinned', `namespace: 'sandstore-pinned', kube: { context: 'sandstore-local', apiServer: 'https://10.1.2.3:6443' }`);
     const r = await runCli(['deploy', '--profile=pinned'], { cwd: work, env: { KUBECONFIG: kubeconfig } });
     expectExit(r, 2);
     expect(r.stderr).toContain(`kube context "sandstore-local" points at https://127.0.0.1:${port}, but profile "pinned" is pinned to https://10.1.2.3:6443`);
@@ -237,14 +232,9 @@ export default defineProfile({ ...base, name: 'pinned', namespace: 'sandstore-pi
   });
 
   test('insufficient resources are reported with the scheduler\'s reason, and the deploy fails on its deadline', async () => {
-    const work = projectCopy();
-    writeFileSync(join(work, 'profiles', 'huge.ts'), `import { defineProfile } from '../lib/profile.js';
-import base from './local.js';
-export default defineProfile({ ...base, name: 'huge', namespace: 'sandstore-huge', storage: { ...base.storage, className: 'sandstore-local-ssd-huge' },
+    const work = projectWithVariant('local', 'huge', `namespace: 'sandstore-huge', storage: { ...base.storage, className: 'sandstore-local-ssd-huge' },
   clientAccess: { nodePortBase: 30380 },
-  resources: { ...base.resources, etcd: { requests: { cpu: '64', memory: '64Mi' }, limits: { cpu: '64', memory: '64Mi' } } } });
-`);
-    synthIn(work, 'huge');
+  resources: { ...base.resources, etcd: { requests: { cpu: '64', memory: '64Mi' }, limits: { cpu: '64', memory: '64Mi' } } }`);
     try {
       const r = await runCli(['deploy', '--profile=huge', `--context=${CONTEXT}`, '--timeout=20'], { cwd: work });
       expectExit(r, 1);

@@ -47,9 +47,13 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
     }
   }
   progress.phase = 'done';
+  // Where to point a client, without an order: Sand Store clients need the leader's address first
+  // (see client.ts), and an election may still be under way; `client` orders them when asked.
   const endpoints = await clientEndpoints(ctx, manifests);
-  const targets = endpoints.map((e) => e.address).join(',');
-  ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${endpoints.length ? `; clients outside the cluster reach the pods at ${endpoints.map((e) => e.address).join(', ')} (for Sand Store's clients: --target=${targets} or SANDSTORE_SEEDS=${targets})` : ''}`);
+  const reach = endpoints.length
+    ? `; clients outside the cluster reach the pods at ${endpoints.map((e) => e.address).join(', ')}; \`npm run client -- --profile=${ctx.profile.name} [-- <client>]\` lists them leader first or runs a Sand Store client with them`
+    : '';
+  ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`);
 }
 
 function required(m: Manifest | undefined, what: string, phase: string): Manifest {

@@ -8,6 +8,7 @@
 import { Command, Option } from 'commander';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { recordRender } from './lib/freshness.js';
 import { distDir } from './lib/paths.js';
 import { ProfileError, type Profile } from './lib/profile.js';
 import { listProfiles, loadProfile, UnknownProfileError } from './lib/profiles.js';
@@ -26,10 +27,12 @@ async function main(): Promise<number> {
   const names = opts.profile === undefined ? listProfiles() : [opts.profile];
   // Validate and render everything before writing anything: one bad profile writes nothing.
   const rendered = new Map<string, RenderedProfile>();
+  const profiles = new Map<string, Profile>();
   const failures: string[] = [];
   for (const name of names) {
     try {
       const profile: Profile = await loadProfile(name);
+      profiles.set(name, profile);
       rendered.set(name, renderProfile(profile));
     } catch (err) {
       if (err instanceof UnknownProfileError) {
@@ -52,11 +55,14 @@ async function main(): Promise<number> {
       console.error(`synth --check: dist/ is stale; run \`npm run synth\` and commit the result:\n${stale.map((s) => `  - ${s}`).join('\n')}`);
       return 1;
     }
+    for (const [name, files] of rendered) recordRender(profiles.get(name)!, files);
     console.log(`synth --check: dist/ is up to date (${names.join(', ')})`);
     return 0;
   }
   for (const [name, files] of rendered) {
     writeProfileAtomically(opts.outdir, name, files);
+    // So that the runner knows this output fresh without rendering it again.
+    recordRender(profiles.get(name)!, files);
     console.log(`synth: ${name}: ${files.size} files in ${join(opts.outdir, name)}`);
   }
   for (const orphan of orphans) {

@@ -1,5 +1,3 @@
-import { Chart } from 'cdk8s';
-import type { IConstruct } from 'constructs';
 
 /**
  * The one label scheme. Every object a profile makes carries the profile labels, including the pod
@@ -68,24 +66,6 @@ export function profileLabels(profile: string): Record<string, string> {
 /** Label selector (API list form) matching every object of one profile. */
 export function profileSelector(profile: string): string {
   return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profile}`;
-}
-
-/** Chart-wide labels plus what identifies one component: for metadata and templates. */
-export function componentLabels(scope: IConstruct, name: string, component: string): Record<string, string> {
-  return { ...Chart.of(scope).labels, [LabelKeys.name]: name, [LabelKeys.component]: component };
-}
-
-/**
- * The subset used in selectors. Kept small and stable: a StatefulSet's selector is immutable, so it
- * must not include anything a profile edit could change.
- */
-export function selectorLabels(scope: IConstruct, name: string, component: string): Record<string, string> {
-  const instance = Chart.of(scope).labels[LabelKeys.instance];
-  return {
-    [LabelKeys.name]: name,
-    [LabelKeys.component]: component,
-    ...(instance ? { [LabelKeys.instance]: instance } : {}),
-  };
 }
 
 export function phaseAnnotation(phase: DeployPhase): Record<string, string> {

@@ -8,8 +8,8 @@ import {
   SandstoreCluster,
   SandstoreNetworkPolicies,
 } from './constructs/index.js';
-import { markClusterScoped } from './constructs/scope.js';
-import { componentLabels, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
+import { componentLabels, markClusterScoped } from './constructs/scope.js';
+import { DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
 import { imageRef, type Profile } from './profile.js';
 
 /** One profile's whole deployment: the constructs composed and configured as the profile says. */

@@ -14,17 +14,17 @@ import { loadProfile, UnknownProfileError } from '../profiles.js';
 import { profileSelector, SandstoreContainers } from '../labels.js';
 import { DestroyStuckError, destroyProfile } from './delete.js';
 import { deploy, type DeployProgress } from './commands/deploy.js';
-import { diff } from './commands/diff.js';
 import { client } from './commands/client.js';
 import { smoke } from './commands/smoke.js';
 import { status } from './commands/status.js';
 import { resume, update } from './commands/update.js';
-import type { CommandContext } from './commands/context.js';
+import { waitContext, type CommandContext } from './commands/context.js';
 import { buildAndPushImage, ImageBuildError, ImagePreflightError } from './image.js';
 import { ApiError, ApiUnreachableError, Kube } from './kube.js';
 import { followLogs, printLogs } from './logs.js';
 import { ManifestsRefusedError, readManifests } from './manifests.js';
 import { Reporter } from './report.js';
+import { mark, traceLine } from './trace.js';
 import { describeTarget, resolveTarget, TargetRefusedError } from './target.js';
 import { WaitFailedError } from './waits.js';
 import { InterruptedError } from './watch.js';
@@ -70,12 +70,15 @@ async function loadProfileOrRefuse(name: string): Promise<Profile> {
 /** Loads the profile, resolves and prints the target: all before the first request. */
 async function prepare(opts: CommonOptions, report: Reporter, signal: AbortSignal): Promise<CommandContext> {
   const profile = await loadProfileOrRefuse(opts.profile);
+  mark('profile loaded');
   const target = resolveTarget(profile, opts.context);
+  mark('target resolved');
   report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)} (profile ${profile.name})`);
   return { profile, target, kube: new Kube(target.kubeConfig), report, distDir: distDir(), timeoutSeconds: opts.timeout, signal, namespace: profile.namespace };
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  mark('bundle loaded');
   const report = new Reporter();
   const interrupt = new AbortController();
   let interruptedOnce = false;
@@ -110,15 +113,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (opts.smoke) await smoke(ctx);
     }));
 
-  common(program.command('destroy').description('delete everything of the profile, claims included, and wait until it is gone (Flow 2)'))
-    .action(run('destroy', async (ctx) => {
+  common(program.command('destroy').description('delete everything of the profile, claims included, and wait until no pod, claim or volume of it remains (Flow 2)'))
+    .option('--wait-namespace', 'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool')
+    .action(run('destroy', async (ctx, opts) => {
       let manifests;
       try {
-        manifests = readManifests(ctx.distDir, ctx.profile, { allowStale: true });
+        manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true });
       } catch {
         manifests = undefined; // destroy works from the labels alone
       }
-      await destroyProfile({ ...ctx, profile: ctx.profile.name, context: ctx.target.context }, manifests);
+      await destroyProfile(waitContext(ctx), manifests, { namespace: opts.waitNamespace ? 'delete-and-wait' : 'delete' });
       ctx.report.success(`nothing of profile ${ctx.profile.name} remains on ${ctx.target.context}`);
     }));
 
@@ -180,7 +184,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     .action(run('status', status));
 
   common(program.command('diff').description('live objects against dist/ (server-side dry run), as a YAML diff; exit 1 if different'))
-    .action(run('diff', async (ctx) => ((await diff(ctx)) ? EXIT.failed : EXIT.ok)));
+    .action(run('diff', async (ctx) => {
+      // Loaded on demand: the diff and YAML libraries are needed by this command only.
+      const { diff } = await import('./commands/diff.js');
+      return (await diff(ctx)) ? EXIT.failed : EXIT.ok;
+    }));
 
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -192,6 +200,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       const counts = kube.requestCount;
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       process.stderr.write(`api requests: ${total} (${Object.entries(counts).map(([v, n]) => `${v} ${n}`).join(', ')})\n`);
+    }
+    if (process.env.SANDSTORE_TRACE) {
+      mark('done');
+      process.stderr.write(`${traceLine()}\n`);
     }
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);

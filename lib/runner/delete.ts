@@ -59,12 +59,17 @@ export class DestroyStuckError extends Error {
 
 export interface DestroyOptions {
   /**
-   * Leave an active namespace in place (deploy re-applies it at once). The namespace controller
-   * takes ~5 s to finalize even an empty namespace, which a clean-slate deploy need not pay: the
-   * slate is clean once no pod, claim or volume of the profile remains. A namespace already
-   * terminating is still waited for. @default false
+   * What happens to the profile's namespace once it is empty:
+   * - 'keep' (deploy's clean slate): an active namespace stays, deploy re-applies it at once; one
+   *   already terminating is waited for, since nothing can be created in it.
+   * - 'delete' (destroy): deleted, and left to the namespace controller to finalize (~5 s even for
+   *   an empty one, which no client can shorten). Nothing of the profile runs or holds data by then;
+   *   the next deploy of the profile waits for the namespace to be gone, others need not.
+   * - 'delete-and-wait' (destroy --wait-namespace): deleted and waited for, for scripts that apply
+   *   into the namespace with another tool next.
+   * @default 'delete'
    */
-  readonly keepNamespace?: boolean;
+  readonly namespace?: 'keep' | 'delete' | 'delete-and-wait';
 }
 
 export async function destroyProfile(ctx: WaitContext & { profile: string; context: string }, manifests?: readonly Manifest[], opts: DestroyOptions = {}): Promise<DestroyResult> {
@@ -72,14 +77,16 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
   const selector = profileSelector(ctx.profile);
   const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
   const live = lists.flatMap((l) => l.items);
-  const plan = deletionPlan(live).filter((o) => !(opts.keepNamespace && o.kind === 'Namespace'));
+  const namespacePolicy = opts.namespace ?? 'delete';
+  const plan = deletionPlan(live).filter((o) => !(namespacePolicy === 'keep' && o.kind === 'Namespace'));
   const claims = new Set(live.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
   const namespaces = plan.filter((o) => o.kind === 'Namespace').map((n) => n.metadata.name);
 
   const contents = plan.filter((o) => o.kind !== 'Namespace');
   const namespaceObjects = plan.filter((o) => o.kind === 'Namespace');
-  if (live.length === 0) {
-    report.step('destroy', `nothing of profile ${ctx.profile} on the cluster`);
+  if (plan.length === 0) {
+    const finalizing = live.filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp).map((n) => n.metadata.name);
+    report.step('destroy', `nothing of profile ${ctx.profile} on the cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
   } else {
     report.step('destroy', `deleting ${plan.length} objects (${summarizeKinds(plan)})`);
     // Controllers first, so no new pods appear; the data plane before the control plane: a Sand
@@ -109,9 +116,16 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
   // The namespace goes last, once empty: the namespace controller then finalizes it at once, where
   // deleting it with pods inside makes it re-check its contents on a back-off of seconds.
   await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
-  const terminating = (s: Snapshot) => objectsOf(s, 'namespaces').filter((n) => !opts.keepNamespace || n.metadata.deletionTimestamp);
-  await waitGone(ctx, `profile ${ctx.profile}'s namespace to be gone`, [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }], terminating);
-  report.step('destroy', `profile ${ctx.profile} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${namespaces.length ? `, namespace ${namespaces.join(', ')} deleted` : ''}`);
+  if (namespacePolicy !== 'delete') {
+    const waitedFor = (s: Snapshot) => objectsOf(s, 'namespaces').filter((n) => namespacePolicy === 'delete-and-wait' || n.metadata.deletionTimestamp);
+    await waitGone(ctx, `profile ${ctx.profile}'s namespace to be gone`, [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }], waitedFor);
+  }
+  if (plan.length > 0) {
+    const ns = namespaces.length === 0 ? ''
+      : namespacePolicy === 'delete' ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the background; a deploy of this profile waits for that)`
+        : `, namespace ${namespaces.join(', ')} deleted`;
+    report.step('destroy', `profile ${ctx.profile} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${ns}`);
+  }
   return { deleted: plan.length, claims: claims.size };
 }
 

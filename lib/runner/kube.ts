@@ -1,6 +1,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
+import { mark, markLast } from './trace.js';
 
 /**
  * A small JSON client for the API server, on the target's credentials (client-node's KubeConfig
@@ -90,6 +91,10 @@ export const isNotFound = (err: unknown) => err instanceof ApiError && err.statu
 
 export const FIELD_MANAGER = 'sandstore-deploy';
 const REQUEST_TIMEOUT_MS = 30_000;
+/** A watch is asked to end after this long; the caller then lists and watches again. */
+export const WATCH_SECONDS = 60;
+/** How much longer than that a watch may stay silent before it is taken for dead. */
+export const WATCH_GRACE_SECONDS = 15;
 export const USER_AGENT = 'sandstore-deploy';
 
 export class Kube {
@@ -122,6 +127,7 @@ export class Kube {
     const fullPath = `${(conn as any).basePath}${path}${qs ? `?${qs}` : ''}`;
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     this.requestCount[method] = (this.requestCount[method] ?? 0) + 1;
+    mark('first request');
     const lib = conn.protocol === 'https:' ? https : http;
     return new Promise<T>((resolve, reject) => {
       const req = lib.request({
@@ -139,6 +145,7 @@ export class Kube {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
+          markLast('last response');
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) {
@@ -158,6 +165,60 @@ export class Kube {
       if (body !== undefined) req.write(body);
       req.end();
     });
+  }
+
+  /**
+   * Watches a collection from `resourceVersion`, on the same keep-alive agent as every other
+   * request (so the TLS session is reused rather than negotiated again). Calls `onEvent` per event
+   * and `onEnd` once when the watch ends for any reason other than `abort()`: the server closed it
+   * (it is asked to after WATCH_SECONDS), the connection dropped, or nothing at all arrived for
+   * WATCH_SECONDS + WATCH_GRACE_SECONDS (a connection that stays open but silent, e.g. through a
+   * proxy that lost its upstream). The caller re-lists and watches again, so a stuck watch costs a
+   * bounded delay, never a hang.
+   */
+  public watch(path: string, query: { labelSelector?: string; fieldSelector?: string; resourceVersion: string }, onEvent: (type: string, obj: KubeObject) => void, onEnd: (err?: Error) => void): { abort(): void } {
+    let ended = false;
+    let req: http.ClientRequest | undefined;
+    const end = (err?: Error) => {
+      if (ended) return;
+      ended = true;
+      req?.destroy();
+      onEnd(err);
+    };
+    this.requestCount.WATCH = (this.requestCount.WATCH ?? 0) + 1;
+    mark('first request');
+    this.connection().then((conn) => {
+      if (ended) return;
+      const qs = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(WATCH_SECONDS), resourceVersion: query.resourceVersion });
+      if (query.labelSelector) qs.set('labelSelector', query.labelSelector);
+      if (query.fieldSelector) qs.set('fieldSelector', query.fieldSelector);
+      const lib = conn.protocol === 'https:' ? https : http;
+      req = lib.request({ ...conn, method: 'GET', path: `${(conn as any).basePath}${path}?${qs}`, headers: { ...(conn.headers ?? {}), Accept: 'application/json', 'User-Agent': USER_AGENT } }, (res) => {
+        if ((res.statusCode ?? 0) >= 300) {
+          res.resume();
+          end(new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `WATCH ${path}: ${res.statusCode} ${res.statusMessage ?? ''}`));
+          return;
+        }
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, nl).trim();
+            buffered = buffered.slice(nl + 1);
+            if (!line || ended) continue;
+            const event = JSON.parse(line) as { type: string; object: KubeObject };
+            onEvent(event.type, event.object);
+          }
+        });
+        res.on('end', () => end());
+        res.on('error', end);
+      });
+      req.on('error', (err) => end(err));
+      req.setTimeout((WATCH_SECONDS + WATCH_GRACE_SECONDS) * 1000, () => end(new Error(`watch of ${path} silent for ${WATCH_SECONDS + WATCH_GRACE_SECONDS}s`)));
+      req.end();
+    }, end);
+    return { abort: () => { ended = true; req?.destroy(); } };
   }
 
   /** Server-side apply with the runner's fixed field manager; `force` takes over fields others own. */

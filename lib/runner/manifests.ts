@@ -1,9 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { DEPLOY_PHASE_ANNOTATION, DeployPhase, type DeployPhase as Phase } from '../labels.js';
 import type { Profile } from '../profile.js';
-import { renderProfile, staleFiles, type Manifest } from '../synth.js';
+import { filesOnDisk, knownFresh, outputDigest, keepParsed, parsedBefore, recordRender } from '../freshness.js';
+import type { Manifest } from '../synth.js';
+import { mark } from './trace.js';
 
 /** dist/ cannot be deployed as it is (exit code 2, nothing sent). */
 export class ManifestsRefusedError extends Error {
@@ -18,26 +19,39 @@ export class ManifestsRefusedError extends Error {
  * or empty directory (an empty set must never be mistaken for "delete everything") and a stale one
  * (what would be deployed is not what the code and profile say; the reviewer saw something else).
  */
-export function readManifests(outDir: string, profile: Profile, opts: { allowStale?: boolean } = {}): Manifest[] {
+export async function readManifests(outDir: string, profile: Profile, opts: { allowStale?: boolean } = {}): Promise<Manifest[]> {
   const dir = join(outDir, profile.name);
   const synth = `npm run synth -- --profile=${profile.name}`;
   if (!existsSync(dir)) throw new ManifestsRefusedError(`dist/${profile.name}/ does not exist; run \`${synth}\` first. Nothing was sent.`);
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
-  if (files.length === 0) throw new ManifestsRefusedError(`dist/${profile.name}/ holds no manifests; run \`${synth}\`. Nothing was sent.`);
-  if (!opts.allowStale) {
-    const stale = staleFiles(outDir, profile.name, renderProfile(profile));
-    if (stale.length > 0) {
+  const onDisk = filesOnDisk(outDir, profile.name);
+  if (onDisk.size === 0) throw new ManifestsRefusedError(`dist/${profile.name}/ holds no manifests; run \`${synth}\`. Nothing was sent.`);
+  const digest = outputDigest(onDisk);
+  if (!opts.allowStale && !knownFresh(profile, digest)) {
+    // Not known fresh: render and compare. cdk8s is loaded only here (a separate chunk of the
+    // bundle), so a command on an unchanged project never pays for it.
+    const { renderProfile, staleFiles } = await import('../synth.js');
+    const rendered = renderProfile(profile);
+    const stale = staleFiles(outDir, profile.name, rendered);
+    if (stale.length === 0) recordRender(profile, rendered);
+    else {
       throw new ManifestsRefusedError(
         `dist/${profile.name}/ is stale (it is not what the code and profile synthesize now):\n${stale.map((s) => `  - ${s}`).join('\n')}\n` +
           `Run \`${synth}\`, review the YAML diff, and deploy again. Nothing was sent.`,
       );
     }
   }
-  const manifests = files.map((f) => {
-    const m = parse(readFileSync(join(dir, f), 'utf8')) as Manifest;
-    if (!m?.kind || !m.metadata?.name) throw new ManifestsRefusedError(`dist/${profile.name}/${f} is not a Kubernetes object. Nothing was sent.`);
-    return m;
-  });
+  let manifests = parsedBefore<Manifest>(digest);
+  if (!manifests) {
+    // Loaded on demand; `default` is the CommonJS module itself, under Node and in the bundle alike.
+    const { parse } = (await import('yaml')).default;
+    manifests = [...onDisk].sort(([a], [b]) => a.localeCompare(b)).map(([f, text]) => {
+      const m = parse(text) as Manifest;
+      if (!m?.kind || !m.metadata?.name) throw new ManifestsRefusedError(`dist/${profile.name}/${f} is not a Kubernetes object. Nothing was sent.`);
+      return m;
+    });
+    keepParsed(digest, manifests);
+  }
+  mark('dist read');
   return manifests;
 }
 

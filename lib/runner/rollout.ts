@@ -50,17 +50,3 @@ export function assessRollout(sts: KubeObject | undefined, pods: readonly KubeOb
   if (status.replicas === replicas && ready === replicas && updated === replicas && current === updateRevision) return { state: 'done' };
   return { state: 'progressing', detail: `${updated}/${replicas} updated, ${ready}/${replicas} ready` };
 }
-
-/**
- * Pods the controller would wait on forever: on neither the current nor the update revision... or,
- * after a fix, still on the bad revision and not Ready. The StatefulSet docs' "forced rollback":
- * the controller will not replace a broken pod until it is Ready, so it must be deleted.
- */
-export function podsStuckOnOldRevision(sts: KubeObject, pods: readonly KubeObject[]): string[] {
-  const updateRevision = sts.status?.updateRevision;
-  if (!updateRevision) return [];
-  return pods
-    .filter((p) => podRevision(p) !== updateRevision && !isPodReady(p) && !p.metadata.deletionTimestamp)
-    .map((p) => p.metadata.name)
-    .sort();
-}

@@ -1,5 +1,5 @@
 import type { Kube, KubeObject } from './kube.js';
-import { isPodReady, lastTermination, podProblems } from './pods.js';
+import { isPodReady, lastTermination, podProblems, restarts } from './pods.js';
 import type { Reporter } from './report.js';
 import { assessRollout, type RolloutPolicy, type RolloutState } from './rollout.js';
 import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
@@ -45,13 +45,20 @@ export function summarizePods(pods: readonly KubeObject[]): string[] {
     });
 }
 
+export interface RolloutWaitPolicy extends Omit<RolloutPolicy, 'now' | 'restartsAtStart'> {
+  /** End the wait as soon as an updated pod fails (update), or keep waiting until the deadline (deploy). */
+  readonly failFast: boolean;
+}
+
 /**
  * Waits for a StatefulSet's rollout (create or update) to be complete: observedGeneration caught up,
  * every replica updated and Ready, currentRevision = updateRevision. With `failFast`, an updated pod
- * that crash-loops or misses its Ready deadline ends the wait with the 'failed' state.
+ * that crash-loops or misses its Ready deadline ends the wait with the 'failed' state. Restarts are
+ * counted from the pods' counts when the wait first lists them.
  */
-export async function waitForRollout(ctx: WaitContext, name: string, podSelector: string, policy: Omit<RolloutPolicy, 'now'> & { failFast: boolean }): Promise<RolloutState> {
+export async function waitForRollout(ctx: WaitContext, name: string, podSelector: string, policy: RolloutWaitPolicy): Promise<RolloutState> {
   let lastDetail = '';
+  let restartsAtStart: Map<string, number> | undefined;
   try {
     return await waitFor(ctx.kube, [byName('sts', 'StatefulSet', ctx.namespace, name), podsSource(ctx.namespace, podSelector)], {
       what: `StatefulSet ${name} to roll out`,
@@ -61,7 +68,10 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
       signal: ctx.signal,
       onChange: reportPodProblems(ctx.report),
       check: (s: Snapshot) => {
-        const state = assessRollout(objectsOf(s, 'sts')[0], objectsOf(s, 'pods'), { ...policy, now: Date.now() });
+        const sts = objectsOf(s, 'sts')[0];
+        const pods = objectsOf(s, 'pods');
+        restartsAtStart ??= new Map(pods.map((p) => [p.metadata.name, restarts(p)]));
+        const state = assessRollout(sts, pods, { podReadySeconds: policy.podReadySeconds, restartsAtStart, now: Date.now() });
         if (state.state === 'progressing' && state.detail !== lastDetail) {
           lastDetail = state.detail;
           ctx.report.step(name, state.detail);

@@ -1,4 +1,3 @@
-import { Watch } from '@kubernetes/client-node';
 import { collectionPath, type Kube, type KubeObject } from './kube.js';
 
 /**
@@ -57,8 +56,7 @@ const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.nam
 
 export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], opts: WaitOptions<R>): Promise<R> {
   const snapshot: Snapshot = Object.fromEntries(sources.map((s) => [s.key, new Map()]));
-  const watcher = new Watch(kube.config);
-  const aborts: AbortController[] = [];
+  const aborts: { abort(): void }[] = [];
   let settled = false;
 
   return new Promise<R>((resolve, reject) => {
@@ -100,11 +98,10 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       unlisted.delete(source.key);
       evaluate();
       if (settled) return;
-      kube.requestCount.WATCH = (kube.requestCount.WATCH ?? 0) + 1;
-      const abort = await watcher.watch(
+      const watch = kube.watch(
         collectionPath(source.kind, source.namespace),
-        { labelSelector: source.labelSelector, fieldSelector: source.fieldSelector, resourceVersion: listed.resourceVersion, allowWatchBookmarks: true },
-        (type: string, obj: KubeObject) => {
+        { labelSelector: source.labelSelector, fieldSelector: source.fieldSelector, resourceVersion: listed.resourceVersion },
+        (type, obj) => {
           if (settled || type === 'BOOKMARK' || type === 'ERROR') return;
           obj.kind ??= source.kind;
           if (type === 'DELETED') objects.delete(keyOf(obj));
@@ -112,14 +109,15 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
           opts.onChange?.(source.key, type, obj, snapshot);
           evaluate();
         },
-        // The watch ended (server-side timeout, expired resourceVersion, dropped connection):
-        // start over from a fresh list rather than trusting a snapshot that may have missed events.
+        // The watch ended (server-side timeout, expired resourceVersion, dropped or silent
+        // connection): start over from a fresh list rather than trusting a snapshot that may have
+        // missed events.
         () => {
           if (!settled) start(source).catch((err) => finish(() => reject(err)));
         },
       );
-      if (settled) abort.abort();
-      else aborts.push(abort);
+      if (settled) watch.abort();
+      else aborts.push(watch);
     };
     for (const source of sources) start(source).catch((err) => finish(() => reject(err)));
   });

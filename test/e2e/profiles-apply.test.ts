@@ -15,9 +15,9 @@ const kube = kubeFor();
 describe.each(listProfiles())('profile %s on the local control plane', (name) => {
   test('dry run accepts every object; deploy reaches Ready with claims Bound on SSD nodes; destroy removes it', async () => {
     const profile = await loadProfile(name);
-    const manifests = readManifests(distDir(), profile) as unknown as KubeObject[];
+    const manifests = (await readManifests(distDir(), profile)) as unknown as KubeObject[];
     // Start from nothing (a namespace left terminating by an earlier run refuses new objects).
-    expect((await runCli(['destroy', `--profile=${name}`, `--context=${CONTEXT}`])).code).toBe(0);
+    expect((await runCli(['destroy', `--profile=${name}`, `--context=${CONTEXT}`, '--wait-namespace'])).code).toBe(0);
 
     // Dry run needs the namespace to exist; create it (as dist/ has it), dry-run everything else.
     const ns = manifests.find((m) => m.kind === 'Namespace')!;

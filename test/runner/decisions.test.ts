@@ -6,11 +6,12 @@ import { parse } from 'yaml';
 import { loadProfile } from '../../lib/profiles.js';
 import type { Profile } from '../../lib/profile.js';
 import { renderProfile } from '../../lib/synth.js';
+import { filesOnDisk, inputDigest, knownFresh, outputDigest, recordRender } from '../../lib/freshness.js';
 import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/delete.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
 import { manifestsOfPhase, ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { podProblems } from '../../lib/runner/pods.js';
-import { assessRollout, podsStuckOnOldRevision } from '../../lib/runner/rollout.js';
+import { assessRollout } from '../../lib/runner/rollout.js';
 import { chooseContext, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
 import { withRestart } from '../../lib/runner/commands/update.js';
 
@@ -60,20 +61,46 @@ describe('reading dist/', () => {
     for (const [f, t] of files) writeFileSync(join(dir, profile.name, f), t);
   };
 
-  test('missing, empty and stale dist/ are refused: an empty set must never turn into deletions', () => {
-    expect(() => readManifests(dir, profile)).toThrow(/does not exist; run `npm run synth -- --profile=ssd-raft` first/);
+  test('missing, empty and stale dist/ are refused: an empty set must never turn into deletions', async () => {
+    await expect(readManifests(dir, profile)).rejects.toThrow(/does not exist; run `npm run synth -- --profile=ssd-raft` first/);
     mkdirSync(join(dir, profile.name));
-    expect(() => readManifests(dir, profile)).toThrow(/holds no manifests/);
+    await expect(readManifests(dir, profile)).rejects.toThrow(/holds no manifests/);
     const files = new Map(renderProfile(profile));
     files.set('statefulset-sandstore.yaml', files.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 5'));
     write(files);
-    expect(() => readManifests(dir, profile)).toThrow(ManifestsRefusedError);
-    expect(() => readManifests(dir, profile)).toThrow(/stale.*\n.*statefulset-sandstore\.yaml: differs/);
+    await expect(readManifests(dir, profile)).rejects.toThrow(ManifestsRefusedError);
+    await expect(readManifests(dir, profile)).rejects.toThrow(/stale.*\n.*statefulset-sandstore\.yaml: differs/);
   });
 
-  test('phases: namespace and storage class first; etcd, bootstrap, data plane, node ports apart; smoke on demand', () => {
+  test('a remembered render vouches only for the exact files it produced: a hand edit or an extra file is still stale', async () => {
+    const rendered = renderProfile(profile);
+    write(rendered);
+    recordRender(profile, rendered);
+    expect(knownFresh(profile, outputDigest(filesOnDisk(dir, profile.name)))).toBe(true);
+    await expect(readManifests(dir, profile)).resolves.toHaveLength(rendered.size);
+
+    writeFileSync(join(dir, profile.name, 'statefulset-sandstore.yaml'), rendered.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 4'));
+    expect(knownFresh(profile, outputDigest(filesOnDisk(dir, profile.name)))).toBe(false);
+    await expect(readManifests(dir, profile)).rejects.toThrow(/statefulset-sandstore\.yaml: differs/);
+
+    write(rendered);
+    writeFileSync(join(dir, profile.name, 'configmap-extra.yaml'), 'kind: ConfigMap\n');
+    expect(knownFresh(profile, outputDigest(filesOnDisk(dir, profile.name)))).toBe(false);
+    await expect(readManifests(dir, profile)).rejects.toThrow(/configmap-extra\.yaml: no longer generated/);
+  });
+
+  test('a record is for one set of inputs: a changed profile is not vouched for by the old render', () => {
+    const rendered = renderProfile(profile);
+    write(rendered);
+    recordRender(profile, rendered);
+    const changed = { ...profile, raft: { ...profile.raft, maxBatchSize: profile.raft.maxBatchSize + 1 } };
+    expect(inputDigest(changed)).not.toBe(inputDigest(profile));
+    expect(knownFresh(changed, outputDigest(filesOnDisk(dir, profile.name)))).toBe(false);
+  });
+
+  test('phases: namespace and storage class first; etcd, bootstrap, data plane, node ports apart; smoke on demand', async () => {
     write(renderProfile(profile));
-    const m = readManifests(dir, profile);
+    const m = await readManifests(dir, profile);
     const names = (phase: Parameters<typeof manifestsOfPhase>[1]) => manifestsOfPhase(m, phase).map((o) => `${o.kind}/${o.metadata.name}`);
     expect(names('base').slice(0, 2)).toEqual(['Namespace/sandstore', 'StorageClass/sandstore-local-ssd']);
     expect(names('control-plane')).toEqual(['StatefulSet/etcd']);
@@ -131,10 +158,6 @@ describe('rollout decision', () => {
     expect(assessRollout(sts({ updated: 1, current: 'old' }), young, policy).state).toBe('progressing');
   });
 
-  test('pods not Ready on an old revision are the ones a forced rollback deletes', () => {
-    const pods = [pod('sandstore-0', 'old'), pod('sandstore-1', 'bad', { ready: false }), pod('sandstore-2', 'new', { ready: false })];
-    expect(podsStuckOnOldRevision(sts({ update: 'new' }), pods)).toEqual(['sandstore-1']);
-  });
 
   test('an update applies the dist StatefulSet with a restart annotation, partition 0 and optionally another image', () => {
     const dist = renderProfile(profile);

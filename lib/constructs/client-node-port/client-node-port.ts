@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeService } from '../../../imports/k8s.js';
-import { componentLabels, DeployPhase, phaseAnnotation } from '../../labels.js';
+import { componentLabels } from '../scope.js';
+import { DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, NODE_PORT_MAX, rules } from '../../validation.js';
 import type { SandstoreCluster } from '../sandstore-cluster/index.js';
 

@@ -6,12 +6,12 @@ import {
   KubeStatefulSet,
   type Probe,
 } from '../../../imports/k8s.js';
-import { componentLabels, DeployPhase, phaseAnnotation, selectorLabels } from '../../labels.js';
+import { DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
 import { toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
-import { namespaceOf } from '../scope.js';
+import { componentLabels, namespaceOf, selectorLabels } from '../scope.js';
 
 export interface EtcdControlPlaneProps {
   /**

@@ -1,8 +1,8 @@
 import { Construct } from 'constructs';
 import { KubeStorageClass, type Toleration } from '../../../imports/k8s.js';
-import { componentLabels, DeployPhase, phaseAnnotation } from '../../labels.js';
+import { DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, rules } from '../../validation.js';
-import { markClusterScoped } from '../scope.js';
+import { componentLabels, markClusterScoped } from '../scope.js';
 
 /** A taint that SSD nodes carry so that only storage-heavy pods land there. */
 export interface SsdTaint {

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeNetworkPolicy, type NetworkPolicyIngressRule } from '../../../imports/k8s.js';
-import { componentLabels, DeployPhase, phaseAnnotation } from '../../labels.js';
+import { componentLabels } from '../scope.js';
+import { DeployPhase, phaseAnnotation } from '../../labels.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import type { SandstoreCluster } from '../sandstore-cluster/index.js';
 

@@ -59,7 +59,7 @@ describe('SandstoreCluster', () => {
     expect(node.volumeMounts).toContainEqual({ name: 'data', mountPath: config.DATA_DIR });
     expect(node.ports.map((p: any) => p.containerPort)).toEqual([8080, 2112]);
     expect(node.startupProbe && node.readinessProbe && node.livenessProbe).toBeTruthy();
-    expect(sts.spec).toMatchObject({ podManagementPolicy: 'OrderedReady', updateStrategy: { type: 'RollingUpdate' }, serviceName: 'sandstore-headless' });
+    expect(sts.spec).toMatchObject({ podManagementPolicy: 'Parallel', updateStrategy: { type: 'RollingUpdate' }, serviceName: 'sandstore-headless' });
     expect(sts.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '2112' });
   });
 

@@ -13,7 +13,8 @@ import {
   type Probe,
   type SecurityContext,
 } from '../../../imports/k8s.js';
-import { componentLabels, DeployPhase, phaseAnnotation, SandstoreContainers, selectorLabels } from '../../labels.js';
+import { componentLabels, selectorLabels } from '../scope.js';
+import { DeployPhase, phaseAnnotation, SandstoreContainers } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
@@ -212,10 +213,13 @@ export class SandstoreCluster extends Construct {
       spec: {
         replicas: this.replicas,
         serviceName: this.headlessServiceName,
-        // One pod at a time, in order, so that quorum is never lost while the cluster starts.
-        podManagementPolicy: 'OrderedReady',
-        // Replaces the highest ordinal first, one pod at a time; the runner raises the partition to
-        // halt a rollout whose new pod does not become Ready.
+        // Every member starts at once, as consensus systems on Kubernetes do (CockroachDB's chart
+        // too): the membership is in etcd before the data plane starts (the bootstrap Job), so an
+        // ordered start buys nothing and costs one pod's start-up per replica. The policy governs
+        // creation and deletion only: a rolling update still replaces one pod at a time.
+        podManagementPolicy: 'Parallel',
+        // Replaces the highest ordinal first, one pod at a time, each once the one before is Ready;
+        // the runner raises the partition to halt a rollout whose new pod does not become Ready.
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         selector: { matchLabels: { ...this.podSelector } },

@@ -19,12 +19,12 @@ export interface DeployProgress {
  * once); the data plane until rolled out; the node ports.
  */
 export async function deploy(ctx: CommandContext, progress: DeployProgress = { phase: 'start', applied: [] }): Promise<void> {
-  const manifests = readManifests(ctx.distDir, ctx.profile);
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
   const selector = (component: string) => `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${component}`;
 
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
-  await destroyProfile(waitContext(ctx), manifests, { keepNamespace: true });
+  await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });
   for (const phase of DEPLOY_PHASE_ORDER) {
     progress.phase = phase;
     const objects = manifestsOfPhase(manifests, phase);

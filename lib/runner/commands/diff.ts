@@ -24,7 +24,7 @@ export function comparable(o: KubeObject | undefined): unknown {
  */
 export async function diff(ctx: CommandContext): Promise<boolean> {
   // On-demand objects (the smoke-test Job) are not part of a deployment, so never "missing" from one.
-  const manifests = readManifests(ctx.distDir, ctx.profile).filter((m) => phaseOf(m) !== DeployPhase.onDemand);
+  const manifests = (await readManifests(ctx.distDir, ctx.profile)).filter((m) => phaseOf(m) !== DeployPhase.onDemand);
   let changed = 0;
   for (const m of manifests) {
     const live = await ctx.kube.find(m.kind, m.metadata.name, m.metadata.namespace);

@@ -13,7 +13,7 @@ import type { CommandContext } from './context.js';
  * its logs, removes the Job and exits with its result.
  */
 export async function smoke(ctx: CommandContext): Promise<void> {
-  const manifests = readManifests(ctx.distDir, ctx.profile);
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
   const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', 'smoke-test');
   if (!job) throw new WaitFailedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts)`);
   const ns = ctx.profile.namespace;

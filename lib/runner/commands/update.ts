@@ -1,12 +1,11 @@
 import { DeployPhase, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
-import type { KubeObject } from '../kube.js';
+import { ApiError, type KubeObject } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
-import { lastTermination, ordinalOf, podProblems, restarts } from '../pods.js';
-import { podsStuckOnOldRevision, type RolloutState } from '../rollout.js';
+import { lastTermination, ordinalOf, podProblems } from '../pods.js';
+import type { RolloutState } from '../rollout.js';
 import { waitForRollout, WaitFailedError } from '../waits.js';
-import { objectsOf, waitFor } from '../watch.js';
 import type { CommandContext } from './context.js';
 
 export const RESTARTED_AT_ANNOTATION = 'sandstore.io/restarted-at';
@@ -28,7 +27,7 @@ export class RolloutPausedError extends WaitFailedError {}
  * paused by raising the partition to that pod's ordinal, so no other pod is replaced.
  */
 export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Promise<void> {
-  const manifests = readManifests(ctx.distDir, ctx.profile);
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
   const dist = findManifest(manifests, 'StatefulSet', 'data-plane');
   if (!dist) throw new WaitFailedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`');
   const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.profile.namespace);
@@ -36,15 +35,26 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
     throw new WaitFailedError(`StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ${ctx.profile.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`);
   }
   const sts = withRestart(dist, new Date().toISOString(), opts.image);
-  await applyAll(ctx.kube, [...manifestsOfPhase(manifests, DeployPhase.base).filter((m) => m.kind !== 'Namespace'), sts]);
+  try {
+    await applyAll(ctx.kube, [...manifestsOfPhase(manifests, DeployPhase.base).filter((m) => m.kind !== 'Namespace'), sts]);
+  } catch (err) {
+    // A StatefulSet field other than the template, replicas and update strategy changed in dist/
+    // (the pod management policy, the claim templates): Kubernetes cannot change it in place.
+    if (err instanceof ApiError && err.status === 422 && /updates to statefulset spec for fields other than/.test(err.message)) {
+      throw new WaitFailedError(`dist/ changes a field of StatefulSet ${dist.metadata.name} that Kubernetes cannot update in place; no pod was replaced`, [
+        `the API server said: ${err.body?.message ?? err.message}`,
+        `redeploy from a clean slate instead: npm run deploy -- --profile=${ctx.profile.name}`,
+      ]);
+    }
+    throw err;
+  }
   ctx.report.step('update', `applied StatefulSet ${dist.metadata.name}${opts.image ? ` with image ${opts.image}` : ''} and a restart at ${(sts as any).spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]}`);
-  await clearStuckPods(ctx, dist.metadata.name);
   await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds ?? 120);
 }
 
 /** `resume`: lowers the partition to 0 and watches the rest of the rollout, with the same guard. */
 export async function resume(ctx: CommandContext, opts: { podReadySeconds?: number } = {}): Promise<void> {
-  const manifests = readManifests(ctx.distDir, ctx.profile, { allowStale: true });
+  const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true });
   const name = findManifest(manifests, 'StatefulSet', 'data-plane')?.metadata.name ?? 'sandstore';
   await ctx.kube.mergePatch('StatefulSet', name, ctx.profile.namespace, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
   ctx.report.step('resume', `partition of StatefulSet ${name} set to 0`);
@@ -64,36 +74,10 @@ export function withRestart(dist: Manifest, at: string, image?: string): Manifes
   return sts;
 }
 
-/**
- * The StatefulSet controller never replaces a pod that is not Ready on an old revision (it waits for
- * it forever): after a fix, such a pod is deleted so it comes back on the new revision.
- */
-async function clearStuckPods(ctx: CommandContext, name: string): Promise<void> {
-  const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=data-plane`;
-  const { sts, pods } = await waitFor(ctx.kube, [
-    { key: 'sts', kind: 'StatefulSet', namespace: ctx.profile.namespace, fieldSelector: `metadata.name=${name}` },
-    { key: 'pods', kind: 'Pod', namespace: ctx.profile.namespace, labelSelector: selector },
-  ], {
-    what: `StatefulSet ${name} to observe the new spec`,
-    timeoutSeconds: ctx.timeoutSeconds,
-    signal: ctx.signal,
-    check: (s) => {
-      const sts = objectsOf(s, 'sts')[0];
-      return sts && (sts.status?.observedGeneration ?? 0) >= (sts.metadata.generation ?? 0) ? { sts, pods: objectsOf(s, 'pods') } : undefined;
-    },
-  });
-  for (const pod of podsStuckOnOldRevision(sts, pods)) {
-    ctx.report.step('update', `deleting pod ${pod}: not Ready on an old revision, the controller would wait for it forever`);
-    await ctx.kube.delete('Pod', pod, ctx.profile.namespace);
-  }
-}
-
 async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
   const ns = ctx.profile.namespace;
   const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=data-plane`;
-  const before = await ctx.kube.list('Pod', { namespace: ns, labelSelector: selector });
-  const restartsAtStart = new Map(before.items.map((p) => [p.metadata.name, restarts(p)]));
-  const state: RolloutState = await waitForRollout(ctx, name, selector, { podReadySeconds, restartsAtStart, failFast: true });
+  const state: RolloutState = await waitForRollout(ctx, name, selector, { podReadySeconds, failFast: true });
   if (state.state === 'done') {
     ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);
     return;
@@ -110,6 +94,6 @@ async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: 
     `failing pod: ${state.pod}${pod ? ` (${podProblems(pod).join('; ') || pod.status?.phase})` : ''}`,
     `last termination: ${t ? `container ${t.container} exit ${t.exitCode ?? '?'}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message.trim()}` : ''}` : 'none recorded'}`,
     `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} --previous   (or: ${kubectl} logs ${state.pod} -c sandstore --previous)`,
-    `after a fix: npm run update -- --profile=${ctx.profile.name} (clears the stuck pod); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
+    `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
   ]);
 }

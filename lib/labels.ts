@@ -71,3 +71,6 @@ export function profileSelector(profile: string): string {
 export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
   return { [DEPLOY_PHASE_ANNOTATION]: phase };
 }
+
+/** The label the StatefulSet controller puts on each pod; selecting on it pins a service to one pod. */
+export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';

@@ -1,7 +1,8 @@
 import { find, ofKind, synthesize } from '../../../test/helpers.js';
 import { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import { SandstoreCluster } from '../sandstore-cluster/index.js';
-import { ClientNodePort, POD_NAME_LABEL, type ClientNodePortProps } from './client-node-port.js';
+import { ClientNodePort, type ClientNodePortProps } from './client-node-port.js';
+import { POD_NAME_LABEL } from '../../labels.js';
 
 function build(replicas: number, props: Omit<ClientNodePortProps, 'cluster'> = {}) {
   return synthesize((chart) => {

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeService } from '../../../imports/k8s.js';
 import { componentLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation } from '../../labels.js';
+import { DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
 import { check, NODE_PORT_MAX, rules } from '../../validation.js';
 import type { SandstoreCluster } from '../sandstore-cluster/index.js';
 
@@ -19,9 +19,6 @@ export interface ClientNodePortProps {
    */
   readonly advertiseHost?: string;
 }
-
-/** The label the StatefulSet controller puts on each pod; selecting on it pins a service to one pod. */
-export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 
 /**
  * Lets a client outside the cluster reach the Raft leader, whichever pod it is. One NodePort in front

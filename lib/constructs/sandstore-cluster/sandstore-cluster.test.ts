@@ -22,8 +22,17 @@ describe('SandstoreCluster', () => {
   test.each([3, 5, 9, 51])('%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those', (replicas) => {
     const { cluster, objects } = build({ replicas });
     expect(cluster.membership.map((m) => JSON.parse(m.value))).toEqual(
-      Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.sandstore-headless:8080`, role: 'voter' })),
+      Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.bench.svc:8080`, role: 'voter' })),
     );
+    // Each address is a Service of its own in front of exactly that pod (a stable virtual IP: a
+    // restarted pod's new IP must not leave its peers dialing the old one), Ready or not.
+    for (let i = 0; i < replicas; i++) {
+      const peer = find(objects, 'Service', `sandstore-${i}`);
+      expect(peer.spec.clusterIP).toBeUndefined();
+      expect(peer.spec.publishNotReadyAddresses).toBe(true);
+      expect(peer.spec.selector).toEqual({ ...cluster.podSelector, 'statefulset.kubernetes.io/pod-name': `sandstore-${i}` });
+      expect(peer.spec.ports).toEqual([{ name: 'grpc', port: 8080, targetPort: 'grpc' }]);
+    }
     expect(cluster.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
     const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
     const commands = job.initContainers.map((c: any) => c.command);

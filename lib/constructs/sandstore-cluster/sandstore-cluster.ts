@@ -13,8 +13,8 @@ import {
   type Probe,
   type SecurityContext,
 } from '../../../imports/k8s.js';
-import { componentLabels, selectorLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation, SandstoreContainers } from '../../labels.js';
+import { componentLabels, namespaceOf, selectorLabels } from '../scope.js';
+import { DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
@@ -166,8 +166,9 @@ export class SandstoreCluster extends Construct {
     this.configMapName = `${this.name}-config`;
     this.bootstrapJobName = `${this.name}-membership-bootstrap`;
     this.podNames = Array.from({ length: this.replicas }, (_, i) => `${this.name}-${i}`);
-    // The contract's form: <statefulset>-<ordinal>.<headless-service>:8080, resolved in-namespace.
-    this.nodeAddresses = this.podNames.map((pod) => `${pod}.${this.headlessServiceName}:${SANDSTORE_PORT}`);
+    // Each node is addressed through a Service of its own (see below), whose virtual IP outlives the
+    // pod's IP: `<pod>.<namespace>.svc:8080`.
+    this.nodeAddresses = this.podNames.map((pod) => `${pod}.${namespaceOf(this)}.svc:${SANDSTORE_PORT}`);
     this.membership = this.podNames.map((pod, i) => ({
       key: `${MEMBERSHIP_PREFIX}${pod}`,
       value: JSON.stringify({ id: pod, address: this.nodeAddresses[i], role: 'voter' }),
@@ -195,6 +196,24 @@ export class SandstoreCluster extends Construct {
           { name: 'metrics', port: SANDSTORE_METRICS_PORT, targetPort: IntOrString.fromString('metrics') },
         ],
       },
+    });
+
+    // One ClusterIP Service per pod, the address peers and in-cluster clients use. A restarted pod
+    // gets a new IP, and a peer's gRPC connection resolves a name again at most every 30 s (its DNS
+    // resolver's minimum interval): through the pod's own headless name, the leader kept dialing
+    // the old IP and the restarted member, hearing no heartbeat, called election after election
+    // for 30-40 s after each restart (seen on the real node). The Service's IP never changes;
+    // kube-proxy sends it to whichever pod holds the name now, Ready or not (Raft peers must reach
+    // each other before any of them is Ready).
+    this.podNames.forEach((pod) => {
+      new KubeService(this, `PeerService-${pod}`, {
+        metadata: { name: pod, labels, annotations: phaseAnnotation(DeployPhase.base) },
+        spec: {
+          publishNotReadyAddresses: true,
+          selector: { ...this.podSelector, [POD_NAME_LABEL]: pod },
+          ports: [{ name: 'grpc', port: SANDSTORE_PORT, targetPort: IntOrString.fromString('grpc') }],
+        },
+      });
     });
 
     const tcp = (periodSeconds: number, failureThreshold: number): Probe => ({

@@ -17,7 +17,7 @@ import type { CommandContext } from './context.js';
  * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
  */
 export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
-  const endpoints = await clientEndpoints(ctx, readManifests(ctx.distDir, ctx.profile));
+  const endpoints = await clientEndpoints(ctx, await readManifests(ctx.distDir, ctx.profile));
   if (endpoints.length === 0) throw new WaitFailedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside`);
   const leader = await findLeader(ctx);
   const ordered = leaderFirst(endpoints, leader);
@@ -34,8 +34,15 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
     // clients write their own logs under ./run there.
     const cwd = process.env.INIT_CWD ?? process.cwd();
     const child = spawn(command[0], command.slice(1), { stdio: 'inherit', cwd, env: { ...process.env, SANDSTORE_SEEDS: seeds } });
+    // Ctrl-C in a terminal reaches the client directly (same process group); a SIGTERM or SIGINT
+    // sent to the runner alone (a supervisor, a test) is passed on, and the client's exit is ours.
+    const forward = () => child.kill('SIGTERM');
+    ctx.signal?.addEventListener('abort', forward);
     child.on('error', (err) => reject(new WaitFailedError(`cannot run ${command[0]}: ${err.message}`)));
-    child.on('close', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
+    child.on('close', (code, signal) => {
+      ctx.signal?.removeEventListener('abort', forward);
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
   });
 }
 

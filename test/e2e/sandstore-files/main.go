@@ -10,8 +10,10 @@
 //	SANDSTORE_SEEDS=host:port,... sandstore-files read  <path in Sand Store> <local file>
 //	SANDSTORE_SEEDS=host:port,... sandstore-files churn <seconds> <report.json>
 //
-// churn writes and reads back small files without pause for the given time, as a client would
-// during a rolling update, and reports every operation that needed retries (see churn below).
+// churn writes and reads back small files without pause for the given time (0: until SIGTERM or
+// SIGINT, which also end a timed run early), as a client would during a rolling update, and reports
+// every operation that needed retries (see churn below). It prints "churn: <n> ok" after every
+// 10th successful operation, so that a caller can tell it is being served.
 package main
 
 import (
@@ -21,9 +23,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	sandlib "github.com/AnishMulay/sandstore/clients/library"
@@ -47,8 +51,8 @@ func main() {
 	}
 	if os.Args[1] == "churn" {
 		seconds, err := strconv.Atoi(os.Args[2])
-		if err != nil || seconds <= 0 {
-			fail("churn: seconds must be a positive whole number, got %q", os.Args[2])
+		if err != nil || seconds < 0 {
+			fail("churn: seconds must be a whole number (0: until SIGTERM), got %q", os.Args[2])
 		}
 		churn(seeds, time.Duration(seconds)*time.Second, os.Args[3])
 		return
@@ -115,50 +119,84 @@ type churnReport struct {
 	Operations int `json:"operations"`
 	// Retried operations: attempts failed on every node in turn before one succeeded (no leader
 	// reachable: an election, or the leader's pod restarting). Trying a follower first is not one.
-	Outages    []outage `json:"outages"`
-	Mismatches int      `json:"mismatches"`
-	Abandoned  int      `json:"abandoned"`
+	Outages    []outage   `json:"outages"`
+	Mismatches []mismatch `json:"mismatches"`
+	Abandoned  int        `json:"abandoned"`
 }
 
 type outage struct {
 	StartedAt time.Time `json:"startedAt"`
 	Millis    int64     `json:"millis"`
 	Attempts  int       `json:"attempts"`
-	LastError string    `json:"lastError"`
+	// The error seen most often during the outage.
+	MostFrequentError string `json:"mostFrequentError"`
 	// Errors counts each distinct error of the failed attempts (node rejections, unreachable
 	// nodes, failed chunk writes), so an outage can be told apart from routing.
 	Errors map[string]int `json:"errors"`
 }
 
-// churn: until the deadline, write a 4 KiB file and read it back, each operation retried on the
-// next node in turn until it succeeds (Sand Store 7ab6010 cannot send a client from a follower to
-// the leader, so the client finds the leader by trying the nodes). An operation still failing 60 s
-// after its first attempt is abandoned.
+// mismatch is a file whose write was acknowledged but whose read-back differed: what came back,
+// and whether reading it again a second later returned what was written (a stale read) or not.
+type mismatch struct {
+	At           time.Time `json:"at"`
+	Path         string    `json:"path"`
+	Wrote        int       `json:"wrote"`
+	Read         int       `json:"read"`
+	ReadIsPrefix bool      `json:"readIsPrefix"`
+	RereadEqual  bool      `json:"rereadEqual"`
+	RereadError  string    `json:"rereadError,omitempty"`
+}
+
+// churn: until the deadline (or a signal), write a 4 KiB file and read it back, each operation
+// retried on the next node in turn until it succeeds (Sand Store 7ab6010 cannot send a client from
+// a follower to the leader, so the client finds the leader by trying the nodes). An operation still
+// failing 60 s after its first attempt is abandoned.
 func churn(seeds []string, length time.Duration, reportPath string) {
-	var report churnReport
+	report := churnReport{Outages: []outage{}, Mismatches: []mismatch{}}
 	logDir := filepath.Join(os.TempDir(), "sandstore-files-logs")
-	comm := grpccomm.NewGRPCCommunicator(":0", locallog.NewLocalDiscLogService(logDir, "sandstore-files", logservice.InfoLevel))
+	logs := locallog.NewLocalDiscLogService(logDir, "sandstore-files", logservice.InfoLevel)
+	comm := grpccomm.NewGRPCCommunicator(":0", logs)
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	stopping := false
+	stopped := func() bool {
+		if !stopping {
+			select {
+			case <-stop:
+				stopping = true
+			default:
+			}
+		}
+		return stopping
+	}
 	node := 0
-	for end := time.Now().Add(length); time.Now().Before(end); {
+	succeeded := 0
+	end := time.Now().Add(length)
+	for !stopped() && (length == 0 || time.Now().Before(end)) {
 		report.Operations++
 		data := make([]byte, 4096)
 		_, _ = rand.Read(data)
-		first, attempts, lastErr, errs := time.Time{}, 0, error(nil), map[string]int{}
+		first, attempts, errs, ok := time.Time{}, 0, map[string]int{}, false
 		for {
 			attempts++
 			ordered := append(append([]string{}, seeds[node:]...), seeds[:node]...)
 			// A new file per attempt: a half-done attempt may have left the last one behind.
 			path := fmt.Sprintf("/churn-%d-%d-%d.bin", time.Now().UnixNano(), report.Operations, attempts)
-			err := writeAndReadBack(ordered, comm, path, data)
+			got, err := writeAndReadBack(ordered, comm, path, data)
 			if err == nil {
+				ok = true
 				break
 			}
 			if errors.Is(err, errMismatch) {
-				report.Mismatches++
+				report.Mismatches = append(report.Mismatches, describeMismatch(ordered, comm, path, data, got))
 				break
 			}
-			lastErr = err
 			errs[err.Error()]++
+			// Fresh connections after a failure: a gRPC connection that failed waits out its
+			// reconnect back-off (growing to 120 s) before it dials again, which would stretch the
+			// window measured here beyond Sand Store's own. The old ones are left to idle out
+			// (the communicator has no way to close its clients).
+			comm = grpccomm.NewGRPCCommunicator(":0", logs)
 			if first.IsZero() {
 				first = time.Now()
 			}
@@ -166,51 +204,96 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 				report.Abandoned++
 				break
 			}
+			if stopped() {
+				break // the outage so far, if any, is still reported below
+			}
 			node = (node + 1) % len(seeds)
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(100 * time.Millisecond)
 		}
-		if attempts > len(seeds) && lastErr != nil {
-			report.Outages = append(report.Outages, outage{StartedAt: first, Millis: time.Since(first).Milliseconds(), Attempts: attempts, LastError: lastErr.Error(), Errors: errs})
+		if !first.IsZero() && attempts > len(seeds) {
+			report.Outages = append(report.Outages, outage{StartedAt: first, Millis: time.Since(first).Milliseconds(), Attempts: attempts, MostFrequentError: mostFrequent(errs), Errors: errs})
+		}
+		if ok {
+			if succeeded++; succeeded%10 == 0 {
+				fmt.Printf("churn: %d ok\n", succeeded)
+			}
 		}
 	}
 	out, _ := json.MarshalIndent(report, "", "  ")
 	if err := os.WriteFile(reportPath, out, 0o644); err != nil {
 		fail("%v", err)
 	}
-	fmt.Printf("churn: %d operations, %d outages, %d mismatches, %d abandoned\n", report.Operations, len(report.Outages), report.Mismatches, report.Abandoned)
+	fmt.Printf("churn: %d operations, %d outages, %d mismatches, %d abandoned\n", report.Operations, len(report.Outages), len(report.Mismatches), report.Abandoned)
+}
+
+// mostFrequent names the most frequent error of an outage (the one to read first).
+func mostFrequent(errs map[string]int) string {
+	best, n := "", 0
+	for e, c := range errs {
+		if c > n || (c == n && e < best) {
+			best, n = e, c
+		}
+	}
+	return best
+}
+
+func describeMismatch(seeds []string, comm *grpccomm.GRPCCommunicator, path string, wrote, read []byte) mismatch {
+	m := mismatch{At: time.Now(), Path: path, Wrote: len(wrote), Read: len(read), ReadIsPrefix: bytes.HasPrefix(wrote, read)}
+	time.Sleep(time.Second)
+	again, err := readBack(seeds, comm, path, len(wrote))
+	if err != nil {
+		m.RereadError = err.Error()
+	} else {
+		m.RereadEqual = bytes.Equal(again, wrote)
+	}
+	return m
 }
 
 var errMismatch = errors.New("read back differs from what was written")
 
-func writeAndReadBack(seeds []string, comm *grpccomm.GRPCCommunicator, path string, data []byte) error {
+// writeAndReadBack writes data to a new file, then opens it again and reads it back; on a
+// mismatch it returns what was read with errMismatch.
+func writeAndReadBack(seeds []string, comm *grpccomm.GRPCCommunicator, path string, data []byte) ([]byte, error) {
 	client, err := sandlib.NewSandstoreClient(seeds, comm)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fd, err := client.Open(path, os.O_CREATE|os.O_RDWR)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := client.Write(fd, data); err != nil {
-		return err
+		return nil, err
 	}
 	if err := client.Fsync(fd); err != nil {
-		return err
+		return nil, err
 	}
 	if err := client.Close(fd); err != nil {
-		return err
+		return nil, err
 	}
-	fd, err = client.Open(path, os.O_RDWR)
+	got, err := readBack(seeds, comm, path, len(data))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	got, err := client.Read(fd, len(data)+1)
+	if !bytes.Equal(got, data) {
+		return got, errMismatch
+	}
+	return got, nil
+}
+
+func readBack(seeds []string, comm *grpccomm.GRPCCommunicator, path string, size int) ([]byte, error) {
+	client, err := sandlib.NewSandstoreClient(seeds, comm)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	fd, err := client.Open(path, os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	got, err := client.Read(fd, size+1)
+	if err != nil {
+		return nil, err
 	}
 	_ = client.Close(fd)
-	if !bytes.Equal(got, data) {
-		return errMismatch
-	}
-	return nil
+	return got, nil
 }

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { RefusedError } from './errors.js';
 
 /**
  * The project's root: the nearest directory at or above the working directory whose package.json
@@ -11,7 +12,7 @@ export function projectRoot(start: string = process.cwd()): string {
     const pkg = join(dir, 'package.json');
     if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'sandstore-deploy') return dir;
     if (dirname(dir) === dir) {
-      throw new Error(`cannot find the sandstore-deploy project at or above ${start}; run the command from the project's directory`);
+      throw new RefusedError(`cannot find the sandstore-deploy project at or above ${start}; run the command from the project's directory`);
     }
   }
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { rules, type Rule } from './validation.js';
+import { RefusedError } from './errors.js';
 
 /**
  * The Profile: everything that differs between benchmark set-ups, as data. One file per profile in
@@ -129,10 +130,10 @@ export function imageRef(p: Profile): string {
   return `${p.image.registry}/${p.image.repository}:${p.image.tag}`;
 }
 
-export class ProfileError extends Error {
+/** A profile that fails validation (a refusal, exit code 2): the message names every problem. */
+export class ProfileError extends RefusedError {
   public constructor(public readonly profile: string, public readonly problems: readonly string[]) {
     super(`profile "${profile}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ProfileError';
   }
 }
 

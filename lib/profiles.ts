@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { profilesDir } from './paths.js';
 import { parseProfile, type Profile } from './profile.js';
+import { RefusedError } from './errors.js';
 
 /** Names of the profiles there are: one per profiles/<name>.ts file, sorted. */
 export function listProfiles(dir = profilesDir()): string[] {
@@ -12,10 +13,10 @@ export function listProfiles(dir = profilesDir()): string[] {
     .sort();
 }
 
-export class UnknownProfileError extends Error {
+/** No profiles/<name>.ts (a refusal, exit code 2). */
+export class UnknownProfileError extends RefusedError {
   public constructor(public readonly requested: string, public readonly available: readonly string[]) {
     super(`unknown profile "${requested}"; the profiles there are: ${available.join(', ')} (one per file in profiles/)`);
-    this.name = 'UnknownProfileError';
   }
 }
 

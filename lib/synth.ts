@@ -24,7 +24,7 @@ export function synthesizeObjects(profile: Profile): Manifest[] {
 }
 
 /** The file an object goes to: `<kind>-<name>.yaml`, readable and free of hashes. */
-export function manifestFileName(m: Manifest): string {
+function manifestFileName(m: Manifest): string {
   return `${m.kind.toLowerCase()}-${m.metadata.name}.yaml`;
 }
 

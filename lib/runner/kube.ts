@@ -2,11 +2,13 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
 import { mark, markLast } from './trace.js';
+import { FailedError } from '../errors.js';
 
 /**
  * A small JSON client for the API server, on the target's credentials (client-node's KubeConfig
  * supplies TLS and auth). The runner only needs a handful of verbs on a fixed set of kinds, so
- * paths come from a static table: no discovery round-trips, and every request is visible here.
+ * paths come from a static table: no discovery round-trips. Requests and watches go through here,
+ * on one keep-alive connection pool; only the log streams of `logs` use client-node's own client.
  */
 
 export interface KubeObject {
@@ -47,7 +49,6 @@ export const RESOURCES: Readonly<Record<string, Resource>> = {
   Pod: { group: '', version: 'v1', plural: 'pods', namespaced: true },
   PersistentVolumeClaim: { group: '', version: 'v1', plural: 'persistentvolumeclaims', namespaced: true },
   PersistentVolume: { group: '', version: 'v1', plural: 'persistentvolumes', namespaced: false },
-  Event: { group: '', version: 'v1', plural: 'events', namespaced: true },
   StatefulSet: { group: 'apps', version: 'v1', plural: 'statefulsets', namespaced: true },
   Job: { group: 'batch', version: 'v1', plural: 'jobs', namespaced: true },
   PodDisruptionBudget: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true },
@@ -55,7 +56,7 @@ export const RESOURCES: Readonly<Record<string, Resource>> = {
   StorageClass: { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false },
 };
 
-export function resourceOf(kind: string): Resource {
+function resourceOf(kind: string): Resource {
   const r = RESOURCES[kind];
   if (!r) throw new Error(`the runner does not handle kind ${kind}; known kinds: ${Object.keys(RESOURCES).join(', ')}`);
   return r;
@@ -72,33 +73,32 @@ export function objectPath(kind: string, name: string, namespace?: string): stri
   return `${collectionPath(kind, resourceOf(kind).namespaced ? namespace ?? 'default' : undefined)}/${encodeURIComponent(name)}`;
 }
 
-export class ApiError extends Error {
+/** The API server answered a request with an error (exit code 1): its own words say why. */
+export class ApiError extends FailedError {
   public constructor(public readonly status: number, public readonly reason: string, message: string, public readonly body?: any) {
-    super(message);
-    this.name = 'ApiError';
+    super(`the API server refused ${message}`);
   }
 }
 
 /** The API server could not be reached at all (down, wrong address, TLS trouble, no answer). */
-export class ApiUnreachableError extends Error {
+class ApiUnreachableError extends FailedError {
   public constructor(public readonly server: string, message: string) {
-    super(message);
-    this.name = 'ApiUnreachableError';
+    super(message, ['Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the context\'s server in your kubeconfig.']);
   }
 }
 
-export const isNotFound = (err: unknown) => err instanceof ApiError && err.status === 404;
+const isNotFound = (err: unknown) => err instanceof ApiError && err.status === 404;
 
-export const FIELD_MANAGER = 'sandstore-deploy';
+const FIELD_MANAGER = 'sandstore-deploy';
 const REQUEST_TIMEOUT_MS = 30_000;
 /** A watch is asked to end after this long; the caller then lists and watches again. */
-export const WATCH_SECONDS = 60;
+const WATCH_SECONDS = 60;
 /** How much longer than that a watch may stay silent before it is taken for dead. */
-export const WATCH_GRACE_SECONDS = 15;
-export const USER_AGENT = 'sandstore-deploy';
+const WATCH_GRACE_SECONDS = 15;
+const USER_AGENT = 'sandstore-deploy';
 
 export class Kube {
-  /** Requests sent by this client, by verb: printed by --verbose and used by the bench. */
+  /** Requests sent by this client, by verb (watches as WATCH): printed with SANDSTORE_REQUEST_COUNT=1, for the bench. */
   public readonly requestCount: Record<string, number> = {};
   private options?: Promise<https.RequestOptions>;
 

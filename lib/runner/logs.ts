@@ -1,7 +1,8 @@
 import { Log } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
+import { lineSplitter } from '../lines.js';
 import { ApiError, objectPath, type Kube, type KubeObject } from './kube.js';
-import { WaitFailedError } from './waits.js';
+import { FailedError } from '../errors.js';
 import type { Reporter } from './report.js';
 import { waitFor } from './watch.js';
 
@@ -11,16 +12,14 @@ const PALETTE = ['cyan', 'magenta', 'green', 'yellow', 'blue', 'red'] as const;
 
 /** A writable that prefixes each complete line with `prefix` and hands it to `emit`. */
 export function linePrefixer(prefix: string, emit: (line: string) => void): Writable {
-  let partial = '';
+  const lines = lineSplitter((line) => emit(`${prefix}${line}`));
   return new Writable({
     write(chunk: Buffer, _enc, done) {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const line of lines) emit(`${prefix}${line}`);
+      lines.push(chunk.toString('utf8'));
       done();
     },
     final(done) {
-      if (partial) emit(`${prefix}${partial}`);
+      lines.end();
       done();
     },
   });
@@ -95,7 +94,7 @@ export async function printLogs(kube: Kube, report: Reporter, opts: { namespace:
       });
     } catch (err) {
       const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
-      throw new WaitFailedError(`no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ${opts.pod}: ${reason}`);
+      throw new FailedError(`no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ${opts.pod}: ${reason}`);
     }
   };
   let text = await fetch(opts.previous);
@@ -107,7 +106,7 @@ export async function printLogs(kube: Kube, report: Reporter, opts: { namespace:
     const pod = await kube.get('Pod', opts.pod, opts.namespace);
     const status = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c: any) => c.name === opts.container);
     const crashed = status?.state?.terminated;
-    if (!crashed) throw new WaitFailedError(`no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no longer has them (${text.trim()})`);
+    if (!crashed) throw new FailedError(`no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no longer has them (${text.trim()})`);
     report.detail(`the kubelet has already removed the previous instance of ${opts.container}; showing the latest one, which also ended (exit ${crashed.exitCode}, ${crashed.reason ?? 'terminated'} at ${crashed.finishedAt})`);
     text = await fetch(false);
   }

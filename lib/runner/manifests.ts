@@ -1,18 +1,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEPLOY_PHASE_ANNOTATION, DeployPhase, type DeployPhase as Phase } from '../labels.js';
+import { DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, type DeployPhase as Phase } from '../labels.js';
 import type { Profile } from '../profile.js';
 import { filesOnDisk, knownFresh, outputDigest, keepParsed, parsedBefore, recordRender } from '../freshness.js';
 import type { Manifest } from '../synth.js';
 import { mark } from './trace.js';
+import { RefusedError } from '../errors.js';
 
 /** dist/ cannot be deployed as it is (exit code 2, nothing sent). */
-export class ManifestsRefusedError extends Error {
-  public constructor(message: string) {
-    super(message);
-    this.name = 'ManifestsRefusedError';
-  }
-}
+export class ManifestsRefusedError extends RefusedError {}
 
 /**
  * Reads dist/<profile>/, the reviewed YAML, which is all the runner ever applies. Refuses a missing
@@ -70,5 +66,5 @@ export function manifestsOfPhase(manifests: readonly Manifest[], phase: Phase): 
 }
 
 export function findManifest(manifests: readonly Manifest[], kind: string, component: string): Manifest | undefined {
-  return manifests.find((m) => m.kind === kind && m.metadata.labels?.['app.kubernetes.io/component'] === component);
+  return manifests.find((m) => m.kind === kind && m.metadata.labels?.[LabelKeys.component] === component);
 }

@@ -1,23 +1,18 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Profile } from '../profile.js';
+import { RefusedError } from '../errors.js';
 
 /** Where the runner acts, and why that context was chosen. */
 export interface Target {
   readonly context: string;
   readonly source: 'flag --context' | 'KUBE_CONTEXT' | 'profile';
   readonly server: string;
-  readonly namespace: string;
   /** A KubeConfig whose current context is the target, in memory only: the file is never changed. */
   readonly kubeConfig: KubeConfig;
 }
 
-/** A refusal before any request is sent (exit code 2). */
-export class TargetRefusedError extends Error {
-  public constructor(message: string) {
-    super(message);
-    this.name = 'TargetRefusedError';
-  }
-}
+/** The context cannot be acted on; nothing was sent (exit code 2). */
+export class TargetRefusedError extends RefusedError {}
 
 /**
  * The context to act on: --context, else KUBE_CONTEXT, else the profile's pinned one. Never the
@@ -68,11 +63,11 @@ export function resolveTarget(profile: Profile, flag: string | undefined, env: N
     );
   }
   kubeConfig.setCurrentContext(context);
-  return { context, source, server: cluster.server, namespace: profile.namespace, kubeConfig };
+  return { context, source, server: cluster.server, kubeConfig };
 }
 
 /** Reads the kubeconfig (KUBECONFIG, else ~/.kube/config); an unreadable one is a refusal. */
-export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig {
+function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig {
   const kc = new KubeConfig();
   try {
     kc.loadFromDefault();
@@ -83,5 +78,5 @@ export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig
 }
 
 export function describeTarget(t: Target): string {
-  return `context ${t.context} (from ${t.source}), API server ${t.server}, namespace ${t.namespace}`;
+  return `context ${t.context} (from ${t.source}), API server ${t.server}`;
 }

@@ -3,6 +3,7 @@ import { isPodReady, lastTermination, podProblems, restarts } from './pods.js';
 import type { Reporter } from './report.js';
 import { assessRollout, type RolloutPolicy, type RolloutState } from './rollout.js';
 import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
+import { FailedError } from '../errors.js';
 
 /** The waits the commands compose, all on the one watch mechanism (watch.ts). */
 
@@ -14,19 +15,14 @@ export interface WaitContext {
   readonly signal?: AbortSignal;
 }
 
-/** A wait that failed for a reason the user can act on (exit code 1). */
-export class WaitFailedError extends Error {
-  public constructor(message: string, public readonly details: readonly string[] = []) {
-    super(message);
-    this.name = 'WaitFailedError';
-  }
-}
+/** A wait that ended in a failure the user can act on (exit code 1): the details say which pods and why. */
+export class WaitFailedError extends FailedError {}
 
 const podsSource = (namespace: string, labelSelector: string) => ({ key: 'pods', kind: 'Pod', namespace, labelSelector });
 const byName = (key: string, kind: string, namespace: string, name: string) => ({ key, kind, namespace, fieldSelector: `metadata.name=${name}` });
 
 /** Reports each pod problem the moment it appears. */
-export function reportPodProblems(report: Reporter) {
+function reportPodProblems(report: Reporter) {
   return (key: string, type: string, obj: KubeObject) => {
     if (key !== 'pods' || type === 'DELETED') return;
     for (const p of podProblems(obj)) report.problem(`pod ${obj.metadata.name}`, p);
@@ -34,7 +30,7 @@ export function reportPodProblems(report: Reporter) {
 }
 
 /** One line per pod that is not Ready, with what is wrong: the summary printed on a timeout. */
-export function summarizePods(pods: readonly KubeObject[]): string[] {
+function summarizePods(pods: readonly KubeObject[]): string[] {
   return pods
     .filter((p) => !isPodReady(p))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
@@ -56,7 +52,10 @@ export interface RolloutWaitPolicy extends Omit<RolloutPolicy, 'now' | 'restarts
  * that crash-loops or misses its Ready deadline ends the wait with the 'failed' state. Restarts are
  * counted from the pods' counts when the wait first lists them.
  */
-export async function waitForRollout(ctx: WaitContext, name: string, podSelector: string, policy: RolloutWaitPolicy): Promise<RolloutState> {
+/** How a rollout wait ends: done, or (with failFast) failed on a pod. */
+export type RolloutOutcome = Exclude<RolloutState, { readonly state: 'progressing' }>;
+
+export async function waitForRollout(ctx: WaitContext, name: string, podSelector: string, policy: RolloutWaitPolicy): Promise<RolloutOutcome> {
   let lastDetail = '';
   let restartsAtStart: Map<string, number> | undefined;
   try {
@@ -76,8 +75,7 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
           lastDetail = state.detail;
           ctx.report.step(name, state.detail);
         }
-        if (state.state === 'done' || (state.state === 'failed' && policy.failFast)) return state;
-        return undefined;
+        return state.state === 'done' || (state.state === 'failed' && policy.failFast) ? state : undefined;
       },
     });
   } catch (err) {

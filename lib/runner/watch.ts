@@ -1,4 +1,5 @@
 import { collectionPath, type Kube, type KubeObject } from './kube.js';
+import { CommandError, FailedError } from '../errors.js';
 
 /**
  * The one wait mechanism every command uses: list, then watch from that resourceVersion, keeping a
@@ -22,17 +23,17 @@ export type Snapshot = Record<string, Map<string, KubeObject>>;
 
 export const objectsOf = (s: Snapshot, key: string): KubeObject[] => [...(s[key]?.values() ?? [])];
 
-export class WaitTimeoutError extends Error {
+/** A wait's deadline passed (exit code 1); the waits that know more turn it into a richer failure. */
+export class WaitTimeoutError extends FailedError {
   public constructor(public readonly what: string, public readonly seconds: number, public readonly snapshot: Snapshot) {
     super(`timed out after ${seconds}s waiting for ${what}`);
-    this.name = 'WaitTimeoutError';
   }
 }
 
-export class InterruptedError extends Error {
+/** Ctrl-C (or SIGTERM) during a wait (exit code 130); the command adds what the cluster now holds. */
+export class InterruptedError extends CommandError {
   public constructor(public readonly what: string, public readonly snapshot?: Snapshot) {
-    super(`interrupted while waiting for ${what}`);
-    this.name = 'InterruptedError';
+    super(`interrupted while waiting for ${what}. No request was left half-sent.`, 130);
   }
 }
 

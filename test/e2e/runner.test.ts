@@ -298,7 +298,7 @@ describe('runner refusals and failures', () => {
       },
     });
     expectExit(r, 130);
-    expect(r.stderr).toMatch(/interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\. Deploy stopped in phase "control-plane"; phases applied: base, control-plane/);
+    expect(r.stderr).toMatch(/interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\.\n\s+Deploy stopped in phase "control-plane"; phases applied: base, control-plane\. The cluster holds a partial deployment/);
     expectExit(await cli('destroy'), 0);
   });
 });

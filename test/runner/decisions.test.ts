@@ -7,7 +7,7 @@ import { loadProfile } from '../../lib/profiles.js';
 import type { Profile } from '../../lib/profile.js';
 import { renderProfile } from '../../lib/synth.js';
 import { filesOnDisk, inputDigest, knownFresh, outputDigest, recordRender } from '../../lib/freshness.js';
-import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/delete.js';
+import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/commands/destroy.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
 import { manifestsOfPhase, ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { podProblems } from '../../lib/runner/pods.js';

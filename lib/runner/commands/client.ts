@@ -3,7 +3,8 @@ import { constants } from 'node:os';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
 import { findLeader } from '../leader.js';
 import { readManifests } from '../manifests.js';
-import { WaitFailedError } from '../waits.js';
+import { FailedError } from '../../errors.js';
+import type { ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
 
 /**
@@ -18,7 +19,7 @@ import type { CommandContext } from './context.js';
  */
 export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
   const endpoints = await clientEndpoints(ctx, await readManifests(ctx.distDir, ctx.profile));
-  if (endpoints.length === 0) throw new WaitFailedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside`);
+  if (endpoints.length === 0) throw new FailedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside`);
   const leader = await findLeader(ctx);
   const ordered = leaderFirst(endpoints, leader);
   ctx.report.info(leader ? `leader: ${leader} (from its event log)` : 'leader: unknown (no election in the event logs yet); addresses in ordinal order');
@@ -38,7 +39,7 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
     // sent to the runner alone (a supervisor, a test) is passed on, and the client's exit is ours.
     const forward = () => child.kill('SIGTERM');
     ctx.signal?.addEventListener('abort', forward);
-    child.on('error', (err) => reject(new WaitFailedError(`cannot run ${command[0]}: ${err.message}`)));
+    child.on('error', (err) => reject(new FailedError(`cannot run ${command[0]}: ${err.message}`)));
     child.on('close', (code, signal) => {
       ctx.signal?.removeEventListener('abort', forward);
       resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
@@ -49,3 +50,11 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
 export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {
   return [...endpoints].sort((a, b) => Number(b.pod === leader) - Number(a.pod === leader));
 }
+
+/** `client`. */
+export const clientCommand: ClusterCommand = {
+  name: 'client',
+  description: 'the <host>:<node port> addresses a client outside the cluster uses, leader first; with a command after --, run it with SANDSTORE_SEEDS set to them',
+  configure: (command) => command.argument('[command...]', 'a Sand Store client to run, e.g. -- ./open_smoke'),
+  run: (ctx, _opts, args) => client(ctx, (args[0] as string[] | undefined) ?? []),
+};

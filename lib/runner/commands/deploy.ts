@@ -2,10 +2,15 @@ import { DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { clientEndpoints } from '../client-access.js';
-import { destroyProfile } from '../delete.js';
+import { destroyProfile } from './destroy.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
-import { waitForJob, waitForRollout, WaitFailedError } from '../waits.js';
+import { waitForJob, waitForRollout } from '../waits.js';
 import { waitContext, type CommandContext } from './context.js';
+import { CommandError, FailedError, RefusedError } from '../../errors.js';
+import { ApiError } from '../kube.js';
+import { InterruptedError } from '../watch.js';
+import type { ClusterCommand } from './command.js';
+import { smoke } from './smoke.js';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
 export interface DeployProgress {
@@ -57,6 +62,29 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
 }
 
 function required(m: Manifest | undefined, what: string, phase: string): Manifest {
-  if (!m) throw new WaitFailedError(`dist/ has no ${what} in phase ${phase}; re-run \`npm run synth\``);
+  if (!m) throw new FailedError(`dist/ has no ${what} in phase ${phase}; re-run \`npm run synth\``);
   return m;
 }
+
+/** `deploy` (Flow 3), optionally followed by the smoke test. */
+export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
+  name: 'deploy',
+  description: 'clean-slate deploy (Flow 3): destroy, then apply in phases, waiting for each',
+  configure: (command) => command.option('--smoke', 'end with the smoke test'),
+  run: async (ctx, opts) => {
+    const progress: DeployProgress = { phase: 'start', applied: [] };
+    try {
+      await deploy(ctx, progress);
+    } catch (err) {
+      // How far it got, whenever a request was refused or the user stopped it mid-way.
+      if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
+        const where = `Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}.`;
+        err.withDetails(err instanceof InterruptedError
+          ? `${where} The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`
+          : err instanceof ApiError ? `${where} Fix the cause and run it again (it starts from a clean slate).` : where);
+      }
+      throw err;
+    }
+    if (opts.smoke) await smoke(ctx);
+  },
+};

@@ -1,12 +1,11 @@
-import { createTwoFilesPatch } from 'diff';
-import { stringify } from 'yaml';
 import type { KubeObject } from '../kube.js';
 import { DeployPhase } from '../../labels.js';
 import { phaseOf, readManifests } from '../manifests.js';
 import type { CommandContext } from './context.js';
+import type { ClusterCommand } from './command.js';
 
 /** Server-populated fields that are noise in a review diff. */
-export function comparable(o: KubeObject | undefined): unknown {
+function comparable(o: KubeObject | undefined): unknown {
   if (!o) return undefined;
   const copy = structuredClone(o) as any;
   delete copy.status;
@@ -23,6 +22,8 @@ export function comparable(o: KubeObject | undefined): unknown {
  * what is live, as a unified YAML diff. Exit code 1 when anything differs, like `kubectl diff`.
  */
 export async function diff(ctx: CommandContext): Promise<boolean> {
+  // Loaded here rather than at start-up: only this command needs the diff and YAML libraries.
+  const [{ createTwoFilesPatch }, { default: { stringify } }] = await Promise.all([import('diff'), import('yaml')]);
   // On-demand objects (the smoke-test Job) are not part of a deployment, so never "missing" from one.
   const manifests = (await readManifests(ctx.distDir, ctx.profile)).filter((m) => phaseOf(m) !== DeployPhase.onDemand);
   let changed = 0;
@@ -53,3 +54,10 @@ function colourLine(ctx: CommandContext, line: string): string {
   if (line.startsWith('@@')) return ctx.report.paint('cyan', line);
   return line;
 }
+
+/** `diff`: exit code 1 when anything differs, like `kubectl diff`. */
+export const diffCommand: ClusterCommand = {
+  name: 'diff',
+  description: 'live objects against dist/ (server-side dry run), as a YAML diff; exit 1 if different',
+  run: async (ctx) => ((await diff(ctx)) ? 1 : 0),
+};

@@ -4,7 +4,9 @@ import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { findLeader } from '../leader.js';
 import { printLogs } from '../logs.js';
 import type { Manifest } from '../../synth.js';
-import { waitForJob, WaitFailedError } from '../waits.js';
+import { waitForJob } from '../waits.js';
+import { FailedError } from '../../errors.js';
+import type { ClusterCommand } from './command.js';
 import { waitFor } from '../watch.js';
 import type { CommandContext } from './context.js';
 
@@ -15,8 +17,8 @@ import type { CommandContext } from './context.js';
 export async function smoke(ctx: CommandContext): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', 'smoke-test');
-  if (!job) throw new WaitFailedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts)`);
-  const ns = ctx.profile.namespace;
+  if (!job) throw new FailedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts)`);
+  const ns = ctx.namespace;
   // A Job's pod template is immutable: a previous run is removed first (its pods with it).
   if (await ctx.kube.delete('Job', job.metadata.name, ns)) {
     await waitForGone(ctx, job.metadata.name);
@@ -62,10 +64,18 @@ export function withLeaderFirst(job: Manifest, leader: string): Manifest {
 }
 
 async function waitForGone(ctx: CommandContext, name: string): Promise<void> {
-  await waitFor(ctx.kube, [{ key: 'job', kind: 'Job', namespace: ctx.profile.namespace, fieldSelector: `metadata.name=${name}` }], {
+  await waitFor(ctx.kube, [{ key: 'job', kind: 'Job', namespace: ctx.namespace, fieldSelector: `metadata.name=${name}` }], {
     what: `the previous Job ${name} to be removed`,
     timeoutSeconds: ctx.timeoutSeconds,
     signal: ctx.signal,
     check: (s) => (s.job.size === 0 ? true : undefined),
   });
 }
+
+/** `smoke`. */
+export const smokeCommand: ClusterCommand = {
+  name: 'smoke',
+  description: 'run the smoke-test Job against every node, print its logs, remove it',
+  whenInterrupted: 'The smoke-test Job may still be running; `npm run smoke` removes it and starts over.',
+  run: (ctx) => smoke(ctx),
+};

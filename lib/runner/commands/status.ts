@@ -2,6 +2,7 @@ import { LabelKeys, profileSelector } from '../../labels.js';
 import type { KubeObject } from '../kube.js';
 import { isPodReady, podProblems, podRevision, restarts } from '../pods.js';
 import type { CommandContext } from './context.js';
+import type { ClusterCommand } from './command.js';
 
 /** Lines of a left-aligned table. */
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
@@ -16,7 +17,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
  */
 export async function status(ctx: CommandContext): Promise<void> {
   const { kube, report } = ctx;
-  const ns = ctx.profile.namespace;
+  const ns = ctx.namespace;
   const labelSelector = profileSelector(ctx.profile.name);
   const [sets, pods, claims, services, jobs] = await Promise.all(
     ['StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'Job'].map((kind) => kube.list(kind, { namespace: ns, labelSelector }).then((l) => l.items)),
@@ -65,3 +66,10 @@ function jobState(job: KubeObject): string {
   if (c) return `${c.type}${c.message ? ` (${c.message})` : ''}`;
   return `running (${job.status?.active ?? 0} active, ${job.status?.failed ?? 0} failed)`;
 }
+
+/** `status`. */
+export const statusCommand: ClusterCommand = {
+  name: 'status',
+  description: 'pods, claims, services, rollout and bootstrap state',
+  run: (ctx) => status(ctx),
+};

@@ -4,11 +4,13 @@ import { applyAll } from '../apply.js';
 import { ApiError, type KubeObject } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { lastTermination, ordinalOf, podProblems } from '../pods.js';
-import type { RolloutState } from '../rollout.js';
 import { waitForRollout, WaitFailedError } from '../waits.js';
+import { buildAndPushImage } from '../../image/build.js';
+import { FailedError, RefusedError } from '../../errors.js';
+import { podReadyTimeoutOption, type ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
 
-export const RESTARTED_AT_ANNOTATION = 'sandstore.io/restarted-at';
+const RESTARTED_AT_ANNOTATION = 'sandstore.io/restarted-at';
 
 export interface UpdateOptions {
   /** Run this image instead of the profile's (e.g. a fixed or a candidate build). @default the profile's image */
@@ -18,21 +20,21 @@ export interface UpdateOptions {
 }
 
 /** A rollout halted on a failing pod (exit code 1). */
-export class RolloutPausedError extends WaitFailedError {}
+class RolloutPausedError extends WaitFailedError {}
 
 /**
  * Flow 4: re-applies the profile's config and data plane with a restart annotation (and optionally
- * another image), clears pods stuck on a bad revision, then watches the StatefulSet replace pods from
- * the highest ordinal down. If an updated pod crash-loops or misses its deadline, the rollout is
+ * another image), then watches the StatefulSet replace pods from the highest ordinal down, one at a
+ * time. If an updated pod crash-loops or misses its deadline, the rollout is
  * paused by raising the partition to that pod's ordinal, so no other pod is replaced.
  */
 export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const dist = findManifest(manifests, 'StatefulSet', 'data-plane');
-  if (!dist) throw new WaitFailedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`');
-  const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.profile.namespace);
+  if (!dist) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
+  const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.namespace);
   if (!live) {
-    throw new WaitFailedError(`StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ${ctx.profile.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`);
+    throw new FailedError(`StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`);
   }
   const sts = withRestart(dist, new Date().toISOString(), opts.image);
   try {
@@ -41,7 +43,7 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
     // A StatefulSet field other than the template, replicas and update strategy changed in dist/
     // (the pod management policy, the claim templates): Kubernetes cannot change it in place.
     if (err instanceof ApiError && err.status === 422 && /updates to statefulset spec for fields other than/.test(err.message)) {
-      throw new WaitFailedError(`dist/ changes a field of StatefulSet ${dist.metadata.name} that Kubernetes cannot update in place; no pod was replaced`, [
+      throw new FailedError(`dist/ changes a field of StatefulSet ${dist.metadata.name} that Kubernetes cannot update in place; no pod was replaced`, [
         `the API server said: ${err.body?.message ?? err.message}`,
         `redeploy from a clean slate instead: npm run deploy -- --profile=${ctx.profile.name}`,
       ]);
@@ -50,15 +52,6 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
   }
   ctx.report.step('update', `applied StatefulSet ${dist.metadata.name}${opts.image ? ` with image ${opts.image}` : ''} and a restart at ${(sts as any).spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]}`);
   await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds ?? 120);
-}
-
-/** `resume`: lowers the partition to 0 and watches the rest of the rollout, with the same guard. */
-export async function resume(ctx: CommandContext, opts: { podReadySeconds?: number } = {}): Promise<void> {
-  const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true });
-  const name = findManifest(manifests, 'StatefulSet', 'data-plane')?.metadata.name ?? 'sandstore';
-  await ctx.kube.mergePatch('StatefulSet', name, ctx.profile.namespace, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
-  ctx.report.step('resume', `partition of StatefulSet ${name} set to 0`);
-  await watchRollout(ctx, name, opts.podReadySeconds ?? 120);
 }
 
 /** The dist StatefulSet with a new restart annotation, optionally another image, partition 0. */
@@ -74,15 +67,18 @@ export function withRestart(dist: Manifest, at: string, image?: string): Manifes
   return sts;
 }
 
-async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
-  const ns = ctx.profile.namespace;
+/**
+ * Watches the data plane's rollout to its end with the crash guard; on a failing pod, pauses it
+ * there (partition = the pod's ordinal) and fails saying why and what to run next.
+ */
+export async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
+  const ns = ctx.namespace;
   const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=data-plane`;
-  const state: RolloutState = await waitForRollout(ctx, name, selector, { podReadySeconds, failFast: true });
+  const state = await waitForRollout(ctx, name, selector, { podReadySeconds, failFast: true });
   if (state.state === 'done') {
     ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);
     return;
   }
-  if (state.state !== 'failed') return;
   // Halt: pods at or above the partition are updated; the failing pod's ordinal keeps every pod
   // below it on the old revision.
   const partition = ordinalOf(state.pod);
@@ -97,3 +93,19 @@ async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: 
     `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
   ]);
 }
+
+/** `update` (Flow 4). */
+export const updateCommand: ClusterCommand<{ image?: string; build?: boolean; source: string; podReadyTimeout: number }> = {
+  name: 'update',
+  description: 'rolling update (Flow 4): restart (or new image), one pod at a time, paused on a failing pod',
+  configure: (command) => command
+    .option('--image <ref>', 'run this image instead of the profile\'s')
+    .option('--build', 'build and push the profile\'s image first (see `image`)')
+    .option('--source <path>', 'Sand Store source checkout for --build', process.env.SANDSTORE_SRC ?? '../sandstore')
+    .addOption(podReadyTimeoutOption()),
+  whenInterrupted: 'The new spec is applied and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
+  run: async (ctx, opts) => {
+    if (opts.build) await buildAndPushImage({ profile: ctx.profile, sourcePath: opts.source, log: (line) => ctx.report.info(line) });
+    await update(ctx, { image: opts.image, podReadySeconds: opts.podReadyTimeout });
+  },
+};

@@ -1,8 +1,12 @@
-import { LabelKeys, profileSelector } from '../labels.js';
-import type { Manifest } from '../synth.js';
-import { RESOURCES, type KubeObject } from './kube.js';
-import type { WaitContext } from './waits.js';
-import { objectsOf, waitFor, WaitTimeoutError, type Snapshot, type WatchSource } from './watch.js';
+import { LabelKeys, profileSelector } from '../../labels.js';
+import type { Manifest } from '../../synth.js';
+import { RESOURCES, type KubeObject } from '../kube.js';
+import { FailedError } from '../../errors.js';
+import type { WaitContext } from '../waits.js';
+import { objectsOf, waitFor, WaitTimeoutError, type Snapshot, type WatchSource } from '../watch.js';
+import { waitContext, type CommandContext } from './context.js';
+import type { ClusterCommand } from './command.js';
+import { readManifests } from '../manifests.js';
 
 /** The etcd members' component label: they stop after the data plane. */
 const CONTROL_PLANE = 'control-plane';
@@ -14,7 +18,7 @@ const CONTROL_PLANE = 'control-plane';
  */
 
 /** The kinds a profile makes, whatever dist/ says: the chart's kinds plus pods and claims. */
-export const PROFILE_KINDS = ['StatefulSet', 'Job', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass', 'Namespace'] as const;
+const PROFILE_KINDS = ['StatefulSet', 'Job', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass', 'Namespace'] as const;
 
 /** Deletion order: controllers first (so they stop re-creating pods), then the rest, namespace last. */
 const ORDER = ['StatefulSet', 'Job', 'Pod', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'StorageClass', 'Namespace'];
@@ -45,17 +49,15 @@ export function volumesOfClaims(volumes: readonly KubeObject[], claims: Readonly
   });
 }
 
-export interface DestroyResult {
-  readonly deleted: number;
-  readonly claims: number;
-}
-
-export class DestroyStuckError extends Error {
+/** Destroy's deadline passed with objects left (exit code 1): what is stuck, why, and how to force it. */
+class DestroyStuckError extends FailedError {
   public constructor(message: string, public readonly stuck: readonly string[], public readonly forceCommands: readonly string[]) {
-    super(message);
-    this.name = 'DestroyStuckError';
+    super(message, [...stuck, 'to force (this deletes data and skips clean-up):', ...forceCommands.map((c) => `  ${c}`)]);
   }
 }
+
+/** What destroy's waits need: the profile's name (its label selector) and the context (for hints). */
+export type DestroyContext = WaitContext & { readonly profileName: string; readonly context: string };
 
 export interface DestroyOptions {
   /**
@@ -72,9 +74,9 @@ export interface DestroyOptions {
   readonly namespace?: 'keep' | 'delete' | 'delete-and-wait';
 }
 
-export async function destroyProfile(ctx: WaitContext & { profile: string; context: string }, manifests?: readonly Manifest[], opts: DestroyOptions = {}): Promise<DestroyResult> {
+export async function destroyProfile(ctx: DestroyContext, manifests?: readonly Manifest[], opts: DestroyOptions = {}): Promise<void> {
   const { kube, report } = ctx;
-  const selector = profileSelector(ctx.profile);
+  const selector = profileSelector(ctx.profileName);
   const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
   const live = lists.flatMap((l) => l.items);
   const namespacePolicy = opts.namespace ?? 'delete';
@@ -86,7 +88,7 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
   const namespaceObjects = plan.filter((o) => o.kind === 'Namespace');
   if (plan.length === 0) {
     const finalizing = live.filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp).map((n) => n.metadata.name);
-    report.step('destroy', `nothing of profile ${ctx.profile} on the cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
+    report.step('destroy', `nothing of profile ${ctx.profileName} on the cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
   } else {
     report.step('destroy', `deleting ${plan.length} objects (${summarizeKinds(plan)})`);
     // Controllers first, so no new pods appear; the data plane before the control plane: a Sand
@@ -95,7 +97,7 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
     const controllers = contents.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Job');
     const controlPlane = (o: KubeObject) => o.metadata.labels?.[LabelKeys.component] === CONTROL_PLANE;
     await Promise.all(controllers.filter((o) => !controlPlane(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
-    await waitGone(ctx, `profile ${ctx.profile}'s data-plane pods to stop`, [
+    await waitGone(ctx, `profile ${ctx.profileName}'s data-plane pods to stop`, [
       { key: 'pods', kind: 'Pod', labelSelector: `${selector},${LabelKeys.component}!=${CONTROL_PLANE}` },
     ], (s) => objectsOf(s, 'pods'));
     await Promise.all(controllers.filter(controlPlane).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
@@ -108,7 +110,7 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
     for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
     return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes'), claims)];
   };
-  await waitGone(ctx, `profile ${ctx.profile}'s pods, claims and volumes to be gone`, [
+  await waitGone(ctx, `profile ${ctx.profileName}'s pods, claims and volumes to be gone`, [
     { key: 'pods', kind: 'Pod', labelSelector: selector },
     { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
     { key: 'volumes', kind: 'PersistentVolume' },
@@ -118,19 +120,18 @@ export async function destroyProfile(ctx: WaitContext & { profile: string; conte
   await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
   if (namespacePolicy !== 'delete') {
     const waitedFor = (s: Snapshot) => objectsOf(s, 'namespaces').filter((n) => namespacePolicy === 'delete-and-wait' || n.metadata.deletionTimestamp);
-    await waitGone(ctx, `profile ${ctx.profile}'s namespace to be gone`, [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }], waitedFor);
+    await waitGone(ctx, `profile ${ctx.profileName}'s namespace to be gone`, [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }], waitedFor);
   }
   if (plan.length > 0) {
     const ns = namespaces.length === 0 ? ''
       : namespacePolicy === 'delete' ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the background; a deploy of this profile waits for that)`
         : `, namespace ${namespaces.join(', ')} deleted`;
-    report.step('destroy', `profile ${ctx.profile} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${ns}`);
+    report.step('destroy', `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${ns}`);
   }
-  return { deleted: plan.length, claims: claims.size };
 }
 
 /** Waits by watch until `remaining` is empty; on timeout, says what is stuck and how to force it. */
-async function waitGone(ctx: WaitContext & { context: string }, what: string, sources: WatchSource[], remaining: (s: Snapshot) => KubeObject[]): Promise<void> {
+async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[], remaining: (s: Snapshot) => KubeObject[]): Promise<void> {
   let lastPrinted = 0;
   try {
     await waitFor(ctx.kube, sources, {
@@ -180,3 +181,18 @@ function stuckError(err: WaitTimeoutError, left: readonly KubeObject[], context:
   });
   return new DestroyStuckError(`${err.message}; ${left.length} object(s) remain`, stuck, force);
 }
+
+/** `destroy` (Flow 2). */
+export const destroyCommand: ClusterCommand<{ waitNamespace?: boolean }> = {
+  name: 'destroy',
+  description: 'delete everything of the profile, claims included, and wait until no pod, claim or volume of it remains (Flow 2)',
+  configure: (command) => command
+    .option('--wait-namespace', 'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool'),
+  whenInterrupted: 'Deletions were requested and the cluster finishes them by itself; run `npm run destroy` again to wait for them.',
+  run: async (ctx: CommandContext, opts) => {
+    // destroy works from the labels alone; dist/ only adds kinds to sweep, when it can be read.
+    const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true }).catch(() => undefined);
+    await destroyProfile(waitContext(ctx), manifests, { namespace: opts.waitNamespace ? 'delete-and-wait' : 'delete' });
+    ctx.report.success(`nothing of profile ${ctx.profile.name} remains on ${ctx.target.context}`);
+  },
+};

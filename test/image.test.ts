@@ -1,19 +1,12 @@
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { projectRoot } from '../../lib/paths.js';
-import { parseProfile, type Profile, type ProfileInput } from '../../lib/profile.js';
-import {
-  buildAndPushImage,
-  dockerBuildArgs,
-  ImageBuildError,
-  ImagePreflightError,
-  imageTag,
-  preflight,
-  registryHost,
-  type ImageOptions,
-} from '../../lib/runner/image.js';
-import ssdRaft from '../../profiles/ssd-raft.js';
+import { projectRoot } from '../lib/paths.js';
+import { imageRef, parseProfile, type Profile, type ProfileInput } from '../lib/profile.js';
+import { buildAndPushImage, ImageBuildError, ImagePreflightError, type ImageOptions } from '../lib/image/build.js';
+import { dockerBuildArgs, registryHost } from '../lib/image/docker-args.js';
+import { preflight } from '../lib/image/preflight.js';
+import ssdRaft from '../profiles/ssd-raft.js';
 
 /**
  * The image flow against real processes: a stub `docker` (test/runner/fixtures/docker-stub.sh) is the
@@ -97,9 +90,9 @@ async function preflightRefusal(opts: ImageOptions): Promise<readonly string[]> 
   return (error as ImagePreflightError).problems;
 }
 
-describe('imageTag and dockerBuildArgs', () => {
+describe('the image reference and dockerBuildArgs', () => {
   test('the tag is <registry>/<repository>:<tag> from the profile, as the seed names it', () => {
-    expect(imageTag(profile())).toBe('docker.io/sandstore/sandstore-node:ssd-raft-latest');
+    expect(imageRef(profile())).toBe('docker.io/sandstore/sandstore-node:ssd-raft-latest');
   });
 
   test('the build argv carries platform, target, Dockerfile, Go tags, GOOS/GOARCH and the tag', () => {
@@ -179,7 +172,7 @@ describe('buildAndPushImage', () => {
     const opts = options({ env: env({ STUB_DOCKER_BUILD_FAIL: '1' }) });
     const error = await rejectionOf(buildAndPushImage(opts));
     expect(error).toBeInstanceOf(ImageBuildError);
-    expect(error).toMatchObject({ step: 'build', exitCode: 3 });
+    expect(error).toMatchObject({ step: 'build', dockerExitCode: 3 });
     expect((error as Error).message).toMatch(/docker build .* failed \(exit code 3\): ERROR: failed to solve.*Nothing was pushed/);
     expect(commands()).toEqual(['info', 'build']);
     expect(opts.lines).toContainEqual(expect.stringMatching(/^build: failed after \d+\.\d s$/));
@@ -188,7 +181,7 @@ describe('buildAndPushImage', () => {
   test('a failed push is ImageBuildError for step push, with what to check', async () => {
     const error = await rejectionOf(buildAndPushImage(options({ env: env({ STUB_DOCKER_PUSH_FAIL: '1' }) })));
     expect(error).toBeInstanceOf(ImageBuildError);
-    expect(error).toMatchObject({ step: 'push', exitCode: 4 });
+    expect(error).toMatchObject({ step: 'push', dockerExitCode: 4 });
     expect((error as Error).message).toMatch(/denied: requested access.*docker login/);
     expect(commands()).toEqual(['info', 'build', 'push']);
   });
@@ -245,13 +238,14 @@ describe('pre-flight refuses before any build', () => {
     });
     const error = await rejectionOf(buildAndPushImage(opts));
     expect(error).toBeInstanceOf(ImagePreflightError);
-    const { problems, message } = error as ImagePreflightError;
+    const { problems, message, details, exitCode } = error as ImagePreflightError;
     expect(problems).toEqual([
       expect.stringMatching(/Docker daemon is not reachable/),
       expect.stringMatching(/no credentials for registry ghcr\.io/),
       expect.stringMatching(/nowhere does not exist/),
     ]);
-    expect(message).toMatch(/^cannot build the image \(3 problems\); nothing was built or pushed:\n {2}- the Docker daemon/);
+    // A refusal (exit code 2): the CLI prints the message, then each problem on its own line.
+    expect({ message, details, exitCode }).toEqual({ message: 'cannot build the image (3 problems); nothing was built or pushed and no cluster was contacted:', details: problems, exitCode: 2 });
     expect(commands()).toEqual(['info']);
   });
 

@@ -1,0 +1,19 @@
+import { buildAndPushImage } from '../../image/build.js';
+import { loadProfile } from '../../profiles.js';
+import { profileOption, type LocalCommand } from './command.js';
+
+/** `image` (Flow 1): build the profile's image and push it; never talks to a cluster. */
+export const imageCommand: LocalCommand<{ source: string; push: boolean }> = {
+  name: 'image',
+  description: 'build the profile\'s image for linux/amd64 and push it (Flow 1); no cluster call',
+  local: true,
+  configure: (command) => command
+    .addOption(profileOption())
+    .option('--source <path>', 'Sand Store source checkout (holds deploy/docker/Dockerfile)', process.env.SANDSTORE_SRC ?? '../sandstore')
+    .option('--no-push', 'build only'),
+  run: async (report, opts) => {
+    const profile = await loadProfile(opts.profile);
+    const result = await buildAndPushImage({ profile, sourcePath: opts.source, push: opts.push, log: (line) => report.info(line) });
+    report.success(`${result.image} ${result.pushed ? 'built and pushed' : 'built'}`);
+  },
+};

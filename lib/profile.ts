@@ -5,6 +5,7 @@ import { rules, type Rule } from './validation.js';
  * The Profile: everything that differs between benchmark set-ups, as data. One file per profile in
  * profiles/, `export default defineProfile({...})`. The schema below reports every problem at once,
  * by field, with the bad value and the accepted form; nothing is synthesized from an invalid profile.
+ * Its rules are lib/validation.ts's, the constructs' too.
  */
 
 /** A schema of `base` that also checks `rule`, reporting the bad value and the accepted form. */
@@ -25,16 +26,6 @@ const positiveInt = ruledNumber(rules.positiveInt);
 const cpuMemory = z.strictObject({ cpu: quantity, memory: quantity });
 const resources = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
 
-const imageTag = ruledString((v) =>
-  /^[\w][\w.-]{0,127}$/.test(v) ? undefined : 'an image tag: letters, digits, "_", "." and "-", at most 128, e.g. "ssd-raft-latest"');
-const registry = ruledString((v) =>
-  /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/.test(v)
-    ? undefined
-    : 'a registry host with optional port and path and no scheme, e.g. "docker.io/myuser" or "localhost:5000"');
-const repository = ruledString((v) =>
-  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v) ? undefined : 'a repository name in lower case, e.g. "sandstore-node"');
-const goTag = ruledString((v) => (/^[\w.]+$/.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."'));
-
 export const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
   name: dnsLabel,
@@ -48,16 +39,16 @@ export const ProfileSchema = z.strictObject({
   }),
   namespace: dnsLabel,
   image: z.strictObject({
-    registry,
+    registry: ruledString(rules.registry),
     /** @default 'sandstore-node' */
-    repository: repository.default('sandstore-node'),
-    tag: imageTag,
+    repository: ruledString(rules.repository).default('sandstore-node'),
+    tag: ruledString(rules.imageTag),
     /** @default 'Always' (re-pushed tags are pulled on restart) */
     pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('Always'),
   }),
   build: z.strictObject({
     /** Go build tags, passed to the Dockerfile as TAGS and GO_FLAGS="-tags ...". */
-    goTags: z.array(goTag).min(1, { error: 'expected at least one Go build tag, e.g. ["grpc", "etcd"]' }),
+    goTags: z.array(ruledString(rules.goTag)).min(1, { error: 'expected at least one Go build tag, e.g. ["grpc", "etcd"]' }),
     /** @default 'linux/amd64' */
     platform: z.enum(['linux/amd64', 'linux/arm64']).default('linux/amd64'),
   }),
@@ -104,14 +95,9 @@ export const ProfileSchema = z.strictObject({
   /** @default true */
   smokeTest: z.boolean().default(true),
 }).superRefine((p, ctx) => {
-  const last = p.clientAccess.nodePortBase + p.raft.replicas - 1;
-  if (Number.isInteger(last) && last > 32767) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['clientAccess', 'nodePortBase'],
-      input: p.clientAccess.nodePortBase,
-      message: `expected at most ${32767 - p.raft.replicas + 1}: with ${p.raft.replicas} Raft replicas the last node port would be ${last}, above 32767`,
-    });
+  const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
+  if (accepted !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['clientAccess', 'nodePortBase'], input: p.clientAccess.nodePortBase, message: `expected ${accepted}` });
   }
 });
 

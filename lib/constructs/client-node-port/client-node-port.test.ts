@@ -34,7 +34,7 @@ describe('ClientNodePort', () => {
   test.each([
     [3, 29999, /basePort 29999; expected a whole number from 30000 to 32767/],
     [3, 32768, /basePort 32768; expected a whole number from 30000 to 32767/],
-    [5, 32765, /basePort 32765; with 5 replicas the last port would be 32769, expected basePort <= 32763/],
+    [5, 32765, /basePort 32765; expected at most 32763: with 5 Raft replicas the last node port would be 32769, above 32767/],
   ])('%i replicas at base %i are refused', (replicas, basePort, message) => {
     expect(() => build(replicas, { basePort })).toThrow(message);
   });

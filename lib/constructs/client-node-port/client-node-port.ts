@@ -2,7 +2,7 @@ import { Construct } from 'constructs';
 import { IntOrString, KubeService } from '../../../imports/k8s.js';
 import { componentLabels } from '../scope.js';
 import { DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
-import { check, NODE_PORT_MAX, rules } from '../../validation.js';
+import { check, rules } from '../../validation.js';
 import type { SandstoreCluster } from '../sandstore-cluster/index.js';
 
 export interface ClientNodePortProps {
@@ -37,10 +37,7 @@ export class ClientNodePort extends Construct {
     const cluster = props.cluster;
     this.basePort = props.basePort ?? 30080;
     check(who, 'basePort', this.basePort, rules.nodePort);
-    const last = this.basePort + cluster.replicas - 1;
-    if (last > NODE_PORT_MAX) {
-      throw new Error(`${who}: invalid basePort ${this.basePort}; with ${cluster.replicas} replicas the last port would be ${last}, expected basePort <= ${NODE_PORT_MAX - cluster.replicas + 1}`);
-    }
+    check(who, 'basePort', this.basePort, rules.nodePortBaseFor(cluster.replicas));
     if (props.advertiseHost !== undefined) check(who, 'advertiseHost', props.advertiseHost, rules.nonEmpty);
 
     const labels = componentLabels(this, cluster.name, 'client-access');

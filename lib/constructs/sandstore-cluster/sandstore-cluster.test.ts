@@ -103,8 +103,8 @@ describe('SandstoreCluster', () => {
     [{ replicas: 1 }, /replicas 1; expected an odd whole number of at least 3/],
     [{ image: 'registry.example/sandstore-node' }, /image "registry.example\/sandstore-node"; expected an image reference with a tag/],
     [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
-    [{ raft: { maxBatchSize: 0 } }, /RAFT_MAX_BATCH_SIZE 0; expected a whole number greater than 0/],
-    [{ raft: { maxBatchWaitMs: 2.5 } }, /RAFT_MAX_BATCH_WAIT_MS 2.5/],
+    [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number greater than 0/],
+    [{ raft: { maxBatchWaitMs: 2.5 } }, /raft\.maxBatchWaitMs 2.5/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => build(props as Partial<SandstoreClusterProps>)).toThrow(message);
   });

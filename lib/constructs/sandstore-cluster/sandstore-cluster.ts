@@ -147,14 +147,13 @@ export class SandstoreCluster extends Construct {
     const storageSize = props.storageSize ?? '20Gi';
     check(who, 'name', this.name, rules.dnsLabel);
     check(who, 'replicas', this.replicas, rules.oddAtLeast(3));
-    check(who, 'image', this.image, (v: string) =>
-      /^[^\s:]+(:\d+)?(\/[^\s:]+)*:[\w][\w.-]{0,127}$/.test(v) ? undefined : 'an image reference with a tag, "<registry>/<repository>:<tag>"');
-    const raft = {
-      RAFT_MAX_BATCH_SIZE: props.raft?.maxBatchSize ?? 64,
-      RAFT_MAX_BATCH_WAIT_MS: props.raft?.maxBatchWaitMs ?? 10,
-      RAFT_SNAPSHOT_THRESHOLD_LOGS: props.raft?.snapshotThresholdLogs ?? 1000,
+    check(who, 'image', this.image, rules.imageReference);
+    const raft: Required<RaftTunables> = {
+      maxBatchSize: props.raft?.maxBatchSize ?? 64,
+      maxBatchWaitMs: props.raft?.maxBatchWaitMs ?? 10,
+      snapshotThresholdLogs: props.raft?.snapshotThresholdLogs ?? 1000,
     };
-    for (const [key, value] of Object.entries(raft)) check(who, `raft tunable ${key}`, value, rules.positiveInt);
+    for (const [tunable, value] of Object.entries(raft)) check(who, `raft.${tunable}`, value, rules.positiveInt);
     const resources = toResourceRequirements(who, 'resources', props.resources ?? {
       requests: { cpu: '500m', memory: '512Mi' },
       limits: { cpu: '2', memory: '2Gi' },
@@ -180,7 +179,9 @@ export class SandstoreCluster extends Construct {
         ETCD_ENDPOINTS: props.etcd.clientEndpoints.join(','),
         LISTEN_ADDR: `:${SANDSTORE_PORT}`,
         DATA_DIR,
-        ...Object.fromEntries(Object.entries(raft).map(([k, v]) => [k, String(v)])),
+        RAFT_MAX_BATCH_SIZE: String(raft.maxBatchSize),
+        RAFT_MAX_BATCH_WAIT_MS: String(raft.maxBatchWaitMs),
+        RAFT_SNAPSHOT_THRESHOLD_LOGS: String(raft.snapshotThresholdLogs),
       },
     });
 

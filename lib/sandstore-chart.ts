@@ -9,7 +9,7 @@ import {
   SandstoreNetworkPolicies,
 } from './constructs/index.js';
 import { componentLabels, markClusterScoped } from './constructs/scope.js';
-import { DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
+import { Component, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
 import { imageRef, type Profile } from './profile.js';
 
 /** One profile's whole deployment: the constructs composed and configured as the profile says. */
@@ -30,7 +30,7 @@ export class SandstoreChart extends Chart {
       metadata: {
         name: profile.namespace,
         labels: {
-          ...componentLabels(this, 'sandstore', 'namespace'),
+          ...componentLabels(this, 'sandstore', Component.namespace),
           // The API server refuses any pod that is not "restricted", so a regression cannot deploy.
           'pod-security.kubernetes.io/enforce': 'restricted',
           'pod-security.kubernetes.io/enforce-version': 'v1.28',

@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeService } from '../../../imports/k8s.js';
 import { componentLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
+import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import type { SandstoreCluster } from '../sandstore-cluster/index.js';
 
@@ -40,7 +40,7 @@ export class ClientNodePort extends Construct {
     check(who, 'basePort', this.basePort, rules.nodePortBaseFor(cluster.replicas));
     if (props.advertiseHost !== undefined) check(who, 'advertiseHost', props.advertiseHost, rules.nonEmpty);
 
-    const labels = componentLabels(this, cluster.name, 'client-access');
+    const labels = componentLabels(this, cluster.name, Component.clientAccess);
     this.nodePorts = cluster.podNames.map((pod, ordinal) => ({ pod, nodePort: this.basePort + ordinal, service: `${pod}-external` }));
     for (const { pod, nodePort, service } of this.nodePorts) {
       new KubeService(this, pod, {

@@ -6,7 +6,7 @@ import {
   KubeStatefulSet,
   type Probe,
 } from '../../../imports/k8s.js';
-import { DeployPhase, phaseAnnotation } from '../../labels.js';
+import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
 import { toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
@@ -94,8 +94,8 @@ export class EtcdControlPlane extends Construct {
     this.clientEndpoints = members.map((m) => `${memberHost(m)}:${ETCD_CLIENT_PORT}`);
     const initialCluster = members.map((m) => `${m}=http://${memberHost(m)}:${ETCD_PEER_PORT}`).join(',');
 
-    const labels = componentLabels(this, this.name, 'control-plane');
-    this.podSelector = selectorLabels(this, this.name, 'control-plane');
+    const labels = componentLabels(this, this.name, Component.controlPlane);
+    this.podSelector = selectorLabels(this, this.name, Component.controlPlane);
 
     new KubeService(this, 'HeadlessService', {
       metadata: { name: this.serviceName, labels, annotations: phaseAnnotation(DeployPhase.base) },

@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { KubeStorageClass, type Toleration } from '../../../imports/k8s.js';
-import { DeployPhase, phaseAnnotation } from '../../labels.js';
+import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { componentLabels, markClusterScoped } from '../scope.js';
 
@@ -102,7 +102,7 @@ export class LocalSsdStorage extends Construct {
     const storageClass = new KubeStorageClass(this, 'Resource', {
       metadata: {
         name: this.storageClassName,
-        labels: componentLabels(this, 'sandstore', 'storage'),
+        labels: componentLabels(this, 'sandstore', Component.storage),
         annotations: phaseAnnotation(DeployPhase.base),
       },
       provisioner,

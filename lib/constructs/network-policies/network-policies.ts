@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeNetworkPolicy, type NetworkPolicyIngressRule } from '../../../imports/k8s.js';
 import { componentLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation } from '../../labels.js';
+import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import type { SandstoreCluster } from '../sandstore-cluster/index.js';
 
@@ -20,7 +20,7 @@ export class SandstoreNetworkPolicies extends Construct {
   public constructor(scope: Construct, id: string, props: SandstoreNetworkPoliciesProps) {
     super(scope, id);
     const { etcd, cluster } = props;
-    const labels = componentLabels(this, cluster.name, 'network-policy');
+    const labels = componentLabels(this, cluster.name, Component.networkPolicy);
     const policy = (name: string, podSelector: Record<string, string>, ingress: NetworkPolicyIngressRule[]) =>
       new KubeNetworkPolicy(this, name, {
         metadata: { name, labels, annotations: phaseAnnotation(DeployPhase.base) },

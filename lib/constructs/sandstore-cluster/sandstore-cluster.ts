@@ -14,7 +14,7 @@ import {
   type SecurityContext,
 } from '../../../imports/k8s.js';
 import { componentLabels, namespaceOf, selectorLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
+import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
@@ -159,8 +159,8 @@ export class SandstoreCluster extends Construct {
       limits: { cpu: '2', memory: '2Gi' },
     });
 
-    const labels = componentLabels(this, this.name, 'data-plane');
-    this.podSelector = selectorLabels(this, this.name, 'data-plane');
+    const labels = componentLabels(this, this.name, Component.dataPlane);
+    this.podSelector = selectorLabels(this, this.name, Component.dataPlane);
     this.headlessServiceName = `${this.name}-headless`;
     this.configMapName = `${this.name}-config`;
     this.bootstrapJobName = `${this.name}-membership-bootstrap`;
@@ -310,10 +310,10 @@ export class SandstoreCluster extends Construct {
       spec: { minAvailable: IntOrString.fromNumber(quorum(this.replicas)), selector: { matchLabels: { ...this.podSelector } } },
     });
 
-    this.bootstrapPodSelector = selectorLabels(this, this.name, 'membership-bootstrap');
+    this.bootstrapPodSelector = selectorLabels(this, this.name, Component.membershipBootstrap);
     this.bootstrapJob(props.etcd, containerSecurity, podSecurity);
 
-    this.smokePodSelector = selectorLabels(this, this.name, 'smoke-test');
+    this.smokePodSelector = selectorLabels(this, this.name, Component.smokeTest);
     if (props.smokeTest ?? true) {
       this.smokeJobName = `${this.name}-smoke-test`;
       this.smokeJob(props, containerSecurity, podSecurity);
@@ -413,7 +413,7 @@ export class SandstoreCluster extends Construct {
       resources: { requests: { cpu: Quantity.fromString('10m'), memory: Quantity.fromString('32Mi') }, limits: { cpu: Quantity.fromString('100m'), memory: Quantity.fromString('64Mi') } },
       securityContext,
     });
-    this.job('MembershipBootstrap', this.bootstrapJobName, 'membership-bootstrap', DeployPhase.bootstrap, 2, podSecurity, {
+    this.job('MembershipBootstrap', this.bootstrapJobName, Component.membershipBootstrap, DeployPhase.bootstrap, 2, podSecurity, {
       initContainers: [
         etcdctl('clear-membership', ['del', '--prefix', MEMBERSHIP_PREFIX]),
         ...this.membership.map((entry, i) => etcdctl(`register-member-${i}`, ['put', entry.key, entry.value])),
@@ -423,7 +423,7 @@ export class SandstoreCluster extends Construct {
   }
 
   /** A run-to-completion Job whose pods never restart in place and pass "restricted". */
-  private job(id: string, name: string, component: string, phase: DeployPhase, backoffLimit: number, securityContext: PodSecurityContext, pod: Pick<PodSpec, 'containers' | 'initContainers' | 'volumes'>) {
+  private job(id: string, name: string, component: Component, phase: DeployPhase, backoffLimit: number, securityContext: PodSecurityContext, pod: Pick<PodSpec, 'containers' | 'initContainers' | 'volumes'>) {
     const labels = componentLabels(this, this.name, component);
     new KubeJob(this, id, {
       metadata: { name, labels, annotations: phaseAnnotation(phase) },
@@ -449,7 +449,7 @@ export class SandstoreCluster extends Construct {
   }
 
   private smokeJob(props: SandstoreClusterProps, securityContext: SecurityContext, podSecurity: PodSecurityContext) {
-    this.job('SmokeTest', this.smokeJobName!, 'smoke-test', DeployPhase.onDemand, 0, podSecurity, {
+    this.job('SmokeTest', this.smokeJobName!, Component.smokeTest, DeployPhase.onDemand, 0, podSecurity, {
       containers: [{
         name: 'smoke',
         image: this.image,

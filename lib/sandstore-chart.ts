@@ -12,7 +12,7 @@ import { componentLabels, markClusterScoped } from './constructs/scope.js';
 import { Component, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
 import { imageRef, type Profile } from './profile.js';
 
-/** One profile's whole deployment: the constructs composed and configured as the profile says. */
+/** One profile's whole deployment: its parts, each given what the profile says of it and the parts it depends on. */
 export class SandstoreChart extends Chart {
   public readonly storage: LocalSsdStorage;
   public readonly etcd: EtcdControlPlane;
@@ -66,13 +66,9 @@ export class SandstoreChart extends Chart {
       resources: profile.resources.sandstore,
       raft: profile.raft,
       smokeTest: profile.smokeTest,
+      externalAccess: { basePort: profile.clientAccess.nodePortBase, advertiseHost: profile.clientAccess.advertiseHost },
     });
-    this.clientAccess = new ClientNodePort(this, 'ClientAccess', {
-      cluster: this.cluster,
-      basePort: profile.clientAccess.nodePortBase,
-      advertiseHost: profile.clientAccess.advertiseHost,
-    });
-    // After ClientNodePort: the policy opens the gRPC port to outside clients only when exposed.
+    this.clientAccess = new ClientNodePort(this, 'ClientAccess', { cluster: this.cluster });
     new SandstoreNetworkPolicies(this, 'NetworkPolicies', { etcd: this.etcd, cluster: this.cluster });
   }
 }

@@ -9,7 +9,7 @@ function build(exposed: boolean) {
   let etcd!: EtcdControlPlane;
   const objects = synthesize((chart) => {
     etcd = new EtcdControlPlane(chart, 'etcd', { replicas: 3 });
-    cluster = new SandstoreCluster(chart, 'sandstore', { etcd, image: 'r/sandstore-node:t' });
+    cluster = new SandstoreCluster(chart, 'sandstore', { etcd, image: 'r/sandstore-node:t', externalAccess: exposed ? {} : undefined });
     if (exposed) new ClientNodePort(chart, 'client', { cluster });
     new SandstoreNetworkPolicies(chart, 'policies', { etcd, cluster });
   });

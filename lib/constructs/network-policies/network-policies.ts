@@ -12,9 +12,9 @@ export interface SandstoreNetworkPoliciesProps {
 
 /**
  * Ingress rules for the namespace: deny by default; etcd's client port only from Sand Store pods
- * and the bootstrap Job, its peer port only from etcd members; Sand Store's gRPC port from peers and
- * clients (anyone, when node ports expose it, else in-namespace pods); metrics from any namespace.
- * Egress is left open: pods need DNS and each other.
+ * and the bootstrap Job, its peer port only from etcd members; Sand Store's gRPC port from peers
+ * and clients (anyone when the cluster has external access, else in-namespace pods); metrics from
+ * any namespace. Egress is left open: pods need DNS and each other.
  */
 export class SandstoreNetworkPolicies extends Construct {
   public constructor(scope: Construct, id: string, props: SandstoreNetworkPoliciesProps) {
@@ -34,7 +34,7 @@ export class SandstoreNetworkPolicies extends Construct {
       { from: [pods(cluster.podSelector), pods(cluster.bootstrapPodSelector)], ports: [tcp(etcd.clientPort)] },
       { from: [pods(etcd.podSelector)], ports: [tcp(etcd.clientPort), tcp(etcd.peerPort)] },
     ]);
-    const external = cluster.externalAdvertisement !== undefined;
+    const external = cluster.externalAccess !== undefined;
     policy(`${cluster.name}-ingress`, { ...cluster.podSelector }, [
       external
         // Node-port clients arrive from outside the cluster, with any source address.

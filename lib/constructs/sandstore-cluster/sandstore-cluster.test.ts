@@ -90,6 +90,16 @@ describe('SandstoreCluster', () => {
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
   });
 
+  test('the data plane advertises its leader at the node port: EXTERNAL_BASE_PORT, and HOST_IP or ADVERTISE_HOST', () => {
+    const byHostIp = find(build({ externalAccess: { basePort: 31000 } }).objects, 'ConfigMap', 'sandstore-config').data;
+    expect(byHostIp.EXTERNAL_BASE_PORT).toBe('31000');
+    expect(byHostIp.ADVERTISE_HOST).toBeUndefined();
+    const byHost = find(build({ externalAccess: { advertiseHost: '192.168.1.20' } }).objects, 'ConfigMap', 'sandstore-config').data;
+    expect(byHost).toMatchObject({ EXTERNAL_BASE_PORT: '30080', ADVERTISE_HOST: '192.168.1.20' });
+    const { sts } = build({ externalAccess: {} });
+    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } });
+  });
+
   test('the smoke-test Job targets every node and is applied only on request', () => {
     const { cluster, objects } = build({ replicas: 5 });
     const job = find(objects, 'Job', 'sandstore-smoke-test');
@@ -105,6 +115,9 @@ describe('SandstoreCluster', () => {
     [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
     [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number greater than 0/],
     [{ raft: { maxBatchWaitMs: 2.5 } }, /raft\.maxBatchWaitMs 2.5/],
+    [{ externalAccess: { basePort: 29999 } }, /basePort 29999; expected a whole number from 30000 to 32767/],
+    [{ externalAccess: { basePort: 32768 } }, /basePort 32768; expected a whole number from 30000 to 32767/],
+    [{ replicas: 5, externalAccess: { basePort: 32765 } }, /basePort 32765; expected at most 32763: with 5 Raft replicas the last node port would be 32769, above 32767/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => build(props as Partial<SandstoreClusterProps>)).toThrow(message);
   });

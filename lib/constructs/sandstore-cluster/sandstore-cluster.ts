@@ -1,7 +1,7 @@
 import { Construct } from 'constructs';
-import * as kplus from 'cdk8s-plus-28';
 import {
   IntOrString,
+  KubeConfigMap,
   KubeJob,
   KubePodDisruptionBudget,
   KubeService,
@@ -85,14 +85,30 @@ export interface SandstoreClusterProps {
    * @default true
    */
   readonly smokeTest?: boolean;
+  /**
+   * Whether and how clients outside the Kubernetes cluster reach the nodes (give the cluster to a
+   * ClientNodePort to open the ports).
+   * @default - none: only pods in the namespace reach the nodes
+   */
+  readonly externalAccess?: ExternalAccess;
 }
 
-/** How a leader is advertised to clients outside the cluster (set by ClientNodePort). */
-export interface ExternalAdvertisement {
-  /** Each pod is reachable at `<host>:<basePort + ordinal>`. */
-  readonly basePort: number;
-  /** The host clients use; when undefined, each pod advertises its node's IP (HOST_IP). */
-  readonly host?: string;
+/**
+ * How clients outside the Kubernetes cluster reach each node: pod `i` at `<host>:<basePort + i>`,
+ * which is also what a node advertises as the leader's address in a NOT_LEADER redirect. The node
+ * ports themselves are ClientNodePort's.
+ */
+export interface ExternalAccess {
+  /**
+   * Node port of pod 0; pod `i` gets `basePort + i`. Every pod's port must fall in 30000-32767.
+   * @default 30080
+   */
+  readonly basePort?: number;
+  /**
+   * The host that clients outside the cluster use (ADVERTISE_HOST), e.g. the laptop's LAN address.
+   * @default - each pod advertises its node's IP (HOST_IP, from the downward API)
+   */
+  readonly advertiseHost?: string;
 }
 
 export const SANDSTORE_PORT = 8080;
@@ -132,9 +148,9 @@ export class SandstoreCluster extends Construct {
   public readonly smokePodSelector: Readonly<Record<string, string>>;
   public readonly port = SANDSTORE_PORT;
   public readonly metricsPort = SANDSTORE_METRICS_PORT;
+  /** Undefined when only pods in the namespace reach the nodes. */
+  public readonly externalAccess?: { readonly basePort: number; readonly advertiseHost?: string };
 
-  private readonly configMap: kplus.ConfigMap;
-  private advertisement?: ExternalAdvertisement;
   /** Where every pod of the cluster runs, Jobs included (undefined: anywhere). */
   private readonly placement?: LocalSsdStorage['placement'];
 
@@ -154,6 +170,15 @@ export class SandstoreCluster extends Construct {
       snapshotThresholdLogs: props.raft?.snapshotThresholdLogs ?? 1000,
     };
     for (const [tunable, value] of Object.entries(raft)) check(who, `raft.${tunable}`, value, rules.positiveInt);
+    this.externalAccess = props.externalAccess && {
+      basePort: props.externalAccess.basePort ?? 30080,
+      advertiseHost: props.externalAccess.advertiseHost,
+    };
+    if (this.externalAccess) {
+      check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePort);
+      check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePortBaseFor(this.replicas));
+      if (this.externalAccess.advertiseHost !== undefined) check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.nonEmpty);
+    }
     const resources = toResourceRequirements(who, 'resources', props.resources ?? {
       requests: { cpu: '500m', memory: '512Mi' },
       limits: { cpu: '2', memory: '2Gi' },
@@ -173,7 +198,7 @@ export class SandstoreCluster extends Construct {
       value: JSON.stringify({ id: pod, address: this.nodeAddresses[i], role: 'voter' }),
     }));
 
-    this.configMap = new kplus.ConfigMap(this, 'Config', {
+    new KubeConfigMap(this, 'Config', {
       metadata: { name: this.configMapName, labels, annotations: phaseAnnotation(DeployPhase.base) },
       data: {
         ETCD_ENDPOINTS: props.etcd.clientEndpoints.join(','),
@@ -182,7 +207,11 @@ export class SandstoreCluster extends Construct {
         RAFT_MAX_BATCH_SIZE: String(raft.maxBatchSize),
         RAFT_MAX_BATCH_WAIT_MS: String(raft.maxBatchWaitMs),
         RAFT_SNAPSHOT_THRESHOLD_LOGS: String(raft.snapshotThresholdLogs),
+        ...(this.externalAccess && { EXTERNAL_BASE_PORT: String(this.externalAccess.basePort) }),
+        ...(this.externalAccess?.advertiseHost !== undefined && { ADVERTISE_HOST: this.externalAccess.advertiseHost }),
       },
+      // Written out as the API server would default it, so that the YAML says the data may change.
+      immutable: false,
     });
 
     new KubeService(this, 'HeadlessService', {
@@ -276,7 +305,7 @@ export class SandstoreCluster extends Construct {
               envFrom: [{ configMapRef: { name: this.configMapName } }],
               env: [
                 { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                // Only used together with EXTERNAL_BASE_PORT (see ClientNodePort); harmless otherwise.
+                // Only used together with EXTERNAL_BASE_PORT (see externalAccess); harmless otherwise.
                 { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
               ],
               ports: [
@@ -318,23 +347,6 @@ export class SandstoreCluster extends Construct {
       this.smokeJobName = `${this.name}-smoke-test`;
       this.smokeJob(props, containerSecurity, podSecurity);
     }
-  }
-
-  /**
-   * Makes a leader advertise itself as `<host>:<basePort + ordinal>` to clients outside the
-   * cluster. Called by ClientNodePort, which creates the matching node ports.
-   */
-  public advertiseExternally(advertisement: ExternalAdvertisement): void {
-    if (this.advertisement) {
-      throw new Error(`SandstoreCluster ${this.node.path}: external advertisement is already set (base port ${this.advertisement.basePort}); a cluster has one set of client ports`);
-    }
-    this.advertisement = advertisement;
-    this.configMap.addData('EXTERNAL_BASE_PORT', String(advertisement.basePort));
-    if (advertisement.host !== undefined) this.configMap.addData('ADVERTISE_HOST', advertisement.host);
-  }
-
-  public get externalAdvertisement(): ExternalAdvertisement | undefined {
-    return this.advertisement;
   }
 
   /**

@@ -1,14 +1,8 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeNetworkPolicy, type NetworkPolicyIngressRule } from '../../../imports/k8s.js';
-import { componentLabels } from '../scope.js';
 import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
-import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
-import type { SandstoreCluster } from '../sandstore-cluster/index.js';
-
-export interface SandstoreNetworkPoliciesProps {
-  readonly etcd: EtcdControlPlane;
-  readonly cluster: SandstoreCluster;
-}
+import { componentLabels } from '../scope.js';
+import type { SandstoreNetworkPoliciesProps } from './network-policies-props.js';
 
 /**
  * Ingress rules for the namespace: deny by default; etcd's client port only from Sand Store pods
@@ -31,7 +25,7 @@ export class SandstoreNetworkPolicies extends Construct {
 
     policy(`${cluster.name}-default-deny-ingress`, {}, []);
     policy(`${etcd.name}-ingress`, { ...etcd.podSelector }, [
-      { from: [pods(cluster.podSelector), pods(cluster.bootstrapPodSelector)], ports: [tcp(etcd.clientPort)] },
+      { from: [pods(cluster.podSelector), pods(cluster.membershipBootstrap.podSelector)], ports: [tcp(etcd.clientPort)] },
       { from: [pods(etcd.podSelector)], ports: [tcp(etcd.clientPort), tcp(etcd.peerPort)] },
     ]);
     const external = cluster.externalAccess !== undefined;

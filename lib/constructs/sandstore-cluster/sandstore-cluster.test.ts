@@ -3,7 +3,8 @@ import { quorum } from '../../validation.js';
 import { find, synthesize } from '../../../test/helpers.js';
 import { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import { LocalSsdStorage } from '../local-ssd-storage/index.js';
-import { SandstoreCluster, type SandstoreClusterProps } from './sandstore-cluster.js';
+import { SandstoreCluster } from './sandstore-cluster.js';
+import type { SandstoreClusterProps } from './sandstore-cluster-props.js';
 
 const IMAGE = 'registry.example/sandstore-node:t1';
 
@@ -21,7 +22,7 @@ function build(props: Partial<SandstoreClusterProps> = {}, etcdReplicas = 1) {
 describe('SandstoreCluster', () => {
   test.each([3, 5, 9, 51])('%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those', (replicas) => {
     const { cluster, objects } = build({ replicas });
-    expect(cluster.membership.map((m) => JSON.parse(m.value))).toEqual(
+    expect(cluster.membershipBootstrap.membership.map((m) => JSON.parse(m.value))).toEqual(
       Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.bench.svc:8080`, role: 'voter' })),
     );
     // Each address is a Service of its own in front of exactly that pod (a stable virtual IP: a
@@ -33,11 +34,11 @@ describe('SandstoreCluster', () => {
       expect(peer.spec.selector).toEqual({ ...cluster.podSelector, 'statefulset.kubernetes.io/pod-name': `sandstore-${i}` });
       expect(peer.spec.ports).toEqual([{ name: 'grpc', port: 8080, targetPort: 'grpc' }]);
     }
-    expect(cluster.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
+    expect(cluster.membershipBootstrap.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
     const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
     const commands = job.initContainers.map((c: any) => c.command);
     expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
-    expect(commands.slice(1)).toEqual(cluster.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
+    expect(commands.slice(1)).toEqual(cluster.membershipBootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
   });
 
   test.each([1, 3, 5])('ETCD_ENDPOINTS lists the %i etcd members, as host:port without a scheme', (etcdReplicas) => {

@@ -1,11 +1,16 @@
 import { z } from 'zod';
+// The constructs' props files only: their construct modules would load cdk8s, which the runner
+// loads only when it renders.
+import { RECLAIM_POLICIES, TAINT_EFFECTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
+import { IMAGE_PULL_POLICIES, SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { rules, type Rule } from './validation.js';
 
 /**
  * The Profile: everything that differs between benchmark set-ups, as data. One file per profile in
  * profiles/, `export default defineProfile({...})`. The schema below reports every problem at once,
  * by field, with the bad value and the accepted form; nothing is synthesized from an invalid profile.
- * Its rules are lib/validation.ts's, the constructs' too.
+ * Its rules are lib/validation.ts's, the constructs' too. A field the constructs default is optional
+ * here and left out of the parsed profile, so the construct's default is the only one.
  */
 
 /** A schema of `base` that also checks `rule`, reporting the bad value and the accepted form. */
@@ -43,8 +48,8 @@ export const ProfileSchema = z.strictObject({
     /** @default 'sandstore-node' */
     repository: ruledString(rules.repository).default('sandstore-node'),
     tag: ruledString(rules.imageTag),
-    /** @default 'Always' (re-pushed tags are pulled on restart) */
-    pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('Always'),
+    /** @default SandstoreCluster's, 'Always' (re-pushed tags are pulled on restart), filled in here */
+    pullPolicy: z.enum(IMAGE_PULL_POLICIES).default(SANDSTORE_CLUSTER_DEFAULTS.imagePullPolicy),
   }),
   build: z.strictObject({
     /** Go build tags, passed to the Dockerfile as TAGS and GO_FLAGS="-tags ...". */
@@ -52,37 +57,34 @@ export const ProfileSchema = z.strictObject({
     /** @default 'linux/amd64' */
     platform: z.enum(['linux/amd64', 'linux/arm64']).default('linux/amd64'),
   }),
+  /** The data plane: SandstoreCluster's props (RaftTunables), whose defaults apply. */
   raft: z.strictObject({
     replicas: ruledNumber(rules.oddAtLeast(3)),
-    /** @default 64 */
-    maxBatchSize: positiveInt.default(64),
-    /** @default 10 */
-    maxBatchWaitMs: positiveInt.default(10),
-    /** @default 1000 */
-    snapshotThresholdLogs: positiveInt.default(1000),
+    maxBatchSize: positiveInt.optional(),
+    maxBatchWaitMs: positiveInt.optional(),
+    snapshotThresholdLogs: positiveInt.optional(),
   }),
+  /** The control plane: EtcdControlPlane's props, whose defaults apply. */
   etcd: z.strictObject({
     replicas: ruledNumber(rules.oddAtLeast(1)),
-    /** @default 'quay.io/coreos/etcd:v3.5.0' */
-    image: nonEmpty.default('quay.io/coreos/etcd:v3.5.0'),
-    /** @default '1Gi' */
-    storageSize: quantity.default('1Gi'),
+    image: nonEmpty.optional(),
+    storageSize: quantity.optional(),
   }),
+  /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
     className: ruledString(rules.dnsSubdomain),
     provisioner: nonEmpty,
     sizePerPod: quantity,
-    /** @default 'Delete' */
-    reclaimPolicy: z.enum(['Delete', 'Retain']).default('Delete'),
+    reclaimPolicy: z.enum(RECLAIM_POLICIES).optional(),
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */
     nodeSelector: z.record(ruledString(rules.labelKey), ruledString(rules.labelValue)),
-    /** A taint on the SSD nodes that Sand Store and etcd pods tolerate. @default none */
+    /** A taint on the SSD nodes that Sand Store and etcd pods tolerate (LocalSsdStorage's SsdTaint). @default none */
     ssdTaint: z.strictObject({
       key: ruledString(rules.labelKey),
       value: ruledString(rules.labelValue).optional(),
-      effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).default('NoSchedule'),
+      effect: z.enum(TAINT_EFFECTS).optional(),
     }).optional(),
   }),
   clientAccess: z.strictObject({
@@ -92,8 +94,8 @@ export const ProfileSchema = z.strictObject({
     advertiseHost: nonEmpty.optional(),
   }),
   resources: z.strictObject({ sandstore: resources, etcd: resources }),
-  /** @default true */
-  smokeTest: z.boolean().default(true),
+  /** Whether to generate the smoke-test Job (SandstoreCluster's smokeTest, whose default applies). */
+  smokeTest: z.boolean().optional(),
 }).superRefine((p, ctx) => {
   const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
   if (accepted !== undefined) {

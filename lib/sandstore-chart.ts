@@ -12,7 +12,10 @@ import { componentLabels, markClusterScoped } from './constructs/scope.js';
 import { Component, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
 import { imageRef, type Profile } from './profile.js';
 
-/** One profile's whole deployment: its parts, each given what the profile says of it and the parts it depends on. */
+/**
+ * One profile's whole deployment: its parts, each given what the profile says of it and the parts
+ * it depends on. What a profile leaves out is left to the construct's own default.
+ */
 export class SandstoreChart extends Chart {
   public readonly storage: LocalSsdStorage;
   public readonly etcd: EtcdControlPlane;

@@ -20,6 +20,22 @@ export const LabelKeys = {
  */
 export const SandstoreContainers = { node: 'sandstore', events: 'events' } as const;
 
+/**
+ * The parts of a deployment, as their objects' `app.kubernetes.io/component` label says. The runner
+ * and people select on these, so each is written here once.
+ */
+export const Component = {
+  namespace: 'namespace',
+  storage: 'storage',
+  controlPlane: 'control-plane',
+  dataPlane: 'data-plane',
+  membershipBootstrap: 'membership-bootstrap',
+  smokeTest: 'smoke-test',
+  clientAccess: 'client-access',
+  networkPolicy: 'network-policy',
+} as const;
+export type Component = (typeof Component)[keyof typeof Component];
+
 export const PART_OF = 'sandstore';
 export const MANAGED_BY = 'sandstore-deploy';
 

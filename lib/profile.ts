@@ -1,4 +1,11 @@
-import { z } from 'zod';
+// zod/mini: zod 4's core without the chainable methods, so the bundle takes only what is used
+// (the runner loads this module at every start).
+import { en } from 'zod/locales';
+import * as z from 'zod/mini';
+// The constructs' props files only: their construct modules would load cdk8s, which the runner
+// loads only when it renders.
+import { RECLAIM_POLICIES, TAINT_EFFECTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
+import { IMAGE_PULL_POLICIES, SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { rules, type Rule } from './validation.js';
 import { RefusedError } from './errors.js';
 
@@ -6,14 +13,16 @@ import { RefusedError } from './errors.js';
  * The Profile: everything that differs between benchmark set-ups, as data. One file per profile in
  * profiles/, `export default defineProfile({...})`. The schema below reports every problem at once,
  * by field, with the bad value and the accepted form; nothing is synthesized from an invalid profile.
+ * Its rules are lib/validation.ts's, the constructs' too. A field the constructs default is optional
+ * here and left out of the parsed profile, so the construct's default is the only one.
  */
 
 /** A schema of `base` that also checks `rule`, reporting the bad value and the accepted form. */
-function ruled<T extends string | number>(base: z.ZodType<T>, rule: Rule<T>) {
-  return base.superRefine((value, ctx) => {
+function ruled<T extends string | number>(base: z.ZodMiniType<T>, rule: Rule<T>) {
+  return base.check(z.superRefine((value, ctx) => {
     const accepted = rule(value);
     if (accepted !== undefined) ctx.addIssue({ code: 'custom', message: `expected ${accepted}`, input: value });
-  });
+  }));
 }
 const ruledString = (rule: Rule<string>) => ruled(z.string(), rule);
 const ruledNumber = (rule: Rule<number>) => ruled(z.number(), rule);
@@ -26,16 +35,6 @@ const positiveInt = ruledNumber(rules.positiveInt);
 const cpuMemory = z.strictObject({ cpu: quantity, memory: quantity });
 const resources = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
 
-const imageTag = ruledString((v) =>
-  /^[\w][\w.-]{0,127}$/.test(v) ? undefined : 'an image tag: letters, digits, "_", "." and "-", at most 128, e.g. "ssd-raft-latest"');
-const registry = ruledString((v) =>
-  /^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*$/.test(v)
-    ? undefined
-    : 'a registry host with optional port and path and no scheme, e.g. "docker.io/myuser" or "localhost:5000"');
-const repository = ruledString((v) =>
-  /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/.test(v) ? undefined : 'a repository name in lower case, e.g. "sandstore-node"');
-const goTag = ruledString((v) => (/^[\w.]+$/.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."'));
-
 export const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
   name: dnsLabel,
@@ -45,76 +44,68 @@ export const ProfileSchema = z.strictObject({
     /** The only kube context this profile acts on (never the kubeconfig's current-context). */
     context: nonEmpty,
     /** When set, the runner also refuses a context whose API server URL differs. */
-    apiServer: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "https://192.168.1.20:8443"' }).optional(),
+    apiServer: z.optional(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "https://192.168.1.20:8443"' })),
   }),
   namespace: dnsLabel,
   image: z.strictObject({
-    registry,
+    registry: ruledString(rules.registry),
     /** @default 'sandstore-node' */
-    repository: repository.default('sandstore-node'),
-    tag: imageTag,
-    /** @default 'Always' (re-pushed tags are pulled on restart) */
-    pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']).default('Always'),
+    repository: z._default(ruledString(rules.repository), 'sandstore-node'),
+    tag: ruledString(rules.imageTag),
+    /** @default SandstoreCluster's, 'Always' (re-pushed tags are pulled on restart), filled in here */
+    pullPolicy: z._default(z.enum(IMAGE_PULL_POLICIES), SANDSTORE_CLUSTER_DEFAULTS.imagePullPolicy),
   }),
   build: z.strictObject({
     /** Go build tags, passed to the Dockerfile as TAGS and GO_FLAGS="-tags ...". */
-    goTags: z.array(goTag).min(1, { error: 'expected at least one Go build tag, e.g. ["grpc", "etcd"]' }),
+    goTags: z.array(ruledString(rules.goTag)).check(z.minLength(1, { error: 'expected at least one Go build tag, e.g. ["grpc", "etcd"]' })),
     /** @default 'linux/amd64' */
-    platform: z.enum(['linux/amd64', 'linux/arm64']).default('linux/amd64'),
+    platform: z._default(z.enum(['linux/amd64', 'linux/arm64']), 'linux/amd64'),
   }),
+  /** The data plane: SandstoreCluster's props (RaftTunables), whose defaults apply. */
   raft: z.strictObject({
     replicas: ruledNumber(rules.oddAtLeast(3)),
-    /** @default 64 */
-    maxBatchSize: positiveInt.default(64),
-    /** @default 10 */
-    maxBatchWaitMs: positiveInt.default(10),
-    /** @default 1000 */
-    snapshotThresholdLogs: positiveInt.default(1000),
+    maxBatchSize: z.optional(positiveInt),
+    maxBatchWaitMs: z.optional(positiveInt),
+    snapshotThresholdLogs: z.optional(positiveInt),
   }),
+  /** The control plane: EtcdControlPlane's props, whose defaults apply. */
   etcd: z.strictObject({
     replicas: ruledNumber(rules.oddAtLeast(1)),
-    /** @default 'quay.io/coreos/etcd:v3.5.0' */
-    image: nonEmpty.default('quay.io/coreos/etcd:v3.5.0'),
-    /** @default '1Gi' */
-    storageSize: quantity.default('1Gi'),
+    image: z.optional(nonEmpty),
+    storageSize: z.optional(quantity),
   }),
+  /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
     className: ruledString(rules.dnsSubdomain),
     provisioner: nonEmpty,
     sizePerPod: quantity,
-    /** @default 'Delete' */
-    reclaimPolicy: z.enum(['Delete', 'Retain']).default('Delete'),
+    reclaimPolicy: z.optional(z.enum(RECLAIM_POLICIES)),
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */
     nodeSelector: z.record(ruledString(rules.labelKey), ruledString(rules.labelValue)),
-    /** A taint on the SSD nodes that Sand Store and etcd pods tolerate. @default none */
-    ssdTaint: z.strictObject({
+    /** A taint on the SSD nodes that Sand Store and etcd pods tolerate (LocalSsdStorage's SsdTaint). @default none */
+    ssdTaint: z.optional(z.strictObject({
       key: ruledString(rules.labelKey),
-      value: ruledString(rules.labelValue).optional(),
-      effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).default('NoSchedule'),
-    }).optional(),
+      value: z.optional(ruledString(rules.labelValue)),
+      effect: z.optional(z.enum(TAINT_EFFECTS)),
+    })),
   }),
   clientAccess: z.strictObject({
     /** Node port of pod 0; pod i gets nodePortBase + i. */
     nodePortBase: ruledNumber(rules.nodePort),
     /** @default - each pod's node IP (HOST_IP) */
-    advertiseHost: nonEmpty.optional(),
+    advertiseHost: z.optional(nonEmpty),
   }),
   resources: z.strictObject({ sandstore: resources, etcd: resources }),
-  /** @default true */
-  smokeTest: z.boolean().default(true),
-}).superRefine((p, ctx) => {
-  const last = p.clientAccess.nodePortBase + p.raft.replicas - 1;
-  if (Number.isInteger(last) && last > 32767) {
-    ctx.addIssue({
-      code: 'custom',
-      path: ['clientAccess', 'nodePortBase'],
-      input: p.clientAccess.nodePortBase,
-      message: `expected at most ${32767 - p.raft.replicas + 1}: with ${p.raft.replicas} Raft replicas the last node port would be ${last}, above 32767`,
-    });
+  /** Whether to generate the smoke-test Job (SandstoreCluster's smokeTest, whose default applies). */
+  smokeTest: z.optional(z.boolean()),
+}).check(z.superRefine((p, ctx) => {
+  const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
+  if (accepted !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['clientAccess', 'nodePortBase'], input: p.clientAccess.nodePortBase, message: `expected ${accepted}` });
   }
-});
+}));
 
 /** What a profile file writes (defaults may be left out). */
 export type ProfileInput = z.input<typeof ProfileSchema>;
@@ -137,9 +128,13 @@ export class ProfileError extends RefusedError {
   }
 }
 
+const english = en();
+
 /** Validates `input` (the default export of profiles/<fileName>.ts); throws ProfileError naming every problem. */
 export function parseProfile(fileName: string, input: unknown): Profile {
-  const result = ProfileSchema.safeParse(input, { reportInput: true });
+  // English messages for the issues the schema leaves to zod (an enum's "Invalid option: expected
+  // one of ..."), which zod/mini, unlike zod, does not load by default.
+  const result = ProfileSchema.safeParse(input, { reportInput: true, error: english.localeError });
   const problems = result.success ? [] : result.error.issues.flatMap(describeIssue);
   if (result.success && result.data.name !== fileName) {
     problems.push(`name: got ${JSON.stringify(result.data.name)}; expected "${fileName}", the file's name (profiles/${fileName}.ts)`);

@@ -9,10 +9,13 @@ import {
   SandstoreNetworkPolicies,
 } from './constructs/index.js';
 import { componentLabels, markClusterScoped } from './constructs/scope.js';
-import { DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
+import { Component, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
 import { imageRef, type Profile } from './profile.js';
 
-/** One profile's whole deployment: the constructs composed and configured as the profile says. */
+/**
+ * One profile's whole deployment: its parts, each given what the profile says of it and the parts
+ * it depends on. What a profile leaves out is left to the construct's own default.
+ */
 export class SandstoreChart extends Chart {
   public readonly storage: LocalSsdStorage;
   public readonly etcd: EtcdControlPlane;
@@ -30,7 +33,7 @@ export class SandstoreChart extends Chart {
       metadata: {
         name: profile.namespace,
         labels: {
-          ...componentLabels(this, 'sandstore', 'namespace'),
+          ...componentLabels(this, 'sandstore', Component.namespace),
           // The API server refuses any pod that is not "restricted", so a regression cannot deploy.
           'pod-security.kubernetes.io/enforce': 'restricted',
           'pod-security.kubernetes.io/enforce-version': 'v1.28',
@@ -66,13 +69,9 @@ export class SandstoreChart extends Chart {
       resources: profile.resources.sandstore,
       raft: profile.raft,
       smokeTest: profile.smokeTest,
+      externalAccess: { basePort: profile.clientAccess.nodePortBase, advertiseHost: profile.clientAccess.advertiseHost },
     });
-    this.clientAccess = new ClientNodePort(this, 'ClientAccess', {
-      cluster: this.cluster,
-      basePort: profile.clientAccess.nodePortBase,
-      advertiseHost: profile.clientAccess.advertiseHost,
-    });
-    // After ClientNodePort: the policy opens the gRPC port to outside clients only when exposed.
+    this.clientAccess = new ClientNodePort(this, 'ClientAccess', { cluster: this.cluster });
     new SandstoreNetworkPolicies(this, 'NetworkPolicies', { etcd: this.etcd, cluster: this.cluster });
   }
 }

@@ -12,9 +12,21 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** A pattern that `parts`, written one after the other, match as a whole. */
+const whole = (...parts: (RegExp | string)[]) =>
+  new RegExp(`^${parts.map((p) => (typeof p === 'string' ? p : `(?:${p.source})`)).join('')}$`);
+/** The parts of an image reference, `<registry>/<repository>:<tag>`; the profile names each apart. */
+const REGISTRY_PART = /[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*/;
+const REPOSITORY_PART = /[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*/;
+const IMAGE_TAG_PART = /[\w][\w.-]{0,127}/;
+const REGISTRY = whole(REGISTRY_PART);
+const REPOSITORY = whole(REPOSITORY_PART);
+const IMAGE_TAG = whole(IMAGE_TAG_PART);
+const IMAGE_REFERENCE = whole(REGISTRY_PART, '/', REPOSITORY_PART, ':', IMAGE_TAG_PART);
+const GO_TAG = /^[\w.]+$/;
 
-export const NODE_PORT_MIN = 30000;
-export const NODE_PORT_MAX = 32767;
+const NODE_PORT_MIN = 30000;
+const NODE_PORT_MAX = 32767;
 
 export type Rule<T> = (value: T) => string | undefined;
 
@@ -49,7 +61,33 @@ export const rules = {
     Number.isInteger(v) && v >= NODE_PORT_MIN && v <= NODE_PORT_MAX
       ? undefined
       : `a whole number from ${NODE_PORT_MIN} to ${NODE_PORT_MAX} (the default NodePort range)`) as Rule<number>,
+  /**
+   * The node port of pod 0 when pod i gets base + i: the last pod's port must stay in the range
+   * too. Only that is checked here; the base itself is `nodePort`'s.
+   */
+  nodePortBaseFor: (raftReplicas: number): Rule<number> => (base) => {
+    const last = base + raftReplicas - 1;
+    return Number.isInteger(last) && last > NODE_PORT_MAX
+      ? `at most ${NODE_PORT_MAX - raftReplicas + 1}: with ${raftReplicas} Raft replicas the last node port would be ${last}, above ${NODE_PORT_MAX}`
+      : undefined;
+  },
   nonEmpty: ((v: string) => (v.trim().length > 0 ? undefined : 'a non-empty string')) as Rule<string>,
+  registry: ((v: string) =>
+    REGISTRY.test(v)
+      ? undefined
+      : 'a registry host with optional port and path and no scheme, e.g. "docker.io/myuser" or "localhost:5000"') as Rule<string>,
+  repository: ((v: string) =>
+    REPOSITORY.test(v) ? undefined : 'a repository name in lower case, e.g. "sandstore-node"') as Rule<string>,
+  imageTag: ((v: string) =>
+    IMAGE_TAG.test(v)
+      ? undefined
+      : 'an image tag: letters, digits, "_", "." and "-", at most 128, e.g. "ssd-raft-latest"') as Rule<string>,
+  /** The whole reference, as the profile's registry, repository and tag make it. */
+  imageReference: ((v: string) =>
+    IMAGE_REFERENCE.test(v)
+      ? undefined
+      : 'an image reference with a tag, "<registry>/<repository>:<tag>", e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"') as Rule<string>,
+  goTag: ((v: string) => (GO_TAG.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."')) as Rule<string>,
 };
 
 /** Throws the construct-style error: what field, what value, what is accepted. */

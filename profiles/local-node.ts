@@ -11,20 +11,19 @@ export default defineProfile({
   description: '3 Raft nodes + 1 etcd member as real containers on the local cluster\'s real node (npm run cluster:up)',
   kube: { context: 'sandstore-local' },
   namespace: 'sandstore-node',
-  image: { registry: 'localhost:5000', repository: 'sandstore-node', tag: 'local-node-latest', pullPolicy: 'Always' },
-  build: { goTags: ['grpc', 'etcd'], platform: 'linux/amd64' },
-  raft: { replicas: 3, maxBatchSize: 64, maxBatchWaitMs: 10, snapshotThresholdLogs: 1000 },
+  image: { registry: 'localhost:5000', tag: 'local-node-latest' },
+  build: { goTags: ['grpc', 'etcd'] },
+  raft: { replicas: 3 },
   // etcd 3.5.9: the nearest 3.5 patch to upstream's v3.5.0 that builds with this machine's Go.
   etcd: { replicas: 1, image: 'localhost:5000/etcd:v3.5.9', storageSize: '256Mi' },
-  storage: { className: 'sandstore-local-node-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '1Gi', reclaimPolicy: 'Delete' },
+  storage: { className: 'sandstore-local-node-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '1Gi' },
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd', 'node.sandstore.io/runtime': 'containerd' },
-    ssdTaint: { key: 'node.sandstore.io/runtime', value: 'containerd', effect: 'NoSchedule' },
+    ssdTaint: { key: 'node.sandstore.io/runtime', value: 'containerd' },
   },
   clientAccess: { nodePortBase: 30380 },
   resources: {
     sandstore: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
     etcd: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
   },
-  smokeTest: true,
 });

@@ -6,20 +6,19 @@ export default defineProfile({
   description: '3 Raft nodes + 1 etcd member on the benchmark laptop\'s local SSD (the seed set-up)',
   kube: { context: 'minikube-laptop' },
   namespace: 'sandstore',
-  image: { registry: 'docker.io/sandstore', repository: 'sandstore-node', tag: 'ssd-raft-latest', pullPolicy: 'Always' },
-  build: { goTags: ['grpc', 'etcd'], platform: 'linux/amd64' },
-  raft: { replicas: 3, maxBatchSize: 64, maxBatchWaitMs: 10, snapshotThresholdLogs: 1000 },
-  etcd: { replicas: 1, image: 'quay.io/coreos/etcd:v3.5.0', storageSize: '1Gi' },
-  storage: { className: 'sandstore-local-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '20Gi', reclaimPolicy: 'Delete' },
+  image: { registry: 'docker.io/sandstore', tag: 'ssd-raft-latest' },
+  build: { goTags: ['grpc', 'etcd'] },
+  raft: { replicas: 3 },
+  etcd: { replicas: 1 },
+  storage: { className: 'sandstore-local-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '20Gi' },
   // Tolerating the SSD taint is harmless where the node has none (the seed's single-node laptop).
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd' },
-    ssdTaint: { key: 'node.sandstore.io/disk', value: 'ssd', effect: 'NoSchedule' },
+    ssdTaint: { key: 'node.sandstore.io/disk', value: 'ssd' },
   },
   clientAccess: { nodePortBase: 30080 },
   resources: {
     sandstore: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } },
     etcd: { requests: { cpu: '200m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } },
   },
-  smokeTest: true,
 });

@@ -13,22 +13,25 @@ export interface ContainerResources {
   readonly limits: CpuMemory;
 }
 
-/** Validates (naming `field`) and converts to the API form. */
-export function toResourceRequirements(who: string, field: string, r: ContainerResources): ResourceRequirements {
-  const convert = (part: 'requests' | 'limits') => {
+/** Throws, naming `field` (e.g. `resources.requests.cpu`), unless every value is a quantity. */
+export function checkResources(who: string, field: string, r: ContainerResources): void {
+  for (const part of ['requests', 'limits'] as const) {
     check(who, `${field}.${part}.cpu`, r[part].cpu, rules.quantity);
     check(who, `${field}.${part}.memory`, r[part].memory, rules.quantity);
-    return { cpu: Quantity.fromString(r[part].cpu), memory: Quantity.fromString(r[part].memory) };
-  };
-  return { requests: convert('requests'), limits: convert('limits') };
+  }
+}
+
+/** The API form of checked resources. */
+export function toResourceRequirements(r: ContainerResources): ResourceRequirements {
+  const convert = (part: CpuMemory) => ({ cpu: Quantity.fromString(part.cpu), memory: Quantity.fromString(part.memory) });
+  return { requests: convert(r.requests), limits: convert(r.limits) };
 }
 
 /**
- * One ReadWriteOnce volume of `size` per pod, from `storageClassName` (or the cluster's default
- * class when undefined). `field` names the size in the error a bad quantity raises.
+ * One ReadWriteOnce volume of `size` (a checked quantity) per pod, from `storageClassName` (or the
+ * cluster's default class when undefined).
  */
-export function volumeClaimSpec(who: string, field: string, size: string, storageClassName?: string): PersistentVolumeClaimSpec {
-  check(who, field, size, rules.quantity);
+export function volumeClaimSpec(size: string, storageClassName?: string): PersistentVolumeClaimSpec {
   return {
     accessModes: ['ReadWriteOnce'],
     ...(storageClassName === undefined ? {} : { storageClassName }),

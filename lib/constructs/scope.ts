@@ -1,6 +1,6 @@
 import { ApiObject, Chart, JsonPatch } from 'cdk8s';
 import type { IConstruct } from 'constructs';
-import { LabelKeys } from '../labels.js';
+import { LabelKeys, type Component } from '../labels.js';
 
 /** The namespace the constructs' objects go to: the chart's, else "default" as kubectl would. */
 export function namespaceOf(scope: IConstruct): string {
@@ -17,7 +17,7 @@ export function markClusterScoped(obj: ApiObject): ApiObject {
 }
 
 /** Chart-wide labels plus what identifies one component: for metadata and templates. */
-export function componentLabels(scope: IConstruct, name: string, component: string): Record<string, string> {
+export function componentLabels(scope: IConstruct, name: string, component: Component): Record<string, string> {
   return { ...Chart.of(scope).labels, [LabelKeys.name]: name, [LabelKeys.component]: component };
 }
 
@@ -25,7 +25,7 @@ export function componentLabels(scope: IConstruct, name: string, component: stri
  * The subset used in selectors. Kept small and stable: a StatefulSet's selector is immutable, so it
  * must not include anything a profile edit could change.
  */
-export function selectorLabels(scope: IConstruct, name: string, component: string): Record<string, string> {
+export function selectorLabels(scope: IConstruct, name: string, component: Component): Record<string, string> {
   const instance = Chart.of(scope).labels[LabelKeys.instance];
   return {
     [LabelKeys.name]: name,

@@ -1,13 +1,15 @@
-import type * as k8s from 'cdk8s-plus-28/lib/imports/k8s.js';
+import type { PodSecurityContext, SecurityContext } from '../../imports/k8s.js';
 
-/**
+/*
  * The Pod Security Standard "restricted" profile, as pod- and container-level contexts. Every pod
  * this project makes uses these, and the namespace enforces the standard, so a regression is refused
  * by the API server rather than discovered later.
  */
-export const NON_ROOT_UID = 65532;
 
-export function restrictedPodSecurityContext(): k8s.PodSecurityContext {
+/** The user and group every container runs as: not root, which "restricted" requires. */
+const NON_ROOT_UID = 65532;
+
+export function restrictedPodSecurityContext(): PodSecurityContext {
   return {
     runAsNonRoot: true,
     runAsUser: NON_ROOT_UID,
@@ -19,7 +21,7 @@ export function restrictedPodSecurityContext(): k8s.PodSecurityContext {
   };
 }
 
-export function restrictedContainerSecurityContext(): k8s.SecurityContext {
+export function restrictedContainerSecurityContext(): SecurityContext {
   return {
     runAsNonRoot: true,
     allowPrivilegeEscalation: false,

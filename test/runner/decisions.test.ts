@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { SANDSTORE_CLUSTER_DEFAULTS } from '../../lib/constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { loadProfile } from '../../lib/profiles.js';
 import type { Profile } from '../../lib/profile.js';
 import { renderProfile } from '../../lib/synth.js';
@@ -93,7 +94,7 @@ describe('reading dist/', () => {
     const rendered = renderProfile(profile);
     write(rendered);
     recordRender(profile, rendered);
-    const changed = { ...profile, raft: { ...profile.raft, maxBatchSize: profile.raft.maxBatchSize + 1 } };
+    const changed = { ...profile, raft: { ...profile.raft, maxBatchSize: (profile.raft.maxBatchSize ?? SANDSTORE_CLUSTER_DEFAULTS.raft.maxBatchSize) + 1 } };
     expect(inputDigest(changed)).not.toBe(inputDigest(profile));
     expect(knownFresh(changed, outputDigest(filesOnDisk(dir, profile.name)))).toBe(false);
   });

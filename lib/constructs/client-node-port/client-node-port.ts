@@ -1,50 +1,36 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeService } from '../../../imports/k8s.js';
+import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
 import { componentLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
-import { check, NODE_PORT_MAX, rules } from '../../validation.js';
-import type { SandstoreCluster } from '../sandstore-cluster/index.js';
+import type { ClientNodePortProps } from './client-node-port-props.js';
 
-export interface ClientNodePortProps {
-  /** The data plane to expose. */
-  readonly cluster: SandstoreCluster;
-  /**
-   * Node port of pod 0; pod `i` gets `basePort + i`. All ports must fall in 30000–32767.
-   * @default 30080
-   */
-  readonly basePort?: number;
-  /**
-   * The host that clients outside the cluster use (ADVERTISE_HOST), e.g. the laptop's LAN address.
-   * @default - each pod advertises its node's IP (HOST_IP, from the downward API)
-   */
-  readonly advertiseHost?: string;
+/** One pod's node port, and the Service that opens it. */
+export interface PodNodePort {
+  readonly pod: string;
+  readonly nodePort: number;
+  readonly service: string;
 }
 
 /**
  * Lets a client outside the cluster reach the Raft leader, whichever pod it is. One NodePort in front
- * of all pods would land on a random pod; instead each pod gets its own node port at base + ordinal,
- * and the data plane advertises its leader as `<host>:<base + ordinal>`, so a NOT_LEADER redirect
- * points at a port that reaches exactly that pod.
+ * of all pods would land on a random pod; instead each pod gets its own node port at base + ordinal
+ * (the cluster's `externalAccess`, which also makes the leader advertise `<host>:<base + ordinal>`),
+ * so a NOT_LEADER redirect points at a port that reaches exactly that pod.
  */
 export class ClientNodePort extends Construct {
-  public readonly basePort: number;
-  /** `[pod name, node port]` in ordinal order. */
-  public readonly nodePorts: readonly { readonly pod: string; readonly nodePort: number; readonly service: string }[];
+  /** Every pod's node port, in ordinal order. */
+  public readonly nodePorts: readonly PodNodePort[];
 
   public constructor(scope: Construct, id: string, props: ClientNodePortProps) {
     super(scope, id);
-    const who = `ClientNodePort ${this.node.path}`;
-    const cluster = props.cluster;
-    this.basePort = props.basePort ?? 30080;
-    check(who, 'basePort', this.basePort, rules.nodePort);
-    const last = this.basePort + cluster.replicas - 1;
-    if (last > NODE_PORT_MAX) {
-      throw new Error(`${who}: invalid basePort ${this.basePort}; with ${cluster.replicas} replicas the last port would be ${last}, expected basePort <= ${NODE_PORT_MAX - cluster.replicas + 1}`);
+    const { cluster } = props;
+    if (cluster.externalAccess === undefined) {
+      throw new Error(`ClientNodePort ${this.node.path}: the cluster ${cluster.node.path} has no externalAccess; give it one (its node ports and advertised host) to expose it`);
     }
-    if (props.advertiseHost !== undefined) check(who, 'advertiseHost', props.advertiseHost, rules.nonEmpty);
+    const { basePort } = cluster.externalAccess;
 
-    const labels = componentLabels(this, cluster.name, 'client-access');
-    this.nodePorts = cluster.podNames.map((pod, ordinal) => ({ pod, nodePort: this.basePort + ordinal, service: `${pod}-external` }));
+    const labels = componentLabels(this, cluster.name, Component.clientAccess);
+    this.nodePorts = cluster.podNames.map((pod, ordinal) => ({ pod, nodePort: basePort + ordinal, service: `${pod}-external` }));
     for (const { pod, nodePort, service } of this.nodePorts) {
       new KubeService(this, pod, {
         metadata: { name: service, labels, annotations: phaseAnnotation(DeployPhase.clientAccess) },
@@ -55,6 +41,5 @@ export class ClientNodePort extends Construct {
         },
       });
     }
-    cluster.advertiseExternally({ basePort: this.basePort, host: props.advertiseHost });
   }
 }

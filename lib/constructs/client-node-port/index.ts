@@ -1,1 +1,2 @@
 export * from './client-node-port.js';
+export * from './client-node-port-props.js';

@@ -6,51 +6,18 @@ import {
   KubeStatefulSet,
   type Probe,
 } from '../../../imports/k8s.js';
-import { DeployPhase, phaseAnnotation } from '../../labels.js';
+import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
-import type { LocalSsdStorage } from '../local-ssd-storage/index.js';
-import { toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import { podPlacement } from '../local-ssd-storage/local-ssd-storage.js';
+import { checkResources, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { componentLabels, namespaceOf, selectorLabels } from '../scope.js';
+import { ETCD_CONTROL_PLANE_DEFAULTS as DEFAULTS, type EtcdControlPlaneProps } from './etcd-control-plane-props.js';
 
-export interface EtcdControlPlaneProps {
-  /**
-   * Number of etcd members: 1 for a benchmark laptop, 3 or 5 to survive member loss. Odd only: an
-   * even count raises the quorum without adding fault tolerance.
-   * @default 1
-   */
-  readonly replicas?: number;
-  /**
-   * Name of the StatefulSet and of its headless service; members are `<name>-<ordinal>`.
-   * @default 'etcd'
-   */
-  readonly name?: string;
-  /**
-   * etcd image; it must carry `etcd` and `etcdctl` (API v3).
-   * @default 'quay.io/coreos/etcd:v3.5.0' (the image upstream Sand Store uses)
-   */
-  readonly image?: string;
-  /**
-   * Where the members' volumes come from and where the members run.
-   * @default - the cluster's default StorageClass and no node placement
-   */
-  readonly storage?: LocalSsdStorage;
-  /**
-   * Volume size per member.
-   * @default '1Gi'
-   */
-  readonly storageSize?: string;
-  /**
-   * CPU and memory per member.
-   * @default { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } }
-   */
-  readonly resources?: ContainerResources;
-}
-
-export const ETCD_CLIENT_PORT = 2379;
-export const ETCD_PEER_PORT = 2380;
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
 /** etcd serves /health here, separately from the client port, as kubeadm's static pod does. */
-export const ETCD_METRICS_PORT = 2381;
+const ETCD_METRICS_PORT = 2381;
 const DATA_MOUNT = '/var/lib/etcd';
 
 /**
@@ -63,6 +30,8 @@ export class EtcdControlPlane extends Construct {
   public readonly name: string;
   public readonly replicas: number;
   public readonly image: string;
+  public readonly storageSize: string;
+  public readonly resources: ContainerResources;
   /** The headless service, which gives each member its DNS name. */
   public readonly serviceName: string;
   /** `host:port` of every member's client URL, no scheme: the form Sand Store's ETCD_ENDPOINTS takes. */
@@ -75,17 +44,16 @@ export class EtcdControlPlane extends Construct {
   public constructor(scope: Construct, id: string, props: EtcdControlPlaneProps = {}) {
     super(scope, id);
     const who = `EtcdControlPlane ${this.node.path}`;
-    this.name = props.name ?? 'etcd';
-    this.replicas = props.replicas ?? 1;
-    this.image = props.image ?? 'quay.io/coreos/etcd:v3.5.0';
-    const storageSize = props.storageSize ?? '1Gi';
+    this.name = props.name ?? DEFAULTS.name;
+    this.replicas = props.replicas ?? DEFAULTS.replicas;
+    this.image = props.image ?? DEFAULTS.image;
+    this.storageSize = props.storageSize ?? DEFAULTS.storageSize;
+    this.resources = props.resources ?? DEFAULTS.resources;
     check(who, 'name', this.name, rules.dnsLabel);
     check(who, 'replicas', this.replicas, rules.oddAtLeast(1));
     check(who, 'image', this.image, rules.nonEmpty);
-    const resources = toResourceRequirements(who, 'resources', props.resources ?? {
-      requests: { cpu: '100m', memory: '256Mi' },
-      limits: { cpu: '1', memory: '512Mi' },
-    });
+    check(who, 'storageSize', this.storageSize, rules.quantity);
+    checkResources(who, 'resources', this.resources);
 
     const namespace = namespaceOf(this);
     this.serviceName = this.name;
@@ -94,8 +62,8 @@ export class EtcdControlPlane extends Construct {
     this.clientEndpoints = members.map((m) => `${memberHost(m)}:${ETCD_CLIENT_PORT}`);
     const initialCluster = members.map((m) => `${m}=http://${memberHost(m)}:${ETCD_PEER_PORT}`).join(',');
 
-    const labels = componentLabels(this, this.name, 'control-plane');
-    this.podSelector = selectorLabels(this, this.name, 'control-plane');
+    const labels = componentLabels(this, this.name, Component.controlPlane);
+    this.podSelector = selectorLabels(this, this.name, Component.controlPlane);
 
     new KubeService(this, 'HeadlessService', {
       metadata: { name: this.serviceName, labels, annotations: phaseAnnotation(DeployPhase.base) },
@@ -131,8 +99,7 @@ export class EtcdControlPlane extends Construct {
           metadata: { labels },
           spec: {
             securityContext: restrictedPodSecurityContext(),
-            nodeSelector: props.storage ? { ...props.storage.placement.nodeSelector } : undefined,
-            tolerations: props.storage ? [...props.storage.placement.tolerations] : undefined,
+            ...podPlacement(props.storage?.placement),
             automountServiceAccountToken: false,
             terminationGracePeriodSeconds: 30,
             containers: [{
@@ -165,7 +132,7 @@ export class EtcdControlPlane extends Construct {
               readinessProbe: health('/health', 5, 3),
               // Serializable: a member that lost quorum is not dead; restarting it would not help.
               livenessProbe: health('/health?serializable=true', 10, 6),
-              resources,
+              resources: toResourceRequirements(this.resources),
               securityContext: restrictedContainerSecurityContext(),
               volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
             }],
@@ -173,7 +140,7 @@ export class EtcdControlPlane extends Construct {
         },
         volumeClaimTemplates: [{
           metadata: { name: 'data', labels },
-          spec: volumeClaimSpec(who, 'storageSize', storageSize, props.storage?.storageClassName),
+          spec: volumeClaimSpec(this.storageSize, props.storage?.storageClassName),
         }],
       },
     });

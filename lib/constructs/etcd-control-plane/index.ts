@@ -1,1 +1,2 @@
 export * from './etcd-control-plane.js';
+export * from './etcd-control-plane-props.js';

@@ -1,1 +1,2 @@
 export * from './local-ssd-storage.js';
+export * from './local-ssd-storage-props.js';

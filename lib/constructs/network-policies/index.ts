@@ -1,1 +1,2 @@
 export * from './network-policies.js';
+export * from './network-policies-props.js';

@@ -1,26 +1,20 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeNetworkPolicy, type NetworkPolicyIngressRule } from '../../../imports/k8s.js';
+import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { componentLabels } from '../scope.js';
-import { DeployPhase, phaseAnnotation } from '../../labels.js';
-import type { EtcdControlPlane } from '../etcd-control-plane/index.js';
-import type { SandstoreCluster } from '../sandstore-cluster/index.js';
-
-export interface SandstoreNetworkPoliciesProps {
-  readonly etcd: EtcdControlPlane;
-  readonly cluster: SandstoreCluster;
-}
+import type { SandstoreNetworkPoliciesProps } from './network-policies-props.js';
 
 /**
  * Ingress rules for the namespace: deny by default; etcd's client port only from Sand Store pods
- * and the bootstrap Job, its peer port only from etcd members; Sand Store's gRPC port from peers and
- * clients (anyone, when node ports expose it, else in-namespace pods); metrics from any namespace.
- * Egress is left open: pods need DNS and each other.
+ * and the bootstrap Job, its peer port only from etcd members; Sand Store's gRPC port from peers
+ * and clients (anyone when the cluster has external access, else in-namespace pods); metrics from
+ * any namespace. Egress is left open: pods need DNS and each other.
  */
 export class SandstoreNetworkPolicies extends Construct {
   public constructor(scope: Construct, id: string, props: SandstoreNetworkPoliciesProps) {
     super(scope, id);
     const { etcd, cluster } = props;
-    const labels = componentLabels(this, cluster.name, 'network-policy');
+    const labels = componentLabels(this, cluster.name, Component.networkPolicy);
     const policy = (name: string, podSelector: Record<string, string>, ingress: NetworkPolicyIngressRule[]) =>
       new KubeNetworkPolicy(this, name, {
         metadata: { name, labels, annotations: phaseAnnotation(DeployPhase.base) },
@@ -31,10 +25,10 @@ export class SandstoreNetworkPolicies extends Construct {
 
     policy(`${cluster.name}-default-deny-ingress`, {}, []);
     policy(`${etcd.name}-ingress`, { ...etcd.podSelector }, [
-      { from: [pods(cluster.podSelector), pods(cluster.bootstrapPodSelector)], ports: [tcp(etcd.clientPort)] },
+      { from: [pods(cluster.podSelector), pods(cluster.membershipBootstrap.podSelector)], ports: [tcp(etcd.clientPort)] },
       { from: [pods(etcd.podSelector)], ports: [tcp(etcd.clientPort), tcp(etcd.peerPort)] },
     ]);
-    const external = cluster.externalAdvertisement !== undefined;
+    const external = cluster.externalAccess !== undefined;
     policy(`${cluster.name}-ingress`, { ...cluster.podSelector }, [
       external
         // Node-port clients arrive from outside the cluster, with any source address.

@@ -1,1 +1,2 @@
 export * from './sandstore-cluster.js';
+export * from './sandstore-cluster-props.js';

@@ -3,7 +3,8 @@ import { quorum } from '../../validation.js';
 import { find, synthesize } from '../../../test/helpers.js';
 import { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import { LocalSsdStorage } from '../local-ssd-storage/index.js';
-import { SandstoreCluster, type SandstoreClusterProps } from './sandstore-cluster.js';
+import { SandstoreCluster } from './sandstore-cluster.js';
+import type { SandstoreClusterProps } from './sandstore-cluster-props.js';
 
 const IMAGE = 'registry.example/sandstore-node:t1';
 
@@ -21,7 +22,7 @@ function build(props: Partial<SandstoreClusterProps> = {}, etcdReplicas = 1) {
 describe('SandstoreCluster', () => {
   test.each([3, 5, 9, 51])('%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those', (replicas) => {
     const { cluster, objects } = build({ replicas });
-    expect(cluster.membership.map((m) => JSON.parse(m.value))).toEqual(
+    expect(cluster.membershipBootstrap.membership.map((m) => JSON.parse(m.value))).toEqual(
       Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.bench.svc:8080`, role: 'voter' })),
     );
     // Each address is a Service of its own in front of exactly that pod (a stable virtual IP: a
@@ -33,11 +34,11 @@ describe('SandstoreCluster', () => {
       expect(peer.spec.selector).toEqual({ ...cluster.podSelector, 'statefulset.kubernetes.io/pod-name': `sandstore-${i}` });
       expect(peer.spec.ports).toEqual([{ name: 'grpc', port: 8080, targetPort: 'grpc' }]);
     }
-    expect(cluster.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
+    expect(cluster.membershipBootstrap.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
     const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
     const commands = job.initContainers.map((c: any) => c.command);
     expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
-    expect(commands.slice(1)).toEqual(cluster.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
+    expect(commands.slice(1)).toEqual(cluster.membershipBootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
   });
 
   test.each([1, 3, 5])('ETCD_ENDPOINTS lists the %i etcd members, as host:port without a scheme', (etcdReplicas) => {
@@ -90,6 +91,16 @@ describe('SandstoreCluster', () => {
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
   });
 
+  test('the data plane advertises its leader at the node port: EXTERNAL_BASE_PORT, and HOST_IP or ADVERTISE_HOST', () => {
+    const byHostIp = find(build({ externalAccess: { basePort: 31000 } }).objects, 'ConfigMap', 'sandstore-config').data;
+    expect(byHostIp.EXTERNAL_BASE_PORT).toBe('31000');
+    expect(byHostIp.ADVERTISE_HOST).toBeUndefined();
+    const byHost = find(build({ externalAccess: { advertiseHost: '192.168.1.20' } }).objects, 'ConfigMap', 'sandstore-config').data;
+    expect(byHost).toMatchObject({ EXTERNAL_BASE_PORT: '30080', ADVERTISE_HOST: '192.168.1.20' });
+    const { sts } = build({ externalAccess: {} });
+    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } });
+  });
+
   test('the smoke-test Job targets every node and is applied only on request', () => {
     const { cluster, objects } = build({ replicas: 5 });
     const job = find(objects, 'Job', 'sandstore-smoke-test');
@@ -103,8 +114,11 @@ describe('SandstoreCluster', () => {
     [{ replicas: 1 }, /replicas 1; expected an odd whole number of at least 3/],
     [{ image: 'registry.example/sandstore-node' }, /image "registry.example\/sandstore-node"; expected an image reference with a tag/],
     [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
-    [{ raft: { maxBatchSize: 0 } }, /RAFT_MAX_BATCH_SIZE 0; expected a whole number greater than 0/],
-    [{ raft: { maxBatchWaitMs: 2.5 } }, /RAFT_MAX_BATCH_WAIT_MS 2.5/],
+    [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number greater than 0/],
+    [{ raft: { maxBatchWaitMs: 2.5 } }, /raft\.maxBatchWaitMs 2.5/],
+    [{ externalAccess: { basePort: 29999 } }, /basePort 29999; expected a whole number from 30000 to 32767/],
+    [{ externalAccess: { basePort: 32768 } }, /basePort 32768; expected a whole number from 30000 to 32767/],
+    [{ replicas: 5, externalAccess: { basePort: 32765 } }, /basePort 32765; expected at most 32763: with 5 Raft replicas the last node port would be 32769, above 32767/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => build(props as Partial<SandstoreClusterProps>)).toThrow(message);
   });

@@ -1,0 +1,2 @@
+export * from './membership-bootstrap.js';
+export * from './membership-bootstrap-props.js';

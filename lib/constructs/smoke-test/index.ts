@@ -1,0 +1,2 @@
+export * from './smoke-test.js';
+export * from './smoke-test-props.js';

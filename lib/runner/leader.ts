@@ -1,4 +1,4 @@
-import { LabelKeys, profileSelector, SandstoreContainers } from '../labels.js';
+import { Component, LabelKeys, profileSelector, SandstoreContainers } from '../labels.js';
 import type { CommandContext } from './commands/context.js';
 import { objectPath } from './kube.js';
 
@@ -32,7 +32,7 @@ export function currentLeader(changes: readonly RoleChange[]): string | undefine
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
 export async function findLeader(ctx: CommandContext): Promise<string | undefined> {
-  const pods = (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=data-plane` })).items;
+  const pods = (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}` })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
     if (!running) return [];

@@ -1,4 +1,4 @@
-import { LabelKeys } from '../labels.js';
+import { Component, LabelKeys } from '../labels.js';
 import type { KubeObject } from './kube.js';
 
 /** Pure readings of pod status: what is wrong with a pod, whether it is Ready, which revision. */
@@ -54,7 +54,7 @@ function resourceHint(pod: KubeObject, message: string): string {
   const short = [...new Set([...message.matchAll(/Insufficient (cpu|memory|ephemeral-storage)/g)].map((m) => m[1]))];
   if (short.length === 0) return '';
   const component = pod.metadata.labels?.[LabelKeys.component];
-  const part = component === 'control-plane' ? 'etcd' : component === 'data-plane' ? 'sandstore' : undefined;
+  const part = component === Component.controlPlane ? 'etcd' : component === Component.dataPlane ? 'sandstore' : undefined;
   const profile = pod.metadata.labels?.[LabelKeys.profile];
   const where = part && profile ? `resources.${part}.requests.{${short.join(',')}} in profiles/${profile}.ts` : `the ${short.join(' and ')} requests`;
   return `; the profile asks for more ${short.join(' and ')} than a matching node has free: lower ${where}, or free capacity on the node`;

@@ -1,4 +1,4 @@
-import { DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { clientEndpoints } from '../client-access.js';
@@ -38,16 +38,16 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
     progress.applied.push(phase);
     ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
     if (phase === DeployPhase.controlPlane) {
-      const etcd = required(findManifest(objects, 'StatefulSet', 'control-plane'), 'the etcd StatefulSet', phase);
-      await waitForRollout(ctx, etcd.metadata.name, selector('control-plane'), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
+      await waitForRollout(ctx, etcd.metadata.name, selector(Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
       ctx.report.step(phase, `etcd Ready (${(etcd as any).spec.replicas} member${(etcd as any).spec.replicas === 1 ? '' : 's'})`);
     } else if (phase === DeployPhase.bootstrap) {
-      const job = required(findManifest(objects, 'Job', 'membership-bootstrap'), 'the membership bootstrap Job', phase);
+      const job = required(findManifest(objects, 'Job', Component.membershipBootstrap), 'the membership bootstrap Job', phase);
       await waitForJob(ctx, job.metadata.name);
       ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
     } else if (phase === DeployPhase.dataPlane) {
-      const sts = required(findManifest(objects, 'StatefulSet', 'data-plane'), 'the Sand Store StatefulSet', phase);
-      await waitForRollout(ctx, sts.metadata.name, selector('data-plane'), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      const sts = required(findManifest(objects, 'StatefulSet', Component.dataPlane), 'the Sand Store StatefulSet', phase);
+      await waitForRollout(ctx, sts.metadata.name, selector(Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
       ctx.report.step(phase, `${(sts as any).spec.replicas} Sand Store pods Ready, claims Bound`);
     }
   }

@@ -1,4 +1,4 @@
-import { LabelKeys, profileSelector } from '../../labels.js';
+import { Component, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { RESOURCES, type KubeObject } from '../kube.js';
 import { FailedError } from '../../errors.js';
@@ -9,7 +9,7 @@ import type { ClusterCommand } from './command.js';
 import { readManifests } from '../manifests.js';
 
 /** The etcd members' component label: they stop after the data plane. */
-const CONTROL_PLANE = 'control-plane';
+const CONTROL_PLANE = Component.controlPlane;
 
 /**
  * Destroy (Flow 2): everything of a profile, found by its labels, deleted, then waited for by watch

@@ -1,3 +1,4 @@
+import { Component } from '../../labels.js';
 import { findManifest, readManifests } from '../manifests.js';
 import { podReadyTimeoutOption, type ClusterCommand } from './command.js';
 import { watchRollout } from './update.js';
@@ -10,7 +11,7 @@ export const resumeCommand: ClusterCommand<{ podReadyTimeout: number }> = {
   whenInterrupted: 'The partition is lowered and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   run: async (ctx, opts) => {
     const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true });
-    const name = findManifest(manifests, 'StatefulSet', 'data-plane')?.metadata.name ?? 'sandstore';
+    const name = findManifest(manifests, 'StatefulSet', Component.dataPlane)?.metadata.name ?? 'sandstore';
     await ctx.kube.mergePatch('StatefulSet', name, ctx.namespace, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
     ctx.report.step('resume', `partition of StatefulSet ${name} set to 0`);
     await watchRollout(ctx, name, opts.podReadyTimeout);

@@ -1,4 +1,4 @@
-import { DeployPhase } from '../../labels.js';
+import { Component, DeployPhase } from '../../labels.js';
 import { applyAll } from '../apply.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { findLeader } from '../leader.js';
@@ -16,7 +16,7 @@ import type { CommandContext } from './context.js';
  */
 export async function smoke(ctx: CommandContext): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
-  const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', 'smoke-test');
+  const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', Component.smokeTest);
   if (!job) throw new FailedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts)`);
   const ns = ctx.namespace;
   // A Job's pod template is immutable: a previous run is removed first (its pods with it).

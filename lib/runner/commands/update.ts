@@ -1,4 +1,4 @@
-import { DeployPhase, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, DeployPhase, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { ApiError, type KubeObject } from '../kube.js';
@@ -30,7 +30,7 @@ class RolloutPausedError extends WaitFailedError {}
  */
 export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
-  const dist = findManifest(manifests, 'StatefulSet', 'data-plane');
+  const dist = findManifest(manifests, 'StatefulSet', Component.dataPlane);
   if (!dist) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
   const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.namespace);
   if (!live) {
@@ -73,7 +73,7 @@ export function withRestart(dist: Manifest, at: string, image?: string): Manifes
  */
 export async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
   const ns = ctx.namespace;
-  const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=data-plane`;
+  const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}`;
   const state = await waitForRollout(ctx, name, selector, { podReadySeconds, failFast: true });
   if (state.state === 'done') {
     ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);

@@ -46,7 +46,8 @@ export const ProfileSchema = z.strictObject({
     /** When set, the runner also refuses a context whose API server URL differs. */
     apiServer: z.optional(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "https://192.168.1.20:8443"' })),
   }),
-  namespace: dnsLabel,
+  /** Created and owned by the profile, so none of Kubernetes' own. */
+  namespace: ruledString(rules.namespace),
   image: z.strictObject({
     registry: ruledString(rules.registry),
     /** @default 'sandstore-node' */

@@ -25,10 +25,21 @@ const IMAGE_TAG = whole(IMAGE_TAG_PART);
 const IMAGE_REFERENCE = whole(REGISTRY_PART, '/', REPOSITORY_PART, ':', IMAGE_TAG_PART);
 const GO_TAG = /^[\w.]+$/;
 
+/**
+ * The namespaces Kubernetes keeps for itself. A profile's namespace is applied with Pod Security
+ * "restricted" enforced and deleted by destroy: on one of these the cluster's own privileged pods
+ * (kube-proxy, CNI and CSI agents) would no longer be admitted. Kubernetes reserves the whole "kube-"
+ * prefix for its system namespaces.
+ */
+const KUBERNETES_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+const KUBERNETES_NAMESPACE_PREFIX = 'kube-';
+
 const NODE_PORT_MIN = 30000;
 const NODE_PORT_MAX = 32767;
 
 export type Rule<T> = (value: T) => string | undefined;
+
+const DNS_LABEL_FORM = 'a DNS label: at most 63 lower-case letters, digits and "-", starting and ending alphanumeric';
 
 export const rules = {
   quantity: ((v: string) =>
@@ -36,7 +47,12 @@ export const rules = {
   dnsLabel: ((v: string) =>
     v.length <= 63 && DNS_LABEL.test(v)
       ? undefined
-      : 'a DNS label: at most 63 lower-case letters, digits and "-", starting and ending alphanumeric') as Rule<string>,
+      : DNS_LABEL_FORM) as Rule<string>,
+  /** A namespace of the profile's own: a DNS label that is none of Kubernetes' namespaces. */
+  namespace: ((v: string) =>
+    rules.dnsLabel(v) === undefined && !KUBERNETES_NAMESPACES.includes(v) && !v.startsWith(KUBERNETES_NAMESPACE_PREFIX)
+      ? undefined
+      : `${DNS_LABEL_FORM}, and none of Kubernetes' own namespaces (${KUBERNETES_NAMESPACES.map((n) => `"${n}"`).join(', ')} or any other "${KUBERNETES_NAMESPACE_PREFIX}" one)`) as Rule<string>,
   dnsSubdomain: ((v: string) =>
     v.length <= 253 && DNS_SUBDOMAIN.test(v)
       ? undefined

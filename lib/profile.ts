@@ -27,13 +27,29 @@ function ruled<T extends string | number>(base: z.ZodMiniType<T>, rule: Rule<T>)
 const ruledString = (rule: Rule<string>) => ruled(z.string(), rule);
 const ruledNumber = (rule: Rule<number>) => ruled(z.number(), rule);
 
-const quantity = ruledString(rules.quantity);
+const bytes = ruledString(rules.bytes);
 const dnsLabel = ruledString(rules.dnsLabel);
 const nonEmpty = ruledString(rules.nonEmpty);
 const positiveInt = ruledNumber(rules.positiveInt);
 
-const cpuMemory = z.strictObject({ cpu: quantity, memory: quantity });
-const resources = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
+/**
+ * A check across fields that runs, despite problems elsewhere, once `fields` themselves are fine
+ * (zod skips it otherwise), so that a profile's every problem is reported at once.
+ */
+function whenFieldsValid(...fields: readonly PropertyKey[][]) {
+  const overlaps = (a: readonly PropertyKey[], b: readonly PropertyKey[]) => a.every((key, i) => i >= b.length || key === b[i]);
+  return (payload: z.core.ParsePayload) =>
+    payload.issues.every((issue) => issue.code === 'unrecognized_keys' || !fields.some((field) => overlaps(issue.path ?? [], field)));
+}
+
+const cpuMemory = z.strictObject({ cpu: ruledString(rules.cpu), memory: bytes });
+const requestsAndLimits = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
+const resources = requestsAndLimits.check(
+  ...(['cpu', 'memory'] as const).map((kind) => z.superRefine<z.output<typeof requestsAndLimits>>((r, ctx) => {
+    const accepted = rules.notBelowRequest(r.requests[kind], `requests.${kind}`)(r.limits[kind]);
+    if (accepted !== undefined) ctx.addIssue({ code: 'custom', path: ['limits', kind], input: r.limits[kind], message: `expected ${accepted}` });
+  }, { when: whenFieldsValid(['requests', kind], ['limits', kind]) })),
+);
 
 export const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
@@ -73,13 +89,13 @@ export const ProfileSchema = z.strictObject({
   etcd: z.strictObject({
     replicas: ruledNumber(rules.oddAtLeast(1)),
     image: z.optional(nonEmpty),
-    storageSize: z.optional(quantity),
+    storageSize: z.optional(bytes),
   }),
   /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
     className: ruledString(rules.dnsSubdomain),
     provisioner: nonEmpty,
-    sizePerPod: quantity,
+    sizePerPod: bytes,
     reclaimPolicy: z.optional(z.enum(RECLAIM_POLICIES)),
   }),
   nodeSelection: z.strictObject({

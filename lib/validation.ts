@@ -5,7 +5,15 @@
  */
 
 /** A Kubernetes resource quantity: a decimal number with an optional SI or binary suffix. */
-const QUANTITY = /^(?:\d+(?:\.\d+)?|\.\d+)(?:m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+const QUANTITY = /^(\d+(?:\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
+/** What each suffix multiplies by, as a power of 10 or of 2. */
+const QUANTITY_SUFFIXES: Record<string, { base: bigint; exponent: number }> = {
+  '': { base: 10n, exponent: 0 },
+  m: { base: 10n, exponent: -3 }, k: { base: 10n, exponent: 3 }, M: { base: 10n, exponent: 6 }, G: { base: 10n, exponent: 9 },
+  T: { base: 10n, exponent: 12 }, P: { base: 10n, exponent: 15 }, E: { base: 10n, exponent: 18 },
+  Ki: { base: 2n, exponent: 10 }, Mi: { base: 2n, exponent: 20 }, Gi: { base: 2n, exponent: 30 },
+  Ti: { base: 2n, exponent: 40 }, Pi: { base: 2n, exponent: 50 }, Ei: { base: 2n, exponent: 60 },
+};
 /** RFC 1123 DNS label, the form of namespace, service and most object names. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** RFC 1123 subdomain, the form of StorageClass names and label prefixes. */
@@ -39,11 +47,52 @@ const NODE_PORT_MAX = 32767;
 
 export type Rule<T> = (value: T) => string | undefined;
 
+/**
+ * The exact value of a quantity, as the fraction `numerator / denominator`, or undefined when `v` is
+ * not one. Exact, because "1" and "1000m" must compare equal, and "0.5" bytes must not pass for whole.
+ */
+function quantityValue(v: string): { numerator: bigint; denominator: bigint } | undefined {
+  const match = QUANTITY.exec(v);
+  if (!match) return undefined;
+  const [whole, fraction = ''] = match[1].split('.');
+  const { base, exponent } = QUANTITY_SUFFIXES[match[2] ?? ''];
+  let numerator = BigInt(`${whole}${fraction}`);
+  let denominator = 10n ** BigInt(fraction.length);
+  if (exponent >= 0) numerator *= base ** BigInt(exponent);
+  else denominator *= base ** BigInt(-exponent);
+  return { numerator, denominator };
+}
+
+/** Whether quantity `a` is less than quantity `b` (false when either is no quantity: other rules say so). */
+function quantityBelow(a: string, b: string): boolean {
+  const x = quantityValue(a);
+  const y = quantityValue(b);
+  return x !== undefined && y !== undefined && x.numerator * y.denominator < y.numerator * x.denominator;
+}
+
 const DNS_LABEL_FORM = 'a DNS label: at most 63 lower-case letters, digits and "-", starting and ending alphanumeric';
 
 export const rules = {
-  quantity: ((v: string) =>
-    QUANTITY.test(v) ? undefined : 'a Kubernetes quantity such as "20Gi", "512Mi", "500m" or "2"') as Rule<string>,
+  /** CPU: a container given none cannot run, and "0" is no amount at all. */
+  cpu: ((v: string) => {
+    const value = quantityValue(v);
+    return value !== undefined && value.numerator > 0n
+      ? undefined
+      : 'a Kubernetes quantity such as "500m" or "2", greater than 0';
+  }) as Rule<string>,
+  /**
+   * Memory and storage sizes: more than nothing, in whole bytes. The API server rounds a fraction of
+   * a byte up ("500m" becomes 1 byte) and warns; "500m" is meant as "500Mi".
+   */
+  bytes: ((v: string) => {
+    const value = quantityValue(v);
+    return value !== undefined && value.numerator > 0n && value.numerator % value.denominator === 0n
+      ? undefined
+      : 'a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes';
+  }) as Rule<string>,
+  /** A limit against its request, named `requestField`: the API server refuses a limit below the request. */
+  notBelowRequest: (request: string, requestField: string): Rule<string> => (limit) =>
+    quantityBelow(limit, request) ? `at least ${requestField}, ${JSON.stringify(request)}` : undefined,
   dnsLabel: ((v: string) =>
     v.length <= 63 && DNS_LABEL.test(v)
       ? undefined

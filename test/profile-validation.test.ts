@@ -32,6 +32,13 @@ describe('profile validation', () => {
     ['a node port out of range', (p) => { p.clientAccess.nodePortBase = 8080; }, /^clientAccess\.nodePortBase: got 8080; expected a whole number from 30000 to 32767/],
     ['node ports running past the range', (p) => { p.clientAccess.nodePortBase = 32766; }, /^clientAccess\.nodePortBase: got 32766; expected at most 32765: with 3 Raft replicas the last node port would be 32768/],
     ['a quantity like 20GB', (p) => { p.storage.sizePerPod = '20GB'; }, /^storage\.sizePerPod: got "20GB"; expected a Kubernetes quantity such as "20Gi"/],
+    ['a zero claim size', (p) => { p.storage.sizePerPod = '0Mi'; }, /^storage\.sizePerPod: got "0Mi"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes$/],
+    ['an empty etcd claim size', (p) => { p.etcd.storageSize = ''; }, /^etcd\.storageSize: got ""; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0/],
+    ['a fraction of a byte ("500m" meant as "500Mi")', (p) => { p.resources.etcd.requests.memory = '500m'; }, /^resources\.etcd\.requests\.memory: got "500m"; expected .*in whole bytes$/],
+    ['no CPU at all', (p) => { p.resources.sandstore.requests.cpu = '0'; }, /^resources\.sandstore\.requests\.cpu: got "0"; expected a Kubernetes quantity such as "500m" or "2", greater than 0$/],
+    ['an empty memory request', (p) => { p.resources.etcd.requests.memory = ''; }, /^resources\.etcd\.requests\.memory: got ""; expected a Kubernetes quantity/],
+    ['a CPU limit below its request', (p) => { p.resources.sandstore.limits.cpu = '400m'; }, /^resources\.sandstore\.limits\.cpu: got "400m"; expected at least requests\.cpu, "500m"$/],
+    ['a memory limit below its request, in other units', (p) => { p.resources.etcd.limits.memory = '0.25Gi'; p.resources.etcd.requests.memory = '262145Ki'; }, /^resources\.etcd\.limits\.memory: got "0\.25Gi"; expected at least requests\.memory, "262145Ki"$/],
     ['a CPU like "two"', (p) => { p.resources.sandstore.limits.cpu = 'two'; }, /^resources\.sandstore\.limits\.cpu: got "two"; expected a Kubernetes quantity/],
     ['an empty context', (p) => { p.kube.context = ''; }, /^kube\.context: got ""; expected a non-empty string$/],
     ['a missing context', (p) => { delete p.kube.context; }, /^kube\.context: got nothing \(the field is missing\); expected string$/],
@@ -54,6 +61,10 @@ describe('profile validation', () => {
     expect(problems[0]).toMatch(message);
   });
 
+  test('a limit equal to its request in other units is accepted', () => {
+    expect(problemsOf(variant((p) => { p.resources.sandstore.requests = { cpu: '1', memory: '1Gi' }; p.resources.sandstore.limits = { cpu: '1000m', memory: '1024Mi' }; }))).toEqual([]);
+  });
+
   test('a name that is not the file name is refused', () => {
     expect(problemsOf(ssdRaft, 'other')).toEqual(['name: got "ssd-raft"; expected "other", the file\'s name (profiles/other.ts)']);
   });
@@ -66,9 +77,10 @@ describe('profile validation', () => {
       p.kube.context = '';
       p.image.tag = '';
       p.etcd.replica = 1;
+      p.resources.etcd.limits.cpu = '1m';
     }));
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
-      ['clientAccess.nodePortBase', 'etcd.replica', 'image.tag', 'kube.context', 'raft.replicas', 'storage.sizePerPod'],
+      ['clientAccess.nodePortBase', 'etcd.replica', 'image.tag', 'kube.context', 'raft.replicas', 'resources.etcd.limits.cpu', 'storage.sizePerPod'],
     );
   });
 

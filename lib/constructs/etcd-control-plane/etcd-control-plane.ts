@@ -52,7 +52,7 @@ export class EtcdControlPlane extends Construct {
     check(who, 'name', this.name, rules.dnsLabel);
     check(who, 'replicas', this.replicas, rules.oddAtLeast(1));
     check(who, 'image', this.image, rules.nonEmpty);
-    check(who, 'storageSize', this.storageSize, rules.quantity);
+    check(who, 'storageSize', this.storageSize, rules.bytes);
     checkResources(who, 'resources', this.resources);
 
     const namespace = namespaceOf(this);

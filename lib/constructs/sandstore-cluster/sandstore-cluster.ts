@@ -82,7 +82,7 @@ export class SandstoreCluster extends Construct {
     check(who, 'name', this.name, rules.dnsLabel);
     check(who, 'replicas', this.replicas, rules.oddAtLeast(3));
     check(who, 'image', this.image, rules.imageReference);
-    check(who, 'storageSize', this.storageSize, rules.quantity);
+    check(who, 'storageSize', this.storageSize, rules.bytes);
     checkResources(who, 'resources', this.resources);
     for (const [tunable, value] of Object.entries(this.raft)) check(who, `raft.${tunable}`, value, rules.positiveInt);
     if (this.externalAccess) {

@@ -88,7 +88,7 @@ export const ProfileSchema = z.strictObject({
   /** The control plane: EtcdControlPlane's props, whose defaults apply. */
   etcd: z.strictObject({
     replicas: ruledNumber(rules.oddAtLeast(1)),
-    image: z.optional(nonEmpty),
+    image: z.optional(ruledString(rules.imageReference)),
     storageSize: z.optional(bytes),
   }),
   /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
@@ -117,12 +117,20 @@ export const ProfileSchema = z.strictObject({
   resources: z.strictObject({ sandstore: resources, etcd: resources }),
   /** Whether to generate the smoke-test Job (SandstoreCluster's smokeTest, whose default applies). */
   smokeTest: z.optional(z.boolean()),
-}).check(z.superRefine((p, ctx) => {
-  const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
-  if (accepted !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['clientAccess', 'nodePortBase'], input: p.clientAccess.nodePortBase, message: `expected ${accepted}` });
-  }
-}));
+}).check(
+  z.superRefine((p, ctx) => {
+    const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
+    if (accepted !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['clientAccess', 'nodePortBase'], input: p.clientAccess.nodePortBase, message: `expected ${accepted}` });
+    }
+  }, { when: whenFieldsValid(['raft', 'replicas'], ['clientAccess', 'nodePortBase']) }),
+  // Each part may be fine and the whole too long (SandstoreCluster checks the whole).
+  z.superRefine((p, ctx) => {
+    const reference = imageRef(p);
+    const accepted = rules.imageReference(reference);
+    if (accepted !== undefined) ctx.addIssue({ code: 'custom', path: ['image'], input: reference, message: `expected ${accepted}` });
+  }, { when: whenFieldsValid(['image', 'registry'], ['image', 'repository'], ['image', 'tag']) }),
+);
 
 /** What a profile file writes (defaults may be left out). */
 export type ProfileInput = z.input<typeof ProfileSchema>;

@@ -20,13 +20,29 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const LABEL_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+/** The pattern `parts` make written one after the other (a string is written as is). */
+const sequence = (...parts: (RegExp | string)[]) =>
+  new RegExp(parts.map((p) => (typeof p === 'string' ? p : `(?:${p.source})`)).join(''));
 /** A pattern that `parts`, written one after the other, match as a whole. */
-const whole = (...parts: (RegExp | string)[]) =>
-  new RegExp(`^${parts.map((p) => (typeof p === 'string' ? p : `(?:${p.source})`)).join('')}$`);
-/** The parts of an image reference, `<registry>/<repository>:<tag>`; the profile names each apart. */
-const REGISTRY_PART = /[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d+)?(\/[a-z0-9._-]+)*/;
-const REPOSITORY_PART = /[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*/;
-const IMAGE_TAG_PART = /[\w][\w.-]{0,127}/;
+const whole = (...parts: (RegExp | string)[]) => new RegExp(`^${sequence(...parts).source}$`);
+/*
+ * The parts of an image reference, `<registry>/<repository>:<tag>`; the profile names each apart.
+ * The grammar is the container runtimes' (distribution/reference), in lower case: a reference they
+ * would refuse to pull ("docker..io", "localhost:99999", "me/_x") is refused here instead.
+ */
+const HOST_COMPONENT = /[a-z0-9](?:[a-z0-9-]*[a-z0-9])?/;
+const PORT = /6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}/;
+/** One "/"-separated part of a repository path: lower-case alphanumerics joined by ".", "_" or "-". */
+const PATH_COMPONENT = /[a-z0-9]+(?:[._-][a-z0-9]+)*/;
+const REGISTRY_PART = sequence(HOST_COMPONENT, '(?:\\.', HOST_COMPONENT, ')*(?::', PORT, ')?(?:/', PATH_COMPONENT, ')*');
+const REPOSITORY_PART = sequence(PATH_COMPONENT, '(?:/', PATH_COMPONENT, ')*');
+const IMAGE_TAG_MAX = 128;
+const IMAGE_TAG_PART = new RegExp(`[\\w][\\w.-]{0,${IMAGE_TAG_MAX - 1}}`);
+/**
+ * The runtimes' limit on an image's name, `<registry>/<repository>`. Checked before the patterns,
+ * which would take time quadratic in the length of a long string they do not match.
+ */
+const IMAGE_NAME_MAX = 255;
 const REGISTRY = whole(REGISTRY_PART);
 const REPOSITORY = whole(REPOSITORY_PART);
 const IMAGE_TAG = whole(IMAGE_TAG_PART);
@@ -138,20 +154,22 @@ export const rules = {
   },
   nonEmpty: ((v: string) => (v.trim().length > 0 ? undefined : 'a non-empty string')) as Rule<string>,
   registry: ((v: string) =>
-    REGISTRY.test(v)
+    v.length <= IMAGE_NAME_MAX && REGISTRY.test(v)
       ? undefined
-      : 'a registry host with optional port and path and no scheme, e.g. "docker.io/myuser" or "localhost:5000"') as Rule<string>,
+      : `a registry host with optional port and path and no scheme, at most ${IMAGE_NAME_MAX} characters, e.g. "docker.io/myuser" or "localhost:5000"`) as Rule<string>,
   repository: ((v: string) =>
-    REPOSITORY.test(v) ? undefined : 'a repository name in lower case, e.g. "sandstore-node"') as Rule<string>,
+    v.length <= IMAGE_NAME_MAX && REPOSITORY.test(v)
+      ? undefined
+      : `a repository name in lower case, at most ${IMAGE_NAME_MAX} characters, e.g. "sandstore-node"`) as Rule<string>,
   imageTag: ((v: string) =>
     IMAGE_TAG.test(v)
       ? undefined
-      : 'an image tag: letters, digits, "_", "." and "-", at most 128, e.g. "ssd-raft-latest"') as Rule<string>,
+      : `an image tag: letters, digits, "_", "." and "-", at most ${IMAGE_TAG_MAX}, e.g. "ssd-raft-latest"`) as Rule<string>,
   /** The whole reference, as the profile's registry, repository and tag make it. */
   imageReference: ((v: string) =>
-    IMAGE_REFERENCE.test(v)
+    v.length <= IMAGE_NAME_MAX + 1 + IMAGE_TAG_MAX && IMAGE_REFERENCE.test(v) && v.lastIndexOf(':') <= IMAGE_NAME_MAX
       ? undefined
-      : 'an image reference with a tag, "<registry>/<repository>:<tag>", e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"') as Rule<string>,
+      : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
   goTag: ((v: string) => (GO_TAG.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."')) as Rule<string>,
 };
 

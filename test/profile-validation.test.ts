@@ -44,6 +44,11 @@ describe('profile validation', () => {
     ['a missing context', (p) => { delete p.kube.context; }, /^kube\.context: got nothing \(the field is missing\); expected string$/],
     ['an image without a tag', (p) => { p.image.tag = ''; }, /^image\.tag: got ""; expected an image tag/],
     ['a registry with a scheme', (p) => { p.image.registry = 'https://docker.io/me'; }, /^image\.registry: got "https:\/\/docker\.io\/me"; expected a registry host/],
+    ['an etcd image without a tag', (p) => { p.etcd.image = 'quay.io/coreos/etcd'; }, /^etcd\.image: got "quay\.io\/coreos\/etcd"; expected an image reference with a tag, "<registry>\/<repository>:<tag>"/],
+    ['an etcd image with a space', (p) => { p.etcd.image = 'quay.io/coreos/etcd: v3.5.0'; }, /^etcd\.image: got "quay\.io\/coreos\/etcd: v3\.5\.0"; expected an image reference/],
+    ['a registry whose host has an empty part', (p) => { p.image.registry = 'docker..io'; }, /^image\.registry: got "docker\.\.io"; expected a registry host/],
+    ['a registry port out of range', (p) => { p.image.registry = 'localhost:65536'; }, /^image\.registry: got "localhost:65536"; expected a registry host/],
+    ['an image name too long as a whole', (p) => { p.image.registry = `r.example/${'a'.repeat(150)}`; p.image.repository = 'b'.repeat(100); }, /^image: got "r\.example\/a+\/b+:ssd-raft-latest"; expected an image reference with a tag, .*its name at most 255 characters/],
     ['an unknown key (typo)', (p) => { p.raft.replica = 3; }, /^raft\.replica: unknown field; accepted fields here: replicas, maxBatchSize, maxBatchWaitMs, snapshotThresholdLogs$/],
     ['an unknown top-level key', (p) => { p.nodeSelector = {}; }, /^nodeSelector: unknown field; accepted fields here: name, description, kube, namespace, image/],
     ['a namespace with capitals', (p) => { p.namespace = 'SandStore'; }, /^namespace: got "SandStore"; expected a DNS label/],
@@ -59,6 +64,15 @@ describe('profile validation', () => {
     const problems = problemsOf(variant(mutate));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(message);
+  });
+
+  test.each(['quay.io/coreos/etcd:v3.5.0', 'localhost:5000/etcd:v3.5.9'])('the shipped etcd image %s is a well-formed reference', (image) => {
+    expect(problemsOf(variant((p) => { p.etcd.image = image; }))).toEqual([]);
+  });
+
+  test('a problem across fields is reported along with the others', () => {
+    const problems = problemsOf(variant((p) => { p.clientAccess.nodePortBase = 32766; p.kube.context = ''; p.image.pullPolicy = 'Sometimes'; }));
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['clientAccess.nodePortBase', 'image.pullPolicy', 'kube.context']);
   });
 
   test('a limit equal to its request in other units is accepted', () => {

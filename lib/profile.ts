@@ -29,7 +29,7 @@ const ruledNumber = (rule: Rule<number>) => ruled(z.number(), rule);
 
 const bytes = ruledString(rules.bytes);
 const dnsLabel = ruledString(rules.dnsLabel);
-const nonEmpty = ruledString(rules.nonEmpty);
+const singleLine = ruledString(rules.singleLine);
 const positiveInt = ruledNumber(rules.positiveInt);
 
 /**
@@ -55,12 +55,12 @@ export const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
   name: dnsLabel,
   /** One line for the profile list. */
-  description: nonEmpty,
+  description: singleLine,
   kube: z.strictObject({
     /** The only kube context this profile acts on (never the kubeconfig's current-context). */
-    context: nonEmpty,
+    context: singleLine,
     /** When set, the runner also refuses a context whose API server URL differs. */
-    apiServer: z.optional(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "https://192.168.1.20:8443"' })),
+    apiServer: z.optional(ruledString(rules.apiServerUrl)),
   }),
   /** Created and owned by the profile, so none of Kubernetes' own. */
   namespace: ruledString(rules.namespace),
@@ -94,7 +94,7 @@ export const ProfileSchema = z.strictObject({
   /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
     className: ruledString(rules.dnsSubdomain),
-    provisioner: nonEmpty,
+    provisioner: ruledString(rules.provisioner),
     sizePerPod: bytes,
     reclaimPolicy: z.optional(z.enum(RECLAIM_POLICIES)),
   }),
@@ -112,7 +112,7 @@ export const ProfileSchema = z.strictObject({
     /** Node port of pod 0; pod i gets nodePortBase + i. */
     nodePortBase: ruledNumber(rules.nodePort),
     /** @default - each pod's node IP (HOST_IP) */
-    advertiseHost: z.optional(nonEmpty),
+    advertiseHost: z.optional(ruledString(rules.host)),
   }),
   resources: z.strictObject({ sandstore: resources, etcd: resources }),
   /** Whether to generate the smoke-test Job (SandstoreCluster's smokeTest, whose default applies). */

@@ -1,3 +1,5 @@
+import { isIPv6 } from 'node:net';
+
 /**
  * The rules for values that a typo can break, defined once and used both by the profile schema
  * (which reports every problem at once) and by the constructs' constructors (which throw on the
@@ -48,6 +50,14 @@ const REPOSITORY = whole(REPOSITORY_PART);
 const IMAGE_TAG = whole(IMAGE_TAG_PART);
 const IMAGE_REFERENCE = whole(REGISTRY_PART, '/', REPOSITORY_PART, ':', IMAGE_TAG_PART);
 const GO_TAG = /^[\w.]+$/;
+/**
+ * Text on one line that starts and ends with something visible: no control characters, line
+ * breaks or unpaired surrogates anywhere (a kubeconfig, being UTF-8, cannot hold the latter). A
+ * value with surrounding whitespace is refused rather than trimmed, so that it is the value used.
+ */
+const SINGLE_LINE = /^(?!\s)[^\p{Cc}\p{Cs}\p{Zl}\p{Zp}]+(?<!\s)$/u;
+const IPV4_OCTET = /25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d/;
+const IPV4 = whole(IPV4_OCTET, '\\.', IPV4_OCTET, '\\.', IPV4_OCTET, '\\.', IPV4_OCTET);
 
 /**
  * The namespaces Kubernetes keeps for itself. A profile's namespace is applied with Pod Security
@@ -122,13 +132,15 @@ export const rules = {
     v.length <= 253 && DNS_SUBDOMAIN.test(v)
       ? undefined
       : 'a DNS subdomain: lower-case letters, digits, "-" and ".", starting and ending alphanumeric') as Rule<string>,
-  labelKey: ((v: string) => {
-    const parts = v.split('/');
-    const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
-    const ok = parts.length <= 2 && name.length <= 63 && LABEL_NAME.test(name)
-      && (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
-    return ok ? undefined : 'a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a name of at most 63 characters';
-  }) as Rule<string>,
+  labelKey: ((v: string) =>
+    isQualifiedName(v)
+      ? undefined
+      : 'a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a name of at most 63 characters') as Rule<string>,
+  /** The API server checks a StorageClass's provisioner as a qualified name, in lower case. */
+  provisioner: ((v: string) =>
+    isQualifiedName(v.toLowerCase())
+      ? undefined
+      : 'a provisioner name such as "rancher.io/local-path": optional DNS-subdomain prefix, "/", a name of at most 63 characters') as Rule<string>,
   labelValue: ((v: string) =>
     v.length <= 63 && LABEL_VALUE.test(v)
       ? undefined
@@ -152,7 +164,32 @@ export const rules = {
       ? `at most ${NODE_PORT_MAX - raftReplicas + 1}: with ${raftReplicas} Raft replicas the last node port would be ${last}, above ${NODE_PORT_MAX}`
       : undefined;
   },
-  nonEmpty: ((v: string) => (v.trim().length > 0 ? undefined : 'a non-empty string')) as Rule<string>,
+  /** Free text that names something (a kube context, a description). */
+  singleLine: ((v: string) =>
+    SINGLE_LINE.test(v) ? undefined : 'a non-empty string on one line, without leading or trailing whitespace') as Rule<string>,
+  /**
+   * Where clients outside the cluster reach a node: Sand Store and the runner append ":<port>", so
+   * an IPv6 address needs its brackets. Digits and dots that are no IPv4 address ("10.0.1") are
+   * refused, since resolvers disagree on what they mean.
+   */
+  host: ((v: string) =>
+    IPV4.test(v)
+      || (v.length <= 253 && DNS_SUBDOMAIN.test(v.toLowerCase()) && !/^[\d.]+$/.test(v))
+      || (v.startsWith('[') && v.endsWith(']') && isIPv6(v.slice(1, -1)))
+      ? undefined
+      : 'a host name or IP address, e.g. "192.168.1.20", "laptop.lan" or "[fd00::20]"') as Rule<string>,
+  /** The runner compares it with the kubeconfig's server URL. */
+  apiServerUrl: ((v: string) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(v);
+    } catch {
+      url = undefined;
+    }
+    // URL() itself drops surrounding whitespace and line breaks: refused here instead.
+    const ok = url !== undefined && (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '' && !/[\s\p{Cc}]/u.test(v);
+    return ok ? undefined : 'an http(s) URL such as "https://192.168.1.20:8443"';
+  }) as Rule<string>,
   registry: ((v: string) =>
     v.length <= IMAGE_NAME_MAX && REGISTRY.test(v)
       ? undefined
@@ -172,6 +209,14 @@ export const rules = {
       : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
   goTag: ((v: string) => (GO_TAG.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."')) as Rule<string>,
 };
+
+/** Kubernetes' qualified name: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters. */
+function isQualifiedName(v: string): boolean {
+  const parts = v.split('/');
+  const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
+  return parts.length <= 2 && name.length <= 63 && LABEL_NAME.test(name)
+    && (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
+}
 
 /** Throws the construct-style error: what field, what value, what is accepted. */
 export function check<T>(construct: string, field: string, value: T, rule: Rule<T>): void {

@@ -40,7 +40,7 @@ describe('profile validation', () => {
     ['a CPU limit below its request', (p) => { p.resources.sandstore.limits.cpu = '400m'; }, /^resources\.sandstore\.limits\.cpu: got "400m"; expected at least requests\.cpu, "500m"$/],
     ['a memory limit below its request, in other units', (p) => { p.resources.etcd.limits.memory = '0.25Gi'; p.resources.etcd.requests.memory = '262145Ki'; }, /^resources\.etcd\.limits\.memory: got "0\.25Gi"; expected at least requests\.memory, "262145Ki"$/],
     ['a CPU like "two"', (p) => { p.resources.sandstore.limits.cpu = 'two'; }, /^resources\.sandstore\.limits\.cpu: got "two"; expected a Kubernetes quantity/],
-    ['an empty context', (p) => { p.kube.context = ''; }, /^kube\.context: got ""; expected a non-empty string$/],
+    ['an empty context', (p) => { p.kube.context = ''; }, /^kube\.context: got ""; expected a non-empty string on one line, without leading or trailing whitespace$/],
     ['a missing context', (p) => { delete p.kube.context; }, /^kube\.context: got nothing \(the field is missing\); expected string$/],
     ['an image without a tag', (p) => { p.image.tag = ''; }, /^image\.tag: got ""; expected an image tag/],
     ['a registry with a scheme', (p) => { p.image.registry = 'https://docker.io/me'; }, /^image\.registry: got "https:\/\/docker\.io\/me"; expected a registry host/],
@@ -49,6 +49,10 @@ describe('profile validation', () => {
     ['a registry whose host has an empty part', (p) => { p.image.registry = 'docker..io'; }, /^image\.registry: got "docker\.\.io"; expected a registry host/],
     ['a registry port out of range', (p) => { p.image.registry = 'localhost:65536'; }, /^image\.registry: got "localhost:65536"; expected a registry host/],
     ['an image name too long as a whole', (p) => { p.image.registry = `r.example/${'a'.repeat(150)}`; p.image.repository = 'b'.repeat(100); }, /^image: got "r\.example\/a+\/b+:ssd-raft-latest"; expected an image reference with a tag, .*its name at most 255 characters/],
+    ['a provisioner that is no qualified name', (p) => { p.storage.provisioner = 'rancher local-path'; }, /^storage\.provisioner: got "rancher local-path"; expected a provisioner name such as "rancher\.io\/local-path"/],
+    ['an advertised host with a port', (p) => { p.clientAccess.advertiseHost = '192.168.1.20:30080'; }, /^clientAccess\.advertiseHost: got "192\.168\.1\.20:30080"; expected a host name or IP address/],
+    ['an IPv6 advertised host without brackets', (p) => { p.clientAccess.advertiseHost = 'fd00::20'; }, /^clientAccess\.advertiseHost: got "fd00::20"; expected a host name or IP address, e\.g\. "192\.168\.1\.20", "laptop\.lan" or "\[fd00::20\]"$/],
+    ['a description over two lines', (p) => { p.description = 'one\ntwo'; }, /^description: got "one\\ntwo"; expected a non-empty string on one line/],
     ['an unknown key (typo)', (p) => { p.raft.replica = 3; }, /^raft\.replica: unknown field; accepted fields here: replicas, maxBatchSize, maxBatchWaitMs, snapshotThresholdLogs$/],
     ['an unknown top-level key', (p) => { p.nodeSelector = {}; }, /^nodeSelector: unknown field; accepted fields here: name, description, kube, namespace, image/],
     ['a namespace with capitals', (p) => { p.namespace = 'SandStore'; }, /^namespace: got "SandStore"; expected a DNS label/],
@@ -64,6 +68,26 @@ describe('profile validation', () => {
     const problems = problemsOf(variant(mutate));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatch(message);
+  });
+
+  test.each<[string, Mutation]>([
+    ['kube.context', (p) => { p.kube.context = 'minikube-laptop '; }],
+    ['kube.apiServer', (p) => { p.kube.apiServer = ' https://192.168.1.20:8443'; }],
+    ['description', (p) => { p.description = '\t3 Raft nodes'; }],
+    ['namespace', (p) => { p.namespace = ' sandstore'; }],
+    ['image.registry', (p) => { p.image.registry = 'docker.io/sandstore\n'; }],
+    ['image.tag', (p) => { p.image.tag = ' ssd-raft-latest'; }],
+    ['etcd.image', (p) => { p.etcd.image = 'quay.io/coreos/etcd:v3.5.0 '; }],
+    ['storage.className', (p) => { p.storage.className = 'sandstore-local-ssd\u00a0'; }],
+    ['storage.provisioner', (p) => { p.storage.provisioner = ' rancher.io/local-path'; }],
+    ['nodeSelection.nodeSelector. node.sandstore.io/disk', (p) => { p.nodeSelection.nodeSelector = { ' node.sandstore.io/disk': 'ssd' }; }],
+    ['nodeSelection.nodeSelector.node.sandstore.io/disk', (p) => { p.nodeSelection.nodeSelector = { 'node.sandstore.io/disk': 'ssd ' }; }],
+    ['nodeSelection.ssdTaint.key', (p) => { p.nodeSelection.ssdTaint.key = 'node.sandstore.io/disk '; }],
+    ['clientAccess.advertiseHost', (p) => { p.clientAccess.advertiseHost = '192.168.1.20 '; }],
+  ])('surrounding whitespace in %s is refused, not trimmed', (field, mutate) => {
+    const problems = problemsOf(variant(mutate));
+    expect(problems).toHaveLength(1);
+    expect(problems[0].startsWith(`${field}: got "`)).toBe(true);
   });
 
   test.each(['quay.io/coreos/etcd:v3.5.0', 'localhost:5000/etcd:v3.5.9'])('the shipped etcd image %s is a well-formed reference', (image) => {

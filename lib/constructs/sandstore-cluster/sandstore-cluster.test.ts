@@ -117,6 +117,8 @@ describe('SandstoreCluster', () => {
     [{ storageSize: '' }, /storageSize ""; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0/],
     [{ resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '999m', memory: '1Gi' } } }, /resources.limits.cpu "999m"; expected at least resources.requests.cpu, "1"/],
     [{ resources: { requests: { cpu: '1', memory: '0Mi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.memory "0Mi"; expected .*greater than 0 and in whole bytes/],
+    [{ externalAccess: { advertiseHost: ' 192.168.1.20' } }, /externalAccess.advertiseHost " 192.168.1.20"; expected a host name or IP address/],
+    [{ externalAccess: { advertiseHost: 'fd00::20' } }, /externalAccess.advertiseHost "fd00::20"; expected a host name or IP address/],
     [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number greater than 0/],
     [{ raft: { maxBatchWaitMs: 2.5 } }, /raft\.maxBatchWaitMs 2.5/],
     [{ externalAccess: { basePort: 29999 } }, /basePort 29999; expected a whole number from 30000 to 32767/],

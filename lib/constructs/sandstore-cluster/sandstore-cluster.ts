@@ -88,7 +88,7 @@ export class SandstoreCluster extends Construct {
     if (this.externalAccess) {
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePort);
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePortBaseFor(this.replicas));
-      if (this.externalAccess.advertiseHost !== undefined) check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.nonEmpty);
+      if (this.externalAccess.advertiseHost !== undefined) check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.host);
     }
 
     this.labels = componentLabels(this, this.name, Component.dataPlane);

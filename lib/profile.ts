@@ -80,14 +80,14 @@ export const ProfileSchema = z.strictObject({
   }),
   /** The data plane: SandstoreCluster's props (RaftTunables), whose defaults apply. */
   raft: z.strictObject({
-    replicas: ruledNumber(rules.oddAtLeast(3)),
+    replicas: ruledNumber(rules.raftReplicas),
     maxBatchSize: z.optional(positiveInt),
-    maxBatchWaitMs: z.optional(positiveInt),
+    maxBatchWaitMs: z.optional(ruledNumber(rules.milliseconds)),
     snapshotThresholdLogs: z.optional(positiveInt),
   }),
   /** The control plane: EtcdControlPlane's props, whose defaults apply. */
   etcd: z.strictObject({
-    replicas: ruledNumber(rules.oddAtLeast(1)),
+    replicas: ruledNumber(rules.etcdReplicas),
     image: z.optional(ruledString(rules.imageReference)),
     storageSize: z.optional(bytes),
   }),

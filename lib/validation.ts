@@ -68,6 +68,35 @@ const IPV4 = whole(IPV4_OCTET, '\\.', IPV4_OCTET, '\\.', IPV4_OCTET, '\\.', IPV4
 const KUBERNETES_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 const KUBERNETES_NAMESPACE_PREFIX = 'kube-';
 
+/**
+ * The membership bootstrap Job has a container per Sand Store node, each naming every etcd member,
+ * and etcd stores an object in one request of at most 1.5 MiB. Measured: with 7 etcd members and a
+ * 63-character namespace the Job is 1.3 kB per node, to which the API server adds defaults and
+ * managed fields, at most as much again; so 501 nodes stay under the limit.
+ */
+const MAX_RAFT_REPLICAS = 501;
+/**
+ * etcd's own advice: a cluster "probably should have no more than seven nodes" (FAQ); a write
+ * waits for a majority, and every member is named in each bootstrap container (see above).
+ */
+const MAX_ETCD_REPLICAS = 7;
+/** The largest Go time.Duration (int64 nanoseconds), in whole milliseconds. */
+const MAX_DURATION_MS = 9_223_372_036_854;
+
+/** Raft needs a strict majority; an even member count adds a node without adding fault tolerance. */
+function oddMembers(min: number, max: number): Rule<number> {
+  return (v) => (Number.isInteger(v) && v >= min && v <= max && v % 2 === 1 ? undefined : `an odd whole number from ${min} to ${max}`);
+}
+
+/**
+ * Sand Store reads its tunables with Go's strconv.Atoi and silently uses its default for anything
+ * it cannot read. So at most 2^53 - 1: above, a number is not exact here, and from 1e21 on it is
+ * written "1e+21".
+ */
+function wholeNumber(min: number, max: number): Rule<number> {
+  return (v) => (Number.isInteger(v) && v >= min && v <= max ? undefined : `a whole number from ${min} to ${max}`);
+}
+
 const NODE_PORT_MIN = 30000;
 const NODE_PORT_MAX = 32767;
 
@@ -145,11 +174,13 @@ export const rules = {
     v.length <= 63 && LABEL_VALUE.test(v)
       ? undefined
       : 'a label value: at most 63 letters, digits, "-", "_" or ".", starting and ending alphanumeric') as Rule<string>,
-  /** Raft needs a strict majority; an even member count adds a node without adding fault tolerance. */
-  oddAtLeast: (min: number): Rule<number> => (v) =>
-    Number.isInteger(v) && v >= min && v % 2 === 1 ? undefined : `an odd whole number of at least ${min}`,
-  positiveInt: ((v: number) =>
-    Number.isInteger(v) && v > 0 ? undefined : 'a whole number greater than 0') as Rule<number>,
+  /** Sand Store's Raft members: at least 3, to survive a failure. */
+  raftReplicas: oddMembers(3, MAX_RAFT_REPLICAS),
+  etcdReplicas: oddMembers(1, MAX_ETCD_REPLICAS),
+  /** A Raft count tunable (RAFT_MAX_BATCH_SIZE, RAFT_SNAPSHOT_THRESHOLD_LOGS). */
+  positiveInt: wholeNumber(1, Number.MAX_SAFE_INTEGER),
+  /** RAFT_MAX_BATCH_WAIT_MS: Sand Store multiplies it into a Go time.Duration, which it must fit. */
+  milliseconds: wholeNumber(1, MAX_DURATION_MS),
   nodePort: ((v: number) =>
     Number.isInteger(v) && v >= NODE_PORT_MIN && v <= NODE_PORT_MAX
       ? undefined

@@ -25,9 +25,14 @@ describe('profile validation', () => {
   });
 
   test.each<[string, Mutation, RegExp]>([
-    ['even Raft replicas', (p) => { p.raft.replicas = 4; }, /^raft\.replicas: got 4; expected an odd whole number of at least 3$/],
-    ['a single Raft node', (p) => { p.raft.replicas = 1; }, /^raft\.replicas: got 1; expected an odd whole number of at least 3$/],
-    ['even etcd replicas', (p) => { p.etcd.replicas = 2; }, /^etcd\.replicas: got 2; expected an odd whole number of at least 1$/],
+    ['even Raft replicas', (p) => { p.raft.replicas = 4; }, /^raft\.replicas: got 4; expected an odd whole number from 3 to 501$/],
+    ['a single Raft node', (p) => { p.raft.replicas = 1; }, /^raft\.replicas: got 1; expected an odd whole number from 3 to 501$/],
+    ['even etcd replicas', (p) => { p.etcd.replicas = 2; }, /^etcd\.replicas: got 2; expected an odd whole number from 1 to 7$/],
+    ['more Raft replicas than one bootstrap Job holds', (p) => { p.raft.replicas = 503; }, /^raft\.replicas: got 503; expected an odd whole number from 3 to 501$/],
+    ['more etcd members than etcd advises', (p) => { p.etcd.replicas = 9; }, /^etcd\.replicas: got 9; expected an odd whole number from 1 to 7$/],
+    ['a tunable Sand Store reads as "1e+21"', (p) => { p.raft.maxBatchSize = 1e21; }, /^raft\.maxBatchSize: got 1e\+21; expected a whole number from 1 to 9007199254740991$/],
+    ['a tunable past exact integers', (p) => { p.raft.snapshotThresholdLogs = 2 ** 53; }, /^raft\.snapshotThresholdLogs: got 9007199254740992; expected a whole number from 1 to 9007199254740991$/],
+    ['a batch wait past Go\'s durations', (p) => { p.raft.maxBatchWaitMs = 9_223_372_036_855; }, /^raft\.maxBatchWaitMs: got 9223372036855; expected a whole number from 1 to 9223372036854$/],
     ['replicas as a string', (p) => { p.raft.replicas = '3'; }, /^raft\.replicas: got "3"; expected number$/],
     ['a node port out of range', (p) => { p.clientAccess.nodePortBase = 8080; }, /^clientAccess\.nodePortBase: got 8080; expected a whole number from 30000 to 32767/],
     ['node ports running past the range', (p) => { p.clientAccess.nodePortBase = 32766; }, /^clientAccess\.nodePortBase: got 32766; expected at most 32765: with 3 Raft replicas the last node port would be 32768/],
@@ -61,7 +66,7 @@ describe('profile validation', () => {
     ['a namespace under Kubernetes\' prefix', (p) => { p.namespace = 'kube-sandstore'; }, /^namespace: got "kube-sandstore"; expected .*none of Kubernetes' own namespaces/],
     ['a bad node label key', (p) => { p.nodeSelection.nodeSelector = { 'disk type': 'ssd' }; }, /^nodeSelection\.nodeSelector\.disk type: got "disk type"; expected a label key/],
     ['no Go build tags', (p) => { p.build.goTags = []; }, /^build\.goTags: got \[\]; expected at least one Go build tag/],
-    ['a zero Raft tunable', (p) => { p.raft.maxBatchWaitMs = 0; }, /^raft\.maxBatchWaitMs: got 0; expected a whole number greater than 0$/],
+    ['a zero Raft tunable', (p) => { p.raft.maxBatchWaitMs = 0; }, /^raft\.maxBatchWaitMs: got 0; expected a whole number from 1 to 9223372036854$/],
     ['a bad taint effect', (p) => { p.nodeSelection.ssdTaint = { key: 'k', effect: 'NoScheduling' }; }, /^nodeSelection\.ssdTaint\.effect: got "NoScheduling"; /],
     ['an API server that is not a URL', (p) => { p.kube.apiServer = '192.168.1.20:8443'; }, /^kube\.apiServer: got "192\.168\.1\.20:8443"; expected an http\(s\) URL/],
   ])('%s is reported by field, value and accepted form', (_, mutate, message) => {
@@ -124,7 +129,7 @@ describe('profile validation', () => {
 
   test('the error message lists the problems under the profile name', () => {
     expect(() => parseProfile('ssd-raft', variant((p) => { p.raft.replicas = 4; }))).toThrow(
-      'profile "ssd-raft" is invalid (1 problem):\n  - raft.replicas: got 4; expected an odd whole number of at least 3',
+      'profile "ssd-raft" is invalid (1 problem):\n  - raft.replicas: got 4; expected an odd whole number from 3 to 501',
     );
   });
 });

@@ -42,6 +42,20 @@ function whenFieldsValid(...fields: readonly PropertyKey[][]) {
     payload.issues.every((issue) => issue.code === 'unrecognized_keys' || !fields.some((field) => overlaps(issue.path ?? [], field)));
 }
 
+/**
+ * Labels by key. An own "__proto__" key is refused as the bad label key it is: zod's record leaves
+ * it out of what it parses (so that it cannot replace the result's prototype), in silence.
+ */
+const labelRecord = z.record(ruledString(rules.labelKey), ruledString(rules.labelValue));
+const labels = z.pipe(
+  z.custom<z.input<typeof labelRecord>>().check(z.superRefine((value, ctx) => {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], input: '__proto__', message: `expected ${rules.labelKey('__proto__')}` });
+    }
+  })),
+  labelRecord,
+);
+
 const cpuMemory = z.strictObject({ cpu: ruledString(rules.cpu), memory: bytes });
 const requestsAndLimits = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
 const resources = requestsAndLimits.check(
@@ -100,7 +114,7 @@ export const ProfileSchema = z.strictObject({
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */
-    nodeSelector: z.record(ruledString(rules.labelKey), ruledString(rules.labelValue)),
+    nodeSelector: labels,
     /** A taint on the SSD nodes that Sand Store and etcd pods tolerate (LocalSsdStorage's SsdTaint). @default none */
     ssdTaint: z.optional(z.strictObject({
       key: ruledString(rules.labelKey),
@@ -169,17 +183,43 @@ export function parseProfile(fileName: string, input: unknown): Profile {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {
-  const field = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys(issue.path);
-    return issue.keys.map((key) => `${field ? `${field}.` : ''}${key}: unknown field; accepted fields here: ${known.join(', ')}`);
+    return issue.keys.map((key) => `${fieldName([...issue.path, key])}: unknown field; accepted fields here: ${known.join(', ')}`);
   }
-  const got = issue.input === undefined ? 'nothing (the field is missing)' : JSON.stringify(issue.input);
   const message = issue.code === 'invalid_type'
-    ? `expected ${issue.expected}`
+    ? `expected ${issue.expected === 'number' && typeof issue.input === 'number' ? 'a finite number' : issue.expected}`
     // A bad record key: the useful message is the key rule's own, one level down.
     : issue.code === 'invalid_key' ? issue.issues.map((i) => i.message).join('; ') : issue.message;
-  return [`${field || '(profile)'}: got ${got}; ${message}`];
+  return [`${fieldName(issue.path)}: got ${describeValue(issue.input)}; ${message}`];
+}
+
+/**
+ * A field's path as problems name it, e.g. `resources.etcd.limits.cpu`; `(profile)` for the whole.
+ * A key that would not read as one (empty, with surrounding whitespace, or with a line break that
+ * would split the problem's line) is quoted.
+ */
+export function fieldName(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(profile)';
+  return path.map((key) => {
+    const text = String(key);
+    return text === '' || /^\s|\s$|[\p{Cc}\p{Zl}\p{Zp}]/u.test(text) ? JSON.stringify(text) : text;
+  }).join('.');
+}
+
+/** A bad value as a problem shows it: as JSON where it can be, else what it is. */
+function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (the field is missing)';
+  // JSON would show these as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    const json = JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+    if (json !== undefined) return json;
+  } catch {
+    return 'an object that is not JSON (it refers to itself)';
+  }
+  return typeof value === 'symbol' ? value.toString() : `a ${typeof value}`;
 }
 
 /** The field names the schema accepts at `path`, for "unknown field" messages. */

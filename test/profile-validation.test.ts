@@ -85,7 +85,7 @@ describe('profile validation', () => {
     ['etcd.image', (p) => { p.etcd.image = 'quay.io/coreos/etcd:v3.5.0 '; }],
     ['storage.className', (p) => { p.storage.className = 'sandstore-local-ssd\u00a0'; }],
     ['storage.provisioner', (p) => { p.storage.provisioner = ' rancher.io/local-path'; }],
-    ['nodeSelection.nodeSelector. node.sandstore.io/disk', (p) => { p.nodeSelection.nodeSelector = { ' node.sandstore.io/disk': 'ssd' }; }],
+    ['nodeSelection.nodeSelector." node.sandstore.io/disk"', (p) => { p.nodeSelection.nodeSelector = { ' node.sandstore.io/disk': 'ssd' }; }],
     ['nodeSelection.nodeSelector.node.sandstore.io/disk', (p) => { p.nodeSelection.nodeSelector = { 'node.sandstore.io/disk': 'ssd ' }; }],
     ['nodeSelection.ssdTaint.key', (p) => { p.nodeSelection.ssdTaint.key = 'node.sandstore.io/disk '; }],
     ['clientAccess.advertiseHost', (p) => { p.clientAccess.advertiseHost = '192.168.1.20 '; }],
@@ -106,6 +106,21 @@ describe('profile validation', () => {
 
   test('a limit equal to its request in other units is accepted', () => {
     expect(problemsOf(variant((p) => { p.resources.sandstore.requests = { cpu: '1', memory: '1Gi' }; p.resources.sandstore.limits = { cpu: '1000m', memory: '1024Mi' }; }))).toEqual([]);
+  });
+
+  test.each<[string, Mutation, string]>([
+    ['NaN', (p) => { p.raft.replicas = NaN; }, 'raft.replicas: got NaN; expected a finite number'],
+    ['Infinity', (p) => { p.etcd.replicas = Infinity; }, 'etcd.replicas: got Infinity; expected a finite number'],
+    ['a bigint', (p) => { p.raft.replicas = 3n; }, 'raft.replicas: got 3n; expected number'],
+    ['a function', (p) => { p.kube.context = () => 'minikube-laptop'; }, 'kube.context: got a function; expected string'],
+    ['an object that refers to itself', (p) => { p.kube = { context: 'c' }; p.kube.self = p.kube; }, 'kube.self: unknown field; accepted fields here: context, apiServer'],
+    ['a key with a line break', (p) => { p.kube['api\nServer'] = 'x'; }, 'kube."api\\nServer": unknown field; accepted fields here: context, apiServer'],
+    ['an empty key', (p) => { p.raft[''] = 1; }, 'raft."": unknown field; accepted fields here: replicas, maxBatchSize, maxBatchWaitMs, snapshotThresholdLogs'],
+    ['an own "__proto__" label key, which zod would drop', (p) => {
+      p.nodeSelection.nodeSelector = JSON.parse('{"__proto__": "ssd"}');
+    }, 'nodeSelection.nodeSelector.__proto__: got "__proto__"; expected a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a name of at most 63 characters'],
+  ])('%s is shown as what it is, on the problem\'s one line', (_, mutate, problem) => {
+    expect(problemsOf(variant(mutate))).toEqual([problem]);
   });
 
   test('a name that is not the file name is refused', () => {

@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 // loads only when it renders.
 import { RECLAIM_POLICIES, TAINT_EFFECTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
 import { IMAGE_PULL_POLICIES, SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
-import { rules, type Rule } from './validation.js';
+import { describeValue, rules, type Rule } from './validation.js';
 import { RefusedError } from './errors.js';
 
 /**
@@ -205,21 +205,6 @@ export function fieldName(path: readonly PropertyKey[]): string {
     const text = String(key);
     return text === '' || /^\s|\s$|[\p{Cc}\p{Zl}\p{Zp}]/u.test(text) ? JSON.stringify(text) : text;
   }).join('.');
-}
-
-/** A bad value as a problem shows it: as JSON where it can be, else what it is. */
-function describeValue(value: unknown): string {
-  if (value === undefined) return 'nothing (the field is missing)';
-  // JSON would show these as null.
-  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  if (typeof value === 'bigint') return `${value}n`;
-  try {
-    const json = JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
-    if (json !== undefined) return json;
-  } catch {
-    return 'an object that is not JSON (it refers to itself)';
-  }
-  return typeof value === 'symbol' ? value.toString() : `a ${typeof value}`;
 }
 
 /** The field names the schema accepts at `path`, for "unknown field" messages. */

@@ -109,9 +109,9 @@ export type Rule<T> = (value: T) => string | undefined;
 function quantityValue(v: string): { numerator: bigint; denominator: bigint } | undefined {
   const match = QUANTITY.exec(v);
   if (!match) return undefined;
-  const [whole, fraction = ''] = match[1].split('.');
+  const [integer, fraction = ''] = match[1].split('.');
   const { base, exponent } = QUANTITY_SUFFIXES[match[2] ?? ''];
-  let numerator = BigInt(`${whole}${fraction}`);
+  let numerator = BigInt(`${integer}${fraction}`);
   let denominator = 10n ** BigInt(fraction.length);
   if (exponent >= 0) numerator *= base ** BigInt(exponent);
   else denominator *= base ** BigInt(-exponent);
@@ -128,7 +128,7 @@ function quantityBelow(a: string, b: string): boolean {
 const DNS_LABEL_FORM = 'a DNS label: at most 63 lower-case letters, digits and "-", starting and ending alphanumeric';
 
 export const rules = {
-  /** CPU: a container given none cannot run, and "0" is no amount at all. */
+  /** CPU, more than nothing: a profile that states an amount means one ("0" would reserve nothing). */
   cpu: ((v: string) => {
     const value = quantityValue(v);
     return value !== undefined && value.numerator > 0n
@@ -253,8 +253,23 @@ function isQualifiedName(v: string): boolean {
 export function check<T>(construct: string, field: string, value: T, rule: Rule<T>): void {
   const accepted = rule(value);
   if (accepted !== undefined) {
-    throw new Error(`${construct}: invalid ${field} ${JSON.stringify(value)}; expected ${accepted}`);
+    throw new Error(`${construct}: invalid ${field} ${describeValue(value)}; expected ${accepted}`);
   }
+}
+
+/** A bad value as a problem shows it: as JSON where it can be, else what it is. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'nothing (the field is missing)';
+  // JSON would show these as null.
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    const json = JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v));
+    if (json !== undefined) return json;
+  } catch {
+    return 'an object that is not JSON (it refers to itself)';
+  }
+  return typeof value === 'symbol' ? value.toString() : `a ${typeof value}`;
 }
 
 /** Majority of `members`: the number that must stay up for a Raft or etcd cluster to make progress. */

@@ -59,6 +59,7 @@ describe('EtcdControlPlane', () => {
     [{ replicas: 2 }, /replicas 2; expected an odd whole number from 1 to 7/],
     [{ replicas: 0 }, /replicas 0; expected an odd whole number from 1 to 7/],
     [{ replicas: 9 }, /replicas 9; expected an odd whole number from 1 to 7/],
+    [{ replicas: NaN }, /replicas NaN; expected an odd whole number from 1 to 7/],
     [{ storageSize: '1GB' }, /storageSize "1GB"; expected a Kubernetes quantity/],
     [{ name: 'Etcd' }, /name "Etcd"; expected a DNS label/],
     [{ resources: { requests: { cpu: 'lots', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.cpu "lots"/],

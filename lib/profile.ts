@@ -6,7 +6,7 @@ import * as z from 'zod/mini';
 // loads only when it renders.
 import { RECLAIM_POLICIES, TAINT_EFFECTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
 import { IMAGE_PULL_POLICIES, SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
-import { rules, type Rule } from './validation.js';
+import { describeValue, rules, type Rule } from './validation.js';
 import { RefusedError } from './errors.js';
 
 /**
@@ -27,26 +27,57 @@ function ruled<T extends string | number>(base: z.ZodMiniType<T>, rule: Rule<T>)
 const ruledString = (rule: Rule<string>) => ruled(z.string(), rule);
 const ruledNumber = (rule: Rule<number>) => ruled(z.number(), rule);
 
-const quantity = ruledString(rules.quantity);
+const bytes = ruledString(rules.bytes);
 const dnsLabel = ruledString(rules.dnsLabel);
-const nonEmpty = ruledString(rules.nonEmpty);
+const singleLine = ruledString(rules.singleLine);
 const positiveInt = ruledNumber(rules.positiveInt);
 
-const cpuMemory = z.strictObject({ cpu: quantity, memory: quantity });
-const resources = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
+/**
+ * A check across fields that runs, despite problems elsewhere, once `fields` themselves are fine
+ * (zod skips it otherwise), so that a profile's every problem is reported at once.
+ */
+function whenFieldsValid(...fields: readonly PropertyKey[][]) {
+  const overlaps = (a: readonly PropertyKey[], b: readonly PropertyKey[]) => a.every((key, i) => i >= b.length || key === b[i]);
+  return (payload: z.core.ParsePayload) =>
+    payload.issues.every((issue) => issue.code === 'unrecognized_keys' || !fields.some((field) => overlaps(issue.path ?? [], field)));
+}
+
+/**
+ * Labels by key. An own "__proto__" key is refused as the bad label key it is: zod's record leaves
+ * it out of what it parses (so that it cannot replace the result's prototype), in silence.
+ */
+const labelRecord = z.record(ruledString(rules.labelKey), ruledString(rules.labelValue));
+const labels = z.pipe(
+  z.custom<z.input<typeof labelRecord>>().check(z.superRefine((value, ctx) => {
+    if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', path: ['__proto__'], input: '__proto__', message: `expected ${rules.labelKey('__proto__')}` });
+    }
+  })),
+  labelRecord,
+);
+
+const cpuMemory = z.strictObject({ cpu: ruledString(rules.cpu), memory: bytes });
+const requestsAndLimits = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
+const resources = requestsAndLimits.check(
+  ...(['cpu', 'memory'] as const).map((kind) => z.superRefine<z.output<typeof requestsAndLimits>>((r, ctx) => {
+    const accepted = rules.notBelowRequest(r.requests[kind], `requests.${kind}`)(r.limits[kind]);
+    if (accepted !== undefined) ctx.addIssue({ code: 'custom', path: ['limits', kind], input: r.limits[kind], message: `expected ${accepted}` });
+  }, { when: whenFieldsValid(['requests', kind], ['limits', kind]) })),
+);
 
 export const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
   name: dnsLabel,
   /** One line for the profile list. */
-  description: nonEmpty,
+  description: singleLine,
   kube: z.strictObject({
     /** The only kube context this profile acts on (never the kubeconfig's current-context). */
-    context: nonEmpty,
+    context: singleLine,
     /** When set, the runner also refuses a context whose API server URL differs. */
-    apiServer: z.optional(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL such as "https://192.168.1.20:8443"' })),
+    apiServer: z.optional(ruledString(rules.apiServerUrl)),
   }),
-  namespace: dnsLabel,
+  /** Created and owned by the profile, so none of Kubernetes' own. */
+  namespace: ruledString(rules.namespace),
   image: z.strictObject({
     registry: ruledString(rules.registry),
     /** @default 'sandstore-node' */
@@ -63,27 +94,27 @@ export const ProfileSchema = z.strictObject({
   }),
   /** The data plane: SandstoreCluster's props (RaftTunables), whose defaults apply. */
   raft: z.strictObject({
-    replicas: ruledNumber(rules.oddAtLeast(3)),
+    replicas: ruledNumber(rules.raftReplicas),
     maxBatchSize: z.optional(positiveInt),
-    maxBatchWaitMs: z.optional(positiveInt),
+    maxBatchWaitMs: z.optional(ruledNumber(rules.milliseconds)),
     snapshotThresholdLogs: z.optional(positiveInt),
   }),
   /** The control plane: EtcdControlPlane's props, whose defaults apply. */
   etcd: z.strictObject({
-    replicas: ruledNumber(rules.oddAtLeast(1)),
-    image: z.optional(nonEmpty),
-    storageSize: z.optional(quantity),
+    replicas: ruledNumber(rules.etcdReplicas),
+    image: z.optional(ruledString(rules.imageReference)),
+    storageSize: z.optional(bytes),
   }),
   /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
     className: ruledString(rules.dnsSubdomain),
-    provisioner: nonEmpty,
-    sizePerPod: quantity,
+    provisioner: ruledString(rules.provisioner),
+    sizePerPod: bytes,
     reclaimPolicy: z.optional(z.enum(RECLAIM_POLICIES)),
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */
-    nodeSelector: z.record(ruledString(rules.labelKey), ruledString(rules.labelValue)),
+    nodeSelector: labels,
     /** A taint on the SSD nodes that Sand Store and etcd pods tolerate (LocalSsdStorage's SsdTaint). @default none */
     ssdTaint: z.optional(z.strictObject({
       key: ruledString(rules.labelKey),
@@ -95,17 +126,25 @@ export const ProfileSchema = z.strictObject({
     /** Node port of pod 0; pod i gets nodePortBase + i. */
     nodePortBase: ruledNumber(rules.nodePort),
     /** @default - each pod's node IP (HOST_IP) */
-    advertiseHost: z.optional(nonEmpty),
+    advertiseHost: z.optional(ruledString(rules.host)),
   }),
   resources: z.strictObject({ sandstore: resources, etcd: resources }),
   /** Whether to generate the smoke-test Job (SandstoreCluster's smokeTest, whose default applies). */
   smokeTest: z.optional(z.boolean()),
-}).check(z.superRefine((p, ctx) => {
-  const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
-  if (accepted !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['clientAccess', 'nodePortBase'], input: p.clientAccess.nodePortBase, message: `expected ${accepted}` });
-  }
-}));
+}).check(
+  z.superRefine((p, ctx) => {
+    const accepted = rules.nodePortBaseFor(p.raft.replicas)(p.clientAccess.nodePortBase);
+    if (accepted !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['clientAccess', 'nodePortBase'], input: p.clientAccess.nodePortBase, message: `expected ${accepted}` });
+    }
+  }, { when: whenFieldsValid(['raft', 'replicas'], ['clientAccess', 'nodePortBase']) }),
+  // Each part may be fine and the whole too long (SandstoreCluster checks the whole).
+  z.superRefine((p, ctx) => {
+    const reference = imageRef(p);
+    const accepted = rules.imageReference(reference);
+    if (accepted !== undefined) ctx.addIssue({ code: 'custom', path: ['image'], input: reference, message: `expected ${accepted}` });
+  }, { when: whenFieldsValid(['image', 'registry'], ['image', 'repository'], ['image', 'tag']) }),
+);
 
 /** What a profile file writes (defaults may be left out). */
 export type ProfileInput = z.input<typeof ProfileSchema>;
@@ -144,17 +183,28 @@ export function parseProfile(fileName: string, input: unknown): Profile {
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {
-  const field = issue.path.map(String).join('.');
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys(issue.path);
-    return issue.keys.map((key) => `${field ? `${field}.` : ''}${key}: unknown field; accepted fields here: ${known.join(', ')}`);
+    return issue.keys.map((key) => `${fieldName([...issue.path, key])}: unknown field; accepted fields here: ${known.join(', ')}`);
   }
-  const got = issue.input === undefined ? 'nothing (the field is missing)' : JSON.stringify(issue.input);
   const message = issue.code === 'invalid_type'
-    ? `expected ${issue.expected}`
+    ? `expected ${issue.expected === 'number' && typeof issue.input === 'number' ? 'a finite number' : issue.expected}`
     // A bad record key: the useful message is the key rule's own, one level down.
     : issue.code === 'invalid_key' ? issue.issues.map((i) => i.message).join('; ') : issue.message;
-  return [`${field || '(profile)'}: got ${got}; ${message}`];
+  return [`${fieldName(issue.path)}: got ${describeValue(issue.input)}; ${message}`];
+}
+
+/**
+ * A field's path as problems name it, e.g. `resources.etcd.limits.cpu`; `(profile)` for the whole.
+ * A key that would not read as one (empty, with surrounding whitespace, or with a line break that
+ * would split the problem's line) is quoted.
+ */
+export function fieldName(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(profile)';
+  return path.map((key) => {
+    const text = String(key);
+    return text === '' || /^\s|\s$|[\p{Cc}\p{Zl}\p{Zp}]/u.test(text) ? JSON.stringify(text) : text;
+  }).join('.');
 }
 
 /** The field names the schema accepts at `path`, for "unknown field" messages. */

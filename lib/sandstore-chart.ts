@@ -11,6 +11,7 @@ import {
 import { componentLabels, markClusterScoped } from './constructs/scope.js';
 import { Component, DeployPhase, phaseAnnotation, profileLabels } from './labels.js';
 import { imageRef, type Profile } from './profile.js';
+import { check, rules } from './validation.js';
 
 /**
  * One profile's whole deployment: its parts, each given what the profile says of it and the parts
@@ -28,6 +29,9 @@ export class SandstoreChart extends Chart {
       labels: profileLabels(profile.name),
       disableResourceNameHashes: true,
     });
+    // The chart owns its namespace (Pod Security labels, deleted by destroy), which therefore must
+    // not be one of Kubernetes' own; the other values are checked by the constructs they go to.
+    check(`SandstoreChart ${this.node.path}`, 'namespace', profile.namespace, rules.namespace);
 
     const namespace = new KubeNamespace(this, 'Namespace', {
       metadata: {

@@ -13,11 +13,17 @@ export interface ContainerResources {
   readonly limits: CpuMemory;
 }
 
-/** Throws, naming `field` (e.g. `resources.requests.cpu`), unless every value is a quantity. */
+/**
+ * Throws, naming `field` (e.g. `resources.requests.cpu`), unless every value is an amount greater
+ * than 0 (memory in whole bytes) and no limit is below its request.
+ */
 export function checkResources(who: string, field: string, r: ContainerResources): void {
   for (const part of ['requests', 'limits'] as const) {
-    check(who, `${field}.${part}.cpu`, r[part].cpu, rules.quantity);
-    check(who, `${field}.${part}.memory`, r[part].memory, rules.quantity);
+    check(who, `${field}.${part}.cpu`, r[part].cpu, rules.cpu);
+    check(who, `${field}.${part}.memory`, r[part].memory, rules.bytes);
+  }
+  for (const kind of ['cpu', 'memory'] as const) {
+    check(who, `${field}.limits.${kind}`, r.limits[kind], rules.notBelowRequest(r.requests[kind], `${field}.requests.${kind}`));
   }
 }
 

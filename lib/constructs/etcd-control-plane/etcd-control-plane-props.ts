@@ -8,7 +8,7 @@ import type { ContainerResources } from '../resources.js';
 export interface EtcdControlPlaneProps {
   /**
    * Number of etcd members: 1 for a benchmark laptop, 3 or 5 to survive member loss. Odd only: an
-   * even count raises the quorum without adding fault tolerance.
+   * even count raises the quorum without adding fault tolerance. At most 7, as etcd advises.
    * @default 1
    */
   readonly replicas?: number;

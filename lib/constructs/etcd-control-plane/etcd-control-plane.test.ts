@@ -56,11 +56,18 @@ describe('EtcdControlPlane', () => {
   });
 
   test.each([
-    [{ replicas: 2 }, /replicas 2; expected an odd whole number of at least 1/],
-    [{ replicas: 0 }, /replicas 0; expected an odd whole number of at least 1/],
+    [{ replicas: 2 }, /replicas 2; expected an odd whole number from 1 to 7/],
+    [{ replicas: 0 }, /replicas 0; expected an odd whole number from 1 to 7/],
+    [{ replicas: 9 }, /replicas 9; expected an odd whole number from 1 to 7/],
+    [{ replicas: NaN }, /replicas NaN; expected an odd whole number from 1 to 7/],
     [{ storageSize: '1GB' }, /storageSize "1GB"; expected a Kubernetes quantity/],
     [{ name: 'Etcd' }, /name "Etcd"; expected a DNS label/],
     [{ resources: { requests: { cpu: 'lots', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.cpu "lots"/],
+    [{ image: 'etcd' }, /image "etcd"; expected an image reference with a tag/],
+    [{ image: ' quay.io/coreos/etcd:v3.5.0' }, /image " quay.io\/coreos\/etcd:v3.5.0"; expected an image reference with a tag/],
+    [{ storageSize: '0' }, /storageSize "0"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes/],
+    [{ resources: { requests: { cpu: '0m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.cpu "0m"; expected a Kubernetes quantity such as "500m" or "2", greater than 0/],
+    [{ resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '1', memory: '1000Mi' } } }, /resources.limits.memory "1000Mi"; expected at least resources.requests.memory, "1Gi"/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => build(props)).toThrow(message);
   });

@@ -50,9 +50,9 @@ export class EtcdControlPlane extends Construct {
     this.storageSize = props.storageSize ?? DEFAULTS.storageSize;
     this.resources = props.resources ?? DEFAULTS.resources;
     check(who, 'name', this.name, rules.dnsLabel);
-    check(who, 'replicas', this.replicas, rules.oddAtLeast(1));
-    check(who, 'image', this.image, rules.nonEmpty);
-    check(who, 'storageSize', this.storageSize, rules.quantity);
+    check(who, 'replicas', this.replicas, rules.etcdReplicas);
+    check(who, 'image', this.image, rules.imageReference);
+    check(who, 'storageSize', this.storageSize, rules.bytes);
     checkResources(who, 'resources', this.resources);
 
     const namespace = namespaceOf(this);

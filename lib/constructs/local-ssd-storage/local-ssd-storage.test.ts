@@ -36,7 +36,8 @@ describe('LocalSsdStorage', () => {
     [{ storageClassName: 'Local_SSD' }, /storageClassName "Local_SSD"; expected a DNS subdomain/],
     [{ nodeSelector: { 'bad key!': 'ssd' } }, /nodeSelector key "bad key!"; expected a label key/],
     [{ nodeSelector: { disk: 'solid state' } }, /nodeSelector\["disk"\] "solid state"; expected a label value/],
-    [{ provisioner: ' ' }, /provisioner " "; expected a non-empty string/],
+    [{ provisioner: ' ' }, /provisioner " "; expected a provisioner name such as "rancher.io\/local-path"/],
+    [{ provisioner: 'rancher.io/local-path ' }, /provisioner "rancher.io\/local-path "; expected a provisioner name/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => synthesize((chart) => new LocalSsdStorage(chart, 'storage', props))).toThrow(message);
   });

@@ -11,7 +11,10 @@ import type { ContainerResources } from '../resources.js';
 export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
 
-/** Sand Store's Raft tunables (see the runtime contract); each must be a whole number > 0. */
+/**
+ * Sand Store's Raft tunables (see the runtime contract); each a whole number > 0 that Sand Store
+ * can read (rules.positiveInt, rules.milliseconds).
+ */
 export interface RaftTunables {
   /**
    * Entries batched per Raft append (RAFT_MAX_BATCH_SIZE).
@@ -55,6 +58,7 @@ export interface SandstoreClusterProps {
   readonly image: string;
   /**
    * Raft members. Odd and at least 3: fewer cannot survive a failure, an even count adds no tolerance.
+   * At most 501 (rules.raftReplicas: the bootstrap Job must fit in one etcd request).
    * @default 3
    */
   readonly replicas?: number;

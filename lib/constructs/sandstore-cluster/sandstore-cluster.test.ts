@@ -49,6 +49,15 @@ describe('SandstoreCluster', () => {
     for (const e of endpoints) expect(e).toMatch(/^etcd-\d+\.etcd\.bench\.svc:2379$/);
   });
 
+  test('at the most Raft and etcd members, in the longest namespace, the bootstrap Job fits in half an etcd request', () => {
+    const objects = synthesize((chart) => {
+      const etcd = new EtcdControlPlane(chart, 'etcd', { replicas: 7 });
+      new SandstoreCluster(chart, 'sandstore', { etcd, image: IMAGE, replicas: 501 });
+    }, { namespace: 'n'.repeat(63) });
+    // Half: the API server adds defaults and managed fields to what it stores.
+    expect(JSON.stringify(find(objects, 'Job', 'sandstore-membership-bootstrap')).length).toBeLessThan(1.5 * 2 ** 20 / 2);
+  });
+
   test.each([3, 5, 7, 51])('the disruption budget for %i replicas can never let quorum be lost', (replicas) => {
     const { objects } = build({ replicas });
     const minAvailable = find(objects, 'PodDisruptionBudget', 'sandstore').spec.minAvailable;
@@ -110,12 +119,20 @@ describe('SandstoreCluster', () => {
   });
 
   test.each([
-    [{ replicas: 4 }, /replicas 4; expected an odd whole number of at least 3/],
-    [{ replicas: 1 }, /replicas 1; expected an odd whole number of at least 3/],
+    [{ replicas: 4 }, /replicas 4; expected an odd whole number from 3 to 501/],
+    [{ replicas: 1 }, /replicas 1; expected an odd whole number from 3 to 501/],
     [{ image: 'registry.example/sandstore-node' }, /image "registry.example\/sandstore-node"; expected an image reference with a tag/],
     [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
-    [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number greater than 0/],
+    [{ storageSize: '' }, /storageSize ""; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0/],
+    [{ resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '999m', memory: '1Gi' } } }, /resources.limits.cpu "999m"; expected at least resources.requests.cpu, "1"/],
+    [{ resources: { requests: { cpu: '1', memory: '0Mi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.memory "0Mi"; expected .*greater than 0 and in whole bytes/],
+    [{ externalAccess: { advertiseHost: ' 192.168.1.20' } }, /externalAccess.advertiseHost " 192.168.1.20"; expected a host name or IP address/],
+    [{ externalAccess: { advertiseHost: 'fd00::20' } }, /externalAccess.advertiseHost "fd00::20"; expected a host name or IP address/],
+    [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number from 1 to 9007199254740991/],
     [{ raft: { maxBatchWaitMs: 2.5 } }, /raft\.maxBatchWaitMs 2.5/],
+    [{ replicas: 503 }, /replicas 503; expected an odd whole number from 3 to 501/],
+    [{ raft: { snapshotThresholdLogs: 1e21 } }, /raft\.snapshotThresholdLogs 1e\+21; expected a whole number from 1 to 9007199254740991/],
+    [{ raft: { maxBatchWaitMs: 9_223_372_036_855 } }, /raft\.maxBatchWaitMs 9223372036855; expected a whole number from 1 to 9223372036854/],
     [{ externalAccess: { basePort: 29999 } }, /basePort 29999; expected a whole number from 30000 to 32767/],
     [{ externalAccess: { basePort: 32768 } }, /basePort 32768; expected a whole number from 30000 to 32767/],
     [{ replicas: 5, externalAccess: { basePort: 32765 } }, /basePort 32765; expected at most 32763: with 5 Raft replicas the last node port would be 32769, above 32767/],

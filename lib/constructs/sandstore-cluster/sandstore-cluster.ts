@@ -80,15 +80,17 @@ export class SandstoreCluster extends Construct {
       advertiseHost: props.externalAccess.advertiseHost,
     };
     check(who, 'name', this.name, rules.dnsLabel);
-    check(who, 'replicas', this.replicas, rules.oddAtLeast(3));
+    check(who, 'replicas', this.replicas, rules.raftReplicas);
     check(who, 'image', this.image, rules.imageReference);
-    check(who, 'storageSize', this.storageSize, rules.quantity);
+    check(who, 'storageSize', this.storageSize, rules.bytes);
     checkResources(who, 'resources', this.resources);
-    for (const [tunable, value] of Object.entries(this.raft)) check(who, `raft.${tunable}`, value, rules.positiveInt);
+    check(who, 'raft.maxBatchSize', this.raft.maxBatchSize, rules.positiveInt);
+    check(who, 'raft.maxBatchWaitMs', this.raft.maxBatchWaitMs, rules.milliseconds);
+    check(who, 'raft.snapshotThresholdLogs', this.raft.snapshotThresholdLogs, rules.positiveInt);
     if (this.externalAccess) {
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePort);
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePortBaseFor(this.replicas));
-      if (this.externalAccess.advertiseHost !== undefined) check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.nonEmpty);
+      if (this.externalAccess.advertiseHost !== undefined) check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.host);
     }
 
     this.labels = componentLabels(this, this.name, Component.dataPlane);

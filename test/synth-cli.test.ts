@@ -1,26 +1,17 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generatedHeader } from '../lib/output-dir.js';
-import { projectRoot } from '../lib/paths.js';
+import { projectCopy, root } from './cli-harness.js';
 
 /**
  * The synth command as a user runs it, in a throwaway copy of the project (so that broken profiles
  * and stale output can be planted without touching the real ones).
  */
-const root = projectRoot();
 let work: string;
 
-beforeEach(() => {
-  work = mkdtempSync(join(tmpdir(), 'sandstore-synth-'));
-  for (const p of ['main.ts', 'package.json', 'cdk8s.yaml', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist']) {
-    cpSync(join(root, p), join(work, p), { recursive: true });
-  }
-  mkdirSync(join(work, 'scripts'));
-  cpSync(join(root, 'scripts', 'run-ts.mjs'), join(work, 'scripts', 'run-ts.mjs'));
-  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
-});
+beforeEach(() => { work = projectCopy(); });
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 const synth = (...args: string[]) => spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], { cwd: work, encoding: 'utf8' });
@@ -180,5 +171,36 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
       expect(r.stderr).toContain(message);
       expect(snapshotDist()).toEqual(before);
     }
+  });
+});
+
+describe('broken profile files', () => {
+  const BROKEN_FILES: Record<string, [string, string]> = {
+    'syntax-error': [`import { defineProfile } from '../lib/profile.js';\nexport default defineProfile({ name: 'syntax-error',,\n});\n`,
+      'profiles/syntax-error.ts does not compile: line 2:53: Expected identifier but found ","'],
+    'uses-broken': [`import base from './syntax-error.js';\nexport default { ...base, name: 'uses-broken' };\n`,
+      'profiles/uses-broken.ts imports profiles/syntax-error.ts, which does not compile'],
+    throws: [`const settings: any = undefined;\nexport default { name: settings.name };\n`, 'profiles/throws.ts threw when loaded: TypeError: Cannot read properties of undefined'],
+    'no-default': [`export const profile = { name: 'no-default' };\n`, 'profiles/no-default.ts has no default export (it exports profile); expected `export default defineProfile({...})`'],
+    'not-an-object': [`export default 'ssd-raft';\n`, 'profiles/not-an-object.ts exports a string by default'],
+  };
+
+  test('each is named with what is wrong; the others still synthesize; a synth of all refuses as a whole', () => {
+    for (const [name, [text]] of Object.entries(BROKEN_FILES)) writeFileSync(join(work, 'profiles', `${name}.ts`), text);
+    const before = snapshotDist();
+    const all = synth();
+    expect(all.status).toBe(2);
+    expect(all.stderr).toContain('synth: nothing written.');
+    for (const [name, [, message]] of Object.entries(BROKEN_FILES)) {
+      expect(all.stderr).toContain(`profile "${name}" cannot be loaded: ${message}`);
+      const one = synth(`--profile=${name}`);
+      expect(one.status).toBe(2);
+      expect(one.stderr).toContain(message);
+      expect(one.stderr).not.toMatch(/^\s+at /m);
+    }
+    expect(snapshotDist()).toEqual(before);
+    const good = synth('--profile=ssd-raft', '--check');
+    expect(good.stderr).toBe('');
+    expect(good.status).toBe(0);
   });
 });

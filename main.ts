@@ -18,7 +18,7 @@ import { planOutput, removeOrphan, writeProfileAtomically } from './lib/output-d
 import { distDir } from './lib/paths.js';
 import type { Profile } from './lib/profile.js';
 import { listProfiles, loadProfile, UnknownProfileError } from './lib/profiles.js';
-import { renderProfile, staleFiles, type RenderedProfile } from './lib/synth.js';
+import type { RenderedProfile } from './lib/synth.js';
 
 const EXIT_REFUSED = 2;
 
@@ -33,28 +33,36 @@ strictOptionValues(program);
 
 async function main(opts: { profile?: string; check?: boolean; outdir: string }): Promise<number> {
   const names = opts.profile === undefined ? listProfiles() : [opts.profile];
-  // Load, validate and render everything before writing anything: one bad profile writes nothing.
-  const rendered = new Map<string, RenderedProfile>();
+  // Load and validate every profile, check the output path, render, and only then write anything:
+  // one bad profile, or one file the synth did not write, writes nothing.
   const profiles = new Map<string, Profile>();
   const failures: string[] = [];
   for (const name of names) {
     try {
-      const profile: Profile = await loadProfile(name);
-      profiles.set(name, profile);
-      rendered.set(name, renderProfile(profile));
+      profiles.set(name, await loadProfile(name));
     } catch (err) {
       if (err instanceof UnknownProfileError) throw err;
-      // A construct's own check (a value the schema let through) is a refusal too: nothing is written.
-      failures.push(err instanceof CommandError ? err.message : `profile "${name}" cannot be synthesized: ${(err as Error).message}`);
+      failures.push(err instanceof CommandError ? err.message : `profile "${name}" cannot be loaded: ${(err as Error).message}`);
     }
   }
-  if (failures.length > 0) {
-    console.error(`synth: nothing written.\n${failures.join('\n')}`);
-    return EXIT_REFUSED;
-  }
+  if (failures.length > 0) return nothingWritten(failures);
 
-  // Refuses, before anything is written, an output path that is not ours and files we did not write.
+  // Refuses an output path that is not ours and files we did not write (before cdk8s is even loaded).
   const plan = planOutput(opts.outdir, names, opts.profile === undefined ? names : undefined);
+
+  // cdk8s is loaded only now: a refusal above costs no more than reading the profiles.
+  const { renderProfile, staleFiles } = await import('./lib/synth.js');
+  const rendered = new Map<string, RenderedProfile>();
+  for (const [name, profile] of profiles) {
+    try {
+      rendered.set(name, renderProfile(profile));
+    } catch (err) {
+      // A construct's own check (a value the schema let through) is a refusal too: nothing is written.
+      failures.push(`profile "${name}" cannot be synthesized: ${(err as Error).message}`);
+    }
+  }
+  if (failures.length > 0) return nothingWritten(failures);
+
   if (opts.check) {
     const stale = [...rendered].flatMap(([name, files]) => staleFiles(opts.outdir, name, files));
     stale.push(...plan.orphans.map((o) => `${o}/: no such profile any more`));
@@ -77,6 +85,11 @@ async function main(opts: { profile?: string; check?: boolean; outdir: string })
     console.log(`synth: removed ${orphan}/ (no such profile; it held only synthesized files)`);
   }
   return 0;
+}
+
+function nothingWritten(failures: readonly string[]): number {
+  console.error(`synth: nothing written.\n${failures.join('\n')}`);
+  return EXIT_REFUSED;
 }
 
 /** Every failure as a sentence with its exit code; a stack trace only on request (SANDSTORE_DEBUG). */

@@ -117,7 +117,7 @@ describe('profile files that do not compile (the bundler, in a project copy)', (
     const server = await countingServer();
     try {
       const source = readFileSync(join(work, 'profiles', 'local.ts'), 'utf8');
-      const broken = fc.sample(fc.array(corruption(source), { minLength: 3, maxLength: 3 }), 1)[0];
+      const broken = fc.sample(fc.array(corruption(source), { minLength: 2, maxLength: 2 }), 1)[0];
       broken.forEach((b, i) => writeFileSync(join(work, 'profiles', `broken-${i}.ts`), b.text));
       const kubeconfig = writeKubeconfig(kubeconfigText(`https://127.0.0.1:${server.port}`));
       const env = { KUBECONFIG: kubeconfig };

@@ -34,7 +34,10 @@ export interface ProcessResult {
 /** Runs `node scripts/run-ts.mjs <entry> <args>` in `cwd` to completion (asynchronously: a test's server keeps answering meanwhile). */
 export function runEntry(entry: 'main.ts' | 'lib/runner/cli.ts', args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
   return new Promise((resolve) => {
-    const child = spawn('node', ['scripts/run-ts.mjs', entry, ...args], { cwd: opts.cwd ?? root, env: { ...process.env, NO_COLOR: '1', ...opts.env } });
+    // The caller's environment, but never a KUBE_CONTEXT of the machine's: a test names its own.
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+    delete env.KUBE_CONTEXT;
+    const child = spawn('node', ['scripts/run-ts.mjs', entry, ...args], { cwd: opts.cwd ?? root, env: { ...env, ...opts.env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });

@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
 import { findLeader } from '../leader.js';
-import { readManifests } from '../manifests.js';
-import { FailedError } from '../../errors.js';
+import { manifestsOfPhase, readManifests } from '../manifests.js';
+import { DeployPhase } from '../../labels.js';
+import { FailedError, RefusedError } from '../../errors.js';
 import type { ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
 
@@ -18,8 +19,11 @@ import type { CommandContext } from './context.js';
  * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
  */
 export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
-  const endpoints = await clientEndpoints(ctx, await readManifests(ctx.distDir, ctx.profile));
-  if (endpoints.length === 0) throw new FailedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside`);
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
+  if (manifestsOfPhase(manifests, DeployPhase.clientAccess).length === 0) {
+    throw new RefusedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. Nothing was sent.`);
+  }
+  const endpoints = await clientEndpoints(ctx, manifests);
   const leader = await findLeader(ctx);
   const ordered = leaderFirst(endpoints, leader);
   ctx.report.info(leader ? `leader: ${leader} (from its event log)` : 'leader: unknown (no election in the event logs yet); addresses in ordinal order');

@@ -17,6 +17,10 @@ if (!entry) {
 }
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entryPath = resolve(root, entry);
+if (!existsSync(entryPath)) {
+  console.error(`error: no entry point ${entryPath}; expected a .ts file of the project such as main.ts or lib/runner/cli.ts`);
+  process.exit(2);
+}
 const cacheDir = join(root, 'node_modules', '.cache', 'sandstore-deploy');
 
 /** Every .ts source the bundle may contain, with size and mtime: the cache key. */

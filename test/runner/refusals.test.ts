@@ -182,6 +182,24 @@ describe('names that go into a request', () => {
   });
 });
 
+describe('what a command is asked to run', () => {
+  test('client with a program that is not there is refused before the leader is looked up', async () => {
+    const program = fc.oneof(
+      fc.stringMatching(/^[a-z][a-z0-9_-]{0,12}$/).map((n) => `no-such-${n}`),
+      fc.stringMatching(/^[a-z][a-z0-9_-]{0,12}$/).map((n) => `./no-such-${n}`),
+      // A directory, and a file that is not executable (mode 0644).
+      fc.constantFrom('/nonexistent/open_smoke', './', writeKubeconfig('not a program\n')),
+    );
+    await fc.assert(fc.asyncProperty(program, async (p) => {
+      expectRefused(await run(['client', '--profile=local', '--', p, '--flag']), `cannot run ${p}: `, 'Nothing was sent.');
+    }), { numRuns: 40 });
+  });
+
+  test('update --build with --image is refused: which image to roll out would be a guess', async () => {
+    expectRefused(await run(['update', '--profile=local', '--build', '--image=localhost:5000/sandstore-node:next']), '--build builds and pushes the profile\'s image, --image runs another');
+  });
+});
+
 describe('kubeconfigs', () => {
   let dir: string;
   let serial = 0;

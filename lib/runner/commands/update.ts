@@ -107,6 +107,9 @@ export const updateCommand: ClusterCommand<{ image?: string; build?: boolean; so
     .addOption(podReadyTimeoutOption()),
   whenInterrupted: 'The new spec is applied and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   run: async (ctx, opts) => {
+    if (opts.build && opts.image) {
+      throw new RefusedError(`--build builds and pushes the profile's image, --image runs another (${opts.image}): give one of them. Nothing was built or sent.`);
+    }
     if (opts.build) await buildAndPushImage({ profile: ctx.profile, sourcePath: opts.source, log: (line) => ctx.report.info(line) });
     await update(ctx, { image: opts.image, podReadySeconds: opts.podReadyTimeout });
   },

@@ -44,8 +44,11 @@ function sourceFingerprint() {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** How long a bundle nobody started is kept beside a newer one (see the clean-up below). */
-const BUNDLE_KEPT_MS = 10 * 60 * 1000;
+/**
+ * How long a bundle nobody started is kept beside a newer one: a command imports its lazy chunks
+ * (cdk8s, yaml, diff) as it starts, well within this (see the clean-up below).
+ */
+const BUNDLE_KEPT_MS = 2 * 60 * 1000;
 
 const name = basename(entryPath, '.ts');
 const bundleDir = join(cacheDir, `${name}-${sourceFingerprint()}`);
@@ -54,8 +57,8 @@ if (!existsSync(bundle)) {
   const { build, formatMessages } = await import('esbuild');
   mkdirSync(cacheDir, { recursive: true });
   // Other builds of this entry point go once nobody has started them for a while: a process that
-  // started from one (another checkout sharing node_modules, a long `logs`) may still import its
-  // lazy chunks, and removing them under it would fail that process.
+  // just started from one (another checkout sharing node_modules, a test's copy of the project)
+  // may still be importing its lazy chunks, and removing them under it would fail that process.
   const unusedSince = Date.now() - BUNDLE_KEPT_MS;
   for (const old of readdirSync(cacheDir)) {
     if (old.startsWith(`${name}-`) && statSync(join(cacheDir, old)).mtimeMs < unusedSince) rmSync(join(cacheDir, old), { recursive: true, force: true });

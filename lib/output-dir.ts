@@ -73,8 +73,6 @@ export class OutputRefusedError extends RefusedError {}
 export interface OutputPlan {
   /** Profile directories to remove: no such profile any more, and they hold only files we wrote. */
   readonly orphans: readonly string[];
-  /** Directories of the output path that are not ours and are left alone (for a note, not a refusal). */
-  readonly leftAlone: readonly string[];
 }
 
 /**
@@ -90,18 +88,17 @@ export interface OutputPlan {
 export function planOutput(outDir: string, writing: readonly string[], profiles?: readonly string[]): OutputPlan {
   // The output path itself may be a link (dist/ on another disk): the user chose it. Links inside it are never followed.
   const top = statOrUndefined(outDir, true);
-  if (top === undefined) return { orphans: [], leftAlone: [] };
+  if (top === undefined) return { orphans: [] };
   if (!top.isDirectory()) {
     throw new OutputRefusedError(`output path ${outDir} is not a directory; expected a directory the synth writes profiles into (dist/, or a new or empty one). Nothing was written or deleted.`);
   }
   const entries = readdirSync(outDir).sort();
   // Hidden entries (.git, .DS_Store, a synth's staging directory) do not make a directory someone else's.
   const visible = entries.filter((e) => !e.startsWith('.'));
-  if (visible.length === 0) return { orphans: [], leftAlone: [] };
+  if (visible.length === 0) return { orphans: [] };
 
   const problems: string[] = [];
   const orphans: string[] = [];
-  const leftAlone: string[] = [];
   let ours = false;
   for (const entry of entries) {
     if (entry.startsWith('.')) {
@@ -121,8 +118,9 @@ export function planOutput(outDir: string, writing: readonly string[], profiles?
     if (isProfileOutput) {
       problems.push(...contents.foreign);
     } else if (profiles !== undefined && !profiles.includes(entry)) {
-      if (contents.ours.length === 0) leftAlone.push(entry);
-      else if (contents.foreign.length > 0) problems.push(...contents.foreign);
+      // No generated file at all: not a profile's output, none of the synth's business.
+      if (contents.ours.length === 0) continue;
+      if (contents.foreign.length > 0) problems.push(...contents.foreign);
       else orphans.push(entry);
     }
   }
@@ -140,7 +138,7 @@ export function planOutput(outDir: string, writing: readonly string[], profiles?
       problems.map((p) => `${join(outDir, p)}: not written by the synth`),
     );
   }
-  return { orphans, leftAlone };
+  return { orphans };
 }
 
 /**

@@ -22,14 +22,17 @@ import type { RenderedProfile } from './lib/synth.js';
 
 const EXIT_REFUSED = 2;
 
-const program = new Command('synth')
-  .description('Synthesize Sand Store manifests from profiles/ into dist/<profile>/')
-  .addOption(new Option('--profile <name>', 'synthesize only this profile (default: every profile)'))
-  .addOption(new Option('--check', 'write nothing; exit 1 if dist/ differs from what the code synthesizes'))
-  .addOption(new Option('--outdir <dir>', 'output directory').env('CDK8S_OUTDIR').default(distDir(), 'dist/'))
-  .showHelpAfterError('(add --help for the options)')
-  .exitOverride();
-strictOptionValues(program);
+/** The command line; built inside the error handling below, since its default (dist/) needs the project's root. */
+function synthProgram(): Command {
+  const program = new Command('synth')
+    .description('Synthesize Sand Store manifests from profiles/ into dist/<profile>/')
+    .addOption(new Option('--profile <name>', 'synthesize only this profile (default: every profile)'))
+    .addOption(new Option('--check', 'write nothing; exit 1 if dist/ differs from what the code synthesizes'))
+    .addOption(new Option('--outdir <dir>', 'output directory').env('CDK8S_OUTDIR').default(distDir(), 'dist/'))
+    .showHelpAfterError('(add --help for the options)')
+    .exitOverride();
+  return strictOptionValues(program);
+}
 
 async function main(opts: { profile?: string; check?: boolean; outdir: string }): Promise<number> {
   const names = opts.profile === undefined ? listProfiles() : [opts.profile];
@@ -111,6 +114,7 @@ function exitCodeFor(err: unknown): number {
 }
 
 try {
+  const program = synthProgram();
   program.parse();
   process.exitCode = await main(program.opts<{ profile?: string; check?: boolean; outdir: string }>());
 } catch (err) {

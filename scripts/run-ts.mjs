@@ -10,6 +10,13 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+/** Any failure of this script (a cache it cannot write, a bundle it cannot load) in one line, never a stack trace. */
+function fail(err) {
+  process.stderr.write(`error: ${process.argv[2] ?? 'run-ts'}: ${err?.message ?? String(err)}${process.env.SANDSTORE_DEBUG ? `\n${err?.stack ?? ''}` : ''}\n`);
+  process.exit(1);
+}
+process.on('uncaughtException', fail);
+
 const [entry, ...args] = process.argv.slice(2);
 if (!entry) {
   console.error('usage: node scripts/run-ts.mjs <entry.ts> [args...]');
@@ -179,4 +186,10 @@ function sideEffectFree(packages) {
 }
 
 process.argv = [process.argv[0], entryPath, ...args];
-await import(pathToFileURL(bundle).href);
+// From here on the entry point says what fails, with its own exit codes.
+process.off('uncaughtException', fail);
+try {
+  await import(pathToFileURL(bundle).href);
+} catch (err) {
+  fail(err);
+}

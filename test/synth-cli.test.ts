@@ -203,3 +203,17 @@ describe('broken profile files', () => {
     expect(good.status).toBe(0);
   });
 });
+
+test('run from outside the project, the synth and the runner say so in one sentence (exit 2), with no stack trace', () => {
+  const elsewhere = mkdtempSync(join(tmpdir(), 'not-a-project-'));
+  try {
+    for (const args of [['main.ts', '--check'], ['lib/runner/cli.ts', 'status', '--context=none']]) {
+      const r = spawnSync('node', [join(work, 'scripts', 'run-ts.mjs'), ...args], { cwd: elsewhere, encoding: 'utf8' });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain(`cannot find the sandstore-deploy project at or above ${elsewhere}`);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }
+  } finally {
+    rmSync(elsewhere, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,11 +85,20 @@ export function kubeconfigText(server: string, contexts: readonly string[] = ['s
   ].join('\n');
 }
 
-/** Writes `text` as a kubeconfig in a new temporary directory; returns its path. */
+const temporaries: string[] = [];
+
+/** Writes `text` as a kubeconfig in a new temporary directory (removed by removeTemporaries); returns its path. */
 export function writeKubeconfig(text: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
+  const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
+  temporaries.push(dir);
+  const file = join(dir, 'config');
   writeFileSync(file, text);
   return file;
+}
+
+/** Removes what writeKubeconfig wrote: call it in afterAll. */
+export function removeTemporaries(): void {
+  for (const dir of temporaries.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** A stack trace's frame line: never part of what a user sees. */

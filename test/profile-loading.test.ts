@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProfileError } from '../lib/profile.js';
 import { loadProfile, ProfileLoadError } from '../lib/profiles.js';
-import { countingServer, kubeconfigText, projectCopy, root, runEntry, STACK_FRAME, writeKubeconfig } from './cli-harness.js';
+import { countingServer, kubeconfigText, projectCopy, removeTemporaries, root, runEntry, STACK_FRAME, writeKubeconfig } from './cli-harness.js';
 
 /**
  * A profile file that cannot be loaded is refused (exit code 2) naming the file and what is wrong,
@@ -140,6 +140,7 @@ describe('profile files that do not compile (the bundler, in a project copy)', (
       expect(server.connections()).toBe(0);
     } finally {
       await server.close();
+      removeTemporaries();
       rmSync(work, { recursive: true, force: true });
     }
   });

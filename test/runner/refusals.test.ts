@@ -9,7 +9,7 @@ import { rules } from '../../lib/validation.js';
 import { duration, MAX_SINCE_SECONDS, MAX_WAIT_SECONDS, ruled, seconds } from '../../lib/runner/commands/command.js';
 import { declaredOptions, runRunner } from '../../lib/runner/program.js';
 import { loadKubeConfig, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
-import { countingServer, kubeconfigText, runEntry, STACK_FRAME, writeKubeconfig, type CountingServer } from '../cli-harness.js';
+import { countingServer, kubeconfigText, removeTemporaries, runEntry, STACK_FRAME, writeKubeconfig, type CountingServer } from '../cli-harness.js';
 
 /**
  * Every refusal before a request exits 2 with one sentence, and sends nothing: proved against an
@@ -27,7 +27,10 @@ beforeAll(async () => {
   kubeconfig = writeKubeconfig(kubeconfigText(`https://127.0.0.1:${server.port}`));
   profile = await loadProfile('local');
 });
-afterAll(() => server.close());
+afterAll(async () => {
+  await server.close();
+  removeTemporaries();
+});
 
 interface Outcome {
   readonly code: number;

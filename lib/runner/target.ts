@@ -142,17 +142,16 @@ function readKubeconfigFile(file: string, source: string): KubeConfig {
     kc.makePathsAbsolute(dirname(file));
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { reason?: string; mark?: { line: number; column: number } };
-    const problem = e.name === 'YAMLException'
-      ? `is not valid YAML: ${e.reason ?? e.message}${e.mark ? ` (line ${e.mark.line + 1}, column ${e.mark.column + 1})` : ''}`
-      : /^(clusters|users|contexts)\[\d+\]/.test(e.message)
-        ? `is not a valid kubeconfig: ${e.message}`
-        // client-node reads a user's token-file as it loads the file, whichever context is used.
-        // client-node met a value of the wrong type: say which, if the document shows it.
-        : `is not a valid kubeconfig: ${shapeProblem(text) ?? e.message}`;
     if (e.code === 'ENOENT' || e.code === 'EACCES') {
       // client-node reads every user's token-file as it loads the file, whichever context is used.
       throw new TargetRefusedError(`kubeconfig ${file} names a file that cannot be read (${e.code}): ${e.path ?? e.message} (a user's token-file?); fix or remove that entry. Nothing was sent.`);
     }
+    const problem = e.name === 'YAMLException'
+      ? `is not valid YAML: ${e.reason ?? e.message}${e.mark ? ` (line ${e.mark.line + 1}, column ${e.mark.column + 1})` : ''}`
+      : /^(clusters|users|contexts)\[\d+\]/.test(e.message)
+        ? `is not a valid kubeconfig: ${e.message}`
+        // client-node met a value of the wrong type: say which, if the document shows it.
+        : `is not a valid kubeconfig: ${shapeProblem(text) ?? e.message}`;
     throw new TargetRefusedError(`kubeconfig ${file} ${problem}; ${accepted}. Nothing was sent.`);
   }
   return kc;

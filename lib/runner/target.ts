@@ -60,6 +60,8 @@ const ACCEPTED_SERVER = 'an https URL with a host and an optional port and path,
 export function serverProblem(server: string): string | undefined {
   if (!/^[a-z][a-z0-9+.-]*:/i.test(server) || /^[a-z0-9.-]+:\d+(\/|$)/i.test(server)) return 'has no scheme';
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) return 'is not a URL';
+  // The URL parser would take "https:///k8s/x" for host "k8s": nothing between "//" and "/" is no host.
+  if (/^[a-z][a-z0-9+.-]*:\/\/([/?#]|$)/i.test(server)) return 'has no host';
   let url: URL;
   try {
     url = new URL(server);

@@ -8,7 +8,7 @@ import type { Profile } from '../../lib/profile.js';
 import { rules } from '../../lib/validation.js';
 import { duration, MAX_SINCE_SECONDS, MAX_WAIT_SECONDS, ruled, seconds } from '../../lib/runner/commands/command.js';
 import { declaredOptions, runRunner } from '../../lib/runner/program.js';
-import { loadKubeConfig, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
+import { loadKubeConfig, resolveTarget, serverProblem, TargetRefusedError } from '../../lib/runner/target.js';
 import { countingServer, kubeconfigText, removeTemporaries, runEntry, STACK_FRAME, writeKubeconfig, type CountingServer } from '../cli-harness.js';
 
 /**
@@ -222,10 +222,19 @@ describe('kubeconfigs', () => {
     port: fc.constantFrom('', ':6443', ':443', ':99999', ':abc'),
     path: fc.constantFrom('', '/k8s/clusters/c-1'),
     suffix: fc.constantFrom('', '', '?x=1', '#frag'),
-  }).map((p) => ({
-    text: `${p.scheme}${p.userinfo}${p.host}${p.port}${p.path}${p.suffix}`,
-    ok: p.scheme.toLowerCase() === 'https://' && p.userinfo === '' && p.host !== '' && !/99999|abc/.test(p.port) && p.suffix === '',
-  }));
+  })
+    // "https:/" + no host + "/k8s/..." is "https://k8s/...": a valid URL the parts do not describe.
+    .filter((p) => !(p.scheme === 'https:/' && p.host === '' && p.path !== ''))
+    .map((p) => ({
+      text: `${p.scheme}${p.userinfo}${p.host}${p.port}${p.path}${p.suffix}`,
+      ok: p.scheme.toLowerCase() === 'https://' && p.userinfo === '' && p.host !== '' && !/99999|abc/.test(p.port) && p.suffix === '',
+    }));
+
+  test('the server rule agrees with the model on every combination of parts', () => {
+    fc.assert(fc.property(server, ({ text, ok }) => {
+      expect(serverProblem(text) === undefined).toBe(ok);
+    }), { numRuns: 3000 });
+  });
 
   test('a server that is not an https URL with a host is refused before any request, naming the file, the context and the accepted form', async () => {
     let refused = 0;
@@ -238,6 +247,10 @@ describe('kubeconfigs', () => {
       }
       refused++;
       expect(() => resolveTarget(profile, undefined, env)).toThrow(TargetRefusedError);
+      if (text === '') {
+        expectRefused(await run(['status', '--profile=local'], env), `kubeconfig ${file} is not a valid kubeconfig: clusters[0].cluster.server is missing`);
+        return;
+      }
       expectRefused(await run(['status', '--profile=local'], env), // client-node drops a trailing slash.
         `the server ${JSON.stringify(text.replace(/\/$/, ''))} of cluster "counting" of kube context "sandstore-local" (in ${file}) `,
         'expected an https URL with a host and an optional port and path, e.g. "https://192.168.49.2:8443". Nothing was sent.');

@@ -20,12 +20,60 @@ export class UnknownProfileError extends RefusedError {
   }
 }
 
-/** Loads and validates profiles/<name>.ts; throws UnknownProfileError or ProfileError. */
+/**
+ * A profile file that cannot be loaded (a refusal, exit code 2): it does not compile, it throws when
+ * evaluated, or it exports no profile. Names the file and what is wrong with it.
+ */
+export class ProfileLoadError extends RefusedError {
+  public constructor(public readonly profile: string, problem: string) {
+    super(`profile "${profile}" cannot be loaded: profiles/${profile}.ts ${problem}`);
+  }
+}
+
+/** What a profile file must export, for messages. */
+const EXPECTED_EXPORT = 'expected `export default defineProfile({...})`';
+
+/**
+ * Loads and validates profiles/<name>.ts; throws UnknownProfileError, ProfileLoadError or
+ * ProfileError. Only this profile's file is evaluated: another profile's being broken does not
+ * matter here (see scripts/run-ts.mjs, which bundles a profile that does not compile as a module
+ * that throws, rather than failing every command).
+ */
 export async function loadProfile(name: string, dir = profilesDir()): Promise<Profile> {
   const available = listProfiles(dir);
   if (!available.includes(name)) throw new UnknownProfileError(name, available);
-  const module = (await importProfile(name, dir)) as { default?: unknown };
-  return parseProfile(name, module.default);
+  let module: { default?: unknown };
+  try {
+    module = (await importProfile(name, dir)) as { default?: unknown };
+  } catch (err) {
+    throw new ProfileLoadError(name, describeLoadFailure(name, err));
+  }
+  if (module.default === undefined) {
+    const named = Object.keys(module).filter((k) => k !== 'default');
+    throw new ProfileLoadError(name, `has no default export${named.length > 0 ? ` (it exports ${named.join(', ')})` : ''}; ${EXPECTED_EXPORT}`);
+  }
+  if (typeof module.default !== 'object' || module.default === null || Array.isArray(module.default)) {
+    const what = module.default === null ? 'null' : Array.isArray(module.default) ? 'an array' : `a ${typeof module.default}`;
+    throw new ProfileLoadError(name, `exports ${what} by default; ${EXPECTED_EXPORT}`);
+  }
+  try {
+    return parseProfile(name, module.default);
+  } catch (err) {
+    if (err instanceof RefusedError) throw err;
+    // The schema's reporting itself failed on an odd value (a BigInt, a cycle, a throwing getter).
+    throw new ProfileLoadError(name, `exports a value the profile schema cannot read: ${(err as Error).message}; ${EXPECTED_EXPORT} with plain strings, numbers, booleans, arrays and objects`);
+  }
+}
+
+/** Why importing a profile failed, in one line: the compile error, or what its code threw. */
+function describeLoadFailure(name: string, err: unknown): string {
+  const e = err as Error & { profileCompileError?: { file: string; problem: string } };
+  // Marked by scripts/run-ts.mjs: the file, or a profile it imports, did not compile.
+  const compile = e?.profileCompileError;
+  if (compile) return compile.file === `profiles/${name}.ts` ? `does not compile: ${compile.problem}` : `imports ${compile.file}, which does not compile: ${compile.problem}`;
+  if (e instanceof SyntaxError) return `does not compile: ${e.message}`;
+  const message = e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(err);
+  return `threw when loaded: ${message}`;
 }
 
 /**

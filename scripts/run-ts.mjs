@@ -5,10 +5,17 @@
 // file, and this script's own contents), so a synth costs little more than loading cdk8s,
 // where ts-node's type-check of the large Kubernetes API import costs over a second per run.
 // Type-checking happens in the tests and in CI (`npm run typecheck`).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** Any failure of this script (a cache it cannot write, a bundle it cannot load) in one line, never a stack trace. */
+function fail(err) {
+  process.stderr.write(`error: ${process.argv[2] ?? 'run-ts'}: ${err?.message ?? String(err)}${process.env.SANDSTORE_DEBUG ? `\n${err?.stack ?? ''}` : ''}\n`);
+  process.exit(1);
+}
+process.on('uncaughtException', fail);
 
 const [entry, ...args] = process.argv.slice(2);
 if (!entry) {
@@ -17,6 +24,10 @@ if (!entry) {
 }
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entryPath = resolve(root, entry);
+if (!existsSync(entryPath)) {
+  console.error(`error: no entry point ${entryPath}; expected a .ts file of the project such as main.ts or lib/runner/cli.ts`);
+  process.exit(2);
+}
 const cacheDir = join(root, 'node_modules', '.cache', 'sandstore-deploy');
 
 /** Every .ts source the bundle may contain, with size and mtime: the cache key. */
@@ -40,33 +51,111 @@ function sourceFingerprint() {
   return hash.digest('hex').slice(0, 16);
 }
 
+/**
+ * How long a bundle nobody started is kept beside a newer one: a command imports its lazy chunks
+ * (cdk8s, yaml, diff) as it starts, well within this (see the clean-up below).
+ */
+const BUNDLE_KEPT_MS = 2 * 60 * 1000;
+
 const name = basename(entryPath, '.ts');
 const bundleDir = join(cacheDir, `${name}-${sourceFingerprint()}`);
 const bundle = join(bundleDir, `${name}.mjs`);
 if (!existsSync(bundle)) {
-  const { build } = await import('esbuild');
+  const { build, formatMessages } = await import('esbuild');
   mkdirSync(cacheDir, { recursive: true });
-  for (const old of readdirSync(cacheDir)) if (old.startsWith(`${name}-`)) rmSync(join(cacheDir, old), { recursive: true, force: true });
+  // Other builds of this entry point go once nobody has started them for a while: a process that
+  // just started from one (another checkout sharing node_modules, a test's copy of the project)
+  // may still be importing its lazy chunks, and removing them under it would fail that process.
+  const unusedSince = Date.now() - BUNDLE_KEPT_MS;
+  for (const old of readdirSync(cacheDir)) {
+    if (old.startsWith(`${name}-`) && statSync(join(cacheDir, old)).mtimeMs < unusedSince) rmSync(join(cacheDir, old), { recursive: true, force: true });
+  }
   const staging = `${bundleDir}.${process.pid}.tmp`;
-  await build({
-    entryPoints: { [name]: entryPath },
-    outdir: staging,
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    // Dependencies go into the bundle too: Node then reads a few files instead of resolving and
-    // parsing hundreds of modules (client-node alone: 0.77 s as modules, 0.16 s bundled).
-    // Splitting keeps a dynamic import() lazy: the runner loads cdk8s only when it must render.
-    splitting: true,
-    banner: { js: "import { createRequire as __sandstoreCreateRequire } from 'node:module'; const require = __sandstoreCreateRequire(import.meta.url);" },
-    plugins: [sideEffectFree(['@kubernetes/client-node'])],
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'warning',
-    sourcemap: 'external',
-  });
+  // A profile that does not compile must not stop work on the others: it is bundled as a module
+  // that throws, naming the file and the compiler's words, when (and only when) it is loaded.
+  const brokenProfiles = new Map();
+  for (;;) {
+    try {
+      const result = await build({
+        entryPoints: { [name]: entryPath },
+        absWorkingDir: root,
+        outdir: staging,
+        outExtension: { '.js': '.mjs' },
+        bundle: true,
+        // Dependencies go into the bundle too: Node then reads a few files instead of resolving and
+        // parsing hundreds of modules (client-node alone: 0.77 s as modules, 0.16 s bundled).
+        // Splitting keeps a dynamic import() lazy: the runner loads cdk8s only when it must render.
+        splitting: true,
+        banner: { js: "import { createRequire as __sandstoreCreateRequire } from 'node:module'; const require = __sandstoreCreateRequire(import.meta.url);" },
+        plugins: [sideEffectFree(['@kubernetes/client-node']), compileErrorModules(brokenProfiles)],
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        // Errors are reported below (a broken profile's are not errors of the bundle at all).
+        logLevel: 'silent',
+        sourcemap: 'external',
+      });
+      if (result.warnings.length > 0) process.stderr.write((await formatMessages(result.warnings, { kind: 'warning' })).join(''));
+      break;
+    } catch (failure) {
+      const errors = failure.errors ?? [];
+      const inProfiles = errors.filter((e) => e.location && isProfileFile(resolve(root, e.location.file)));
+      const newlyBroken = inProfiles.filter((e) => !brokenProfiles.has(resolve(root, e.location.file)));
+      if (errors.length === 0 || newlyBroken.length === 0 || inProfiles.length < errors.length) {
+        // A source of the project itself does not compile: a bug, said once, without a stack trace.
+        rmSync(staging, { recursive: true, force: true });
+        const text = errors.length > 0 ? (await formatMessages(errors, { kind: 'error' })).join('') : `${failure.message}\n`;
+        process.stderr.write(`error: ${entry} cannot be bundled (the project's own sources do not compile):\n${text}`);
+        process.exit(1);
+      }
+      for (const e of newlyBroken) {
+        const file = resolve(root, e.location.file);
+        const problems = inProfiles.filter((x) => resolve(root, x.location.file) === file)
+          .map((x) => `line ${x.location.line}:${x.location.column + 1}: ${x.text}${x.location.lineText ? ` (\`${x.location.lineText.trim()}\`)` : ''}`);
+        brokenProfiles.set(file, problems.join('; '));
+      }
+      rmSync(staging, { recursive: true, force: true });
+    }
+  }
   renameSync(staging, bundleDir); // atomic: a concurrent run never imports a half-written bundle
+} else {
+  // Marks the bundle as in use, so that a build for another state of the sources keeps it a while.
+  try {
+    const now = new Date();
+    utimesSync(bundleDir, now, now);
+  } catch {
+    // A read-only cache only loses this mark.
+  }
 }
+
+/** A profile's source file (profiles/<name>.ts), the only files whose compile errors are contained. */
+function isProfileFile(file) {
+  return dirname(file) === join(root, 'profiles') && file.endsWith('.ts');
+}
+
+/**
+ * Bundles each profile file in `broken` (path -> the compiler's words) as a module that throws an
+ * error lib/profiles.ts recognizes, so that loading that profile (or one that imports it) says what
+ * is wrong with which file, and every other profile loads as usual.
+ */
+function compileErrorModules(broken) {
+  return {
+    name: 'compile-error-modules',
+    setup(b) {
+      const profilesDir = join(root, 'profiles');
+      const filter = new RegExp(`^${profilesDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}[\\\\/][^\\\\/]+\\.ts$`);
+      b.onLoad({ filter }, (args) => {
+        const problem = broken.get(args.path);
+        if (problem === undefined) return undefined;
+        const file = `profiles/${basename(args.path)}`;
+        const contents = `const error = new Error(${JSON.stringify(`${file} does not compile: ${problem}`)});\n` +
+          `error.profileCompileError = ${JSON.stringify({ file, problem })};\nthrow error;\nexport default undefined;\n`;
+        return { contents, loader: 'js' };
+      });
+    },
+  };
+}
+
 /**
  * Lets esbuild drop the modules of `packages` that nothing imports. client-node's index re-exports
  * its ~700 generated API modules, and its package.json does not declare them free of side effects
@@ -97,4 +186,10 @@ function sideEffectFree(packages) {
 }
 
 process.argv = [process.argv[0], entryPath, ...args];
-await import(pathToFileURL(bundle).href);
+// From here on the entry point says what fails, with its own exit codes.
+process.off('uncaughtException', fail);
+try {
+  await import(pathToFileURL(bundle).href);
+} catch (err) {
+  fail(err);
+}

@@ -2,7 +2,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
 import { mark, markLast } from './trace.js';
-import { FailedError } from '../errors.js';
+import { FailedError, RefusedError } from '../errors.js';
 
 /**
  * A small JSON client for the API server, on the target's credentials (client-node's KubeConfig
@@ -107,7 +107,13 @@ export class Kube {
   private connection(): Promise<https.RequestOptions> {
     this.options ??= (async () => {
       const opts: https.RequestOptions = {};
-      await this.config.applyToHTTPSOptions(opts);
+      try {
+        await this.config.applyToHTTPSOptions(opts);
+      } catch (err) {
+        // Computed before the first request goes out (an exec plugin that fails, a token file that
+        // cannot be read): nothing was sent.
+        throw new RefusedError(`the credentials of kube context "${this.config.getCurrentContext()}" cannot be used: ${(err as Error).message}. Nothing was sent.`);
+      }
       const server = new URL(this.config.getCurrentCluster()!.server);
       const secure = server.protocol === 'https:';
       // One keep-alive agent for the whole command instead of a connection per request.
@@ -149,7 +155,16 @@ export class Kube {
           const text = Buffer.concat(chunks).toString('utf8');
           const status = res.statusCode ?? 0;
           if (status >= 200 && status < 300) {
-            resolve((opts.raw ? text : text ? JSON.parse(text) : undefined) as T);
+            if (opts.raw || !text) {
+              resolve((opts.raw ? text : undefined) as T);
+              return;
+            }
+            try {
+              resolve(JSON.parse(text) as T);
+            } catch {
+              // Something between us and the API server (a proxy, a login page) answered instead.
+              reject(new FailedError(`${method} ${path}: the answer from ${this.config.getCurrentCluster()?.server ?? 'the API server'} is not JSON (status ${status}, begins ${JSON.stringify(text.slice(0, 80))}); is that a Kubernetes API server?`));
+            }
             return;
           }
           let parsed: any;
@@ -207,7 +222,14 @@ export class Kube {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
             if (!line || ended) continue;
-            const event = JSON.parse(line) as { type: string; object: KubeObject };
+            let event: { type: string; object: KubeObject };
+            try {
+              event = JSON.parse(line) as { type: string; object: KubeObject };
+            } catch {
+              // Not a watch event: end this watch; the caller lists and watches again.
+              end(new Error(`watch of ${path}: an event that is not JSON (${JSON.stringify(line.slice(0, 80))})`));
+              return;
+            }
             onEvent(event.type, event.object);
           }
         });

@@ -4,6 +4,7 @@ import { DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, type DeployPhase as Ph
 import type { Profile } from '../profile.js';
 import { filesOnDisk, knownFresh, outputDigest, keepParsed, parsedBefore, recordRender } from '../freshness.js';
 import type { Manifest } from '../synth.js';
+import { RESOURCES } from './kube.js';
 import { mark } from './trace.js';
 import { RefusedError } from '../errors.js';
 
@@ -26,7 +27,13 @@ export async function readManifests(outDir: string, profile: Profile, opts: { al
     // Not known fresh: render and compare. cdk8s is loaded only here (a separate chunk of the
     // bundle), so a command on an unchanged project never pays for it.
     const { renderProfile, staleFiles } = await import('../synth.js');
-    const rendered = renderProfile(profile);
+    let rendered: Map<string, string> | ReadonlyMap<string, string>;
+    try {
+      rendered = renderProfile(profile);
+    } catch (err) {
+      // A construct's own check refused a value the schema let through: nothing to compare with.
+      throw new ManifestsRefusedError(`profile "${profile.name}" cannot be synthesized: ${(err as Error).message}. Nothing was sent.`);
+    }
     const stale = staleFiles(outDir, profile.name, rendered);
     if (stale.length === 0) recordRender(profile, rendered);
     else {
@@ -43,6 +50,11 @@ export async function readManifests(outDir: string, profile: Profile, opts: { al
     manifests = [...onDisk].sort(([a], [b]) => a.localeCompare(b)).map(([f, text]) => {
       const m = parse(text) as Manifest;
       if (!m?.kind || !m.metadata?.name) throw new ManifestsRefusedError(`dist/${profile.name}/${f} is not a Kubernetes object. Nothing was sent.`);
+      // The runner addresses objects by a fixed table of kinds (kube.ts): one it does not know would
+      // fail half-way through a deploy, so it is refused before the first request.
+      if (!(m.kind in RESOURCES)) {
+        throw new ManifestsRefusedError(`dist/${profile.name}/${f} holds an object of kind ${m.kind}, which the runner cannot apply (it knows ${Object.keys(RESOURCES).join(', ')}); add it to RESOURCES in lib/runner/kube.ts. Nothing was sent.`);
+      }
       return m;
     });
     keepParsed(digest, manifests);

@@ -1,4 +1,7 @@
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, loadYaml, type Cluster, type Context, type User } from '@kubernetes/client-node';
+import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
 import type { Profile } from '../profile.js';
 import { RefusedError } from '../errors.js';
 
@@ -17,10 +20,18 @@ export class TargetRefusedError extends RefusedError {}
 /**
  * The context to act on: --context, else KUBE_CONTEXT, else the profile's pinned one. Never the
  * kubeconfig's current-context: that is whatever the user last switched to, possibly production.
+ * An empty --context or KUBE_CONTEXT is refused, not taken for "not given": falling back to the
+ * profile's context is exactly what someone who set one (to an unset variable, say) did not mean.
  */
 export function chooseContext(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv): { context: string; source: Target['source'] } {
-  if (flag !== undefined && flag !== '') return { context: flag, source: 'flag --context' };
-  if (env.KUBE_CONTEXT) return { context: env.KUBE_CONTEXT, source: 'KUBE_CONTEXT' };
+  if (flag !== undefined) {
+    if (flag.trim() === '') throw new TargetRefusedError('--context is empty; name a context of the kubeconfig (--context=<name>), or leave the option out to use KUBE_CONTEXT or the profile\'s. Nothing was sent.');
+    return { context: flag, source: 'flag --context' };
+  }
+  if (env.KUBE_CONTEXT !== undefined) {
+    if (env.KUBE_CONTEXT.trim() === '') throw new TargetRefusedError('KUBE_CONTEXT is set but empty; set it to a context of the kubeconfig, or unset it to use the profile\'s. Nothing was sent.');
+    return { context: env.KUBE_CONTEXT, source: 'KUBE_CONTEXT' };
+  }
   return { context: profile.kube.context, source: 'profile' };
 }
 
@@ -38,43 +49,192 @@ function sameServer(a: string, b: string): boolean {
   }
 }
 
+/** The form of an API server address the runner accepts, for messages. */
+const ACCEPTED_SERVER = 'an https URL with a host and an optional port and path, e.g. "https://192.168.49.2:8443"';
+
+/**
+ * What is wrong with a cluster's `server` for the runner, or undefined. Only https: over plain http
+ * the bearer token or basic credentials of every request travel in clear, and a server without a
+ * scheme is not an address at all (client libraries disagree on what it means).
+ */
+export function serverProblem(server: string): string | undefined {
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(server) || /^[a-z0-9.-]+:\d+(\/|$)/i.test(server)) return 'has no scheme';
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) return 'is not a URL';
+  // The URL parser would take "https:///k8s/x" for host "k8s": nothing between "//" and "/" is no host.
+  if (/^[a-z][a-z0-9+.-]*:\/\/([/?#]|$)/i.test(server)) return 'has no host';
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol === 'http:') return 'uses plain http, so the credentials of every request would travel unencrypted';
+  if (url.protocol !== 'https:') return `uses the scheme ${url.protocol.slice(0, -1)}`;
+  if (url.hostname === '') return 'has no host';
+  if (url.username !== '' || url.password !== '') return 'carries a user name or password in the URL';
+  if (url.search !== '' || url.hash !== '') return 'carries a query or fragment';
+  return undefined;
+}
+
+/** A kubeconfig as the runner read it: the files merged as kubectl merges them, and where each entry came from. */
+export interface LoadedKubeConfig {
+  readonly kubeConfig: KubeConfig;
+  /** The files read, in order; what messages call "the kubeconfig". */
+  readonly files: readonly string[];
+  /** `cluster:<name>`, `user:<name>`, `context:<name>` → the file that defined it. */
+  readonly origin: ReadonlyMap<string, string>;
+}
+
+/** The kubeconfig files to read: KUBECONFIG's list, else ~/.kube/config. */
+export function kubeconfigFiles(env: NodeJS.ProcessEnv): { files: string[]; source: string } {
+  if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '') {
+    const files = env.KUBECONFIG.split(delimiter).filter((f) => f !== '');
+    if (files.length === 0) throw new TargetRefusedError(`KUBECONFIG (${JSON.stringify(env.KUBECONFIG)}) names no file; set it to a kubeconfig path (several separated by "${delimiter}"), or unset it to use ~/.kube/config. Nothing was sent.`);
+    return { files, source: 'KUBECONFIG' };
+  }
+  return { files: [join(env.HOME || homedir(), '.kube', 'config')], source: 'the default location (KUBECONFIG is not set)' };
+}
+
+/**
+ * Reads the kubeconfig (KUBECONFIG, else ~/.kube/config) without sending any request. Every file must
+ * exist and be a kubeconfig; when several define the same name, the first one wins, as with kubectl.
+ * Unlike client-node's loadFromDefault, there is no fallback to an in-cluster service account or to
+ * http://localhost:8080: without a kubeconfig there is nothing the runner should act on.
+ */
+export function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): LoadedKubeConfig {
+  const { files, source } = kubeconfigFiles(env);
+  const clusters: Cluster[] = [];
+  const users: User[] = [];
+  const contexts: Context[] = [];
+  const origin = new Map<string, string>();
+  for (const file of files) {
+    const one = readKubeconfigFile(file, source);
+    const take = <T extends { name: string }>(kind: string, entries: readonly T[], into: T[]) => {
+      for (const e of entries) {
+        if (origin.has(`${kind}:${e.name}`)) continue;
+        origin.set(`${kind}:${e.name}`, file);
+        into.push(e);
+      }
+    };
+    take('cluster', one.getClusters(), clusters);
+    take('user', one.getUsers(), users);
+    take('context', one.getContexts(), contexts);
+  }
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({ clusters, users, contexts, currentContext: undefined });
+  return { kubeConfig, files, origin };
+}
+
+/** One kubeconfig file, read by client-node; refused, naming the file and the problem, when it is not one. */
+function readKubeconfigFile(file: string, source: string): KubeConfig {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (stat === undefined) throw new TargetRefusedError(`kubeconfig ${file} (from ${source}) does not exist; point KUBECONFIG at your kubeconfig, or create it (e.g. \`kubectl config set-cluster\`). Nothing was sent.`);
+  if (!stat.isFile()) throw new TargetRefusedError(`kubeconfig ${file} (from ${source}) is not a file; point KUBECONFIG at a kubeconfig file. Nothing was sent.`);
+  const accepted = 'expected a kubeconfig: a YAML mapping with `clusters`, `users` and `contexts` lists, each entry with a `name`';
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TargetRefusedError(`kubeconfig ${file} cannot be read: ${(err as Error).message}. Nothing was sent.`);
+  }
+  if (text.trim() === '') throw new TargetRefusedError(`kubeconfig ${file} is empty; ${accepted}. Nothing was sent.`);
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromString(text);
+    kc.makePathsAbsolute(dirname(file));
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { reason?: string; mark?: { line: number; column: number } };
+    if (e.code === 'ENOENT' || e.code === 'EACCES') {
+      // client-node reads every user's token-file as it loads the file, whichever context is used.
+      throw new TargetRefusedError(`kubeconfig ${file} names a file that cannot be read (${e.code}): ${e.path ?? e.message} (a user's token-file?); fix or remove that entry. Nothing was sent.`);
+    }
+    const problem = e.name === 'YAMLException'
+      ? `is not valid YAML: ${e.reason ?? e.message}${e.mark ? ` (line ${e.mark.line + 1}, column ${e.mark.column + 1})` : ''}`
+      : /^(clusters|users|contexts)\[\d+\]/.test(e.message)
+        ? `is not a valid kubeconfig: ${e.message}`
+        // client-node met a value of the wrong type: say which, if the document shows it.
+        : `is not a valid kubeconfig: ${shapeProblem(text) ?? e.message}`;
+    throw new TargetRefusedError(`kubeconfig ${file} ${problem}; ${accepted}. Nothing was sent.`);
+  }
+  return kc;
+}
+
+/** The first value of the wrong type in a kubeconfig document that client-node could not read, in its words. */
+function shapeProblem(text: string): string | undefined {
+  const isMapping = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  let doc: unknown;
+  try {
+    doc = loadYaml(text);
+  } catch (err) {
+    // client-node's loadYaml refuses an empty (null) document in these words.
+    return (err as Error).message === 'Failed to load YAML' ? 'the document is empty' : undefined;
+  }
+  if (!isMapping(doc)) return `the document is ${doc === null || doc === undefined ? 'empty' : Array.isArray(doc) ? 'a list' : `a ${typeof doc}`}, not a mapping`;
+  for (const [list, item] of [['clusters', 'cluster'], ['users', 'user'], ['contexts', 'context']] as const) {
+    const entries = doc[list];
+    if (!Array.isArray(entries)) continue;
+    for (const [i, entry] of entries.entries()) {
+      if (!isMapping(entry)) return `${list}[${i}] is not a mapping`;
+      if (entry[item] !== undefined && entry[item] !== null && !isMapping(entry[item])) return `${list}[${i}].${item} is not a mapping`;
+      const server = list === 'clusters' && isMapping(entry.cluster) ? entry.cluster.server : undefined;
+      if (server !== undefined && typeof server !== 'string') return `clusters[${i}].cluster.server is not a string`;
+    }
+  }
+  return undefined;
+}
+
 /**
  * Resolves the target from the kubeconfig (KUBECONFIG, else ~/.kube/config) without sending any
- * request; refuses a context that is not there, or whose server differs from the profile's pin.
+ * request. Refuses a context that is not there, one whose cluster or user is not defined, a server
+ * that is not an https URL, a proxy (the runner would not go through it), credential files that
+ * cannot be read, and a server that differs from the profile's pin.
  */
-export function resolveTarget(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv = process.env, kubeConfig?: KubeConfig): Target {
+export function resolveTarget(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv = process.env, loaded: LoadedKubeConfig | KubeConfig = loadKubeConfig(env)): Target {
   const { context, source } = chooseContext(profile, flag, env);
-  kubeConfig ??= loadKubeConfig(env);
+  const { kubeConfig, files, origin } = loaded instanceof KubeConfig ? { kubeConfig: loaded, files: [env.KUBECONFIG || '~/.kube/config'], origin: new Map<string, string>() } : loaded;
+  const where = (kind: string, name: string) => origin.get(`${kind}:${name}`) ?? files.join(delimiter);
+  const refuse = (message: string) => new TargetRefusedError(`${message} Nothing was sent.`);
   const known = kubeConfig.getContexts().map((c) => c.name);
   const ctx = kubeConfig.getContextObject(context);
   if (!ctx) {
     throw new TargetRefusedError(
-      `kube context "${context}" (from ${source}) is not in the kubeconfig (${env.KUBECONFIG ?? '~/.kube/config'}); ` +
+      `kube context "${context}" (from ${source}) is not in the kubeconfig (${files.join(delimiter)}); ` +
         `contexts there: ${known.length > 0 ? known.join(', ') : 'none'}. Nothing was sent.` +
         (source === 'profile' ? ` Create it, or pass --context=<name> to act on another cluster on purpose.` : ''),
     );
   }
+  const contextFile = where('context', context);
+  const inContext = `kube context "${context}" (in ${contextFile})`;
+  /** "<what> of kube context "x" (in <file>)", naming the second file too when `what` is defined elsewhere. */
+  const of = (what: string, definedIn: string) => `${what} of kube context "${context}" (in ${definedIn === contextFile ? contextFile : `${definedIn}; the context in ${contextFile}`})`;
   const cluster = kubeConfig.getCluster(ctx.cluster);
-  if (!cluster) throw new TargetRefusedError(`kube context "${context}" names cluster "${ctx.cluster}", which the kubeconfig does not define. Nothing was sent.`);
+  if (!cluster) throw refuse(`${inContext} names cluster "${ctx.cluster}", which the kubeconfig does not define.`);
+  const ofCluster = of(`cluster "${cluster.name}"`, where('cluster', cluster.name));
+  const problem = serverProblem(cluster.server);
+  if (problem) throw refuse(`the server ${JSON.stringify(cluster.server)} of ${ofCluster} ${problem}; expected ${ACCEPTED_SERVER}.`);
+  if (cluster.proxyUrl) throw refuse(`${ofCluster} goes through the proxy ${cluster.proxyUrl}, which the runner does not support (its requests would bypass it); use a context without proxy-url.`);
+  if (!ctx.user) throw refuse(`${inContext} names no user: the runner would send no credentials; add \`user: <name>\` to the context.`);
+  const user = kubeConfig.getUser(ctx.user);
+  if (!user) throw refuse(`${inContext} names user "${ctx.user}", which the kubeconfig does not define.`);
+  // client-node reads these files only when the first request goes out; a wrong path is refused now.
+  const credentialFiles: [field: string, file: string | undefined][] = [
+    [`certificate-authority of ${ofCluster}`, cluster.caFile],
+    [`client-certificate of ${of(`user "${user.name}"`, where('user', user.name))}`, user.certFile],
+    [`client-key of ${of(`user "${user.name}"`, where('user', user.name))}`, user.keyFile],
+  ];
+  for (const [field, file] of credentialFiles) {
+    if (file === undefined) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      throw refuse(`the ${field}, ${file}, cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix the path in the kubeconfig.`);
+    }
+  }
   if (profile.kube.apiServer !== undefined && !sameServer(profile.kube.apiServer, cluster.server)) {
-    throw new TargetRefusedError(
-      `kube context "${context}" points at ${cluster.server}, but profile "${profile.name}" is pinned to ${profile.kube.apiServer}. ` +
-        `Nothing was sent. Fix the kubeconfig or the profile's kube.apiServer.`,
-    );
+    throw refuse(`kube context "${context}" points at ${cluster.server}, but profile "${profile.name}" is pinned to ${profile.kube.apiServer}. Fix the kubeconfig or the profile's kube.apiServer.`);
   }
   kubeConfig.setCurrentContext(context);
   return { context, source, server: cluster.server, kubeConfig };
-}
-
-/** Reads the kubeconfig (KUBECONFIG, else ~/.kube/config); an unreadable one is a refusal. */
-function loadKubeConfig(env: NodeJS.ProcessEnv = process.env): KubeConfig {
-  const kc = new KubeConfig();
-  try {
-    kc.loadFromDefault();
-  } catch (err) {
-    throw new TargetRefusedError(`cannot read the kubeconfig (${env.KUBECONFIG ?? '~/.kube/config'}): ${(err as Error).message}. Nothing was sent.`);
-  }
-  return kc;
 }
 
 export function describeTarget(t: Target): string {

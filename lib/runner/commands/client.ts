@@ -1,9 +1,12 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { resolve } from 'node:path';
+import { findOnPath, isExecutableFile } from '../../image/process.js';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
 import { findLeader } from '../leader.js';
-import { readManifests } from '../manifests.js';
-import { FailedError } from '../../errors.js';
+import { manifestsOfPhase, readManifests } from '../manifests.js';
+import { DeployPhase } from '../../labels.js';
+import { FailedError, RefusedError } from '../../errors.js';
 import type { ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
 
@@ -18,8 +21,23 @@ import type { CommandContext } from './context.js';
  * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
  */
 export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
-  const endpoints = await clientEndpoints(ctx, await readManifests(ctx.distDir, ctx.profile));
-  if (endpoints.length === 0) throw new FailedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside`);
+  // In the directory the user ran npm from (npm runs scripts in the project's): Sand Store's
+  // clients write their own logs under ./run there.
+  const cwd = process.env.INIT_CWD ?? process.cwd();
+  if (command.length > 0) {
+    // Found before the leader is looked up: a typo in the command sends nothing.
+    const program = command[0];
+    const found = program.includes('/') ? isExecutableFile(resolve(cwd, program)) : findOnPath(program, process.env.PATH) !== undefined;
+    if (!found) {
+      const where = program.includes('/') ? `${resolve(cwd, program)} is not an executable file` : `no executable ${program} on PATH`;
+      throw new RefusedError(`cannot run ${program}: ${where}; give the path of a Sand Store client (e.g. -- ./open_smoke). Nothing was sent.`);
+    }
+  }
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
+  if (manifestsOfPhase(manifests, DeployPhase.clientAccess).length === 0) {
+    throw new RefusedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. Nothing was sent.`);
+  }
+  const endpoints = await clientEndpoints(ctx, manifests);
   const leader = await findLeader(ctx);
   const ordered = leaderFirst(endpoints, leader);
   ctx.report.info(leader ? `leader: ${leader} (from its event log)` : 'leader: unknown (no election in the event logs yet); addresses in ordinal order');
@@ -31,9 +49,6 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
   }
   ctx.report.info(`running ${command.join(' ')} with SANDSTORE_SEEDS=${seeds}`);
   return new Promise<number>((resolve, reject) => {
-    // In the directory the user ran npm from (npm runs scripts in the project's): Sand Store's
-    // clients write their own logs under ./run there.
-    const cwd = process.env.INIT_CWD ?? process.cwd();
     const child = spawn(command[0], command.slice(1), { stdio: 'inherit', cwd, env: { ...process.env, SANDSTORE_SEEDS: seeds } });
     // Ctrl-C in a terminal reaches the client directly (same process group); a SIGTERM or SIGINT
     // sent to the runner alone (a supervisor, a test) is passed on, and the client's exit is ours.

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { Rule } from '../../validation.js';
 import type { Reporter } from '../report.js';
 import type { CommandContext } from './context.js';
 
@@ -47,19 +48,51 @@ export function withSharedOptions(command: Command): Command {
     .addOption(new Option('--timeout <seconds>', 'deadline of each wait').argParser(seconds).default(300));
 }
 
-/** A number of seconds > 0 (a --timeout). */
+/**
+ * The longest wait a timer can hold is 2^31-1 ms (24.8 days; Node fires a longer one at once). A
+ * wait on a cluster longer than a day is a typo, so the accepted range stops there.
+ */
+export const MAX_WAIT_SECONDS = 86_400;
+/** Less than a second is no deadline for anything a cluster does (and 0.0001 is a typo). */
+export const MIN_WAIT_SECONDS = 1;
+
+/** A number of seconds a wait may last (a --timeout): plain decimal, from 1 s to a day. */
 export function seconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a number of seconds > 0, got "${value}"`);
+  const n = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= MIN_WAIT_SECONDS && n <= MAX_WAIT_SECONDS)) {
+    throw new InvalidArgumentError(`expected a number of seconds from ${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS} (one day), such as 300, got "${value}"`);
+  }
   return n;
 }
 
-/** "30s", "10m", "2h" or a bare number of seconds. */
+/** How far back --since may reach: a year is beyond any pod's logs, and keeps the number exact. */
+export const MAX_SINCE_SECONDS = 365 * 86_400;
+
+/** "30s", "10m", "2h" or a bare number of seconds, from 1 s to a year (a --since). */
 export function duration(value: string): number {
-  const m = /^(\d+)(s|m|h)?$/.exec(value);
-  if (!m) throw new InvalidArgumentError(`expected a duration like 30s, 10m or 2h, got "${value}"`);
-  return Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1);
+  const m = /^(\d+)(s|m|h)?$/.exec(value.trim());
+  const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1) : NaN;
+  if (!(n >= 1 && n <= MAX_SINCE_SECONDS)) {
+    throw new InvalidArgumentError(`expected a duration from 1s to 8760h (a year) like 30s, 10m or 2h, got "${value}"`);
+  }
+  return n;
 }
+
+/**
+ * An option parser that checks the value with a rule of lib/validation.ts: values that go into a
+ * request (a path, a query, an object sent) are refused before anything is sent.
+ */
+export function ruled(rule: Rule<string>): (value: string) => string {
+  return (value) => {
+    const accepted = rule(value);
+    if (accepted !== undefined) throw new InvalidArgumentError(`expected ${accepted}, got ${JSON.stringify(value)}`);
+    return value;
+  };
+}
+
+/** --source, shared by image and update --build; SANDSTORE_SRC goes through the same checks as the flag. */
+export const sourceOption = (description: string) =>
+  new Option('--source <path>', description).env('SANDSTORE_SRC').default('../sandstore');
 
 /** --pod-ready-timeout, shared by update and resume. */
 export const podReadyTimeoutOption = () =>

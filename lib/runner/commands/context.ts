@@ -21,10 +21,10 @@ export interface CommandContext extends WaitContext {
 }
 
 /** Loads the profile and resolves the target, and says where it acts: all before the first request. */
-export async function prepareContext(opts: SharedOptions, report: Reporter, signal: AbortSignal): Promise<CommandContext> {
+export async function prepareContext(opts: SharedOptions, report: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<CommandContext> {
   const profile = await loadProfile(opts.profile);
   mark('profile loaded');
-  const target = resolveTarget(profile, opts.context);
+  const target = resolveTarget(profile, opts.context, env);
   mark('target resolved');
   report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)}, namespace ${profile.namespace} (profile ${profile.name})`);
   return { profile, target, kube: new Kube(target.kubeConfig), report, distDir: distDir(), timeoutSeconds: opts.timeout, signal, namespace: profile.namespace };

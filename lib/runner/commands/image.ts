@@ -1,6 +1,6 @@
 import { buildAndPushImage } from '../../image/build.js';
 import { loadProfile } from '../../profiles.js';
-import { profileOption, type LocalCommand } from './command.js';
+import { profileOption, sourceOption, type LocalCommand } from './command.js';
 
 /** `image` (Flow 1): build the profile's image and push it; never talks to a cluster. */
 export const imageCommand: LocalCommand<{ source: string; push: boolean }> = {
@@ -9,7 +9,7 @@ export const imageCommand: LocalCommand<{ source: string; push: boolean }> = {
   local: true,
   configure: (command) => command
     .addOption(profileOption())
-    .option('--source <path>', 'Sand Store source checkout (holds deploy/docker/Dockerfile)', process.env.SANDSTORE_SRC ?? '../sandstore')
+    .addOption(sourceOption('Sand Store source checkout (holds deploy/docker/Dockerfile)'))
     .option('--no-push', 'build only'),
   run: async (report, opts) => {
     const profile = await loadProfile(opts.profile);

@@ -3,7 +3,7 @@ import { RefusedError } from '../../errors.js';
 import { Component, LabelKeys, profileSelector, SandstoreContainers } from '../../labels.js';
 import { rules } from '../../validation.js';
 import { followLogs, printLogs } from '../logs.js';
-import { duration, type ClusterCommand } from './command.js';
+import { duration, ruled, type ClusterCommand } from './command.js';
 
 interface LogsOptions {
   readonly pod?: string;
@@ -17,17 +17,13 @@ export const logsCommand: ClusterCommand<LogsOptions> = {
   name: 'logs',
   description: 'follow every Sand Store pod\'s logs, prefixed by pod (Flow 5)',
   configure: (command) => command
-    .option('--pod <name>', 'one pod only')
+    // Both go into a request's path or query: checked before anything is sent.
+    .addOption(new Option('--pod <name>', 'one pod only').argParser(ruled(rules.dnsSubdomain)))
     .option('--previous', 'the previous (crashed) container of --pod')
-    .option('--container <name>', `one container: ${SandstoreContainers.events} (Sand Store's events, followed from its log file) or ${SandstoreContainers.node} (the program's own output: fatal errors, panics); default: both when following, ${SandstoreContainers.events} with --pod, ${SandstoreContainers.node} with --previous`)
+    .addOption(new Option('--container <name>', `one container: ${SandstoreContainers.events} (Sand Store's events, followed from its log file) or ${SandstoreContainers.node} (the program's own output: fatal errors, panics); default: both when following, ${SandstoreContainers.events} with --pod, ${SandstoreContainers.node} with --previous`).argParser(ruled(rules.dnsLabel)))
     .addOption(new Option('--since <duration>', 'only lines newer than this, e.g. 10m').argParser(duration)),
   run: async (ctx, opts) => {
     if (opts.previous && !opts.pod) throw new RefusedError('--previous needs --pod=<name>: previous logs belong to one container. Nothing was sent.');
-    // Both go into a request's path or query: checked before anything is sent.
-    for (const [flag, value, rule] of [['--pod', opts.pod, rules.dnsSubdomain], ['--container', opts.container, rules.dnsLabel]] as const) {
-      const problem = value === undefined ? undefined : rule(value);
-      if (problem) throw new RefusedError(`${flag}: got ${JSON.stringify(value)}; expected ${problem}. Nothing was sent.`);
-    }
     if (opts.pod) {
       // A crash is the program's own output; a live pod's story is its event log.
       const container = opts.container ?? (opts.previous ? SandstoreContainers.node : SandstoreContainers.events);

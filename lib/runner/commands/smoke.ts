@@ -5,7 +5,7 @@ import { findLeader } from '../leader.js';
 import { printLogs } from '../logs.js';
 import type { Manifest } from '../../synth.js';
 import { waitForJob } from '../waits.js';
-import { FailedError } from '../../errors.js';
+import { RefusedError } from '../../errors.js';
 import type { ClusterCommand } from './command.js';
 import { waitFor } from '../watch.js';
 import type { CommandContext } from './context.js';
@@ -17,7 +17,7 @@ import type { CommandContext } from './context.js';
 export async function smoke(ctx: CommandContext): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', Component.smokeTest);
-  if (!job) throw new FailedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts)`);
+  if (!job) throw new RefusedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts). Nothing was sent.`);
   const ns = ctx.namespace;
   // A Job's pod template is immutable: a previous run is removed first (its pods with it).
   if (await ctx.kube.delete('Job', job.metadata.name, ns)) {

@@ -1,3 +1,4 @@
+import { Option } from 'commander';
 import { Component, DeployPhase, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
@@ -7,7 +8,8 @@ import { lastTermination, ordinalOf, podProblems } from '../pods.js';
 import { waitForRollout, WaitFailedError } from '../waits.js';
 import { buildAndPushImage } from '../../image/build.js';
 import { FailedError, RefusedError } from '../../errors.js';
-import { podReadyTimeoutOption, type ClusterCommand } from './command.js';
+import { rules } from '../../validation.js';
+import { podReadyTimeoutOption, ruled, sourceOption, type ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
 
 const RESTARTED_AT_ANNOTATION = 'sandstore.io/restarted-at';
@@ -99,12 +101,15 @@ export const updateCommand: ClusterCommand<{ image?: string; build?: boolean; so
   name: 'update',
   description: 'rolling update (Flow 4): restart (or new image), one pod at a time, paused on a failing pod',
   configure: (command) => command
-    .option('--image <ref>', 'run this image instead of the profile\'s')
+    .addOption(new Option('--image <ref>', 'run this image instead of the profile\'s: <registry>/<repository>:<tag>').argParser(ruled(rules.imageReference)))
     .option('--build', 'build and push the profile\'s image first (see `image`)')
-    .option('--source <path>', 'Sand Store source checkout for --build', process.env.SANDSTORE_SRC ?? '../sandstore')
+    .addOption(sourceOption('Sand Store source checkout for --build'))
     .addOption(podReadyTimeoutOption()),
   whenInterrupted: 'The new spec is applied and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   run: async (ctx, opts) => {
+    if (opts.build && opts.image) {
+      throw new RefusedError(`--build builds and pushes the profile's image, --image runs another (${opts.image}): give one of them. Nothing was built or sent.`);
+    }
     if (opts.build) await buildAndPushImage({ profile: ctx.profile, sourcePath: opts.source, log: (line) => ctx.report.info(line) });
     await update(ctx, { image: opts.image, podReadySeconds: opts.podReadyTimeout });
   },

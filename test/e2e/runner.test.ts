@@ -27,7 +27,9 @@ const sandstorePods = async () => {
 };
 const claimsOf = async () => (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: profileSelector('local') })).items;
 // A deadline per wait well inside jest's, so a stuck wait fails with the runner's own summary.
-const cli = (command: string, ...args: string[]) => runCli([command, '--timeout=120', ...args, '--profile=local']);
+// A single-valued flag given twice is refused, so the default deadline goes in only when none is given.
+const cli = (command: string, ...args: string[]) =>
+  runCli([command, ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=120']), ...args, '--profile=local']);
 const expectExit = (r: { code: number | null; output: string }, code: number) => expect({ code: r.code, output: r.output }).toMatchObject({ code });
 
 beforeAll(async () => {

@@ -54,6 +54,7 @@ export const RESOURCES: Readonly<Record<string, Resource>> = {
   PodDisruptionBudget: { group: 'policy', version: 'v1', plural: 'poddisruptionbudgets', namespaced: true },
   NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
   StorageClass: { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false },
+  Lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
 };
 
 function resourceOf(kind: string): Resource {
@@ -277,10 +278,20 @@ export class Kube {
     return { items, resourceVersion: res.metadata?.resourceVersion ?? '' };
   }
 
-  /** Deletes; a NotFound counts as done (returns false). */
-  public async delete(kind: string, name: string, namespace?: string, propagationPolicy: 'Background' | 'Foreground' = 'Background'): Promise<boolean> {
+  /** Creates `o`; fails with 409 when it exists (the runner's lock relies on that). */
+  public create(o: KubeObject): Promise<KubeObject> {
+    return this.request('POST', collectionPath(o.kind!, o.metadata.namespace), { body: o });
+  }
+
+  /** Replaces `o` if its resourceVersion is still the live one; fails with 409 otherwise. */
+  public replace(o: KubeObject): Promise<KubeObject> {
+    return this.request('PUT', objectPath(o.kind!, o.metadata.name, o.metadata.namespace), { body: o });
+  }
+
+  /** Deletes; a NotFound counts as done (returns false). `preconditions.uid`: only that very object. */
+  public async delete(kind: string, name: string, namespace?: string, propagationPolicy: 'Background' | 'Foreground' = 'Background', preconditions?: { uid?: string }): Promise<boolean> {
     try {
-      await this.request('DELETE', objectPath(kind, name, namespace), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy } });
+      await this.request('DELETE', objectPath(kind, name, namespace), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy, ...(preconditions ? { preconditions } : {}) } });
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

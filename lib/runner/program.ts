@@ -13,7 +13,7 @@ import { CommandError } from '../errors.js';
 import { strictOptionValues } from '../options.js';
 import { clientCommand } from './commands/client.js';
 import { withSharedOptions, type RunnerCommand, type SharedOptions } from './commands/command.js';
-import { prepareContext } from './commands/context.js';
+import { prepareContext, type CommandContext } from './commands/context.js';
 import { deployCommand } from './commands/deploy.js';
 import { destroyCommand } from './commands/destroy.js';
 import { diffCommand } from './commands/diff.js';
@@ -24,6 +24,7 @@ import { smokeCommand } from './commands/smoke.js';
 import { statusCommand } from './commands/status.js';
 import { updateCommand } from './commands/update.js';
 import type { Kube } from './kube.js';
+import { acquireLock, type HeldLock } from './lock.js';
 import { Reporter } from './report.js';
 import { mark, traceLine } from './trace.js';
 import { InterruptedError } from './watch.js';
@@ -46,6 +47,9 @@ function declareCommands(program: Command, action: (spec: RunnerCommand, self: C
   for (const spec of COMMANDS) {
     const command = program.command(spec.name).description(spec.description);
     if (!('local' in spec)) withSharedOptions(command);
+    if ('changesCluster' in spec && spec.changesCluster) {
+      command.option('--break-lock', 'take the profile\'s lock even though another runner holds it (only when that runner is gone)');
+    }
     spec.configure?.(command);
     command.action((...params: unknown[]) => action(spec, params[params.length - 1] as Command));
   }
@@ -90,9 +94,18 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
       code = (await spec.run(report, options as SharedOptions)) ?? 0;
       return;
     }
-    const ctx = await prepareContext(options as SharedOptions, report, interrupt.signal, env);
+    let lock: HeldLock | undefined;
+    let ctx: CommandContext | undefined;
+    const holdLock = async () => {
+      lock ??= await acquireLock(ctx!.kube, report, { profile: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
+    };
+    ctx = await prepareContext(options as SharedOptions, report, interrupt.signal, env, holdLock);
     kube = ctx.kube;
-    code = (await spec.run(ctx, options, self.processedArgs)) ?? 0;
+    try {
+      code = (await spec.run(ctx, options, self.processedArgs)) ?? 0;
+    } finally {
+      await lock?.release();
+    }
   });
 
   strictOptionValues(program);

@@ -18,6 +18,8 @@ export interface ClusterCommand<Options = Record<string, unknown>> {
   readonly run: (ctx: CommandContext, options: Options, args: readonly unknown[]) => Promise<number | void>;
   /** What the cluster holds after Ctrl-C during this command, and what to run next. */
   readonly whenInterrupted?: string;
+  /** Changes the cluster: takes the profile's lock (ctx.holdLock) and accepts --break-lock. */
+  readonly changesCluster?: true;
 }
 
 /** A command that never talks to a cluster (building the image): it gets the profile's name only. */

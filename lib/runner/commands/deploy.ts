@@ -27,6 +27,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const selector = (component: string) => `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${component}`;
 
+  await ctx.holdLock();
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
   await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });
@@ -71,6 +72,7 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
   name: 'deploy',
   description: 'clean-slate deploy (Flow 3): destroy, then apply in phases, waiting for each',
   configure: (command) => command.option('--smoke', 'end with the smoke test'),
+  changesCluster: true,
   run: async (ctx, opts) => {
     const progress: DeployProgress = { phase: 'start', applied: [] };
     try {

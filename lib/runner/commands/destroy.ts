@@ -189,9 +189,11 @@ export const destroyCommand: ClusterCommand<{ waitNamespace?: boolean }> = {
   configure: (command) => command
     .option('--wait-namespace', 'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool'),
   whenInterrupted: 'Deletions were requested and the cluster finishes them by itself; run `npm run destroy` again to wait for them.',
+  changesCluster: true,
   run: async (ctx: CommandContext, opts) => {
     // destroy works from the labels alone; dist/ only adds kinds to sweep, when it can be read.
     const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true }).catch(() => undefined);
+    await ctx.holdLock();
     await destroyProfile(waitContext(ctx), manifests, { namespace: opts.waitNamespace ? 'delete-and-wait' : 'delete' });
     ctx.report.success(`nothing of profile ${ctx.profile.name} remains on ${ctx.target.context}`);
   },

@@ -8,10 +8,12 @@ export const resumeCommand: ClusterCommand<{ podReadyTimeout: number }> = {
   name: 'resume',
   description: 'continue a paused rollout (partition back to 0)',
   configure: (command) => command.addOption(podReadyTimeoutOption()),
+  changesCluster: true,
   whenInterrupted: 'The partition is lowered and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   run: async (ctx, opts) => {
     const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true });
     const name = findManifest(manifests, 'StatefulSet', Component.dataPlane)?.metadata.name ?? 'sandstore';
+    await ctx.holdLock();
     await ctx.kube.mergePatch('StatefulSet', name, ctx.namespace, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
     ctx.report.step('resume', `partition of StatefulSet ${name} set to 0`);
     await watchRollout(ctx, name, opts.podReadyTimeout);

@@ -19,6 +19,7 @@ export async function smoke(ctx: CommandContext): Promise<void> {
   const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', Component.smokeTest);
   if (!job) throw new RefusedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts). Nothing was sent.`);
   const ns = ctx.namespace;
+  await ctx.holdLock();
   // A Job's pod template is immutable: a previous run is removed first (its pods with it).
   if (await ctx.kube.delete('Job', job.metadata.name, ns)) {
     await waitForGone(ctx, job.metadata.name);
@@ -77,5 +78,6 @@ export const smokeCommand: ClusterCommand = {
   name: 'smoke',
   description: 'run the smoke-test Job against every node, print its logs, remove it',
   whenInterrupted: 'The smoke-test Job may still be running; `npm run smoke` removes it and starts over.',
+  changesCluster: true,
   run: (ctx) => smoke(ctx),
 };

@@ -34,6 +34,7 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const dist = findManifest(manifests, 'StatefulSet', Component.dataPlane);
   if (!dist) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
+  await ctx.holdLock();
   const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.namespace);
   if (!live) {
     throw new FailedError(`StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`);
@@ -106,6 +107,7 @@ export const updateCommand: ClusterCommand<{ image?: string; build?: boolean; so
     .addOption(sourceOption('Sand Store source checkout for --build'))
     .addOption(podReadyTimeoutOption()),
   whenInterrupted: 'The new spec is applied and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
+  changesCluster: true,
   run: async (ctx, opts) => {
     if (opts.build && opts.image) {
       throw new RefusedError(`--build builds and pushes the profile's image, --image runs another (${opts.image}): give one of them. Nothing was built or sent.`);

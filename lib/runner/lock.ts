@@ -1,0 +1,126 @@
+import { hostname, userInfo } from 'node:os';
+import { FailedError } from '../errors.js';
+import { LabelKeys, MANAGED_BY } from '../labels.js';
+import { ApiError, type Kube, type KubeObject } from './kube.js';
+import type { Reporter } from './report.js';
+
+/**
+ * One runner at a time per profile and cluster, as Helm refuses a release with an operation in
+ * progress: deploy, update, resume, destroy and smoke hold a coordination.k8s.io Lease while they
+ * run. The cluster holds it (not a local file), so runners on two laptops see each other. It lives
+ * in the namespace `default`, which always exists (the profile's own is created by deploy and
+ * deleted by destroy, under the lock). A runner renews it every RENEW_SECONDS; one that was killed
+ * stops renewing, and its lock expires after LEASE_SECONDS, or can be broken with --break-lock.
+ */
+export const LOCK_NAMESPACE = 'default';
+export const LEASE_SECONDS = 30;
+const RENEW_SECONDS = 10;
+const COMMAND_ANNOTATION = 'sandstore.io/lock-command';
+
+export const lockName = (profile: string) => `sandstore-deploy-${profile}`;
+
+/** Who holds a lock, from its Lease: for messages. */
+export interface LockHolder {
+  readonly identity: string;
+  readonly command: string;
+  readonly since: string;
+  readonly renewed: string;
+  readonly expired: boolean;
+}
+
+export function holderOf(lease: KubeObject, now = Date.now()): LockHolder {
+  const spec = lease.spec ?? {};
+  const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? lease.metadata.creationTimestamp ?? '');
+  const duration = (spec.leaseDurationSeconds ?? LEASE_SECONDS) * 1000;
+  return {
+    identity: spec.holderIdentity ?? '(unknown)',
+    command: lease.metadata.annotations?.[COMMAND_ANNOTATION] ?? '(unknown)',
+    since: spec.acquireTime ?? '(unknown)',
+    renewed: Number.isFinite(renewed) ? new Date(renewed).toISOString() : '(never)',
+    expired: !Number.isFinite(renewed) || renewed + duration < now,
+  };
+}
+
+/** Another runner holds the lock (exit code 1): nothing of the profile was changed by this one. */
+export class LockHeldError extends FailedError {}
+
+export interface HeldLock {
+  /** Stops renewing and deletes the Lease (if it is still ours). */
+  release(): Promise<void>;
+}
+
+const microTime = (ms = Date.now()) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/**
+ * Takes the profile's lock for `command`, or fails naming who holds it. An expired lock (its
+ * holder stopped renewing: killed) is taken over, and so is a live one with `breakLock`; both are
+ * reported. Renews it until released.
+ */
+export async function acquireLock(kube: Kube, report: Reporter, opts: { profile: string; context: string; command: string; breakLock?: boolean }): Promise<HeldLock> {
+  const name = lockName(opts.profile);
+  const identity = `${userInfo().username}@${hostname()} (pid ${process.pid})`;
+  const body = (resourceVersion?: string): KubeObject => ({
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name,
+      namespace: LOCK_NAMESPACE,
+      labels: { [LabelKeys.managedBy]: MANAGED_BY, [LabelKeys.profile]: opts.profile },
+      annotations: { [COMMAND_ANNOTATION]: opts.command },
+      ...(resourceVersion ? { resourceVersion } : {}),
+    },
+    spec: { holderIdentity: identity, leaseDurationSeconds: LEASE_SECONDS, acquireTime: microTime(), renewTime: microTime() },
+  });
+
+  let lease: KubeObject;
+  const existing = await kube.find('Lease', name, LOCK_NAMESPACE);
+  if (!existing) {
+    try {
+      lease = await kube.create(body());
+    } catch (err) {
+      // Another runner created it between our read and our write.
+      if (err instanceof ApiError && err.status === 409) throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
+      throw err;
+    }
+  } else {
+    const holder = holderOf(existing);
+    if (!holder.expired && !opts.breakLock) throw heldError(opts, holder);
+    try {
+      lease = await kube.replace(body(existing.metadata.resourceVersion));
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 409) throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
+      throw err;
+    }
+    report.problem('lock', holder.expired
+      ? `took over the lock of ${holder.identity} (${holder.command}, last renewed ${holder.renewed}): it had expired, its runner is gone`
+      : `broke the lock of ${holder.identity} (${holder.command}, since ${holder.since}) as asked (--break-lock)`);
+  }
+
+  let current = lease;
+  let lost = false;
+  const renew = setInterval(() => {
+    const next = { ...current, spec: { ...current.spec, renewTime: microTime() } };
+    kube.replace(next).then((l) => { current = l; }, (err) => {
+      if (!lost && err instanceof ApiError && (err.status === 409 || err.status === 404)) {
+        lost = true;
+        report.problem('lock', `lost the lock of profile ${opts.profile}: another runner broke it (--break-lock); this one goes on, but two runners may now act at once`);
+      }
+    });
+  }, RENEW_SECONDS * 1000);
+  renew.unref();
+  return {
+    async release() {
+      clearInterval(renew);
+      if (lost) return;
+      // Only our own Lease: deleting with a precondition on its uid never removes a successor's.
+      await kube.delete('Lease', name, LOCK_NAMESPACE, 'Background', { uid: current.metadata.uid }).catch(() => undefined);
+    },
+  };
+}
+
+function heldError(opts: { profile: string; context: string; command: string }, holder: LockHolder): LockHeldError {
+  return new LockHeldError(`profile ${opts.profile} on ${opts.context} is being changed by another runner: ${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`, [
+    `its lock was last renewed ${holder.renewed}; it expires ${LEASE_SECONDS} s after that if the runner is gone`,
+    `wait for it to finish, or, if that runner is gone (killed, machine off), run again with --break-lock`,
+  ]);
+}

@@ -1,0 +1,112 @@
+import { profileSelector } from '../../lib/labels.js';
+import type { KubeObject } from '../../lib/runner/kube.js';
+import { LEASE_SECONDS, LOCK_NAMESPACE, lockName } from '../../lib/runner/lock.js';
+import { CONTEXT, kubeFor, runCli } from './harness.js';
+
+/**
+ * One runner at a time per profile and cluster: deploy, update, resume, destroy and smoke hold a
+ * Lease on the cluster while they run. Read back from the API server: who holds the Lease, and that
+ * a refused runner changed nothing of the profile.
+ */
+const kube = kubeFor();
+const PROFILE = 'local';
+const cli = (...args: string[]) => runCli([...args, `--profile=${PROFILE}`, `--context=${CONTEXT}`, '--timeout=120']);
+const lease = () => kube.find('Lease', lockName(PROFILE), LOCK_NAMESPACE);
+const profileObjects = async () => {
+  const selector = profileSelector(PROFILE);
+  const lists = await Promise.all(['StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'ConfigMap'].map((kind) => kube.list(kind, { labelSelector: selector })));
+  return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)).sort();
+};
+/** A Lease as another runner (on another machine) would hold it, renewed `ageSeconds` ago. */
+const foreignLease = (ageSeconds: number): KubeObject => {
+  const at = new Date(Date.now() - ageSeconds * 1000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  return {
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+    metadata: { name: lockName(PROFILE), namespace: LOCK_NAMESPACE, annotations: { 'sandstore.io/lock-command': 'update' } },
+    spec: { holderIdentity: 'alice@laptop-2 (pid 4242)', leaseDurationSeconds: LEASE_SECONDS, acquireTime: at, renewTime: at },
+  };
+};
+
+beforeAll(async () => {
+  await kube.delete('Lease', lockName(PROFILE), LOCK_NAMESPACE);
+  expect((await cli('deploy')).code).toBe(0);
+  // Released at the end of the command: nothing is left holding the profile.
+  expect(await lease()).toBeUndefined();
+});
+
+afterEach(() => kube.delete('Lease', lockName(PROFILE), LOCK_NAMESPACE));
+
+test('a second runner while one is deploying is refused, naming who holds the profile, and changes nothing', async () => {
+  let second: Promise<Awaited<ReturnType<typeof runCli>>> | undefined;
+  let holder: KubeObject | undefined;
+  const first = runCli(['deploy', `--profile=${PROFILE}`, `--context=${CONTEXT}`, '--timeout=120'], {
+    onStdout: (out) => {
+      // Once the first has begun deleting the old run, the second tries its luck.
+      if (!second && /destroy: /.test(out)) {
+        second = (async () => {
+          holder = await lease();
+          return runCli(['update', `--profile=${PROFILE}`, `--context=${CONTEXT}`]);
+        })();
+      }
+    },
+  });
+  const r1 = await first;
+  expect({ code: r1.code, output: r1.output }).toMatchObject({ code: 0 });
+  const r2 = await second!;
+  expect(holder?.spec.holderIdentity).toMatch(/^[^@]+@[^ ]+ \(pid \d+\)$/);
+  expect({ code: r2.code, stderr: r2.stderr }).toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining(`is being changed by another runner: ${holder!.spec.holderIdentity} runs \`deploy\` since ${holder!.spec.acquireTime}; nothing was changed`),
+  });
+  expect(r2.stderr).toContain('--break-lock');
+  expect(r2.stdout).not.toMatch(/update: applied/);
+});
+
+test('a live lock of another machine refuses every command that changes the cluster, before it changes anything', async () => {
+  await kube.create(foreignLease(2));
+  const before = await profileObjects();
+  for (const command of ['deploy', 'update', 'resume', 'destroy', 'smoke']) {
+    const r = await cli(command);
+    expect({ command, code: r.code, stderr: r.stderr }).toMatchObject({
+      command, code: 1, stderr: expect.stringContaining('is being changed by another runner: alice@laptop-2 (pid 4242) runs `update` since'),
+    });
+  }
+  expect(await profileObjects()).toEqual(before);
+  // Reading is never locked.
+  expect((await cli('status')).code).toBe(0);
+  expect((await lease())?.spec.holderIdentity).toBe('alice@laptop-2 (pid 4242)');
+});
+
+test('a lock whose runner is gone expires and is taken over; --break-lock takes a live one, and says whose it broke', async () => {
+  await kube.create(foreignLease(LEASE_SECONDS + 5));
+  const expired = await cli('update');
+  expect({ code: expired.code, output: expired.output }).toMatchObject({ code: 0 });
+  expect(expired.output).toMatch(/took over the lock of alice@laptop-2 \(pid 4242\) \(update, last renewed .*\): it had expired/);
+  expect(await lease()).toBeUndefined();
+
+  await kube.create(foreignLease(1));
+  const broken = await cli('update', '--break-lock');
+  expect({ code: broken.code, output: broken.output }).toMatchObject({ code: 0 });
+  expect(broken.output).toMatch(/broke the lock of alice@laptop-2 \(pid 4242\) \(update, since .*\) as asked \(--break-lock\)/);
+  expect(await lease()).toBeUndefined();
+});
+
+test('a runner killed while holding the lock leaves it until it expires or is broken', async () => {
+  const killed = await runCli(['update', `--profile=${PROFILE}`, `--context=${CONTEXT}`], {
+    onStdout: (out, child) => {
+      if (/update: applied/.test(out) && !child.killed) child.kill('SIGKILL');
+    },
+  });
+  expect(killed.code).toBeNull();
+  const left = await lease();
+  expect(left?.metadata.annotations?.['sandstore.io/lock-command']).toBe('update');
+  const refused = await cli('update');
+  expect(refused.code).toBe(1);
+  expect(refused.stderr).toContain(`runs \`update\` since ${left!.spec.acquireTime}`);
+  expect((await cli('update', '--break-lock')).code).toBe(0);
+});
+
+afterAll(async () => {
+  await kube.delete('Lease', lockName(PROFILE), LOCK_NAMESPACE);
+  await runCli(['destroy', `--profile=${PROFILE}`, `--context=${CONTEXT}`, '--timeout=120']);
+});

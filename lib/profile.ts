@@ -110,7 +110,8 @@ export const ProfileSchema = z.strictObject({
     className: ruledString(rules.dnsSubdomain),
     provisioner: ruledString(rules.provisioner),
     sizePerPod: bytes,
-    reclaimPolicy: z.optional(z.enum(RECLAIM_POLICIES)),
+    /** Only "Delete" (see rules.cleanSlateReclaimPolicy for why). */
+    reclaimPolicy: z.optional(ruled(z.enum(RECLAIM_POLICIES), rules.cleanSlateReclaimPolicy)),
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */

@@ -239,6 +239,15 @@ export const rules = {
       ? undefined
       : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
   goTag: ((v: string) => (GO_TAG.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."')) as Rule<string>,
+  /**
+   * A profile's volumes go with its claims. Every run starts on empty volumes (the clean slate) and
+   * destroy removes them; with Retain each run's volumes would stay on the SSD as Released, never
+   * bound again and never removed, and a destroy waiting for them could not finish.
+   */
+  cleanSlateReclaimPolicy: ((v: string) =>
+    v === 'Delete'
+      ? undefined
+      : '"Delete": every run starts on empty volumes and destroy removes them; with "Retain" each run\'s volumes and data would stay on the SSD, never reused or removed') as Rule<string>,
 };
 
 /** Kubernetes' qualified name: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters. */

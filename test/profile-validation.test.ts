@@ -104,6 +104,13 @@ describe('profile validation', () => {
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['clientAccess.nodePortBase', 'image.pullPolicy', 'kube.context']);
   });
 
+  test('reclaim policy Retain is refused with the reason: the clean slate removes each run\'s volumes', () => {
+    expect(problemsOf(variant((p) => { p.storage.reclaimPolicy = 'Retain'; }))).toEqual([
+      'storage.reclaimPolicy: got "Retain"; expected "Delete": every run starts on empty volumes and destroy removes them; with "Retain" each run\'s volumes and data would stay on the SSD, never reused or removed',
+    ]);
+    expect(problemsOf(variant((p) => { p.storage.reclaimPolicy = 'Delete'; }))).toEqual([]);
+  });
+
   test('a limit equal to its request in other units is accepted', () => {
     expect(problemsOf(variant((p) => { p.resources.sandstore.requests = { cpu: '1', memory: '1Gi' }; p.resources.sandstore.limits = { cpu: '1000m', memory: '1024Mi' }; }))).toEqual([]);
   });

@@ -431,4 +431,10 @@ const lines = [
 ];
 console.log(lines.join('\n'));
 mkdirSync(join(root, 'bench'), { recursive: true });
-writeFileSync(join(root, 'bench', 'results.json'), `${JSON.stringify({ machine: `${process.platform} ${process.arch}, node ${process.version}`, runs: opts.runs, entries }, null, 2)}\n`);
+// With --only, the other groups' rows of the last full run are kept: one group re-run never
+// erases the rest of the record.
+const resultsFile = join(root, 'bench', 'results.json');
+const kept = only && existsSync(resultsFile)
+  ? ((JSON.parse(readFileSync(resultsFile, 'utf8')) as { entries?: Entry[] }).entries ?? []).filter((e) => !entries.some((n) => n.name === e.name))
+  : [];
+writeFileSync(resultsFile, `${JSON.stringify({ machine: `${process.platform} ${process.arch}, node ${process.version}`, runs: opts.runs, entries: [...kept, ...entries] }, null, 2)}\n`);

@@ -90,12 +90,17 @@ interface AuditEntry {
   objectRef?: { resource?: string; namespace?: string };
 }
 
-/** Audit entries received in [from, to], once the log (written in batches) holds one from after `to`. */
+/**
+ * Audit entries received in [from, to]. The audit backend writes in batches: read once the log
+ * holds an entry from after the window (the controllers make requests all the time), with a deadline.
+ */
 function auditEntries(from: number, to: number): AuditEntry[] {
+  const file = auditLog();
+  if (!existsSync(file)) throw new Error(`no audit log at ${file}: restart the cluster with the current scripts (npm run cluster:down && npm run cluster:up)`);
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline && lastAuditTime() <= to) spawnSync('sleep', ['0.2']);
   const out: AuditEntry[] = [];
-  for (const line of readFileSync(auditLog(), 'utf8').split('\n')) {
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
     if (!line) continue;
     const e = JSON.parse(line) as AuditEntry;
     const at = Date.parse(e.requestReceivedTimestamp);
@@ -291,9 +296,8 @@ function updateBreakdown(profile: string, label: string): void {
 }
 
 /**
- * Requests the API server saw from each client during [from, to], from its audit log (the local
- * cluster logs every request's metadata): ours are the runner's own client (user agent
- * sandstore-deploy) and client-node's watches (node-fetch); the baseline's are kubectl's.
+ * The local cluster's audit log: every request's metadata, with its user agent (ours:
+ * sandstore-deploy, watches included; the baseline's: kubectl) and its timestamps.
  */
 function auditLog(): string {
   const state = process.env.SANDSTORE_STATE_DIR ?? join(homedir(), '.local', 'state', 'sandstore-deploy');
@@ -305,32 +309,13 @@ function lastAuditTime(): number {
   return Date.parse((JSON.parse(lines[lines.length - 1]) as { requestReceivedTimestamp: string }).requestReceivedTimestamp);
 }
 
-function auditCounts(from: number, to: number): { ours: number; kubectl: number } {
-  const file = auditLog();
-  if (!existsSync(file)) throw new Error(`no audit log at ${file}: restart the cluster with the current scripts (npm run cluster:down && npm run cluster:up)`);
-  const seen = { ours: new Set<string>(), kubectl: new Set<string>() };
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (!line) continue;
-    const e = JSON.parse(line) as { auditID: string; userAgent?: string; requestReceivedTimestamp: string };
-    const at = Date.parse(e.requestReceivedTimestamp);
-    if (at < from || at > to) continue;
-    const ua = e.userAgent ?? '';
-    if (ua.startsWith('sandstore-deploy') || ua.startsWith('node-fetch')) seen.ours.add(e.auditID);
-    else if (ua.startsWith('kubectl')) seen.kubectl.add(e.auditID);
-  }
-  return { ours: seen.ours.size, kubectl: seen.kubectl.size };
-}
-
-/** Runs `fn` and returns what the audit log saw during it (after the log is flushed). */
+/** Runs `fn` and counts the requests the audit log saw during it, ours (the runner's user agent) and kubectl's. */
 function audited(fn: () => void): { ours: number; kubectl: number } {
   const from = Date.now() - 50;
   fn();
-  const to = Date.now() + 50;
-  // The audit backend writes in batches: read once the log holds an entry from after the window
-  // (the controllers make requests all the time), with a deadline.
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline && lastAuditTime() <= to) spawnSync('sleep', ['0.2']);
-  return auditCounts(from, to);
+  const entries = auditEntries(from, Date.now() + 50);
+  const count = (agent: string) => new Set(entries.filter((e) => (e.userAgent ?? '').startsWith(agent)).map((e) => e.auditID)).size;
+  return { ours: count(OUR_AGENT), kubectl: count('kubectl') };
 }
 
 function benchRequests(): void {

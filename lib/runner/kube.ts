@@ -211,8 +211,14 @@ export class Kube {
       const lib = conn.protocol === 'https:' ? https : http;
       req = lib.request({ ...conn, method: 'GET', path: `${(conn as any).basePath}${path}?${qs}`, headers: { ...(conn.headers ?? {}), Accept: 'application/json', 'User-Agent': USER_AGENT } }, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
-          res.resume();
-          end(new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `WATCH ${path}: ${res.statusCode} ${res.statusMessage ?? ''}`));
+          // The server's own words (a Status object), as for any other request.
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let status: any;
+            try { status = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { status = undefined; }
+            end(new ApiError(res.statusCode ?? 0, status?.reason ?? res.statusMessage ?? '', `WATCH ${path}: ${res.statusCode} ${status?.message ?? res.statusMessage ?? ''}`, status));
+          });
           return;
         }
         let buffered = '';

@@ -1,4 +1,4 @@
-import { collectionPath, type Kube, type KubeObject } from './kube.js';
+import { ApiError, collectionPath, type Kube, type KubeObject } from './kube.js';
 import { CommandError, FailedError } from '../errors.js';
 
 /**
@@ -112,9 +112,12 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
         },
         // The watch ended (server-side timeout, expired resourceVersion, dropped or silent
         // connection): start over from a fresh list rather than trusting a snapshot that may have
-        // missed events.
-        () => {
-          if (!settled) start(source).catch((err) => finish(() => reject(err)));
+        // missed events. A refusal that a new list would only meet again (forbidden, not found)
+        // ends the wait instead of re-listing in a loop.
+        (err) => {
+          if (settled) return;
+          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 410) finish(() => reject(err));
+          else start(source).catch((e) => finish(() => reject(e)));
         },
       );
       if (settled) watch.abort();

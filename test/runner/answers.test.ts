@@ -13,6 +13,7 @@ import type { CommandContext } from '../../lib/runner/commands/context.js';
 import { Kube } from '../../lib/runner/kube.js';
 import { ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { Reporter } from '../../lib/runner/report.js';
+import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { renderProfile } from '../../lib/synth.js';
 import { countingServer } from '../cli-harness.js';
 
@@ -117,5 +118,35 @@ describe('a dist/ the runner cannot act on', () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('a watch the API server refuses', () => {
+  let http: Server;
+  let base = '';
+  const seen = { lists: 0, watches: 0 };
+  beforeAll(async () => {
+    // Lists are allowed, watches forbidden (an RBAC role with list but not watch).
+    http = createServer((req, res) => {
+      const watching = /[?&]watch=true/.test(req.url ?? '');
+      if (watching) seen.watches++;
+      else seen.lists++;
+      res.writeHead(watching ? 403 : 200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(watching
+        ? { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Forbidden', code: 403, message: 'pods is forbidden: User "u" cannot watch resource "pods"' }
+        : { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [] }));
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => http.close(() => resolve())));
+
+  test('ends the wait at once with the server\'s words (exit 1), instead of listing and watching again in a loop', async () => {
+    const err = await waitFor(kubeAt(base), [{ key: 'pods', kind: 'Pod', namespace: 'x' }], {
+      what: 'pods to appear', timeoutSeconds: 30, check: (s) => (objectsOf(s, 'pods').length > 0 ? true : undefined),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FailedError);
+    expect((err as FailedError).message).toBe('the API server refused WATCH /api/v1/namespaces/x/pods: 403 pods is forbidden: User "u" cannot watch resource "pods"');
+    expect(seen).toEqual({ lists: 1, watches: 1 });
   });
 });

@@ -49,7 +49,8 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-const microTime = (ms = Date.now()) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+/** A Lease's MicroTime (RFC 3339 with microseconds) for the moment `ms`. */
+export const microTime = (ms = Date.now()) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 
 /**
  * Takes the profile's lock for `command`, or fails naming who holds it. An expired lock (its

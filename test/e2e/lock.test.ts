@@ -1,6 +1,6 @@
 import { profileSelector } from '../../lib/labels.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
-import { LEASE_SECONDS, LOCK_NAMESPACE, lockName } from '../../lib/runner/lock.js';
+import { LEASE_SECONDS, LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
 import { CONTEXT, kubeFor, runCli } from './harness.js';
 
 /**
@@ -19,7 +19,7 @@ const profileObjects = async () => {
 };
 /** A Lease as another runner (on another machine) would hold it, renewed `ageSeconds` ago. */
 const foreignLease = (ageSeconds: number): KubeObject => {
-  const at = new Date(Date.now() - ageSeconds * 1000).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  const at = microTime(Date.now() - ageSeconds * 1000);
   return {
     apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
     metadata: { name: lockName(PROFILE), namespace: LOCK_NAMESPACE, annotations: { 'sandstore.io/lock-command': 'update' } },

@@ -213,18 +213,32 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   const reportFile = join(work, 'churn.json');
   // The client writes and reads back files without pause (test/e2e/sandstore-files churn), started
   // through `client` as the operator would, and stopped by a SIGTERM the runner passes on.
+  // When the client reported progress (every 10 operations), and who waits for the next report.
   const progress: number[] = [];
+  const waiting: (() => void)[] = [];
   let churnProcess: { kill(signal: string): void } | undefined;
   const churn = runCli(['client', `--profile=${PROFILE}`, '--', files, 'churn', '0', reportFile], {
     env: { INIT_CWD: work },
     onStdout: (out, child) => {
       churnProcess = child as unknown as { kill(signal: string): void };
       const seen = (out.match(/^churn: \d+ ok$/gm) ?? []).length;
-      while (progress.length < seen) progress.push(Date.now());
+      if (seen > progress.length) {
+        while (progress.length < seen) progress.push(Date.now());
+        for (const wake of waiting.splice(0)) wake();
+      }
     },
   });
-  const servedSince = async (since: number) => {
-    for (const deadline = Date.now() + 120_000; !progress.some((t) => t > since) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 100));
+  let churnEnded = false;
+  void churn.then(() => { churnEnded = true; for (const wake of waiting.splice(0)) wake(); });
+  /** Whether the client reports progress after `since` (ms), within two minutes: woken by its output. */
+  const servedSince = async (since: number): Promise<boolean> => {
+    const deadline = Date.now() + 120_000;
+    while (!progress.some((t) => t > since) && !churnEnded && Date.now() < deadline) {
+      await new Promise<void>((wake) => {
+        const timer = setTimeout(wake, deadline - Date.now());
+        waiting.push(() => { clearTimeout(timer); wake(); });
+      });
+    }
     return progress.some((t) => t > since);
   };
   expect(await servedSince(0)).toBe(true);

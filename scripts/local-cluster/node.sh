@@ -271,8 +271,15 @@ node_http_ok() { # node_http_ok URL (inside the node namespace): 200 with body o
   [[ $body == "HTTP/1."?" 200"* ]]
 }
 
+# node_ready: the Node says Ready. With KUBELET_STARTED_AT set (node_start), only a Ready
+# condition the new kubelet posted counts: after a repair the Node object in etcd still says
+# Ready from the killed kubelet, and the new one may post NotReady first (runtime network, PLEG).
 node_ready() {
-  [[ $(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]]
+  local ready heartbeat
+  ready=$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null) || return 1
+  heartbeat=${ready#* }
+  [[ ${ready%% *} == True ]] || return 1
+  [[ -z ${KUBELET_STARTED_AT:-} ]] || (( $(date -u -d "$heartbeat" +%s 2>/dev/null || echo 0) >= KUBELET_STARTED_AT ))
 }
 
 # node_start: configs, network, then the daemons in dependency order. The
@@ -296,6 +303,7 @@ node_start() {
   IN_NETNS=$NODE_NETNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
   wait_until 30 "containerd to answer on $CONTAINERD_SOCK" containerd \
     ctr --address "$CONTAINERD_SOCK" version
+  KUBELET_STARTED_AT=$(date -u +%s)
   IN_NETNS=$NODE_NETNS_PATH start_component kubelet \
     --config "$NODE_DIR/config/kubelet.yaml" \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/kubelet.kubeconfig" \

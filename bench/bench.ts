@@ -326,6 +326,8 @@ function benchRequests(): void {
   const o = audited(() => { clientSide = ours('deploy', 'local').requests; }).ours;
   ours('destroy', 'local');
   const b = audited(() => { k.run(k.deploy); }).kubectl;
+  // One profile at a time: the slow profile's deploy below is refused while local is live.
+  ours('destroy', 'local');
   entries.push({ name: 'API requests: deploy (local)', ours_s: o, baseline_s: b, ratio: round(o / b), target: null,
     notes: `counts, not seconds, from the API server's audit log (requests received during the run, by user agent; kubectl's include discovery); the runner's own count was ${clientSide}` });
   // The same with pods that take ~10 s to become Ready (kwok stage on the slow-ready image).
@@ -345,7 +347,6 @@ export default defineProfile({ ...base, name: 'slow', namespace: 'sandstore-slow
   entries.push({ name: 'API requests: deploy with pods slow to become Ready (~10 s each)', ours_s: os, baseline_s: bs, ratio: round(os / bs), target: null,
     notes: `audit log as above. Ours must not grow with the wait: ${os} here vs ${o} when fast (${os <= o + 4 ? 'flat' : 'GROWS'}); took ${slow.seconds.toFixed(1)}s vs kubectl ${kubectlSeconds.toFixed(1)}s` });
   ours('destroy', 'slow', work);
-  ours('destroy', 'local');
   rmSync(work, { recursive: true, force: true });
 }
 

@@ -1,7 +1,7 @@
 import { profileSelector } from '../../lib/labels.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
 import { LEASE_SECONDS, LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
-import { CONTEXT, kubeFor, runCli } from './harness.js';
+import { CONTEXT, kubeFor, projectWithVariant, runCli } from './harness.js';
 
 /**
  * One runner at a time per profile and cluster: deploy, update, resume, destroy and smoke hold a
@@ -104,6 +104,69 @@ test('a runner killed while holding the lock leaves it until it expires or is br
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain(`runs \`update\` since ${left!.spec.acquireTime}`);
   expect((await cli('update', '--break-lock')).code).toBe(0);
+});
+
+/**
+ * One profile at a time on a cluster (the seed's Flow 3 pre-flight): a deploy of another profile
+ * while `local` is live is refused, and neither profile changes.
+ */
+describe('another profile live on the cluster', () => {
+  let work: string;
+  const OTHER = 'other';
+  const otherObjects = async () => {
+    const lists = await Promise.all(['Namespace', 'StorageClass', 'StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'ConfigMap', 'Job', 'Lease']
+      .map((kind) => kube.list(kind, { labelSelector: profileSelector(OTHER) })));
+    return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}`));
+  };
+  /** local's volumes, with their versions: a refused deploy must not have touched the data. */
+  const localVolumes = async () => {
+    const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items;
+    expect(claims.length).toBeGreaterThan(0);
+    return Promise.all(claims.map(async (c) => {
+      const pv = await kube.get('PersistentVolume', c.spec.volumeName);
+      return `${pv.metadata.name}@${pv.metadata.uid}/${pv.metadata.resourceVersion} ${pv.status.phase}`;
+    }));
+  };
+
+  beforeAll(() => {
+    work = projectWithVariant('local', OTHER, `namespace: 'sandstore-other', storage: { ...base.storage, className: 'sandstore-local-ssd-other' }, clientAccess: { nodePortBase: 30580 }`);
+  });
+
+  test('a deploy while another profile is live is refused, naming it and the command that removes it; neither profile changes', async () => {
+    const before = [await profileObjects(), await localVolumes()];
+    const r = await runCli(['deploy', `--profile=${OTHER}`, `--context=${CONTEXT}`, '--timeout=120'], { cwd: work });
+    expect({ code: r.code, stderr: r.stderr }).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining(`${CONTEXT} already runs Sand Store profile ${PROFILE}; one profile at a time`),
+    });
+    expect(r.stderr).toMatch(/profile local: 2 StatefulSet, .*\d+ Pod, 4 PersistentVolumeClaim in namespace sandstore-local\n/);
+    expect(r.stderr).toContain(`npm run destroy -- --profile=${PROFILE} --context=${CONTEXT}`);
+    expect(r.stderr).not.toMatch(/^\s+at /m);
+    expect(r.stdout).not.toMatch(/destroy: |base: /);
+    expect([await profileObjects(), await localVolumes()]).toEqual(before);
+    // Nothing of the refused profile reached the cluster, and its lock went with it.
+    expect(await otherObjects()).toEqual([]);
+    expect(await kube.find('Lease', lockName(OTHER), LOCK_NAMESPACE)).toBeUndefined();
+  });
+
+  test('a runner holding another profile\'s lock also refuses a deploy: it may be creating that profile\'s objects', async () => {
+    const at = microTime();
+    await kube.create({
+      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+      metadata: { name: lockName('ghost'), namespace: LOCK_NAMESPACE, labels: { 'app.kubernetes.io/managed-by': 'sandstore-deploy', 'sandstore.io/profile': 'ghost' }, annotations: { 'sandstore.io/lock-command': 'deploy' } },
+      spec: { holderIdentity: 'bob@laptop-3 (pid 99)', leaseDurationSeconds: LEASE_SECONDS, acquireTime: at, renewTime: at },
+    });
+    try {
+      const r = await runCli(['deploy', `--profile=${OTHER}`, `--context=${CONTEXT}`, '--timeout=120'], { cwd: work });
+      expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining('already runs Sand Store profile ghost, local;') });
+      expect(r.stderr).toContain(`profile ghost: its runner bob@laptop-3 (pid 99) runs \`deploy\` since ${at}`);
+      // No profiles/ghost.ts here: the way out is kubectl, on the context acted on.
+      expect(r.stderr).toContain(`kubectl --context ${CONTEXT} delete statefulset,job,pod,pvc --all-namespaces -l sandstore.io/profile=ghost`);
+      expect(await otherObjects()).toEqual([]);
+    } finally {
+      await kube.delete('Lease', lockName('ghost'), LOCK_NAMESPACE);
+    }
+  });
 });
 
 afterAll(async () => {

@@ -19,6 +19,8 @@ const PROFILE = 'local-node';
 const NAMESPACE = 'sandstore-node';
 const kube = kubeFor();
 const env = clusterEnv();
+/** The claims' directories the destroy test removed, for the deploy after it. */
+let destroyedDirectories = new Map<string, string>();
 const ctr = (...args: string[]) => execFileSync('ctr', ['--address', env.CONTAINERD_SOCK, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
 const profilePods = async () =>
   (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
@@ -323,6 +325,38 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
   expect(r.output).toMatch(new RegExp(`SANDSTORE_SEEDS=${env.NODE_IP.replace(/\./g, '\\.')}:3038\\d`));
 });
 
+test('a deploy of another profile while local-node runs is refused, naming it; local-node\'s pods, claims, volumes and directories are untouched', async () => {
+  const dirs = await claimDirectories();
+  const versions = async () => {
+    const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items;
+    const volumes = await Promise.all(claims.map((c) => kube.get('PersistentVolume', c.spec.volumeName)));
+    const pods = await profilePods();
+    return [...claims, ...volumes].map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)
+      .concat(pods.map((p) => `Pod/${p.metadata.name}@${p.metadata.uid} ready=${podReady(p)}`)).sort();
+  };
+  const before = await versions();
+  const work = projectWithVariant('local-node', 'other-node', `namespace: 'sandstore-other-node', storage: { ...base.storage, className: 'sandstore-other-node-ssd' }, clientAccess: { nodePortBase: 30580 }`);
+  const r = await runCli(['deploy', '--profile=other-node', '--timeout=60'], { cwd: work });
+  expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining(`already runs Sand Store profile ${PROFILE}; one profile at a time`) });
+  expect(r.stderr).toContain(`npm run destroy -- --profile=${PROFILE} --context=`);
+  expect(await versions()).toEqual(before);
+  // The data on the node's disk is still there, in the same directories.
+  for (const [claim, dir] of dirs) expect({ claim, onDisk: existsSync(join(dir, 'logs')) }).toEqual({ claim, onDisk: true });
+  expect((await kube.list('Pod', { labelSelector: profileSelector('other-node') })).items).toEqual([]);
+  expect(await kube.find('Namespace', 'sandstore-other-node')).toBeUndefined();
+});
+
+test('destroy removes the profile\'s pods, claims, volumes and their directories on disk', async () => {
+  destroyedDirectories = await claimDirectories();
+  const before = destroyedDirectories;
+  const destroyed = await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
+  expect({ code: destroyed.code, output: destroyed.output }).toMatchObject({ code: 0 });
+  expect((await kube.list('Pod', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
+  expect((await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
+  expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === NAMESPACE)).toEqual([]);
+  for (const [claim, dir] of before) expect({ claim, onDisk: existsSync(dir) }).toEqual({ claim, onDisk: false });
+});
+
 test('a profile asking for more CPU than the real node has stays Pending, and the runner says why and what to change', async () => {
   const work = projectWithVariant('local-node', 'huge-node', `namespace: 'sandstore-huge-node', storage: { ...base.storage, className: 'sandstore-huge-node-ssd' },
   clientAccess: { nodePortBase: 30480 },
@@ -340,15 +374,9 @@ test('a profile asking for more CPU than the real node has stays Pending, and th
   }
 });
 
-test('destroy removes the profile\'s pods, claims, volumes and their directories on disk; the next deploy starts from empty ones', async () => {
-  const before = await claimDirectories();
-  const destroyed = await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
-  expect({ code: destroyed.code, output: destroyed.output }).toMatchObject({ code: 0 });
-  expect((await kube.list('Pod', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
-  expect((await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
-  expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === NAMESPACE)).toEqual([]);
-  for (const [claim, dir] of before) expect({ claim, onDisk: existsSync(dir) }).toEqual({ claim, onDisk: false });
-
+test('the next deploy starts from empty directories: nothing of the last run comes along', async () => {
+  const before = destroyedDirectories;
+  expect(before.size).toBe(3);
   const redeployStart = Date.now();
   const redeployed = await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']);
   expect({ code: redeployed.code, output: redeployed.output }).toMatchObject({ code: 0 });

@@ -15,6 +15,7 @@ import { podProblems } from '../../lib/runner/pods.js';
 import { assessRollout } from '../../lib/runner/rollout.js';
 import { chooseContext, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
 import { withRestart } from '../../lib/runner/commands/update.js';
+import { otherProfileLiveError } from '../../lib/runner/other-profiles.js';
 
 let profile: Profile;
 beforeAll(async () => { profile = await loadProfile('ssd-raft'); });
@@ -208,5 +209,34 @@ describe('what destroy deletes', () => {
     const pv = (name: string, ns: string, claim: string): KubeObject => ({ kind: 'PersistentVolume', metadata: { name }, spec: { claimRef: { namespace: ns, name: claim } } });
     const volumes = [pv('a', 'ns', 'data-sandstore-0'), pv('b', 'other', 'data-sandstore-0'), pv('c', 'ns', 'unrelated')];
     expect(volumesOfClaims(volumes, new Set(['ns/data-sandstore-0'])).map((v) => v.metadata.name)).toEqual(['a']);
+  });
+});
+
+describe('another profile live on the cluster', () => {
+  test('the refusal names each profile, what of it is there, and a way to remove it that works from here', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'profiles-'));
+    writeFileSync(join(dir, 'local.ts'), '');
+    try {
+      const err = otherProfileLiveError([
+        { name: 'local', namespaces: ['sandstore-local'], objects: '2 StatefulSet, 3 Pod' },
+        { name: 'gone', namespaces: ['sandstore-gone', 'sandstore-gone-2'], objects: '1 PersistentVolumeClaim (terminating)' },
+        { name: 'ghost', namespaces: [], objects: '', runner: { identity: 'bob@l (pid 1)', command: 'deploy', since: 'T', renewed: 'T', expired: false } },
+      ], { profile: 'ssd-raft', context: 'c', profilesDir: dir });
+      expect(err.exitCode).toBe(1);
+      expect(err.message).toBe('c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node\'s disk, CPU or memory, so profile ssd-raft was not deployed and nothing was changed');
+      expect(err.details).toEqual([
+        'profile local: 2 StatefulSet, 3 Pod in namespace sandstore-local',
+        '  to remove it (this deletes its claims and their data):',
+        '    npm run destroy -- --profile=local --context=c',
+        'profile gone: 1 PersistentVolumeClaim (terminating) in namespace sandstore-gone, sandstore-gone-2',
+        '  to remove it (this deletes its claims and their data):',
+        '    kubectl --context c delete namespace sandstore-gone sandstore-gone-2  (no profiles/gone.ts in this project)',
+        'profile ghost: its runner bob@l (pid 1) runs `deploy` since T',
+        '  wait for that runner to finish, then remove the profile:',
+        '    kubectl --context c delete statefulset,job,pod,pvc --all-namespaces -l sandstore.io/profile=ghost',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

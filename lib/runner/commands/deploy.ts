@@ -11,6 +11,7 @@ import { ApiError } from '../kube.js';
 import { InterruptedError } from '../watch.js';
 import type { ClusterCommand } from './command.js';
 import { smoke } from './smoke.js';
+import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
 export interface DeployProgress {
@@ -19,7 +20,8 @@ export interface DeployProgress {
 }
 
 /**
- * Flow 3: a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
+ * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts), a
+ * clean slate (destroy, waited for), then server-side apply in phases, each waited for:
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
@@ -28,6 +30,9 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
   const selector = (component: string) => `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${component}`;
 
   await ctx.holdLock();
+  // After the lock: two deploys of different profiles started together then see each other's lock.
+  const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
+  if (others.length > 0) throw otherProfileLiveError(others, { profile: ctx.profile.name, context: ctx.target.context });
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
   await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });

@@ -82,7 +82,7 @@ export class ApiError extends FailedError {
 }
 
 /** The API server could not be reached at all (down, wrong address, TLS trouble, no answer). */
-class ApiUnreachableError extends FailedError {
+export class ApiUnreachableError extends FailedError {
   public constructor(public readonly server: string, message: string) {
     super(message, ['Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the context\'s server in your kubeconfig.']);
   }
@@ -92,10 +92,17 @@ const isNotFound = (err: unknown) => err instanceof ApiError && err.status === 4
 
 const FIELD_MANAGER = 'sandstore-deploy';
 const REQUEST_TIMEOUT_MS = 30_000;
-/** A watch is asked to end after this long; the caller then lists and watches again. */
-const WATCH_SECONDS = 60;
-/** How much longer than that a watch may stay silent before it is taken for dead. */
-const WATCH_GRACE_SECONDS = 15;
+/** A watch is asked to end after this long (unless told otherwise); the caller then lists and watches again. */
+export const DEFAULT_WATCH_SECONDS = 60;
+/**
+ * A watch silent for this much longer than it was asked to last is taken for dead. The server
+ * ends each watch on time and sends bookmarks, so silence beyond it is a connection that stays
+ * open with nothing behind it (a proxy that lost its upstream, a frozen API server).
+ */
+const WATCH_SILENCE_FACTOR = 1.25;
+
+/** A watch that stayed open but silent past its deadline: its connection is dead. */
+export class WatchSilentError extends Error {}
 const USER_AGENT = 'sandstore-deploy';
 
 export class Kube {
@@ -103,7 +110,25 @@ export class Kube {
   public readonly requestCount: Record<string, number> = {};
   private options?: Promise<https.RequestOptions>;
 
-  public constructor(public readonly config: KubeConfig) {}
+  /**
+   * @param watchSeconds how long each watch is asked to last (server-side timeoutSeconds); a watch
+   *   silent for 1.25 times that is taken for dead. Default 60 s (SANDSTORE_WATCH_SECONDS).
+   */
+  public constructor(public readonly config: KubeConfig, private readonly watchSeconds = DEFAULT_WATCH_SECONDS) {}
+
+  /**
+   * New connections for every request from now on. Called when a watch went silent: the idle
+   * keep-alive connections went the same way (through the same proxy, to the same frozen server),
+   * and a request sent on one of them would hang until its own timeout.
+   */
+  private dropConnections(): void {
+    const old = this.options;
+    this.options = undefined;
+    old?.then((o) => {
+      const agent = o.agent as http.Agent;
+      for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    }, () => undefined);
+  }
 
   private connection(): Promise<https.RequestOptions> {
     this.options ??= (async () => {
@@ -177,7 +202,11 @@ export class Kube {
       const server = this.config.getCurrentCluster()?.server ?? '(unknown)';
       req.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: cannot reach the API server at ${server}: ${err.message}`)));
       // A request the server never answers must fail, not hang a wait forever.
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000}s`)));
+      req.setTimeout(REQUEST_TIMEOUT_MS, () => {
+        // The idle connections are suspect too (same proxy, same frozen server): a retry gets a new one.
+        this.dropConnections();
+        req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000}s`));
+      });
       if (body !== undefined) req.write(body);
       req.end();
     });
@@ -187,10 +216,10 @@ export class Kube {
    * Watches a collection from `resourceVersion`, on the same keep-alive agent as every other
    * request (so the TLS session is reused rather than negotiated again). Calls `onEvent` per event
    * and `onEnd` once when the watch ends for any reason other than `abort()`: the server closed it
-   * (it is asked to after WATCH_SECONDS), the connection dropped, or nothing at all arrived for
-   * WATCH_SECONDS + WATCH_GRACE_SECONDS (a connection that stays open but silent, e.g. through a
-   * proxy that lost its upstream). The caller re-lists and watches again, so a stuck watch costs a
-   * bounded delay, never a hang.
+   * (it is asked to after watchSeconds), the connection dropped, or nothing at all arrived for
+   * 1.25 × watchSeconds (a connection that stays open but silent, e.g. through a proxy that lost its
+   * upstream: WatchSilentError, and the idle connections are dropped too). The caller re-lists and
+   * watches again, so a stuck watch costs a bounded delay, never a hang.
    */
   public watch(path: string, query: { labelSelector?: string; fieldSelector?: string; resourceVersion: string }, onEvent: (type: string, obj: KubeObject) => void, onEnd: (err?: Error) => void): { abort(): void } {
     let ended = false;
@@ -205,7 +234,7 @@ export class Kube {
     mark('first request');
     this.connection().then((conn) => {
       if (ended) return;
-      const qs = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(WATCH_SECONDS), resourceVersion: query.resourceVersion });
+      const qs = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(this.watchSeconds), resourceVersion: query.resourceVersion });
       if (query.labelSelector) qs.set('labelSelector', query.labelSelector);
       if (query.fieldSelector) qs.set('fieldSelector', query.fieldSelector);
       const lib = conn.protocol === 'https:' ? https : http;
@@ -244,7 +273,11 @@ export class Kube {
         res.on('error', end);
       });
       req.on('error', (err) => end(err));
-      req.setTimeout((WATCH_SECONDS + WATCH_GRACE_SECONDS) * 1000, () => end(new Error(`watch of ${path} silent for ${WATCH_SECONDS + WATCH_GRACE_SECONDS}s`)));
+      const silence = this.watchSeconds * WATCH_SILENCE_FACTOR;
+      req.setTimeout(silence * 1000, () => {
+        this.dropConnections();
+        end(new WatchSilentError(`the watch of ${path} stayed silent for ${silence}s (asked to end after ${this.watchSeconds}s)`));
+      });
       req.end();
     }, end);
     return { abort: () => { ended = true; req?.destroy(); } };

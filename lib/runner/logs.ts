@@ -67,6 +67,7 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
     what: 'logs (Ctrl-C to stop)',
     timeoutSeconds: Infinity,
     signal: opts.signal,
+    onConnectionProblem: (text) => report.problem('api server', text),
     onChange: (_key, type, pod) => {
       if (type !== 'DELETED') void start(pod);
     },

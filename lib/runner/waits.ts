@@ -65,6 +65,7 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
       // A pod that silently stays not-Ready produces no event; its deadline must still fire.
       recheckSeconds: policy.failFast ? 1 : undefined,
       signal: ctx.signal,
+      onConnectionProblem: (text) => ctx.report.problem('api server', text),
       onChange: reportPodProblems(ctx.report),
       check: (s: Snapshot) => {
         const sts = objectsOf(s, 'sts')[0];
@@ -90,6 +91,7 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
       what: `Job ${name} to complete`,
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,
+      onConnectionProblem: (text) => ctx.report.problem('api server', text),
       onChange: reportPodProblems(ctx.report),
       check: (s) => {
         const job = objectsOf(s, 'job')[0];

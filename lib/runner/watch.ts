@@ -1,12 +1,24 @@
-import { ApiError, collectionPath, type Kube, type KubeObject } from './kube.js';
+import pRetry from 'p-retry';
+import { ApiError, ApiUnreachableError, collectionPath, WatchSilentError, type Kube, type KubeObject } from './kube.js';
 import { CommandError, FailedError } from '../errors.js';
 
 /**
  * The one wait mechanism every command uses: list, then watch from that resourceVersion, keeping a
  * live snapshot of each source, and re-evaluating a predicate on every event until it returns a
  * result, the deadline passes or the user interrupts. Re-lists when a watch ends (server timeout,
- * 410 Gone), so a long wait costs two requests per source, not one per poll.
+ * 410 Gone, a dropped or silent connection), so a long wait costs two requests per source, not one
+ * per poll. An API server that stops answering (restarted, briefly unreachable) is asked again, with
+ * back-off, for up to API_OUTAGE_SECONDS before the wait gives up on it.
  */
+
+/** How long a wait keeps asking an API server that stopped answering before it fails. */
+export const API_OUTAGE_SECONDS = 30;
+
+/** The API server stopped answering during a wait and did not come back in time (exit code 1). */
+export class ApiLostError extends FailedError {}
+
+/** Failures a later attempt may not meet: no connection, no answer, the server overloaded or restarting. */
+const isTransient = (err: unknown) => err instanceof ApiUnreachableError || (err instanceof ApiError && (err.status >= 500 || err.status === 429));
 
 export interface WatchSource {
   /** Name of this source in the snapshot. */
@@ -51,6 +63,8 @@ export interface WaitOptions<R> {
    * depend on time (a pod's Ready deadline). Costs no request: the snapshot is local.
    */
   readonly recheckSeconds?: number;
+  /** Told when the connection to the API server fails and is being re-established (for a progress line). */
+  readonly onConnectionProblem?: (text: string) => void;
 }
 
 const keyOf = (o: KubeObject) => `${o.metadata.namespace ?? ''}/${o.metadata.name}`;
@@ -90,8 +104,33 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener('abort', onAbort);
 
+    // Ends the retries of a list once the wait is over.
+    const over = new AbortController();
+    aborts.push(over);
+    const list = async (source: WatchSource) => {
+      let failedAt: number | undefined;
+      try {
+        const listed = await pRetry(() => kube.list(source.kind, source), {
+          retries: Infinity, minTimeout: 250, factor: 2, maxTimeout: 4000, maxRetryTime: API_OUTAGE_SECONDS * 1000, signal: over.signal,
+          shouldRetry: ({ error }) => isTransient(error),
+          onFailedAttempt: ({ error, attemptNumber }) => {
+            if (attemptNumber === 1 && isTransient(error)) {
+              failedAt = Date.now();
+              opts.onConnectionProblem?.(`no answer while waiting for ${opts.what} (${error.message}); asking again for up to ${API_OUTAGE_SECONDS}s`);
+            }
+          },
+        });
+        if (failedAt !== undefined) opts.onConnectionProblem?.(`the API server answers again after ${((Date.now() - failedAt) / 1000).toFixed(1)}s; still waiting for ${opts.what}`);
+        return listed;
+      } catch (err) {
+        if (!isTransient(err)) throw err;
+        throw new ApiLostError(`lost the API server while waiting for ${opts.what}: ${(err as Error).message}; it did not answer again within ${API_OUTAGE_SECONDS}s`, [
+          'what was requested before stays requested: Kubernetes goes on converging without the runner; once the API server is back, `npm run status` shows where it got',
+        ]);
+      }
+    };
     const start = async (source: WatchSource): Promise<void> => {
-      const listed = await kube.list(source.kind, source);
+      const listed = await list(source);
       if (settled) return;
       const objects = snapshot[source.key];
       objects.clear();
@@ -116,8 +155,9 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
         // ends the wait instead of re-listing in a loop.
         (err) => {
           if (settled) return;
-          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 410) finish(() => reject(err));
-          else start(source).catch((e) => finish(() => reject(e)));
+          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 410) return finish(() => reject(err));
+          if (err instanceof WatchSilentError) opts.onConnectionProblem?.(`${err.message}; listing again on a new connection`);
+          start(source).catch((e) => finish(() => reject(e)));
         },
       );
       if (settled) watch.abort();

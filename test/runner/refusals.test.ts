@@ -155,6 +155,13 @@ describe('numbers', () => {
       expectRefused(await run([o.command, '--profile=local', `${o.flag}=${s}`]), `option '${o.flag} <`);
     }), { numRuns: 100 });
   });
+
+  test('SANDSTORE_WATCH_SECONDS takes whole seconds from 1 to 3600; anything else is refused before anything is sent', async () => {
+    const good = (s: string) => /^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= 3600;
+    await fc.assert(fc.asyncProperty(numberish.filter((s) => !good(s)), async (s) => {
+      expectRefused(await run(['status', '--profile=local', '--context=sandstore-local'], { SANDSTORE_WATCH_SECONDS: s }), `SANDSTORE_WATCH_SECONDS: expected a whole number of seconds from 1 to 3600, such as 60, got ${JSON.stringify(s)}`);
+    }), { numRuns: 50 });
+  });
 });
 
 describe('names that go into a request', () => {

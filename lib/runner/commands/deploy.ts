@@ -8,7 +8,7 @@ import { waitForJob, waitForRollout } from '../waits.js';
 import { waitContext, type CommandContext } from './context.js';
 import { CommandError, FailedError, RefusedError } from '../../errors.js';
 import { ApiError } from '../kube.js';
-import { InterruptedError } from '../watch.js';
+import { ApiLostError, InterruptedError } from '../watch.js';
 import type { ClusterCommand } from './command.js';
 import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
@@ -88,7 +88,8 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
         const where = `Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}.`;
         err.withDetails(err instanceof InterruptedError
           ? `${where} The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`
-          : err instanceof ApiError ? `${where} Fix the cause and run it again (it starts from a clean slate).` : where);
+          : err instanceof ApiError ? `${where} Fix the cause and run it again (it starts from a clean slate).`
+            : err instanceof ApiLostError ? `${where} Once the API server answers again, \`npm run deploy\` starts over from a clean slate.` : where);
       }
       throw err;
     }

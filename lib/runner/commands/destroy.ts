@@ -138,6 +138,7 @@ async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[
       what,
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,
+      onConnectionProblem: (text) => ctx.report.problem('api server', text),
       check: (s) => {
         const left = remaining(s);
         // At most a line a second: deletions arrive in bursts of events.

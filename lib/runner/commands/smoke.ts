@@ -69,6 +69,7 @@ async function waitForGone(ctx: CommandContext, name: string): Promise<void> {
     what: `the previous Job ${name} to be removed`,
     timeoutSeconds: ctx.timeoutSeconds,
     signal: ctx.signal,
+    onConnectionProblem: (text) => ctx.report.problem('api server', text),
     check: (s) => (s.job.size === 0 ? true : undefined),
   });
 }

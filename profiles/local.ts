@@ -10,7 +10,7 @@ export default defineProfile({
   description: '3 Raft nodes + 1 etcd member on the local kwok cluster (npm run cluster:up)',
   kube: { context: 'sandstore-local' },
   namespace: 'sandstore-local',
-  image: { registry: 'localhost:5000', tag: 'local-latest', pullPolicy: 'IfNotPresent' },
+  image: { registry: 'localhost:5000', tag: 'local-latest' },
   build: { goTags: ['grpc', 'etcd'] },
   raft: { replicas: 3 },
   etcd: { replicas: 1, storageSize: '256Mi' },

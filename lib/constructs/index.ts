@@ -7,3 +7,4 @@ export * from './client-node-port/index.js';
 export * from './network-policies/index.js';
 export * from './resources.js';
 export * from './security.js';
+export * from './checker-declarations.js';

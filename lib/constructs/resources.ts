@@ -27,10 +27,39 @@ export function checkResources(who: string, field: string, r: ContainerResources
   }
 }
 
-/** The API form of checked resources. */
-export function toResourceRequirements(r: ContainerResources): ResourceRequirements {
-  const convert = (part: CpuMemory) => ({ cpu: Quantity.fromString(part.cpu), memory: Quantity.fromString(part.memory) });
-  return { requests: convert(r.requests), limits: convert(r.limits) };
+/**
+ * Node disk a container uses outside its volumes (its writable layer, which the read-only root keeps
+ * empty, its log as the kubelet keeps it, and its pod's emptyDir volumes): requested so the
+ * scheduler counts it, limited so a runaway container is evicted before it fills the node's disk.
+ */
+export interface EphemeralStorage {
+  readonly request: string;
+  readonly limit: string;
+}
+
+/** The ephemeral storage of each kind of container the constructs make (constants, not profile fields). */
+export const EPHEMERAL_STORAGE = {
+  /**
+   * A program that writes a few lines to its log and nothing else (etcdctl, the membership wait):
+   * its log stays well under a megabyte.
+   */
+  quiet: { request: '16Mi', limit: '64Mi' },
+  /**
+   * A container that may log a lot or write to a /tmp emptyDir (Sand Store, etcd, the events stream,
+   * the smoke client, which writes its own log under /tmp). The kubelet rotates a container's log at
+   * 5 files of 10 MiB by default; the limit leaves room for a kubelet that keeps more.
+   */
+  logging: { request: '64Mi', limit: '1Gi' },
+} as const satisfies Record<string, EphemeralStorage>;
+
+/** The API form of checked resources, with the container's ephemeral storage. */
+export function toResourceRequirements(r: ContainerResources, ephemeral: EphemeralStorage): ResourceRequirements {
+  const convert = (part: CpuMemory, storage: string) => ({
+    'cpu': Quantity.fromString(part.cpu),
+    'memory': Quantity.fromString(part.memory),
+    'ephemeral-storage': Quantity.fromString(storage),
+  });
+  return { requests: convert(r.requests, ephemeral.request), limits: convert(r.limits, ephemeral.limit) };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { ApiObject, Chart, JsonPatch } from 'cdk8s';
 import type { IConstruct } from 'constructs';
+import type { Affinity } from '../../imports/k8s.js';
 import { LabelKeys, type Component } from '../labels.js';
 
 /** The namespace the constructs' objects go to: the chart's, else "default" as kubectl would. */
@@ -31,5 +32,20 @@ export function selectorLabels(scope: IConstruct, name: string, component: Compo
     [LabelKeys.name]: name,
     [LabelKeys.component]: component,
     ...(instance ? { [LabelKeys.instance]: instance } : {}),
+  };
+}
+
+/**
+ * Members of one replicated set (the pods `selector` matches) spread over hosts where the cluster
+ * has several: preferred, not required, so that a one-node benchmark laptop still runs every member.
+ */
+export function preferSeparateHosts(selector: Readonly<Record<string, string>>): Affinity {
+  return {
+    podAntiAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [{
+        weight: 100,
+        podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...selector } } },
+      }],
+    },
   };
 }

@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { IntOrString, KubeService } from '../../../imports/k8s.js';
 import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
+import { Declared, declareFindings } from '../checker-declarations.js';
 import { componentLabels } from '../scope.js';
 import type { ClientNodePortProps } from './client-node-port-props.js';
 
@@ -32,14 +33,14 @@ export class ClientNodePort extends Construct {
     const labels = componentLabels(this, cluster.name, Component.clientAccess);
     this.nodePorts = cluster.podNames.map((pod, ordinal) => ({ pod, nodePort: basePort + ordinal, service: `${pod}-external` }));
     for (const { pod, nodePort, service } of this.nodePorts) {
-      new KubeService(this, pod, {
+      declareFindings(new KubeService(this, pod, {
         metadata: { name: service, labels, annotations: phaseAnnotation(DeployPhase.clientAccess) },
         spec: {
           type: 'NodePort',
           selector: { ...cluster.podSelector, [POD_NAME_LABEL]: pod },
           ports: [{ name: 'grpc', port: cluster.port, targetPort: IntOrString.fromString('grpc'), nodePort }],
         },
-      });
+      }), Declared.perPodServiceSelector, Declared.perPodNodePort);
     }
   }
 }

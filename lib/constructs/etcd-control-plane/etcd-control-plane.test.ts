@@ -39,15 +39,19 @@ describe('EtcdControlPlane', () => {
     expect(find(objects, 'PodDisruptionBudget', 'etcd').spec.minAvailable).toBe(minAvailable);
   });
 
-  test('probes, resources, claim template with the labels, SSD placement', () => {
+  test('probes, resources, pull policy, claim template with the labels, SSD placement, anti-affinity across hosts', () => {
     const { sts } = build();
     const pod = sts.spec.template.spec;
     const container = pod.containers[0];
     expect(container.startupProbe.httpGet.path).toBe('/health');
     expect(container.readinessProbe.httpGet.path).toBe('/health');
     expect(container.livenessProbe.httpGet.path).toBe('/health?serializable=true');
-    expect(container.resources.requests).toEqual({ cpu: '100m', memory: '256Mi' });
-    expect(container.resources.limits).toEqual({ cpu: '1', memory: '512Mi' });
+    expect(container.resources.requests).toEqual({ 'cpu': '100m', 'memory': '256Mi', 'ephemeral-storage': '64Mi' });
+    expect(container.resources.limits).toEqual({ 'cpu': '1', 'memory': '512Mi', 'ephemeral-storage': '1Gi' });
+    expect(container.imagePullPolicy).toBe('Always');
+    expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({
+      topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: sts.spec.selector.matchLabels },
+    });
     const claim = sts.spec.volumeClaimTemplates[0];
     expect(claim.spec).toMatchObject({ storageClassName: 'sandstore-local-ssd', resources: { requests: { storage: '1Gi' } } });
     expect(claim.metadata.labels).toMatchObject({ [LabelKeys.profile]: 'p', [LabelKeys.component]: 'control-plane' });

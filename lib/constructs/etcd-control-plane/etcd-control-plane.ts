@@ -9,9 +9,10 @@ import {
 import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
 import { podPlacement } from '../local-ssd-storage/local-ssd-storage.js';
-import { checkResources, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import { Declared, declareFindings } from '../checker-declarations.js';
+import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
-import { componentLabels, namespaceOf, selectorLabels } from '../scope.js';
+import { componentLabels, namespaceOf, preferSeparateHosts, selectorLabels } from '../scope.js';
 import { ETCD_CONTROL_PLANE_DEFAULTS as DEFAULTS, type EtcdControlPlaneProps } from './etcd-control-plane-props.js';
 
 const ETCD_CLIENT_PORT = 2379;
@@ -30,6 +31,11 @@ export class EtcdControlPlane extends Construct {
   public readonly name: string;
   public readonly replicas: number;
   public readonly image: string;
+  /**
+   * The image is named by a tag, as Sand Store's is: pulled at every start, so a node never runs a
+   * stale copy of a re-pushed tag, and the registry's credentials are checked each time.
+   */
+  public readonly imagePullPolicy = 'Always';
   public readonly storageSize: string;
   public readonly resources: ContainerResources;
   /** The headless service, which gives each member its DNS name. */
@@ -85,7 +91,7 @@ export class EtcdControlPlane extends Construct {
       timeoutSeconds: 5,
     });
 
-    new KubeStatefulSet(this, 'StatefulSet', {
+    const statefulSet = new KubeStatefulSet(this, 'StatefulSet', {
       metadata: { name: this.name, labels, annotations: phaseAnnotation(DeployPhase.controlPlane) },
       spec: {
         replicas: this.replicas,
@@ -102,9 +108,12 @@ export class EtcdControlPlane extends Construct {
             ...podPlacement(props.storage?.placement),
             automountServiceAccountToken: false,
             terminationGracePeriodSeconds: 30,
+            // One host's failure then costs one member, not the quorum.
+            affinity: preferSeparateHosts(this.podSelector),
             containers: [{
               name: 'etcd',
               image: this.image,
+              imagePullPolicy: this.imagePullPolicy,
               command: ['etcd'],
               args: [
                 '--name=$(POD_NAME)',
@@ -132,7 +141,7 @@ export class EtcdControlPlane extends Construct {
               readinessProbe: health('/health', 5, 3),
               // Serializable: a member that lost quorum is not dead; restarting it would not help.
               livenessProbe: health('/health?serializable=true', 10, 6),
-              resources: toResourceRequirements(this.resources),
+              resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.logging),
               securityContext: restrictedContainerSecurityContext(),
               volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
             }],
@@ -144,6 +153,7 @@ export class EtcdControlPlane extends Construct {
         }],
       },
     });
+    declareFindings(statefulSet, Declared.etcdClientPlainHttp, Declared.etcdPeerPlainHttp, Declared.imageByTag);
 
     if (this.replicas > 1) {
       new KubePodDisruptionBudget(this, 'DisruptionBudget', {

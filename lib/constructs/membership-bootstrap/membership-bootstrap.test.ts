@@ -35,6 +35,8 @@ describe('MembershipBootstrap', () => {
     ]);
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expect(c.image).toBe('registry.example/etcd:v3.5.9');
+      expect(c.imagePullPolicy).toBe(etcd.imagePullPolicy);
+      expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
       expect(c.env).toContainEqual({ name: 'ETCDCTL_ENDPOINTS', value: etcd.clientEndpoints.join(',') });
     }
   });

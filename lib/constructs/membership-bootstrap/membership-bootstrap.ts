@@ -1,8 +1,10 @@
 import { Construct } from 'constructs';
-import { Quantity, type Container } from '../../../imports/k8s.js';
+import type { Container } from '../../../imports/k8s.js';
 import { Component, DeployPhase } from '../../labels.js';
 import { check, rules } from '../../validation.js';
+import { Declared, declareFindings } from '../checker-declarations.js';
 import { runToCompletionJob } from '../job.js';
+import { EPHEMERAL_STORAGE, toResourceRequirements } from '../resources.js';
 import { componentLabels, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext } from '../security.js';
 import type { MembershipBootstrapProps } from './membership-bootstrap-props.js';
@@ -47,12 +49,13 @@ export class MembershipBootstrap extends Construct {
     const etcdctl = (name: string, args: string[]): Container => ({
       name,
       image: props.etcd.image,
+      imagePullPolicy: props.etcd.imagePullPolicy,
       command: ['etcdctl', ...args],
       env,
-      resources: { requests: { cpu: Quantity.fromString('10m'), memory: Quantity.fromString('32Mi') }, limits: { cpu: Quantity.fromString('100m'), memory: Quantity.fromString('64Mi') } },
+      resources: toResourceRequirements({ requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } }, EPHEMERAL_STORAGE.quiet),
       securityContext: restrictedContainerSecurityContext(),
     });
-    runToCompletionJob(this, 'Job', {
+    const job = runToCompletionJob(this, 'Job', {
       name: `${props.dataPlaneName}-membership-bootstrap`,
       labels: componentLabels(this, props.dataPlaneName, Component.membershipBootstrap),
       phase: DeployPhase.bootstrap,
@@ -66,5 +69,6 @@ export class MembershipBootstrap extends Construct {
         containers: [etcdctl('show-membership', ['get', '--prefix', MEMBERSHIP_PREFIX])],
       },
     });
+    declareFindings(job, Declared.imageByTag);
   }
 }

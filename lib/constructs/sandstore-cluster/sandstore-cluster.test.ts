@@ -78,6 +78,10 @@ describe('SandstoreCluster', () => {
     expect(node.volumeMounts).toContainEqual({ name: 'data', mountPath: config.DATA_DIR });
     expect(node.ports.map((p: any) => p.containerPort)).toEqual([8080, 2112]);
     expect(node.startupProbe && node.readinessProbe && node.livenessProbe).toBeTruthy();
+    // Ready when it takes gRPC connections; alive while its HTTP server answers (a TCP connect to
+    // an open socket succeeds even when the program is stuck), so the two probes differ.
+    expect(node.readinessProbe.tcpSocket).toEqual({ port: 'grpc' });
+    expect(node.livenessProbe.httpGet).toEqual({ path: '/metrics', port: 'metrics' });
     expect(sts.spec).toMatchObject({ podManagementPolicy: 'Parallel', updateStrategy: { type: 'RollingUpdate' }, serviceName: 'sandstore-headless' });
     expect(sts.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '2112' });
   });

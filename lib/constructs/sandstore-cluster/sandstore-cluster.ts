@@ -5,17 +5,17 @@ import {
   KubePodDisruptionBudget,
   KubeService,
   KubeStatefulSet,
-  Quantity,
   type Container,
   type Probe,
 } from '../../../imports/k8s.js';
 import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
 import { check, quorum, rules } from '../../validation.js';
+import { Declared, declareFindings } from '../checker-declarations.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/etcd-control-plane.js';
 import { podPlacement, type StoragePlacement } from '../local-ssd-storage/local-ssd-storage.js';
 import { MEMBERSHIP_PREFIX, MembershipBootstrap } from '../membership-bootstrap/membership-bootstrap.js';
-import { checkResources, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
-import { componentLabels, namespaceOf, selectorLabels } from '../scope.js';
+import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import { componentLabels, namespaceOf, preferSeparateHosts, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
 import {
@@ -171,19 +171,19 @@ export class SandstoreCluster extends Construct {
    */
   private peerServices(): void {
     for (const pod of this.podNames) {
-      new KubeService(this, `PeerService-${pod}`, {
+      declareFindings(new KubeService(this, `PeerService-${pod}`, {
         metadata: { name: pod, labels: this.labels, annotations: phaseAnnotation(DeployPhase.base) },
         spec: {
           publishNotReadyAddresses: true,
           selector: { ...this.podSelector, [POD_NAME_LABEL]: pod },
           ports: [{ name: 'grpc', port: SANDSTORE_PORT, targetPort: IntOrString.fromString('grpc') }],
         },
-      });
+      }), Declared.perPodServiceSelector);
     }
   }
 
   private statefulSet(storageClassName: string | undefined): void {
-    new KubeStatefulSet(this, 'StatefulSet', {
+    const statefulSet = new KubeStatefulSet(this, 'StatefulSet', {
       metadata: { name: this.name, labels: this.labels, annotations: phaseAnnotation(DeployPhase.dataPlane) },
       spec: {
         replicas: this.replicas,
@@ -212,15 +212,7 @@ export class SandstoreCluster extends Construct {
             ...podPlacement(this.placement),
             automountServiceAccountToken: false,
             terminationGracePeriodSeconds: 30,
-            affinity: {
-              podAntiAffinity: {
-                // Preferred, not required: a one-node benchmark laptop must still run every member.
-                preferredDuringSchedulingIgnoredDuringExecution: [{
-                  weight: 100,
-                  podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...this.podSelector } } },
-                }],
-              },
-            },
+            affinity: preferSeparateHosts(this.podSelector),
             initContainers: [this.waitForMembershipContainer()],
             containers: [this.nodeContainer(), this.eventsContainer()],
             volumes: [{ name: 'tmp', emptyDir: {} }],
@@ -232,6 +224,7 @@ export class SandstoreCluster extends Construct {
         }],
       },
     });
+    declareFindings(statefulSet, Declared.imageByTag, Declared.eventsSidecarProbes);
   }
 
   /** A voluntary disruption may take a member only while a majority stays available. */
@@ -267,9 +260,13 @@ export class SandstoreCluster extends Construct {
       ],
       // Registration with etcd may take up to its 30 s timeout before the port opens.
       startupProbe: tcp(2, 30),
+      // Ready: it accepts gRPC connections, which peers and clients use.
       readinessProbe: tcp(5, 3),
-      livenessProbe: tcp(10, 6),
-      resources: toResourceRequirements(this.resources),
+      // Alive: its metrics server, which the program starts first, answers an HTTP request. A TCP
+      // connect to the gRPC port would not tell: the kernel completes the handshake for an open
+      // listening socket even while the program itself is stuck.
+      livenessProbe: { httpGet: { path: '/metrics', port: IntOrString.fromString('metrics') }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 3 },
+      resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.logging),
       securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [
         { name: 'data', mountPath: DATA_DIR },
@@ -293,7 +290,7 @@ export class SandstoreCluster extends Construct {
       // stays PID 1 with a trap, so the container stops at once on SIGTERM (tail as PID 1 ignores it).
       command: ['sh', '-c', `trap "exit 0" TERM INT\ntail -n +1 -F "${DATA_DIR}/logs/$NODE_ID.log" &\nwait`],
       env: [{ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-      resources: { requests: { cpu: Quantity.fromString('10m'), memory: Quantity.fromString('16Mi') }, limits: { cpu: Quantity.fromString('100m'), memory: Quantity.fromString('32Mi') } },
+      resources: toResourceRequirements({ requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } }, EPHEMERAL_STORAGE.logging),
       securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [{ name: 'data', mountPath: DATA_DIR, readOnly: true }],
     };
@@ -331,8 +328,9 @@ export class SandstoreCluster extends Construct {
         { name: 'ETCD_ENDPOINTS', valueFrom: { configMapKeyRef: { name: this.configMapName, key: 'ETCD_ENDPOINTS' } } },
         { name: 'MEMBERSHIP_PREFIX', value: MEMBERSHIP_PREFIX },
       ],
-      // As much as the node: it runs before the node starts, so this costs the pod nothing more.
-      resources: toResourceRequirements(this.resources),
+      // As much CPU and memory as the node: it runs before the node starts, so this costs the pod
+      // nothing more.
+      resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.quiet),
       securityContext: restrictedContainerSecurityContext(),
     };
   }

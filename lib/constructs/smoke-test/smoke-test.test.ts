@@ -17,12 +17,17 @@ describe('SmokeTest', () => {
       imagePullPolicy: 'IfNotPresent',
       command: ['/usr/local/bin/smoke'],
       env: [{ name: 'SANDSTORE_SEEDS', value: seeds.join(',') }],
+      resources: {
+        requests: { 'cpu': '50m', 'memory': '64Mi', 'ephemeral-storage': '64Mi' },
+        limits: { 'cpu': '500m', 'memory': '256Mi', 'ephemeral-storage': '1Gi' },
+      },
     });
   });
 
   test.each([
     [{ dataPlaneName: 'Store' }, /dataPlaneName "Store"; expected a DNS label/],
     [{ image: 'sandstore-node' }, /image "sandstore-node"; expected an image reference with a tag/],
+    [{ resources: { requests: { cpu: '1', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } } }, /resources.limits.cpu "500m"; expected at least resources.requests.cpu, "1"/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     const valid = { dataPlaneName: 'store', image: 'r/sandstore-node:t', imagePullPolicy: 'Always', seeds: [] } as const;
     expect(() => synthesize((chart) => new SmokeTest(chart, 'smoke', { ...valid, ...props }))).toThrow(message);

@@ -1,10 +1,12 @@
 import { Construct } from 'constructs';
 import { Component, DeployPhase } from '../../labels.js';
 import { check, rules } from '../../validation.js';
+import { Declared, declareFindings } from '../checker-declarations.js';
 import { runToCompletionJob } from '../job.js';
+import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements } from '../resources.js';
 import { componentLabels } from '../scope.js';
 import { restrictedContainerSecurityContext } from '../security.js';
-import type { SmokeTestProps } from './smoke-test-props.js';
+import { SMOKE_TEST_DEFAULTS as DEFAULTS, type SmokeTestProps } from './smoke-test-props.js';
 
 /**
  * The Job that runs Sand Store's smoke client against the data plane, from inside the cluster. The
@@ -16,8 +18,10 @@ export class SmokeTest extends Construct {
     const who = `SmokeTest ${this.node.path}`;
     check(who, 'dataPlaneName', props.dataPlaneName, rules.dnsLabel);
     check(who, 'image', props.image, rules.imageReference);
+    const resources = props.resources ?? DEFAULTS.resources;
+    checkResources(who, 'resources', resources);
 
-    runToCompletionJob(this, 'Job', {
+    const job = runToCompletionJob(this, 'Job', {
       name: `${props.dataPlaneName}-smoke-test`,
       labels: componentLabels(this, props.dataPlaneName, Component.smokeTest),
       phase: DeployPhase.onDemand,
@@ -33,11 +37,13 @@ export class SmokeTest extends Construct {
           // read-only root (found on the real node: "mkdir run: read-only file system").
           workingDir: '/tmp',
           env: [{ name: 'SANDSTORE_SEEDS', value: props.seeds.join(',') }],
+          resources: toResourceRequirements(resources, EPHEMERAL_STORAGE.logging),
           securityContext: restrictedContainerSecurityContext(),
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
         }],
         volumes: [{ name: 'tmp', emptyDir: {} }],
       },
     });
+    declareFindings(job, Declared.imageByTag);
   }
 }

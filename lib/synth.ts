@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { App } from 'cdk8s';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,9 +25,22 @@ export function synthesizeObjects(profile: Profile): Manifest[] {
   return chart.toJson() as Manifest[];
 }
 
-/** The file an object goes to: `<kind>-<name>.yaml`, readable and free of hashes. */
-function manifestFileName(m: Manifest): string {
-  return `${m.kind.toLowerCase()}-${m.metadata.name}.yaml`;
+/** The longest file name Linux (and macOS) filesystems take, in bytes. */
+const MAX_FILE_NAME_BYTES = 255;
+
+/**
+ * The file an object goes to: `<kind>-<name>.yaml`, readable and free of hashes. A name Kubernetes
+ * accepts can still be too long for a file (a StorageClass's may have 253 characters): such a name
+ * is cut and ends with 12 hex digits of its SHA-256, so that the file stays unique and stable.
+ */
+export function manifestFileName(m: Manifest): string {
+  const kind = m.kind.toLowerCase();
+  const plain = `${kind}-${m.metadata.name}.yaml`;
+  if (Buffer.byteLength(plain) <= MAX_FILE_NAME_BYTES) return plain;
+  const digest = createHash('sha256').update(m.metadata.name).digest('hex').slice(0, 12);
+  // Names are ASCII (DNS subdomains), so characters are bytes.
+  const keep = MAX_FILE_NAME_BYTES - `${kind}--${digest}.yaml`.length;
+  return `${kind}-${m.metadata.name.slice(0, keep)}-${digest}.yaml`;
 }
 
 export function renderProfile(profile: Profile): RenderedProfile {

@@ -87,6 +87,25 @@ test('--check fails on a stale, missing or extra file and names it; synth of all
   expect(synth('--check').status).toBe(0);
 });
 
+test('names Kubernetes accepts but no file name can hold (a 253-character StorageClass) still synthesize, to a file name the filesystem takes', () => {
+  const className = `${'s'.repeat(120)}.${'d'.repeat(132)}`;
+  expect(className).toHaveLength(253);
+  writeFileSync(join(work, 'profiles', 'long.ts'), `import { defineProfile } from '../lib/profile.js';
+import base from './local.js';
+export default defineProfile({ ...base, name: 'long', namespace: 'sandstore-long', storage: { ...base.storage, className: '${className}' } });
+`);
+  const r = synth('--profile=long');
+  expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+  const files = readdirSync(join(work, 'dist', 'long'));
+  const storageClass = files.find((f) => f.startsWith('storageclass-'))!;
+  expect(Buffer.byteLength(storageClass)).toBe(255);
+  expect(storageClass).toMatch(/^storageclass-s{120}\.d+-[0-9a-f]{12}\.yaml$/);
+  expect(readFileSync(join(work, 'dist', 'long', storageClass), 'utf8')).toContain(`name: ${className}`);
+  // Short names keep their plain file names, and the output is fresh by the synth's own check.
+  expect(files).toContain('statefulset-sandstore.yaml');
+  expect(synth('--check', '--profile=long').status).toBe(0);
+});
+
 test('`cdk8s synth` writes the same YAML as `npm run synth`', () => {
   const expected = snapshotDist();
   rmSync(join(work, 'dist'), { recursive: true });

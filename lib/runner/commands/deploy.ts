@@ -61,11 +61,17 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
   // Where to point a client, without an order: Sand Store clients need the leader's address first
   // (see client.ts), and an election may still be under way; `client` orders them when asked.
   const endpoints = await clientEndpoints(ctx, manifests);
+  // A few addresses show the form; at 51 replicas the whole list would bury the line (`client` has it).
+  const shown = endpoints.slice(0, SHOWN_ADDRESSES).map((e) => e.address).join(', ');
+  const more = endpoints.length > SHOWN_ADDRESSES ? ` and ${endpoints.length - SHOWN_ADDRESSES} more` : '';
   const reach = endpoints.length
-    ? `; clients outside the cluster reach the pods at ${endpoints.map((e) => e.address).join(', ')}; \`npm run client -- --profile=${ctx.profile.name} [-- <client>]\` lists them leader first or runs a Sand Store client with them`
+    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- --profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a Sand Store client with them`
     : '';
   ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`);
 }
+
+/** How many client addresses deploy's last line shows. */
+const SHOWN_ADDRESSES = 5;
 
 function required(m: Manifest | undefined, what: string, phase: string): Manifest {
   if (!m) throw new FailedError(`dist/ has no ${what} in phase ${phase}; re-run \`npm run synth\``);

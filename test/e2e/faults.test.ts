@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
-import { CONTEXT, clusterEnv, kubeFor, root, runCli, type CliResult } from './harness.js';
+import { clusterEnv, CONTEXT, expectExit, kubeFor, root, runCli } from './harness.js';
 
 /**
  * Faults, on a cluster of their own (kwok nodes only), so that stopping its API server disturbs no
@@ -20,7 +20,6 @@ const NAMESPACE = 'sandstore-local';
 const up = () => execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', NAME, '--no-node'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
 const cli = (args: string[], opts: Parameters<typeof runCli>[1] = {}) =>
   runCli([...args, `--profile=${PROFILE}`, `--context=${NAME}`, ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=90'])], opts);
-const expectExit = (r: CliResult, code: number) => expect({ code: r.code, output: r.output }).toMatchObject({ code });
 
 /** Kills the cluster's API server process (SIGKILL: no goodbye to open connections). */
 function killApiServer(): void {

@@ -19,12 +19,13 @@ export interface CliResult {
 }
 
 /** Runs `sandstore <args>` (the runner CLI) in `cwd`, to completion. */
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void; interruptAfterMs?: number } = {}): Promise<CliResult> {
+export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onSpawn?: (child: ReturnType<typeof spawn>) => void; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void; interruptAfterMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', ...args], {
       cwd: opts.cwd ?? root,
       env: { ...process.env, NO_COLOR: '1', ...opts.env },
     });
+    opts.onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     let output = '';
@@ -44,6 +45,11 @@ export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv;
       resolve({ code, stdout, stderr, output });
     });
   });
+}
+
+/** The command's exit code; when it is not the one expected, the failure shows everything the command printed. */
+export function expectExit(r: CliResult, code: number): void {
+  if (r.code !== code) throw new Error(`expected exit code ${code}, got ${r.code}; the command printed:\n${r.output}`);
 }
 
 /** A client on one context of the user's kubeconfig (what up.sh wrote). */

@@ -1,7 +1,7 @@
 import { profileSelector } from '../../lib/labels.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
 import { LEASE_SECONDS, LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
-import { CONTEXT, kubeFor, projectWithVariant, runCli } from './harness.js';
+import { CONTEXT, expectExit, kubeFor, projectWithVariant, runCli } from './harness.js';
 
 /**
  * One runner at a time per profile and cluster: deploy, update, resume, destroy and smoke hold a
@@ -51,7 +51,7 @@ test('a second runner while one is deploying is refused, naming who holds the pr
     },
   });
   const r1 = await first;
-  expect({ code: r1.code, output: r1.output }).toMatchObject({ code: 0 });
+  expectExit(r1, 0);
   const r2 = await second!;
   expect(holder?.spec.holderIdentity).toMatch(/^[^@]+@[^ ]+ \(pid \d+\)$/);
   expect({ code: r2.code, stderr: r2.stderr }).toMatchObject({
@@ -80,13 +80,13 @@ test('a live lock of another machine refuses every command that changes the clus
 test('a lock whose runner is gone expires and is taken over; --break-lock takes a live one, and says whose it broke', async () => {
   await kube.create(foreignLease(LEASE_SECONDS + 5));
   const expired = await cli('update');
-  expect({ code: expired.code, output: expired.output }).toMatchObject({ code: 0 });
+  expectExit(expired, 0);
   expect(expired.output).toMatch(/took over the lock of alice@laptop-2 \(pid 4242\) \(update, last renewed .*\): it had expired/);
   expect(await lease()).toBeUndefined();
 
   await kube.create(foreignLease(1));
   const broken = await cli('update', '--break-lock');
-  expect({ code: broken.code, output: broken.output }).toMatchObject({ code: 0 });
+  expectExit(broken, 0);
   expect(broken.output).toMatch(/broke the lock of alice@laptop-2 \(pid 4242\) \(update, since .*\) as asked \(--break-lock\)/);
   expect(await lease()).toBeUndefined();
 });

@@ -3,7 +3,7 @@ import { distDir } from '../../lib/paths.js';
 import { listProfiles, loadProfile } from '../../lib/profiles.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
 import { readManifests } from '../../lib/runner/manifests.js';
-import { CONTEXT, kubeFor, podReady, runCli } from './harness.js';
+import { CONTEXT, expectExit, kubeFor, podReady, runCli } from './harness.js';
 
 /**
  * Every profile's dist/ on the real control plane: accepted by a server-side dry run, then deployed
@@ -28,7 +28,7 @@ describe.each(listProfiles())('profile %s on the local control plane', (name) =>
     expect((await kube.get('Namespace', profile.namespace)).metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
 
     const deployed = await runCli(['deploy', `--profile=${name}`, `--context=${CONTEXT}`, '--timeout=180']);
-    expect({ code: deployed.code, output: deployed.output }).toMatchObject({ code: 0 });
+    expectExit(deployed, 0);
     expect(deployed.stdout).toContain(`acting on context ${CONTEXT}`);
 
     const selector = profileSelector(name);
@@ -45,6 +45,6 @@ describe.each(listProfiles())('profile %s on the local control plane', (name) =>
     for (const c of claims) expect({ claim: c.metadata.name, phase: c.status.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
 
     const destroyed = await runCli(['destroy', `--profile=${name}`, `--context=${CONTEXT}`, '--timeout=120']);
-    expect({ code: destroyed.code, output: destroyed.output }).toMatchObject({ code: 0 });
+    expectExit(destroyed, 0);
   });
 });

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
-import { buildSandstoreFiles, clusterEnv, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
+import { buildSandstoreFiles, clusterEnv, expectExit, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
 /**
@@ -19,6 +19,12 @@ const PROFILE = 'local-node';
 const NAMESPACE = 'sandstore-node';
 const kube = kubeFor();
 const env = clusterEnv();
+/** Stops what a test started in the background (a client), even when the test failed half-way. */
+let stopAfterTest: (() => void) | undefined;
+afterEach(() => {
+  stopAfterTest?.();
+  stopAfterTest = undefined;
+});
 /** The claims' directories the destroy test removed, for the deploy after it. */
 let destroyedDirectories = new Map<string, string>();
 const ctr = (...args: string[]) => execFileSync('ctr', ['--address', env.CONTAINERD_SOCK, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
@@ -57,7 +63,7 @@ test('the real node is a kubelet on containerd, not a kwok node', async () => {
 
 test('deploy runs etcd, the membership Job and every Sand Store pod as real containers on the real node', async () => {
   const r = await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']);
-  expect({ code: r.code, output: r.output }).toMatchObject({ code: 0 });
+  expectExit(r, 0);
 
   const pods = await profilePods();
   const byComponent = (c: string) => pods.filter((p) => p.metadata.labels?.[LabelKeys.component] === c);
@@ -187,7 +193,7 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   const pods = async () => (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
   const before = await pods();
   const r = await runCli(['update', `--profile=${PROFILE}`, '--image=localhost:5000/sandstore-node:local-node-crash', '--pod-ready-timeout=90', '--timeout=180']);
-  expect({ code: r.code, output: r.output }).toMatchObject({ code: 1 });
+  expectExit(r, 1);
   const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
   const after = await pods();
@@ -203,7 +209,7 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   expect({ code: previous.code, stdout: previous.stdout }).toMatchObject({ code: 0, stdout: expect.stringContaining('flag provided but not defined: -local-cluster-crash') });
 
   const fixed = await runCli(['update', `--profile=${PROFILE}`, '--timeout=180']);
-  expect({ code: fixed.code, output: fixed.output }).toMatchObject({ code: 0 });
+  expectExit(fixed, 0);
   const done = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(done.status.currentRevision).toBe(done.status.updateRevision);
   expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
@@ -218,11 +224,11 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   // When the client reported progress (every 10 operations), and who waits for the next report.
   const progress: number[] = [];
   const waiting: (() => void)[] = [];
-  let churnProcess: { kill(signal: string): void } | undefined;
   const churn = runCli(['client', `--profile=${PROFILE}`, '--', files, 'churn', '0', reportFile], {
     env: { INIT_CWD: work },
-    onStdout: (out, child) => {
-      churnProcess = child as unknown as { kill(signal: string): void };
+    // Stopped whatever happens below (afterEach): a client left running keeps jest from exiting.
+    onSpawn: (child) => { stopAfterTest = () => child.kill('SIGTERM'); },
+    onStdout: (out) => {
       const seen = (out.match(/^churn: \d+ ok$/gm) ?? []).length;
       if (seen > progress.length) {
         while (progress.length < seen) progress.push(Date.now());
@@ -274,19 +280,19 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   try {
     const update = await runCli(['update', `--profile=${PROFILE}`, '--timeout=300']);
     rollEnd = Date.now();
-    expect({ code: update.code, output: update.output }).toMatchObject({ code: 0 });
+    expectExit(update, 0);
     await watched;
     // Served again after the roll (10 more operations).
     servedAfter = await servedSince(rollEnd);
   } finally {
-    churnProcess!.kill('SIGTERM');
+    stopAfterTest?.();
   }
   // One pod at a time, highest ordinal first, each after the one before was Ready.
   expect(replaced).toEqual(['sandstore-2', 'sandstore-1', 'sandstore-0']);
   expect(mostUnavailable).toBe(1);
   expect(servedAfter).toBe(true);
   const ended = await churn;
-  expect({ code: ended.code, output: ended.output }).toMatchObject({ code: 0 });
+  expectExit(ended, 0);
   const report = JSON.parse(readFileSync(reportFile, 'utf8')) as {
     operations: number; abandoned: number; mismatches: unknown[];
     outages: { startedAt: string; millis: number; attempts: number; mostFrequentError: string }[];
@@ -310,7 +316,7 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
 
 test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke client run from this machine through the node ports', async () => {
   const smoke = await runCli(['smoke', `--profile=${PROFILE}`, '--timeout=120']);
-  expect({ code: smoke.code, output: smoke.output }).toMatchObject({ code: 0 });
+  expectExit(smoke, 0);
   expect(smoke.stdout).toContain('Smoke test complete.');
 
   // The operator's client, built from ../shared/sandstore (clients/open_smoke) by images.sh, run as a
@@ -320,7 +326,7 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
   expect(binDir).toBeDefined();
   const work = mkdtempSync(join(tmpdir(), 'open-smoke-'));
   const r = await runCli(['client', `--profile=${PROFILE}`, '--', join(binDir!, 'smoke')], { env: { INIT_CWD: work } });
-  expect({ code: r.code, output: r.output }).toMatchObject({ code: 0 });
+  expectExit(r, 0);
   expect(r.output).toMatch(/Smoke test complete\. target=10\.213\.\d+\.2:3038\d/);
   expect(r.output).toMatch(new RegExp(`SANDSTORE_SEEDS=${env.NODE_IP.replace(/\./g, '\\.')}:3038\\d`));
 });
@@ -351,7 +357,7 @@ test('destroy removes the profile\'s pods, claims, volumes and their directories
   destroyedDirectories = await claimDirectories();
   const before = destroyedDirectories;
   const destroyed = await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
-  expect({ code: destroyed.code, output: destroyed.output }).toMatchObject({ code: 0 });
+  expectExit(destroyed, 0);
   expect((await kube.list('Pod', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
   expect((await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
   expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === NAMESPACE)).toEqual([]);
@@ -364,7 +370,7 @@ test('a profile asking for more CPU than the real node has stays Pending, and th
   resources: { ...base.resources, etcd: { requests: { cpu: '3', memory: '64Mi' }, limits: { cpu: '3', memory: '64Mi' } } }`);
   try {
     const r = await runCli(['deploy', '--profile=huge-node', '--timeout=20'], { cwd: work });
-    expect({ code: r.code, output: r.output }).toMatchObject({ code: 1 });
+    expectExit(r, 1);
     expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: 1 Insufficient cpu/);
     expect(r.stderr).toContain('lower resources.etcd.requests.{cpu} in profiles/huge-node.ts');
     // The scheduler's own record, read back: Pending, never placed on a node.
@@ -381,7 +387,7 @@ test('the next deploy starts from empty directories: nothing of the last run com
   expect(before.size).toBe(4);
   const redeployStart = Date.now();
   const redeployed = await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']);
-  expect({ code: redeployed.code, output: redeployed.output }).toMatchObject({ code: 0 });
+  expectExit(redeployed, 0);
   const after = await claimDirectories();
   for (const [claim, dir] of after) expect({ claim, reused: [...before.values()].includes(dir) }).toEqual({ claim, reused: false });
   // Nothing of the last run came along: each node's event log begins after this deploy began (Raft

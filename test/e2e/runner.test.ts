@@ -10,7 +10,7 @@ import { PassThrough } from 'node:stream';
 import { Reporter } from '../../lib/runner/report.js';
 import { waitForJob } from '../../lib/runner/waits.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
-import { CONTEXT, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
+import { CONTEXT, expectExit, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
 
 /**
  * The runner's commands against the real local control plane, on the `local` profile, in the order
@@ -30,7 +30,6 @@ const claimsOf = async () => (await kube.list('PersistentVolumeClaim', { namespa
 // A single-valued flag given twice is refused, so the default deadline goes in only when none is given.
 const cli = (command: string, ...args: string[]) =>
   runCli([command, ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=120']), ...args, '--profile=local']);
-const expectExit = (r: { code: number | null; output: string }, code: number) => expect({ code: r.code, output: r.output }).toMatchObject({ code });
 
 beforeAll(async () => {
   profile = await loadProfile('local');
@@ -289,7 +288,12 @@ describe('runner refusals and failures', () => {
         .rejects.toMatchObject({ name: 'WaitFailedError', message: expect.stringContaining('Job bootstrap failed'), details: [expect.stringMatching(/container etcdctl exited 1 \(Error\)/)] });
       expect(Date.now() - started).toBeLessThan(30_000);
     } finally {
+      // Gone, not only deleting: its Job and pod carry Sand Store's labels, and a deploy refuses
+      // while another profile's objects are on the cluster, terminating ones included.
       await kube.delete('Namespace', ns);
+      await waitFor(kube, [{ key: 'ns', kind: 'Namespace', fieldSelector: `metadata.name=${ns}` }], {
+        what: `namespace ${ns} to be gone`, timeoutSeconds: 60, check: (s) => (objectsOf(s, 'ns').length === 0 ? true : undefined),
+      });
     }
   });
 

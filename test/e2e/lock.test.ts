@@ -135,6 +135,8 @@ describe('another profile live on the cluster', () => {
   test('a deploy while another profile is live is refused, naming it and the command that removes it; neither profile changes', async () => {
     const before = [await profileObjects(), await localVolumes()];
     const r = await runCli(['deploy', `--profile=${OTHER}`, `--context=${CONTEXT}`, '--timeout=120'], { cwd: work });
+    // Should it not be refused, it must not stay: every later deploy would be refused in its turn.
+    if (r.code !== 1) await runCli(['destroy', `--profile=${OTHER}`, `--context=${CONTEXT}`], { cwd: work });
     expect({ code: r.code, stderr: r.stderr }).toMatchObject({
       code: 1,
       stderr: expect.stringContaining(`${CONTEXT} already runs Sand Store profile ${PROFILE}; one profile at a time`),

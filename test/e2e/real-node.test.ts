@@ -19,10 +19,10 @@ const PROFILE = 'local-node';
 const NAMESPACE = 'sandstore-node';
 const kube = kubeFor();
 const env = clusterEnv();
-/** Stops what a test started in the background (a client), even when the test failed half-way. */
-let stopAfterTest: (() => void) | undefined;
-afterEach(() => {
-  stopAfterTest?.();
+/** Stops or removes what a test started (a client, a profile), even when the test failed half-way. */
+let stopAfterTest: (() => unknown) | undefined;
+afterEach(async () => {
+  await stopAfterTest?.();
   stopAfterTest = undefined;
 });
 /** The claims' directories the destroy test removed, for the deploy after it. */
@@ -343,6 +343,8 @@ test('a deploy of another profile while local-node runs is refused, naming it; l
   const before = await versions();
   const work = projectWithVariant('local-node', 'other-node', `namespace: 'sandstore-other-node', storage: { ...base.storage, className: 'sandstore-other-node-ssd' }, clientAccess: { nodePortBase: 30580 }`);
   const r = await runCli(['deploy', '--profile=other-node', '--timeout=60'], { cwd: work });
+  // Should it not be refused, it must not stay: every later deploy would be refused in its turn.
+  if (r.code !== 1) stopAfterTest = () => runCli(['destroy', '--profile=other-node'], { cwd: work });
   expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining(`already runs Sand Store profile ${PROFILE}; one profile at a time`) });
   expect(r.stderr).toContain(`npm run destroy -- --profile=${PROFILE} --context=`);
   expect(await versions()).toEqual(before);

@@ -442,9 +442,13 @@ up() {
 
   local t
   t=$(now_ms)
+  local p holder i
   for p in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$PROVISIONER_HEALTH_PORT" "$KWOK_SERVER_PORT"; do
+    # A component stopped just above (a repair) may take a moment to let go of its port.
+    for ((i = 0; i < 50; i++)); do port_in_use "$p" || break; sleep 0.1; done
     if port_in_use "$p"; then
-      fail "" "port $p (recorded for cluster '$NAME' in $CLUSTER_DIR/cluster.env) is in use by another process; run down.sh --name $NAME and up.sh again"
+      holder=$(ss -ltnpH "sport = :$p" 2>/dev/null | sed -n 's/.*users:((\(.*\)))$/\1/p' | head -1)
+      fail "" "port $p (recorded for cluster '$NAME' in $CLUSTER_DIR/cluster.env) is in use by another process${holder:+ ($holder)}; run down.sh --name $NAME and up.sh again"
     fi
   done
   "$TOOLS_BIN_DIR/sandstore-local-pki" -dir "$PKI" -name "$NAME" || fail "" "certificate generation failed"

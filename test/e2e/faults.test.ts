@@ -148,6 +148,28 @@ describe('Ctrl-C in each phase; the next run converges and nothing is orphaned',
   });
 });
 
+test('a claim that appears after destroy listed the profile (a controller catching up) is deleted too; destroy ends with nothing left', async () => {
+  expectExit(await cli(['deploy']), 0);
+  let created: Promise<unknown> | undefined;
+  const r = await cli(['destroy'], {
+    onStdout: (out) => {
+      // Listed and deleting: what appears now was not in destroy's list (seen in CI: a StatefulSet
+      // controller that resynced after an API server restart created two claims just then).
+      if (!created && /destroy: deleting \d+ objects/.test(out)) {
+        created = kubeFor(NAME).create({
+          apiVersion: 'v1', kind: 'PersistentVolumeClaim',
+          metadata: { name: 'data-late', namespace: NAMESPACE, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: PROFILE } },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'sandstore-local-ssd-local' },
+        });
+      }
+    },
+  });
+  await created;
+  expectExit(r, 0);
+  expect(r.stdout).toContain('deleting claim data-late, created after the first list');
+  await expectGone();
+});
+
 describe('a watch that stays open but goes silent', () => {
   let proxy: Server;
   const pairs: [Socket, Socket][] = [];

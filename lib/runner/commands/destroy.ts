@@ -110,11 +110,25 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
     for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
     return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes'), claims)];
   };
+  // A claim can also appear after the list above: a StatefulSet controller that was catching up
+  // (after an API server restart, say) creates it between our list and its StatefulSet's deletion.
+  // Nothing else would delete it, so it is deleted as it appears (once; NotFound counts as done).
+  const requested = new Set(plan.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => c.metadata.uid));
+  const deleteLateClaims = (s: Snapshot) => {
+    for (const c of objectsOf(s, 'claims')) {
+      if (c.metadata.deletionTimestamp || requested.has(c.metadata.uid)) continue;
+      requested.add(c.metadata.uid);
+      report.step('destroy', `deleting claim ${c.metadata.name}, created after the first list`);
+      kube.delete('PersistentVolumeClaim', c.metadata.name, c.metadata.namespace, 'Background', { uid: c.metadata.uid }).catch((err) => {
+        report.problem(`claim ${c.metadata.name}`, `could not delete it: ${(err as Error).message}`);
+      });
+    }
+  };
   await waitGone(ctx, `profile ${ctx.profileName}'s pods, claims and volumes to be gone`, [
     { key: 'pods', kind: 'Pod', labelSelector: selector },
     { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
     { key: 'volumes', kind: 'PersistentVolume' },
-  ], remaining);
+  ], remaining, deleteLateClaims);
   // The namespace goes last, once empty: the namespace controller then finalizes it at once, where
   // deleting it with pods inside makes it re-check its contents on a back-off of seconds.
   await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
@@ -130,8 +144,11 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
   }
 }
 
-/** Waits by watch until `remaining` is empty; on timeout, says what is stuck and how to force it. */
-async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[], remaining: (s: Snapshot) => KubeObject[]): Promise<void> {
+/**
+ * Waits by watch until `remaining` is empty; on timeout, says what is stuck and how to force it.
+ * `sweep` sees every snapshot first (to delete what appeared after the deletions were sent).
+ */
+async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[], remaining: (s: Snapshot) => KubeObject[], sweep?: (s: Snapshot) => void): Promise<void> {
   let lastPrinted = 0;
   try {
     await waitFor(ctx.kube, sources, {
@@ -140,6 +157,7 @@ async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[
       signal: ctx.signal,
       onConnectionProblem: (text) => ctx.report.problem('api server', text),
       check: (s) => {
+        sweep?.(s);
         const left = remaining(s);
         // At most a line a second: deletions arrive in bursts of events.
         if (left.length > 0 && Date.now() - lastPrinted >= 1000) {

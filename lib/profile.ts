@@ -51,6 +51,9 @@ const labels = z.pipe(
   z.custom<z.input<typeof labelRecord>>().check(z.superRefine((value, ctx) => {
     if (typeof value === 'object' && value !== null && Object.hasOwn(value, '__proto__')) {
       ctx.addIssue({ code: 'custom', path: ['__proto__'], input: '__proto__', message: `expected ${rules.labelKey('__proto__')}` });
+      // The pipe stops at this stage, so the other keys are checked here: every problem is named.
+      const others = labelRecord.safeParse(Object.fromEntries(Object.entries(value).filter(([key]) => key !== '__proto__')), { reportInput: true });
+      for (const issue of others.error?.issues ?? []) ctx.addIssue({ ...issue, path: [...issue.path] } as never);
     }
   })),
   labelRecord,

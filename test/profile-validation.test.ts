@@ -130,6 +130,13 @@ describe('profile validation', () => {
     expect(problemsOf(variant(mutate))).toEqual([problem]);
   });
 
+  test('an own "__proto__" label key does not hide the problems of the other keys (found by the property tests)', () => {
+    const problems = problemsOf(variant((p) => { p.nodeSelection.nodeSelector = JSON.parse('{"__proto__": {}, "": 0, "ok/key": "v"}'); }));
+    const expected = (key: string, shown: string) => `nodeSelection.nodeSelector.${key}: got "${shown}"; expected a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a name of at most 63 characters`;
+    // The empty key as it is reported without "__proto__" beside it.
+    expect(problems).toEqual([expected('__proto__', '__proto__'), expected('""', '')]);
+  });
+
   test('a name that is not the file name is refused', () => {
     expect(problemsOf(ssdRaft, 'other')).toEqual(['name: got "ssd-raft"; expected "other", the file\'s name (profiles/other.ts)']);
   });

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { constants } from 'node:os';
+import pRetry from 'p-retry';
 import { resolve } from 'node:path';
 import { findOnPath, isExecutableFile } from '../../image/process.js';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
@@ -9,6 +11,7 @@ import { DeployPhase } from '../../labels.js';
 import { FailedError, RefusedError } from '../../errors.js';
 import type { ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
+import { InterruptedError } from '../watch.js';
 
 /**
  * `client`: the addresses a Sand Store client outside the cluster uses (`<host>:<node port>` per
@@ -47,6 +50,7 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
     ctx.report.info(`SANDSTORE_SEEDS=${seeds}`);
     return 0;
   }
+  await waitUntilAccepting(ctx, ordered);
   ctx.report.info(`running ${command.join(' ')} with SANDSTORE_SEEDS=${seeds}`);
   return new Promise<number>((resolve, reject) => {
     const child = spawn(command[0], command.slice(1), { stdio: 'inherit', cwd, env: { ...process.env, SANDSTORE_SEEDS: seeds } });
@@ -59,6 +63,43 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
       ctx.signal?.removeEventListener('abort', forward);
       resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });
+  });
+}
+
+/** How long `client` waits for the node ports to accept connections before running the client anyway. */
+const ACCEPT_WAIT_SECONDS = 30;
+
+/**
+ * Waits until every address accepts a TCP connection: right after a deploy, kube-proxy may not yet
+ * have written the rules of node ports that were just created (seen on the real node: a client
+ * started at once failed "all seeds failed topology ping"). If they still do not accept after
+ * ACCEPT_WAIT_SECONDS (a firewall between here and the node?), it says so and runs the client
+ * anyway, whose own error then tells more.
+ */
+async function waitUntilAccepting(ctx: CommandContext, endpoints: readonly ClientEndpoint[]): Promise<void> {
+  const reachable = endpoints.filter((e) => !e.address.startsWith('<'));
+  let said = false;
+  const results = await Promise.allSettled(reachable.map((e) => pRetry(() => accepts(e.address), {
+    retries: Infinity, minTimeout: 100, factor: 1.5, maxTimeout: 1000, maxRetryTime: ACCEPT_WAIT_SECONDS * 1000, signal: ctx.signal,
+    onFailedAttempt: () => {
+      if (said) return;
+      said = true;
+      ctx.report.info(`waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they were created moments ago, or something is in the way`);
+    },
+  })));
+  if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
+  const refused = reachable.filter((_, i) => results[i].status === 'rejected');
+  if (refused.length > 0) ctx.report.problem('client', `no connection to ${refused.map((e) => `${e.address} (${e.pod})`).join(', ')} within ${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
+}
+
+/** Resolves once `host:port` accepts a TCP connection (closed at once), rejects otherwise. */
+function accepts(address: string): Promise<void> {
+  const at = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: address.slice(0, at), port: Number(address.slice(at + 1)), timeout: 1000 });
+    socket.once('connect', () => { socket.destroy(); resolve(); });
+    socket.once('timeout', () => { socket.destroy(); reject(new Error(`${address}: no answer within 1s`)); });
+    socket.once('error', (err) => { socket.destroy(); reject(err); });
   });
 }
 

@@ -42,6 +42,7 @@ export interface FollowOptions {
 export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptions): Promise<void> {
   const log = new Log(kube.config);
   const streams = new Map<string, AbortController>();
+  let stopped = false;
   const colours = new Map<string, (typeof PALETTE)[number]>();
   const start = (pod: KubeObject) => Promise.all(opts.containers.map((container, i) => startOne(pod, container, i === 0)));
   const startOne = async (pod: KubeObject, container: string, primary: boolean) => {
@@ -57,7 +58,10 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
     streams.set(key, new AbortController());
     try {
       const abort = await log.log(opts.namespace, pod.metadata.name, container, out, { follow: true, sinceSeconds: opts.sinceSeconds, pretty: false, timestamps: false });
-      streams.set(key, abort);
+      // Stopped while this stream was being opened: close it at once, or it would keep the process
+      // running after the command ended (seen: Ctrl-C, then no exit until a second signal).
+      if (stopped) abort.abort();
+      else streams.set(key, abort);
     } catch (err) {
       streams.delete(key);
       report.problem(`pod ${pod.metadata.name}`, `cannot stream logs of container ${container}: ${(err as Error).message}`);
@@ -76,6 +80,7 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
       return undefined;
     },
   }).catch((err) => {
+    stopped = true;
     for (const a of streams.values()) a.abort();
     if ((err as Error).name !== 'InterruptedError') throw err;
   });

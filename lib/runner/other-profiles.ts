@@ -87,7 +87,7 @@ export function otherProfileLiveError(live: readonly LiveProfile[], opts: { prof
     return [`profile ${p.name}: ${what}`, `  ${remove}`, ...commands.map((c) => `    ${c}`)];
   });
   return new OtherProfileLiveError(
-    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so that benchmarks never share the node's disk, CPU or memory, so profile ${opts.profile} was not deployed and nothing was changed`,
+    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so that benchmarks never share the node's disk, CPU or memory: profile ${opts.profile} was not deployed and nothing was changed`,
     details,
   );
 }

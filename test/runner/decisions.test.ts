@@ -223,7 +223,7 @@ describe('another profile live on the cluster', () => {
         { name: 'ghost', namespaces: [], objects: '', runner: { identity: 'bob@l (pid 1)', command: 'deploy', since: 'T', renewed: 'T', expired: false } },
       ], { profile: 'ssd-raft', context: 'c', profilesDir: dir });
       expect(err.exitCode).toBe(1);
-      expect(err.message).toBe('c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node\'s disk, CPU or memory, so profile ssd-raft was not deployed and nothing was changed');
+      expect(err.message).toBe('c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node\'s disk, CPU or memory: profile ssd-raft was not deployed and nothing was changed');
       expect(err.details).toEqual([
         'profile local: 2 StatefulSet, 3 Pod in namespace sandstore-local',
         '  to remove it (this deletes its claims and their data):',

@@ -161,6 +161,7 @@ export class Kube {
     this.requestCount[method] = (this.requestCount[method] ?? 0) + 1;
     mark('first request');
     const lib = conn.protocol === 'https:' ? https : http;
+    const server = this.config.getCurrentCluster()?.server ?? '(unknown)';
     return new Promise<T>((resolve, reject) => {
       const req = lib.request({
         ...conn,
@@ -197,9 +198,10 @@ export class Kube {
           try { parsed = JSON.parse(text); } catch { parsed = undefined; }
           reject(new ApiError(status, parsed?.reason ?? res.statusMessage ?? '', `${method} ${path}: ${status} ${parsed?.message ?? text.slice(0, 300)}`, parsed));
         });
-        res.on('error', reject);
+        // The connection broke while the answer was arriving (the API server died mid-reply): as
+        // unreachable as no answer at all, and a wait asks again.
+        res.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: the connection to the API server at ${server} broke while its answer was arriving: ${err.message}`)));
       });
-      const server = this.config.getCurrentCluster()?.server ?? '(unknown)';
       req.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: cannot reach the API server at ${server}: ${err.message}`)));
       // A request the server never answers must fail, not hang a wait forever.
       req.setTimeout(REQUEST_TIMEOUT_MS, () => {

@@ -10,7 +10,7 @@ import type { Profile } from '../../lib/profile.js';
 import { loadProfile } from '../../lib/profiles.js';
 import { smoke } from '../../lib/runner/commands/smoke.js';
 import type { CommandContext } from '../../lib/runner/commands/context.js';
-import { Kube } from '../../lib/runner/kube.js';
+import { ApiUnreachableError, Kube } from '../../lib/runner/kube.js';
 import { ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { Reporter } from '../../lib/runner/report.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
@@ -148,5 +148,49 @@ describe('a watch the API server refuses', () => {
     expect(err).toBeInstanceOf(FailedError);
     expect((err as FailedError).message).toBe('the API server refused WATCH /api/v1/namespaces/x/pods: 403 pods is forbidden: User "u" cannot watch resource "pods"');
     expect(seen).toEqual({ lists: 1, watches: 1 });
+  });
+});
+
+describe('an API server that dies in the middle of its answer', () => {
+  let http: Server;
+  let base = '';
+  let broken = 0;
+  beforeAll(async () => {
+    // The first `broken` lists get their headers and half a body, then the connection is cut (as
+    // when the API server process is killed mid-reply); after that, a proper list.
+    http = createServer((req, res) => {
+      const watching = /[?&]watch=true/.test(req.url ?? '');
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      if (!watching && broken > 0) {
+        broken--;
+        res.write('{"kind":"PodList","items":[');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
+      if (watching) return; // a watch that stays open (the wait ends before it matters)
+      res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: '7' }, items: [{ metadata: { name: 'p', namespace: 'x' } }] }));
+    });
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => { http.closeAllConnections(); http.close(() => resolve()); }));
+
+  test('a request cut mid-answer fails as an unreachable server (exit 1, in words), not as an internal error', async () => {
+    broken = 1;
+    const err = await kubeAt(base).list('Pod', { namespace: 'x' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiUnreachableError);
+    expect((err as FailedError).exitCode).toBe(1);
+    expect((err as Error).message).toMatch(/^GET \/api\/v1\/namespaces\/x\/pods: the connection to the API server at http:\/\/127\.0\.0\.1:\d+ broke while its answer was arriving: /);
+  });
+
+  test('a wait asks again and carries on (seen in CI: the killed API server ended a deploy with "internal error: aborted")', async () => {
+    broken = 2;
+    const problems: string[] = [];
+    const found = await waitFor(kubeAt(base), [{ key: 'pods', kind: 'Pod', namespace: 'x' }], {
+      what: 'pod p', timeoutSeconds: 30, check: (s) => objectsOf(s, 'pods').map((p) => p.metadata.name)[0], onConnectionProblem: (t) => problems.push(t),
+    });
+    expect(found).toBe('p');
+    expect(broken).toBe(0);
+    expect(problems).toEqual([expect.stringMatching(/^no answer while waiting for pod p \(.*broke while its answer was arriving.*\); asking again/), expect.stringMatching(/^the API server answers again after/)]);
   });
 });

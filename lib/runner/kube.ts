@@ -153,28 +153,13 @@ export class Kube {
 
   public async request<T = any>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; contentType?: string; raw?: boolean } = {}): Promise<T> {
     const conn = await this.connection();
-    const query = new URLSearchParams();
-    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) query.set(k, String(v));
-    const qs = query.toString();
-    const fullPath = `${(conn as any).basePath}${path}${qs ? `?${qs}` : ''}`;
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     this.requestCount[method] = (this.requestCount[method] ?? 0) + 1;
     mark('first request');
-    const lib = conn.protocol === 'https:' ? https : http;
     const server = this.config.getCurrentCluster()?.server ?? '(unknown)';
     return new Promise<T>((resolve, reject) => {
-      const req = lib.request({
-        ...conn,
-        method,
-        path: fullPath,
-        headers: {
-          ...(conn.headers ?? {}),
-          Accept: 'application/json',
-          // Names the runner in the API server's audit log (the bench counts requests there).
-          'User-Agent': USER_AGENT,
-          ...(body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {}),
-        },
-      }, (res) => {
+      const headers: Record<string, string | number> = body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {};
+      const req = this.send(conn, method, path, opts.query ?? {}, headers, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
@@ -214,6 +199,26 @@ export class Kube {
     });
   }
 
+  /** Sends one request on the command's connection pool; every request and watch goes out here. */
+  private send(conn: https.RequestOptions, method: string, path: string, query: Record<string, string | number | boolean | undefined>, headers: Record<string, string | number>, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') qs.set(k, String(v));
+    const search = qs.toString();
+    const lib = conn.protocol === 'https:' ? https : http;
+    return lib.request({
+      ...conn,
+      method,
+      path: `${(conn as { basePath?: string }).basePath ?? ''}${path}${search ? `?${search}` : ''}`,
+      headers: {
+        ...(conn.headers ?? {}),
+        Accept: 'application/json',
+        // Names the runner in the API server's audit log (the bench counts requests there).
+        'User-Agent': USER_AGENT,
+        ...headers,
+      },
+    }, onResponse);
+  }
+
   /**
    * Watches a collection from `resourceVersion`, on the same keep-alive agent as every other
    * request (so the TLS session is reused rather than negotiated again). Calls `onEvent` per event
@@ -236,11 +241,8 @@ export class Kube {
     mark('first request');
     this.connection().then((conn) => {
       if (ended) return;
-      const qs = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true', timeoutSeconds: String(this.watchSeconds), resourceVersion: query.resourceVersion });
-      if (query.labelSelector) qs.set('labelSelector', query.labelSelector);
-      if (query.fieldSelector) qs.set('fieldSelector', query.fieldSelector);
-      const lib = conn.protocol === 'https:' ? https : http;
-      req = lib.request({ ...conn, method: 'GET', path: `${(conn as any).basePath}${path}?${qs}`, headers: { ...(conn.headers ?? {}), Accept: 'application/json', 'User-Agent': USER_AGENT } }, (res) => {
+      const watchQuery = { watch: true, allowWatchBookmarks: true, timeoutSeconds: this.watchSeconds, ...query };
+      req = this.send(conn, 'GET', path, watchQuery, {}, (res) => {
         if ((res.statusCode ?? 0) >= 300) {
           // The server's own words (a Status object), as for any other request.
           const chunks: Buffer[] = [];

@@ -3,6 +3,7 @@ import { listProfiles } from '../profiles.js';
 import { FailedError } from '../errors.js';
 import type { Kube, KubeObject } from './kube.js';
 import { holderOf, LOCK_NAMESPACE, type LockHolder } from './lock.js';
+import { countByKind } from './report.js';
 
 /**
  * The seed's Flow 3 pre-flight: the cluster must be empty of Sand Store before a deploy, so that two
@@ -47,19 +48,10 @@ export async function otherLiveProfiles(kube: Kube, profile: string): Promise<Li
     return {
       name,
       namespaces: [...new Set(objects.map((o) => o.metadata.namespace!))].sort(),
-      objects: summarize(objects),
+      objects: countByKind(objects, { terminating: true }),
       runner: runners.get(name),
     };
   });
-}
-
-function summarize(objects: readonly KubeObject[]): string {
-  const counts = new Map<string, number>();
-  for (const o of objects) {
-    const key = `${o.kind}${o.metadata.deletionTimestamp ? ' (terminating)' : ''}`;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return [...counts].map(([kind, n]) => `${n} ${kind}`).join(', ');
 }
 
 /** Another profile is live on the target cluster (exit code 1): nothing was changed. */

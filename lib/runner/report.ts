@@ -1,4 +1,5 @@
 import { styleText } from 'node:util';
+import type { KubeObject } from './kube.js';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -52,4 +53,17 @@ export class Reporter {
   public success(text: string): void {
     this.out.write(`${this.paint('green', 'done')}: ${text}\n`);
   }
+}
+
+/**
+ * Objects counted by kind, in the order first seen: "3 Pod, 1 StatefulSet". With `terminating`,
+ * terminating objects are counted apart ("2 Pod (terminating)"): they still hold what they held.
+ */
+export function countByKind(objects: readonly KubeObject[], opts: { terminating?: boolean } = {}): string {
+  const counts = new Map<string, number>();
+  for (const o of objects) {
+    const key = `${o.kind}${opts.terminating && o.metadata.deletionTimestamp ? ' (terminating)' : ''}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([kind, n]) => `${n} ${kind}`).join(', ');
 }

@@ -7,6 +7,7 @@ import { objectsOf, waitFor, WaitTimeoutError, type Snapshot, type WatchSource }
 import { waitContext, type CommandContext } from './context.js';
 import type { ClusterCommand } from './command.js';
 import { readManifests } from '../manifests.js';
+import { countByKind } from '../report.js';
 
 /** The etcd members' component label: they stop after the data plane. */
 const CONTROL_PLANE = Component.controlPlane;
@@ -90,7 +91,7 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
     const finalizing = live.filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp).map((n) => n.metadata.name);
     report.step('destroy', `nothing of profile ${ctx.profileName} on the cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
   } else {
-    report.step('destroy', `deleting ${plan.length} objects (${summarizeKinds(plan)})`);
+    report.step('destroy', `deleting ${plan.length} objects (${countByKind(plan)})`);
     // Controllers first, so no new pods appear; the data plane before the control plane: a Sand
     // Store node deregisters from etcd when it stops, and with etcd already gone it hangs there for
     // its whole grace period (30 s, seen on the real node), where with etcd up it stops in ~1 s.
@@ -161,7 +162,7 @@ async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[
         const left = remaining(s);
         // At most a line a second: deletions arrive in bursts of events.
         if (left.length > 0 && Date.now() - lastPrinted >= 1000) {
-          ctx.report.step('destroy', `waiting for ${left.length} to go: ${summarizeKinds(left)}`);
+          ctx.report.step('destroy', `waiting for ${left.length} to go: ${countByKind(left)}`);
           lastPrinted = Date.now();
         }
         return left.length === 0 ? true : undefined;
@@ -171,12 +172,6 @@ async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[
     if (err instanceof WaitTimeoutError) throw stuckError(err, remaining(err.snapshot), ctx.context);
     throw err;
   }
-}
-
-function summarizeKinds(objects: readonly KubeObject[]): string {
-  const counts = new Map<string, number>();
-  for (const o of objects) counts.set(o.kind!, (counts.get(o.kind!) ?? 0) + 1);
-  return [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
 }
 
 /** What is stuck and why, and the commands that would force it (printed, never run). */

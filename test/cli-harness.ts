@@ -67,6 +67,16 @@ export async function countingServer(): Promise<CountingServer> {
   };
 }
 
+/** Runs `body` with a counting server that is closed afterwards, whatever `body` did. */
+export async function withCountingServer<T>(body: (server: CountingServer) => Promise<T>): Promise<T> {
+  const server = await countingServer();
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
 /** A kubeconfig whose every context (the shipped profiles' among them) points at `server`. */
 export function kubeconfigText(server: string, contexts: readonly string[] = ['sandstore-local', 'minikube-laptop', 'other']): string {
   return [

@@ -15,7 +15,7 @@ import { ManifestsRefusedError, readManifests } from '../../lib/runner/manifests
 import { Reporter } from '../../lib/runner/report.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { renderProfile } from '../../lib/synth.js';
-import { countingServer } from '../cli-harness.js';
+import { withCountingServer } from '../cli-harness.js';
 
 /**
  * Failures that come from what the runner is given rather than from its arguments: answers that
@@ -73,18 +73,13 @@ describe('answers that are not an API server\'s', () => {
   });
 });
 
-test('credentials that cannot be produced (an exec plugin that is not there) are a refusal: nothing was sent', async () => {
-  const server = await countingServer();
-  try {
-    const kube = kubeAt(`https://127.0.0.1:${server.port}`, { name: 'u', exec: { apiVersion: 'client.authentication.k8s.io/v1', command: '/nonexistent/credential-plugin' } });
-    const err = await kube.list('Pod').catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RefusedError);
-    expect((err as Error).message).toContain('the credentials of kube context "ctx" cannot be used');
-    expect(server.connections()).toBe(0);
-  } finally {
-    await server.close();
-  }
-});
+test('credentials that cannot be produced (an exec plugin that is not there) are a refusal: nothing was sent', () => withCountingServer(async (server) => {
+  const kube = kubeAt(`https://127.0.0.1:${server.port}`, { name: 'u', exec: { apiVersion: 'client.authentication.k8s.io/v1', command: '/nonexistent/credential-plugin' } });
+  const err = await kube.list('Pod').catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(RefusedError);
+  expect((err as Error).message).toContain('the credentials of kube context "ctx" cannot be used');
+  expect(server.connections()).toBe(0);
+}));
 
 describe('a dist/ the runner cannot act on', () => {
   let profile: Profile;
@@ -102,23 +97,18 @@ describe('a dist/ the runner cannot act on', () => {
     expect((err as Error).message).toContain('dist/local/ingress-sandstore.yaml holds an object of kind Ingress, which the runner cannot apply');
   });
 
-  test('smoke on a profile without the smoke-test Job is refused (exit 2) before anything is sent', async () => {
-    const server = await countingServer();
-    try {
-      const noSmoke = { ...profile, smokeTest: false };
-      mkdirSync(join(dir, 'local'));
-      for (const [file, text] of renderProfile(noSmoke)) writeFileSync(join(dir, 'local', file), text);
-      const kube = kubeAt(`https://127.0.0.1:${server.port}`);
-      const report = new Reporter();
-      const ctx = { profile: noSmoke, kube, report, distDir: dir, namespace: noSmoke.namespace, timeoutSeconds: 10 } as unknown as CommandContext;
-      const err = await smoke(ctx).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(RefusedError);
-      expect((err as Error).message).toContain('has no smoke-test Job');
-      expect(server.connections()).toBe(0);
-    } finally {
-      await server.close();
-    }
-  });
+  test('smoke on a profile without the smoke-test Job is refused (exit 2) before anything is sent', () => withCountingServer(async (server) => {
+    const noSmoke = { ...profile, smokeTest: false };
+    mkdirSync(join(dir, 'local'));
+    for (const [file, text] of renderProfile(noSmoke)) writeFileSync(join(dir, 'local', file), text);
+    const kube = kubeAt(`https://127.0.0.1:${server.port}`);
+    const report = new Reporter();
+    const ctx = { profile: noSmoke, kube, report, distDir: dir, namespace: noSmoke.namespace, timeoutSeconds: 10 } as unknown as CommandContext;
+    const err = await smoke(ctx).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RefusedError);
+    expect((err as Error).message).toContain('has no smoke-test Job');
+    expect(server.connections()).toBe(0);
+  }));
 });
 
 describe('a watch the API server refuses', () => {

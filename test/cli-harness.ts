@@ -1,9 +1,11 @@
+import { KubeConfig } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectRoot } from '../lib/paths.js';
+import { Kube } from '../lib/runner/kube.js';
 
 /**
  * The CLIs as a user runs them, for the unit project (no cluster): a throwaway copy of the project,
@@ -44,6 +46,13 @@ export function runEntry(entry: 'main.ts' | 'lib/runner/cli.ts', args: readonly 
     child.stderr.on('data', (d: Buffer) => { stderr += d; });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** A client on `server` (plain http: these tests talk to a local stand-in, never through resolveTarget). */
+export function kubeAt(server: string, user: Record<string, unknown> = { name: 'u', token: 't' }): Kube {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({ clusters: [{ name: 'c', server, skipTLSVerify: true }], users: [user], contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }], currentContext: 'ctx' });
+  return new Kube(kc);
 }
 
 /** A TCP server standing in for an API server: it counts connections and closes each at once. */

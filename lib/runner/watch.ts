@@ -54,7 +54,10 @@ export interface WaitOptions<R> {
   readonly what: string;
   /** Returns the result once the wait is over, else undefined. May throw to fail fast. */
   readonly check: (snapshot: Snapshot) => R | undefined;
-  /** Called on every change (to report pod problems as they happen). */
+  /**
+   * Called on every change (to report pod problems as they happen): each watch event, and each
+   * difference a list (the first, or one after a watch ended) shows from the snapshot before it.
+   */
   readonly onChange?: (key: string, type: string, obj: KubeObject, snapshot: Snapshot) => void;
   readonly timeoutSeconds: number;
   readonly signal?: AbortSignal;
@@ -133,9 +136,19 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       const listed = await list(source);
       if (settled) return;
       const objects = snapshot[source.key];
+      const before = new Map(objects);
       objects.clear();
       for (const o of listed.items) objects.set(keyOf(o), o);
       unlisted.delete(source.key);
+      // What the list shows that the snapshot did not hold is a change like any watch event: an
+      // object already in trouble when the wait begins (a pod the scheduler has already refused)
+      // is reported as one that gets there later would be.
+      for (const [key, o] of objects) {
+        const old = before.get(key);
+        if (old === undefined || old.metadata.resourceVersion !== o.metadata.resourceVersion) opts.onChange?.(source.key, old ? 'MODIFIED' : 'ADDED', o, snapshot);
+      }
+      for (const [key, o] of before) if (!objects.has(key)) opts.onChange?.(source.key, 'DELETED', o, snapshot);
+      if (settled) return;
       evaluate();
       if (settled) return;
       const watch = kube.watch(

@@ -1,4 +1,3 @@
-import { KubeConfig } from '@kubernetes/client-node';
 import fc from 'fast-check';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -10,25 +9,18 @@ import type { Profile } from '../../lib/profile.js';
 import { loadProfile } from '../../lib/profiles.js';
 import { smoke } from '../../lib/runner/commands/smoke.js';
 import type { CommandContext } from '../../lib/runner/commands/context.js';
-import { ApiUnreachableError, Kube } from '../../lib/runner/kube.js';
+import { ApiUnreachableError } from '../../lib/runner/kube.js';
 import { ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { Reporter } from '../../lib/runner/report.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { renderProfile } from '../../lib/synth.js';
-import { withCountingServer } from '../cli-harness.js';
+import { kubeAt, withCountingServer } from '../cli-harness.js';
 
 /**
  * Failures that come from what the runner is given rather than from its arguments: answers that
  * are not the API server's, credentials that cannot be used, a dist/ the runner cannot apply. Each
  * is a sentence with its exit code, never an internal error or a crash in a stream's callback.
  */
-
-/** A client on `server` (plain http: these tests talk to a local stand-in, never through resolveTarget). */
-function kubeAt(server: string, user: Record<string, unknown> = { name: 'u', token: 't' }): Kube {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server, skipTLSVerify: true }], users: [user], contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }], currentContext: 'ctx' });
-  return new Kube(kc);
-}
 
 describe('answers that are not an API server\'s', () => {
   let http: Server;

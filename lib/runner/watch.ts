@@ -148,7 +148,6 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
         if (old === undefined || old.metadata.resourceVersion !== o.metadata.resourceVersion) opts.onChange?.(source.key, old ? 'MODIFIED' : 'ADDED', o, snapshot);
       }
       for (const [key, o] of before) if (!objects.has(key)) opts.onChange?.(source.key, 'DELETED', o, snapshot);
-      if (settled) return;
       evaluate();
       if (settled) return;
       const watch = kube.watch(

@@ -1,4 +1,6 @@
+import pRetry from 'p-retry';
 import { Component, LabelKeys, profileSelector, SandstoreContainers } from '../labels.js';
+import { InterruptedError } from './watch.js';
 import type { CommandContext } from './commands/context.js';
 import { objectPath } from './kube.js';
 
@@ -26,12 +28,20 @@ export function currentLeader(changes: readonly RoleChange[]): string | undefine
   return leaders.length === 1 ? leaders[0].pod : undefined;
 }
 
+/** Who leads, as the data plane's event logs tell it. */
+export interface Leadership {
+  /** The current leader; undefined while there is none. */
+  readonly leader?: string;
+  /** Role changes are logged but none names a current leader: an election is under way. */
+  readonly electing: boolean;
+}
+
 /**
  * Asks the data plane who leads, from each pod's event log (the `events` sidecar), one request per
  * pod. Sand Store has no query for it that a client outside the cluster can use: its topology
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
-export async function findLeader(ctx: CommandContext): Promise<string | undefined> {
+export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
   const pods = (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}` })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
@@ -39,5 +49,53 @@ export async function findLeader(ctx: CommandContext): Promise<string | undefine
     const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.profile.namespace)}/log`, { query: { container: SandstoreContainers.events }, raw: true });
     return roleChanges(pod.metadata.name, log);
   }));
-  return currentLeader(logs.flat());
+  const changes = logs.flat();
+  const leader = currentLeader(changes);
+  return { leader, electing: leader === undefined && changes.length > 0 };
+}
+
+/**
+ * How long `smoke` and `client` wait for an election to end. The elections after a rolling update
+ * went on for up to 28 s past the roll on the real node (README, "Sand Store 7ab6010").
+ */
+export const LEADER_WAIT_SECONDS = 60;
+
+/** An election is under way: asked again. */
+class ElectionUnderWay extends Error {}
+
+/**
+ * The current leader, waiting (up to LEADER_WAIT_SECONDS, at most the command's timeout) while an
+ * election is under way: a client started then gives its request to a node that cannot serve it
+ * and fails (seen: `smoke` right after an update). Sand Store offers nothing to watch for a leader,
+ * so the event logs are read again with back-off. Undefined, at once, when the logs hold no role
+ * change at all (no Sand Store events: nothing to wait for), or once the wait ran out; both are said
+ * as a problem line, and the caller goes on with the nodes in ordinal order.
+ */
+export async function awaitLeader(ctx: CommandContext): Promise<string | undefined> {
+  const seconds = Math.min(LEADER_WAIT_SECONDS, ctx.timeoutSeconds);
+  const started = Date.now();
+  let waited = false;
+  try {
+    const leader = await pRetry(async () => {
+      const { leader: found, electing } = await readLeadership(ctx);
+      if (electing) throw new ElectionUnderWay();
+      return found;
+    }, {
+      retries: Infinity, minTimeout: 250, factor: 1.5, maxTimeout: 2000, maxRetryTime: seconds * 1000, signal: ctx.signal,
+      shouldRetry: ({ error }) => error instanceof ElectionUnderWay,
+      onFailedAttempt: ({ error }) => {
+        if (waited || !(error instanceof ElectionUnderWay)) return;
+        waited = true;
+        ctx.report.problem('leader', `an election is under way (role changes in the event logs, no current leader); waiting up to ${seconds}s for it to end`);
+      },
+    });
+    if (leader === undefined) ctx.report.problem('leader', 'no role change in the event logs yet; going on with the nodes in ordinal order');
+    else if (waited) ctx.report.step('leader', `${leader}, after ${((Date.now() - started) / 1000).toFixed(1)}s of waiting`);
+    return leader;
+  } catch (err) {
+    if (ctx.signal?.aborted) throw new InterruptedError('a Sand Store leader to be elected');
+    if (!(err instanceof ElectionUnderWay)) throw err;
+    ctx.report.problem('leader', `still no leader after ${seconds}s; going on with the nodes in ordinal order`);
+    return undefined;
+  }
 }

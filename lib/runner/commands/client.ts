@@ -5,7 +5,7 @@ import pRetry from 'p-retry';
 import { resolve } from 'node:path';
 import { findOnPath, isExecutableFile } from '../../image/process.js';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
-import { findLeader } from '../leader.js';
+import { awaitLeader } from '../leader.js';
 import { manifestsOfPhase, readManifests } from '../manifests.js';
 import { DeployPhase } from '../../labels.js';
 import { FailedError, RefusedError } from '../../errors.js';
@@ -41,9 +41,9 @@ export async function client(ctx: CommandContext, command: readonly string[]): P
     throw new RefusedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. Nothing was sent.`);
   }
   const endpoints = await clientEndpoints(ctx, manifests);
-  const leader = await findLeader(ctx);
+  const leader = await awaitLeader(ctx);
   const ordered = leaderFirst(endpoints, leader);
-  ctx.report.info(leader ? `leader: ${leader} (from its event log)` : 'leader: unknown (no election in the event logs yet); addresses in ordinal order');
+  ctx.report.info(leader ? `leader: ${leader} (from its event log)` : 'leader: unknown; addresses in ordinal order');
   const seeds = ordered.map((e) => e.address).join(',');
   if (command.length === 0) {
     for (const e of ordered) ctx.report.info(`${e.pod.padEnd(12)} ${e.address}`);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { CommandError } from './lib/errors.js';
 import { recordRender } from './lib/freshness.js';
 import { strictOptionValues } from './lib/options.js';
-import { planOutput, removeOrphan, writeProfileAtomically } from './lib/output-dir.js';
+import { hasOutputMarker, OUTPUT_MARKER, planOutput, removeOrphan, writeProfileAtomically } from './lib/output-dir.js';
 import { distDir } from './lib/paths.js';
 import type { Profile } from './lib/profile.js';
 import { listProfiles, loadProfile, UnknownProfileError } from './lib/profiles.js';
@@ -69,6 +69,7 @@ async function main(opts: { profile?: string; check?: boolean; outdir: string })
   if (opts.check) {
     const stale = [...rendered].flatMap(([name, files]) => staleFiles(opts.outdir, name, files));
     stale.push(...plan.orphans.map((o) => `${o}/: no such profile any more`));
+    if (!hasOutputMarker(opts.outdir)) stale.push(`${OUTPUT_MARKER}: missing (the file that marks the directory as the synth's)`);
     if (stale.length > 0) {
       console.error(`synth --check: dist/ is stale; run \`npm run synth\` and commit the result:\n${stale.map((s) => `  - ${s}`).join('\n')}`);
       return 1;

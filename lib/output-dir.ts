@@ -22,6 +22,17 @@ export function generatedHeader(profile: string): string {
 /** Where a synth stages a profile's new output beside the old one (removed once swapped in). */
 const STAGING_PREFIX = (profile: string) => `.${profile}.synth-`;
 
+/**
+ * The file at the output path's root that says "a synth of sandstore-deploy writes here": written
+ * before the first profile, committed in dist/. A directory is the synth's only when it holds this
+ * file (or, written before there was one, nothing visible but directories of generated files);
+ * that a subdirectory holds a generated file proves nothing (a backup copied into a home directory).
+ */
+export const OUTPUT_MARKER = '.sandstore-deploy-output';
+const MARKER_FIRST_LINE = '# The output directory of sandstore-deploy\'s synth (npm run synth)';
+const MARKER_TEXT = `${MARKER_FIRST_LINE}: one directory of generated YAML per profile.\n` +
+  '# The synth replaces or removes only what it wrote, and writes into a directory only if it holds this file.\n';
+
 /** One directory's entries, split into the files the synth wrote and everything else. */
 export interface DirectoryContents {
   readonly ours: string[];
@@ -29,16 +40,21 @@ export interface DirectoryContents {
   readonly foreign: string[];
 }
 
-/** A regular `.yaml` file (never a link) that opens with the generated-file header. */
-function isOurFile(path: string, stat: Stats): boolean {
-  if (!stat.isFile() || !path.endsWith('.yaml')) return false;
-  const head = Buffer.alloc(HEADER_PREFIX.length);
+/** Whether the regular file (never a link) at `path` begins with `prefix`. */
+function beginsWith(path: string, stat: Stats, prefix: string): boolean {
+  if (!stat.isFile()) return false;
+  const head = Buffer.alloc(Buffer.byteLength(prefix));
   const fd = openSync(path, 'r');
   try {
-    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('utf8') === HEADER_PREFIX;
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.toString('utf8') === prefix;
   } finally {
     closeSync(fd);
   }
+}
+
+/** A regular `.yaml` file (never a link) that opens with the generated-file header. */
+function isOurFile(path: string, stat: Stats): boolean {
+  return path.endsWith('.yaml') && beginsWith(path, stat, HEADER_PREFIX);
 }
 
 /** What `outDir/name/` holds; `name/` itself is foreign when it is not a directory (a file, a link). */
@@ -75,12 +91,26 @@ export interface OutputPlan {
   readonly orphans: readonly string[];
 }
 
+/** Whether `outDir` holds the synth's marker: absent (undefined), ours (true), or something else by that name (false). */
+function markerOf(outDir: string): boolean | undefined {
+  const path = join(outDir, OUTPUT_MARKER);
+  const stat = statOrUndefined(path);
+  return stat === undefined ? undefined : beginsWith(path, stat, MARKER_FIRST_LINE);
+}
+
+/** Whether `outDir` holds the marker the synth writes (what `synth --check` requires of dist/). */
+export function hasOutputMarker(outDir: string): boolean {
+  return markerOf(outDir) === true;
+}
+
 /**
  * Checks, before anything is written or deleted, that the synth may write `writing` into `outDir`
  * (and, when `profiles` is given, i.e. a synth of every profile, remove the directories of profiles
  * that no longer exist). Refuses, naming every offending path:
- * - an output path that exists, is not empty, and holds no sign of being a synth's output (a
- *   directory of generated files): a mistyped --outdir or CDK8S_OUTDIR;
+ * - an output path that exists, is not empty, and is not positively the synth's: it holds no
+ *   OUTPUT_MARKER, and something visible in it is not a directory of generated files (a mistyped
+ *   --outdir or CDK8S_OUTDIR, a home directory with a backup of dist/ in it);
+ * - an OUTPUT_MARKER that the synth did not write;
  * - a dist/<profile>/ to replace that holds anything the synth did not write;
  * - a directory of a removed profile that holds generated files and others besides.
  * A directory holding no generated file at all is not a profile's output: it is left alone.
@@ -93,28 +123,32 @@ export function planOutput(outDir: string, writing: readonly string[], profiles?
     throw new OutputRefusedError(`output path ${outDir} is not a directory; expected a directory the synth writes profiles into (dist/, or a new or empty one). Nothing was written or deleted.`);
   }
   const entries = readdirSync(outDir).sort();
+  const marker = markerOf(outDir);
+  if (marker === false) {
+    throw new OutputRefusedError(
+      `${join(outDir, OUTPUT_MARKER)} was not written by the synth (the synth writes it there, beginning ${JSON.stringify(MARKER_FIRST_LINE)}); ` +
+        'move it elsewhere (or delete it), or pass another output directory. Nothing was written or deleted.',
+    );
+  }
   // Hidden entries (.git, .DS_Store, a synth's staging directory) do not make a directory someone else's.
   const visible = entries.filter((e) => !e.startsWith('.'));
   if (visible.length === 0) return { orphans: [] };
 
   const problems: string[] = [];
   const orphans: string[] = [];
-  let ours = false;
-  for (const entry of entries) {
-    if (entry.startsWith('.')) {
-      // A synth's staging directory, left by an interrupted run, is a sign of ours; other hidden entries are no concern.
-      if (writing.concat(profiles ?? []).some((p) => entry.startsWith(STAGING_PREFIX(p)))) ours = true;
-      continue;
-    }
+  // Ours: the marker, or (output written before the marker existed) nothing visible but directories of generated files.
+  let everyEntryGenerated = true;
+  for (const entry of visible) {
     const stat = lstatSync(join(outDir, entry));
     const isProfileOutput = writing.includes(entry);
     if (!stat.isDirectory()) {
+      everyEntryGenerated = false;
       // A file beside the profile directories is no concern of the synth's, unless it sits where a profile's output goes.
       if (isProfileOutput) problems.push(...contentsOf(outDir, entry).foreign);
       continue;
     }
     const contents = contentsOf(outDir, entry);
-    if (contents.ours.length > 0) ours = true;
+    if (contents.ours.length === 0) everyEntryGenerated = false;
     if (isProfileOutput) {
       problems.push(...contents.foreign);
     } else if (profiles !== undefined && !profiles.includes(entry)) {
@@ -124,10 +158,10 @@ export function planOutput(outDir: string, writing: readonly string[], profiles?
       else orphans.push(entry);
     }
   }
-  if (!ours) {
+  if (marker !== true && !everyEntryGenerated) {
     const listed = visible.slice(0, 5).join(', ') + (visible.length > 5 ? `, … (${visible.length} entries)` : '');
     throw new OutputRefusedError(
-      `output path ${outDir} is not an output directory of sandstore-deploy: it is not empty (${listed}) and holds no directory of synthesized files. ` +
+      `output path ${outDir} is not an output directory of sandstore-deploy: it is not empty (${listed}) and holds no ${OUTPUT_MARKER}, the file a synth writes there. ` +
         'Pass a new or empty directory, or one a synth wrote before (the project\'s dist/). Nothing was written or deleted.',
     );
   }
@@ -150,6 +184,8 @@ export function planOutput(outDir: string, writing: readonly string[], profiles?
  */
 export function writeProfileAtomically(outDir: string, profile: string, files: ReadonlyMap<string, string>): void {
   mkdirSync(outDir, { recursive: true });
+  // Before any profile: an interrupted first synth still leaves a directory recognizably ours.
+  if (markerOf(outDir) === undefined) writeFileSync(join(outDir, OUTPUT_MARKER), MARKER_TEXT, { flag: 'wx' });
   const target = join(outDir, profile);
   // mkdtemp: a new directory every time, so nothing that was there before is ever overwritten.
   const staging = mkdtempSync(join(outDir, STAGING_PREFIX(profile)));

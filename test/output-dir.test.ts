@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FailedError } from '../lib/errors.js';
-import { generatedHeader, OutputRefusedError, planOutput, removeOrphan, writeProfileAtomically } from '../lib/output-dir.js';
+import { generatedHeader, OUTPUT_MARKER, OutputRefusedError, planOutput, removeOrphan, writeProfileAtomically } from '../lib/output-dir.js';
 
 /**
  * The synth's promise about its output path, checked on generated directory trees: whatever the
@@ -23,6 +23,8 @@ interface Model {
   readonly exists: boolean;
   readonly entries: Map<string, Entry>;
   readonly hiddenTop: boolean;
+  /** The synth's marker at the root: absent, written by a synth, or a file of someone else's by that name. */
+  readonly marker: 'none' | 'ours' | 'foreign';
   /** undefined: a synth of every profile (PROFILES); else a synth of this one. */
   readonly only?: (typeof PROFILES)[number];
 }
@@ -37,6 +39,7 @@ const model: fc.Arbitrary<Model> = fc.record({
   exists: fc.boolean(),
   entries: fc.dictionary(fc.constantFrom(...TOP_NAMES), entry, { maxKeys: 6 }).map((d) => new Map(Object.entries(d))),
   hiddenTop: fc.boolean(),
+  marker: fc.constantFrom('none', 'none', 'ours', 'foreign'),
   only: fc.option(fc.constantFrom(...PROFILES), { nil: undefined }),
 });
 
@@ -45,11 +48,23 @@ function fileName(base: string, kind: FileKind): string {
   return kind === 'foreign-text' ? `${base}.txt` : kind === 'hidden' ? `.${base}` : kind === 'subdir' ? base : `${base}.yaml`;
 }
 
+/** The marker as a synth writes it (taken from a synth into an empty directory). */
+let synthMarker: string;
+beforeAll(() => {
+  const dir = mkdtempSync(join(tmpdir(), 'outdir-'));
+  writeProfileAtomically(dir, 'alpha', new Map());
+  synthMarker = readFileSync(join(dir, OUTPUT_MARKER), 'utf8');
+  rmSync(dir, { recursive: true, force: true });
+});
+
 function build(root: string, m: Model): string {
   const out = join(root, 'out');
   if (!m.exists) return out;
   mkdirSync(out);
   if (m.hiddenTop) mkdirSync(join(out, '.git'));
+  // What a synth writes there (the marker of an earlier synth), or someone's file of that name.
+  if (m.marker === 'ours') writeFileSync(join(out, OUTPUT_MARKER), synthMarker);
+  if (m.marker === 'foreign') writeFileSync(join(out, OUTPUT_MARKER), 'my own notes\n');
   for (const [name, e] of m.entries) {
     const path = join(out, name);
     if (e.kind === 'file') writeFileSync(path, `a file called ${name}\n`);
@@ -85,14 +100,18 @@ function tree(dir: string, rel = ''): Map<string, string> {
 }
 
 /** What the model says must happen: refused (naming these paths), or these orphans removed. */
-function expected(m: Model): { refused: 'outdir' | string[] | undefined; orphans: string[] } {
+function expected(m: Model): { refused: 'outdir' | 'marker' | string[] | undefined; orphans: string[] } {
   const writing: string[] = m.only ? [m.only] : [...PROFILES];
   const visible = [...m.entries.keys()];
-  if (!m.exists || visible.length === 0) return { refused: undefined, orphans: [] };
-  const dirs = [...m.entries].filter(([, e]) => e.kind === 'dir') as [string, Extract<Entry, { kind: 'dir' }>][];
+  if (!m.exists) return { refused: undefined, orphans: [] };
+  if (m.marker === 'foreign') return { refused: 'marker', orphans: [] };
+  if (visible.length === 0) return { refused: undefined, orphans: [] };
   const ours = (e: Extract<Entry, { kind: 'dir' }>) => e.files.filter(([, k]) => k === 'ours').map(([b, k]) => fileName(b, k));
   const foreign = (name: string, e: Extract<Entry, { kind: 'dir' }>) => e.files.filter(([, k]) => k !== 'ours').map(([b, k]) => `${name}/${fileName(b, k)}${k === 'subdir' ? '/' : ''}`);
-  if (!dirs.some(([, e]) => ours(e).length > 0)) return { refused: 'outdir', orphans: [] };
+  // Positively the synth's: its marker, or (written before the marker) nothing visible but directories of generated files.
+  // A directory of generated files among others (a backup of dist/<p>/ in a home directory) is no sign.
+  const everyEntryGenerated = [...m.entries.values()].every((e) => e.kind === 'dir' && ours(e).length > 0);
+  if (m.marker !== 'ours' && !everyEntryGenerated) return { refused: 'outdir', orphans: [] };
   const problems: string[] = [];
   const orphans: string[] = [];
   for (const [name, e] of m.entries) {
@@ -142,19 +161,23 @@ test('whatever the output path holds, a synth refuses with nothing changed, or c
         expect(refusal!.exitCode).toBe(2);
         expect(after).toEqual(before);
         if (want.refused === 'outdir') expect(refusal!.message).toContain(`output path ${out} is not an output directory of sandstore-deploy`);
+        else if (want.refused === 'marker') expect(refusal!.message).toContain(`${join(out, OUTPUT_MARKER)} was not written by the synth`);
         else for (const p of want.refused) expect(refusal!.details).toContain(`${join(out, p)}: not written by the synth`);
         return;
       }
       expect(refusal).toBeUndefined();
       expect(orphans.sort()).toEqual(want.orphans.sort());
       const writing: string[] = m.only ? [m.only] : [...PROFILES];
-      const touched = (path: string) => [...writing, ...orphans].some((d) => path === `${d}/` || path.startsWith(`${d}/`));
+      const touched = (path: string) => path === OUTPUT_MARKER || [...writing, ...orphans].some((d) => path === `${d}/` || path.startsWith(`${d}/`));
       // Everything outside the written and removed directories is as it was, byte for byte...
       for (const [path, text] of before) if (!touched(path)) expect(after.get(path)).toBe(text);
       for (const path of after.keys()) if (!touched(path)) expect(before.has(path)).toBe(true);
       // ...each written profile holds exactly what was rendered, and the orphans are gone.
       for (const p of writing) expect(readdirSync(join(out, p)).sort()).toEqual(['a.yaml', 'z.yaml']);
       for (const o of orphans) expect(existsSync(join(out, o))).toBe(false);
+      // The output path is marked as the synth's, by the synth's own marker (an earlier one kept as it was).
+      expect(readFileSync(join(out, OUTPUT_MARKER), 'utf8')).toMatch(/^# The output directory of sandstore-deploy's synth/);
+      if (m.exists && m.marker === 'ours') expect(after.get(OUTPUT_MARKER)).toBe(before.get(OUTPUT_MARKER));
       // No staging directory is left behind.
       expect(readdirSync(out).filter((n) => n.includes('.synth-'))).toEqual([]);
     } finally {
@@ -175,5 +198,24 @@ test('a file that appears in a directory while the synth removes it survives, an
     expect(readdirSync(join(out, 'alpha'))).toEqual(['late.txt']);
   } finally {
     rmSync(out, { recursive: true, force: true });
+  }
+});
+
+test('a home directory holding a backup of a profile\'s output is not an output directory: refused, nothing changed (the audit\'s example)', () => {
+  const home = mkdtempSync(join(tmpdir(), 'fakehome-'));
+  try {
+    mkdirSync(join(home, 'Documents'));
+    mkdirSync(join(home, 'k8s-backup'));
+    writeFileSync(join(home, 'k8s-backup', 'statefulset-sandstore.yaml'), `${generatedHeader('local')}kind: StatefulSet\n`);
+    const before = tree(home);
+    expect(() => planOutput(home, ['local'], ['local'])).toThrow(`output path ${home} is not an output directory of sandstore-deploy`);
+    expect(tree(home)).toEqual(before);
+    // Once a synth has marked it (here: an empty directory it wrote into), the same tree is its own.
+    const out = join(home, 'out');
+    writeProfileAtomically(out, 'local', rendered('local'));
+    mkdirSync(join(out, 'k8s-backup'));
+    expect(planOutput(out, ['local'], ['local']).orphans).toEqual([]);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
   }
 });

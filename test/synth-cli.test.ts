@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generatedHeader } from '../lib/output-dir.js';
+import { generatedHeader, OUTPUT_MARKER } from '../lib/output-dir.js';
 import { projectCopy, root } from './cli-harness.js';
 
 /**
@@ -71,7 +71,7 @@ test('--profile=<p> rewrites dist/<p>/ and touches nothing else', () => {
   const after = snapshotDist();
   expect(after['ssd-raft/statefulset-sandstore.yaml']).toBe(readFileSync(join(root, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8'));
   expect(after['local/statefulset-sandstore.yaml']).toBe(edited('local', 'stale\n'));
-  expect(readdirSync(join(work, 'dist')).sort()).toEqual(['local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
+  expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
 });
 
 test('--check fails on a stale, missing or extra file and names it; synth of all repairs it', () => {
@@ -149,7 +149,7 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('removed gone/');
     expect(r.stdout).toContain('removed mixed/');
-    expect(readdirSync(join(work, 'dist')).sort()).toEqual(['docs', 'local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
+    expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'docs', 'local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
     expect(readFileSync(join(work, 'dist', 'docs', 'readme.md'), 'utf8')).toBe('# not the synth\'s\n');
   });
 
@@ -165,6 +165,15 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
         expect(r.stderr).toContain(`output path ${elsewhere} is not an output directory of sandstore-deploy`);
         expect(listing()).toEqual(['photos', 'todo.txt']);
       }
+      // A directory of synthesized files among others is no sign: a home with a backup of dist/local/ in it.
+      mkdirSync(join(elsewhere, 'k8s-backup'));
+      cpSync(join(work, 'dist', 'local'), join(elsewhere, 'k8s-backup'), { recursive: true });
+      const backup = readdirSync(join(elsewhere, 'k8s-backup')).sort();
+      const home = synth(`--outdir=${elsewhere}`);
+      expect(home.status).toBe(2);
+      expect(home.stderr).toContain(`output path ${elsewhere} is not an output directory of sandstore-deploy`);
+      expect(listing()).toEqual(['k8s-backup', 'photos', 'todo.txt']);
+      expect(readdirSync(join(elsewhere, 'k8s-backup')).sort()).toEqual(backup);
       // One level too deep: a profile's own directory is not an output directory.
       const deep = synth(`--outdir=${join(work, 'dist', 'ssd-raft')}`);
       expect(deep.status).toBe(2);

@@ -7,14 +7,14 @@
  *
  * Exit codes: 0 written (or up to date); 1 --check found dist/ stale, or writing failed; 2 refused
  * with nothing written or deleted (bad arguments, an unknown, broken or invalid profile, an output
- * path that is not the synth's, files in it the synth did not write).
+ * path that is not the synth's or cannot be used, files in it the synth did not write).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
 import { CommandError } from './lib/errors.js';
 import { recordRender } from './lib/freshness.js';
 import { strictOptionValues } from './lib/options.js';
-import { hasOutputMarker, OUTPUT_MARKER, planOutput, removeOrphan, writeProfileAtomically } from './lib/output-dir.js';
+import { checkWritable, hasOutputMarker, OUTPUT_MARKER, planOutput, removeOrphan, writeProfileAtomically } from './lib/output-dir.js';
 import { distDir } from './lib/paths.js';
 import type { Profile } from './lib/profile.js';
 import { listProfiles, loadProfile, UnknownProfileError } from './lib/profiles.js';
@@ -52,6 +52,7 @@ async function main(opts: { profile?: string; check?: boolean; outdir: string })
 
   // Refuses an output path that is not ours and files we did not write (before cdk8s is even loaded).
   const plan = planOutput(opts.outdir, names, opts.profile === undefined ? names : undefined);
+  if (!opts.check) checkWritable(opts.outdir);
 
   // cdk8s is loaded only now: a refusal above costs no more than reading the profiles.
   const { renderProfile, staleFiles } = await import('./lib/synth.js');

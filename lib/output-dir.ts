@@ -1,5 +1,5 @@
-import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, closeSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { FailedError, RefusedError } from './errors.js';
 
 /**
@@ -116,6 +116,49 @@ export function hasOutputMarker(outDir: string): boolean {
  * A directory holding no generated file at all is not a profile's output: it is left alone.
  */
 export function planOutput(outDir: string, writing: readonly string[], profiles?: readonly string[]): OutputPlan {
+  return refusingFileSystemErrors(outDir, () => planOutputOf(outDir, writing, profiles));
+}
+
+/**
+ * Refuses (exit 2), before anything is written, an output path the synth could not create or write
+ * into: a part of it is a file, or the directory that would hold it is not writable (permissions, a
+ * read-only file system). Not for `--check`, which writes nothing.
+ */
+export function checkWritable(outDir: string): void {
+  refusingFileSystemErrors(outDir, () => {
+    let existing = outDir;
+    while (statOrUndefined(existing, true) === undefined && dirname(existing) !== existing) existing = dirname(existing);
+    if (!statSync(existing).isDirectory()) throw Object.assign(new Error(`${existing} is not a directory`), { code: 'ENOTDIR', path: existing, syscall: 'stat' });
+    accessSync(existing, constants.W_OK | constants.X_OK);
+  });
+}
+
+/** What a file system error code means for an output path, in words. */
+const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
+  ENOTDIR: 'a part of the path is a file, not a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'a read-only file system',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+};
+
+/** Runs `body`; a file system error (the synth has not written anything yet) becomes a refusal naming the path. */
+function refusingFileSystemErrors<T>(outDir: string, body: () => T): T {
+  try {
+    return body();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (err instanceof OutputRefusedError || typeof e?.code !== 'string') throw err;
+    const where = e.path !== undefined && e.path !== outDir ? ` (${e.syscall ?? 'access'} ${e.path})` : '';
+    throw new OutputRefusedError(
+      `output path ${outDir} cannot be used: ${FILE_SYSTEM_PROBLEMS[e.code] ?? e.message} (${e.code})${where}; ` +
+        'expected a directory the synth can read and write (dist/, or a new or empty one). Nothing was written or deleted.',
+    );
+  }
+}
+
+function planOutputOf(outDir: string, writing: readonly string[], profiles?: readonly string[]): OutputPlan {
   // The output path itself may be a link (dist/ on another disk): the user chose it. Links inside it are never followed.
   const top = statOrUndefined(outDir, true);
   if (top === undefined) return { orphans: [] };

@@ -3,7 +3,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FailedError } from '../lib/errors.js';
-import { generatedHeader, OUTPUT_MARKER, OutputRefusedError, planOutput, removeOrphan, writeProfileAtomically } from '../lib/output-dir.js';
+import { checkWritable, generatedHeader, OUTPUT_MARKER, OutputRefusedError, planOutput, removeOrphan, writeProfileAtomically } from '../lib/output-dir.js';
 
 /**
  * The synth's promise about its output path, checked on generated directory trees: whatever the
@@ -217,5 +217,36 @@ test('a home directory holding a backup of a profile\'s output is not an output 
     expect(planOutput(out, ['local'], ['local']).orphans).toEqual([]);
   } finally {
     rmSync(home, { recursive: true, force: true });
+  }
+});
+
+test('an output path the synth cannot read or create is refused (exit 2) with a sentence, before anything is written', () => {
+  const root = mkdtempSync(join(tmpdir(), 'outdir-'));
+  try {
+    writeFileSync(join(root, 'a-file'), 'not a directory\n');
+    symlinkSync(join(root, 'loop-b'), join(root, 'loop-a'));
+    symlinkSync(join(root, 'loop-a'), join(root, 'loop-b'));
+    const before = tree(root);
+    const blocked = fc.record({
+      // Below a file (ENOTDIR), or through a cycle of links (ELOOP), at any depth.
+      start: fc.constantFrom({ name: 'a-file', said: 'a part of the path is a file, not a directory (ENOTDIR)' }, { name: 'loop-a', said: 'too many symbolic links (ELOOP)' }),
+      below: fc.array(fc.constantFrom('x', 'dist', 'out', 'a b'), { minLength: 1, maxLength: 3 }),
+      check: fc.boolean(),
+    });
+    fc.assert(fc.property(blocked, ({ start: { name, said }, below, check }) => {
+      const out = join(root, name, ...below);
+      const attempt = () => {
+        planOutput(out, ['alpha']);
+        if (!check) checkWritable(out);
+      };
+      expect(attempt).toThrow(OutputRefusedError);
+      expect(attempt).toThrow(`output path ${out} cannot be used: ${said}`);
+      expect(attempt).toThrow('Nothing was written or deleted.');
+      expect(tree(root)).toEqual(before);
+    }), { numRuns: 60 });
+    // The control: a new directory below a writable one passes both checks.
+    expect(() => { planOutput(join(root, 'new', 'out'), ['alpha']); checkWritable(join(root, 'new', 'out')); }).not.toThrow();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });

@@ -185,6 +185,14 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
     }
   });
 
+  test('an output path below a file, or one the synth may not read, is refused (exit 2) with a sentence, nothing written', () => {
+    const below = join(work, 'package.json', 'out');
+    const r = synth('--profile=local', `--outdir=${below}`);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`synth: output path ${below} cannot be used: a part of the path is a file, not a directory (ENOTDIR)`);
+    expect(r.stderr).not.toContain('internal error');
+  });
+
   test('empty and repeated option values are refused (exit 2), naming the option', () => {
     const before = snapshotDist();
     const cases: [string[], NodeJS.ProcessEnv, string][] = [

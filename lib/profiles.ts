@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { accessSync, constants, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { profilesDir } from './paths.js';
@@ -42,9 +42,11 @@ const EXPECTED_EXPORT = 'expected `export default defineProfile({...})`';
 export async function loadProfile(name: string, dir = profilesDir()): Promise<Profile> {
   const available = listProfiles(dir);
   if (!available.includes(name)) throw new UnknownProfileError(name, available);
+  const unreadable = unreadableProblem(join(dir, `${name}.ts`));
+  if (unreadable !== undefined) throw new ProfileLoadError(name, unreadable);
   let module: { default?: unknown };
   try {
-    module = (await importProfile(name, dir)) as { default?: unknown };
+    module = (await importSettled(name, dir)) as { default?: unknown };
   } catch (err) {
     throw new ProfileLoadError(name, describeLoadFailure(name, err));
   }
@@ -65,8 +67,46 @@ export async function loadProfile(name: string, dir = profilesDir()): Promise<Pr
   }
 }
 
+/** What keeps a profile file from being read (a link to nothing, say), or undefined. */
+function unreadableProblem(file: string): string | undefined {
+  try {
+    accessSync(file, constants.R_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const link = lstatSync(file, { throwIfNoEntry: false })?.isSymbolicLink() ? readlinkSync(file) : undefined;
+    return link !== undefined && code === 'ENOENT'
+      ? `is a link to ${link}, which does not exist; remove the link or point it at a profile file`
+      : `cannot be read (${code}); fix its permissions or remove it`;
+  }
+}
+
+/** A profile's module whose top-level code never settled: nothing was left to run while it was awaited. */
+class NeverSettledError extends Error {}
+
+/**
+ * Imports a profile's module, or fails with NeverSettledError if its top-level code waits for
+ * something that never happens (`await new Promise(() => {})`): Node would otherwise end the
+ * process, silently, with exit code 13, once nothing is left to run ('beforeExit').
+ */
+async function importSettled(name: string, dir: string): Promise<unknown> {
+  let onIdle = () => {};
+  const idle = new Promise<never>((_, reject) => {
+    onIdle = () => reject(new NeverSettledError());
+    process.once('beforeExit', onIdle);
+  });
+  try {
+    return await Promise.race([importProfile(name, dir), idle]);
+  } finally {
+    process.off('beforeExit', onIdle);
+  }
+}
+
 /** Why importing a profile failed, in one line: the compile error, or what its code threw. */
 function describeLoadFailure(name: string, err: unknown): string {
+  if (err instanceof NeverSettledError) {
+    return 'did not finish loading: its top-level code waits for something that never happens (an `await` on a promise nothing settles); a profile file holds data only';
+  }
   const e = err as Error & { profileCompileError?: { file: string; problem: string } };
   // Marked by scripts/run-ts.mjs: the file, or a profile it imports, did not compile.
   const compile = e?.profileCompileError;

@@ -5,9 +5,9 @@
 // file, and this script's own contents), so a synth costs little more than loading cdk8s,
 // where ts-node's type-check of the large Kubernetes API import costs over a second per run.
 // Type-checking happens in the tests and in CI (`npm run typecheck`).
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Any failure of this script (a cache it cannot write, a bundle it cannot load) in one line, never a stack trace. */
@@ -38,7 +38,8 @@ function sourceFingerprint() {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
       else if (e.name.endsWith('.ts')) {
-        const s = statSync(p);
+        // A link to nothing (an old profile's) is a state of the sources too; loading it says what is wrong.
+        const s = statSync(p, { throwIfNoEntry: false }) ?? lstatSync(p);
         hash.update(`${p}\0${s.size}\0${s.mtimeMs}\n`);
       }
     }
@@ -128,9 +129,13 @@ if (!existsSync(bundle)) {
   }
 }
 
-/** A profile's source file (profiles/<name>.ts), the only files whose compile errors are contained. */
+/**
+ * A source file under profiles/ (a profile, or a helper in a subfolder that profiles import): the
+ * only files whose compile errors are contained, so that one broken profile stops only the profiles
+ * that import what is broken.
+ */
 function isProfileFile(file) {
-  return dirname(file) === join(root, 'profiles') && file.endsWith('.ts');
+  return file.startsWith(join(root, 'profiles') + sep) && file.endsWith('.ts');
 }
 
 /**
@@ -139,19 +144,29 @@ function isProfileFile(file) {
  * is wrong with which file, and every other profile loads as usual.
  */
 function compileErrorModules(broken) {
+  /** The module's text: it throws the compile error; as CommonJS, it exports whatever an importer asks for. */
+  const stub = (path, commonJs) => {
+    const file = relative(root, path).split(sep).join('/');
+    const problem = broken.get(path);
+    return `const error = new Error(${JSON.stringify(`${file} does not compile: ${problem}`)});\n` +
+      `error.profileCompileError = ${JSON.stringify({ file, problem })};\nthrow error;\n${commonJs ? 'module.exports = {};' : 'export default undefined;'}\n`;
+  };
   return {
     name: 'compile-error-modules',
     setup(b) {
       const profilesDir = join(root, 'profiles');
-      const filter = new RegExp(`^${profilesDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}[\\\\/][^\\\\/]+\\.ts$`);
-      b.onLoad({ filter }, (args) => {
-        const problem = broken.get(args.path);
-        if (problem === undefined) return undefined;
-        const file = `profiles/${basename(args.path)}`;
-        const contents = `const error = new Error(${JSON.stringify(`${file} does not compile: ${problem}`)});\n` +
-          `error.profileCompileError = ${JSON.stringify({ file, problem })};\nthrow error;\nexport default undefined;\n`;
-        return { contents, loader: 'js' };
+      const filter = new RegExp(`^${profilesDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}[\\\\/].+\\.ts$`);
+      // A profile loaded by name (lib/profiles.ts imports them by pattern, which esbuild does not resolve through plugins).
+      b.onLoad({ filter, namespace: 'file' }, (args) => (broken.has(args.path) ? { contents: stub(args.path, false), loader: 'js' } : undefined));
+      // A broken file imported by another file under profiles/ (a helper in a subfolder): bundled as
+      // CommonJS, outside the file namespace (where package.json's "type" would make it an ES module),
+      // so that the importer's names still link and it fails only when loaded, with the compile error.
+      b.onResolve({ filter: /^\.\.?\// }, async (args) => {
+        if (broken.size === 0 || !isProfileFile(args.importer) || args.pluginData === 'resolving') return undefined;
+        const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'resolving' });
+        return broken.has(resolved.path) ? { path: resolved.path, namespace: 'compile-error' } : undefined;
       });
+      b.onLoad({ filter: /.*/, namespace: 'compile-error' }, (args) => ({ contents: stub(args.path, true), loader: 'js' }));
     },
   };
 }

@@ -1,6 +1,6 @@
 import { transformSync } from 'esbuild';
 import fc from 'fast-check';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ProfileError } from '../lib/profile.js';
@@ -137,6 +137,60 @@ describe('profile files that do not compile (the bundler, in a project copy)', (
       const runner = await runEntry('lib/runner/cli.ts', ['status', '--profile=local', '--context=nowhere'], { cwd: work, env });
       expect(runner.code).toBe(2);
       expect(runner.stderr).toContain('kube context "nowhere" (from flag --context) is not in the kubeconfig');
+      expect(server.connections()).toBe(0);
+    } finally {
+      await server.close();
+      removeTemporaries();
+      rmSync(work, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('files in profiles/ that break only themselves (the bundler, in a project copy)', () => {
+  /** Top-level code that waits for something that never happens, in a few shapes. */
+  const NEVER = [
+    'await new Promise(() => {});',
+    'await new Promise<void>((resolve) => { if (Date.now() < 0) resolve(); });',
+    'for await (const _ of (async function* () { await new Promise(() => {}); })()) { void _; }',
+  ];
+
+  test('a link to nothing, a broken helper in a subfolder, a module that never finishes loading: each named, the others work, nothing sent', async () => {
+    const work = projectCopy();
+    const server = await countingServer();
+    try {
+      const source = readFileSync(join(work, 'profiles', 'local.ts'), 'utf8');
+      // A helper in a subfolder that does not compile, imported by one profile only.
+      const helper = fc.sample(corruption('export const replicas = 3;\nexport const shared = { tag: \'x\' };\n'), 1)[0];
+      mkdirSync(join(work, 'profiles', 'shared'));
+      writeFileSync(join(work, 'profiles', 'shared', 'base.ts'), helper.text);
+      writeFileSync(join(work, 'profiles', 'uses-helper.ts'), `import { replicas } from './shared/base.js';\n${source.replace("name: 'local'", "name: 'uses-helper'").replace('replicas: 3', 'replicas')}`);
+      symlinkSync(join(work, 'no-such-profile.ts'), join(work, 'profiles', 'old.ts'));
+      const never = fc.sample(fc.constantFrom(...NEVER), 1)[0];
+      writeFileSync(join(work, 'profiles', 'hangs.ts'), `${never}\n${source.replace("name: 'local'", "name: 'hangs'")}`);
+      const env = { KUBECONFIG: writeKubeconfig(kubeconfigText(`https://127.0.0.1:${server.port}`)) };
+
+      const expected: [string, string][] = [
+        ['old', `profile "old" cannot be loaded: profiles/old.ts is a link to ${join(work, 'no-such-profile.ts')}, which does not exist`],
+        ['uses-helper', `profile "uses-helper" cannot be loaded: profiles/uses-helper.ts imports profiles/shared/base.ts, which does not compile: ${helper.error}`],
+        ['hangs', 'profile "hangs" cannot be loaded: profiles/hangs.ts did not finish loading: its top-level code waits for something that never happens'],
+      ];
+      for (const [name, said] of expected) {
+        const synth = await runEntry('main.ts', [`--profile=${name}`], { cwd: work });
+        expect({ code: synth.code, said: synth.stderr.includes(said) }).toEqual({ code: 2, said: true });
+        expect(synth.stderr).not.toMatch(STACK_FRAME);
+        expect(synth.stderr).not.toContain('WARNING');
+        const status = await runEntry('lib/runner/cli.ts', ['status', `--profile=${name}`], { cwd: work, env });
+        expect({ code: status.code, said: status.stderr.includes(`error: ${said}`) }).toEqual({ code: 2, said: true });
+      }
+      const good = await runEntry('main.ts', ['--profile=local', '--check'], { cwd: work });
+      expect({ code: good.code, stderr: good.stderr }).toEqual({ code: 0, stderr: '' });
+      const runner = await runEntry('lib/runner/cli.ts', ['status', '--profile=local', '--context=nowhere'], { cwd: work, env });
+      expect(runner.code).toBe(2);
+      expect(runner.stderr).toContain('kube context "nowhere" (from flag --context) is not in the kubeconfig');
+      // A synth of every profile refuses as a whole, naming each broken one.
+      const all = await runEntry('main.ts', [], { cwd: work });
+      expect(all.code).toBe(2);
+      for (const [, said] of expected) expect(all.stderr).toContain(said);
       expect(server.connections()).toBe(0);
     } finally {
       await server.close();

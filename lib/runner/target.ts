@@ -1,5 +1,8 @@
 import { KubeConfig, loadYaml, type Cluster, type Context, type User } from '@kubernetes/client-node';
+import { X509Certificate } from 'node:crypto';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
+import { validateHeaderValue } from 'node:http';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Profile } from '../profile.js';
@@ -58,6 +61,8 @@ const ACCEPTED_SERVER = 'an https URL with a host and an optional port and path,
  * scheme is not an address at all (client libraries disagree on what it means).
  */
 export function serverProblem(server: string): string | undefined {
+  // The URL parser drops surrounding whitespace and line breaks, so that "https://h:1 " would pass for another address.
+  if (/[\s\p{Cc}]/u.test(server)) return 'holds whitespace or a control character';
   if (!/^[a-z][a-z0-9+.-]*:/i.test(server) || /^[a-z0-9.-]+:\d+(\/|$)/i.test(server)) return 'has no scheme';
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) return 'is not a URL';
   // The URL parser would take "https:///k8s/x" for host "k8s": nothing between "//" and "/" is no host.
@@ -142,6 +147,9 @@ function readKubeconfigFile(file: string, source: string): KubeConfig {
   try {
     kc.loadFromString(text);
     kc.makePathsAbsolute(dirname(file));
+    // client-node reads a list, or `clusters: 5`, as a kubeconfig without entries.
+    const shape = shapeProblem(text);
+    if (shape !== undefined) throw new Error(shape);
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { reason?: string; mark?: { line: number; column: number } };
     if (e.code === 'ENOENT' || e.code === 'EACCES') {
@@ -167,12 +175,13 @@ function shapeProblem(text: string): string | undefined {
     doc = loadYaml(text);
   } catch (err) {
     // client-node's loadYaml refuses an empty (null) document in these words.
-    return (err as Error).message === 'Failed to load YAML' ? 'the document is empty' : undefined;
+    return (err as Error).message === 'Failed to load YAML' ? 'the document is empty (or null, false or 0), not a mapping' : undefined;
   }
   if (!isMapping(doc)) return `the document is ${doc === null || doc === undefined ? 'empty' : Array.isArray(doc) ? 'a list' : `a ${typeof doc}`}, not a mapping`;
   for (const [list, item] of [['clusters', 'cluster'], ['users', 'user'], ['contexts', 'context']] as const) {
     const entries = doc[list];
-    if (!Array.isArray(entries)) continue;
+    if (entries === undefined || entries === null) continue;
+    if (!Array.isArray(entries)) return `${list} is ${isMapping(entries) ? 'a mapping' : `a ${typeof entries}`}, not a list`;
     for (const [i, entry] of entries.entries()) {
       if (!isMapping(entry)) return `${list}[${i}] is not a mapping`;
       if (entry[item] !== undefined && entry[item] !== null && !isMapping(entry[item])) return `${list}[${i}].${item} is not a mapping`;
@@ -187,7 +196,8 @@ function shapeProblem(text: string): string | undefined {
  * Resolves the target from the kubeconfig (KUBECONFIG, else ~/.kube/config) without sending any
  * request. Refuses a context that is not there, one whose cluster or user is not defined, a server
  * that is not an https URL, a proxy (the runner would not go through it), credential files that
- * cannot be read, and a server that differs from the profile's pin.
+ * cannot be read, credentials that cannot be used (certificates and keys that are no PEM or do not
+ * match, a token that is no HTTP header value), and a server that differs from the profile's pin.
  */
 export function resolveTarget(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv = process.env, loaded: LoadedKubeConfig | KubeConfig = loadKubeConfig(env)): Target {
   const { context, source } = chooseContext(profile, flag, env);
@@ -230,11 +240,71 @@ export function resolveTarget(profile: Profile, flag: string | undefined, env: N
       throw refuse(`the ${field}, ${file}, cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); fix the path in the kubeconfig.`);
     }
   }
+  const credentials = credentialProblem(cluster, user);
+  if (credentials !== undefined) {
+    const [subject, field, what] = credentials;
+    const owner = subject === 'cluster' ? ofCluster : of(`user "${user.name}"`, where('user', user.name));
+    throw refuse(`the ${field} of ${owner} ${what}; fix it in the kubeconfig.`);
+  }
   if (profile.kube.apiServer !== undefined && !sameServer(profile.kube.apiServer, cluster.server)) {
     throw refuse(`kube context "${context}" points at ${cluster.server}, but profile "${profile.name}" is pinned to ${profile.kube.apiServer}. Fix the kubeconfig or the profile's kube.apiServer.`);
   }
   kubeConfig.setCurrentContext(context);
   return { context, source, server: cluster.server, kubeConfig };
+}
+
+/** A certificate or key as client-node takes it: the file's bytes, else the base64 data. */
+function credentialBytes(file: string | undefined, data: string | undefined): Buffer | undefined {
+  if (file) return readFileSync(file);
+  return data ? Buffer.from(data, 'base64') : undefined;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * What client-node would fail on only once the first request goes out (building the TLS context, or
+ * the request's headers), as [whose, kubeconfig field, what is wrong]; undefined when all is usable.
+ * Checked with the same node:tls and node:http that the requests use.
+ */
+function credentialProblem(cluster: Cluster, user: User): [whose: 'cluster' | 'user', field: string, problem: string] | undefined {
+  const field = (name: string, file: string | undefined) => (file ? `${name} (${file})` : `${name}-data`);
+  const ca = credentialBytes(cluster.caFile, cluster.caData);
+  if (ca !== undefined) {
+    // node:tls takes any bytes as a CA and fails only during the handshake: every block must be a certificate.
+    const blocks = ca.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+    const bad = blocks.findIndex((b) => { try { new X509Certificate(b); return false; } catch { return true; } });
+    if (blocks.length === 0 || bad >= 0) {
+      return ['cluster', field('certificate-authority', cluster.caFile), `${blocks.length === 0 ? 'holds no PEM certificate' : `holds a certificate that cannot be read (block ${bad + 1})`}; expected PEM certificates ("-----BEGIN CERTIFICATE-----"${cluster.caFile ? '' : ', base64-encoded'})`];
+    }
+  }
+  const cert = credentialBytes(user.certFile, user.certData);
+  const key = credentialBytes(user.keyFile, user.keyData);
+  const certField = field('client-certificate', user.certFile);
+  const keyField = field('client-key', user.keyFile);
+  if (cert !== undefined && key === undefined) return ['user', certField, 'is given without a client-key; give both, or neither'];
+  if (key !== undefined && cert === undefined) return ['user', keyField, 'is given without a client-certificate; give both, or neither'];
+  if (cert !== undefined && key !== undefined) {
+    const tlsProblem = (options: SecureContextOptions) => { try { createSecureContext(options); return undefined; } catch (err) { return (err as Error).message; } };
+    const ofCert = tlsProblem({ cert });
+    if (ofCert !== undefined) return ['user', certField, `is not a PEM certificate (${ofCert}); expected one ("-----BEGIN CERTIFICATE-----"${user.certFile ? '' : ', base64-encoded'})`];
+    const ofKey = tlsProblem({ key });
+    if (ofKey !== undefined) return ['user', keyField, `is not a PEM private key (${ofKey}); expected one ("-----BEGIN ... PRIVATE KEY-----"${user.keyFile ? '' : ', base64-encoded'})`];
+    const ofPair = tlsProblem({ cert, key });
+    if (ofPair !== undefined) return ['user', keyField, `does not belong to the ${certField} (${ofPair}); expected the key of that certificate`];
+  }
+  const headers: [string, string | undefined, string][] = [
+    ['Authorization', user.token ? `Bearer ${user.token}` : undefined, 'token (or the contents of its token-file)'],
+    ['Impersonate-User', user.impersonateUser ?? undefined, 'as (the user to impersonate)'],
+  ];
+  for (const [header, value, name] of headers) {
+    if (value === undefined) continue;
+    try {
+      validateHeaderValue(header, value);
+    } catch {
+      return ['user', name, 'cannot be sent in an HTTP header: it holds a line break or another control character; expected the value on one line'];
+    }
+  }
+  return undefined;
 }
 
 export function describeTarget(t: Target): string {

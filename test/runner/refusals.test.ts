@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -9,7 +9,7 @@ import { rules } from '../../lib/validation.js';
 import { duration, MAX_SINCE_SECONDS, MAX_WAIT_SECONDS, ruled, seconds } from '../../lib/runner/commands/command.js';
 import { declaredOptions, runRunner } from '../../lib/runner/program.js';
 import { loadKubeConfig, resolveTarget, serverProblem, TargetRefusedError } from '../../lib/runner/target.js';
-import { countingServer, kubeconfigText, removeTemporaries, runEntry, STACK_FRAME, writeKubeconfig, type CountingServer } from '../cli-harness.js';
+import { countingServer, kubeconfigText, removeTemporaries, root, runEntry, STACK_FRAME, writeKubeconfig, type CountingServer } from '../cli-harness.js';
 
 /**
  * Every refusal before a request exits 2 with one sentence, and sends nothing: proved against an
@@ -18,6 +18,12 @@ import { countingServer, kubeconfigText, removeTemporaries, runEntry, STACK_FRAM
  * request, kubeconfigs that are malformed or unsafe); the runner runs in-process for the many
  * generated cases, and as a process (the way a user runs it) for a sample of each class.
  */
+
+/** A client certificate with its key, and a key of another pair (test/runner/fixtures, made with openssl). */
+const FIXTURES = join(root, 'test', 'runner', 'fixtures');
+const CLIENT_CERT = join(FIXTURES, 'client.crt');
+const CLIENT_KEY = join(FIXTURES, 'client.key');
+const OTHER_KEY = join(FIXTURES, 'other.key');
 
 let server: CountingServer;
 let kubeconfig: string;
@@ -229,12 +235,15 @@ describe('kubeconfigs', () => {
     port: fc.constantFrom('', ':6443', ':443', ':99999', ':abc'),
     path: fc.constantFrom('', '/k8s/clusters/c-1'),
     suffix: fc.constantFrom('', '', '?x=1', '#frag'),
+    // Whitespace the URL parser would drop silently, around or inside.
+    before: fc.constantFrom('', '', '', ' ', '\t', '\n'),
+    after: fc.constantFrom('', '', '', ' ', '\r\n', '\t'),
   })
     // "https:/" + no host + "/k8s/..." is "https://k8s/...": a valid URL the parts do not describe.
     .filter((p) => !(p.scheme === 'https:/' && p.host === '' && p.path !== ''))
     .map((p) => ({
-      text: `${p.scheme}${p.userinfo}${p.host}${p.port}${p.path}${p.suffix}`,
-      ok: p.scheme.toLowerCase() === 'https://' && p.userinfo === '' && p.host !== '' && !/99999|abc/.test(p.port) && p.suffix === '',
+      text: `${p.before}${p.scheme}${p.userinfo}${p.host}${p.port}${p.path}${p.suffix}${p.after}`,
+      ok: p.scheme.toLowerCase() === 'https://' && p.userinfo === '' && p.host !== '' && !/99999|abc/.test(p.port) && p.suffix === '' && p.before === '' && p.after === '',
     }));
 
   test('the server rule agrees with the model on every combination of parts', () => {
@@ -279,7 +288,7 @@ describe('kubeconfigs', () => {
   });
 
   test('a context without a usable cluster, user or credential file, or behind a proxy, is refused naming what', async () => {
-    const present = plant('not really a certificate\n');
+    const present = CLIENT_CERT;
     await fc.assert(fc.asyncProperty(contextShape, async (shape) => {
       const fileFor = (kind: string) => (kind === 'present' ? present : join(dir, 'no-such-file.pem'));
       const text = [
@@ -293,7 +302,7 @@ describe('kubeconfigs', () => {
         '- name: u',
         '  user:',
         '    token: t',
-        ...(shape.certFile !== 'none' ? [`    client-certificate: ${fileFor(shape.certFile)}`] : []),
+        ...(shape.certFile !== 'none' ? [`    client-certificate: ${fileFor(shape.certFile)}`, `    client-key: ${CLIENT_KEY}`] : []),
         'contexts:',
         '- name: sandstore-local',
         '  context:',
@@ -349,6 +358,80 @@ describe('kubeconfigs', () => {
     }), { numRuns: 150 });
   });
 
+  test('a document that is no mapping, or whose clusters, users or contexts are no list, is "not a valid kubeconfig", naming the file', async () => {
+    const notAList = fc.oneof(fc.integer(), fc.string({ maxLength: 5 }), fc.boolean(), fc.dictionary(fc.constantFrom('a', 'name'), fc.integer(), { minKeys: 1 }));
+    const doc = fc.oneof(
+      fc.array(fc.jsonValue({ maxDepth: 1 }), { maxLength: 3 }).map((v) => ({ text: JSON.stringify(v), said: 'the document is a list, not a mapping' })),
+      fc.oneof(fc.integer(), fc.string({ minLength: 1, maxLength: 8 }).filter((t) => !/[:#\-[{&*!|>'"%@`?,\]}]/.test(t) && t.trim() === t && t.trim() !== '' && !/^(true|false|null|~|yes|no|on|off|y|n|[-+.\d].*)$/i.test(t)), fc.boolean())
+        .map((v) => ({ text: `${JSON.stringify(v)}\n`, said: v ? `the document is a ${typeof v}, not a mapping` : 'the document is empty (or null, false or 0), not a mapping' })),
+      fc.tuple(fc.constantFrom('clusters', 'users', 'contexts'), notAList).map(([list, v]) => ({
+        text: kubeconfigText(`https://127.0.0.1:${serverPort()}`).replace(new RegExp(`^${list}:\n(- .*\n(  .*\n)*)+`, 'm'), `${list}: ${JSON.stringify(v)}\n`),
+        said: `${list} is a ${typeof v === 'object' ? 'mapping' : typeof v}, not a list`,
+      })),
+    );
+    await fc.assert(fc.asyncProperty(doc, async ({ text, said }) => {
+      const file = plant(text);
+      expectRefused(await run(['status', '--profile=local'], { KUBECONFIG: file }), `kubeconfig ${file} is not a valid kubeconfig: ${said}`);
+    }), { numRuns: 60 });
+  });
+
+  /** Credentials as a kubeconfig states them, each usable or malformed in one of the ways seen. */
+  const credentials = fc.record({
+    ca: fc.constantFrom('none', 'file', 'data', 'junk-data', 'junk-file', 'text-file'),
+    cert: fc.constantFrom('none', 'file', 'data', 'junk-data', 'text-file'),
+    key: fc.constantFrom('none', 'file', 'data', 'junk-data', 'other'),
+    token: fc.constantFrom('none', 'ok', 'newline', 'cr', 'nul', 'tab-inside'),
+    as: fc.constantFrom('none', 'ok', 'newline'),
+  });
+
+  test('malformed credentials (certificate, key, token) are refused before any request, naming the file, the user and the field', async () => {
+    const base64 = (file: string) => readFileSync(file).toString('base64');
+    const junk = Buffer.from('not a cert').toString('base64');
+    const textFile = plant('sandstore-host\n');
+    const tokens: Record<string, string> = { ok: 't0k3n.abc', newline: 'abc\ndef', cr: 'abc\r', nul: 'a\u0000b', 'tab-inside': 'a\tb' };
+    let refused = 0;
+    await fc.assert(fc.asyncProperty(credentials, async (c) => {
+      const pem = (kind: string, field: string, file: string) => ({
+        file: [`${field}: ${JSON.stringify(file)}`], data: [`${field}-data: ${base64(file)}`], 'junk-data': [`${field}-data: ${junk}`],
+        'junk-file': [`${field}: ${JSON.stringify(textFile)}`], 'text-file': [`${field}: ${JSON.stringify(textFile)}`],
+        other: [`${field}: ${JSON.stringify(OTHER_KEY)}`], none: [],
+      } as Record<string, string[]>)[kind];
+      const user = [
+        ...pem(c.cert, 'client-certificate', CLIENT_CERT), ...pem(c.key, 'client-key', CLIENT_KEY),
+        ...(c.token === 'none' ? [] : [`token: ${JSON.stringify(tokens[c.token])}`]),
+        ...(c.as === 'none' ? [] : [`as: ${JSON.stringify(c.as === 'ok' ? 'jane' : 'jane\nadmin')}`]),
+      ];
+      const text = [
+        'clusters:', '- name: c', '  cluster:', `    server: https://127.0.0.1:${serverPort()}`, ...pem(c.ca, 'certificate-authority', CLIENT_CERT).map((l) => `    ${l}`),
+        'users:', '- name: u', `  user: ${user.length === 0 ? '{}' : ''}`, ...user.map((l) => `    ${l}`),
+        'contexts:', '- name: sandstore-local', '  context: { cluster: c, user: u }', '',
+      ].join('\n');
+      // The model: the first problem in the order the runner checks, as [field, words].
+      const certProblem = ['junk-data', 'text-file'].includes(c.cert);
+      const problems: [string, string][] = [
+        ...(['junk-data', 'junk-file', 'text-file'].includes(c.ca) ? [[c.ca === 'junk-data' ? 'certificate-authority-data' : `certificate-authority (${textFile})`, 'holds no PEM certificate'] as [string, string]] : []),
+        ...(c.cert !== 'none' && c.key === 'none' ? [[c.cert.includes('file') ? 'client-certificate (' : 'client-certificate-data', 'is given without a client-key'] as [string, string]] : []),
+        ...(c.key !== 'none' && c.cert === 'none' ? [[c.key === 'data' || c.key === 'junk-data' ? 'client-key-data' : 'client-key (', 'is given without a client-certificate'] as [string, string]] : []),
+        ...(c.cert !== 'none' && c.key !== 'none' && certProblem ? [[c.cert === 'junk-data' ? 'client-certificate-data' : 'client-certificate (', 'is not a PEM certificate'] as [string, string]] : []),
+        ...(c.cert !== 'none' && c.key === 'junk-data' ? [['client-key-data', 'is not a PEM private key'] as [string, string]] : []),
+        ...(c.cert !== 'none' && !certProblem && c.key === 'other' ? [[`client-key (${OTHER_KEY})`, 'does not belong to the client-certificate'] as [string, string]] : []),
+        ...(['newline', 'cr', 'nul'].includes(c.token) ? [['token (or the contents of its token-file)', 'cannot be sent in an HTTP header'] as [string, string]] : []),
+        ...(c.as === 'newline' ? [['as (the user to impersonate)', 'cannot be sent in an HTTP header'] as [string, string]] : []),
+      ];
+      const file = plant(text);
+      if (problems.length === 0) {
+        expect(resolveTarget(profile, undefined, { KUBECONFIG: file }).context).toBe('sandstore-local');
+        return;
+      }
+      refused++;
+      const [field, words] = problems[0];
+      const o = await run(['status', '--profile=local'], { KUBECONFIG: file });
+      expectRefused(o, `the ${field}`, words, `kube context "sandstore-local" (in ${file})`, 'Nothing was sent.');
+      if (!field.startsWith('certificate-authority')) expect(o.stderr).toContain('of user "u"');
+    }), { numRuns: 200 });
+    expect(refused).toBeGreaterThan(60);
+  });
+
   test('KUBECONFIG naming no file, a missing file or a directory is refused naming it', async () => {
     const missing = join(dir, 'missing');
     const directory = join(dir, 'a-directory');
@@ -388,6 +471,17 @@ describe('as a process, the way a user runs it (a generated sample of each class
     ['http server', () => ({ argv: ['status', '--profile=local'], env: { KUBECONFIG: writeKubeconfig(kubeconfigText(`http://127.0.0.1:${server.port}`)) }, said: 'uses plain http' })],
     ['server without a scheme', () => ({ argv: ['destroy', '--profile=local'], env: { KUBECONFIG: writeKubeconfig(kubeconfigText(`127.0.0.1:${server.port}`)) }, said: 'has no scheme' })],
     ['malformed kubeconfig', () => ({ argv: ['deploy', '--profile=local'], env: { KUBECONFIG: writeKubeconfig('clusters: [\n') }, said: 'is not valid YAML' })],
+    ['kubeconfig that is a list', () => ({ argv: ['status', '--profile=local'], env: { KUBECONFIG: writeKubeconfig('- a\n- b\n') }, said: 'is not a valid kubeconfig: the document is a list, not a mapping' })],
+    ['token with a line break', () => ({ argv: ['deploy', '--profile=local'], env: { KUBECONFIG: writeKubeconfig(kubeconfigText(`https://127.0.0.1:${server.port}`).replace('token: t', 'token: "abc\\ndef"')) }, said: 'the token (or the contents of its token-file) of user "u"' })],
+    ['client certificate that is not one', () => {
+      const hostname = writeKubeconfig('sandstore-host\n'); // a text file, as /etc/hostname
+      return {
+        argv: ['destroy', '--profile=local'],
+        env: { KUBECONFIG: writeKubeconfig(kubeconfigText(`https://127.0.0.1:${server.port}`).replace('token: t', `client-certificate: ${hostname}, client-key: ${CLIENT_KEY}`)) },
+        said: `the client-certificate (${hostname}) of user "u"`,
+      };
+    }],
+    ['server with surrounding whitespace', () => ({ argv: ['status', '--profile=local'], env: { KUBECONFIG: writeKubeconfig(kubeconfigText(`https://127.0.0.1:${server.port} `)) }, said: 'holds whitespace or a control character' })],
   ];
 
   test.each(cases)('%s: exit 2, one sentence, nothing sent', async (_name, make) => {

@@ -7,6 +7,8 @@ import { InvalidArgumentError, type Command } from 'commander';
  * - an empty value (`--context=`, `--profile ''`, `CDK8S_OUTDIR=`) is refused: it is a mistake
  *   (an unset shell variable, a slip of the keyboard), and taking it for "not given" would quietly
  *   fall back to a default, e.g. the profile's kube context instead of the one meant;
+ * - a value with surrounding whitespace (`--context=' prod'`, `--timeout=' 5'`) is refused, never
+ *   trimmed: it is the value used, or none;
  * - a single-valued option given twice (`--profile=a --profile=b`) is refused rather than the last
  *   one winning: which one was meant is a guess, and the wrong guess acts on the wrong profile.
  *
@@ -24,9 +26,12 @@ export function strictOptionValues(command: Command): Command {
         throw new InvalidArgumentError(`${flag} is given more than once (${JSON.stringify(first)}, then ${JSON.stringify(value)}); give it once`);
       }
       given.set(flag, value);
+      const env = option.envVar ? ` (or ${option.envVar})` : '';
       if (value.trim() === '') {
-        const env = option.envVar ? ` (or ${option.envVar})` : '';
         throw new InvalidArgumentError(`${flag}${env} is empty; give a value (${option.flags}) or leave the option out`);
+      }
+      if (value.trim() !== value) {
+        throw new InvalidArgumentError(`${flag}${env} has surrounding whitespace (${JSON.stringify(value)}); give the value without it`);
       }
       return parse ? parse(value, previous) : value;
     });

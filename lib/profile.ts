@@ -30,7 +30,7 @@ const ruledNumber = (rule: Rule<number>) => ruled(z.number(), rule);
 const bytes = ruledString(rules.bytes);
 const dnsLabel = ruledString(rules.dnsLabel);
 const singleLine = ruledString(rules.singleLine);
-const positiveInt = ruledNumber(rules.positiveInt);
+const raftLogEntries = ruledNumber(rules.raftLogEntries);
 
 /**
  * A check across fields that runs, despite problems elsewhere, once `fields` themselves are fine
@@ -59,7 +59,7 @@ const labels = z.pipe(
   labelRecord,
 );
 
-const cpuMemory = z.strictObject({ cpu: ruledString(rules.cpu), memory: bytes });
+const cpuMemory = z.strictObject({ cpu: ruledString(rules.cpu), memory: ruledString(rules.memory) });
 const requestsAndLimits = z.strictObject({ requests: cpuMemory, limits: cpuMemory });
 const resources = requestsAndLimits.check(
   ...(['cpu', 'memory'] as const).map((kind) => z.superRefine<z.output<typeof requestsAndLimits>>((r, ctx) => {
@@ -98,9 +98,9 @@ export const ProfileSchema = z.strictObject({
   /** The data plane: SandstoreCluster's props (RaftTunables), whose defaults apply. */
   raft: z.strictObject({
     replicas: ruledNumber(rules.raftReplicas),
-    maxBatchSize: z.optional(positiveInt),
-    maxBatchWaitMs: z.optional(ruledNumber(rules.milliseconds)),
-    snapshotThresholdLogs: z.optional(positiveInt),
+    maxBatchSize: z.optional(raftLogEntries),
+    maxBatchWaitMs: z.optional(ruledNumber(rules.batchWaitMs)),
+    snapshotThresholdLogs: z.optional(raftLogEntries),
   }),
   /** The control plane: EtcdControlPlane's props, whose defaults apply. */
   etcd: z.strictObject({

@@ -80,8 +80,30 @@ const MAX_RAFT_REPLICAS = 501;
  * waits for a majority, and every member is named in each bootstrap container (see above).
  */
 const MAX_ETCD_REPLICAS = 7;
-/** The largest Go time.Duration (int64 nanoseconds), in whole milliseconds. */
-const MAX_DURATION_MS = 9_223_372_036_854;
+/**
+ * Bounds of Sand Store's Raft tunables (read in servers/node/topology_hyperconverged.go, used in
+ * internal/metadata_replicator/durable_raft), so that a value that passes is one Sand Store works with:
+ * - the log kept between snapshots is about snapshotThresholdLogs entries, and a follower that falls
+ *   behind is sent every one of them in a single AppendEntries message, which Sand Store's gRPC caps
+ *   at 32 MiB (maxGRPCMessageSize); the WAL file holding them is rewritten whole on every batch. At
+ *   10,000 (ten times the default) an entry may still take 3.3 KiB.
+ * - a batch (maxBatchSize) is written and replicated as one, within the same message and log; no
+ *   more than the log kept between snapshots.
+ * - a write that does not fill a batch waits up to maxBatchWaitMs on the leader before it is written
+ *   and replicated, and Sand Store's client library gives an operation 30 s (defaultOperationTimeout
+ *   in clients/library/client.go): at most 10 s, a third of it, leaves the rest for replication and
+ *   a retry at the leader. (Any value up to the largest Go duration passed before: a flush ticker of
+ *   292 years never fires, and writes under light load time out.)
+ */
+const MAX_RAFT_LOG_ENTRIES = 10_000;
+const MAX_BATCH_WAIT_MS = 10_000;
+/**
+ * The least memory a container is given (request and limit): 12 MiB, CRI-O's minimum for runc
+ * containers (cri-o/cri-o#2531). Below ~7 MiB runc cannot even start a container, which then fails
+ * with an obscure error rather than an OOM kill (moby/moby#41167, containers/podman#4722); Docker
+ * refuses limits below 6 MB. A profile's "1" (one byte) passed before.
+ */
+const MIN_MEMORY = '12Mi';
 
 /** Raft needs a strict majority; an even member count adds a node without adding fault tolerance. */
 function oddMembers(min: number, max: number): Rule<number> {
@@ -118,6 +140,36 @@ function quantityValue(v: string): { numerator: bigint; denominator: bigint } | 
   return { numerator, denominator };
 }
 
+/** The form of an API server address the runner accepts, for messages. */
+export const ACCEPTED_SERVER = 'an https URL with a host and an optional port and path, e.g. "https://192.168.49.2:8443"';
+
+/**
+ * What is wrong with an API server address for the runner, or undefined: one rule for a profile's
+ * kube.apiServer and a kubeconfig's cluster server. Only https: over plain http the bearer token or
+ * basic credentials of every request travel in clear, and a server without a scheme is not an
+ * address at all (client libraries disagree on what it means).
+ */
+export function serverProblem(server: string): string | undefined {
+  // The URL parser drops surrounding whitespace and line breaks, so that "https://h:1 " would pass for another address.
+  if (/[\s\p{Cc}]/u.test(server)) return 'holds whitespace or a control character';
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(server) || /^[a-z0-9.-]+:\d+(\/|$)/i.test(server)) return 'has no scheme';
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) return 'is not a URL';
+  // The URL parser would take "https:///k8s/x" for host "k8s": nothing between "//" and "/" is no host.
+  if (/^[a-z][a-z0-9+.-]*:\/\/([/?#]|$)/i.test(server)) return 'has no host';
+  let url: URL;
+  try {
+    url = new URL(server);
+  } catch {
+    return 'is not a URL';
+  }
+  if (url.protocol === 'http:') return 'uses plain http, so the credentials of every request would travel unencrypted';
+  if (url.protocol !== 'https:') return `uses the scheme ${url.protocol.slice(0, -1)}`;
+  if (url.hostname === '') return 'has no host';
+  if (url.username !== '' || url.password !== '') return 'carries a user name or password in the URL';
+  if (url.search !== '' || url.hash !== '') return 'carries a query or fragment';
+  return undefined;
+}
+
 /** Whether quantity `a` is less than quantity `b` (false when either is no quantity: other rules say so). */
 function quantityBelow(a: string, b: string): boolean {
   const x = quantityValue(a);
@@ -145,6 +197,11 @@ export const rules = {
       ? undefined
       : 'a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes';
   }) as Rule<string>,
+  /** A container's memory (request or limit): whole bytes, at least what a container can start with (MIN_MEMORY). */
+  memory: ((v: string) =>
+    rules.bytes(v) === undefined && !quantityBelow(v, MIN_MEMORY)
+      ? undefined
+      : `a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "${MIN_MEMORY}" (the least a container starts with)`) as Rule<string>,
   /** A limit against its request, named `requestField`: the API server refuses a limit below the request. */
   notBelowRequest: (request: string, requestField: string): Rule<string> => (limit) =>
     quantityBelow(limit, request) ? `at least ${requestField}, ${JSON.stringify(request)}` : undefined,
@@ -177,10 +234,10 @@ export const rules = {
   /** Sand Store's Raft members: at least 3, to survive a failure. */
   raftReplicas: oddMembers(3, MAX_RAFT_REPLICAS),
   etcdReplicas: oddMembers(1, MAX_ETCD_REPLICAS),
-  /** A Raft count tunable (RAFT_MAX_BATCH_SIZE, RAFT_SNAPSHOT_THRESHOLD_LOGS). */
-  positiveInt: wholeNumber(1, Number.MAX_SAFE_INTEGER),
-  /** RAFT_MAX_BATCH_WAIT_MS: Sand Store multiplies it into a Go time.Duration, which it must fit. */
-  milliseconds: wholeNumber(1, MAX_DURATION_MS),
+  /** A Raft count tunable (RAFT_MAX_BATCH_SIZE, RAFT_SNAPSHOT_THRESHOLD_LOGS); see MAX_RAFT_LOG_ENTRIES. */
+  raftLogEntries: wholeNumber(1, MAX_RAFT_LOG_ENTRIES),
+  /** RAFT_MAX_BATCH_WAIT_MS; see MAX_BATCH_WAIT_MS. */
+  batchWaitMs: wholeNumber(1, MAX_BATCH_WAIT_MS),
   nodePort: ((v: number) =>
     Number.isInteger(v) && v >= NODE_PORT_MIN && v <= NODE_PORT_MAX
       ? undefined
@@ -209,17 +266,10 @@ export const rules = {
       || (v.startsWith('[') && v.endsWith(']') && isIPv6(v.slice(1, -1)))
       ? undefined
       : 'a host name or IP address, e.g. "192.168.1.20", "laptop.lan" or "[fd00::20]"') as Rule<string>,
-  /** The runner compares it with the kubeconfig's server URL. */
+  /** The runner compares it with the kubeconfig's server, which must pass the same rule (serverProblem). */
   apiServerUrl: ((v: string) => {
-    let url: URL | undefined;
-    try {
-      url = new URL(v);
-    } catch {
-      url = undefined;
-    }
-    // URL() itself drops surrounding whitespace and line breaks: refused here instead.
-    const ok = url !== undefined && (url.protocol === 'https:' || url.protocol === 'http:') && url.hostname !== '' && !/[\s\p{Cc}]/u.test(v);
-    return ok ? undefined : 'an http(s) URL such as "https://192.168.1.20:8443"';
+    const problem = serverProblem(v);
+    return problem === undefined ? undefined : `${ACCEPTED_SERVER} (this one ${problem})`;
   }) as Rule<string>,
   registry: ((v: string) =>
     v.length <= IMAGE_NAME_MAX && REGISTRY.test(v)

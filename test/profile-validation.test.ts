@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import ssdRaft from '../profiles/ssd-raft.js';
 import { parseProfile, ProfileError, type ProfileInput } from '../lib/profile.js';
 
@@ -30,16 +31,20 @@ describe('profile validation', () => {
     ['even etcd replicas', (p) => { p.etcd.replicas = 2; }, /^etcd\.replicas: got 2; expected an odd whole number from 1 to 7$/],
     ['more Raft replicas than one bootstrap Job holds', (p) => { p.raft.replicas = 503; }, /^raft\.replicas: got 503; expected an odd whole number from 3 to 501$/],
     ['more etcd members than etcd advises', (p) => { p.etcd.replicas = 9; }, /^etcd\.replicas: got 9; expected an odd whole number from 1 to 7$/],
-    ['a tunable Sand Store reads as "1e+21"', (p) => { p.raft.maxBatchSize = 1e21; }, /^raft\.maxBatchSize: got 1e\+21; expected a whole number from 1 to 9007199254740991$/],
-    ['a tunable past exact integers', (p) => { p.raft.snapshotThresholdLogs = 2 ** 53; }, /^raft\.snapshotThresholdLogs: got 9007199254740992; expected a whole number from 1 to 9007199254740991$/],
-    ['a batch wait past Go\'s durations', (p) => { p.raft.maxBatchWaitMs = 9_223_372_036_855; }, /^raft\.maxBatchWaitMs: got 9223372036855; expected a whole number from 1 to 9223372036854$/],
+    ['a tunable Sand Store reads as "1e+21"', (p) => { p.raft.maxBatchSize = 1e21; }, /^raft\.maxBatchSize: got 1e\+21; expected a whole number from 1 to 10000$/],
+    ['a snapshot threshold whose log no longer fits one message', (p) => { p.raft.snapshotThresholdLogs = 10_001; }, /^raft\.snapshotThresholdLogs: got 10001; expected a whole number from 1 to 10000$/],
+    ['a batch wait that fits a Go duration but never fires (the audit\'s)', (p) => { p.raft.maxBatchWaitMs = 9_223_372_036_854; }, /^raft\.maxBatchWaitMs: got 9223372036854; expected a whole number from 1 to 10000$/],
+    ['a batch wait past the client\'s deadline', (p) => { p.raft.maxBatchWaitMs = 30_000; }, /^raft\.maxBatchWaitMs: got 30000; expected a whole number from 1 to 10000$/],
+    ['a batch larger than the log kept between snapshots can be', (p) => { p.raft.maxBatchSize = 2 ** 53; }, /^raft\.maxBatchSize: got 9007199254740992; expected a whole number from 1 to 10000$/],
+    ['one byte of memory (the audit\'s)', (p) => { p.resources.sandstore.requests.memory = '1'; }, /^resources\.sandstore\.requests\.memory: got "1"; expected a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "12Mi" \(the least a container starts with\)$/],
+    ['a memory request no container starts with', (p) => { p.resources.etcd.requests.memory = '4Mi'; }, /^resources\.etcd\.requests\.memory: got "4Mi"; expected .*at least "12Mi"/],
     ['replicas as a string', (p) => { p.raft.replicas = '3'; }, /^raft\.replicas: got "3"; expected number$/],
     ['a node port out of range', (p) => { p.clientAccess.nodePortBase = 8080; }, /^clientAccess\.nodePortBase: got 8080; expected a whole number from 30000 to 32767/],
     ['node ports running past the range', (p) => { p.clientAccess.nodePortBase = 32766; }, /^clientAccess\.nodePortBase: got 32766; expected at most 32765: with 3 Raft replicas the last node port would be 32768/],
     ['a quantity like 20GB', (p) => { p.storage.sizePerPod = '20GB'; }, /^storage\.sizePerPod: got "20GB"; expected a Kubernetes quantity such as "20Gi"/],
     ['a zero claim size', (p) => { p.storage.sizePerPod = '0Mi'; }, /^storage\.sizePerPod: got "0Mi"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes$/],
     ['an empty etcd claim size', (p) => { p.etcd.storageSize = ''; }, /^etcd\.storageSize: got ""; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0/],
-    ['a fraction of a byte ("500m" meant as "500Mi")', (p) => { p.resources.etcd.requests.memory = '500m'; }, /^resources\.etcd\.requests\.memory: got "500m"; expected .*in whole bytes$/],
+    ['a fraction of a byte ("500m" meant as "500Mi")', (p) => { p.resources.etcd.requests.memory = '500m'; }, /^resources\.etcd\.requests\.memory: got "500m"; expected .*in whole bytes such as/],
     ['no CPU at all', (p) => { p.resources.sandstore.requests.cpu = '0'; }, /^resources\.sandstore\.requests\.cpu: got "0"; expected a Kubernetes quantity such as "500m" or "2", greater than 0$/],
     ['an empty memory request', (p) => { p.resources.etcd.requests.memory = ''; }, /^resources\.etcd\.requests\.memory: got ""; expected a Kubernetes quantity/],
     ['a CPU limit below its request', (p) => { p.resources.sandstore.limits.cpu = '400m'; }, /^resources\.sandstore\.limits\.cpu: got "400m"; expected at least requests\.cpu, "500m"$/],
@@ -66,9 +71,12 @@ describe('profile validation', () => {
     ['a namespace under Kubernetes\' prefix', (p) => { p.namespace = 'kube-sandstore'; }, /^namespace: got "kube-sandstore"; expected .*none of Kubernetes' own namespaces/],
     ['a bad node label key', (p) => { p.nodeSelection.nodeSelector = { 'disk type': 'ssd' }; }, /^nodeSelection\.nodeSelector\.disk type: got "disk type"; expected a label key/],
     ['no Go build tags', (p) => { p.build.goTags = []; }, /^build\.goTags: got \[\]; expected at least one Go build tag/],
-    ['a zero Raft tunable', (p) => { p.raft.maxBatchWaitMs = 0; }, /^raft\.maxBatchWaitMs: got 0; expected a whole number from 1 to 9223372036854$/],
+    ['a zero Raft tunable', (p) => { p.raft.maxBatchWaitMs = 0; }, /^raft\.maxBatchWaitMs: got 0; expected a whole number from 1 to 10000$/],
     ['a bad taint effect', (p) => { p.nodeSelection.ssdTaint = { key: 'k', effect: 'NoScheduling' }; }, /^nodeSelection\.ssdTaint\.effect: got "NoScheduling"; /],
-    ['an API server that is not a URL', (p) => { p.kube.apiServer = '192.168.1.20:8443'; }, /^kube\.apiServer: got "192\.168\.1\.20:8443"; expected an http\(s\) URL/],
+    ['an API server that is not a URL', (p) => { p.kube.apiServer = '192.168.1.20:8443'; }, /^kube\.apiServer: got "192\.168\.1\.20:8443"; expected an https URL with a host and an optional port and path, e\.g\. "https:\/\/192\.168\.49\.2:8443" \(this one has no scheme\)$/],
+    ['an API server over plain http, which the runner refuses', (p) => { p.kube.apiServer = 'http://192.168.1.20:8080'; }, /^kube\.apiServer: got "http:\/\/192\.168\.1\.20:8080"; expected an https URL .*\(this one uses plain http/],
+    ['an API server with credentials in it', (p) => { p.kube.apiServer = 'https://admin:pw@192.168.1.20:8443'; }, /^kube\.apiServer: got .*; expected an https URL .*\(this one carries a user name or password in the URL\)$/],
+    ['an API server with a query', (p) => { p.kube.apiServer = 'https://192.168.1.20:8443/?x=1'; }, /^kube\.apiServer: got .*; expected an https URL .*\(this one carries a query or fragment\)$/],
   ])('%s is reported by field, value and accepted form', (_, mutate, message) => {
     const problems = problemsOf(variant(mutate));
     expect(problems).toHaveLength(1);
@@ -135,6 +143,43 @@ describe('profile validation', () => {
     const expected = (key: string, shown: string) => `nodeSelection.nodeSelector.${key}: got "${shown}"; expected a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a name of at most 63 characters`;
     // The empty key as it is reported without "__proto__" beside it.
     expect(problems).toEqual([expected('__proto__', '__proto__'), expected('""', '')]);
+  });
+
+  test('memory takes whole bytes from 12Mi, what a container starts with (generated quantities against a model)', () => {
+    const UNITS: Record<string, bigint> = { '': 1n, k: 1000n, M: 10n ** 6n, G: 10n ** 9n, Ki: 1024n, Mi: 1024n ** 2n, Gi: 1024n ** 3n };
+    const quantity = fc.record({
+      unit: fc.constantFrom(...Object.keys(UNITS)),
+      whole: fc.oneof(fc.bigInt({ min: 0n, max: 20_000_000n }), fc.constantFrom(0n, 1n, 4n, 6n, 11n, 12n, 13n, 12_287n, 12_288n, 12_582_911n, 12_582_912n, 12_582_913n)),
+      tenth: fc.option(fc.bigInt({ min: 0n, max: 9n }), { nil: undefined }),
+    });
+    let accepted = 0;
+    fc.assert(fc.property(quantity, ({ unit, whole, tenth }) => {
+      const text = `${whole}${tenth === undefined ? '' : `.${tenth}`}${unit}`;
+      const tenths = (whole * 10n + (tenth ?? 0n)) * UNITS[unit];
+      const ok = tenths % 10n === 0n && tenths / 10n >= 12n * 1024n * 1024n;
+      const problems = problemsOf(variant((p) => { p.resources.sandstore.requests.memory = text; p.resources.sandstore.limits.memory = text; }));
+      if (ok) {
+        accepted++;
+        expect(problems).toEqual([]);
+      } else {
+        expect(problems).toEqual(['requests', 'limits'].map((part) =>
+          `resources.sandstore.${part}.memory: got "${text}"; expected a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "12Mi" (the least a container starts with)`));
+      }
+    }), { numRuns: 400 });
+    expect(accepted).toBeGreaterThan(50);
+  });
+
+  test('each Raft tunable takes a whole number from 1 to 10000 (generated numbers against a model)', () => {
+    const field = fc.constantFrom('maxBatchSize', 'maxBatchWaitMs', 'snapshotThresholdLogs');
+    const value = fc.oneof(fc.integer({ min: -5, max: 12_000 }), fc.double(), fc.constantFrom(0, 1, 9_999, 10_000, 10_001, 2 ** 31, 2 ** 53, 9_223_372_036_854, 1e21, 0.5, NaN, Infinity));
+    fc.assert(fc.property(field, value, (name, n) => {
+      const problems = problemsOf(variant((p) => { p.raft[name] = n; }));
+      if (Number.isInteger(n) && n >= 1 && n <= 10_000) expect(problems).toEqual([]);
+      else {
+        expect(problems).toHaveLength(1);
+        expect(problems[0].startsWith(`raft.${name}: got `)).toBe(true);
+      }
+    }), { numRuns: 600 });
   });
 
   test('a name that is not the file name is refused', () => {

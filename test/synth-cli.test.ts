@@ -200,6 +200,9 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
       [[], { CDK8S_OUTDIR: '' }, '--outdir (or CDK8S_OUTDIR) is empty'],
       [['--profile='], {}, '--profile is empty'],
       [['--profile=local', '--profile=ssd-raft'], {}, '--profile is given more than once ("local", then "ssd-raft")'],
+      [['--outdir= dist'], {}, '--outdir (or CDK8S_OUTDIR) has surrounding whitespace (" dist")'],
+      [[], { CDK8S_OUTDIR: 'dist\n' }, '--outdir (or CDK8S_OUTDIR) has surrounding whitespace ("dist\\n")'],
+      [['--profile=local '], {}, '--profile has surrounding whitespace ("local ")'],
     ];
     for (const [args, env, message] of cases) {
       const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, ...env } });

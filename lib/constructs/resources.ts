@@ -15,12 +15,12 @@ export interface ContainerResources {
 
 /**
  * Throws, naming `field` (e.g. `resources.requests.cpu`), unless every value is an amount greater
- * than 0 (memory in whole bytes) and no limit is below its request.
+ * than 0 (memory in whole bytes, at least what a container starts with) and no limit is below its request.
  */
 export function checkResources(who: string, field: string, r: ContainerResources): void {
   for (const part of ['requests', 'limits'] as const) {
     check(who, `${field}.${part}.cpu`, r[part].cpu, rules.cpu);
-    check(who, `${field}.${part}.memory`, r[part].memory, rules.bytes);
+    check(who, `${field}.${part}.memory`, r[part].memory, rules.memory);
   }
   for (const kind of ['cpu', 'memory'] as const) {
     check(who, `${field}.limits.${kind}`, r.limits[kind], rules.notBelowRequest(r.requests[kind], `${field}.requests.${kind}`));

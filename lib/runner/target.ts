@@ -7,6 +7,7 @@ import { homedir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import type { Profile } from '../profile.js';
 import { RefusedError } from '../errors.js';
+import { ACCEPTED_SERVER, serverProblem } from '../validation.js';
 
 /** Where the runner acts, and why that context was chosen. */
 export interface Target {
@@ -27,12 +28,15 @@ export class TargetRefusedError extends RefusedError {}
  * profile's context is exactly what someone who set one (to an unset variable, say) did not mean.
  */
 export function chooseContext(profile: Profile, flag: string | undefined, env: NodeJS.ProcessEnv): { context: string; source: Target['source'] } {
+  const padded = (what: string, value: string) => new TargetRefusedError(`${what} has surrounding whitespace (${JSON.stringify(value)}); give the context's name without it. Nothing was sent.`);
   if (flag !== undefined) {
     if (flag.trim() === '') throw new TargetRefusedError('--context is empty; name a context of the kubeconfig (--context=<name>), or leave the option out to use KUBE_CONTEXT or the profile\'s. Nothing was sent.');
+    if (flag.trim() !== flag) throw padded('--context', flag);
     return { context: flag, source: 'flag --context' };
   }
   if (env.KUBE_CONTEXT !== undefined) {
     if (env.KUBE_CONTEXT.trim() === '') throw new TargetRefusedError('KUBE_CONTEXT is set but empty; set it to a context of the kubeconfig, or unset it to use the profile\'s. Nothing was sent.');
+    if (env.KUBE_CONTEXT.trim() !== env.KUBE_CONTEXT) throw padded('KUBE_CONTEXT', env.KUBE_CONTEXT);
     return { context: env.KUBE_CONTEXT, source: 'KUBE_CONTEXT' };
   }
   return { context: profile.kube.context, source: 'profile' };
@@ -52,34 +56,8 @@ function sameServer(a: string, b: string): boolean {
   }
 }
 
-/** The form of an API server address the runner accepts, for messages. */
-const ACCEPTED_SERVER = 'an https URL with a host and an optional port and path, e.g. "https://192.168.49.2:8443"';
-
-/**
- * What is wrong with a cluster's `server` for the runner, or undefined. Only https: over plain http
- * the bearer token or basic credentials of every request travel in clear, and a server without a
- * scheme is not an address at all (client libraries disagree on what it means).
- */
-export function serverProblem(server: string): string | undefined {
-  // The URL parser drops surrounding whitespace and line breaks, so that "https://h:1 " would pass for another address.
-  if (/[\s\p{Cc}]/u.test(server)) return 'holds whitespace or a control character';
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(server) || /^[a-z0-9.-]+:\d+(\/|$)/i.test(server)) return 'has no scheme';
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(server)) return 'is not a URL';
-  // The URL parser would take "https:///k8s/x" for host "k8s": nothing between "//" and "/" is no host.
-  if (/^[a-z][a-z0-9+.-]*:\/\/([/?#]|$)/i.test(server)) return 'has no host';
-  let url: URL;
-  try {
-    url = new URL(server);
-  } catch {
-    return 'is not a URL';
-  }
-  if (url.protocol === 'http:') return 'uses plain http, so the credentials of every request would travel unencrypted';
-  if (url.protocol !== 'https:') return `uses the scheme ${url.protocol.slice(0, -1)}`;
-  if (url.hostname === '') return 'has no host';
-  if (url.username !== '' || url.password !== '') return 'carries a user name or password in the URL';
-  if (url.search !== '' || url.hash !== '') return 'carries a query or fragment';
-  return undefined;
-}
+// One rule for a profile's kube.apiServer and a kubeconfig's server (lib/validation.ts).
+export { serverProblem };
 
 /** A kubeconfig as the runner read it: the files merged as kubectl merges them, and where each entry came from. */
 export interface LoadedKubeConfig {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { loadProfile } from '../../lib/profiles.js';
-import type { Profile } from '../../lib/profile.js';
+import { parseProfile, ProfileError, type Profile } from '../../lib/profile.js';
 import { rules } from '../../lib/validation.js';
 import { duration, MAX_SINCE_SECONDS, MAX_WAIT_SECONDS, ruled, seconds } from '../../lib/runner/commands/command.js';
 import { declaredOptions, runRunner } from '../../lib/runner/program.js';
@@ -104,6 +104,21 @@ describe('option values', () => {
     }), { numRuns: 100 });
   });
 
+  test('a value with surrounding whitespace, of any option of any command, is refused naming the option, never trimmed', async () => {
+    const pad = fc.constantFrom(' ', '\t', '\n', '  ', '\u00a0', '\r\n');
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...valueOptions), pad, fc.constantFrom('before', 'after', 'both'), fc.boolean(), async (o, p, where, joined) => {
+      const value = `${where === 'after' ? '' : p}${GOOD_VALUE[o.flag]}${where === 'before' ? '' : p}`;
+      const argv = joined ? [o.command, `${o.flag}=${value}`] : [o.command, o.flag, value];
+      expectRefused(await run(argv), `${o.flag}`, `has surrounding whitespace (${JSON.stringify(value)})`);
+    }), { numRuns: 150 });
+  });
+
+  test('a KUBE_CONTEXT with surrounding whitespace is refused, never trimmed', async () => {
+    await fc.assert(fc.asyncProperty(fc.constantFrom(' sandstore-local', 'sandstore-local ', '\tsandstore-local', 'sandstore-local\n', ' x '), fc.constantFrom('status', 'deploy', 'destroy', 'logs'), async (value, command) => {
+      expectRefused(await run([command, '--profile=local'], { KUBE_CONTEXT: value }), `KUBE_CONTEXT has surrounding whitespace (${JSON.stringify(value)})`);
+    }), { numRuns: 12 });
+  });
+
   test('an empty or blank KUBE_CONTEXT is refused, not taken for "unset"', async () => {
     await fc.assert(fc.asyncProperty(fc.constantFrom('', ' ', '\t'), fc.constantFrom('status', 'deploy', 'destroy', 'logs'), async (blank, command) => {
       expectRefused(await run([command, '--profile=local'], { KUBE_CONTEXT: blank }), 'KUBE_CONTEXT is set but empty');
@@ -112,7 +127,7 @@ describe('option values', () => {
 });
 
 /** The accepted form of a number of seconds, as a model: plain decimal, from 1 s to a day. */
-const secondsModel = (s: string) => (/^\d+(\.\d+)?$/.test(s.trim()) && Number(s) >= 1 && Number(s) <= MAX_WAIT_SECONDS ? Number(s) : undefined);
+const secondsModel = (s: string) => (/^\d+(\.\d+)?$/.test(s) && Number(s) >= 1 && Number(s) <= MAX_WAIT_SECONDS ? Number(s) : undefined);
 const numberish = fc.oneof(
   fc.double({ min: -1e6, max: 1e12, noNaN: true }).map(String),
   fc.integer({ min: -10, max: 200_000 }).map(String),
@@ -142,7 +157,7 @@ describe('numbers', () => {
       fc.constantFrom('1.5m', '-1h', '99999999999h', '1h30m'),
     );
     const model = (s: string) => {
-      const m = /^(\d+)(s|m|h)?$/.exec(s.trim());
+      const m = /^(\d+)(s|m|h)?$/.exec(s);
       const n = m ? Number(m[1]) * { s: 1, m: 60, h: 3600 }[(m[2] ?? 's') as 's' | 'm' | 'h'] : NaN;
       return n >= 1 && n <= MAX_SINCE_SECONDS ? n : undefined;
     };
@@ -193,7 +208,8 @@ describe('names that go into a request', () => {
   test('a refused name stops the command before anything is sent', async () => {
     await fc.assert(fc.asyncProperty(fc.constantFrom(...NAMED), nearly, async ([flag, command, rule], s) => {
       fc.pre(rule(s) !== undefined);
-      expectRefused(await run([command, '--profile=local', `${flag}=${s}`]), `expected ${rule(s)}`);
+      // Surrounding whitespace is refused as such, before the rule looks at the value.
+      expectRefused(await run([command, '--profile=local', `${flag}=${s}`]), s.trim() === s ? `expected ${rule(s)}` : 'has surrounding whitespace');
     }), { numRuns: 100 });
   });
 });
@@ -245,6 +261,26 @@ describe('kubeconfigs', () => {
       text: `${p.before}${p.scheme}${p.userinfo}${p.host}${p.port}${p.path}${p.suffix}${p.after}`,
       ok: p.scheme.toLowerCase() === 'https://' && p.userinfo === '' && p.host !== '' && !/99999|abc/.test(p.port) && p.suffix === '' && p.before === '' && p.after === '',
     }));
+
+  test('one rule: a profile\'s kube.apiServer is accepted exactly when the runner accepts it as a kubeconfig\'s server', () => {
+    fc.assert(fc.property(server, ({ text }) => {
+      let pinned = true;
+      try {
+        parseProfile('local', { ...profile, kube: { ...profile.kube, apiServer: text } });
+      } catch (err) {
+        expect(err).toBeInstanceOf(ProfileError);
+        pinned = false;
+      }
+      let reached = true;
+      try {
+        resolveTarget(profile, undefined, { KUBECONFIG: plant(kubeconfigText(text)) });
+      } catch (err) {
+        expect(err).toBeInstanceOf(TargetRefusedError);
+        reached = false;
+      }
+      expect(pinned).toBe(reached);
+    }), { numRuns: 500 });
+  });
 
   test('the server rule agrees with the model on every combination of parts', () => {
     fc.assert(fc.property(server, ({ text, ok }) => {

@@ -12,8 +12,8 @@ export const IMAGE_PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 export type ImagePullPolicy = (typeof IMAGE_PULL_POLICIES)[number];
 
 /**
- * Sand Store's Raft tunables (see the runtime contract); each a whole number > 0 that Sand Store
- * can read (rules.positiveInt, rules.milliseconds).
+ * Sand Store's Raft tunables (see the runtime contract); each a whole number from 1 to 10,000 that
+ * Sand Store works with (rules.raftLogEntries, rules.batchWaitMs: why these bounds).
  */
 export interface RaftTunables {
   /**

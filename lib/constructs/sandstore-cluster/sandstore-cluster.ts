@@ -84,9 +84,9 @@ export class SandstoreCluster extends Construct {
     check(who, 'image', this.image, rules.imageReference);
     check(who, 'storageSize', this.storageSize, rules.bytes);
     checkResources(who, 'resources', this.resources);
-    check(who, 'raft.maxBatchSize', this.raft.maxBatchSize, rules.positiveInt);
-    check(who, 'raft.maxBatchWaitMs', this.raft.maxBatchWaitMs, rules.milliseconds);
-    check(who, 'raft.snapshotThresholdLogs', this.raft.snapshotThresholdLogs, rules.positiveInt);
+    check(who, 'raft.maxBatchSize', this.raft.maxBatchSize, rules.raftLogEntries);
+    check(who, 'raft.maxBatchWaitMs', this.raft.maxBatchWaitMs, rules.batchWaitMs);
+    check(who, 'raft.snapshotThresholdLogs', this.raft.snapshotThresholdLogs, rules.raftLogEntries);
     if (this.externalAccess) {
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePort);
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePortBaseFor(this.replicas));

@@ -60,7 +60,7 @@ export const MIN_WAIT_SECONDS = 1;
 
 /** A number of seconds a wait may last (a --timeout): plain decimal, from 1 s to a day. */
 export function seconds(value: string): number {
-  const n = /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : NaN;
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!(n >= MIN_WAIT_SECONDS && n <= MAX_WAIT_SECONDS)) {
     throw new InvalidArgumentError(`expected a number of seconds from ${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS} (one day), such as 300, got "${value}"`);
   }
@@ -72,7 +72,7 @@ export const MAX_SINCE_SECONDS = 365 * 86_400;
 
 /** "30s", "10m", "2h" or a bare number of seconds, from 1 s to a year (a --since). */
 export function duration(value: string): number {
-  const m = /^(\d+)(s|m|h)?$/.exec(value.trim());
+  const m = /^(\d+)(s|m|h)?$/.exec(value);
   const n = m ? Number(m[1]) * ({ s: 1, m: 60, h: 3600 }[m[2] ?? 's'] ?? 1) : NaN;
   if (!(n >= 1 && n <= MAX_SINCE_SECONDS)) {
     throw new InvalidArgumentError(`expected a duration from 1s to 8760h (a year) like 30s, 10m or 2h, got "${value}"`);

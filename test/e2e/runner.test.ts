@@ -253,6 +253,40 @@ describe('runner refusals and failures', () => {
     }
   });
 
+  test('a namespace and a StorageClass that exist without the profile\'s labels are not taken over: deploy and update refuse naming both, and leave them as they were', async () => {
+    // Someone else's objects under the names a profile uses (as `namespace: 'monitoring'` or k3s's `local-path` class would be).
+    const suffix = Date.now().toString(36);
+    const ns = `sandstore-foreign-${suffix}`;
+    const sc = `sandstore-foreign-ssd-${suffix}`;
+    const work = projectWithVariant('local', 'takeover', `namespace: '${ns}', storage: { ...base.storage, className: '${sc}' }`);
+    await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { team: 'monitoring' } } });
+    await kube.create({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: sc }, provisioner: 'rancher.io/local-path', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' } as KubeObject);
+    const state = async () => (await Promise.all([kube.get('Namespace', ns), kube.get('StorageClass', sc)])).map((o) => ({
+      resourceVersion: o.metadata.resourceVersion, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {},
+      managers: ((o.metadata.managedFields ?? []) as { manager: string }[]).map((f) => f.manager).sort(),
+    }));
+    try {
+      const before = await state();
+      for (const command of ['deploy', 'update']) {
+        const r = await runCli([command, '--profile=takeover', `--context=${CONTEXT}`, '--timeout=30'], { cwd: work });
+        expectExit(r, 1);
+        expect(r.stderr).toContain(`${CONTEXT} already has objects that profile takeover would take over, and a later destroy would delete`);
+        expect(r.stderr).toContain(`Namespace ${ns} already exists and was not made by sandstore-deploy: set \`namespace\` in profiles/takeover.ts to a name of its own`);
+        expect(r.stderr).toContain(`StorageClass ${sc} already exists and was not made by sandstore-deploy: set \`storage.className\` in profiles/takeover.ts to a name of its own`);
+        expect(r.stderr).toContain('nothing was changed');
+        // Both exactly as they were (no label, annotation or field manager of ours), and nothing of the profile in the namespace.
+        expect(await state()).toEqual(before);
+        for (const kind of ['StatefulSet', 'Service', 'ConfigMap', 'NetworkPolicy', 'Job'] as const) expect((await kube.list(kind, { namespace: ns })).items).toEqual([]);
+      }
+      // Destroy finds nothing of the profile (they carry none of its labels) and deletes neither.
+      expectExit(await runCli(['destroy', '--profile=takeover', `--context=${CONTEXT}`], { cwd: work }), 0);
+      expect(await state()).toEqual(before);
+    } finally {
+      await kube.delete('StorageClass', sc);
+      await kube.delete('Namespace', ns);
+    }
+  });
+
   test('a deletion held by a finalizer makes destroy fail on its deadline, saying what is stuck and how to force it', async () => {
     const ns = 'sandstore-local';
     await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' } } });

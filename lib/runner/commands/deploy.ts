@@ -12,6 +12,7 @@ import { ApiLostError, InterruptedError } from '../watch.js';
 import type { ClusterCommand } from './command.js';
 import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
+import { refuseTakeovers } from '../ownership.js';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
 export interface DeployProgress {
@@ -20,8 +21,8 @@ export interface DeployProgress {
 }
 
 /**
- * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts), a
- * clean slate (destroy, waited for), then server-side apply in phases, each waited for:
+ * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts; no
+ * object of someone else's that dist/ would take over, ownership.ts), a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
@@ -33,6 +34,8 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
   // After the lock: two deploys of different profiles started together then see each other's lock.
   const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
   if (others.length > 0) throw otherProfileLiveError(others, { profile: ctx.profile.name, context: ctx.target.context });
+  // Before the first change: no object of someone else's is taken over (and later destroyed).
+  await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'deploy');
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
   await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });

@@ -4,6 +4,7 @@ import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { ApiError, type KubeObject } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
+import { refuseTakeovers } from '../ownership.js';
 import { lastTermination, ordinalOf, podProblems } from '../pods.js';
 import { waitForRollout, WaitFailedError } from '../waits.js';
 import { buildAndPushImage } from '../../image/build.js';
@@ -35,6 +36,8 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
   const dist = findManifest(manifests, 'StatefulSet', Component.dataPlane);
   if (!dist) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
   await ctx.holdLock();
+  // The base objects it applies include the cluster-scoped ones (the StorageClass): none may be someone else's.
+  await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'update');
   const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.namespace);
   if (!live) {
     throw new FailedError(`StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`);

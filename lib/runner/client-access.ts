@@ -25,7 +25,7 @@ export async function clientEndpoints(ctx: CommandContext, manifests: readonly M
       if (ip) nodeIps.set(node.metadata.name, ip);
     }
   }
-  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace })).items;
+  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.namespace })).items;
   return services.map((svc) => {
     const pod: string = svc.spec.selector['statefulset.kubernetes.io/pod-name'];
     const nodeName = pods.find((p) => p.metadata.name === pod)?.spec?.nodeName;

@@ -42,11 +42,11 @@ export interface Leadership {
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
 export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
-  const pods = (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}` })).items;
+  const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}` })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
     if (!running) return [];
-    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.profile.namespace)}/log`, { query: { container: SandstoreContainers.events }, raw: true });
+    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, { query: { container: SandstoreContainers.events }, raw: true });
     return roleChanges(pod.metadata.name, log);
   }));
   const changes = logs.flat();

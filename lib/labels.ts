@@ -20,6 +20,9 @@ export const LabelKeys = {
  */
 export const SandstoreContainers = { node: 'sandstore', events: 'events' } as const;
 
+/** The smoke-test Job's one container, the smoke client, whose logs `smoke` prints. */
+export const SMOKE_TEST_CONTAINER = 'smoke';
+
 /**
  * The parts of a deployment, as their objects' `app.kubernetes.io/component` label says. The runner
  * and people select on these, so each is written here once.
@@ -84,9 +87,24 @@ export function profileSelector(profile: string): string {
   return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profile}`;
 }
 
+/** Label selector matching the objects of one part of a profile; with `'!='`, of every other part. */
+export function componentSelector(profileName: string, component: Component, match: '=' | '!=' = '='): string {
+  return `${profileSelector(profileName)},${LabelKeys.component}${match}${component}`;
+}
+
+/** Label selector matching the objects of every Sand Store profile but `profileName`. */
+export function otherProfilesSelector(profileName: string): string {
+  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile},${LabelKeys.profile}!=${profileName}`;
+}
+
 export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
   return { [DEPLOY_PHASE_ANNOTATION]: phase };
 }
 
 /** The label the StatefulSet controller puts on each pod; selecting on it pins a service to one pod. */
 export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
+
+/** Label selector matching the pods of Job `jobName`, by the label the Job controller puts on each. */
+export function jobPodsSelector(jobName: string): string {
+  return `job-name=${jobName}`;
+}

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { Component, LabelKeys, profileSelector, SandstoreContainers } from '../labels.js';
+import { Component, componentSelector, SandstoreContainers } from '../labels.js';
 import { InterruptedError } from './watch.js';
 import type { CommandContext } from './commands/context.js';
 import { objectPath } from './kube.js';
@@ -42,7 +42,7 @@ export interface Leadership {
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
 export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
-  const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}` })).items;
+  const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
     if (!running) return [];

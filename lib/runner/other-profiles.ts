@@ -1,4 +1,4 @@
-import { LabelKeys, MANAGED_BY } from '../labels.js';
+import { LabelKeys, otherProfilesSelector } from '../labels.js';
 import { listProfiles } from '../profiles.js';
 import { FailedError } from '../errors.js';
 import type { Kube, KubeObject } from './kube.js';
@@ -28,7 +28,7 @@ export interface LiveProfile {
 
 /** Every Sand Store profile but `profile` that is live on the cluster, by name. */
 export async function otherLiveProfiles(kube: Kube, profile: string): Promise<LiveProfile[]> {
-  const selector = `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile},${LabelKeys.profile}!=${profile}`;
+  const selector = otherProfilesSelector(profile);
   const [leases, ...lists] = await Promise.all([
     kube.list('Lease', { namespace: LOCK_NAMESPACE, labelSelector: selector }),
     ...LIVE_KINDS.map((kind) => kube.list(kind, { labelSelector: selector })),

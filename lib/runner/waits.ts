@@ -4,6 +4,7 @@ import type { Reporter } from './report.js';
 import { assessRollout, type RolloutPolicy, type RolloutState } from './rollout.js';
 import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
 import { FailedError } from '../errors.js';
+import { jobPodsSelector } from '../labels.js';
 
 /** The waits the commands compose, all on the one watch mechanism (watch.ts). */
 
@@ -87,7 +88,7 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
 /** Waits for a Job to complete; a Failed job ends the wait at once with its pods' last words. */
 export async function waitForJob(ctx: WaitContext, name: string): Promise<void> {
   try {
-    await waitFor(ctx.kube, [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, `job-name=${name}`)], {
+    await waitFor(ctx.kube, [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, jobPodsSelector(name))], {
       what: `Job ${name} to complete`,
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,

@@ -1,4 +1,4 @@
-import { Component, DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, componentSelector, DeployPhase, DEPLOY_PHASE_ORDER } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { clientEndpoints } from '../client-access.js';
@@ -27,7 +27,6 @@ export interface DeployProgress {
  */
 export async function deploy(ctx: CommandContext, progress: DeployProgress = { phase: 'start', applied: [] }): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
-  const selector = (component: string) => `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${component}`;
 
   await ctx.holdLock();
   // After the lock: two deploys of different profiles started together then see each other's lock.
@@ -45,7 +44,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
     ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
     if (phase === DeployPhase.controlPlane) {
       const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
-      await waitForRollout(ctx, etcd.metadata.name, selector(Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
       ctx.report.step(phase, `etcd Ready (${(etcd as any).spec.replicas} member${(etcd as any).spec.replicas === 1 ? '' : 's'})`);
     } else if (phase === DeployPhase.bootstrap) {
       const job = required(findManifest(objects, 'Job', Component.membershipBootstrap), 'the membership bootstrap Job', phase);
@@ -53,7 +52,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
       ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
     } else if (phase === DeployPhase.dataPlane) {
       const sts = required(findManifest(objects, 'StatefulSet', Component.dataPlane), 'the Sand Store StatefulSet', phase);
-      await waitForRollout(ctx, sts.metadata.name, selector(Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
       ctx.report.step(phase, `${(sts as any).spec.replicas} Sand Store pods Ready, claims Bound`);
     }
   }

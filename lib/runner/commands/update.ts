@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { Component, DeployPhase, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, componentSelector, DeployPhase, SandstoreContainers } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { ApiError, type KubeObject } from '../kube.js';
@@ -76,8 +76,7 @@ export function withRestart(dist: Manifest, at: string, image?: string): Manifes
  */
 export async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
   const ns = ctx.namespace;
-  const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}`;
-  const state = await waitForRollout(ctx, name, selector, { podReadySeconds, failFast: true });
+  const state = await waitForRollout(ctx, name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds, failFast: true });
   if (state.state === 'done') {
     ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);
     return;
@@ -92,7 +91,7 @@ export async function watchRollout(ctx: CommandContext, name: string, podReadySe
   throw new RolloutPausedError(`rollout of StatefulSet ${name} paused at partition ${partition}: pod ${state.pod} failed (${state.reason}); pods below ordinal ${partition} were not touched`, [
     `failing pod: ${state.pod}${pod ? ` (${podProblems(pod).join('; ') || pod.status?.phase})` : ''}`,
     `last termination: ${t ? `container ${t.container} exit ${t.exitCode ?? '?'}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message.trim()}` : ''}` : 'none recorded'}`,
-    `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} --previous   (or: ${kubectl} logs ${state.pod} -c sandstore --previous)`,
+    `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} --previous   (or: ${kubectl} logs ${state.pod} -c ${SandstoreContainers.node} --previous)`,
     `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
   ]);
 }

@@ -17,7 +17,7 @@ export interface WaitContext {
 }
 
 /** A wait that ended in a failure the user can act on (exit code 1): the details say which pods and why. */
-export class WaitFailedError extends FailedError {}
+class WaitFailedError extends FailedError {}
 
 const podsSource = (namespace: string, labelSelector: string) => ({ key: 'pods', kind: 'Pod', namespace, labelSelector });
 const byName = (key: string, kind: string, namespace: string, name: string) => ({ key, kind, namespace, fieldSelector: `metadata.name=${name}` });

@@ -5,7 +5,7 @@ import { applyAll } from '../apply.js';
 import { ApiError, type KubeObject } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { lastTermination, ordinalOf, podProblems } from '../pods.js';
-import { waitForRollout, WaitFailedError } from '../waits.js';
+import { waitForRollout } from '../waits.js';
 import { buildAndPushImage } from '../../image/build.js';
 import { FailedError, RefusedError } from '../../errors.js';
 import { rules } from '../../validation.js';
@@ -21,8 +21,8 @@ export interface UpdateOptions {
   readonly podReadySeconds?: number;
 }
 
-/** A rollout halted on a failing pod (exit code 1). */
-class RolloutPausedError extends WaitFailedError {}
+/** The runner paused the rollout on a failing pod (exit code 1); not a wait failure: the wait is over by then. */
+class RolloutPausedError extends FailedError {}
 
 /**
  * Flow 4: re-applies the profile's config and data plane with a restart annotation (and optionally

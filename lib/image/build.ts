@@ -3,7 +3,8 @@ import { FailedError, RefusedError } from '../errors.js';
 import { imageRef, type Profile } from '../profile.js';
 import { dockerBuildArgs, registryHost } from './docker-args.js';
 import { loginCommand, preflight } from './preflight.js';
-import { describeExit, findOnPath, run, type Finished } from './process.js';
+import { findOnPath } from '../executables.js';
+import { describeExit, run, type Finished } from './process.js';
 
 /**
  * The seed's Flow 1 (`npm run image -- --profile=<p> --source=<path>`): build the Sand Store node

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { constants } from 'node:os';
 import pRetry from 'p-retry';
 import { resolve } from 'node:path';
-import { findOnPath, isExecutableFile } from '../../image/process.js';
+import { findOnPath, isExecutableFile } from '../../executables.js';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
 import { awaitLeader } from '../leader.js';
 import { manifestsOfPhase, readManifests } from '../manifests.js';

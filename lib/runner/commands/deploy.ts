@@ -25,7 +25,7 @@ export interface DeployProgress {
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
-export async function deploy(ctx: CommandContext, progress: DeployProgress = { phase: 'start', applied: [] }): Promise<void> {
+export async function deploy(ctx: CommandContext, progress: DeployProgress): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
 
   await ctx.holdLock();

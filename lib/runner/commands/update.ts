@@ -14,11 +14,11 @@ import type { CommandContext } from './context.js';
 
 const RESTARTED_AT_ANNOTATION = 'sandstore.io/restarted-at';
 
-export interface UpdateOptions {
+interface UpdateOptions {
   /** Run this image instead of the profile's (e.g. a fixed or a candidate build). @default the profile's image */
   readonly image?: string;
-  /** Seconds an updated pod may take to become Ready before the rollout is paused. @default 120 */
-  readonly podReadySeconds?: number;
+  /** Seconds an updated pod may take to become Ready before the rollout is paused (--pod-ready-timeout). */
+  readonly podReadySeconds: number;
 }
 
 /** The runner paused the rollout on a failing pod (exit code 1); not a wait failure: the wait is over by then. */
@@ -30,10 +30,9 @@ class RolloutPausedError extends FailedError {}
  * time. If an updated pod crash-loops or misses its deadline, the rollout is
  * paused by raising the partition to that pod's ordinal, so no other pod is replaced.
  */
-export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Promise<void> {
+async function update(ctx: CommandContext, opts: UpdateOptions): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
-  const dist = findManifest(manifests, 'StatefulSet', Component.dataPlane);
-  if (!dist) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
+  const dist = dataPlaneStatefulSet(manifests);
   await ctx.holdLock();
   const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.namespace);
   if (!live) {
@@ -54,7 +53,14 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
     throw err;
   }
   ctx.report.step('update', `applied StatefulSet ${dist.metadata.name}${opts.image ? ` with image ${opts.image}` : ''} and a restart at ${(sts as any).spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]}`);
-  await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds ?? 120);
+  await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds);
+}
+
+/** The data plane's StatefulSet in dist/; refused, with nothing sent, when dist/ has none. */
+export function dataPlaneStatefulSet(manifests: readonly Manifest[]): Manifest {
+  const sts = findManifest(manifests, 'StatefulSet', Component.dataPlane);
+  if (!sts) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
+  return sts;
 }
 
 /** The dist StatefulSet with a new restart annotation, optionally another image, partition 0. */

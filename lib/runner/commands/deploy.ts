@@ -7,8 +7,6 @@ import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { waitForJob, waitForRollout } from '../waits.js';
 import { waitContext, type CommandContext } from './context.js';
 import { CommandError, FailedError, RefusedError } from '../../errors.js';
-import { ApiError } from '../kube.js';
-import { ApiLostError, InterruptedError } from '../watch.js';
 import type { ClusterCommand } from './command.js';
 import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
@@ -88,13 +86,10 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
     try {
       await deploy(ctx, progress);
     } catch (err) {
-      // How far it got, whenever a request was refused or the user stopped it mid-way.
+      // How far it got and how to go on, whatever stopped it once it had begun (the error itself
+      // says what went wrong); a refusal changed nothing.
       if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
-        const where = `Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}.`;
-        err.withDetails(err instanceof InterruptedError
-          ? `${where} The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`
-          : err instanceof ApiError ? `${where} Fix the cause and run it again (it starts from a clean slate).`
-            : err instanceof ApiLostError ? `${where} Once the API server answers again, \`npm run deploy\` starts over from a clean slate.` : where);
+        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`);
       }
       throw err;
     }

@@ -110,8 +110,8 @@ export const ProfileSchema = z.strictObject({
   }),
   /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
-    className: ruledString(rules.dnsSubdomain),
-    provisioner: ruledString(rules.provisioner),
+    className: z.optional(ruledString(rules.dnsSubdomain)),
+    provisioner: z.optional(ruledString(rules.provisioner)),
     sizePerPod: bytes,
     /** Only "Delete" (see rules.cleanSlateReclaimPolicy for why). */
     reclaimPolicy: z.optional(ruled(z.enum(RECLAIM_POLICIES), rules.cleanSlateReclaimPolicy)),

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import { ETCD_CONTROL_PLANE_DEFAULTS } from '../lib/constructs/etcd-control-plane/etcd-control-plane-props.js';
+import { LOCAL_SSD_STORAGE_DEFAULTS } from '../lib/constructs/local-ssd-storage/local-ssd-storage-props.js';
 import { SANDSTORE_CLUSTER_DEFAULTS } from '../lib/constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { Component, DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, MANAGED_BY, PART_OF, POD_NAME_LABEL, SandstoreContainers } from '../lib/labels.js';
 import { imageRef, type Profile } from '../lib/profile.js';
@@ -157,7 +158,7 @@ export function contractProblems(profile: Profile, objects: readonly Manifest[])
     const where = `StatefulSet/${sts.metadata.name}`;
     expect(`${where} node selector`, sts.spec.template.spec.nodeSelector ?? {}, profile.nodeSelection.nodeSelector);
     expect(`${where} tolerated taint`, (sts.spec.template.spec.tolerations ?? []).map((t: any) => t.key), profile.nodeSelection.ssdTaint ? [profile.nodeSelection.ssdTaint.key] : []);
-    expect(`${where} claim`, sts.spec.volumeClaimTemplates[0].spec.storageClassName, profile.storage.className);
+    expect(`${where} claim`, sts.spec.volumeClaimTemplates[0].spec.storageClassName, profile.storage.className ?? LOCAL_SSD_STORAGE_DEFAULTS.storageClassName);
     expect(`${where} claim size`, sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, size);
   }
   expect('smoke-test Job', find('Job', `${name}-smoke-test`) !== undefined, profile.smokeTest ?? SANDSTORE_CLUSTER_DEFAULTS.smokeTest);

@@ -136,7 +136,7 @@ export function contractProblems(profile: Profile, objects: readonly Manifest[])
   const node = pod.containers.find((c: any) => c.name === SandstoreContainers.node);
   expect('data plane replicas', dataPlane.spec.replicas, profile.raft.replicas);
   expect('node image', node?.image, imageRef(profile));
-  expect('node image pull policy', node?.imagePullPolicy, profile.image.pullPolicy);
+  expect('node image pull policy', node?.imagePullPolicy, profile.image.pullPolicy ?? SANDSTORE_CLUSTER_DEFAULTS.imagePullPolicy);
   expect('node NODE_ID', node?.env?.find((e: any) => e.name === 'NODE_ID'), { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
   expect('node environment', node?.envFrom, [{ configMapRef: { name: `${name}-config` } }]);
   if (!node?.volumeMounts?.some((m: any) => m.name === 'data' && m.mountPath === config.DATA_DIR)) problems.push('DATA_DIR is not the claimed volume');

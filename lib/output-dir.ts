@@ -23,7 +23,7 @@ export function generatedHeader(profile: string): string {
 const STAGING_PREFIX = (profile: string) => `.${profile}.synth-`;
 
 /** One directory's entries, split into the files the synth wrote and everything else. */
-export interface DirectoryContents {
+interface DirectoryContents {
   readonly ours: string[];
   /** Entries the synth did not write, as paths relative to the output directory (`ssd-raft/notes.txt`, `ssd-raft/sub/`). */
   readonly foreign: string[];
@@ -42,7 +42,7 @@ function isOurFile(path: string, stat: Stats): boolean {
 }
 
 /** What `outDir/name/` holds; `name/` itself is foreign when it is not a directory (a file, a link). */
-export function contentsOf(outDir: string, name: string): DirectoryContents {
+function contentsOf(outDir: string, name: string): DirectoryContents {
   const dir = join(outDir, name);
   const stat = lstatSync(dir);
   if (!stat.isDirectory()) return { ours: [], foreign: [name] };

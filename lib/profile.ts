@@ -69,7 +69,7 @@ const resources = requestsAndLimits.check(
   }, { when: whenFieldsValid(['requests', kind], ['limits', kind]) })),
 );
 
-export const ProfileSchema = z.strictObject({
+const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
   name: dnsLabel,
   /** One line for the profile list. */

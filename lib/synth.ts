@@ -33,7 +33,7 @@ const MAX_FILE_NAME_BYTES = 255;
  * accepts can still be too long for a file (a StorageClass's may have 253 characters): such a name
  * is cut and ends with 12 hex digits of its SHA-256, so that the file stays unique and stable.
  */
-export function manifestFileName(m: Manifest): string {
+function manifestFileName(m: Manifest): string {
   const kind = m.kind.toLowerCase();
   const plain = `${kind}-${m.metadata.name}.yaml`;
   if (Buffer.byteLength(plain) <= MAX_FILE_NAME_BYTES) return plain;

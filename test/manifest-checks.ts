@@ -31,7 +31,7 @@ function namesObject(file: string, object: Manifest): boolean {
 }
 
 /** The objects of rendered files, checked to be one per file, under the name the file says. */
-export function parseRendered(profile: Profile, files: RenderedProfile): { objects: Manifest[]; problems: string[] } {
+function parseRendered(profile: Profile, files: RenderedProfile): { objects: Manifest[]; problems: string[] } {
   const problems: string[] = [];
   const objects: Manifest[] = [];
   for (const [file, text] of files) {
@@ -44,7 +44,7 @@ export function parseRendered(profile: Profile, files: RenderedProfile): { objec
 }
 
 /** Labels, deploy phases, names and namespaces: what the runner selects and applies by. */
-export function labelProblems(profile: Profile, objects: readonly Manifest[]): string[] {
+function labelProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
   const expected: Record<string, string> = {
     [LabelKeys.partOf]: PART_OF, [LabelKeys.managedBy]: MANAGED_BY, [LabelKeys.profile]: profile.name, [LabelKeys.instance]: profile.name,
@@ -78,7 +78,7 @@ export function labelProblems(profile: Profile, objects: readonly Manifest[]): s
  * Pod Security "restricted" for every pod, enforced by the namespace; every image a well-formed
  * reference; resources, where stated, amounts with no limit below its request.
  */
-export function podProblems(profile: Profile, objects: readonly Manifest[]): string[] {
+function podProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
   const namespace = objects.find((o) => o.kind === 'Namespace') as any;
   if (namespace?.metadata.name !== profile.namespace) problems.push(`no Namespace ${profile.namespace}`);
@@ -105,7 +105,7 @@ export function podProblems(profile: Profile, objects: readonly Manifest[]): str
  * Sand Store's runtime contract (shared/sandstore-runtime.md) as the profile asks for it: the
  * environment, the node's identity and data directory, the members, the node ports and placement.
  */
-export function contractProblems(profile: Profile, objects: readonly Manifest[]): string[] {
+function contractProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
   const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name) as any;
   const expect = (what: string, actual: unknown, expected: unknown) => {

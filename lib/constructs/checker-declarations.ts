@@ -19,8 +19,8 @@ export interface Declaration {
   readonly reason: string;
 }
 
-export const KUBE_SCORE_IGNORE_ANNOTATION = 'kube-score/ignore';
-export const CHECKOV_SKIP_ANNOTATION_PREFIX = 'checkov.io/skip';
+const KUBE_SCORE_IGNORE_ANNOTATION = 'kube-score/ignore';
+const CHECKOV_SKIP_ANNOTATION_PREFIX = 'checkov.io/skip';
 
 export const Declared = {
   /** On the per-pod Services: SandstoreCluster's `sandstore-<i>` and ClientNodePort's `sandstore-<i>-external`. */

@@ -29,7 +29,7 @@ export function currentLeader(changes: readonly RoleChange[]): string | undefine
 }
 
 /** Who leads, as the data plane's event logs tell it. */
-export interface Leadership {
+interface Leadership {
   /** The current leader; undefined while there is none. */
   readonly leader?: string;
   /** Role changes are logged but none names a current leader: an election is under way. */
@@ -41,7 +41,7 @@ export interface Leadership {
  * pod. Sand Store has no query for it that a client outside the cluster can use: its topology
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
-export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
+async function readLeadership(ctx: CommandContext): Promise<Leadership> {
   const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
@@ -58,7 +58,7 @@ export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
  * How long `smoke` and `client` wait for an election to end. The elections after a rolling update
  * went on for up to 28 s past the roll on the real node (README, "Sand Store 7ab6010").
  */
-export const LEADER_WAIT_SECONDS = 60;
+const LEADER_WAIT_SECONDS = 60;
 
 /** An election is under way: asked again. */
 class ElectionUnderWay extends Error {}

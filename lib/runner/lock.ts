@@ -42,7 +42,7 @@ export function holderOf(lease: KubeObject, now = Date.now()): LockHolder {
 }
 
 /** Another runner holds the lock (exit code 1): nothing of the profile was changed by this one. */
-export class LockHeldError extends FailedError {}
+class LockHeldError extends FailedError {}
 
 export interface HeldLock {
   /** Stops renewing and deletes the Lease (if it is still ours). */

@@ -55,7 +55,7 @@ export async function otherLiveProfiles(kube: Kube, profile: string): Promise<Li
 }
 
 /** Another profile is live on the target cluster (exit code 1): nothing was changed. */
-export class OtherProfileLiveError extends FailedError {}
+class OtherProfileLiveError extends FailedError {}
 
 /**
  * The refusal: which profiles, what of them runs, and how to remove each. The npm command when this

@@ -23,7 +23,7 @@ import { InterruptedError } from '../watch.js';
  * topology answer names the answering node's own node port, and a follower rejects a mutation with
  * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
  */
-export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
+async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
   // In the directory the user ran npm from (npm runs scripts in the project's): Sand Store's
   // clients write their own logs under ./run there.
   const cwd = process.env.INIT_CWD ?? process.cwd();

@@ -56,7 +56,7 @@ export function withSharedOptions(command: Command): Command {
  */
 export const MAX_WAIT_SECONDS = 86_400;
 /** Less than a second is no deadline for anything a cluster does (and 0.0001 is a typo). */
-export const MIN_WAIT_SECONDS = 1;
+const MIN_WAIT_SECONDS = 1;
 
 /** A number of seconds a wait may last (a --timeout): plain decimal, from 1 s to a day. */
 export function seconds(value: string): number {

@@ -12,7 +12,7 @@ import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
-export interface DeployProgress {
+interface DeployProgress {
   phase: string;
   readonly applied: string[];
 }
@@ -23,7 +23,7 @@ export interface DeployProgress {
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
-export async function deploy(ctx: CommandContext, progress: DeployProgress): Promise<void> {
+async function deploy(ctx: CommandContext, progress: DeployProgress): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
 
   await ctx.holdLock();

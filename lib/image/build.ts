@@ -19,7 +19,7 @@ export interface ImageOptions {
   readonly sourcePath: string;
   /** Whether to push after building. @default true */
   readonly push?: boolean;
-  /** Line printer for progress (the CLI passes console.log). */
+  /** Line printer for docker's output and the steps' progress (the runner passes its reporter's info). */
   readonly log: (line: string) => void;
   /** Environment for the docker CLI (PATH, DOCKER_CONFIG, HOME); @default process.env */
   readonly env?: NodeJS.ProcessEnv;

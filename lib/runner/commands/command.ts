@@ -5,14 +5,14 @@ import type { CommandContext } from './context.js';
 
 /**
  * One runner command, declared in one file (kapp's layout: a command's options, its command and its
- * Run together): its name, what it does, its own options, and its body. The CLI (cli.ts) adds the
+ * Run together): its name, what it does, its own options, and its body. program.ts adds the
  * options every command shares, prepares the context, and turns failures into exit codes: a body
  * only throws CommandErrors (lib/errors.ts), which carry their own.
  */
 export interface ClusterCommand<Options = Record<string, unknown>> {
   readonly name: string;
   readonly description: string;
-  /** Adds the command's own options and arguments (the shared ones are added by the CLI). */
+  /** Adds the command's own options and arguments (program.ts adds the shared ones). */
   readonly configure?: (command: Command) => Command;
   /** The body: returns the exit code, or nothing for 0. `args` are the positional arguments. */
   readonly run: (ctx: CommandContext, options: Options, args: readonly unknown[]) => Promise<number | void>;

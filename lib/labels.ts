@@ -73,18 +73,18 @@ export const DEPLOY_PHASE_ORDER: readonly DeployPhase[] = [
 ];
 
 /** The labels every object of a profile carries (applied chart-wide by SandstoreChart). */
-export function profileLabels(profile: string): Record<string, string> {
+export function profileLabels(profileName: string): Record<string, string> {
   return {
     [LabelKeys.partOf]: PART_OF,
     [LabelKeys.managedBy]: MANAGED_BY,
-    [LabelKeys.instance]: profile,
-    [LabelKeys.profile]: profile,
+    [LabelKeys.instance]: profileName,
+    [LabelKeys.profile]: profileName,
   };
 }
 
 /** Label selector (API list form) matching every object of one profile. */
-export function profileSelector(profile: string): string {
-  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profile}`;
+export function profileSelector(profileName: string): string {
+  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profileName}`;
 }
 
 /** Label selector matching the objects of one part of a profile; with `'!='`, of every other part. */

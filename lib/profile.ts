@@ -167,8 +167,8 @@ export function imageRef(p: Profile): string {
 
 /** A profile that fails validation (a refusal, exit code 2): the message names every problem. */
 export class ProfileError extends RefusedError {
-  public constructor(public readonly profile: string, public readonly problems: readonly string[]) {
-    super(`profile "${profile}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  public constructor(public readonly profileName: string, public readonly problems: readonly string[]) {
+    super(`profile "${profileName}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

@@ -96,7 +96,7 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
     let lock: HeldLock | undefined;
     let ctx: CommandContext | undefined;
     const holdLock = async () => {
-      lock ??= await acquireLock(ctx!.kube, report, { profile: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
+      lock ??= await acquireLock(ctx!.kube, report, { profileName: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
     };
     ctx = await prepareContext(options as SharedOptions, report, interrupt.signal, env, holdLock);
     kube = ctx.kube;

@@ -84,9 +84,9 @@ export default defineProfile({ ...base, name: '${name}', ${overrides} });
   return work;
 }
 
-function synthIn(cwd: string, profile: string): void {
-  const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${profile}`], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`synth of ${profile} failed: ${r.stderr}`);
+function synthIn(cwd: string, profileName: string): void {
+  const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${profileName}`], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`synth of ${profileName} failed: ${r.stderr}`);
 }
 
 export const podReady = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');

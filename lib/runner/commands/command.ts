@@ -33,8 +33,9 @@ export interface LocalCommand<Options = Record<string, unknown>> {
 
 export type RunnerCommand = ClusterCommand<any> | LocalCommand<any>;
 
-/** The options every cluster command takes. */
+/** The options every cluster command takes, keyed as commander keys them: by their flags. */
 export interface SharedOptions {
+  /** --profile: a profile's name; the command's context holds the loaded Profile (ctx.profile). */
   readonly profile: string;
   readonly context?: string;
   readonly timeout: number;

@@ -29,7 +29,7 @@ async function deploy(ctx: CommandContext, progress: DeployProgress): Promise<vo
   await ctx.holdLock();
   // After the lock: two deploys of different profiles started together then see each other's lock.
   const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
-  if (others.length > 0) throw otherProfileLiveError(others, { profile: ctx.profile.name, context: ctx.target.context });
+  if (others.length > 0) throw otherProfileLiveError(others, { profileName: ctx.profile.name, context: ctx.target.context });
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
   await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });

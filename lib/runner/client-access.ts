@@ -1,4 +1,4 @@
-import { DeployPhase } from '../labels.js';
+import { DeployPhase, POD_NAME_LABEL } from '../labels.js';
 import type { Manifest } from '../synth.js';
 import type { CommandContext } from './commands/context.js';
 import { manifestsOfPhase } from './manifests.js';
@@ -25,9 +25,9 @@ export async function clientEndpoints(ctx: CommandContext, manifests: readonly M
       if (ip) nodeIps.set(node.metadata.name, ip);
     }
   }
-  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace })).items;
+  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.namespace })).items;
   return services.map((svc) => {
-    const pod: string = svc.spec.selector['statefulset.kubernetes.io/pod-name'];
+    const pod: string = svc.spec.selector[POD_NAME_LABEL];
     const nodeName = pods.find((p) => p.metadata.name === pod)?.spec?.nodeName;
     const host = advertised ?? (nodeName ? nodeIps.get(nodeName) : undefined) ?? '<node address>';
     return { pod, address: `${host}:${svc.spec.ports[0].nodePort}` };

@@ -221,7 +221,7 @@ describe('another profile live on the cluster', () => {
         { name: 'local', namespaces: ['sandstore-local'], objects: '2 StatefulSet, 3 Pod' },
         { name: 'gone', namespaces: ['sandstore-gone', 'sandstore-gone-2'], objects: '1 PersistentVolumeClaim (terminating)' },
         { name: 'ghost', namespaces: [], objects: '', runner: { identity: 'bob@l (pid 1)', command: 'deploy', since: 'T', renewed: 'T', expired: false } },
-      ], { profile: 'ssd-raft', context: 'c', profilesDir: dir });
+      ], { profileName: 'ssd-raft', context: 'c', profilesDir: dir });
       expect(err.exitCode).toBe(1);
       expect(err.message).toBe('c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node\'s disk, CPU or memory: profile ssd-raft was not deployed and nothing was changed');
       expect(err.details).toEqual([

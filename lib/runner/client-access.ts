@@ -16,7 +16,9 @@ export interface ClientEndpoint {
  * Services in dist/ and from the live pods and nodes, so the addresses are the ones that work now.
  */
 export async function clientEndpoints(ctx: CommandContext, manifests: readonly Manifest[]): Promise<ClientEndpoint[]> {
-  const services = manifestsOfPhase(manifests, DeployPhase.clientAccess) as any[];
+  // In ordinal order (node port = base + ordinal); dist/'s file order puts sandstore-10 before sandstore-2.
+  const services = (manifestsOfPhase(manifests, DeployPhase.clientAccess) as any[])
+    .sort((a, b) => a.spec.ports[0].nodePort - b.spec.ports[0].nodePort);
   const advertised = ctx.profile.clientAccess.advertiseHost;
   const nodeIps = new Map<string, string>();
   if (!advertised) {

@@ -230,10 +230,10 @@ function kubectlFlows(profileName: string, namespace: string, dist: string, cont
 }
 
 /** Our CLI, with the request count it prints when SANDSTORE_REQUEST_COUNT=1. */
-function ours(command: string, profile: string, cwd = root, extra: string[] = []): { seconds: number; requests: number } {
+function ours(command: string, profileName: string, cwd = root, extra: string[] = []): { seconds: number; requests: number } {
   const t = performance.now();
   lastWindow = { from: Date.now() };
-  const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', command, `--profile=${profile}`, `--context=${opts.context}`, ...extra], {
+  const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', command, `--profile=${profileName}`, `--context=${opts.context}`, ...extra], {
     cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SANDSTORE_REQUEST_COUNT: '1' }, maxBuffer: 64 << 20,
   });
   const seconds = (performance.now() - t) / 1000;
@@ -243,39 +243,39 @@ function ours(command: string, profile: string, cwd = root, extra: string[] = []
   return { seconds, requests: m ? Number(m[1]) : NaN };
 }
 
-function benchFlows(profile = 'local', namespace = 'sandstore-local', label = 'local profile'): void {
-  const k = kubectlFlows(profile, namespace, join(root, 'dist', profile), opts.context);
-  ours('deploy', profile); // warm: bundle cache, cluster
-  compare(`deploy (${label}, clean slate)`, 0.5, () => ours('deploy', profile).seconds, () => k.run(k.deploy).seconds,
+function benchFlows(profileName = 'local', namespace = 'sandstore-local', label = 'local profile'): void {
+  const k = kubectlFlows(profileName, namespace, join(root, 'dist', profileName), opts.context);
+  ours('deploy', profileName); // warm: bundle cache, cluster
+  compare(`deploy (${label}, clean slate)`, 0.5, () => ours('deploy', profileName).seconds, () => k.run(k.deploy).seconds,
     'baseline: the seed\'s Flow 2 + Flow 3 as kubectl commands (delete -f, delete pvc -l, wait --for=delete, apply per group, rollout status, wait job)', namespace);
-  compare(`update (${label}, rolling restart of 3 pods)`, 1.0, () => ours('update', profile).seconds, () => k.run(k.update).seconds,
+  compare(`update (${label}, rolling restart of 3 pods)`, 1.0, () => ours('update', profileName).seconds, () => k.run(k.update).seconds,
     'baseline: kubectl rollout restart + rollout status; both wait for the same controller; ours also re-applies the config, checks dist/ is fresh and guards against crash loops', namespace);
-  updateBreakdown(profile, label);
+  updateBreakdown(profileName, label);
   // Each destroy is followed by a deploy (not timed), so that every destroy starts from the same state.
   const thenRedeploy = (measure: () => number) => () => {
     const s = measure();
     const window = lastWindow;
-    ours('deploy', profile);
+    ours('deploy', profileName);
     lastWindow = window;
     return s;
   };
-  compare(`destroy (${label}, same end state)`, 0.5, thenRedeploy(() => ours('destroy', profile).seconds), thenRedeploy(() => k.run(k.destroy).seconds),
+  compare(`destroy (${label}, same end state)`, 0.5, thenRedeploy(() => ours('destroy', profileName).seconds), thenRedeploy(() => k.run(k.destroy).seconds),
     'both sides end when every pod and claim of the profile is gone and the namespace\'s deletion is requested (kubectl: delete -f --wait=false, delete pvc -l --wait=false, wait --for=delete pod,pvc); ours also waits until the volumes are gone, and stops the data plane before etcd', namespace);
   // Against the seed's sequence as written too, on kwok only (on the real node that sequence also
   // waits out Sand Store's 30 s shutdown hang, which the row above already shows).
-  if (profile === 'local') compare(`destroy (${label}) against the seed's Flow 2 as written`, null, thenRedeploy(() => ours('destroy', profile).seconds), thenRedeploy(() => k.run(k.destroyAll).seconds),
+  if (profileName === 'local') compare(`destroy (${label}) against the seed's Flow 2 as written`, null, thenRedeploy(() => ours('destroy', profileName).seconds), thenRedeploy(() => k.run(k.destroyAll).seconds),
     'baseline: delete -f dist/ (which waits for every object, the namespace\'s finalization included), delete pvc -l, wait --for=delete pod; ours leaves the namespace\'s finalization (~5 s) to the next deploy of the profile, which waits for it');
-  ours('destroy', profile);
+  ours('destroy', profileName);
 }
 
 /**
  * Where an update's time goes, from the runner's own trace (SANDSTORE_TRACE=1: moments since the
  * process started), medians of `runs` updates.
  */
-function updateBreakdown(profile: string, label: string): void {
+function updateBreakdown(profileName: string, label: string): void {
   const traces: Map<string, number>[] = [];
   for (let i = 0; i < opts.runs; i++) {
-    const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'update', `--profile=${profile}`, `--context=${opts.context}`], {
+    const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'update', `--profile=${profileName}`, `--context=${opts.context}`], {
       cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SANDSTORE_TRACE: '1' }, maxBuffer: 64 << 20,
     });
     const line = /^trace: (.*)$/m.exec(r.stderr ?? '');

@@ -48,20 +48,20 @@ export function outputDigest(files: ReadonlyMap<string, string>): string {
 }
 
 /** The YAML files of dist/<profile>/ as they are on disk (empty when the directory is missing). */
-export function filesOnDisk(outDir: string, profile: string): Map<string, string> {
-  const dir = join(outDir, profile);
+export function filesOnDisk(outDir: string, profileName: string): Map<string, string> {
+  const dir = join(outDir, profileName);
   if (!existsSync(dir)) return new Map();
   return new Map(readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
 }
 
 const cacheDir = (root: string) => join(root, 'node_modules', '.cache', 'sandstore-deploy');
-const recordsFile = (root: string, profile: string) => join(cacheDir(root), 'freshness', `${profile}.json`);
+const recordsFile = (root: string, profileName: string) => join(cacheDir(root), 'freshness', `${profileName}.json`);
 /** Records kept per profile: enough for switching between a few branches. */
 const RECORDS_KEPT = 16;
 
-function readRecords(root: string, profile: string): [string, string][] {
+function readRecords(root: string, profileName: string): [string, string][] {
   try {
-    const parsed = JSON.parse(readFileSync(recordsFile(root, profile), 'utf8')) as unknown;
+    const parsed = JSON.parse(readFileSync(recordsFile(root, profileName), 'utf8')) as unknown;
     return Array.isArray(parsed) ? (parsed.filter((r) => Array.isArray(r) && r.length === 2) as [string, string][]) : [];
   } catch {
     return []; // no record yet, or a damaged one: a miss

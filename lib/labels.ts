@@ -20,6 +20,9 @@ export const LabelKeys = {
  */
 export const SandstoreContainers = { node: 'sandstore', events: 'events' } as const;
 
+/** The smoke-test Job's one container, the smoke client, whose logs `smoke` prints. */
+export const SMOKE_TEST_CONTAINER = 'smoke';
+
 /**
  * The parts of a deployment, as their objects' `app.kubernetes.io/component` label says. The runner
  * and people select on these, so each is written here once.
@@ -70,18 +73,28 @@ export const DEPLOY_PHASE_ORDER: readonly DeployPhase[] = [
 ];
 
 /** The labels every object of a profile carries (applied chart-wide by SandstoreChart). */
-export function profileLabels(profile: string): Record<string, string> {
+export function profileLabels(profileName: string): Record<string, string> {
   return {
     [LabelKeys.partOf]: PART_OF,
     [LabelKeys.managedBy]: MANAGED_BY,
-    [LabelKeys.instance]: profile,
-    [LabelKeys.profile]: profile,
+    [LabelKeys.instance]: profileName,
+    [LabelKeys.profile]: profileName,
   };
 }
 
 /** Label selector (API list form) matching every object of one profile. */
-export function profileSelector(profile: string): string {
-  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profile}`;
+export function profileSelector(profileName: string): string {
+  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile}=${profileName}`;
+}
+
+/** Label selector matching the objects of one part of a profile; with `'!='`, of every other part. */
+export function componentSelector(profileName: string, component: Component, match: '=' | '!=' = '='): string {
+  return `${profileSelector(profileName)},${LabelKeys.component}${match}${component}`;
+}
+
+/** Label selector matching the objects of every Sand Store profile but `profileName`. */
+export function otherProfilesSelector(profileName: string): string {
+  return `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile},${LabelKeys.profile}!=${profileName}`;
 }
 
 export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
@@ -90,3 +103,8 @@ export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
 
 /** The label the StatefulSet controller puts on each pod; selecting on it pins a service to one pod. */
 export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
+
+/** Label selector matching the pods of Job `jobName`, by the label the Job controller puts on each. */
+export function jobPodsSelector(jobName: string): string {
+  return `job-name=${jobName}`;
+}

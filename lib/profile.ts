@@ -5,7 +5,7 @@ import * as z from 'zod/mini';
 // The constructs' props files only: their construct modules would load cdk8s, which the runner
 // loads only when it renders.
 import { RECLAIM_POLICIES, TAINT_EFFECTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
-import { IMAGE_PULL_POLICIES, SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
+import { IMAGE_PULL_POLICIES } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { describeValue, rules, type Rule } from './validation.js';
 import { RefusedError } from './errors.js';
 
@@ -13,8 +13,9 @@ import { RefusedError } from './errors.js';
  * The Profile: everything that differs between benchmark set-ups, as data. One file per profile in
  * profiles/, `export default defineProfile({...})`. The schema below reports every problem at once,
  * by field, with the bad value and the accepted form; nothing is synthesized from an invalid profile.
- * Its rules are lib/validation.ts's, the constructs' too. A field the constructs default is optional
- * here and left out of the parsed profile, so the construct's default is the only one.
+ * Its rules are lib/validation.ts's, the constructs' too. A field a construct defaults is optional
+ * here and left out of the parsed profile, so the construct's default is the only one; the fields
+ * no construct takes (image.repository, build.platform) get their defaults here.
  */
 
 /** A schema of `base` that also checks `rule`, reporting the bad value and the accepted form. */
@@ -68,7 +69,7 @@ const resources = requestsAndLimits.check(
   }, { when: whenFieldsValid(['requests', kind], ['limits', kind]) })),
 );
 
-export const ProfileSchema = z.strictObject({
+const ProfileSchema = z.strictObject({
   /** Equal to the file name (profiles/<name>.ts); used in labels, so a DNS label. */
   name: dnsLabel,
   /** One line for the profile list. */
@@ -86,8 +87,8 @@ export const ProfileSchema = z.strictObject({
     /** @default 'sandstore-node' */
     repository: z._default(ruledString(rules.repository), 'sandstore-node'),
     tag: ruledString(rules.imageTag),
-    /** @default SandstoreCluster's, 'Always' (re-pushed tags are pulled on restart), filled in here */
-    pullPolicy: z._default(z.enum(IMAGE_PULL_POLICIES), SANDSTORE_CLUSTER_DEFAULTS.imagePullPolicy),
+    /** SandstoreCluster's imagePullPolicy, whose default applies. */
+    pullPolicy: z.optional(z.enum(IMAGE_PULL_POLICIES)),
   }),
   build: z.strictObject({
     /** Go build tags, passed to the Dockerfile as TAGS and GO_FLAGS="-tags ...". */
@@ -110,8 +111,8 @@ export const ProfileSchema = z.strictObject({
   }),
   /** The StorageClass: LocalSsdStorage's props, whose defaults apply. */
   storage: z.strictObject({
-    className: ruledString(rules.dnsSubdomain),
-    provisioner: ruledString(rules.provisioner),
+    className: z.optional(ruledString(rules.dnsSubdomain)),
+    provisioner: z.optional(ruledString(rules.provisioner)),
     sizePerPod: bytes,
     /** Only "Delete" (see rules.cleanSlateReclaimPolicy for why). */
     reclaimPolicy: z.optional(ruled(z.enum(RECLAIM_POLICIES), rules.cleanSlateReclaimPolicy)),
@@ -166,8 +167,8 @@ export function imageRef(p: Profile): string {
 
 /** A profile that fails validation (a refusal, exit code 2): the message names every problem. */
 export class ProfileError extends RefusedError {
-  public constructor(public readonly profile: string, public readonly problems: readonly string[]) {
-    super(`profile "${profile}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  public constructor(public readonly profileName: string, public readonly problems: readonly string[]) {
+    super(`profile "${profileName}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

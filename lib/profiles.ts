@@ -25,8 +25,8 @@ export class UnknownProfileError extends RefusedError {
  * evaluated, or it exports no profile. Names the file and what is wrong with it.
  */
 export class ProfileLoadError extends RefusedError {
-  public constructor(public readonly profile: string, problem: string) {
-    super(`profile "${profile}" cannot be loaded: profiles/${profile}.ts ${problem}`);
+  public constructor(public readonly profileName: string, problem: string) {
+    super(`profile "${profileName}" cannot be loaded: profiles/${profileName}.ts ${problem}`);
   }
 }
 

@@ -33,7 +33,7 @@ const MAX_FILE_NAME_BYTES = 255;
  * accepts can still be too long for a file (a StorageClass's may have 253 characters): such a name
  * is cut and ends with 12 hex digits of its SHA-256, so that the file stays unique and stable.
  */
-export function manifestFileName(m: Manifest): string {
+function manifestFileName(m: Manifest): string {
   const kind = m.kind.toLowerCase();
   const plain = `${kind}-${m.metadata.name}.yaml`;
   if (Buffer.byteLength(plain) <= MAX_FILE_NAME_BYTES) return plain;
@@ -54,14 +54,14 @@ export function renderProfile(profile: Profile): RenderedProfile {
 }
 
 /** How dist/<profile>/ differs from what the code and profile synthesize now; empty when up to date. */
-export function staleFiles(outDir: string, profile: string, expected: RenderedProfile): string[] {
-  const dir = join(outDir, profile);
+export function staleFiles(outDir: string, profileName: string, expected: RenderedProfile): string[] {
+  const dir = join(outDir, profileName);
   const onDisk = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.yaml')) : [];
   const problems: string[] = [];
   for (const [file, text] of expected) {
-    if (!onDisk.includes(file)) problems.push(`${profile}/${file}: missing`);
-    else if (readFileSync(join(dir, file), 'utf8') !== text) problems.push(`${profile}/${file}: differs`);
+    if (!onDisk.includes(file)) problems.push(`${profileName}/${file}: missing`);
+    else if (readFileSync(join(dir, file), 'utf8') !== text) problems.push(`${profileName}/${file}: differs`);
   }
-  for (const file of onDisk) if (!expected.has(file)) problems.push(`${profile}/${file}: no longer generated`);
+  for (const file of onDisk) if (!expected.has(file)) problems.push(`${profileName}/${file}: no longer generated`);
   return problems;
 }

@@ -16,7 +16,7 @@ export default defineProfile({
   raft: { replicas: 3 },
   // etcd 3.5.9: the nearest 3.5 patch to upstream's v3.5.0 that builds with this machine's Go.
   etcd: { replicas: 1, image: 'localhost:5000/etcd:v3.5.9', storageSize: '256Mi' },
-  storage: { className: 'sandstore-local-node-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '1Gi' },
+  storage: { className: 'sandstore-local-node-ssd', sizePerPod: '1Gi' },
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd', 'node.sandstore.io/runtime': 'containerd' },
     ssdTaint: { key: 'node.sandstore.io/runtime', value: 'containerd' },

@@ -14,7 +14,7 @@ export default defineProfile({
   build: { goTags: ['grpc', 'etcd'] },
   raft: { replicas: 3 },
   etcd: { replicas: 1, storageSize: '256Mi' },
-  storage: { className: 'sandstore-local-ssd-local', provisioner: 'rancher.io/local-path', sizePerPod: '1Gi' },
+  storage: { className: 'sandstore-local-ssd-local', sizePerPod: '1Gi' },
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd' },
     ssdTaint: { key: 'node.sandstore.io/disk', value: 'ssd' },

@@ -13,7 +13,7 @@ export default defineProfile({
   build: { goTags: ['grpc', 'etcd'] },
   raft: { replicas: 5, maxBatchSize: 256, maxBatchWaitMs: 20, snapshotThresholdLogs: 5000 },
   etcd: { replicas: 3, storageSize: '2Gi' },
-  storage: { className: 'sandstore-local-ssd-raft5', provisioner: 'rancher.io/local-path', sizePerPod: '40Gi' },
+  storage: { className: 'sandstore-local-ssd-raft5', sizePerPod: '40Gi' },
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd' },
     ssdTaint: { key: 'node.sandstore.io/disk', value: 'ssd' },

@@ -10,7 +10,7 @@ export default defineProfile({
   build: { goTags: ['grpc', 'etcd'] },
   raft: { replicas: 3 },
   etcd: { replicas: 1 },
-  storage: { className: 'sandstore-local-ssd', provisioner: 'rancher.io/local-path', sizePerPod: '20Gi' },
+  storage: { sizePerPod: '20Gi' },
   // Tolerating the SSD taint is harmless where the node has none (the seed's single-node laptop).
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd' },

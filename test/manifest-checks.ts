@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import { ETCD_CONTROL_PLANE_DEFAULTS } from '../lib/constructs/etcd-control-plane/etcd-control-plane-props.js';
+import { LOCAL_SSD_STORAGE_DEFAULTS } from '../lib/constructs/local-ssd-storage/local-ssd-storage-props.js';
 import { SANDSTORE_CLUSTER_DEFAULTS } from '../lib/constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { Component, DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, MANAGED_BY, PART_OF, POD_NAME_LABEL, SandstoreContainers } from '../lib/labels.js';
 import { imageRef, type Profile } from '../lib/profile.js';
@@ -30,7 +31,7 @@ function namesObject(file: string, object: Manifest): boolean {
 }
 
 /** The objects of rendered files, checked to be one per file, under the name the file says. */
-export function parseRendered(profile: Profile, files: RenderedProfile): { objects: Manifest[]; problems: string[] } {
+function parseRendered(profile: Profile, files: RenderedProfile): { objects: Manifest[]; problems: string[] } {
   const problems: string[] = [];
   const objects: Manifest[] = [];
   for (const [file, text] of files) {
@@ -43,7 +44,7 @@ export function parseRendered(profile: Profile, files: RenderedProfile): { objec
 }
 
 /** Labels, deploy phases, names and namespaces: what the runner selects and applies by. */
-export function labelProblems(profile: Profile, objects: readonly Manifest[]): string[] {
+function labelProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
   const expected: Record<string, string> = {
     [LabelKeys.partOf]: PART_OF, [LabelKeys.managedBy]: MANAGED_BY, [LabelKeys.profile]: profile.name, [LabelKeys.instance]: profile.name,
@@ -77,7 +78,7 @@ export function labelProblems(profile: Profile, objects: readonly Manifest[]): s
  * Pod Security "restricted" for every pod, enforced by the namespace; every image a well-formed
  * reference; resources, where stated, amounts with no limit below its request.
  */
-export function podProblems(profile: Profile, objects: readonly Manifest[]): string[] {
+function podProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
   const namespace = objects.find((o) => o.kind === 'Namespace') as any;
   if (namespace?.metadata.name !== profile.namespace) problems.push(`no Namespace ${profile.namespace}`);
@@ -104,7 +105,7 @@ export function podProblems(profile: Profile, objects: readonly Manifest[]): str
  * Sand Store's runtime contract (shared/sandstore-runtime.md) as the profile asks for it: the
  * environment, the node's identity and data directory, the members, the node ports and placement.
  */
-export function contractProblems(profile: Profile, objects: readonly Manifest[]): string[] {
+function contractProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
   const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name) as any;
   const expect = (what: string, actual: unknown, expected: unknown) => {
@@ -135,7 +136,7 @@ export function contractProblems(profile: Profile, objects: readonly Manifest[])
   const node = pod.containers.find((c: any) => c.name === SandstoreContainers.node);
   expect('data plane replicas', dataPlane.spec.replicas, profile.raft.replicas);
   expect('node image', node?.image, imageRef(profile));
-  expect('node image pull policy', node?.imagePullPolicy, profile.image.pullPolicy);
+  expect('node image pull policy', node?.imagePullPolicy, profile.image.pullPolicy ?? SANDSTORE_CLUSTER_DEFAULTS.imagePullPolicy);
   expect('node NODE_ID', node?.env?.find((e: any) => e.name === 'NODE_ID'), { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
   expect('node environment', node?.envFrom, [{ configMapRef: { name: `${name}-config` } }]);
   if (!node?.volumeMounts?.some((m: any) => m.name === 'data' && m.mountPath === config.DATA_DIR)) problems.push('DATA_DIR is not the claimed volume');
@@ -157,7 +158,7 @@ export function contractProblems(profile: Profile, objects: readonly Manifest[])
     const where = `StatefulSet/${sts.metadata.name}`;
     expect(`${where} node selector`, sts.spec.template.spec.nodeSelector ?? {}, profile.nodeSelection.nodeSelector);
     expect(`${where} tolerated taint`, (sts.spec.template.spec.tolerations ?? []).map((t: any) => t.key), profile.nodeSelection.ssdTaint ? [profile.nodeSelection.ssdTaint.key] : []);
-    expect(`${where} claim`, sts.spec.volumeClaimTemplates[0].spec.storageClassName, profile.storage.className);
+    expect(`${where} claim`, sts.spec.volumeClaimTemplates[0].spec.storageClassName, profile.storage.className ?? LOCAL_SSD_STORAGE_DEFAULTS.storageClassName);
     expect(`${where} claim size`, sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, size);
   }
   expect('smoke-test Job', find('Job', `${name}-smoke-test`) !== undefined, profile.smokeTest ?? SANDSTORE_CLUSTER_DEFAULTS.smokeTest);

@@ -126,8 +126,8 @@ function expected(m: Model): { refused: 'outdir' | 'marker' | string[] | undefin
   return { refused: problems.length > 0 ? problems : undefined, orphans };
 }
 
-/** What a synth writes for `profile` here (two files, header first, as renderProfile does). */
-const rendered = (profile: string) => new Map([['a.yaml', `${generatedHeader(profile)}kind: New\n`], ['z.yaml', `${generatedHeader(profile)}kind: New\n`]]);
+/** What a synth writes for profile `profileName` here (two files, header first, as renderProfile does). */
+const rendered = (profileName: string) => new Map([['a.yaml', `${generatedHeader(profileName)}kind: New\n`], ['z.yaml', `${generatedHeader(profileName)}kind: New\n`]]);
 
 /** The synth's sequence (main.ts): plan, then write each profile, then remove the orphans. */
 function synthInto(out: string, m: Model): string[] {

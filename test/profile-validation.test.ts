@@ -19,10 +19,12 @@ const problemsOf = (input: unknown, file = 'ssd-raft'): string[] => {
 };
 
 describe('profile validation', () => {
-  test('the shipped profile is valid and defaults are filled in', () => {
-    const { tag, ...imageWithoutPullPolicy } = { ...ssdRaft.image, pullPolicy: undefined };
-    const p = parseProfile('ssd-raft', { ...ssdRaft, image: { ...imageWithoutPullPolicy, tag } });
-    expect(p.image.pullPolicy).toBe('Always');
+  test('the shipped profile is valid; the schema fills in only the defaults no construct owns', () => {
+    const p = parseProfile('ssd-raft', ssdRaft);
+    expect(p.image.repository).toBe('sandstore-node');
+    expect(p.build.platform).toBe('linux/amd64');
+    expect(p.image.pullPolicy).toBeUndefined();
+    expect(p.storage.className).toBeUndefined();
   });
 
   test.each<[string, Mutation, RegExp]>([

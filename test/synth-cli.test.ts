@@ -45,7 +45,7 @@ test('an unknown profile exits 2, lists the profiles there are and writes nothin
 });
 
 /** A synthesized file's contents other than what the synth writes now (a stale or hand-edited one, header kept). */
-const edited = (profile: string, text: string) => `${generatedHeader(profile)}${text}`;
+const edited = (profileName: string, text: string) => `${generatedHeader(profileName)}${text}`;
 
 test('an invalid profile is refused (exit 2) naming every problem by field, and writes nothing', () => {
   writeFileSync(join(work, 'profiles', 'broken.ts'), BROKEN);

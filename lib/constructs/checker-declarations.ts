@@ -19,8 +19,8 @@ export interface Declaration {
   readonly reason: string;
 }
 
-export const KUBE_SCORE_IGNORE_ANNOTATION = 'kube-score/ignore';
-export const CHECKOV_SKIP_ANNOTATION_PREFIX = 'checkov.io/skip';
+const KUBE_SCORE_IGNORE_ANNOTATION = 'kube-score/ignore';
+const CHECKOV_SKIP_ANNOTATION_PREFIX = 'checkov.io/skip';
 
 export const Declared = {
   /** On the per-pod Services: SandstoreCluster's `sandstore-<i>` and ClientNodePort's `sandstore-<i>-external`. */
@@ -72,7 +72,8 @@ export const Declared = {
 
 /**
  * Annotates `obj` with the declarations, after any it already carries: kube-score's ids joined in
- * one `kube-score/ignore`, checkov's numbered `checkov.io/skip<n>`. Pure: it only edits `obj`.
+ * one `kube-score/ignore`, checkov's numbered `checkov.io/skip<n>`. It changes nothing but `obj`'s
+ * annotations.
  */
 export function declareFindings(obj: ApiObject, ...declarations: readonly Declaration[]): void {
   const existing: Record<string, string> = obj.metadata.toJson().annotations ?? {};

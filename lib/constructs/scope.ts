@@ -1,7 +1,8 @@
 import { ApiObject, Chart, JsonPatch } from 'cdk8s';
-import type { IConstruct } from 'constructs';
-import type { Affinity } from '../../imports/k8s.js';
-import { LabelKeys, type Component } from '../labels.js';
+import type { Construct, IConstruct } from 'constructs';
+import { IntOrString, KubePodDisruptionBudget, type Affinity } from '../../imports/k8s.js';
+import { DeployPhase, LabelKeys, phaseAnnotation, type Component } from '../labels.js';
+import { quorum } from '../validation.js';
 
 /** The namespace the constructs' objects go to: the chart's, else "default" as kubectl would. */
 export function namespaceOf(scope: IConstruct): string {
@@ -48,4 +49,20 @@ export function preferSeparateHosts(selector: Readonly<Record<string, string>>):
       }],
     },
   };
+}
+
+/**
+ * The disruption budget of a Raft or etcd cluster of `members` pods (those `podSelector` matches):
+ * a voluntary disruption (a node drain) may take a member only while a majority stays available.
+ */
+export function quorumDisruptionBudget(scope: Construct, budget: {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly members: number;
+  readonly podSelector: Readonly<Record<string, string>>;
+}): KubePodDisruptionBudget {
+  return new KubePodDisruptionBudget(scope, 'DisruptionBudget', {
+    metadata: { name: budget.name, labels: { ...budget.labels }, annotations: phaseAnnotation(DeployPhase.base) },
+    spec: { minAvailable: IntOrString.fromNumber(quorum(budget.members)), selector: { matchLabels: { ...budget.podSelector } } },
+  });
 }

@@ -3,7 +3,8 @@ import { FailedError, RefusedError } from '../errors.js';
 import { imageRef, type Profile } from '../profile.js';
 import { dockerBuildArgs, registryHost } from './docker-args.js';
 import { loginCommand, preflight } from './preflight.js';
-import { describeExit, findOnPath, run, type Finished } from './process.js';
+import { findOnPath } from '../executables.js';
+import { describeExit, run, type Finished } from './process.js';
 
 /**
  * The seed's Flow 1 (`npm run image -- --profile=<p> --source=<path>`): build the Sand Store node
@@ -18,7 +19,7 @@ export interface ImageOptions {
   readonly sourcePath: string;
   /** Whether to push after building. @default true */
   readonly push?: boolean;
-  /** Line printer for progress (the CLI passes console.log). */
+  /** Line printer for docker's output and the steps' progress (the runner passes its reporter's info). */
   readonly log: (line: string) => void;
   /** Environment for the docker CLI (PATH, DOCKER_CONFIG, HOME); @default process.env */
   readonly env?: NodeJS.ProcessEnv;

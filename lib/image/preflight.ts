@@ -3,7 +3,8 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ImageOptions } from './build.js';
 import { DOCKERFILE, registryHost } from './docker-args.js';
-import { describeExit, findOnPath, run, type Finished } from './process.js';
+import { findOnPath } from '../executables.js';
+import { describeExit, run, type Finished } from './process.js';
 
 /** `docker info` against an unreachable remote DOCKER_HOST can hang; a pre-flight must not. */
 const DAEMON_CHECK_TIMEOUT_MS = 20_000;

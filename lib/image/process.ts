@@ -1,34 +1,10 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, resolve } from 'node:path';
 import { lineSplitter } from '../lines.js';
 
-/** Running the docker CLI: finding it, and running it with its output forwarded line by line. */
+/** Running the docker CLI (found by lib/executables.ts) with its output forwarded line by line. */
 
 export function describeExit(exitCode: number | null): string {
   return exitCode === null ? 'killed by a signal' : `exit code ${exitCode}`;
-}
-
-/** True when `path` is a file this process may execute. */
-export function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The executable `name` in the first PATH directory that has one, as an absolute path. */
-export function findOnPath(name: string, path: string | undefined): string | undefined {
-  for (const dir of (path ?? '').split(delimiter)) {
-    // An empty entry would mean the working directory; docker is never meant to be found there.
-    if (dir === '') continue;
-    const candidate = resolve(dir, name);
-    if (isExecutableFile(candidate)) return candidate;
-  }
-  return undefined;
 }
 
 export interface Finished {

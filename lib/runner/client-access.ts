@@ -1,4 +1,4 @@
-import { DeployPhase } from '../labels.js';
+import { DeployPhase, POD_NAME_LABEL } from '../labels.js';
 import type { Manifest } from '../synth.js';
 import type { CommandContext } from './commands/context.js';
 import { manifestsOfPhase } from './manifests.js';
@@ -16,7 +16,9 @@ export interface ClientEndpoint {
  * Services in dist/ and from the live pods and nodes, so the addresses are the ones that work now.
  */
 export async function clientEndpoints(ctx: CommandContext, manifests: readonly Manifest[]): Promise<ClientEndpoint[]> {
-  const services = manifestsOfPhase(manifests, DeployPhase.clientAccess) as any[];
+  // In ordinal order (node port = base + ordinal); dist/'s file order puts sandstore-10 before sandstore-2.
+  const services = (manifestsOfPhase(manifests, DeployPhase.clientAccess) as any[])
+    .sort((a, b) => a.spec.ports[0].nodePort - b.spec.ports[0].nodePort);
   const advertised = ctx.profile.clientAccess.advertiseHost;
   const nodeIps = new Map<string, string>();
   if (!advertised) {
@@ -25,9 +27,9 @@ export async function clientEndpoints(ctx: CommandContext, manifests: readonly M
       if (ip) nodeIps.set(node.metadata.name, ip);
     }
   }
-  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace })).items;
+  const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.namespace })).items;
   return services.map((svc) => {
-    const pod: string = svc.spec.selector['statefulset.kubernetes.io/pod-name'];
+    const pod: string = svc.spec.selector[POD_NAME_LABEL];
     const nodeName = pods.find((p) => p.metadata.name === pod)?.spec?.nodeName;
     const host = advertised ?? (nodeName ? nodeIps.get(nodeName) : undefined) ?? '<node address>';
     return { pod, address: `${host}:${svc.spec.ports[0].nodePort}` };

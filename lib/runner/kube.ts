@@ -199,7 +199,7 @@ export class Kube {
     });
   }
 
-  /** Sends one request on the command's connection pool; every request and watch goes out here. */
+  /** Sends one request on the command's connection pool: request() and watch() both go out here. */
   private send(conn: https.RequestOptions, method: string, path: string, query: Record<string, string | number | boolean | undefined>, headers: Record<string, string | number>, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') qs.set(k, String(v));

@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { Component, LabelKeys, profileSelector, SandstoreContainers } from '../labels.js';
+import { Component, componentSelector, SandstoreContainers } from '../labels.js';
 import { InterruptedError } from './watch.js';
 import type { CommandContext } from './commands/context.js';
 import { objectPath } from './kube.js';
@@ -29,7 +29,7 @@ export function currentLeader(changes: readonly RoleChange[]): string | undefine
 }
 
 /** Who leads, as the data plane's event logs tell it. */
-export interface Leadership {
+interface Leadership {
   /** The current leader; undefined while there is none. */
   readonly leader?: string;
   /** Role changes are logged but none names a current leader: an election is under way. */
@@ -41,12 +41,12 @@ export interface Leadership {
  * pod. Sand Store has no query for it that a client outside the cluster can use: its topology
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
-export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
-  const pods = (await ctx.kube.list('Pod', { namespace: ctx.profile.namespace, labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}` })).items;
+async function readLeadership(ctx: CommandContext): Promise<Leadership> {
+  const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
     if (!running) return [];
-    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.profile.namespace)}/log`, { query: { container: SandstoreContainers.events }, raw: true });
+    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, { query: { container: SandstoreContainers.events }, raw: true });
     return roleChanges(pod.metadata.name, log);
   }));
   const changes = logs.flat();
@@ -58,7 +58,7 @@ export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
  * How long `smoke` and `client` wait for an election to end. The elections after a rolling update
  * went on for up to 28 s past the roll on the real node (README, "Sand Store 7ab6010").
  */
-export const LEADER_WAIT_SECONDS = 60;
+const LEADER_WAIT_SECONDS = 60;
 
 /** An election is under way: asked again. */
 class ElectionUnderWay extends Error {}

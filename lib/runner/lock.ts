@@ -17,7 +17,7 @@ export const LEASE_SECONDS = 30;
 const RENEW_SECONDS = 10;
 const COMMAND_ANNOTATION = 'sandstore.io/lock-command';
 
-export const lockName = (profile: string) => `sandstore-deploy-${profile}`;
+export const lockName = (profileName: string) => `sandstore-deploy-${profileName}`;
 
 /** Who holds a lock, from its Lease: for messages. */
 export interface LockHolder {
@@ -42,7 +42,7 @@ export function holderOf(lease: KubeObject, now = Date.now()): LockHolder {
 }
 
 /** Another runner holds the lock (exit code 1): nothing of the profile was changed by this one. */
-export class LockHeldError extends FailedError {}
+class LockHeldError extends FailedError {}
 
 export interface HeldLock {
   /** Stops renewing and deletes the Lease (if it is still ours). */
@@ -57,8 +57,8 @@ export const microTime = (ms = Date.now()) => new Date(ms).toISOString().replace
  * holder stopped renewing: killed) is taken over, and so is a live one with `breakLock`; both are
  * reported. Renews it until released.
  */
-export async function acquireLock(kube: Kube, report: Reporter, opts: { profile: string; context: string; command: string; breakLock?: boolean }): Promise<HeldLock> {
-  const name = lockName(opts.profile);
+export async function acquireLock(kube: Kube, report: Reporter, opts: { profileName: string; context: string; command: string; breakLock?: boolean }): Promise<HeldLock> {
+  const name = lockName(opts.profileName);
   const identity = `${userInfo().username}@${hostname()} (pid ${process.pid})`;
   const body = (resourceVersion?: string): KubeObject => ({
     apiVersion: 'coordination.k8s.io/v1',
@@ -66,7 +66,7 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profile:
     metadata: {
       name,
       namespace: LOCK_NAMESPACE,
-      labels: { [LabelKeys.managedBy]: MANAGED_BY, [LabelKeys.profile]: opts.profile },
+      labels: { [LabelKeys.managedBy]: MANAGED_BY, [LabelKeys.profile]: opts.profileName },
       annotations: { [COMMAND_ANNOTATION]: opts.command },
       ...(resourceVersion ? { resourceVersion } : {}),
     },
@@ -104,7 +104,7 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profile:
     kube.replace(next).then((l) => { current = l; }, (err) => {
       if (!lost && err instanceof ApiError && (err.status === 409 || err.status === 404)) {
         lost = true;
-        report.problem('lock', `lost the lock of profile ${opts.profile}: another runner broke it (--break-lock); this one goes on, but two runners may now act at once`);
+        report.problem('lock', `lost the lock of profile ${opts.profileName}: another runner broke it (--break-lock); this one goes on, but two runners may now act at once`);
       }
     });
   }, RENEW_SECONDS * 1000);
@@ -119,8 +119,8 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profile:
   };
 }
 
-function heldError(opts: { profile: string; context: string; command: string }, holder: LockHolder): LockHeldError {
-  return new LockHeldError(`profile ${opts.profile} on ${opts.context} is being changed by another runner: ${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`, [
+function heldError(opts: { profileName: string; context: string; command: string }, holder: LockHolder): LockHeldError {
+  return new LockHeldError(`profile ${opts.profileName} on ${opts.context} is being changed by another runner: ${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`, [
     `its lock was last renewed ${holder.renewed}; it expires ${LEASE_SECONDS} s after that if the runner is gone`,
     `wait for it to finish, or, if that runner is gone (killed, machine off), run again with --break-lock`,
   ]);

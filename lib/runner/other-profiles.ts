@@ -1,4 +1,4 @@
-import { LabelKeys, MANAGED_BY } from '../labels.js';
+import { LabelKeys, otherProfilesSelector } from '../labels.js';
 import { listProfiles } from '../profiles.js';
 import { FailedError } from '../errors.js';
 import type { Kube, KubeObject } from './kube.js';
@@ -26,9 +26,9 @@ export interface LiveProfile {
   readonly runner?: LockHolder;
 }
 
-/** Every Sand Store profile but `profile` that is live on the cluster, by name. */
-export async function otherLiveProfiles(kube: Kube, profile: string): Promise<LiveProfile[]> {
-  const selector = `${LabelKeys.managedBy}=${MANAGED_BY},${LabelKeys.profile},${LabelKeys.profile}!=${profile}`;
+/** Every Sand Store profile but `profileName` that is live on the cluster, by name. */
+export async function otherLiveProfiles(kube: Kube, profileName: string): Promise<LiveProfile[]> {
+  const selector = otherProfilesSelector(profileName);
   const [leases, ...lists] = await Promise.all([
     kube.list('Lease', { namespace: LOCK_NAMESPACE, labelSelector: selector }),
     ...LIVE_KINDS.map((kind) => kube.list(kind, { labelSelector: selector })),
@@ -55,14 +55,14 @@ export async function otherLiveProfiles(kube: Kube, profile: string): Promise<Li
 }
 
 /** Another profile is live on the target cluster (exit code 1): nothing was changed. */
-export class OtherProfileLiveError extends FailedError {}
+class OtherProfileLiveError extends FailedError {}
 
 /**
  * The refusal: which profiles, what of them runs, and how to remove each. The npm command when this
  * project has the profile's file (destroy acts on its own pinned context; --context points it at
  * this one), else kubectl on the profile's namespaces, whose deletion takes its claims and data.
  */
-export function otherProfileLiveError(live: readonly LiveProfile[], opts: { profile: string; context: string; profilesDir?: string }): OtherProfileLiveError {
+export function otherProfileLiveError(live: readonly LiveProfile[], opts: { profileName: string; context: string; profilesDir?: string }): OtherProfileLiveError {
   const known = new Set(listProfiles(opts.profilesDir));
   const names = live.map((p) => p.name).join(', ');
   const details = live.flatMap((p) => {
@@ -79,7 +79,7 @@ export function otherProfileLiveError(live: readonly LiveProfile[], opts: { prof
     return [`profile ${p.name}: ${what}`, `  ${remove}`, ...commands.map((c) => `    ${c}`)];
   });
   return new OtherProfileLiveError(
-    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so that benchmarks never share the node's disk, CPU or memory: profile ${opts.profile} was not deployed and nothing was changed`,
+    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so that benchmarks never share the node's disk, CPU or memory: profile ${opts.profileName} was not deployed and nothing was changed`,
     details,
   );
 }

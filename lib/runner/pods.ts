@@ -55,8 +55,8 @@ function resourceHint(pod: KubeObject, message: string): string {
   if (short.length === 0) return '';
   const component = pod.metadata.labels?.[LabelKeys.component];
   const part = component === Component.controlPlane ? 'etcd' : component === Component.dataPlane ? 'sandstore' : undefined;
-  const profile = pod.metadata.labels?.[LabelKeys.profile];
-  const where = part && profile ? `resources.${part}.requests.{${short.join(',')}} in profiles/${profile}.ts` : `the ${short.join(' and ')} requests`;
+  const profileName = pod.metadata.labels?.[LabelKeys.profile];
+  const where = part && profileName ? `resources.${part}.requests.{${short.join(',')}} in profiles/${profileName}.ts` : `the ${short.join(' and ')} requests`;
   return `; the profile asks for more ${short.join(' and ')} than a matching node has free: lower ${where}, or free capacity on the node`;
 }
 

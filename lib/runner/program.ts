@@ -27,7 +27,6 @@ import type { Kube } from './kube.js';
 import { acquireLock, type HeldLock } from './lock.js';
 import { Reporter } from './report.js';
 import { mark, traceLine } from './trace.js';
-import { InterruptedError } from './watch.js';
 
 const COMMANDS: readonly RunnerCommand[] = [
   deployCommand, destroyCommand, updateCommand, resumeCommand, imageCommand, logsCommand, smokeCommand, clientCommand, statusCommand, diffCommand,
@@ -97,7 +96,7 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
     let lock: HeldLock | undefined;
     let ctx: CommandContext | undefined;
     const holdLock = async () => {
-      lock ??= await acquireLock(ctx!.kube, report, { profile: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
+      lock ??= await acquireLock(ctx!.kube, report, { profileName: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
     };
     ctx = await prepareContext(options as SharedOptions, report, interrupt.signal, env, holdLock);
     kube = ctx.kube;
@@ -138,7 +137,7 @@ function exitCodeFor(err: unknown, report: Reporter, running: RunnerCommand | un
     return e.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof CommandError) {
-    if (err instanceof InterruptedError && running && 'whenInterrupted' in running && running.whenInterrupted) err.withDetails(running.whenInterrupted);
+    if (err.exitCode === EXIT_INTERRUPTED && running && 'whenInterrupted' in running && running.whenInterrupted) err.withDetails(running.whenInterrupted);
     report.error(err.message);
     for (const line of err.details) report.detail(line);
     return err.exitCode;

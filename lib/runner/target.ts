@@ -69,7 +69,7 @@ export interface LoadedKubeConfig {
 }
 
 /** The kubeconfig files to read: KUBECONFIG's list, else ~/.kube/config. */
-export function kubeconfigFiles(env: NodeJS.ProcessEnv): { files: string[]; source: string } {
+function kubeconfigFiles(env: NodeJS.ProcessEnv): { files: string[]; source: string } {
   if (env.KUBECONFIG !== undefined && env.KUBECONFIG !== '') {
     const files = env.KUBECONFIG.split(delimiter).filter((f) => f !== '');
     if (files.length === 0) throw new TargetRefusedError(`KUBECONFIG (${JSON.stringify(env.KUBECONFIG)}) names no file; set it to a kubeconfig path (several separated by "${delimiter}"), or unset it to use ~/.kube/config. Nothing was sent.`);

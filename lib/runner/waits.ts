@@ -4,6 +4,7 @@ import type { Reporter } from './report.js';
 import { assessRollout, type RolloutPolicy, type RolloutState } from './rollout.js';
 import { objectsOf, waitFor, WaitTimeoutError, type Snapshot } from './watch.js';
 import { FailedError } from '../errors.js';
+import { jobPodsSelector } from '../labels.js';
 
 /** The waits the commands compose, all on the one watch mechanism (watch.ts). */
 
@@ -16,7 +17,7 @@ export interface WaitContext {
 }
 
 /** A wait that ended in a failure the user can act on (exit code 1): the details say which pods and why. */
-export class WaitFailedError extends FailedError {}
+class WaitFailedError extends FailedError {}
 
 const podsSource = (namespace: string, labelSelector: string) => ({ key: 'pods', kind: 'Pod', namespace, labelSelector });
 const byName = (key: string, kind: string, namespace: string, name: string) => ({ key, kind, namespace, fieldSelector: `metadata.name=${name}` });
@@ -87,7 +88,7 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
 /** Waits for a Job to complete; a Failed job ends the wait at once with its pods' last words. */
 export async function waitForJob(ctx: WaitContext, name: string): Promise<void> {
   try {
-    await waitFor(ctx.kube, [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, `job-name=${name}`)], {
+    await waitFor(ctx.kube, [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, jobPodsSelector(name))], {
       what: `Job ${name} to complete`,
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,

@@ -12,10 +12,10 @@ import { CommandError, FailedError } from '../errors.js';
  */
 
 /** How long a wait keeps asking an API server that stopped answering before it fails. */
-export const API_OUTAGE_SECONDS = 30;
+const API_OUTAGE_SECONDS = 30;
 
 /** The API server stopped answering during a wait and did not come back in time (exit code 1). */
-export class ApiLostError extends FailedError {}
+class ApiLostError extends FailedError {}
 
 /** Failures a later attempt may not meet: no connection, no answer, the server overloaded or restarting. */
 const isTransient = (err: unknown) => err instanceof ApiUnreachableError || (err instanceof ApiError && (err.status >= 500 || err.status === 429));

@@ -103,7 +103,8 @@ describe('the API server stops in the middle of a deploy\'s wait', () => {
     expect(killed).toBe(true);
     expectExit(r, 1);
     expect(r.stderr).toMatch(/^error: lost the API server while waiting for StatefulSet sandstore to roll out: .*; it did not answer again within 30s$/m);
-    expect(r.stderr).toContain('Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. Once the API server answers again, `npm run deploy` starts over from a clean slate.');
+    expect(r.stderr).toContain('once the API server is back, `npm run status` shows where it got');
+    expect(r.stderr).toContain('Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy` starts over from a clean slate');
     expect(r.stderr).not.toMatch(/^\s+at /m);
 
     up();

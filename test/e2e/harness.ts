@@ -61,7 +61,7 @@ export function kubeFor(context = CONTEXT): Kube {
 }
 
 /** A throwaway copy of the project, for tests that add profiles (nothing real is touched). */
-export function projectCopy(): string {
+function projectCopy(): string {
   const work = mkdtempSync(join(tmpdir(), 'sandstore-e2e-'));
   for (const p of ['main.ts', 'package.json', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist']) cpSync(join(root, p), join(work, p), { recursive: true });
   mkdirSync(join(work, 'scripts'));
@@ -84,9 +84,9 @@ export default defineProfile({ ...base, name: '${name}', ${overrides} });
   return work;
 }
 
-export function synthIn(cwd: string, profile: string): void {
-  const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${profile}`], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`synth of ${profile} failed: ${r.stderr}`);
+function synthIn(cwd: string, profileName: string): void {
+  const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${profileName}`], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`synth of ${profileName} failed: ${r.stderr}`);
 }
 
 export const podReady = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
@@ -108,7 +108,7 @@ export function clusterEnv(name = CONTEXT): Record<string, string> {
  * Sand Store's source (read-only input): SANDSTORE_SOURCE, else shared/sandstore in an ancestor of
  * the project, else this workplace's /work/shared/sandstore; the rule images.sh follows.
  */
-export function sandstoreSource(): string {
+function sandstoreSource(): string {
   const candidates = process.env.SANDSTORE_SOURCE ? [process.env.SANDSTORE_SOURCE] : [];
   for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir)) candidates.push(join(dir, 'shared', 'sandstore'));
   candidates.push('/work/shared/sandstore');

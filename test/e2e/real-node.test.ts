@@ -51,6 +51,32 @@ function roleChangesOnDisk(dirs: Map<string, string>) {
   });
 }
 
+/** The current leader, from Sand Store's own event logs on the node's disk. */
+const leaderOnDisk = async () => newestLeader(roleChangesOnDisk(await claimDirectories()));
+
+/** Waits (up to 60 s) until the event logs on disk show a current leader; re-read every 250 ms, a file has no watch. */
+async function awaitLeaderOnDisk(): Promise<string> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+    const leader = await leaderOnDisk();
+    if (leader) return leader;
+  }
+  throw new Error('no leader in the event logs on disk within 60 s');
+}
+
+/**
+ * Deletes a Sand Store pod and waits (by watch) until the StatefulSet controller has it back Ready
+ * under the same name; returns the pod before and after.
+ */
+async function deletePodAndAwaitBack(victim: string): Promise<{ before: any; back: any }> {
+  const before = await kube.get('Pod', victim, NAMESPACE);
+  await kube.delete('Pod', victim, NAMESPACE);
+  const back = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: `metadata.name=${victim}` }], {
+    what: `${victim} to come back Ready`, timeoutSeconds: 120,
+    check: (snap) => objectsOf(snap, 'pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
+  });
+  return { before, back };
+}
+
 test('the real node is a kubelet on containerd, not a kwok node', async () => {
   expect(env.NODE_NAME).toBeTruthy();
   const node = await kube.get('Node', env.NODE_NAME);
@@ -325,10 +351,24 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
   const binDir = readdirSync(join(cache, 'sandstore-bin')).map((d) => join(cache, 'sandstore-bin', d)).find((d) => existsSync(join(d, 'smoke')));
   expect(binDir).toBeDefined();
   const work = mkdtempSync(join(tmpdir(), 'open-smoke-'));
+  // The leader must not be the pod behind the profile's first node port (30380), so that passing
+  // proves a client reaches a leader anywhere. While sandstore-0 leads, a follower's pod is deleted:
+  // Sand Store 7ab6010 has no pre-vote, so a restarted member calls an election at once and usually
+  // wins it (seen: deleting the leader sandstore-0 made 2 lead, then 0 came back and took over again;
+  // deleting follower 1 made 1 lead). Up to three tries, alternating followers.
+  let leader = await awaitLeaderOnDisk();
+  for (let attempt = 0; leader === 'sandstore-0' && attempt < 3; attempt++) {
+    await deletePodAndAwaitBack(attempt % 2 === 0 ? 'sandstore-1' : 'sandstore-2');
+    leader = await awaitLeaderOnDisk();
+  }
+  expect(leader).not.toBe('sandstore-0');
+  const leaderPort = 30380 + Number(leader.slice('sandstore-'.length));
   const r = await runCli(['client', `--profile=${PROFILE}`, '--', join(binDir!, 'smoke')], { env: { INIT_CWD: work } });
   expectExit(r, 0);
-  expect(r.output).toMatch(/Smoke test complete\. target=10\.213\.\d+\.2:3038\d/);
-  expect(r.output).toMatch(new RegExp(`SANDSTORE_SEEDS=${env.NODE_IP.replace(/\./g, '\\.')}:3038\\d`));
+  // The seeds the client got, and the ones its success line names, begin with the leader's node port.
+  const nodeIp = env.NODE_IP.replace(/\./g, '\\.');
+  expect(r.output).toMatch(new RegExp(`SANDSTORE_SEEDS=${nodeIp}:${leaderPort},`));
+  expect(r.output).toMatch(new RegExp(`Smoke test complete\\. target=${nodeIp}:${leaderPort}\\b`));
 });
 
 test('a deploy of another profile while local-node runs is refused, naming it; local-node\'s pods, claims, volumes and directories are untouched', async () => {
@@ -407,7 +447,6 @@ test('crash-recovery drill: a file written through Sand Store survives the leade
   const content = randomBytes(3 * 1024 * 1024 + 17);
   writeFileSync(join(work, 'written.bin'), content);
   const sandstoreFiles = (...args: string[]) => runCli(['client', `--profile=${PROFILE}`, '--', files, ...args], { env: { INIT_CWD: work } });
-  const leaderOnDisk = async () => newestLeader(roleChangesOnDisk(await claimDirectories()));
   const written = await sandstoreFiles('write', '/drill.bin', join(work, 'written.bin'));
   expect({ code: written.code, output: written.output }).toMatchObject({ code: 0, output: expect.stringContaining(`wrote ${content.length} bytes`) });
 
@@ -415,20 +454,14 @@ test('crash-recovery drill: a file written through Sand Store survives the leade
     const leader = await leaderOnDisk();
     expect(leader).toBeDefined();
     const victim = which === 'leader' ? leader! : ['sandstore-0', 'sandstore-1', 'sandstore-2'].find((p) => p !== leader)!;
-    const before = await kube.get('Pod', victim, NAMESPACE);
     const claim = await kube.get('PersistentVolumeClaim', `data-${victim}`, NAMESPACE);
-    await kube.delete('Pod', victim, NAMESPACE);
-    // Watched: the StatefulSet controller re-creates the pod under the same name, on the same claim.
-    const back = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: `metadata.name=${victim}` }], {
-      what: `${victim} to come back Ready`, timeoutSeconds: 120,
-      check: (snap) => objectsOf(snap, 'pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
-    });
+    // The StatefulSet controller re-creates the pod under the same name, on the same claim.
+    const { back } = await deletePodAndAwaitBack(victim);
     expect(back.spec.volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe(`data-${victim}`);
     const claimNow = await kube.get('PersistentVolumeClaim', `data-${victim}`, NAMESPACE);
     expect({ uid: claimNow.metadata.uid, volume: claimNow.spec.volumeName }).toEqual({ uid: claim.metadata.uid, volume: claim.spec.volumeName });
-    // A leader again (Sand Store's logs on the node's disk; re-read every 250 ms, a file has no watch).
-    for (const deadline = Date.now() + 60_000; !(await leaderOnDisk()) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 250));
-    expect(await leaderOnDisk()).toBeDefined();
+    // A leader again (Sand Store's logs on the node's disk).
+    await awaitLeaderOnDisk();
 
     const read = await sandstoreFiles('read', '/drill.bin', join(work, `read-after-${which}.bin`));
     expect({ which, code: read.code, output: read.output }).toMatchObject({ which, code: 0 });

@@ -16,6 +16,8 @@ import { assessRollout } from '../../lib/runner/rollout.js';
 import { chooseContext, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
 import { withRestart } from '../../lib/runner/commands/update.js';
 import { otherProfileLiveError } from '../../lib/runner/other-profiles.js';
+import { clientEndpoints } from '../../lib/runner/client-access.js';
+import type { CommandContext } from '../../lib/runner/commands/context.js';
 
 let profile: Profile;
 beforeAll(async () => { profile = await loadProfile('ssd-raft'); });
@@ -221,7 +223,7 @@ describe('another profile live on the cluster', () => {
         { name: 'local', namespaces: ['sandstore-local'], objects: '2 StatefulSet, 3 Pod' },
         { name: 'gone', namespaces: ['sandstore-gone', 'sandstore-gone-2'], objects: '1 PersistentVolumeClaim (terminating)' },
         { name: 'ghost', namespaces: [], objects: '', runner: { identity: 'bob@l (pid 1)', command: 'deploy', since: 'T', renewed: 'T', expired: false } },
-      ], { profile: 'ssd-raft', context: 'c', profilesDir: dir });
+      ], { profileName: 'ssd-raft', context: 'c', profilesDir: dir });
       expect(err.exitCode).toBe(1);
       expect(err.message).toBe('c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node\'s disk, CPU or memory: profile ssd-raft was not deployed and nothing was changed');
       expect(err.details).toEqual([
@@ -238,5 +240,17 @@ describe('another profile live on the cluster', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('client addresses', () => {
+  test('are listed in ordinal order whatever the file order of dist/ (sandstore-10 sorts before sandstore-2 there)', async () => {
+    const eleven: Profile = { ...profile, raft: { ...profile.raft, replicas: 11 }, clientAccess: { ...profile.clientAccess, advertiseHost: 'bench.example' } };
+    const manifests = [...renderProfile(eleven)].map(([, text]) => parse(text.replace(/^#.*\n/gm, '')));
+    // An advertised host needs no request: the context's client is never used.
+    const ctx = { profile: eleven, namespace: eleven.namespace, kube: undefined } as unknown as CommandContext;
+    const endpoints = await clientEndpoints(ctx, manifests);
+    expect(endpoints.map((e) => e.pod)).toEqual(Array.from({ length: 11 }, (_, i) => `sandstore-${i}`));
+    expect(endpoints.map((e) => e.address)).toEqual(Array.from({ length: 11 }, (_, i) => `bench.example:${eleven.clientAccess.nodePortBase + i}`));
   });
 });

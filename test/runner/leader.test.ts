@@ -73,7 +73,7 @@ describe('waiting for an election to end (a stand-in API server serving the pods
     const out = new PassThrough();
     let printed = '';
     out.on('data', (d: Buffer) => { printed += d; });
-    const ctx = { kube: kubeAt(base), report: new Reporter(out, out), profile: { name: 'p', namespace: 'ns' }, namespace: 'ns', timeoutSeconds } as unknown as CommandContext;
+    const ctx = { kube: kubeAt(base), report: new Reporter(out, out), profile: { name: 'p' }, namespace: 'ns', timeoutSeconds } as unknown as CommandContext;
     reads = 0;
     const leader = await awaitLeader(ctx);
     return { leader, printed, reads };

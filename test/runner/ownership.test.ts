@@ -112,7 +112,7 @@ describe('deploy and update against a stand-in API server', () => {
     } as unknown as CommandContext;
   };
 
-  test.each([['deploy', (ctx: CommandContext) => deploy(ctx)], ['update', (ctx: CommandContext) => update(ctx)]] as const)(
+  test.each([['deploy', (ctx: CommandContext) => deploy(ctx, { phase: 'start', applied: [] })], ['update', (ctx: CommandContext) => update(ctx, { podReadySeconds: 120 })]] as const)(
     '%s refuses (exit 1) before its first change when the namespace or StorageClass is someone else\'s, and sends only reads',
     async (command, run) => {
       await fc.assert(fc.asyncProperty(fc.constantFrom(...STATES), fc.constantFrom(...STATES), async (ns, sc) => {

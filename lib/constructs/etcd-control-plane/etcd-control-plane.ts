@@ -1,18 +1,17 @@
 import { Construct } from 'constructs';
 import {
   IntOrString,
-  KubePodDisruptionBudget,
   KubeService,
   KubeStatefulSet,
   type Probe,
 } from '../../../imports/k8s.js';
 import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
-import { check, quorum, rules } from '../../validation.js';
+import { check, rules } from '../../validation.js';
 import { podPlacement } from '../local-ssd-storage/local-ssd-storage.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
-import { componentLabels, namespaceOf, preferSeparateHosts, selectorLabels } from '../scope.js';
+import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { ETCD_CONTROL_PLANE_DEFAULTS as DEFAULTS, type EtcdControlPlaneProps } from './etcd-control-plane-props.js';
 
 const ETCD_CLIENT_PORT = 2379;
@@ -155,11 +154,6 @@ export class EtcdControlPlane extends Construct {
     });
     declareFindings(statefulSet, Declared.etcdClientPlainHttp, Declared.etcdPeerPlainHttp, Declared.imageByTag);
 
-    if (this.replicas > 1) {
-      new KubePodDisruptionBudget(this, 'DisruptionBudget', {
-        metadata: { name: this.name, labels, annotations: phaseAnnotation(DeployPhase.base) },
-        spec: { minAvailable: IntOrString.fromNumber(quorum(this.replicas)), selector: { matchLabels: { ...this.podSelector } } },
-      });
-    }
+    if (this.replicas > 1) quorumDisruptionBudget(this, { name: this.name, labels, members: this.replicas, podSelector: this.podSelector });
   }
 }

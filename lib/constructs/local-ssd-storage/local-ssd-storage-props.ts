@@ -39,7 +39,9 @@ export interface LocalSsdStorageProps {
    */
   readonly provisioner?: string;
   /**
-   * What happens to a volume when its claim is deleted. `Delete` is what makes a destroy wipe the SSD.
+   * What happens to a volume when its claim is deleted. `Delete` is what makes a destroy wipe the
+   * SSD, and the only one accepted (rules.cleanSlateReclaimPolicy says why): `Retain` is named
+   * so that a profile that asks for it is told why not.
    * @default 'Delete'
    */
   readonly reclaimPolicy?: ReclaimPolicy;

@@ -38,6 +38,7 @@ describe('LocalSsdStorage', () => {
     [{ nodeSelector: { disk: 'solid state' } }, /nodeSelector\["disk"\] "solid state"; expected a label value/],
     [{ provisioner: ' ' }, /provisioner " "; expected a provisioner name such as "rancher.io\/local-path"/],
     [{ provisioner: 'rancher.io/local-path ' }, /provisioner "rancher.io\/local-path "; expected a provisioner name/],
+    [{ reclaimPolicy: 'Retain' as const }, /reclaimPolicy "Retain"; expected "Delete": every run starts on empty volumes and destroy removes them/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => synthesize((chart) => new LocalSsdStorage(chart, 'storage', props))).toThrow(message);
   });

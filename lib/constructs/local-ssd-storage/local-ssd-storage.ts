@@ -37,6 +37,7 @@ export class LocalSsdStorage extends Construct {
     this.taint = props.taint && { key: props.taint.key, value: props.taint.value, effect: props.taint.effect ?? DEFAULTS.taintEffect };
     check(who, 'storageClassName', this.storageClassName, rules.dnsSubdomain);
     check(who, 'provisioner', this.provisioner, rules.provisioner);
+    check(who, 'reclaimPolicy', this.reclaimPolicy, rules.cleanSlateReclaimPolicy);
     for (const [key, value] of Object.entries(this.nodeSelector)) {
       check(who, 'nodeSelector key', key, rules.labelKey);
       check(who, `nodeSelector["${key}"]`, value, rules.labelValue);

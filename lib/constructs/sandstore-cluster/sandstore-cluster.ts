@@ -2,20 +2,19 @@ import { Construct } from 'constructs';
 import {
   IntOrString,
   KubeConfigMap,
-  KubePodDisruptionBudget,
   KubeService,
   KubeStatefulSet,
   type Container,
   type Probe,
 } from '../../../imports/k8s.js';
 import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
-import { check, quorum, rules } from '../../validation.js';
+import { check, rules } from '../../validation.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/etcd-control-plane.js';
 import { podPlacement, type StoragePlacement } from '../local-ssd-storage/local-ssd-storage.js';
 import { MEMBERSHIP_PREFIX, MembershipBootstrap } from '../membership-bootstrap/membership-bootstrap.js';
 import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
-import { componentLabels, namespaceOf, preferSeparateHosts, selectorLabels } from '../scope.js';
+import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
 import {
@@ -107,7 +106,7 @@ export class SandstoreCluster extends Construct {
     this.headlessService();
     this.peerServices();
     this.statefulSet(props.storage?.storageClassName);
-    this.disruptionBudget();
+    quorumDisruptionBudget(this, { name: this.name, labels: this.labels, members: this.replicas, podSelector: this.podSelector });
     this.membershipBootstrap = new MembershipBootstrap(this, 'MembershipBootstrap', {
       etcd: props.etcd,
       members: this.podNames.map((pod, i) => ({ id: pod, address: this.nodeAddresses[i] })),
@@ -225,14 +224,6 @@ export class SandstoreCluster extends Construct {
       },
     });
     declareFindings(statefulSet, Declared.imageByTag, Declared.eventsSidecarProbes);
-  }
-
-  /** A voluntary disruption may take a member only while a majority stays available. */
-  private disruptionBudget(): void {
-    new KubePodDisruptionBudget(this, 'DisruptionBudget', {
-      metadata: { name: this.name, labels: this.labels, annotations: phaseAnnotation(DeployPhase.base) },
-      spec: { minAvailable: IntOrString.fromNumber(quorum(this.replicas)), selector: { matchLabels: { ...this.podSelector } } },
-    });
   }
 
   /** Sand Store itself, configured by the ConfigMap and its pod's name. */

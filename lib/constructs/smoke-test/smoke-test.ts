@@ -1,5 +1,5 @@
 import { Construct } from 'constructs';
-import { Component, DeployPhase } from '../../labels.js';
+import { Component, DeployPhase, SMOKE_TEST_CONTAINER } from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import { runToCompletionJob } from '../job.js';
@@ -29,7 +29,7 @@ export class SmokeTest extends Construct {
       placement: props.placement,
       pod: {
         containers: [{
-          name: 'smoke',
+          name: SMOKE_TEST_CONTAINER,
           image: props.image,
           imagePullPolicy: props.imagePullPolicy,
           command: ['/usr/local/bin/smoke'],

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { constants } from 'node:os';
 import pRetry from 'p-retry';
 import { resolve } from 'node:path';
-import { findOnPath, isExecutableFile } from '../../image/process.js';
+import { findOnPath, isExecutableFile } from '../../executables.js';
 import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
 import { awaitLeader } from '../leader.js';
 import { manifestsOfPhase, readManifests } from '../manifests.js';
@@ -23,7 +23,7 @@ import { InterruptedError } from '../watch.js';
  * topology answer names the answering node's own node port, and a follower rejects a mutation with
  * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
  */
-export async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
+async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
   // In the directory the user ran npm from (npm runs scripts in the project's): Sand Store's
   // clients write their own logs under ./run there.
   const cwd = process.env.INIT_CWD ?? process.cwd();

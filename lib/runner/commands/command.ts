@@ -5,14 +5,14 @@ import type { CommandContext } from './context.js';
 
 /**
  * One runner command, declared in one file (kapp's layout: a command's options, its command and its
- * Run together): its name, what it does, its own options, and its body. The CLI (cli.ts) adds the
+ * Run together): its name, what it does, its own options, and its body. program.ts adds the
  * options every command shares, prepares the context, and turns failures into exit codes: a body
  * only throws CommandErrors (lib/errors.ts), which carry their own.
  */
 export interface ClusterCommand<Options = Record<string, unknown>> {
   readonly name: string;
   readonly description: string;
-  /** Adds the command's own options and arguments (the shared ones are added by the CLI). */
+  /** Adds the command's own options and arguments (program.ts adds the shared ones). */
   readonly configure?: (command: Command) => Command;
   /** The body: returns the exit code, or nothing for 0. `args` are the positional arguments. */
   readonly run: (ctx: CommandContext, options: Options, args: readonly unknown[]) => Promise<number | void>;
@@ -33,8 +33,9 @@ export interface LocalCommand<Options = Record<string, unknown>> {
 
 export type RunnerCommand = ClusterCommand<any> | LocalCommand<any>;
 
-/** The options every cluster command takes. */
+/** The options every cluster command takes, keyed as commander keys them: by their flags. */
 export interface SharedOptions {
+  /** --profile: a profile's name; the command's context holds the loaded Profile (ctx.profile). */
   readonly profile: string;
   readonly context?: string;
   readonly timeout: number;
@@ -56,7 +57,7 @@ export function withSharedOptions(command: Command): Command {
  */
 export const MAX_WAIT_SECONDS = 86_400;
 /** Less than a second is no deadline for anything a cluster does (and 0.0001 is a typo). */
-export const MIN_WAIT_SECONDS = 1;
+const MIN_WAIT_SECONDS = 1;
 
 /** A number of seconds a wait may last (a --timeout): plain decimal, from 1 s to a day. */
 export function seconds(value: string): number {

@@ -28,7 +28,7 @@ export interface CommandContext extends WaitContext {
 }
 
 /** Loads the profile and resolves the target, and says where it acts: all before the first request. */
-export async function prepareContext(opts: SharedOptions, report: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env, holdLock: CommandContext['holdLock'] = async () => {}): Promise<CommandContext> {
+export async function prepareContext(opts: SharedOptions, report: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv, holdLock: CommandContext['holdLock']): Promise<CommandContext> {
   const profile = await loadProfile(opts.profile);
   mark('profile loaded');
   const target = resolveTarget(profile, opts.context, env);

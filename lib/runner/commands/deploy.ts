@@ -1,4 +1,4 @@
-import { Component, DeployPhase, DEPLOY_PHASE_ORDER, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, componentSelector, DeployPhase, DEPLOY_PHASE_ORDER } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { clientEndpoints } from '../client-access.js';
@@ -7,15 +7,13 @@ import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { waitForJob, waitForRollout } from '../waits.js';
 import { waitContext, type CommandContext } from './context.js';
 import { CommandError, FailedError, RefusedError } from '../../errors.js';
-import { ApiError } from '../kube.js';
-import { ApiLostError, InterruptedError } from '../watch.js';
 import type { ClusterCommand } from './command.js';
 import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
 import { refuseTakeovers } from '../ownership.js';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
-export interface DeployProgress {
+interface DeployProgress {
   phase: string;
   readonly applied: string[];
 }
@@ -26,14 +24,13 @@ export interface DeployProgress {
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
-export async function deploy(ctx: CommandContext, progress: DeployProgress = { phase: 'start', applied: [] }): Promise<void> {
+export async function deploy(ctx: CommandContext, progress: DeployProgress): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
-  const selector = (component: string) => `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${component}`;
 
   await ctx.holdLock();
   // After the lock: two deploys of different profiles started together then see each other's lock.
   const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
-  if (others.length > 0) throw otherProfileLiveError(others, { profile: ctx.profile.name, context: ctx.target.context });
+  if (others.length > 0) throw otherProfileLiveError(others, { profileName: ctx.profile.name, context: ctx.target.context });
   // Before the first change: no object of someone else's is taken over (and later destroyed).
   await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'deploy');
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
@@ -48,7 +45,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
     ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
     if (phase === DeployPhase.controlPlane) {
       const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
-      await waitForRollout(ctx, etcd.metadata.name, selector(Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
       ctx.report.step(phase, `etcd Ready (${(etcd as any).spec.replicas} member${(etcd as any).spec.replicas === 1 ? '' : 's'})`);
     } else if (phase === DeployPhase.bootstrap) {
       const job = required(findManifest(objects, 'Job', Component.membershipBootstrap), 'the membership bootstrap Job', phase);
@@ -56,7 +53,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress = { p
       ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
     } else if (phase === DeployPhase.dataPlane) {
       const sts = required(findManifest(objects, 'StatefulSet', Component.dataPlane), 'the Sand Store StatefulSet', phase);
-      await waitForRollout(ctx, sts.metadata.name, selector(Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
       ctx.report.step(phase, `${(sts as any).spec.replicas} Sand Store pods Ready, claims Bound`);
     }
   }
@@ -92,13 +89,10 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
     try {
       await deploy(ctx, progress);
     } catch (err) {
-      // How far it got, whenever a request was refused or the user stopped it mid-way.
+      // How far it got and how to go on, whatever stopped it once it had begun (the error itself
+      // says what went wrong); a refusal changed nothing.
       if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
-        const where = `Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}.`;
-        err.withDetails(err instanceof InterruptedError
-          ? `${where} The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`
-          : err instanceof ApiError ? `${where} Fix the cause and run it again (it starts from a clean slate).`
-            : err instanceof ApiLostError ? `${where} Once the API server answers again, \`npm run deploy\` starts over from a clean slate.` : where);
+        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`);
       }
       throw err;
     }

@@ -1,4 +1,4 @@
-import { Component, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, componentSelector, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { RESOURCES, type KubeObject } from '../kube.js';
 import { FailedError } from '../../errors.js';
@@ -8,9 +8,6 @@ import { waitContext, type CommandContext } from './context.js';
 import type { ClusterCommand } from './command.js';
 import { readManifests } from '../manifests.js';
 import { countByKind } from '../report.js';
-
-/** The etcd members' component label: they stop after the data plane. */
-const CONTROL_PLANE = Component.controlPlane;
 
 /**
  * Destroy (Flow 2): everything of a profile, found by its labels, deleted, then waited for by watch
@@ -96,10 +93,10 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
     // Store node deregisters from etcd when it stops, and with etcd already gone it hangs there for
     // its whole grace period (30 s, seen on the real node), where with etcd up it stops in ~1 s.
     const controllers = contents.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Job');
-    const controlPlane = (o: KubeObject) => o.metadata.labels?.[LabelKeys.component] === CONTROL_PLANE;
+    const controlPlane = (o: KubeObject) => o.metadata.labels?.[LabelKeys.component] === Component.controlPlane;
     await Promise.all(controllers.filter((o) => !controlPlane(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
     await waitGone(ctx, `profile ${ctx.profileName}'s data-plane pods to stop`, [
-      { key: 'pods', kind: 'Pod', labelSelector: `${selector},${LabelKeys.component}!=${CONTROL_PLANE}` },
+      { key: 'pods', kind: 'Pod', labelSelector: componentSelector(ctx.profileName, Component.controlPlane, '!=') },
     ], (s) => objectsOf(s, 'pods'));
     await Promise.all(controllers.filter(controlPlane).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
     await Promise.all(contents.filter((o) => !controllers.includes(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));

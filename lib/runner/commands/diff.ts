@@ -21,7 +21,7 @@ function comparable(o: KubeObject | undefined): unknown {
  * `diff`: each object of dist/ as the API server would store it (server-side apply, dry run) against
  * what is live, as a unified YAML diff. Exit code 1 when anything differs, like `kubectl diff`.
  */
-export async function diff(ctx: CommandContext): Promise<boolean> {
+async function diff(ctx: CommandContext): Promise<boolean> {
   // Loaded here rather than at start-up: only this command needs the diff and YAML libraries.
   const [{ createTwoFilesPatch }, { default: { stringify } }] = await Promise.all([import('diff'), import('yaml')]);
   // On-demand objects (the smoke-test Job) are not part of a deployment, so never "missing" from one.

@@ -5,7 +5,7 @@ import { profileOption, sourceOption, type LocalCommand } from './command.js';
 /** `image` (Flow 1): build the profile's image and push it; never talks to a cluster. */
 export const imageCommand: LocalCommand<{ source: string; push: boolean }> = {
   name: 'image',
-  description: 'build the profile\'s image for linux/amd64 and push it (Flow 1); no cluster call',
+  description: 'build the profile\'s image for its platform (build.platform) and push it (Flow 1); no cluster call',
   local: true,
   configure: (command) => command
     .addOption(profileOption())

@@ -1,6 +1,6 @@
 import { Option } from 'commander';
 import { RefusedError } from '../../errors.js';
-import { Component, LabelKeys, profileSelector, SandstoreContainers } from '../../labels.js';
+import { Component, componentSelector, SandstoreContainers } from '../../labels.js';
 import { rules } from '../../validation.js';
 import { followLogs, printLogs } from '../logs.js';
 import { duration, ruled, type ClusterCommand } from './command.js';
@@ -32,7 +32,7 @@ export const logsCommand: ClusterCommand<LogsOptions> = {
     }
     await followLogs(ctx.kube, ctx.report, {
       namespace: ctx.namespace,
-      labelSelector: `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}`,
+      labelSelector: componentSelector(ctx.profile.name, Component.dataPlane),
       containers: opts.container ? [opts.container] : [SandstoreContainers.events, SandstoreContainers.node],
       sinceSeconds: opts.since,
       signal: ctx.signal!,

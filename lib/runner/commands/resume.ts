@@ -1,7 +1,6 @@
-import { Component } from '../../labels.js';
-import { findManifest, readManifests } from '../manifests.js';
+import { readManifests } from '../manifests.js';
 import { podReadyTimeoutOption, type ClusterCommand } from './command.js';
-import { watchRollout } from './update.js';
+import { dataPlaneStatefulSet, watchRollout } from './update.js';
 
 /** `resume`: lowers the partition of a paused rollout to 0 and watches the rest, with update's guard. */
 export const resumeCommand: ClusterCommand<{ podReadyTimeout: number }> = {
@@ -11,8 +10,7 @@ export const resumeCommand: ClusterCommand<{ podReadyTimeout: number }> = {
   changesCluster: true,
   whenInterrupted: 'The partition is lowered and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   run: async (ctx, opts) => {
-    const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true });
-    const name = findManifest(manifests, 'StatefulSet', Component.dataPlane)?.metadata.name ?? 'sandstore';
+    const { name } = dataPlaneStatefulSet(await readManifests(ctx.distDir, ctx.profile, { allowStale: true })).metadata;
     await ctx.holdLock();
     await ctx.kube.mergePatch('StatefulSet', name, ctx.namespace, { spec: { updateStrategy: { rollingUpdate: { partition: 0 } } } });
     ctx.report.step('resume', `partition of StatefulSet ${name} set to 0`);

@@ -1,4 +1,4 @@
-import { Component, DeployPhase } from '../../labels.js';
+import { Component, DeployPhase, jobPodsSelector, SMOKE_TEST_CONTAINER } from '../../labels.js';
 import { applyAll } from '../apply.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { awaitLeader } from '../leader.js';
@@ -36,10 +36,10 @@ export async function smoke(ctx: CommandContext): Promise<void> {
   } catch (err) {
     failure = err;
   }
-  const pods = await ctx.kube.list('Pod', { namespace: ns, labelSelector: `job-name=${job.metadata.name}` });
+  const pods = await ctx.kube.list('Pod', { namespace: ns, labelSelector: jobPodsSelector(job.metadata.name) });
   for (const pod of pods.items) {
     try {
-      await printLogs(ctx.kube, ctx.report, { namespace: ns, pod: pod.metadata.name, container: 'smoke', previous: false });
+      await printLogs(ctx.kube, ctx.report, { namespace: ns, pod: pod.metadata.name, container: SMOKE_TEST_CONTAINER, previous: false });
     } catch (err) {
       ctx.report.problem(`pod ${pod.metadata.name}`, `logs unavailable: ${(err as Error).message}`);
     }

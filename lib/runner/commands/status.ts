@@ -5,7 +5,7 @@ import type { CommandContext } from './context.js';
 import type { ClusterCommand } from './command.js';
 
 /** Lines of a left-aligned table. */
-export function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), ...rows.map(line)];
@@ -15,7 +15,7 @@ export function table(header: readonly string[], rows: readonly (readonly string
  * `status`: what the profile has on the cluster: pods (ready, restarts, node, revision), claims,
  * services and node ports, the rollout and the bootstrap Job. Read-only, five list requests.
  */
-export async function status(ctx: CommandContext): Promise<void> {
+async function status(ctx: CommandContext): Promise<void> {
   const { kube, report } = ctx;
   const ns = ctx.namespace;
   const labelSelector = profileSelector(ctx.profile.name);

@@ -1,12 +1,12 @@
 import { Option } from 'commander';
-import { Component, DeployPhase, LabelKeys, profileSelector } from '../../labels.js';
+import { Component, componentSelector, DeployPhase, SandstoreContainers } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { ApiError, type KubeObject } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { refuseTakeovers } from '../ownership.js';
 import { lastTermination, ordinalOf, podProblems } from '../pods.js';
-import { waitForRollout, WaitFailedError } from '../waits.js';
+import { waitForRollout } from '../waits.js';
 import { buildAndPushImage } from '../../image/build.js';
 import { FailedError, RefusedError } from '../../errors.js';
 import { rules } from '../../validation.js';
@@ -15,15 +15,15 @@ import type { CommandContext } from './context.js';
 
 const RESTARTED_AT_ANNOTATION = 'sandstore.io/restarted-at';
 
-export interface UpdateOptions {
+interface UpdateOptions {
   /** Run this image instead of the profile's (e.g. a fixed or a candidate build). @default the profile's image */
   readonly image?: string;
-  /** Seconds an updated pod may take to become Ready before the rollout is paused. @default 120 */
-  readonly podReadySeconds?: number;
+  /** Seconds an updated pod may take to become Ready before the rollout is paused (--pod-ready-timeout). */
+  readonly podReadySeconds: number;
 }
 
-/** A rollout halted on a failing pod (exit code 1). */
-class RolloutPausedError extends WaitFailedError {}
+/** The runner paused the rollout on a failing pod (exit code 1); not a wait failure: the wait is over by then. */
+class RolloutPausedError extends FailedError {}
 
 /**
  * Flow 4: re-applies the profile's config and data plane with a restart annotation (and optionally
@@ -31,10 +31,9 @@ class RolloutPausedError extends WaitFailedError {}
  * time. If an updated pod crash-loops or misses its deadline, the rollout is
  * paused by raising the partition to that pod's ordinal, so no other pod is replaced.
  */
-export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Promise<void> {
+export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
-  const dist = findManifest(manifests, 'StatefulSet', Component.dataPlane);
-  if (!dist) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
+  const dist = dataPlaneStatefulSet(manifests);
   await ctx.holdLock();
   // The base objects it applies include the cluster-scoped ones (the StorageClass): none may be someone else's.
   await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'update');
@@ -57,7 +56,14 @@ export async function update(ctx: CommandContext, opts: UpdateOptions = {}): Pro
     throw err;
   }
   ctx.report.step('update', `applied StatefulSet ${dist.metadata.name}${opts.image ? ` with image ${opts.image}` : ''} and a restart at ${(sts as any).spec.template.metadata.annotations[RESTARTED_AT_ANNOTATION]}`);
-  await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds ?? 120);
+  await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds);
+}
+
+/** The data plane's StatefulSet in dist/; refused, with nothing sent, when dist/ has none. */
+export function dataPlaneStatefulSet(manifests: readonly Manifest[]): Manifest {
+  const sts = findManifest(manifests, 'StatefulSet', Component.dataPlane);
+  if (!sts) throw new RefusedError('dist/ has no Sand Store StatefulSet; re-run `npm run synth`. Nothing was sent.');
+  return sts;
 }
 
 /** The dist StatefulSet with a new restart annotation, optionally another image, partition 0. */
@@ -79,8 +85,7 @@ export function withRestart(dist: Manifest, at: string, image?: string): Manifes
  */
 export async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
   const ns = ctx.namespace;
-  const selector = `${profileSelector(ctx.profile.name)},${LabelKeys.component}=${Component.dataPlane}`;
-  const state = await waitForRollout(ctx, name, selector, { podReadySeconds, failFast: true });
+  const state = await waitForRollout(ctx, name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds, failFast: true });
   if (state.state === 'done') {
     ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);
     return;
@@ -95,7 +100,7 @@ export async function watchRollout(ctx: CommandContext, name: string, podReadySe
   throw new RolloutPausedError(`rollout of StatefulSet ${name} paused at partition ${partition}: pod ${state.pod} failed (${state.reason}); pods below ordinal ${partition} were not touched`, [
     `failing pod: ${state.pod}${pod ? ` (${podProblems(pod).join('; ') || pod.status?.phase})` : ''}`,
     `last termination: ${t ? `container ${t.container} exit ${t.exitCode ?? '?'}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message.trim()}` : ''}` : 'none recorded'}`,
-    `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} --previous   (or: ${kubectl} logs ${state.pod} -c sandstore --previous)`,
+    `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} --previous   (or: ${kubectl} logs ${state.pod} -c ${SandstoreContainers.node} --previous)`,
     `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
   ]);
 }

@@ -276,7 +276,10 @@ describe('runner refusals and failures', () => {
         expect(r.stderr).toContain('nothing was changed');
         // Both exactly as they were (no label, annotation or field manager of ours), and nothing of the profile in the namespace.
         expect(await state()).toEqual(before);
-        for (const kind of ['StatefulSet', 'Service', 'ConfigMap', 'NetworkPolicy', 'Job'] as const) expect((await kube.list(kind, { namespace: ns })).items).toEqual([]);
+        // (Kubernetes' own kube-root-ca.crt ConfigMap appears in every namespace: only the profile's objects count.)
+        for (const kind of ['StatefulSet', 'Service', 'ConfigMap', 'NetworkPolicy', 'Job'] as const) {
+          expect((await kube.list(kind, { namespace: ns, labelSelector: profileSelector('takeover') })).items).toEqual([]);
+        }
       }
       // Destroy finds nothing of the profile (they carry none of its labels) and deletes neither.
       expectExit(await runCli(['destroy', '--profile=takeover', `--context=${CONTEXT}`], { cwd: work }), 0);

@@ -89,6 +89,9 @@ if (!existsSync(bundle)) {
         splitting: true,
         banner: { js: "import { createRequire as __sandstoreCreateRequire } from 'node:module'; const require = __sandstoreCreateRequire(import.meta.url);" },
         plugins: [sideEffectFree(['@kubernetes/client-node']), compileErrorModules(brokenProfiles)],
+        // resvg-js loads a native .node binary by a computed path, which only Node itself can
+        // resolve: it is imported from node_modules at run time (the bundle lives under it).
+        external: ['@resvg/resvg-js'],
         platform: 'node',
         format: 'esm',
         target: 'node20',

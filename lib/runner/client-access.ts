@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { DeployPhase, POD_NAME_LABEL } from '../labels.js';
 import type { Manifest } from '../synth.js';
 import type { CommandContext } from './commands/context.js';
@@ -33,5 +34,16 @@ export async function clientEndpoints(ctx: CommandContext, manifests: readonly M
     const nodeName = pods.find((p) => p.metadata.name === pod)?.spec?.nodeName;
     const host = advertised ?? (nodeName ? nodeIps.get(nodeName) : undefined) ?? '<node address>';
     return { pod, address: `${host}:${svc.spec.ports[0].nodePort}` };
+  });
+}
+
+/** Resolves once `host:port` accepts a TCP connection (closed at once), rejects otherwise. */
+export function accepts(address: string): Promise<void> {
+  const at = address.lastIndexOf(':');
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: address.slice(0, at), port: Number(address.slice(at + 1)), timeout: 1000 });
+    socket.once('connect', () => { socket.destroy(); resolve(); });
+    socket.once('timeout', () => { socket.destroy(); reject(new Error(`${address}: no answer within 1s`)); });
+    socket.once('error', (err) => { socket.destroy(); reject(err); });
   });
 }

@@ -29,9 +29,11 @@ export function currentLeader(changes: readonly RoleChange[]): string | undefine
 }
 
 /** Who leads, as the data plane's event logs tell it. */
-interface Leadership {
+export interface Leadership {
   /** The current leader; undefined while there is none. */
   readonly leader?: string;
+  /** The newest Raft term any node has logged; undefined when no node logged a role change. */
+  readonly term?: number;
   /** Role changes are logged but none names a current leader: an election is under way. */
   readonly electing: boolean;
 }
@@ -41,17 +43,28 @@ interface Leadership {
  * pod. Sand Store has no query for it that a client outside the cluster can use: its topology
  * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
  */
-async function readLeadership(ctx: CommandContext): Promise<Leadership> {
+export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
+  const changes = await readRoleChanges(ctx);
+  const leader = currentLeader(changes);
+  const term = changes.length > 0 ? Math.max(...changes.map((c) => c.term)) : undefined;
+  return { leader, term, electing: leader === undefined && changes.length > 0 };
+}
+
+/**
+ * Every role change in the data plane's event logs (the `events` sidecar of each running pod), or
+ * only those the kubelet stamped within the last `sinceSeconds`: the node's own clock decides, so
+ * "an election in the last few seconds" does not depend on this machine's clock agreeing with it.
+ */
+export async function readRoleChanges(ctx: CommandContext, sinceSeconds?: number): Promise<RoleChange[]> {
   const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
     const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
     if (!running) return [];
-    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, { query: { container: SandstoreContainers.events }, raw: true });
+    const query = { container: SandstoreContainers.events, sinceSeconds };
+    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, { query, raw: true });
     return roleChanges(pod.metadata.name, log);
   }));
-  const changes = logs.flat();
-  const leader = currentLeader(changes);
-  return { leader, electing: leader === undefined && changes.length > 0 };
+  return logs.flat();
 }
 
 /**

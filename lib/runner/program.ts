@@ -11,6 +11,7 @@
 import { Command } from 'commander';
 import { CommandError } from '../errors.js';
 import { strictOptionValues } from '../options.js';
+import { benchmarkCommand } from './commands/benchmark.js';
 import { clientCommand } from './commands/client.js';
 import { withSharedOptions, type RunnerCommand, type SharedOptions } from './commands/command.js';
 import { prepareContext, type CommandContext } from './commands/context.js';
@@ -29,7 +30,7 @@ import { Reporter } from './report.js';
 import { mark, traceLine } from './trace.js';
 
 const COMMANDS: readonly RunnerCommand[] = [
-  deployCommand, destroyCommand, updateCommand, resumeCommand, imageCommand, logsCommand, smokeCommand, clientCommand, statusCommand, diffCommand,
+  deployCommand, destroyCommand, updateCommand, resumeCommand, imageCommand, logsCommand, smokeCommand, clientCommand, statusCommand, diffCommand, benchmarkCommand,
 ];
 
 const EXIT_INTERRUPTED = 130;
@@ -91,6 +92,10 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
     const options = self.opts();
     if ('local' in spec) {
       code = (await spec.run(report, options as SharedOptions)) ?? 0;
+      return;
+    }
+    if (spec.localMode?.when(options)) {
+      code = (await spec.localMode.run(report, options, self.processedArgs)) ?? 0;
       return;
     }
     let lock: HeldLock | undefined;

@@ -11,6 +11,7 @@ export class Reporter {
   private readonly started = Date.now();
   private readonly color: boolean;
   private readonly seen = new Set<string>();
+  private liveShown = false;
 
   public constructor(private readonly out: NodeJS.WritableStream = process.stdout, private readonly err: NodeJS.WritableStream = process.stderr) {
     this.color = Boolean((out as { isTTY?: boolean }).isTTY) && !process.env.NO_COLOR;
@@ -22,6 +23,23 @@ export class Reporter {
 
   public elapsed(): string {
     return `${((Date.now() - this.started) / 1000).toFixed(1)}s`;
+  }
+
+  /** On a terminal: live lines rewrite one status line in place; elsewhere each is a line of its own. */
+  public get interactive(): boolean {
+    return Boolean((this.out as { isTTY?: boolean }).isTTY);
+  }
+
+  /** A status line that replaces the previous one on a terminal (a long run's progress). */
+  public live(line: string): void {
+    this.out.write(this.interactive ? `\r\x1b[2K${line}` : `${line}\n`);
+    this.liveShown = this.interactive;
+  }
+
+  /** Ends the live status line, so that what is printed next starts on a line of its own. */
+  public endLive(): void {
+    if (this.liveShown) this.out.write('\n');
+    this.liveShown = false;
   }
 
   public info(line: string): void {

@@ -1,10 +1,9 @@
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { constants } from 'node:os';
 import pRetry from 'p-retry';
 import { resolve } from 'node:path';
 import { findOnPath, isExecutableFile } from '../../executables.js';
-import { clientEndpoints, type ClientEndpoint } from '../client-access.js';
+import { accepts, clientEndpoints, type ClientEndpoint } from '../client-access.js';
 import { awaitLeader } from '../leader.js';
 import { manifestsOfPhase, readManifests } from '../manifests.js';
 import { DeployPhase } from '../../labels.js';
@@ -90,17 +89,6 @@ async function waitUntilAccepting(ctx: CommandContext, endpoints: readonly Clien
   if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
   const refused = reachable.filter((_, i) => results[i].status === 'rejected');
   if (refused.length > 0) ctx.report.problem('client', `no connection to ${refused.map((e) => `${e.address} (${e.pod})`).join(', ')} within ${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
-}
-
-/** Resolves once `host:port` accepts a TCP connection (closed at once), rejects otherwise. */
-function accepts(address: string): Promise<void> {
-  const at = address.lastIndexOf(':');
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: address.slice(0, at), port: Number(address.slice(at + 1)), timeout: 1000 });
-    socket.once('connect', () => { socket.destroy(); resolve(); });
-    socket.once('timeout', () => { socket.destroy(); reject(new Error(`${address}: no answer within 1s`)); });
-    socket.once('error', (err) => { socket.destroy(); reject(err); });
-  });
 }
 
 export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {

@@ -20,6 +20,14 @@ export interface ClusterCommand<Options = Record<string, unknown>> {
   readonly whenInterrupted?: string;
   /** Changes the cluster: takes the profile's lock (ctx.holdLock) and accepts --break-lock. */
   readonly changesCluster?: true;
+  /**
+   * A mode of the command that needs no cluster (`benchmark --compare`): when `when` holds, `run`
+   * runs instead of the body, with no profile loaded and no context resolved.
+   */
+  readonly localMode?: {
+    readonly when: (options: Options) => boolean;
+    readonly run: (report: Reporter, options: Options, args: readonly unknown[]) => Promise<number | void>;
+  };
 }
 
 /** A command that never talks to a cluster (building the image): it gets the profile's name only. */

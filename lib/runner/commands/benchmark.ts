@@ -1,0 +1,248 @@
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { CommandError, FailedError, RefusedError } from '../../errors.js';
+import type { Reporter } from '../report.js';
+import { compareRuns } from '../../benchmark/compare.js';
+import { projectRoot } from '../../paths.js';
+import { Component, componentSelector } from '../../labels.js';
+import type { Profile } from '../../profile.js';
+import { buildDriver, type DriverBuild } from '../../benchmark/driver-build.js';
+import { describeChanges, identityOf, passGate, type GatePassed } from '../../benchmark/gate.js';
+import { clusterFacts, distDigest, projectRevision } from '../../benchmark/provenance.js';
+import { DriverSummary, OPERATIONS, RUN_RECORD_SCHEMA, type DriverOptions, type Operation, type RunRecord, type RunStatus } from '../../benchmark/record.js';
+import { checkResultsDir, createRunDir, runFolderName, writeFileAtomic } from '../../benchmark/results-dir.js';
+import { runDriver, type DriverRun } from '../../benchmark/run-driver.js';
+import { readLeadership } from '../leader.js';
+import { readManifests } from '../manifests.js';
+import type { ClusterCommand } from './command.js';
+import type { CommandContext } from './context.js';
+import { deploy } from './deploy.js';
+
+/**
+ * `benchmark`: measures a deployed profile from this machine, through its node ports, with the
+ * project's load driver (drivers/sandstore-bench), and records the run in
+ * results/<profile>/<UTC timestamp>/ with everything needed to trace its numbers (run.json,
+ * lib/benchmark/record.ts). Plan, then act: options, results/ and the driver's build are checked
+ * before the first request; --fresh deploys from a clean slate; the gate (gate.ts) waits for a
+ * settled cluster; the driver runs; the cluster is read again, and a run during which a pod
+ * restarted or the leadership changed is kept but marked invalid. `--compare` is compare.ts's.
+ */
+
+export interface BenchmarkOptions {
+  readonly compare?: boolean;
+  readonly includeInvalid?: boolean;
+  readonly out?: string;
+  readonly duration: number;
+  readonly warmup: number;
+  readonly concurrency: number;
+  readonly blockSize: number;
+  readonly ops: readonly Operation[];
+  readonly source: string;
+  readonly fresh?: boolean;
+  readonly resultsDir?: string;
+}
+
+/** The project's results/, or --results-dir. */
+export const resultsDirOf = (given: string | undefined) => (given ? resolve(process.env.INIT_CWD ?? process.cwd(), given) : join(projectRoot(), 'results'));
+
+async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: readonly unknown[]): Promise<number> {
+  const selectors = (args[0] as string[] | undefined) ?? [];
+  if (selectors.length > 0) throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${selectors.join(' ')}: runs and profiles to compare go after --compare (npm run benchmark -- --compare ${selectors.join(' ')}). Nothing was sent.`);
+  const resultsDir = resultsDirOf(opts.resultsDir);
+  checkResultsDir(resultsDir);
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
+  const source = sourcePath(opts.source);
+  const driver = { ...(await buildDriver({ source, log: (line) => ctx.report.step('driver', line) })), source };
+  if (opts.fresh) {
+    ctx.report.step('fresh', `deploying profile ${ctx.profile.name} from a clean slate first`);
+    await deploy(ctx, { phase: 'start', applied: [] });
+  } else {
+    // Held through the run: no other runner rolls, deploys or destroys the profile under a measurement.
+    await ctx.holdLock();
+  }
+  const gate = await passGate(ctx, manifests, ctx.profile.raft.replicas);
+  return measure(ctx, opts, resultsDir, driver, gate);
+}
+
+/** The driver as built, and the checkout it was built against. */
+type BuiltDriver = DriverBuild & { readonly source: string };
+
+/** Relative to where the user ran npm (npm runs scripts in the project's directory). */
+function sourcePath(source: string): string {
+  return isAbsolute(source) ? source : resolve(process.env.INIT_CWD ?? process.cwd(), source);
+}
+
+async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: string, driver: BuiltDriver, gate: GatePassed): Promise<number> {
+  const started = new Date();
+  const { dir, id } = createRunDir(resultsDir, ctx.profile.name, started);
+  const options: DriverOptions = {
+    seeds: gate.endpoints.map((e) => e.address), concurrency: opts.concurrency, block_size_bytes: opts.blockSize,
+    duration_s: opts.duration, warmup_s: opts.warmup, operations: [...opts.ops],
+  };
+  const record = baseRecord(ctx, opts, id, started, driver, options, gate);
+  // Marked from the start: a run killed outright still says it did not finish.
+  writeRecord(dir, { ...record, status: 'failed', reasons: ['the benchmark command did not finish (killed before it recorded the run\'s end)'] });
+  ctx.report.step('run', `${id}: ${opts.ops.join(', ')}, ${opts.concurrency} workers, ${opts.warmup}s warm-up + ${opts.duration}s each, against ${options.seeds.join(', ')}`);
+  const run = await runDriver(driver.path, options, dir, join(dir, 'driver.log'), ctx.report, ctx.signal);
+  const ended = new Date();
+  const { status, reasons } = await judge(ctx, gate, run);
+  const facts = await clusterFacts(ctx);
+  const leadership = await readLeadership(ctx);
+  writeRecord(dir, {
+    ...record, status, reasons, endedAt: ended.toISOString(), durationSeconds: (ended.getTime() - started.getTime()) / 1000,
+    cluster: { ...record.cluster, ...facts },
+    leadership: { ...record.leadership, after: { leader: leadership.leader, term: leadership.term } },
+    driver: { ...record.driver, exitCode: run.exitCode },
+  });
+  return conclude(ctx, dir, status, reasons, run);
+}
+
+function baseRecord(ctx: CommandContext, opts: BenchmarkOptions, id: string, started: Date, driver: BuiltDriver, options: DriverOptions, gate: GatePassed): RunRecord {
+  return {
+    schema: RUN_RECORD_SCHEMA, id, status: 'failed', reasons: [], fresh: Boolean(opts.fresh),
+    startedAt: started.toISOString(), endedAt: started.toISOString(), durationSeconds: 0,
+    profile: { name: ctx.profile.name, values: profileValues(ctx.profile), distDigest: distDigest(ctx.distDir, ctx.profile.name) },
+    cluster: { context: ctx.target.context, server: ctx.target.server, namespace: ctx.namespace, nodes: [], pods: [] },
+    leadership: { before: { leader: gate.leader, term: gate.term }, after: {} },
+    sandstore: { source: driver.source, revision: driver.revision, contentDigest: driver.contentDigest },
+    driver: { options, binaryDigest: driver.binaryDigest },
+    project: projectRevision(projectRoot()),
+  };
+}
+
+const profileValues = (profile: Profile) => JSON.parse(JSON.stringify(profile)) as Record<string, unknown>;
+
+const writeRecord = (dir: string, record: RunRecord) => writeFileAtomic(join(dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
+
+/**
+ * valid, invalid (the cluster changed under the run), interrupted or failed, with the reasons. What
+ * changed in the cluster is said whatever else happened: a driver that failed because the pods were
+ * OOM-killed under it should say so.
+ */
+async function judge(ctx: CommandContext, gate: GatePassed, run: DriverRun): Promise<{ status: RunStatus; reasons: string[] }> {
+  const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
+  const changes = describeChanges(gate.pods, pods.items.map(identityOf));
+  const after = await readLeadership(ctx);
+  if (after.leader !== gate.leader) changes.push(`the leader changed: ${gate.leader} before, ${after.leader ?? 'none (an election under way)'} after`);
+  else if (after.term !== gate.term) changes.push(`an election took place: term ${gate.term} before, ${after.term} after (${gate.leader} leads again)`);
+  if (run.exitCode === 130) return { status: 'interrupted', reasons: ['interrupted (Ctrl-C or SIGTERM): the phases measured so far are kept; the one under way is marked incomplete', ...changes] };
+  if (run.exitCode !== 0) return { status: 'failed', reasons: [`the load driver exited with code ${run.exitCode}: ${run.lastErrors.slice(-3).join(' | ') || 'no message'}`, ...changes] };
+  return changes.length > 0 ? { status: 'invalid', reasons: changes } : { status: 'valid', reasons: [] };
+}
+
+/** Prints the run's table and where it is, and says how it ended by the exit code. */
+function conclude(ctx: CommandContext, dir: string, status: RunStatus, reasons: readonly string[], run: DriverRun): number {
+  const summary = readSummary(dir);
+  if (summary) for (const line of summaryTable(summary)) ctx.report.info(line);
+  const where = `recorded in ${dir}`;
+  if (status === 'valid') {
+    ctx.report.success(`benchmark of ${ctx.profile.name} ${where}; \`npm run benchmark -- --compare ${ctx.profile.name}\` compares its runs`);
+    return 0;
+  }
+  if (status === 'interrupted') throw new CommandError(`benchmark interrupted; what was measured is kept, marked interrupted, ${where}`, 130);
+  if (status === 'failed') {
+    const cluster = reasons.slice(1).map((r) => `In the cluster meanwhile: ${r}`);
+    throw new FailedError(`the load driver failed; the run is marked failed, ${where}`, [...run.lastErrors.slice(-10), ...cluster, `Its whole output: ${join(dir, 'driver.log')}`]);
+  }
+  throw new FailedError(`the run is marked invalid and left out of comparisons (--include-invalid counts it), ${where}`, [...reasons]);
+}
+
+function readSummary(dir: string): DriverSummary | undefined {
+  try {
+    const parsed = DriverSummary.safeParse(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The run's numbers, one line per operation, for the terminal. */
+export function summaryTable(summary: DriverSummary): string[] {
+  const head = ['operation', 'ops/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'total', 'errors'];
+  const rows = summary.phases.map((p) => [
+    `${p.operation}${p.complete ? '' : ' (partial)'}`, p.ops_per_s.toFixed(1), p.latency_ms.p50.toFixed(3), p.latency_ms.p95.toFixed(3),
+    p.latency_ms.p99.toFixed(3), p.latency_ms.p100.toFixed(3), String(p.total_ops), String(p.error_count),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(head), ...rows.map(line)];
+}
+
+// Option values, each refused with the accepted form before anything is built or sent.
+
+const decimalIn = (min: number, max: number, what: string, open = false) => (value: string): number => {
+  const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
+  if (!(open ? n > min : n >= min) || !(n <= max)) throw new InvalidArgumentError(`expected ${what}, got "${value}"`);
+  return n;
+};
+
+const wholeIn = (min: number, max: number, what: string) => (value: string): number => {
+  const n = /^\d+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= min && n <= max)) throw new InvalidArgumentError(`expected ${what}, got "${value}"`);
+  return n;
+};
+
+/** The largest block the driver writes in one call: Sand Store's gRPC messages stop at 32 MiB. */
+const MAX_BLOCK_BYTES = 16 * 1024 * 1024;
+
+/** `4096`, `64Ki`, `1Mi`: bytes from 1 to MAX_BLOCK_BYTES. */
+export function blockSize(value: string): number {
+  const m = /^(\d+)(Ki|Mi)?$/.exec(value);
+  const n = m ? Number(m[1]) * (m[2] === 'Ki' ? 1024 : m[2] === 'Mi' ? 1024 ** 2 : 1) : NaN;
+  if (!(n >= 1 && n <= MAX_BLOCK_BYTES)) throw new InvalidArgumentError(`expected a block size in bytes from 1 to 16Mi, such as 4096, 64Ki or 1Mi, got "${value}"`);
+  return n;
+}
+
+/** `write,read`: some of the five operations, each once; run in upstream's order whatever the order given. */
+export function operations(value: string): Operation[] {
+  const given = value.split(',');
+  const unknown = given.filter((o) => !(OPERATIONS as readonly string[]).includes(o));
+  if (unknown.length > 0) throw new InvalidArgumentError(`expected a comma-separated list of ${OPERATIONS.join(', ')}, got unknown ${unknown.map((o) => JSON.stringify(o)).join(', ')}`);
+  const twice = given.filter((o, i) => given.indexOf(o) !== i);
+  if (twice.length > 0) throw new InvalidArgumentError(`expected each operation once, got ${[...new Set(twice)].join(', ')} more than once`);
+  return OPERATIONS.filter((o) => given.includes(o));
+}
+
+export const durationSeconds = decimalIn(0, 86_400, 'seconds per phase above 0 and at most 86400, such as 30 or 2.5', true);
+export const warmupSeconds = decimalIn(0, 3600, 'seconds of warm-up per phase from 0 to 3600, such as 5');
+export const concurrency = wholeIn(1, 1024, 'a whole number of workers from 1 to 1024, such as 4');
+
+function configure(command: Command): Command {
+  return command
+    .addOption(new Option('--duration <seconds>', 'measured seconds per operation').argParser(durationSeconds).default(30))
+    .addOption(new Option('--warmup <seconds>', 'seconds per operation run first and discarded').argParser(warmupSeconds).default(5))
+    .addOption(new Option('--concurrency <workers>', 'closed-loop workers').argParser(concurrency).default(4))
+    .addOption(new Option('--block-size <bytes>', 'bytes per write and read call (4096, 64Ki, 1Mi)').argParser(blockSize).default(4096))
+    .addOption(new Option('--ops <list>', `operations to run, of ${OPERATIONS.join(',')}`).argParser(operations).default([...OPERATIONS], OPERATIONS.join(',')))
+    .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library)').env('SANDSTORE_SRC').default('../shared/sandstore'))
+    .option('--fresh', 'deploy the profile from a clean slate first (the rule between profiles)')
+    .addOption(new Option('--results-dir <path>', 'where runs are recorded (default: results/ in the project)'))
+    .option('--compare', 'compare recorded runs instead (no cluster call): the runs and profiles named after it, else every profile\'s')
+    .option('--include-invalid', 'with --compare: count runs marked invalid or interrupted too')
+    .addOption(new Option('--out <dir>', 'with --compare: where comparison.md, chart.svg and chart.png go (default: results/comparisons/<UTC time>/)'))
+    .argument('[runs...]', 'with --compare: run folders or profile names');
+}
+
+/** `--compare`: a table and a chart of recorded runs; reads files only. */
+async function compare(report: Reporter, opts: BenchmarkOptions, args: readonly unknown[]): Promise<void> {
+  const resultsDir = resultsDirOf(opts.resultsDir);
+  // Selectors go as given: a run folder is found relative to where npm was run, a run id or a profile under results/ (runs.ts).
+  const selectors = (args[0] as string[] | undefined) ?? [];
+  const outDir = opts.out ? resolve(process.env.INIT_CWD ?? process.cwd(), opts.out) : join(resultsDir, 'comparisons', runFolderName(new Date()));
+  const comparison = await compareRuns({ selectors, resultsDir, outDir, includeInvalid: Boolean(opts.includeInvalid) });
+  report.info(comparison.terminalTable);
+  report.success(`comparison written: ${comparison.markdownPath}, ${comparison.svgPath}, ${comparison.pngPath}`);
+}
+
+/** `benchmark`. */
+export const benchmarkCommand: ClusterCommand<BenchmarkOptions> = {
+  name: 'benchmark',
+  description: 'measure a deployed profile from this machine with the project\'s load driver and record the run in results/<profile>/<UTC time>/ (--compare: compare recorded runs)',
+  configure,
+  changesCluster: true,
+  whenInterrupted: 'What was measured is kept in the run\'s folder, marked interrupted; the cluster was not changed by the measurement.',
+  localMode: { when: (opts) => Boolean(opts.compare), run: compare },
+  run: (ctx, opts, args) => benchmark(ctx, opts, args),
+};
+

@@ -1,0 +1,207 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { crc32, inflateSync } from 'node:zlib';
+import * as hdr from 'hdr-histogram-js';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
+import { buildDriver } from '../../lib/benchmark/driver-build.js';
+import { CSV_COLUMNS, DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
+import { Component, componentSelector } from '../../lib/labels.js';
+import { expectExit, kubeFor, root, runCli } from './harness.js';
+
+/**
+ * `npm run benchmark` on the real node: the local-node profile measured from this machine through
+ * its node ports by the project's load driver, twice, then once interrupted and once with the
+ * leader's pod deleted under it, then compared. What the command recorded is checked against what
+ * did not come from it: the histograms decoded by another HdrHistogram implementation, the closed
+ * loop's own arithmetic, and the API server's view of pods, images and nodes.
+ */
+const PROFILE = 'local-node';
+const NAMESPACE = 'sandstore-node';
+const kube = kubeFor();
+const results = mkdtempSync(join(tmpdir(), 'benchmark-e2e-'));
+/** Short phases: the point is the record, not the numbers. */
+const SHORT = ['--duration=3', '--warmup=1', '--concurrency=2'];
+const bench = (...args: string[]) => runCli(['benchmark', `--profile=${PROFILE}`, `--results-dir=${results}`, '--timeout=240', ...args]);
+const runDirs = () => (existsSync(join(results, PROFILE)) ? readdirSync(join(results, PROFILE)).sort().map((d) => join(results, PROFILE, d)) : []);
+const readRecord = (dir: string) => RunRecord.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
+const readSummary = (dir: string) => DriverSummary.parse(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')));
+const recorded: string[] = [];
+
+beforeAll(async () => {
+  // The first build of the driver compiles Sand Store's client library (minutes, cold): done here,
+  // with its own deadline, so that the first test measures and does not wait on a compiler.
+  await buildDriver({ source: process.env.SANDSTORE_SOURCE ?? join(root, '..', 'shared', 'sandstore') });
+}, 600_000);
+
+afterAll(async () => {
+  await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
+});
+
+test('a fresh benchmark of the local profile records every operation, uncapped, with no errors, and a run.json that matches the cluster', async () => {
+  const r = await bench('--fresh', ...SHORT);
+  expectExit(r, 0);
+  expect(r.stdout).toMatch(/gate: leader sandstore-\d \(term \d+\)/);
+  expect(runDirs()).toHaveLength(1);
+  const dir = runDirs()[0];
+  recorded.push(dir);
+  checkCsvAndHistograms(dir, 2);
+  await checkRecordAgainstCluster(dir);
+});
+
+test('a second run is recorded beside the first, never over it', async () => {
+  const r = await bench(...SHORT);
+  expectExit(r, 0);
+  expect(runDirs()).toHaveLength(2);
+  const dir = runDirs()[1];
+  expect(dir).not.toBe(recorded[0]);
+  recorded.push(dir);
+  checkCsvAndHistograms(dir, 2);
+  expect(readRecord(recorded[0]).status).toBe('valid');
+});
+
+test('Ctrl-C during a run stops the driver, keeps what was measured, marks the run interrupted and exits 130', async () => {
+  let sent = false;
+  const r = await runCli(['benchmark', `--profile=${PROFILE}`, `--results-dir=${results}`, '--duration=20', '--warmup=0', '--ops=stat,listdir'], {
+    onStdout: (text, child) => {
+      if (sent || !/stat 1\/2 measure/.test(text)) return;
+      sent = true;
+      setTimeout(() => child.kill('SIGINT'), 1500);
+    },
+  });
+  expectExit(r, 130);
+  const dir = runDirs()[2];
+  const record = readRecord(dir);
+  expect(record.status).toBe('interrupted');
+  const summary = readSummary(dir);
+  expect(summary.interrupted).toBe(true);
+  expect(summary.phases.map((p) => [p.operation, p.complete])).toEqual([['stat', false]]);
+  expect(summary.phases[0].ok_ops).toBeGreaterThan(0);
+  expect(summary.phases[0].measured_s).toBeLessThan(20);
+});
+
+test('a run during which the leader\'s pod is deleted is kept, marked invalid with the reason, and exits 1', async () => {
+  let leader: string | undefined;
+  const r = await runCli(['benchmark', `--profile=${PROFILE}`, `--results-dir=${results}`, '--duration=8', '--warmup=1', '--concurrency=2', '--ops=stat,listdir', '--timeout=240'], {
+    onStdout: (text) => {
+      if (leader || !/stat 1\/2 measure/.test(text)) return;
+      leader = /gate: leader (sandstore-\d)/.exec(text)?.[1];
+      if (leader) void kube.delete('Pod', leader, NAMESPACE);
+    },
+  });
+  expect(leader).toBeDefined();
+  expectExit(r, 1);
+  expect(r.stderr).toContain('marked invalid');
+  const dir = runDirs()[3];
+  recorded.push(dir);
+  const record = readRecord(dir);
+  expect(record.status).toBe('invalid');
+  expect(record.reasons.join('\n')).toContain(`pod ${leader} was replaced`);
+  expect(record.leadership.before.leader).toBe(leader);
+});
+
+test('--compare writes a Markdown table across the runs, the invalid one marked and left out, and a chart as SVG and PNG', async () => {
+  const out = join(results, 'cmp');
+  const r = await runCli(['benchmark', '--compare', ...recorded, `--out=${out}`]);
+  expectExit(r, 0);
+  const markdown = readFileSync(join(out, 'comparison.md'), 'utf8');
+  for (const op of OPERATIONS) expect(markdown).toMatch(new RegExp(`\\|\\s*${op}\\s*\\|`));
+  const invalid = readRecord(recorded[2]);
+  expect(markdown).toContain(invalid.id);
+  expect(markdown).toMatch(/invalid/);
+  const svg = readFileSync(join(out, 'chart.svg'), 'utf8');
+  expect(XMLValidator.validate(svg)).toBe(true);
+  const root = new XMLParser({ ignoreAttributes: false }).parse(svg).svg;
+  const png = decodePng(readFileSync(join(out, 'chart.png')));
+  expect(png.width / png.height).toBeCloseTo(Number.parseFloat(root['@_width']) / Number.parseFloat(root['@_height']), 2);
+});
+
+test('with the profile destroyed, a benchmark says it is not deployed, exits 1 and records nothing', async () => {
+  expectExit(await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']), 0);
+  const before = runDirs();
+  const r = await bench(...SHORT);
+  expectExit(r, 1);
+  expect(r.stderr).toContain(`profile ${PROFILE} is not deployed`);
+  expect(r.stderr).not.toMatch(/^\s+at /m);
+  expect(runDirs()).toEqual(before);
+});
+
+/** The driver's CSV and histograms: every operation, uncapped, consistent with a closed loop of `workers`. */
+function checkCsvAndHistograms(dir: string, workers: number): void {
+  const [header, ...rows] = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
+  expect(header).toBe(CSV_COLUMNS.join(','));
+  const csv = rows.map((row) => Object.fromEntries(row.split(',').map((cell, i) => [CSV_COLUMNS[i], cell])));
+  expect(csv.map((c) => c.operation)).toEqual([...OPERATIONS]);
+  const summary = readSummary(dir);
+  for (const phase of summary.phases) {
+    const row = csv.find((c) => c.operation === phase.operation)!;
+    expect({ op: phase.operation, errors: Number(row.error_count), complete: phase.complete }).toEqual({ op: phase.operation, errors: 0, complete: true });
+    expect(Number(row.total_ops)).toBe(phase.total_ops);
+    // Decoded by HdrHistogram's JavaScript implementation: every successful call is in it.
+    const histogram = hdr.decodeFromCompressedBase64(phase.histogram);
+    expect({ op: phase.operation, count: histogram.totalCount }).toEqual({ op: phase.operation, count: phase.ok_ops });
+    expect(histogram.getValueAtPercentile(50) / 1000).toBeCloseTo(Number(row.p50_ms), 1);
+    // Uncapped: every whole second of the window served calls (upstream's client stops recording
+    // once 1000 samples per worker fill its channel), and the seconds add up to the total. Only
+    // where no call takes near a second (stat, create): a slow call (a 2 MiB write flush, a read
+    // of a whole chunk, a listdir of a full root) can leave a second with none begun.
+    const full = phase.timeline.filter((s) => s.t < Math.floor(phase.measured_s));
+    const idle = phase.latency_ms.p100 < 250 ? full.filter((s) => s.ok === 0).map((s) => s.t) : [];
+    expect({ op: phase.operation, idle }).toEqual({ op: phase.operation, idle: [] });
+    expect(phase.timeline.reduce((n, s) => n + s.ok + s.errors, 0)).toBe(phase.total_ops);
+    // A closed loop of `workers` can keep at most `workers` calls in flight: the time its calls
+    // took adds up to no more than workers × the window (a fabricated or double-counted total would).
+    const busy = (phase.ok_ops * histogram.mean) / 1e6;
+    expect({ op: phase.operation, busyWithinWindow: busy <= workers * phase.measured_s * 1.05 }).toEqual({ op: phase.operation, busyWithinWindow: true });
+  }
+}
+
+/** run.json against the API server's own answers and the files it names. */
+async function checkRecordAgainstCluster(dir: string): Promise<void> {
+  const record = readRecord(dir);
+  expect(record.status).toBe('valid');
+  expect(record.reasons).toEqual([]);
+  expect(record.profile.name).toBe(PROFILE);
+  expect(record.leadership.after).toEqual(record.leadership.before);
+  expect(record.driver.options.seeds).toHaveLength(3);
+  const hash = createHash('sha256');
+  const dist = join(root, 'dist', PROFILE);
+  for (const name of readdirSync(dist).filter((n) => !n.startsWith('.')).sort()) hash.update(`${name}\0`).update(readFileSync(join(dist, name))).update('\0');
+  expect(record.profile.distDigest).toBe(`sha256:${hash.digest('hex')}`);
+  const pods = (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: componentSelector(PROFILE, Component.dataPlane) })).items;
+  for (const pod of pods) {
+    const inRecord = record.cluster.pods.find((p) => p.name === pod.metadata.name);
+    const ids = (pod.status.containerStatuses as { name: string; imageID: string }[]).map((c) => [c.name, c.imageID]).sort();
+    expect(inRecord?.containers.map((c) => [c.name, c.imageID]).sort()).toEqual(ids);
+    expect(ids.every(([, id]) => /sha256:[0-9a-f]{64}/.test(id))).toBe(true);
+    expect(inRecord?.node).toBe(pod.spec.nodeName);
+  }
+  const node = await kube.get('Node', pods[0].spec.nodeName);
+  const nodeInRecord = record.cluster.nodes.find((n) => n.name === node.metadata.name);
+  expect(nodeInRecord).toMatchObject({ kernelVersion: node.status.nodeInfo.kernelVersion, osImage: node.status.nodeInfo.osImage, cpu: node.status.capacity.cpu, memory: node.status.capacity.memory });
+  expect(record.sandstore.contentDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+  expect(record.project.revision).toMatch(/^[0-9a-f]{40}$/);
+}
+
+/** A PNG decoded far enough to know it is whole: chunk CRCs, and IDAT inflating to height rows of width pixels. */
+function decodePng(png: Buffer): { width: number; height: number } {
+  expect(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toBe(true);
+  const idat: Buffer[] = [];
+  let header: Buffer | undefined;
+  for (let at = 8; at < png.length;) {
+    const length = png.readUInt32BE(at);
+    const type = png.subarray(at + 4, at + 8).toString('latin1');
+    const data = png.subarray(at + 8, at + 8 + length);
+    expect(png.readUInt32BE(at + 8 + length)).toBe(crc32(png.subarray(at + 4, at + 8 + length)));
+    if (type === 'IHDR') header = data;
+    if (type === 'IDAT') idat.push(data);
+    at += 12 + length;
+  }
+  const width = header!.readUInt32BE(0);
+  const height = header!.readUInt32BE(4);
+  const channels = ({ 0: 1, 2: 3, 4: 2, 6: 4 } as Record<number, number>)[header![9]] ?? 1;
+  const bytesPerPixel = (channels * header![8]) / 8;
+  expect(inflateSync(Buffer.concat(idat)).length).toBe(height * (1 + width * bytesPerPixel));
+  return { width, height };
+}

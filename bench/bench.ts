@@ -6,17 +6,24 @@
  *   npm run bench                 everything (synth, then the cluster flows; starts the local cluster)
  *   npm run bench -- --only=synth synth rows only (no cluster needed)
  *   npm run bench -- --only=real-node  deploy, update and destroy on the real node (profile local-node)
+ *   npm run bench -- --only=driver  the load driver's rows: its ceiling against a three-node Sand Store on
+ *                                 loopback (started and stopped here), the local-node profile's rates
+ *                                 when it is deployed, its memory, upstream's clients/bench beside it
  *   npm run bench -- --runs=7     runs per side (default 5)
  */
 import { Command, Option } from 'commander';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { buildDriver } from '../lib/benchmark/driver-build.js';
+import { DriverSummary, OPERATIONS, type Operation, type Phase } from '../lib/benchmark/record.js';
+import { driverArgs } from '../lib/benchmark/run-driver.js';
 import { profileSelector } from '../lib/labels.js';
 import { projectRoot } from '../lib/paths.js';
 import { loadProfile } from '../lib/profiles.js';
+import { startLoopbackSandstore } from './loopback-sandstore.js';
 
 interface Entry {
   name: string;
@@ -29,7 +36,7 @@ interface Entry {
 
 const program = new Command('bench')
   .addOption(new Option('--runs <n>', 'runs per side').default(5).argParser(Number))
-  .addOption(new Option('--only <group>', 'run one group').choices(['synth', 'flows', 'requests', 'scale', 'real-node']))
+  .addOption(new Option('--only <group>', 'run one group').choices(['synth', 'driver', 'flows', 'requests', 'scale', 'real-node']))
   .addOption(new Option('--context <name>', 'local cluster context').default('sandstore-local'));
 program.parse();
 const opts = program.opts<{ runs: number; only?: string; context: string }>();
@@ -390,9 +397,213 @@ export default defineProfile({ ...base, name: '${name}', namespace: 'sandstore-$
 }
 
 // ---------------------------------------------------------------------------------------------
+/**
+ * The load driver's rows: its ceiling (its rates against a Sand Store on loopback, the fastest
+ * target this machine offers) next to what the local-node profile delivers, so that the
+ * profile's numbers are known to measure Sand Store and not the driver; the driver's memory per
+ * million samples; and upstream's clients/bench beside it on the same nodes, whose totals stop at
+ * its result channel's 1000 × concurrency.
+ */
+const LOAD = { concurrency: 4, block_size_bytes: 4096, duration_s: 10, warmup_s: 2 } as const;
+/**
+ * The memory row wants a million samples, in at most MEMORY_MAX_S of one operation; it also runs a
+ * short run of the same operation, so that the cost of the samples shows apart from the fixed cost.
+ */
+const MEMORY_SAMPLES = 1_000_000;
+const MEMORY_MAX_S = 60;
+const MEMORY_SHORT_S = 10;
+const MiB = 1 << 20;
+/** Three, not one: a one-node Sand Store 7ab6010 never commits a mutation (see loopback-sandstore.ts). */
+const LOOPBACK_NODES = 3;
+
+async function benchDriver(): Promise<void> {
+  const source = sandstoreSource();
+  const driver = (await buildDriver({ source, log: (line) => process.stderr.write(`  ${line}\n`) })).path;
+  const work = mkdtempSync(join(tmpdir(), 'bench-driver-'));
+  try {
+    const upstream = buildUpstreamBench(source, work);
+    const ss = await startLoopbackSandstore({ nodes: LOOPBACK_NODES, source });
+    let loopback: { ceiling: DriverSummary; theirs: Map<string, number>; memory: MemoryRuns };
+    try {
+      loopback = await againstLoopback(driver, upstream, ss.seeds, work);
+    } finally {
+      await ss.stop();
+    }
+    const profile = await againstLocalProfile(work);
+    ceilingRows(loopback.ceiling, profile, loopback.theirs);
+    memoryRow(loopback.memory, loopback.ceiling);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** Ours, then upstream's, then the memory runs, on the same nodes. */
+async function againstLoopback(driver: string, upstream: string, seeds: readonly string[], work: string) {
+  process.stderr.write(`  driver: ceiling against loopback ${seeds.join(',')}\n`);
+  const ceiling = await runLoad(driver, seeds, OPERATIONS, LOAD.duration_s, LOAD.warmup_s, join(work, 'ceiling'));
+  process.stderr.write('  driver: upstream clients/bench against the same nodes\n');
+  const theirs = await runUpstreamBench(upstream, seeds, join(work, 'upstream'));
+  const memory = await memoryRuns(driver, seeds, ceiling, work);
+  return { ceiling, theirs, memory };
+}
+
+/**
+ * The local-node profile's rates, measured as the operator measures them: `npm run benchmark
+ * --fresh` (clean-slate deploy, gate, the same driver and load), then destroyed. Or why there are
+ * none: a failure there must not lose the loopback rows.
+ */
+async function againstLocalProfile(work: string): Promise<DriverSummary | string> {
+  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] });
+  const results = join(work, 'results');
+  process.stderr.write('  driver: the local-node profile, through npm run benchmark --fresh\n');
+  const load = [`--duration=${LOAD.duration_s}`, `--warmup=${LOAD.warmup_s}`, `--concurrency=${LOAD.concurrency}`, `--block-size=${LOAD.block_size_bytes}`];
+  const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'benchmark', '--profile=local-node', `--context=${opts.context}`, '--fresh', ...load, `--results-dir=${results}`], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 16 << 20,
+  });
+  spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'destroy', '--profile=local-node', `--context=${opts.context}`], { cwd: root, stdio: 'ignore' });
+  if (r.status !== 0) return `local-node profile not measured: npm run benchmark exited ${r.status}: ${lastLine(`${r.stdout}\n${r.stderr}`)}`;
+  const dir = join(results, 'local-node');
+  return DriverSummary.parse(JSON.parse(readFileSync(join(dir, readdirSync(dir)[0], 'summary.json'), 'utf8')));
+}
+
+const lastLine = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
+
+/** Sand Store's source: SANDSTORE_SOURCE, else shared/sandstore beside an ancestor (as images.sh finds it). */
+function sandstoreSource(): string {
+  if (process.env.SANDSTORE_SOURCE) return process.env.SANDSTORE_SOURCE;
+  for (let d = dirname(root); ; d = dirname(d)) {
+    if (existsSync(join(d, 'shared', 'sandstore', 'go.mod'))) return join(d, 'shared', 'sandstore');
+    if (dirname(d) === d) return '/work/shared/sandstore';
+  }
+}
+
+/** Runs the driver (asynchronously: the loopback nodes' stderr pipes must keep draining) and reads its summary. */
+async function runLoad(driver: string, seeds: readonly string[], operations: readonly Operation[], duration: number, warmup: number, out: string): Promise<DriverSummary> {
+  mkdirSync(out, { recursive: true });
+  const options = { seeds: [...seeds], concurrency: LOAD.concurrency, block_size_bytes: LOAD.block_size_bytes, duration_s: duration, warmup_s: warmup, operations: [...operations] };
+  await runChild(driver, driverArgs(options, out), out);
+  const parsed = DriverSummary.safeParse(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')));
+  if (!parsed.success) throw new Error(`the driver's ${join(out, 'summary.json')} does not match its schema: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+/** Runs a program to its exit; rejects with its exit and last lines of output when it fails. */
+function runChild(cmd: string, args: readonly string[], cwd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let tail = '';
+    // Both streams: the driver says why it stopped on standard output, next to its progress.
+    const keep = (s: string) => { tail = (tail + s).slice(-2000); };
+    child.stdout.setEncoding('utf8').on('data', keep);
+    child.stderr.setEncoding('utf8').on('data', keep);
+    child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`)));
+    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} ended with ${signal ?? `exit ${code}`}:\n${tail}`))));
+  });
+}
+
+interface MemoryRuns { op: Operation; short: DriverSummary; long: DriverSummary }
+
+/**
+ * The operation of the memory runs: the fastest one whose calls carry no data, so that what grows
+ * is the samples' memory, not write's 2 MiB buffers or read's whole chunks.
+ */
+const MEMORY_OP: Operation = 'stat';
+
+/** MEMORY_OP alone (no warm-up): once for MEMORY_SHORT_S, once for as long as a million samples take at its rate, at most MEMORY_MAX_S. */
+async function memoryRuns(driver: string, seeds: readonly string[], ceiling: DriverSummary, work: string): Promise<MemoryRuns> {
+  const rate = ceiling.phases.find((p) => p.operation === MEMORY_OP)?.ops_per_s ?? 1;
+  const long = Math.min(MEMORY_MAX_S, Math.ceil((1.1 * MEMORY_SAMPLES) / Math.max(rate, 1)));
+  const short = Math.min(MEMORY_SHORT_S, long / 4);
+  process.stderr.write(`  driver: memory, ${MEMORY_OP} alone for ${short} s, then for ${long} s\n`);
+  return {
+    op: MEMORY_OP,
+    short: await runLoad(driver, seeds, [MEMORY_OP], short, 0, join(work, 'memory-short')),
+    long: await runLoad(driver, seeds, [MEMORY_OP], long, 0, join(work, 'memory-long')),
+  };
+}
+
+/** Upstream's clients/bench, built into `work` (Go's build cache makes a rebuild cheap); nothing is written into the source. */
+function buildUpstreamBench(source: string, work: string): string {
+  const out = join(work, 'upstream-bench');
+  timed('go', ['build', '-trimpath', '-o', out, './clients/bench'], { CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false' }, source);
+  return out;
+}
+
+/** Runs upstream's clients/bench in `cwd` (it writes results/ and run/ there); total_ops per operation. */
+async function runUpstreamBench(bin: string, seeds: readonly string[], cwd: string): Promise<Map<string, number>> {
+  mkdirSync(cwd, { recursive: true });
+  await runChild(bin, [`--seeds=${seeds.join(',')}`, `--concurrency=${LOAD.concurrency}`, `--duration=${LOAD.duration_s}`, `--block-size=${LOAD.block_size_bytes}`], cwd);
+  const dir = join(cwd, 'results', 'bench');
+  const [header, ...rows] = readFileSync(join(dir, readdirSync(dir)[0]), 'utf8').trim().split('\n').map((l) => l.split(','));
+  const col = header.indexOf('total_ops');
+  return new Map(rows.map((r) => [r[0], Number(r[col])]));
+}
+
+/** What each operation's calls are, where it explains a rate (Sand Store 7ab6010's client library and server). */
+const OPERATION_NOTES: Record<Operation, string> = {
+  write: 'a write call mostly appends to the client library\'s 2 MiB buffer; about one in 512 sends it',
+  read: 'each read call receives a whole chunk (up to 8 MiB) whatever length is asked (the server\'s handleRead ignores it); upstream\'s count is mostly of empty reads past the end of its files, which it never starts over (the library returns no bytes, not io.EOF)',
+  stat: 'stat of the worker\'s own file',
+  create: 'open with O_CREATE of a new file, then close: two commits through Raft',
+  listdir: 'lists / with every file the earlier phases created in it: its rate falls as they add up',
+};
+
+/**
+ * Calls per second of the driver's own CPU (one core, fully busy), from the loopback run, where the
+ * driver is pushed hardest: its ceiling whatever the target, since a closed loop costs the driver
+ * the same CPU per call against any target (less against a slower one: fewer calls per second).
+ */
+const driverCeiling = (p: Phase) => ((p.ok_ops + p.error_count + p.warmup.ops) / Math.max(p.cpu_s ?? NaN, 1e-6));
+
+function ceilingRows(ceiling: DriverSummary, profile: DriverSummary | string, theirs: Map<string, number>): void {
+  const cap = 1000 * LOAD.concurrency;
+  const setup = `concurrency ${LOAD.concurrency}, ${LOAD.block_size_bytes}-byte blocks, ${LOAD.warmup_s} s warm-up then ${LOAD.duration_s} s measured per operation`;
+  for (const p of ceiling.phases) {
+    const q = typeof profile === 'string' ? undefined : profile.phases.find((x) => x.operation === p.operation);
+    const rate = q ? q.ops_per_s : NaN;
+    const local = q ? `local-node (npm run benchmark --fresh): p50 ${q.latency_ms.p50.toFixed(3)} ms, ${q.total_ops} calls, ${q.error_count} errors` : `${profile as string}`;
+    const perCall = ((p.cpu_s ?? NaN) / (p.ok_ops + p.error_count + p.warmup.ops)) * 1e6;
+    entries.push({
+      name: `load driver ceiling: ${p.operation} (ops/s)`, ours_s: round(rate), baseline_s: round(driverCeiling(p)), ratio: round(rate / driverCeiling(p)), target: 0.5,
+      notes: `successful ops/s; ours = what the local-node profile delivers, measured by \`npm run benchmark --fresh\`; baseline = the driver's own ceiling: calls per second of its own CPU (${perCall.toFixed(1)} µs of driver CPU per call, user + system), measured against the fastest target here, a ${LOOPBACK_NODES}-node Sand Store on loopback that the bench starts and stops (one node cannot commit writes in Sand Store 7ab6010), where it ran ${round(p.ops_per_s)} ops/s (p50 ${p.latency_ms.p50.toFixed(3)} ms, ${p.total_ops} calls, ${p.error_count} errors) on this machine's ${cpus().length} cores shared with the nodes; ${setup}. ${local}. Upstream clients/bench, same loopback nodes, same phase: total_ops ${theirs.get(p.operation) ?? '–'} (its cap ${cap}) vs ours ${p.total_ops}. ${OPERATION_NOTES[p.operation]}`,
+    });
+  }
+  const ours = ceiling.phases.reduce((s, p) => s + p.total_ops, 0);
+  const up = [...theirs.values()].reduce((s, n) => s + n, 0);
+  entries.push({
+    name: 'load driver vs upstream clients/bench: total_ops, five phases (loopback)', ours_s: ours, baseline_s: up, ratio: round(ours / up), target: null,
+    notes: `counts, not seconds: calls measured by each, ours then upstream's, against the same ${LOOPBACK_NODES}-node loopback Sand Store, ${setup} (upstream: no warm-up). Upstream sends every sample into a channel of 1000 × concurrency = ${cap} that is read only after the phase, so a phase stops counting (and its workers stop calling) at ${cap}: ${ceiling.phases.map((p) => `${p.operation} ${p.total_ops} vs ${theirs.get(p.operation) ?? '–'}`).join(', ')}`,
+  });
+}
+
+/**
+ * What a further million samples cost the driver: the difference in peak RSS between the long and
+ * the short run over the difference in samples, scaled to a million (extrapolated when the long run
+ * recorded fewer, which its notes say).
+ */
+function memoryRow(m: MemoryRuns, ceiling: DriverSummary): void {
+  const [a, b] = [m.short.memory, m.long.memory];
+  const mib = (bytes: number) => (bytes / MiB).toFixed(1);
+  const perMillion = (((b.max_rss_bytes - a.max_rss_bytes) / (b.samples - a.samples)) * 1e6) / MiB;
+  const rate = b.samples / m.long.options.duration_s;
+  // RSS moves by a MiB or so with the garbage collector alone: what that is per million samples here.
+  const noise = (1e6 / (b.samples - a.samples)).toFixed(1);
+  const reach = b.samples >= MEMORY_SAMPLES
+    ? `the long run recorded ${b.samples} samples, a million measured`
+    : `EXTRAPOLATED: a million samples of ${m.op} take ${Math.round(MEMORY_SAMPLES / rate)} s here (${Math.round(rate)}/s), more than the ${MEMORY_MAX_S} s allowed, so the figure is scaled from ${b.samples - a.samples}`;
+  entries.push({
+    name: 'load driver memory per million samples (MiB)', ours_s: round(perMillion), baseline_s: NaN, ratio: NaN, target: null,
+    notes: `the driver's peak RSS (summary.json memory; samples = calls recorded) running ${m.op} alone against the loopback nodes: ${mib(a.max_rss_bytes)} MiB after ${a.samples} samples in ${m.short.options.duration_s} s, ${mib(b.max_rss_bytes)} MiB after ${b.samples} in ${m.long.options.duration_s} s; ours = the difference per million samples (latencies go into histograms, not lists), where 1 MiB of RSS noise is ±${noise} MiB. ${reach}. Peak RSS per million samples of the long run, fixed cost included: ${mib((b.max_rss_bytes / b.samples) * 1e6)} MiB. The ceiling run (all five operations, read receiving whole chunks) peaked at ${mib(ceiling.memory.max_rss_bytes)} MiB with ${ceiling.memory.samples} samples`,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 const only = opts.only;
 if (!only || only === 'synth') benchSynth();
-if (!only || only !== 'synth') {
+// Before the cluster is started: the loopback nodes need none, and the local-node half measures
+// the profile only when it is already deployed.
+if (!only || only === 'driver') await benchDriver();
+if (!only || (only !== 'synth' && only !== 'driver')) {
   // up.sh prints its cluster.env on stdout; keep stdout for the table.
   execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] });
   if (!only || only === 'flows') benchFlows();

@@ -18,11 +18,13 @@
 // Sand Store's internal packages, which only code in that module may import: `go build -overlay`
 // places these files at clients/sandstore_deploy_bench/ in the checkout without writing there, and
 // `-modfile` adds hdrhistogram-go to a copy of the checkout's go.mod kept in the build cache (see
-// lib/benchmark/driver-build.ts, which also keeps the overlay.json used here). To vet it, from the
-// checkout, with <cache> the build's cache directory (sandstore-deploy/driver/<key>/):
+// lib/benchmark/driver-build.ts). To vet it, from the checkout, with <cache> the build's cache
+// directory (sandstore-deploy/driver/<key>/), whose vet-overlay.json places these files in the
+// checkout's existing clients/ folder (go vet changes into the package's folder, so the virtual
+// one of the build will not do):
 //
-//	CGO_ENABLED=0 GOFLAGS=-mod=readonly GOWORK=off go vet -overlay <cache>/overlay.json \
-//	    -modfile=<cache>/go.mod ./clients/sandstore_deploy_bench
+//	CGO_ENABLED=0 GOFLAGS=-mod=readonly GOWORK=off go vet -overlay <cache>/vet-overlay.json \
+//	    -modfile=<cache>/go.mod ./clients
 package main
 
 import (
@@ -189,8 +191,10 @@ func (b *bench) phase(operation string) error {
 	say("%s: %s s warm-up, then %s s measured", operation, formatFloat(b.opts.warmupS), formatFloat(b.opts.durationS))
 	p := &phaseRun{operation: operation, load: load, clock: newPhaseClock(time.Now(), b.opts),
 		timeline: newTimeline(), kinds: &errorKinds{run: b.names.run}, progress: b.progress}
+	cpuBefore := cpuSeconds()
 	interruptedAt := p.run(b.ctx, b.opts.concurrency)
 	measured := p.result(interruptedAt, b.opts.warmupS, b.opts.durationS)
+	measured.cpuS = cpuSeconds() - cpuBefore
 	if !interruptedAt.IsZero() && measured.measuredS == 0 {
 		say("%s: interrupted before its measured window began; not recorded", operation)
 		return nil

@@ -106,6 +106,7 @@ type phaseSummary struct {
 	Histogram  string           `json:"histogram"`
 	Timeline   []timelineSecond `json:"timeline"`
 	Warmup     warmupSummary    `json:"warmup"`
+	CPUS       float64          `json:"cpu_s"`
 }
 
 type latencySummary struct {
@@ -158,6 +159,7 @@ func summarisePhase(p measuredPhase) (phaseSummary, error) {
 		},
 		Histogram: string(encoded), Timeline: p.timeline,
 		Warmup: warmupSummary{Seconds: round3(p.warmupS), Ops: p.warmupOK + p.warmupErrors, Errors: p.warmupErrors},
+		CPUS:   round3(p.cpuS),
 	}, nil
 }
 
@@ -188,6 +190,17 @@ func (r runRecord) summary() (summaryFile, error) {
 		StartedAt: formatTime(r.startedAt), EndedAt: formatTime(r.endedAt), Interrupted: r.interrupted,
 		Phases: phases, Memory: memoryUse{MaxRSSBytes: maxRSSBytes(), Samples: samples},
 	}, nil
+}
+
+// cpuSeconds is the CPU time (user and system) the driver has used so far: what a phase's calls
+// cost the driver itself, so that its own ceiling can be told apart from the target's.
+func cpuSeconds() float64 {
+	var usage syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		return 0
+	}
+	seconds := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return seconds(usage.Utime) + seconds(usage.Stime)
 }
 
 // maxRSSBytes is the driver's peak resident memory (Linux reports ru_maxrss in KiB).

@@ -58,6 +58,8 @@ type measuredPhase struct {
 	warmupS      float64
 	warmupOK     int64
 	warmupErrors int64
+	// cpuS is the driver's own CPU time (user and system) over the warm-up and the measured window.
+	cpuS float64
 }
 
 // work is one worker's closed loop: the next call as soon as the last one returned.

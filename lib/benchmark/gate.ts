@@ -154,7 +154,20 @@ async function nodePortsAccept(ctx: CommandContext, endpoints: readonly ClientEn
     return `${e.address} (${e.pod}): ${(r.reason as Error).message}`;
   };
   throw new FailedError(`node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`, [
-    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)'}.`,
+    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)'}; the pods run on ${await nodeAddresses(ctx)}.`,
     'Check that this machine can reach the node\'s address (a firewall, a VPN, minikube\'s own network), or set clientAccess.advertiseHost to an address that reaches it.',
   ]);
+}
+
+/** "node n1 (InternalIP 10.0.0.2)" for each node a Sand Store pod runs on: what the operator checks. */
+async function nodeAddresses(ctx: CommandContext): Promise<string> {
+  const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
+  const names = [...new Set(pods.items.map((p) => p.spec?.nodeName as string | undefined).filter((n): n is string => Boolean(n)))];
+  const described = await Promise.all(names.map(async (name) => {
+    const node = await ctx.kube.get('Node', name);
+    const addresses: { type: string; address: string }[] = node.status?.addresses ?? [];
+    const ip = addresses.find((a) => a.type === 'InternalIP')?.address;
+    return `node ${name} (InternalIP ${ip ?? 'unknown'})`;
+  }));
+  return described.join(', ') || 'no node yet';
 }

@@ -69,6 +69,11 @@ export const Phase = z.object({
   histogram: z.string(),
   timeline: z.array(TimelineSecond),
   warmup: z.object({ seconds: nonNegative, ops: count, errors: count }),
+  /**
+   * The driver's own CPU time (user + system) over the warm-up and the measured window: its cost
+   * per call, and so its own ceiling apart from the target's (optional: drivers before it lack it).
+   */
+  cpu_s: z.optional(nonNegative),
 });
 export type Phase = z.infer<typeof Phase>;
 

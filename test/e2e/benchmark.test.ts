@@ -8,7 +8,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { buildDriver } from '../../lib/benchmark/driver-build.js';
 import { CSV_COLUMNS, DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
 import { Component, componentSelector } from '../../lib/labels.js';
-import { expectExit, kubeFor, root, runCli } from './harness.js';
+import { expectExit, kubeFor, projectWithVariant, root, runCli } from './harness.js';
 
 /**
  * `npm run benchmark` on the real node: the local-node profile measured from this machine through
@@ -127,6 +127,24 @@ test('with the profile destroyed, a benchmark says it is not deployed, exits 1 a
   expect(runDirs()).toEqual(before);
 });
 
+test('a node port this machine cannot reach stops the run before it measures, naming the address, clientAccess and the node', async () => {
+  // The pods advertised at 127.0.0.1, where nothing listens on the host (the node ports live in the
+  // real node's network namespace, at its own address).
+  const work = projectWithVariant(PROFILE, 'unreachable-node', `namespace: 'sandstore-unreachable-node', storage: { ...base.storage, className: 'sandstore-unreachable-ssd' },
+  clientAccess: { nodePortBase: 30680, advertiseHost: '127.0.0.1' }`);
+  const source = process.env.SANDSTORE_SOURCE ?? join(root, '..', 'shared', 'sandstore');
+  try {
+    const r = await runCli(['benchmark', '--profile=unreachable-node', '--fresh', `--source=${source}`, `--results-dir=${results}`, ...SHORT], { cwd: work });
+    expectExit(r, 1);
+    expect(r.stderr).toMatch(/node ports not reachable from this machine within 30s: 127\.0\.0\.1:30680 \(sandstore-0\): connect ECONNREFUSED/);
+    expect(r.stderr).toContain('clientAccess: nodePortBase 30680, advertiseHost 127.0.0.1');
+    expect(r.stderr).toMatch(/the pods run on node sandstore-local-node \(InternalIP 10\.213\.\d+\.2\)/);
+    expect(existsSync(join(results, 'unreachable-node'))).toBe(false);
+  } finally {
+    expectExit(await runCli(['destroy', '--profile=unreachable-node'], { cwd: work }), 0);
+  }
+});
+
 /** The driver's CSV and histograms: every operation, uncapped, consistent with a closed loop of `workers`. */
 function checkCsvAndHistograms(dir: string, workers: number): void {
   const [header, ...rows] = readFileSync(join(dir, 'results.csv'), 'utf8').trim().split('\n');
@@ -150,10 +168,12 @@ function checkCsvAndHistograms(dir: string, workers: number): void {
     const idle = phase.latency_ms.p100 < 250 ? full.filter((s) => s.ok === 0).map((s) => s.t) : [];
     expect({ op: phase.operation, idle }).toEqual({ op: phase.operation, idle: [] });
     expect(phase.timeline.reduce((n, s) => n + s.ok + s.errors, 0)).toBe(phase.total_ops);
-    // A closed loop of `workers` can keep at most `workers` calls in flight: the time its calls
-    // took adds up to no more than workers × the window (a fabricated or double-counted total would).
+    // A closed loop of `workers` keeps at most `workers` calls in flight: the time its calls took
+    // adds up to no more than workers × (the window + the longest call, for calls begun in the
+    // window and ended after it). A fabricated or double-counted total would not fit.
     const busy = (phase.ok_ops * histogram.mean) / 1e6;
-    expect({ op: phase.operation, busyWithinWindow: busy <= workers * phase.measured_s * 1.05 }).toEqual({ op: phase.operation, busyWithinWindow: true });
+    const capacity = workers * (phase.measured_s + phase.latency_ms.p100 / 1000) * 1.02;
+    expect({ op: phase.operation, busy: Math.min(busy, capacity) }).toEqual({ op: phase.operation, busy });
   }
 }
 

@@ -53,7 +53,7 @@ async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: read
   checkResultsDir(resultsDir);
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const source = sourcePath(opts.source);
-  const driver = { ...(await buildDriver({ source, log: (line) => ctx.report.step('driver', line) })), source };
+  const driver = { ...(await buildDriver({ source, log: (line) => ctx.report.step('driver', line.replace(/^driver: /, '')) })), source };
   if (opts.fresh) {
     ctx.report.step('fresh', `deploying profile ${ctx.profile.name} from a clean slate first`);
     await deploy(ctx, { phase: 'start', applied: [] });

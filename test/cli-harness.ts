@@ -18,7 +18,7 @@ export const root = projectRoot();
 /** A throwaway copy of the project (so broken profiles and stale output can be planted); node_modules is shared. */
 export function projectCopy(): string {
   const work = mkdtempSync(join(tmpdir(), 'sandstore-copy-'));
-  for (const p of ['main.ts', 'package.json', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist']) {
+  for (const p of ['main.ts', 'package.json', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist', 'drivers']) {
     cpSync(join(root, p), join(work, p), { recursive: true });
   }
   mkdirSync(join(work, 'scripts'));

@@ -1,8 +1,9 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { projectCopy } from '../cli-harness.js';
 import { projectRoot } from '../../lib/paths.js';
 import { Kube } from '../../lib/runner/kube.js';
 
@@ -58,16 +59,6 @@ export function kubeFor(context = CONTEXT): Kube {
   kc.loadFromDefault();
   kc.setCurrentContext(context);
   return new Kube(kc);
-}
-
-/** A throwaway copy of the project, for tests that add profiles (nothing real is touched). */
-function projectCopy(): string {
-  const work = mkdtempSync(join(tmpdir(), 'sandstore-e2e-'));
-  for (const p of ['main.ts', 'package.json', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist']) cpSync(join(root, p), join(work, p), { recursive: true });
-  mkdirSync(join(work, 'scripts'));
-  cpSync(join(root, 'scripts', 'run-ts.mjs'), join(work, 'scripts', 'run-ts.mjs'));
-  symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
-  return work;
 }
 
 /**

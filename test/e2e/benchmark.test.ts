@@ -8,7 +8,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { buildDriver } from '../../lib/benchmark/driver-build.js';
 import { CSV_COLUMNS, DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
 import { Component, componentSelector } from '../../lib/labels.js';
-import { expectExit, kubeFor, projectWithVariant, root, runCli } from './harness.js';
+import { expectExit, kubeFor, projectWithVariant, root, runCli, sandstoreSource } from './harness.js';
 
 /**
  * `npm run benchmark` on the real node: the local-node profile measured from this machine through
@@ -23,7 +23,8 @@ const kube = kubeFor();
 const results = mkdtempSync(join(tmpdir(), 'benchmark-e2e-'));
 /** Short phases: the point is the record, not the numbers. */
 const SHORT = ['--duration=3', '--warmup=1', '--concurrency=2'];
-const bench = (...args: string[]) => runCli(['benchmark', `--profile=${PROFILE}`, `--results-dir=${results}`, '--timeout=240', ...args]);
+const source = `--source=${sandstoreSource()}`;
+const bench = (...args: string[]) => runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--timeout=240', ...args]);
 const runDirs = () => (existsSync(join(results, PROFILE)) ? readdirSync(join(results, PROFILE)).sort().map((d) => join(results, PROFILE, d)) : []);
 const readRecord = (dir: string) => RunRecord.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
 const readSummary = (dir: string) => DriverSummary.parse(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')));
@@ -32,7 +33,7 @@ const recorded: string[] = [];
 beforeAll(async () => {
   // The first build of the driver compiles Sand Store's client library (minutes, cold): done here,
   // with its own deadline, so that the first test measures and does not wait on a compiler.
-  await buildDriver({ source: process.env.SANDSTORE_SOURCE ?? join(root, '..', 'shared', 'sandstore') });
+  await buildDriver({ source: sandstoreSource() });
 }, 600_000);
 
 afterAll(async () => {
@@ -63,7 +64,7 @@ test('a second run is recorded beside the first, never over it', async () => {
 
 test('Ctrl-C during a run stops the driver, keeps what was measured, marks the run interrupted and exits 130', async () => {
   let sent = false;
-  const r = await runCli(['benchmark', `--profile=${PROFILE}`, `--results-dir=${results}`, '--duration=20', '--warmup=0', '--ops=stat,listdir'], {
+  const r = await runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--duration=20', '--warmup=0', '--ops=stat,listdir'], {
     onStdout: (text, child) => {
       if (sent || !/stat 1\/2 measure/.test(text)) return;
       sent = true;
@@ -83,7 +84,7 @@ test('Ctrl-C during a run stops the driver, keeps what was measured, marks the r
 
 test('a run during which the leader\'s pod is deleted is kept, marked invalid with the reason, and exits 1', async () => {
   let leader: string | undefined;
-  const r = await runCli(['benchmark', `--profile=${PROFILE}`, `--results-dir=${results}`, '--duration=8', '--warmup=1', '--concurrency=2', '--ops=stat,listdir', '--timeout=240'], {
+  const r = await runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--duration=8', '--warmup=1', '--concurrency=2', '--ops=stat,listdir', '--timeout=240'], {
     onStdout: (text) => {
       if (leader || !/stat 1\/2 measure/.test(text)) return;
       leader = /gate: leader (sandstore-\d)/.exec(text)?.[1];
@@ -132,9 +133,8 @@ test('a node port this machine cannot reach stops the run before it measures, na
   // real node's network namespace, at its own address).
   const work = projectWithVariant(PROFILE, 'unreachable-node', `namespace: 'sandstore-unreachable-node', storage: { ...base.storage, className: 'sandstore-unreachable-ssd' },
   clientAccess: { nodePortBase: 30680, advertiseHost: '127.0.0.1' }`);
-  const source = process.env.SANDSTORE_SOURCE ?? join(root, '..', 'shared', 'sandstore');
   try {
-    const r = await runCli(['benchmark', '--profile=unreachable-node', '--fresh', `--source=${source}`, `--results-dir=${results}`, ...SHORT], { cwd: work });
+    const r = await runCli(['benchmark', '--profile=unreachable-node', '--fresh', source, `--results-dir=${results}`, ...SHORT], { cwd: work });
     expectExit(r, 1);
     expect(r.stderr).toMatch(/node ports not reachable from this machine within 30s: 127\.0\.0\.1:30680 \(sandstore-0\): connect ECONNREFUSED/);
     expect(r.stderr).toContain('clientAccess: nodePortBase 30680, advertiseHost 127.0.0.1');

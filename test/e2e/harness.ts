@@ -99,7 +99,7 @@ export function clusterEnv(name = CONTEXT): Record<string, string> {
  * Sand Store's source (read-only input): SANDSTORE_SOURCE, else shared/sandstore in an ancestor of
  * the project, else this workplace's /work/shared/sandstore; the rule images.sh follows.
  */
-function sandstoreSource(): string {
+export function sandstoreSource(): string {
   const candidates = process.env.SANDSTORE_SOURCE ? [process.env.SANDSTORE_SOURCE] : [];
   for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir)) candidates.push(join(dir, 'shared', 'sandstore'));
   candidates.push('/work/shared/sandstore');

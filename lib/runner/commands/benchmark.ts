@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CommandError, FailedError, RefusedError } from '../../errors.js';
 import type { Reporter } from '../report.js';
 import { compareRuns } from '../../benchmark/compare.js';
@@ -38,7 +38,7 @@ export interface BenchmarkOptions {
   readonly concurrency: number;
   readonly blockSize: number;
   readonly ops: readonly Operation[];
-  readonly source: string;
+  readonly source?: string;
   readonly fresh?: boolean;
   readonly resultsDir?: string;
 }
@@ -68,9 +68,18 @@ async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: read
 /** The driver as built, and the checkout it was built against. */
 type BuiltDriver = DriverBuild & { readonly source: string };
 
-/** Relative to where the user ran npm (npm runs scripts in the project's directory). */
-function sourcePath(source: string): string {
-  return isAbsolute(source) ? source : resolve(process.env.INIT_CWD ?? process.cwd(), source);
+/**
+ * --source relative to where the user ran npm (npm runs scripts in the project's directory); by
+ * default shared/sandstore beside the project or beside one of its ancestors (../shared/sandstore
+ * for a project next to the shared folder), the rule the local cluster's images follow.
+ */
+function sourcePath(source: string | undefined): string {
+  if (source !== undefined) return isAbsolute(source) ? source : resolve(process.env.INIT_CWD ?? process.cwd(), source);
+  const root = projectRoot();
+  for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'shared', 'sandstore', 'go.mod'))) return join(dir, 'shared', 'sandstore');
+  }
+  return resolve(root, '..', 'shared', 'sandstore');
 }
 
 async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: string, driver: BuiltDriver, gate: GatePassed): Promise<number> {
@@ -215,7 +224,7 @@ function configure(command: Command): Command {
     .addOption(new Option('--concurrency <workers>', 'closed-loop workers').argParser(concurrency).default(4))
     .addOption(new Option('--block-size <bytes>', 'bytes per write and read call (4096, 64Ki, 1Mi)').argParser(blockSize).default(4096))
     .addOption(new Option('--ops <list>', `operations to run, of ${OPERATIONS.join(',')}`).argParser(operations).default([...OPERATIONS], OPERATIONS.join(',')))
-    .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library)').env('SANDSTORE_SRC').default('../shared/sandstore'))
+    .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library); default: shared/sandstore beside the project or an ancestor (../shared/sandstore)').env('SANDSTORE_SRC'))
     .option('--fresh', 'deploy the profile from a clean slate first (the rule between profiles)')
     .addOption(new Option('--results-dir <path>', 'where runs are recorded (default: results/ in the project)'))
     .option('--compare', 'compare recorded runs instead (no cluster call): the runs and profiles named after it, else every profile\'s')

@@ -135,7 +135,11 @@ async function settledLeader(ctx: CommandContext, deadline: number): Promise<{ l
     });
   } catch (err) {
     if (ctx.signal?.aborted) throw new InterruptedError('a settled Sand Store leader');
-    if (err instanceof NotSettled) throw new FailedError(`no settled Sand Store leader within ${ctx.timeoutSeconds}s: ${err.message}. Nothing was measured.`, [`\`npm run logs -- --profile=${ctx.profile.name}\` shows the nodes' events; --timeout gives the gate longer.`]);
+    if (err instanceof NotSettled) {
+      throw new FailedError(`no settled Sand Store leader within ${ctx.timeoutSeconds}s: ${err.message}. Nothing was measured.`, [
+        `\`npm run logs -- --profile=${ctx.profile.name}\` shows the nodes' events; --timeout gives the gate longer.`,
+      ]);
+    }
     throw err;
   }
 }
@@ -149,12 +153,13 @@ async function nodePortsAccept(ctx: CommandContext, endpoints: readonly ClientEn
   const refused = endpoints.filter((_, i) => results[i].status === 'rejected');
   if (refused.length === 0) return;
   const access = ctx.profile.clientAccess;
+  const advertised = access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)';
   const why = (e: ClientEndpoint) => {
     const r = results[endpoints.indexOf(e)] as PromiseRejectedResult;
     return `${e.address} (${e.pod}): ${(r.reason as Error).message}`;
   };
   throw new FailedError(`node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`, [
-    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)'}; the pods run on ${await nodeAddresses(ctx)}.`,
+    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${advertised}; the pods run on ${await nodeAddresses(ctx)}.`,
     'Check that this machine can reach the node\'s address (a firewall, a VPN, minikube\'s own network), or set clientAccess.advertiseHost to an address that reaches it.',
   ]);
 }

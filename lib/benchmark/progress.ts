@@ -7,7 +7,10 @@ import type { Operation } from './record.js';
 
 /** One line of the driver's standard output. */
 export type DriverEvent =
-  | { readonly type: 'progress'; readonly operation: Operation; readonly stage: 'warmup' | 'measure'; readonly elapsed_s: number; readonly stage_s: number; readonly ok: number; readonly errors: number; readonly rate: number }
+  | {
+    readonly type: 'progress'; readonly operation: Operation; readonly stage: 'warmup' | 'measure';
+    readonly elapsed_s: number; readonly stage_s: number; readonly ok: number; readonly errors: number; readonly rate: number;
+  }
   | { readonly type: 'phase'; readonly operation: Operation; readonly ops_per_s: number; readonly p50_ms: number; readonly p99_ms: number; readonly errors: number }
   | { readonly type: 'done'; readonly interrupted: boolean };
 
@@ -49,7 +52,9 @@ export function progressLine(plan: RunPlan, event: Extract<DriverEvent, { type: 
   const index = plan.operations.indexOf(event.operation) + 1;
   const rate = Math.round(event.rate).toLocaleString('en-US');
   const stage = event.stage === 'warmup' ? 'warm-up' : 'measure';
-  return `${event.operation} ${index}/${plan.operations.length} ${stage.padEnd(7)} ${clock(event.elapsed_s)} of ${clock(event.stage_s)}  ${rate} ok/s  ${event.errors} error${event.errors === 1 ? '' : 's'}  ~${clock(remainingSeconds(plan, event))} left`;
+  const errors = `${event.errors} error${event.errors === 1 ? '' : 's'}`;
+  const times = `${clock(event.elapsed_s)} of ${clock(event.stage_s)}`;
+  return `${event.operation} ${index}/${plan.operations.length} ${stage.padEnd(7)} ${times}  ${rate} ok/s  ${errors}  ~${clock(remainingSeconds(plan, event))} left`;
 }
 
 /** `write: 1,234 ops/s, p50 0.61 ms, p99 4.20 ms, 0 errors` */

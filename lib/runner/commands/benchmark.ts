@@ -48,7 +48,10 @@ export const resultsDirOf = (given: string | undefined) => (given ? resolve(proc
 
 async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: readonly unknown[]): Promise<number> {
   const selectors = (args[0] as string[] | undefined) ?? [];
-  if (selectors.length > 0) throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${selectors.join(' ')}: runs and profiles to compare go after --compare (npm run benchmark -- --compare ${selectors.join(' ')}). Nothing was sent.`);
+  if (selectors.length > 0) {
+    const given = selectors.join(' ');
+    throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${given}: runs and profiles to compare go after --compare (npm run benchmark -- --compare ${given}). Nothing was sent.`);
+  }
   const resultsDir = resultsDirOf(opts.resultsDir);
   checkResultsDir(resultsDir);
   const manifests = await readManifests(ctx.distDir, ctx.profile);
@@ -224,7 +227,8 @@ function configure(command: Command): Command {
     .addOption(new Option('--concurrency <workers>', 'closed-loop workers').argParser(concurrency).default(4))
     .addOption(new Option('--block-size <bytes>', 'bytes per write and read call (4096, 64Ki, 1Mi)').argParser(blockSize).default(4096))
     .addOption(new Option('--ops <list>', `operations to run, of ${OPERATIONS.join(',')}`).argParser(operations).default([...OPERATIONS], OPERATIONS.join(',')))
-    .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library); default: shared/sandstore beside the project or an ancestor (../shared/sandstore)').env('SANDSTORE_SRC'))
+    .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library); '
+      + 'default: shared/sandstore beside the project or an ancestor (../shared/sandstore)').env('SANDSTORE_SRC'))
     .option('--fresh', 'deploy the profile from a clean slate first (the rule between profiles)')
     .addOption(new Option('--results-dir <path>', 'where runs are recorded (default: results/ in the project)'))
     .option('--compare', 'compare recorded runs instead (no cluster call): the runs and profiles named after it, else every profile\'s')

@@ -1,6 +1,7 @@
 /**
  * The comparison as a picture: latency percentiles (p50, p95, p99) and throughput per operation,
- * one bar series per group, a whisker over a bar when its group's runs ranged. Drawn offline:
+ * one bar series per group (the median over its runs), and over a bar whose group has several runs
+ * a whisker for the bootstrap 95% confidence interval of that median. Drawn offline:
  * echarts' server-side SVG renderer, then resvg for the PNG, with a font that ships in
  * node_modules (dejavu-fonts-ttf), so a machine with no fonts installed still gets its labels.
  *
@@ -82,8 +83,12 @@ interface Panel {
 /** Values spanning more than this factor get a log axis, so that the short bars are not flat lines. */
 const LOG_RATIO = 20;
 
+/** Every value a panel draws: each bar's median and its whisker's ends. */
 function values(results: readonly GroupResult[], ops: readonly Operation[], pick: (s: OperationStats) => Spread): number[] {
-  return results.flatMap((r) => ops.map((op) => r.operations[op]).filter((s): s is OperationStats => s !== undefined).flatMap((s) => [pick(s).min, pick(s).max]));
+  return results.flatMap((r) => ops.map((op) => r.operations[op]).filter((s): s is OperationStats => s !== undefined).flatMap((s) => {
+    const { median, interval } = pick(s);
+    return interval ? [median, interval.low, interval.high] : [median];
+  }));
 }
 
 function wantsLog(all: readonly number[]): boolean {
@@ -177,7 +182,7 @@ function logCeiling(all: readonly number[]): number | undefined {
 const SERIES_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
 const WHISKER_COLOR = '#222222';
 /** The name the whiskers have in the legend. */
-export const RANGE_LEGEND = 'range over runs (min–max)';
+export const INTERVAL_LEGEND = '95% CI of the median (bootstrap)';
 /** An I-beam, the legend's symbol for a whisker. */
 const WHISKER_ICON = 'path://M0,0h12v2h-5v16h5v2h-12v-2h5v-16h-5z';
 
@@ -198,27 +203,28 @@ function barSeries(result: GroupResult, ops: readonly Operation[], panel: Panel,
   };
 }
 
-/** One bar's annotation: its value, and its group's range when the group has several runs. */
-type Mark = [category: number, median: number, low: number, high: number, group: number, ranged: number];
+/** One bar's annotation: its value, and the interval of its median when the group has several runs. */
+type Mark = [category: number, median: number, low: number, high: number, group: number, whisker: number];
 
 function marks(results: readonly GroupResult[], ops: readonly Operation[], panel: Panel): Mark[] {
   return results.flatMap((r, g) => ops.map((op, c): Mark | undefined => {
     const s = r.operations[op];
     if (!s) return undefined;
     const v = panel.value(s);
-    const [median, lo, hi] = [plotted(v.median, panel.log), plotted(v.min, panel.log), plotted(v.max, panel.log)];
+    const [median, lo, hi] = [plotted(v.median, panel.log), plotted(v.interval?.low, panel.log), plotted(v.interval?.high, panel.log)];
     if (median === null) return undefined;
-    const ranged = s.n > 1 && lo !== null && hi !== null;
-    return [c, median, ranged ? lo : median, ranged ? hi : median, g, ranged ? 1 : 0];
+    const whisker = lo !== null && hi !== null;
+    return [c, median, whisker ? lo : median, whisker ? hi : median, g, whisker ? 1 : 0];
   })).filter((m): m is Mark => m !== undefined);
 }
 
 const LABEL_FONT_SIZE = 11;
 
 /**
- * Each bar's value over it (over its whisker when it has one), and the min–max whisker of a group
- * with several runs: a custom series, because echarts has no error bars. It finds a bar's centre
- * from the category's width and the fixed gaps above. Labels wider than their bars are turned upright.
+ * Each bar's value over it (over its whisker when it has one), and the whisker of a group with
+ * several runs, the 95% interval of its median: a custom series, because echarts has no error
+ * bars. It finds a bar's centre from the category's width and the fixed gaps above. Labels wider
+ * than their bars are turned upright.
  */
 function markSeries(results: readonly GroupResult[], ops: readonly Operation[], panel: Panel, i: number): CustomSeriesOption {
   const k = results.length;
@@ -227,7 +233,7 @@ function markSeries(results: readonly GroupResult[], ops: readonly Operation[], 
   // One orientation for a whole panel: a mix of upright and level labels reads as noise.
   const widest = Math.max(0, ...data.map((m) => textWidth(barLabel(m[1]), labelFont)));
   const renderItem = (_params: CustomSeriesRenderItemParams, api: CustomSeriesRenderItemAPI): CustomSeriesRenderItemReturn => {
-    const [c, median, lo, hi, g, ranged] = [0, 1, 2, 3, 4, 5].map((d) => Number(api.value(d))) as Mark;
+    const [c, median, lo, hi, g, whiskered] = [0, 1, 2, 3, 4, 5].map((d) => Number(api.value(d))) as Mark;
     const band = (api.size?.([1, 0]) as number[] | undefined)?.[0] ?? 0;
     // echarts centres the category's bars: k bars and k - 1 gaps, each bar at most BAR_MAX_WIDTH.
     const bar = Math.min(BAR_MAX_WIDTH, (band * (1 - BAR_CATEGORY_GAP)) / (k + BAR_GAP * (k - 1)));
@@ -236,7 +242,7 @@ function markSeries(results: readonly GroupResult[], ops: readonly Operation[], 
     const y = (v: number) => api.coord([c, v])[1] ?? 0;
     const style = { stroke: WHISKER_COLOR, lineWidth: 1.5 };
     const cap = Math.min(7, bar / 3);
-    const whisker = ranged ? [
+    const whisker = whiskered ? [
       { type: 'line' as const, shape: { x1: x, y1: y(lo), x2: x, y2: y(hi) }, style },
       { type: 'line' as const, shape: { x1: x - cap, y1: y(lo), x2: x + cap, y2: y(lo) }, style },
       { type: 'line' as const, shape: { x1: x - cap, y1: y(hi), x2: x + cap, y2: y(hi) }, style },
@@ -252,7 +258,7 @@ function markSeries(results: readonly GroupResult[], ops: readonly Operation[], 
     };
     return { type: 'group', children: [...whisker, label] };
   };
-  return { type: 'custom', name: RANGE_LEGEND, xAxisIndex: i, yAxisIndex: i, data, renderItem, z: 10, silent: true, itemStyle: { color: WHISKER_COLOR } };
+  return { type: 'custom', name: INTERVAL_LEGEND, xAxisIndex: i, yAxisIndex: i, data, renderItem, z: 10, silent: true, itemStyle: { color: WHISKER_COLOR } };
 }
 
 /** The echarts option: titles, a shared legend, four panels. */
@@ -260,10 +266,10 @@ export function chartOption(results: readonly GroupResult[], text: ChartText): E
   const ops = OPERATIONS.filter((op) => results.some((r) => r.operations[op]));
   const shown = results.filter((r) => ops.some((op) => r.operations[op]));
   const ps = panels(shown, ops);
-  const ranged = shown.some((r) => ops.some((op) => (r.operations[op]?.n ?? 0) > 1));
+  const whiskers = shown.some((r) => ops.some((op) => (r.operations[op]?.n ?? 0) > 1));
   const color = (g: number) => SERIES_COLORS[g % SERIES_COLORS.length] ?? '#4e79a7';
   const names = shown.map((r) => r.group.label);
-  const legendBottom = LEGEND_TOP + legendRows([...names, ...(ranged ? [RANGE_LEGEND] : [])]) * LEGEND_ROW_HEIGHT + 20;
+  const legendBottom = LEGEND_TOP + legendRows([...names, ...(whiskers ? [INTERVAL_LEGEND] : [])]) * LEGEND_ROW_HEIGHT + 20;
   const boxes = ps.map((_, i) => panelBox(i, legendBottom));
   return {
     animation: false,
@@ -279,7 +285,7 @@ export function chartOption(results: readonly GroupResult[], text: ChartText): E
       width: CHART_WIDTH - 2 * MARGIN,
       itemGap: LEGEND_ITEM_GAP,
       textStyle: { fontSize: LEGEND_FONT_SIZE, color: '#222222' },
-      data: [...names, ...(ranged ? [{ name: RANGE_LEGEND, icon: WHISKER_ICON, itemStyle: { color: WHISKER_COLOR } }] : [])],
+      data: [...names, ...(whiskers ? [{ name: INTERVAL_LEGEND, icon: WHISKER_ICON, itemStyle: { color: WHISKER_COLOR } }] : [])],
     },
     grid: boxes.map((box) => ({ ...box, outerBoundsMode: 'same' as const, outerBoundsContain: 'all' as const })),
     xAxis: ps.map((_, i) => ({ type: 'category' as const, gridIndex: i, data: [...ops], axisLabel: { fontSize: 13, color: '#333333' }, axisTick: { alignWithLabel: true } })),

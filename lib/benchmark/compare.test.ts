@@ -7,7 +7,7 @@ import { barLabel, CHART_HEIGHT, CHART_WIDTH, chartFontFiles, legendRows, PNG_SC
 import { compareRuns, type CompareOptions } from './compare.js';
 import { DRIVER_SUMMARY_SCHEMA, DriverSummary, OPERATIONS, RUN_RECORD_SCHEMA, RunRecord, type Operation, type RunStatus } from './record.js';
 import { fieldPath } from './runs.js';
-import { formatNumber, formatSpread } from './table.js';
+import { formatNumber, formatP, formatSigned, formatSpread } from './table.js';
 
 /**
  * --compare on run folders built here, whose records go through record.ts's schemas (so a test
@@ -139,9 +139,13 @@ describe('number formatting', () => {
   test('about three significant digits, never exponents', () => {
     expect([0.0123, 0.5, 3, 12.345, 150.4, 12345.6].map(formatNumber)).toEqual(['0.012', '0.500', '3.00', '12.3', '150', '12346']);
   });
-  test('a spread shows its range only over several runs', () => {
-    expect(formatSpread({ median: 3, min: 1, max: 10 }, 3)).toBe('3.00 (1.00–10.0)');
-    expect(formatSpread({ median: 3, min: 3, max: 3 }, 1)).toBe('3.00');
+  test('a median shows its 95% interval in brackets; one run has none', () => {
+    expect(formatSpread({ median: 0.61, interval: { low: 0.55, high: 0.7 } })).toBe('0.610 [0.550–0.700]');
+    expect(formatSpread({ median: 3, interval: undefined })).toBe('3.00');
+  });
+  test('differences carry their sign; p-values three decimals', () => {
+    expect([-5, 0, 12.5].map(formatSigned)).toEqual(['-5.00', '0', '+12.5']);
+    expect([0.0286, 0.5, 0.0004].map(formatP)).toEqual(['0.029', '0.500', '< 0.001']);
   });
   test('bar labels are short', () => {
     expect([0.213, 4.2, 37.8, 900, 1500, 15000].map(barLabel)).toEqual(['0.21', '4.2', '38', '900', '1.5k', '15k']);
@@ -153,17 +157,20 @@ describe('number formatting', () => {
 });
 
 describe('the table', () => {
-  test('per profile: medians over its runs, the range, summed errors, n; operations in the driver\'s order; "–" where a group lacks one', async () => {
+  test('per profile: medians over its runs, their 95% interval, summed errors, n; operations in the driver\'s order; "–" where a group lacks one', async () => {
     alphaAndBeta();
     const c = await compareRuns(options(['alpha', 'beta']));
     const md = readFileSync(c.markdownPath, 'utf8');
     // alpha write: p50 of 1, 10, 3 is 3; p95 of 2, 6, 4 is 4; p99 of 5, 50, 20 is 20; ops/s of 100, 300, 200 is 200; errors 1 + 2 + 3.
-    expect(row(md, 'write', 'alpha')).toEqual(['write', 'alpha', '3.00 (1.00–10.0)', '4.00 (2.00–6.00)', '20.0 (5.00–50.0)', '200 (100–300)', '6', '3']);
+    // With 2 to 5 runs the bootstrap interval of the median is the runs' range (stats.test.ts).
+    expect(row(md, 'write', 'alpha')).toEqual(['write', 'alpha', '3.00 [1.00–10.0]', '4.00 [2.00–6.00]', '20.0 [5.00–50.0]', '200 [100–300]', '6', '3']);
     // beta write, two runs: the median is the mean of the two: (2 + 4) / 2, (3 + 5) / 2, (9 + 11) / 2, (50 + 70) / 2.
-    expect(row(md, 'write', 'beta')).toEqual(['write', 'beta', '3.00 (2.00–4.00)', '4.00 (3.00–5.00)', '10.0 (9.00–11.0)', '60.0 (50.0–70.0)', '0', '2']);
+    expect(row(md, 'write', 'beta')).toEqual(['write', 'beta', '3.00 [2.00–4.00]', '4.00 [3.00–5.00]', '10.0 [9.00–11.0]', '60.0 [50.0–70.0]', '0', '2']);
     expect(row(md, 'read', 'alpha')).toEqual(['read', 'alpha', '–', '–', '–', '–', '–', '–']);
-    expect(row(md, 'read', 'beta').slice(2, 3)).toEqual(['2.00 (1.50–2.50)']);
-    expect(row(md, 'stat', 'alpha').slice(2, 3)).toEqual(['0.300 (0.200–0.400)']);
+    expect(row(md, 'read', 'beta').slice(2, 3)).toEqual(['2.00 [1.50–2.50]']);
+    expect(row(md, 'stat', 'alpha').slice(2, 3)).toEqual(['0.300 [0.200–0.400]']);
+    expect(md).toContain('95% confidence interval of that median: a percentile bootstrap (10,000 resamples, seeded');
+    expect(md).toContain('One run: no interval.');
     // write, read, stat (the driver's order), and neither create nor listdir: no run measured them.
     const ops = md.split('\n').map((l) => l.split('|')[1]?.trim()).filter((op): op is Operation => (OPERATIONS as readonly string[]).includes(op ?? ''));
     expect([...new Set(ops)]).toEqual(['write', 'read', 'stat']);
@@ -186,11 +193,16 @@ describe('the table', () => {
   test('the terminal table is aligned plain text with the same numbers', async () => {
     alphaAndBeta();
     const c = await compareRuns(options(['alpha', 'beta']));
-    const lines = c.terminalTable.split('\n').filter((l) => l !== '');
+    const [results = '', verdicts = ''] = c.terminalTable.split('\nAgainst alpha ');
+    const lines = results.split('\n').filter((l) => l !== '');
     expect(lines[0]).toMatch(/^operation +group +p50 ms +p95 ms +p99 ms +ops\/s +errors +runs$/);
     // The last column is right-aligned, so every line of the table ends in the same column.
     expect(new Set(lines.map((l) => [...l].length)).size).toBe(1);
-    expect(c.terminalTable).toMatch(/write +alpha +3\.00 \(1\.00–10\.0\) +4\.00 \(2\.00–6\.00\)/);
+    expect(c.terminalTable).toMatch(/write +alpha +3\.00 \[1\.00–10\.0\] +4\.00 \[2\.00–6\.00\]/);
+    // Then the verdicts against the first group, aligned as well.
+    // beta's 2 runs beside alpha's 3 allow no verdict anywhere: one line says so instead of a table of dashes.
+    expect(verdicts).toBe('(rank-sum test over the runs, p < 0.05 for a verdict; see comparison.md):\n' +
+      'beta: no verdict possible on any operation with 2 runs beside 3; a verdict needs at least 4 runs in each group (or 3 beside 5, 2 beside 8).');
     expect(c.terminalTable).not.toMatch(/\x1b\[/);
   });
 
@@ -224,6 +236,82 @@ describe('the table', () => {
   });
 });
 
+/**
+ * Four runs each of a reference (slow) and a faster profile: enough for a verdict (the smallest
+ * two-sided p with 4 and 4 runs is 2/70). write p50: slow 10–13, fast 5–8, apart; p99: 20–50
+ * against 25–55, interleaved; ops/s: 100–106 against 150–156, apart.
+ */
+function slowAndFast(): void {
+  const slow = [[10, 20, 100], [11, 30, 102], [12, 40, 104], [13, 50, 106]] as const;
+  const fast = [[5, 25, 150], [6, 35, 152], [7, 45, 154], [8, 55, 156]] as const;
+  slow.forEach(([p50, p99, ops], i) => writeRun(`slow/2025-06-05T1${i}-00-00Z`, { phases: { write: { p50, p95: p50, p99, opsPerSecond: ops }, stat: { p50: 1 + i } } }));
+  // Only two of fast's runs measured stat: too few for a verdict on it.
+  fast.forEach(([p50, p99, ops], i) => writeRun(`fast/2025-06-06T1${i}-00-00Z`, { phases: { write: { p50, p95: p50, p99, opsPerSecond: ops }, ...(i < 2 ? { stat: { p50: 0.5 + i } } : {}) } }));
+}
+
+/** The cells of the verdicts table's row for `op`, `metric` and `group`. */
+function verdictRow(markdown: string, op: Operation, metric: string, group: string): string[] {
+  const section = markdown.split('## Verdicts against ')[1] ?? '';
+  const line = section.split('\n').find((l) => {
+    const cells = l.split('|').map((c) => c.trim());
+    return cells[1] === op && cells[2] === metric && cells[3] === group;
+  });
+  if (!line) throw new Error(`no verdict for ${op} ${metric} ${group} in:\n${markdown}`);
+  return line.split('|').slice(1, -1).map((c) => c.trim());
+}
+
+describe('verdicts against the first group', () => {
+  test('4 runs each: faster, or no difference the data can show, with p, the change, its interval and the detectable difference', async () => {
+    slowAndFast();
+    const c = await compareRuns(options(['slow', 'fast']));
+    const md = readFileSync(c.markdownPath, 'utf8');
+    expect(md).toContain('## Verdicts against slow');
+    // p50: every fast run below every slow one: U = 0, exact p = 2/70 = 0.029. The 16 differences
+    // fast − slow run from 5 − 13 = −8 to 8 − 10 = −2, their median −5, which is −43% of slow's
+    // median 11.5; criticalU(4, 4) = 0 leaves all 16 in the interval, −8 to −2, and half its
+    // width, 3, is the detectable difference (26% of 11.5).
+    expect(verdictRow(md, 'write', 'p50', 'fast')).toEqual(['write', 'p50', 'fast', 'faster', '-5.00 ms (-43%)', '[-8.00, -2.00]', '0.029', 'exact', '3.00 ms (26%)']);
+    // p99: 25, 35, 45, 55 against 20, 30, 40, 50: U = 1 + 2 + 3 + 4 = 10 of 16; P(U ≥ 10) for 4 and 4 is
+    // (7 + 5 + 5 + 3 + 2 + 1 + 1) / 70 = 24/70, so p = 48/70 = 0.686. The differences run from −25 to 35,
+    // median 5 (+14% of 35); the detectable difference is half of 60, 30 (86% of 35).
+    expect(verdictRow(md, 'write', 'p99', 'fast')).toEqual(['write', 'p99', 'fast', 'no difference the data can show', '+5.00 ms (+14%)', '[-25.0, +35.0]', '0.686', 'exact', '30.0 ms (86%)']);
+    // ops/s: higher is faster. Differences 44 to 56, median 50, +49% of 103; detectable 6 (5.8%).
+    expect(verdictRow(md, 'write', 'ops/s', 'fast')).toEqual(['write', 'ops/s', 'fast', 'faster', '+50.0 ops/s (+49%)', '[+44.0, +56.0]', '0.029', 'exact', '6.00 ops/s (5.8%)']);
+    // stat: 2 runs beside 4 cannot reach p < 0.05: at best 2 / C(6, 2) = 0.133.
+    expect(verdictRow(md, 'stat', 'p50', 'fast')).toEqual(['stat', 'p50', 'fast', 'no verdict possible (2 + 4 runs)', '–', '–', '≥ 0.133', '–', 'none: 4 runs each needed']);
+    expect(c.verdicts.map((v) => `${v.operation} ${v.metric.label} ${v.verdict.kind}`)).toEqual([
+      'write p50 faster', 'write p99 no difference', 'write ops/s faster',
+      'stat p50 no verdict possible', 'stat p99 no verdict possible', 'stat ops/s no verdict possible',
+    ]);
+    // The other way round, the same runs are slower: +5 is 77% of fast's median 6.5, and 3 is 46% of it.
+    const back = await compareRuns(options(['fast', 'slow'], { outDir: join(root, 'back') }));
+    expect(verdictRow(readFileSync(back.markdownPath, 'utf8'), 'write', 'p50', 'slow').slice(3, 5)).toEqual(['slower', '+5.00 ms (+77%)']);
+    expect(back.terminalTable).toMatch(/write +p50 +slow +slower +\+5\.00 ms \(\+77%\) +\[\+2\.00, \+8\.00\] +0\.029 +3\.00 ms \(46%\)/);
+    // The terminal leaves the test column out, for width; comparison.md has it.
+    expect(back.terminalTable).not.toMatch(/\bexact\b/);
+  });
+
+  test('a group too small for any verdict gets a line saying so and how many runs are needed, not rows of dashes', async () => {
+    alphaAndBeta();
+    const c = await compareRuns(options(['alpha', 'beta']));
+    const md = readFileSync(c.markdownPath, 'utf8');
+    // 2 and 3 runs: the smallest two-sided p is 2 / C(5, 2) = 0.2. Only write was measured by both.
+    expect(c.verdicts.map((v) => `${v.operation} ${v.metric.label} ${v.verdict.kind}`)).toEqual(['write p50 no verdict possible', 'write p99 no verdict possible', 'write ops/s no verdict possible']);
+    const section = md.split('## Verdicts against alpha\n')[1]?.split('\n## ')[0] ?? '';
+    expect(section).toContain('\n- beta: no verdict possible on any operation with 2 runs beside 3; a verdict needs at least 4 runs in each group (or 3 beside 5, 2 beside 8).\n');
+    expect(section).not.toContain('| write');
+    expect(section).toContain('A verdict needs at least 4 runs in each group (or 3 beside 5, 2 beside 8)');
+  });
+
+  test('a single group has nothing to be compared with: no verdicts', async () => {
+    alphaAndBeta();
+    const c = await compareRuns(options(['alpha']));
+    expect(c.verdicts).toEqual([]);
+    expect(readFileSync(c.markdownPath, 'utf8')).not.toContain('## Verdicts');
+    expect(c.terminalTable).not.toContain('Against');
+  });
+});
+
 describe('invalid, interrupted and failed runs', () => {
   beforeEach(() => {
     alphaAndBeta();
@@ -234,7 +322,7 @@ describe('invalid, interrupted and failed runs', () => {
   test('are listed with status and reasons but left out of the numbers', async () => {
     const c = await compareRuns(options(['alpha']));
     const md = readFileSync(c.markdownPath, 'utf8');
-    expect(row(md, 'write', 'alpha *').slice(2, 3)).toEqual(['3.00 (1.00–10.0)']);
+    expect(row(md, 'write', 'alpha *').slice(2, 3)).toEqual(['3.00 [1.00–10.0]']);
     expect(row(md, 'write', 'alpha *')[7]).toBe('3');
     expect(md).toContain('- alpha/2025-06-01T13-00-00Z: invalid (pod sandstore-1 restarted)');
     expect(md).toContain('- alpha/2025-06-01T14-00-00Z: failed (driver exited with code 1: no route to host)');
@@ -245,8 +333,8 @@ describe('invalid, interrupted and failed runs', () => {
   test('--include-invalid counts invalid ones (marked), never failed ones', async () => {
     const c = await compareRuns(options(['alpha'], { includeInvalid: true }));
     const md = readFileSync(c.markdownPath, 'utf8');
-    // p50 of 1, 10, 3, 1000: the mean of the middle two, (3 + 10) / 2.
-    expect(row(md, 'write', 'alpha * †').slice(2, 3)).toEqual(['6.50 (1.00–1000)']);
+    // p50 of 1, 10, 3, 1000: the mean of the middle two, (3 + 10) / 2; four runs: the interval is their range.
+    expect(row(md, 'write', 'alpha * †').slice(2, 3)).toEqual(['6.50 [1.00–1000]']);
     expect(row(md, 'write', 'alpha * †')[7]).toBe('4');
     expect(md).toContain('counted although not valid');
     expect(c.runs.filter((r) => !r.counted).map((r) => r.status)).toEqual(['failed']);
@@ -364,7 +452,7 @@ describe('the chart', () => {
   test('the SVG is XML with the series names, operations, titles and axis names as text', () => {
     expect(XMLValidator.validate(svg)).toBe(true);
     const texts = svgTexts(svg);
-    for (const t of ['alpha', 'beta', 'write', 'read', 'stat', 'p50 latency (ms)', 'p99 latency (ms)', 'successful operations per second', 'range over runs (min–max)']) {
+    for (const t of ['alpha', 'beta', 'write', 'read', 'stat', 'p50 latency (ms)', 'p99 latency (ms)', 'successful operations per second', '95% CI of the median (bootstrap)']) {
       expect(texts).toContain(t);
     }
     expect(texts.some((t) => t.startsWith('Sand Store benchmark: alpha vs beta'))).toBe(true);

@@ -10,7 +10,9 @@ import { FailedError, RefusedError } from '../errors.js';
 import { chartOption, renderSvg, svgToPng, type ChartText } from './chart.js';
 import type { RunStatus } from './record.js';
 import { exclusionLine, requireCountable, selectRuns, summarizeGroup, type GroupResult, type LoadedRun } from './runs.js';
-import { markdownTable, resultsMarkdown, terminalTable } from './table.js';
+import { ALPHA, BOOTSTRAP_RESAMPLES } from './stats.js';
+import { markdownTable, resultsMarkdown, runsNeededText, terminalTable, terminalVerdicts, verdictsMarkdown } from './table.js';
+import { verdictsAgainstReference, type GroupVerdict } from './verdicts.js';
 
 export interface CompareOptions {
   /** Run folders (a path to a folder holding run.json), run ids or profile names; empty: every profile under resultsDir. */
@@ -42,6 +44,8 @@ export interface Comparison {
   readonly terminalTable: string;
   readonly runs: readonly ComparedRun[];
   readonly groups: readonly GroupResult[];
+  /** Each group after the first against the first, per operation, on p50, p99 and ops/s. */
+  readonly verdicts: readonly GroupVerdict[];
 }
 
 export const MARKDOWN_FILE = 'comparison.md';
@@ -58,21 +62,23 @@ export async function compareRuns(opts: CompareOptions): Promise<Comparison> {
   const selection = selectRuns(opts.selectors, opts.resultsDir);
   const groups = selection.groups.map((g) => summarizeGroup(g, opts.includeInvalid));
   requireCountable(groups);
+  const verdicts = verdictsAgainstReference(groups);
   const now = new Date();
   const svg = await renderSvg(chartOption(groups, chartText(groups, now)));
   const png = await svgToPng(svg);
   const paths = { markdownPath: join(opts.outDir, MARKDOWN_FILE), svgPath: join(opts.outDir, SVG_FILE), pngPath: join(opts.outDir, PNG_FILE) };
   writeOutputs(opts.outDir, [
-    [paths.markdownPath, markdown(groups, selection.skipped, opts, now)],
+    [paths.markdownPath, markdown(groups, verdicts, selection.skipped, opts, now)],
     [paths.svgPath, svg],
     [paths.pngPath, png.data],
   ]);
   return {
     ...paths,
     png: { width: png.width, height: png.height },
-    terminalTable: terminalText(groups),
+    terminalTable: terminalText(groups, verdicts),
     runs: groups.flatMap(comparedRuns),
     groups,
+    verdicts,
   };
 }
 
@@ -148,10 +154,16 @@ function describeOptions(run: LoadedRun): string {
   return `concurrency ${o.concurrency}, ${o.block_size_bytes} B blocks, ${o.duration_s} s per operation after ${o.warmup_s} s warm-up`;
 }
 
-/** The terminal's text: the table, then a line per run left out and per run counted although not valid. */
-function terminalText(groups: readonly GroupResult[]): string {
+/**
+ * The terminal's text: the results (medians, [95% intervals]), a line per run left out and per run
+ * counted although not valid (the markers in the group column), then the verdicts against the
+ * first group.
+ */
+function terminalText(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[]): string {
   const notes = footnotes(groups).flatMap((n) => [n.heading, ...n.runs.map((r) => `  ${r}`)]);
-  return [terminalTable(groups), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
+  const reference = groups[0]?.group.label ?? '';
+  const verdictLines = verdicts.length > 0 ? ['', `Against ${reference} (rank-sum test over the runs, p < ${ALPHA} for a verdict; see comparison.md):`, terminalVerdicts(verdicts)] : [];
+  return [terminalTable(groups), ...(notes.length > 0 ? ['', ...notes] : []), ...verdictLines].join('\n');
 }
 
 /** What a marker in the group column means, and the runs it marks. */
@@ -169,8 +181,8 @@ function footnotes(groups: readonly GroupResult[]): Footnote[] {
   ];
 }
 
-/** comparison.md: a heading, what was compared, the chart, the table, and the runs left out. */
-function markdown(groups: readonly GroupResult[], skipped: readonly string[], opts: CompareOptions, now: Date): string {
+/** comparison.md: a heading, what was compared, the chart, the results, the verdicts, the runs left out, and what each group ran. */
+function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[], skipped: readonly string[], opts: CompareOptions, now: Date): string {
   const counted = groups.reduce((n, g) => n + g.counted.length, 0);
   const total = groups.reduce((n, g) => n + g.group.runs.length, 0);
   return [
@@ -178,21 +190,53 @@ function markdown(groups: readonly GroupResult[], skipped: readonly string[], op
     '',
     `Compared ${utcSeconds(now)}: ${plural(groups.length, 'group')}, ${plural(total, 'run')} selected, ${counted} counted` +
       `${opts.includeInvalid ? ' (invalid and interrupted runs included)' : ''}. ` +
-      'A group with several runs shows the median over its runs and, in parentheses, their range (min–max); errors are summed. ' +
-      'Latency is of successful calls, in milliseconds; ops/s counts successful calls.',
+      'Latency is of successful calls, in milliseconds; ops/s counts successful calls; errors are summed over a group\'s runs.',
     '',
     `![Latency percentiles and throughput per operation](${PNG_FILE})`,
     '',
     '## Results',
     '',
+    RESULTS_NOTE,
+    '',
     resultsMarkdown(groups),
     '',
     ...footnotes(groups).flatMap((n) => [n.heading.replace(/^\*/, '\\*'), '', ...n.runs.map((r) => `- ${r}`), '']),
+    ...verdictsSection(groups, verdicts),
     '## What was compared',
     '',
     ...groups.flatMap(groupSection),
     ...(skipped.length > 0 ? ['## Folders skipped', '', 'These hold no run.json (a run still being written, or not a run):', '', ...skipped.map((s) => `- \`${s}\``), ''] : []),
   ].join('\n');
+}
+
+/** What the results table's brackets are, and how far to trust them. */
+const RESULTS_NOTE =
+  'A group\'s numbers are the median over its runs and, in brackets, the 95% confidence interval of that median: a percentile bootstrap ' +
+  `(${BOOTSTRAP_RESAMPLES.toLocaleString('en-US')} resamples, seeded, so the same runs always give the same interval). One run: no interval. ` +
+  'With 2 to 5 runs the interval is the runs\' range, which holds the true median less often than 95% (with 2 runs half the time, with 5 runs 94%); ' +
+  'from 6 runs on it narrows inside the range (see Statistics in docs/benchmarking.md).';
+
+/** The verdicts against the first group, with what they mean; nothing with a single group. */
+function verdictsSection(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[]): string[] {
+  const reference = groups[0]?.group.label;
+  if (reference === undefined || groups.length < 2) return [];
+  const heading = [`## Verdicts against ${reference}`, ''];
+  if (verdicts.length === 0) return [...heading, `No operation was measured both by ${reference} and by another group: nothing to compare.`, ''];
+  return [
+    ...heading,
+    `Each group against the first, ${reference}, per operation on p50, p99 and ops/s, over their runs: the two-sided Wilcoxon rank-sum ` +
+      `(Mann–Whitney U) test; exact without ties, else the normal approximation with tie and continuity corrections. ` +
+      `**faster** or **slower** when p < ${ALPHA}; otherwise **no difference the data can show**, which is not "the same": ` +
+      'a difference smaller than the detectable one may be there unseen. ' +
+      `*change* is the group minus ${reference} (Hodges–Lehmann: the median of the differences between each of its runs and each of ${reference}'s), ` +
+      'in its unit and as a share of the reference median, with its 95% confidence interval (the rank-sum test inverted). ' +
+      '*detectable* is the smallest difference these runs could have shown, with their spread, in the direction they moved: ' +
+      'the distance from the change to its interval\'s end on zero\'s side. A verdict comes when the change exceeds it. ' +
+      `A verdict needs ${runsNeededText()}: with fewer, no outcome of the test reaches p < ${ALPHA} (the p column then gives the lowest it could reach).`,
+    '',
+    verdictsMarkdown(verdicts),
+    '',
+  ];
 }
 
 const short = (digest: string | undefined) => (digest ? digest.replace(/^(sha256:)?([0-9a-f]{12})[0-9a-f]*$/, '$1$2') : '–');

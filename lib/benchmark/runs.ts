@@ -7,10 +7,11 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
-import { max, median, min } from 'simple-statistics';
+import { median } from 'simple-statistics';
 import type * as z from 'zod/mini';
 import { FailedError, RefusedError } from '../errors.js';
 import { DriverSummary, OPERATIONS, RunRecord, type Operation } from './record.js';
+import { bootstrapMedianInterval, type Interval } from './stats.js';
 
 export const RUN_FILE = 'run.json';
 export const SUMMARY_FILE = 'summary.json';
@@ -37,11 +38,13 @@ export interface Selection {
   readonly skipped: readonly string[];
 }
 
-/** A statistic over a group's runs: the median, and the range it comes from. */
+/** A statistic over a group's runs: the median, how sure it is, and the values it comes from. */
 export interface Spread {
   readonly median: number;
-  readonly min: number;
-  readonly max: number;
+  /** The bootstrap 95% confidence interval of the median (stats.ts); undefined for one run: one run has no interval. */
+  readonly interval: Interval | undefined;
+  /** Each counted run's value, oldest run first: what a verdict between groups compares. */
+  readonly values: readonly number[];
 }
 
 /** One operation of one group, over the counted runs that measured it. */
@@ -234,7 +237,7 @@ export function counts(run: LoadedRun, includeInvalid: boolean): boolean {
 }
 
 function spread(values: readonly number[]): Spread {
-  return { median: median([...values]), min: min([...values]), max: max([...values]) };
+  return { median: median([...values]), interval: bootstrapMedianInterval(values), values };
 }
 
 /** One operation pooled over `runs`; undefined when none of them measured it. */
@@ -251,7 +254,7 @@ function operationStats(runs: readonly LoadedRun[], op: Operation): OperationSta
   };
 }
 
-/** A group's numbers: per operation, the median over its counted runs, with range and count. */
+/** A group's numbers: per operation, the median over its counted runs, with its interval, values and count. */
 export function summarizeGroup(group: RunGroup, includeInvalid: boolean): GroupResult {
   const counted = group.runs.filter((r) => counts(r, includeInvalid));
   const excluded = group.runs.filter((r) => !counts(r, includeInvalid));

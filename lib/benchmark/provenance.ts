@@ -34,16 +34,19 @@ export function projectRevision(root: string): RunRecord['project'] {
   return { revision: head.stdout.trim(), dirty: status.stdout.trim() !== '' };
 }
 
-/** The nodes and the profile's running pods (Sand Store and etcd; not finished Jobs') as the API server reports them now. */
+/** The nodes, the profile's running pods (Sand Store and etcd; not finished Jobs') and its claims, as the API server reports them now. */
 export async function clusterFacts(ctx: CommandContext): Promise<Omit<ClusterRecord, 'context' | 'server' | 'namespace'>> {
-  const [nodes, pods] = await Promise.all([
+  const [nodes, pods, claims] = await Promise.all([
     ctx.kube.list('Node'),
     ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: profileSelector(ctx.profile.name), fieldSelector: 'status.phase=Running' }),
+    ctx.kube.list('PersistentVolumeClaim', { namespace: ctx.namespace, labelSelector: profileSelector(ctx.profile.name) }),
   ]);
   const used = new Set(pods.items.map((p) => p.spec?.nodeName as string | undefined));
+  const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, 'en', { numeric: true });
   return {
     nodes: nodes.items.filter((n) => used.has(n.metadata.name)).map(nodeRecord),
-    pods: pods.items.map(podRecord).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true })),
+    pods: pods.items.map(podRecord).sort(byName),
+    claims: claims.items.map((c) => ({ name: c.metadata.name, uid: c.metadata.uid ?? '', volume: c.spec?.volumeName as string | undefined })).sort(byName),
   };
 }
 

@@ -161,6 +161,11 @@ export const RunRecord = z.object({
     namespace: z.string(),
     nodes: z.array(NodeRecord),
     pods: z.array(PodRecord),
+    /**
+     * The profile's claims and the volumes bound to them: new uids and volumes on every run after
+     * a clean-slate deploy, the same ones on a run over a used deployment.
+     */
+    claims: z.optional(z.array(z.object({ name: z.string(), uid: z.string(), volume: z.optional(z.string()) }))),
   }),
   leadership: z.object({ before: Leadership, after: Leadership }),
   sandstore: z.object({

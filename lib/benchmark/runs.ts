@@ -12,6 +12,7 @@ import type * as z from 'zod/mini';
 import { FailedError, RefusedError } from '../errors.js';
 import { DriverSummary, OPERATIONS, RunRecord, type Operation } from './record.js';
 import { bootstrapMedianInterval, type Interval } from './stats.js';
+import { readStudy, STUDY_FILE } from './study.js';
 
 export const RUN_FILE = 'run.json';
 export const SUMMARY_FILE = 'summary.json';
@@ -157,8 +158,8 @@ function asTyped(selector: string): string {
   return typed.startsWith('..') || isAbsolute(typed) ? selector : typed;
 }
 
-/** A selector resolved: a run folder, or a profile's folder of runs. */
-type Resolved = { kind: 'run'; dir: string } | { kind: 'profile'; name: string; dir: string };
+/** A selector resolved: a run folder, a profile's folder of runs, or a study's folder. */
+type Resolved = { kind: 'run'; dir: string } | { kind: 'profile'; name: string; dir: string } | { kind: 'study'; dir: string };
 
 /**
  * A path (absolute, or with a slash, or starting with a dot) names a run folder, or a profile's folder
@@ -170,6 +171,7 @@ function resolveSelector(selector: string, resultsDir: string): Resolved {
   const candidates = looksLikePath ? [resolve(selector), join(resultsDir, asTyped(selector))] : [join(resultsDir, selector)];
   for (const dir of candidates) {
     if (isRunDir(dir)) return { kind: 'run', dir };
+    if (existsSync(join(dir, STUDY_FILE))) return { kind: 'study', dir };
     if (subfolders(dir).some((run) => isRunDir(join(dir, run)))) return { kind: 'profile', name: basename(dir), dir };
   }
   if (!looksLikePath && isDirectory(join(resultsDir, selector))) {
@@ -208,6 +210,8 @@ export function selectRuns(selectors: readonly string[], resultsDir: string): Se
     if (r.kind === 'run') {
       const run = loadRun(r.dir);
       groups.push({ label: run.record.id, kind: 'run', runs: [run] });
+    } else if (r.kind === 'study') {
+      groups.push(...studyGroups(r.dir, resultsDir));
     } else {
       const loaded = loadProfile(r.name, r.dir);
       groups.push(loaded.group);
@@ -215,6 +219,16 @@ export function selectRuns(selectors: readonly string[], resultsDir: string): Se
     }
   }
   return { groups: uniqueLabels(groups), skipped };
+}
+
+/** A study's runs, one group per profile in the study's order (the first is the reference of the verdicts). */
+function studyGroups(dir: string, resultsDir: string): RunGroup[] {
+  const study = readStudy(dir);
+  return study.profiles.map((profile) => ({
+    label: profile,
+    kind: 'profile' as const,
+    runs: study.entries.filter((e) => e.profile === profile && e.run !== undefined).map((e) => loadRun(join(resultsDir, e.run!))).sort(byStart),
+  }));
 }
 
 /** Two groups of one label (copies of a run, two results/ folders of one profile) get their folders as labels. */

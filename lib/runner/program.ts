@@ -13,7 +13,7 @@ import { CommandError } from '../errors.js';
 import { strictOptionValues } from '../options.js';
 import { benchmarkCommand } from './commands/benchmark.js';
 import { clientCommand } from './commands/client.js';
-import { withSharedOptions, type RunnerCommand, type SharedOptions } from './commands/command.js';
+import { withSharedOptions, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
 import { prepareContext, type CommandContext } from './commands/context.js';
 import { deployCommand } from './commands/deploy.js';
 import { destroyCommand } from './commands/destroy.js';
@@ -94,21 +94,26 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
       code = (await spec.run(report, options as SharedOptions)) ?? 0;
       return;
     }
+    // A profile's context with its own lock, taken when the command first changes the cluster.
+    const openContext = async (profileName: string): Promise<OpenedContext> => {
+      let lock: HeldLock | undefined;
+      let ctx: CommandContext | undefined;
+      const holdLock = async () => {
+        lock ??= await acquireLock(ctx!.kube, report, { profileName: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
+      };
+      ctx = await prepareContext({ ...(options as SharedOptions), profile: profileName }, report, interrupt.signal, env, holdLock);
+      kube = ctx.kube;
+      return { ctx, release: async () => { await lock?.release(); } };
+    };
     if (spec.localMode?.when(options)) {
-      code = (await spec.localMode.run(report, options, self.processedArgs)) ?? 0;
+      code = (await spec.localMode.run(report, options, self.processedArgs, { signal: interrupt.signal, openContext })) ?? 0;
       return;
     }
-    let lock: HeldLock | undefined;
-    let ctx: CommandContext | undefined;
-    const holdLock = async () => {
-      lock ??= await acquireLock(ctx!.kube, report, { profileName: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
-    };
-    ctx = await prepareContext(options as SharedOptions, report, interrupt.signal, env, holdLock);
-    kube = ctx.kube;
+    const { ctx, release } = await openContext((options as SharedOptions).profile);
     try {
       code = (await spec.run(ctx, options, self.processedArgs)) ?? 0;
     } finally {
-      await lock?.release();
+      await release();
     }
   });
 

@@ -15,7 +15,9 @@ import { checkResultsDir, createRunDir, runFolderName, writeFileAtomic } from '.
 import { runDriver, type DriverRun } from '../../benchmark/run-driver.js';
 import { readLeadership } from '../leader.js';
 import { readManifests } from '../manifests.js';
-import type { ClusterCommand } from './command.js';
+import { runStudy } from '../../benchmark/run-study.js';
+import { pendingEntries, planStudy, readStudy, STUDY_SCHEMA, writeStudy, type StudyRecord } from '../../benchmark/study.js';
+import type { ClusterCommand, Session } from './command.js';
 import type { CommandContext } from './context.js';
 import { deploy } from './deploy.js';
 
@@ -30,6 +32,9 @@ import { deploy } from './deploy.js';
  */
 
 export interface BenchmarkOptions {
+  readonly profiles?: readonly string[];
+  readonly repeat?: number;
+  readonly resume?: string;
   readonly compare?: boolean;
   readonly includeInvalid?: boolean;
   readonly out?: string;
@@ -52,11 +57,38 @@ async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: read
     const given = selectors.join(' ');
     throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${given}: runs and profiles to compare go after --compare (npm run benchmark -- --compare ${given}). Nothing was sent.`);
   }
+  const prepared = await prepareRuns(opts, ctx.report);
+  const outcome = await benchmarkRun(ctx, opts, prepared);
+  return conclude(ctx, outcome);
+}
+
+/** What every run of a command shares, checked and built before the first request. */
+export interface PreparedRuns {
+  readonly resultsDir: string;
+  readonly driver: BuiltDriver;
+}
+
+/** results/ can hold a run, and the driver is built: before anything is sent. */
+export async function prepareRuns(opts: BenchmarkOptions, report: Reporter): Promise<PreparedRuns> {
   const resultsDir = resultsDirOf(opts.resultsDir);
   checkResultsDir(resultsDir);
-  const manifests = await readManifests(ctx.distDir, ctx.profile);
   const source = sourcePath(opts.source);
-  const driver = { ...(await buildDriver({ source, log: (line) => ctx.report.step('driver', line.replace(/^driver: /, '')) })), source };
+  const driver = { ...(await buildDriver({ source, log: (line) => report.step('driver', line.replace(/^driver: /, '')) })), source };
+  return { resultsDir, driver };
+}
+
+/** How a recorded run ended. */
+export interface RunOutcome {
+  readonly dir: string;
+  readonly id: string;
+  readonly status: RunStatus;
+  readonly reasons: readonly string[];
+  readonly run: DriverRun;
+}
+
+/** One run: deploy first with --fresh, the gate, the measurement, the record. Throws only before the run's folder exists. */
+export async function benchmarkRun(ctx: CommandContext, opts: BenchmarkOptions, prepared: PreparedRuns): Promise<RunOutcome> {
+  const manifests = await readManifests(ctx.distDir, ctx.profile);
   if (opts.fresh) {
     ctx.report.step('fresh', `deploying profile ${ctx.profile.name} from a clean slate first`);
     await deploy(ctx, { phase: 'start', applied: [] });
@@ -65,7 +97,7 @@ async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: read
     await ctx.holdLock();
   }
   const gate = await passGate(ctx, manifests, ctx.profile.raft.replicas);
-  return measure(ctx, opts, resultsDir, driver, gate);
+  return measure(ctx, opts, prepared.resultsDir, prepared.driver, gate);
 }
 
 /** The driver as built, and the checkout it was built against. */
@@ -85,7 +117,7 @@ function sourcePath(source: string | undefined): string {
   return resolve(root, '..', 'shared', 'sandstore');
 }
 
-async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: string, driver: BuiltDriver, gate: GatePassed): Promise<number> {
+async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: string, driver: BuiltDriver, gate: GatePassed): Promise<RunOutcome> {
   const started = new Date();
   const { dir, id } = createRunDir(resultsDir, ctx.profile.name, started);
   const options: DriverOptions = {
@@ -107,7 +139,7 @@ async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: 
     leadership: { ...record.leadership, after: { leader: leadership.leader, term: leadership.term } },
     driver: { ...record.driver, exitCode: run.exitCode },
   });
-  return conclude(ctx, dir, status, reasons, run);
+  return { dir, id, status, reasons, run };
 }
 
 function baseRecord(ctx: CommandContext, opts: BenchmarkOptions, id: string, started: Date, driver: BuiltDriver, options: DriverOptions, gate: GatePassed): RunRecord {
@@ -144,7 +176,7 @@ async function judge(ctx: CommandContext, gate: GatePassed, run: DriverRun): Pro
 }
 
 /** Prints the run's table and where it is, and says how it ended by the exit code. */
-function conclude(ctx: CommandContext, dir: string, status: RunStatus, reasons: readonly string[], run: DriverRun): number {
+function conclude(ctx: CommandContext, { dir, status, reasons, run }: RunOutcome): number {
   const summary = readSummary(dir);
   if (summary) for (const line of summaryTable(summary)) ctx.report.info(line);
   const where = `recorded in ${dir}`;
@@ -216,6 +248,18 @@ export function operations(value: string): Operation[] {
   return OPERATIONS.filter((o) => given.includes(o));
 }
 
+/** `a,b`: two or more distinct profile names, in the order each round runs them. */
+export function profileList(value: string): string[] {
+  const given = value.split(',');
+  const bad = given.filter((p) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p));
+  if (bad.length > 0) throw new InvalidArgumentError(`expected profile names (files in profiles/) separated by commas, such as local-node,local-node-xfs, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  if (new Set(given).size !== given.length) throw new InvalidArgumentError(`expected each profile once, got ${JSON.stringify(value)}`);
+  if (given.length < 2) throw new InvalidArgumentError(`expected two or more profiles to compare, got ${JSON.stringify(value)}; one profile is --profile=${value}`);
+  return given;
+}
+
+export const rounds = wholeIn(1, 100, 'a whole number of rounds from 1 to 100, such as 5');
+
 export const durationSeconds = decimalIn(0, 86_400, 'seconds per phase above 0 and at most 86400, such as 30 or 2.5', true);
 export const warmupSeconds = decimalIn(0, 3600, 'seconds of warm-up per phase from 0 to 3600, such as 5');
 export const concurrency = wholeIn(1, 1024, 'a whole number of workers from 1 to 1024, such as 4');
@@ -231,10 +275,75 @@ function configure(command: Command): Command {
       + 'default: shared/sandstore beside the project or an ancestor (../shared/sandstore)').env('SANDSTORE_SRC'))
     .option('--fresh', 'deploy the profile from a clean slate first (the rule between profiles)')
     .addOption(new Option('--results-dir <path>', 'where runs are recorded (default: results/ in the project)'))
+    .addOption(new Option('--profiles <list>', 'a study: these profiles (two or more), each measured once per round after a clean-slate deploy').argParser(profileList))
+    .addOption(new Option('--repeat <rounds>', 'with --profiles: how many rounds (default 1)').argParser(rounds))
+    .addOption(new Option('--resume <study folder>', 'continue a study that stopped (results/studies/<UTC time>), without redoing finished runs'))
     .option('--compare', 'compare recorded runs instead (no cluster call): the runs and profiles named after it, else every profile\'s')
     .option('--include-invalid', 'with --compare: count runs marked invalid or interrupted too')
     .addOption(new Option('--out <dir>', 'with --compare: where comparison.md, chart.svg and chart.png go (default: results/comparisons/<UTC time>/)'))
     .argument('[runs...]', 'with --compare: run folders or profile names');
+}
+
+/**
+ * A study (--profiles, --repeat) or its continuation (--resume): every profile checked (loads,
+ * context resolves, dist/ fresh) and the driver built before the first request; then the runs,
+ * interleaved, each after a clean-slate deploy; then the comparison of the study's runs per profile.
+ */
+async function study(report: Reporter, opts: BenchmarkOptions, session: Session): Promise<number> {
+  if (opts.resume && opts.profiles) throw new RefusedError('--resume continues a study as it was planned: give --resume=<study folder> alone, or --profiles for a new study. Nothing was sent.');
+  if (opts.repeat !== undefined && !opts.profiles) throw new RefusedError('--repeat goes with --profiles (a study). Nothing was sent.');
+  const resultsDir = resultsDirOf(opts.resultsDir);
+  const given = opts.resume ? resumed(opts.resume) : undefined;
+  const record = given?.record ?? planned(opts);
+  const load = { ...opts, duration: record.load.duration_s, warmup: record.load.warmup_s, concurrency: record.load.concurrency, blockSize: record.load.block_size_bytes, ops: record.load.operations, fresh: true };
+  for (const name of record.profiles) {
+    const { ctx, release } = await session.openContext(name);
+    await release();
+    await readManifests(ctx.distDir, ctx.profile);
+  }
+  const prepared = await prepareRuns(load, report);
+  // Created once everything that can refuse has passed: a refused study leaves no folder.
+  const dir = given?.dir ?? newStudyDir(resultsDir, record);
+  writeStudy(dir, record);
+  const resumeCommand = `npm run benchmark -- --resume=${dir}`;
+  report.info(`study ${record.id}: ${record.profiles.join(', ')} × ${record.repeat} round${record.repeat === 1 ? '' : 's'}, ${pendingEntries(record).length} of ${record.entries.length} runs to go (stop with Ctrl-C, resume with \`${resumeCommand}\`)`);
+  try {
+    await runStudy(dir, record, { report, signal: session.signal, openContext: session.openContext, resumeCommand, runOne: async (ctx) => benchmarkRun(ctx, load, prepared) });
+  } catch (err) {
+    if (err instanceof CommandError && err.exitCode === 130 && !err.details.some((d) => d.includes('--resume'))) err.withDetails(`Resume the study with \`${resumeCommand}\`.`);
+    throw err;
+  }
+  const comparison = await compareRuns({ selectors: [dir], resultsDir, outDir: join(dir, 'comparison'), includeInvalid: false }).catch((err: Error) => {
+    report.problem('study', `no comparison: ${err.message}`);
+    return undefined;
+  });
+  if (comparison) report.info(comparison.terminalTable);
+  const counted = record.entries.filter((e) => e.status === 'valid').length;
+  report.success(`study ${record.id}: ${counted} of ${record.entries.length} runs valid, recorded in ${dir}${comparison ? `; comparison in ${comparison.markdownPath}` : ''}`);
+  return 0;
+}
+
+/** A new study's plan; its id is given when its folder is made. */
+function planned(opts: BenchmarkOptions): StudyRecord {
+  return {
+    schema: STUDY_SCHEMA, id: '', createdAt: new Date().toISOString(), profiles: [...(opts.profiles ?? [])], repeat: opts.repeat ?? 1,
+    load: { duration_s: opts.duration, warmup_s: opts.warmup, concurrency: opts.concurrency, block_size_bytes: opts.blockSize, operations: [...opts.ops] },
+    entries: planStudy(opts.profiles ?? [], opts.repeat ?? 1),
+  };
+}
+
+/** results/studies/<UTC time>/, named into the record. */
+function newStudyDir(resultsDir: string, record: StudyRecord): string {
+  const { dir, id } = createRunDir(resultsDir, 'studies');
+  record.id = id;
+  return dir;
+}
+
+function resumed(given: string): { dir: string; record: StudyRecord } {
+  const dir = resolve(process.env.INIT_CWD ?? process.cwd(), given);
+  const record = readStudy(dir);
+  if (pendingEntries(record).length === 0) throw new RefusedError(`study ${record.id} has no run left to do (${record.entries.length} recorded). Nothing was sent.`, [`Compare its runs: npm run benchmark -- --compare ${dir}`]);
+  return { dir, record };
 }
 
 /** `--compare`: a table and a chart of recorded runs; reads files only. */
@@ -255,7 +364,10 @@ export const benchmarkCommand: ClusterCommand<BenchmarkOptions> = {
   configure,
   changesCluster: true,
   whenInterrupted: 'What was measured is kept in the run\'s folder, marked interrupted; the cluster was not changed by the measurement.',
-  localMode: { when: (opts) => Boolean(opts.compare), run: compare },
+  localMode: {
+    when: (opts) => Boolean(opts.compare || opts.profiles || opts.resume),
+    run: (report, opts, args, session) => (opts.compare ? compare(report, opts, args) : study(report, opts, session)),
+  },
   run: (ctx, opts, args) => benchmark(ctx, opts, args),
 };
 

@@ -26,8 +26,21 @@ export interface ClusterCommand<Options = Record<string, unknown>> {
    */
   readonly localMode?: {
     readonly when: (options: Options) => boolean;
-    readonly run: (report: Reporter, options: Options, args: readonly unknown[]) => Promise<number | void>;
+    readonly run: (report: Reporter, options: Options, args: readonly unknown[], session: Session) => Promise<number | void>;
   };
+}
+
+/** A profile's context opened by a command that acts on several profiles in turn (a study), and how to close it. */
+export interface OpenedContext {
+  readonly ctx: CommandContext;
+  /** Releases the profile's lock if the command took it. */
+  readonly release: () => Promise<void>;
+}
+
+/** What a local mode may use: Ctrl-C's signal, and a context for any profile, on the same rules as --profile's. */
+export interface Session {
+  readonly signal: AbortSignal;
+  readonly openContext: (profileName: string) => Promise<OpenedContext>;
 }
 
 /** A command that never talks to a cluster (building the image): it gets the profile's name only. */

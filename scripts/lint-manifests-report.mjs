@@ -90,12 +90,12 @@ for (const p of profiles) {
   rows.push(`${p.padEnd(width)}  ${pad(k.critical, 20)} ${pad(k.warning, 7)} ${pad(k.declared, 8)}   ${pad(c.failed, 15)} ${pad(c.passed, 6)} ${pad(c.declared, 8)}`);
 }
 console.log(rows.join('\n'));
-for (const [warning, count] of warnings) console.log(`kube-score WARNING, not gated (README.md, "Manifest checkers"): ${count} x ${warning}`);
+for (const [warning, count] of warnings) console.log(`kube-score WARNING, not gated (docs/profiles.md, "Manifest checkers"): ${count} x ${warning}`);
 if (failures.length > 0) {
   console.log(`\nlint-manifests: FAILED, ${failures.length} problem(s): findings neither fixed nor declared, or declarations that silence nothing:`);
   for (const f of failures) console.log(`  ${f}`);
   console.log('Fix each in lib/constructs/, or, where it must stay, declare it with its reason in');
-  console.log('lib/constructs/checker-declarations.ts and README.md ("Manifest checkers"); then npm run synth.');
+  console.log('lib/constructs/checker-declarations.ts and docs/profiles.md ("Manifest checkers"); then npm run synth.');
   process.exit(1);
 }
 console.log('lint-manifests: OK');

@@ -3,7 +3,7 @@
 # and fails on any finding that is neither fixed nor declared:
 #
 #   kube-score (Go module github.com/zegl/kube-score): fails on every CRITICAL finding; WARNINGs
-#              are counted and named, not gated (see README.md, "Manifest checkers").
+#              are counted and named, not gated (see docs/profiles.md, "Manifest checkers").
 #   checkov    (PyPI, --framework kubernetes): fails on every failed check.
 #
 # A finding is declared on the object it concerns (kube-score/ignore, checkov.io/skip<n>), written

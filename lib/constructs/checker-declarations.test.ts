@@ -18,8 +18,8 @@ describe('declareFindings', () => {
     });
   });
 
-  test('README.md\'s "Manifest checkers" lists every declared check', () => {
-    const readme = readFileSync(join(process.cwd(), 'README.md'), 'utf8');
+  test('docs/profiles.md\'s "Manifest checkers" lists every declared check', () => {
+    const readme = readFileSync(join(process.cwd(), 'docs', 'profiles.md'), 'utf8');
     const section = readme.slice(readme.indexOf('## Manifest checkers'), readme.indexOf('\n## ', readme.indexOf('## Manifest checkers') + 1));
     const declarations: readonly Declaration[] = Object.values(Declared);
     for (const id of declarations.flatMap((d) => [...(d.kubeScore ?? []), ...(d.checkov ?? [])])) expect(section).toContain(`\`${id}\``);

@@ -3,7 +3,7 @@ import type { ApiObject } from 'cdk8s';
 /*
  * Findings of the third-party manifest checkers (kube-score and checkov, run over dist/ by
  * scripts/lint-manifests.sh) that an object keeps on purpose. Each is declared here once, with its
- * reason, and put on the objects it concerns as the checkers' own annotations; README.md's
+ * reason, and put on the objects it concerns as the checkers' own annotations; docs/profiles.md's
  * "Manifest checkers" lists them with the objects. Whatever can be fixed is fixed in the constructs
  * instead. The lint fails on a declaration that no longer silences a finding, so none outlives its
  * cause.

@@ -41,7 +41,7 @@ export interface Leadership {
 /**
  * Asks the data plane who leads, from each pod's event log (the `events` sidecar), one request per
  * pod. Sand Store has no query for it that a client outside the cluster can use: its topology
- * answer names the answering node's own node port, whoever leads (see README, "Sand Store 7ab6010").
+ * answer names the answering node's own node port, whoever leads (see docs/commands.md, "Sand Store 7ab6010").
  */
 export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
   const changes = await readRoleChanges(ctx);
@@ -69,7 +69,7 @@ export async function readRoleChanges(ctx: CommandContext, sinceSeconds?: number
 
 /**
  * How long `smoke` and `client` wait for an election to end. The elections after a rolling update
- * went on for up to 28 s past the roll on the real node (README, "Sand Store 7ab6010").
+ * went on for up to 28 s past the roll on the real node (docs/commands.md, "Sand Store 7ab6010").
  */
 const LEADER_WAIT_SECONDS = 60;
 

@@ -504,7 +504,7 @@ up() {
   local kcmconf=$CLUSTER_DIR/kubeconfigs/kube-controller-manager.kubeconfig
   # Each controller may send 100 requests/s (bursts of 200), not the default 20 (30): a claim costs
   # the volume binder, the claim- and volume-protection controllers a handful of writes each way, so
-  # at 51 replicas a deploy spent ~14 of its 24 s waiting on those limits (README, bench "scale").
+  # at 51 replicas a deploy spent ~14 of its 24 s waiting on those limits (docs/performance.md, "scale").
   # Clusters that run many stateful pods raise it the same way (minikube:
   # --extra-config=controller-manager.kube-api-qps=100).
   start_component kube-controller-manager \

@@ -332,7 +332,7 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   // what it wrote.
   expect({ abandoned: report.abandoned, mismatches: report.mismatches }).toEqual({ abandoned: 0, mismatches: [] });
   // The client was refused only because of the roll: every outage began while it ran. How long the
-  // elections after a restart go on is Sand Store's (see README, "Sand Store 7ab6010"): measured,
+  // elections after a restart go on is Sand Store's (see docs/commands.md, "Sand Store 7ab6010"): measured,
   // printed above, bounded by the 60 s above, not asserted tighter.
   for (const o of report.outages) {
     const start = Date.parse(o.startedAt);

@@ -20,7 +20,7 @@ import { InterruptedError } from '../watch.js';
  *
  * Leader first because Sand Store 7ab6010 cannot send a client from a follower to the leader: its
  * topology answer names the answering node's own node port, and a follower rejects a mutation with
- * an INTERNAL error the client does not retry (see README, "Sand Store 7ab6010").
+ * an INTERNAL error the client does not retry (see docs/commands.md, "Sand Store 7ab6010").
  */
 async function client(ctx: CommandContext, command: readonly string[]): Promise<number> {
   // In the directory the user ran npm from (npm runs scripts in the project's): Sand Store's

@@ -21,7 +21,7 @@ import { buildDriver } from '../lib/benchmark/driver-build.js';
 import { DriverSummary, OPERATIONS, type Operation, type Phase } from '../lib/benchmark/record.js';
 import { driverArgs } from '../lib/benchmark/run-driver.js';
 import { profileSelector } from '../lib/labels.js';
-import { projectRoot } from '../lib/paths.js';
+import { defaultSandstoreSource, projectRoot } from '../lib/paths.js';
 import { loadProfile } from '../lib/profiles.js';
 import { startLoopbackSandstore } from './loopback-sandstore.js';
 
@@ -470,11 +470,7 @@ const lastLine = (text: string) => text.split('\n').map((l) => l.trim()).filter(
 
 /** Sand Store's source: SANDSTORE_SOURCE, else shared/sandstore beside an ancestor (as images.sh finds it). */
 function sandstoreSource(): string {
-  if (process.env.SANDSTORE_SOURCE) return process.env.SANDSTORE_SOURCE;
-  for (let d = dirname(root); ; d = dirname(d)) {
-    if (existsSync(join(d, 'shared', 'sandstore', 'go.mod'))) return join(d, 'shared', 'sandstore');
-    if (dirname(d) === d) return '/work/shared/sandstore';
-  }
+  return process.env.SANDSTORE_SOURCE ?? defaultSandstoreSource(root);
 }
 
 /** Runs the driver (asynchronously: the loopback nodes' stderr pipes must keep draining) and reads its summary. */

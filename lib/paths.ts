@@ -19,3 +19,15 @@ export function projectRoot(start: string = process.cwd()): string {
 
 export const profilesDir = (root = projectRoot()) => join(root, 'profiles');
 export const distDir = (root = projectRoot()) => join(root, 'dist');
+
+/**
+ * The Sand Store checkout a project next to the shared folder uses: shared/sandstore beside the
+ * project or beside one of its ancestors (../shared/sandstore), the rule the local cluster's images
+ * follow; else ../shared/sandstore, which whoever uses it reports as missing.
+ */
+export function defaultSandstoreSource(root = projectRoot()): string {
+  for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'shared', 'sandstore', 'go.mod'))) return join(dir, 'shared', 'sandstore');
+  }
+  return join(dirname(root), 'shared', 'sandstore');
+}

@@ -9,7 +9,7 @@
 import pRetry from 'p-retry';
 import { Component, componentSelector } from '../labels.js';
 import { FailedError } from '../errors.js';
-import { accepts, clientEndpoints, type ClientEndpoint } from '../runner/client-access.js';
+import { clientEndpoints, refusedWithin, type ClientEndpoint, type RefusedEndpoint } from '../runner/client-access.js';
 import type { CommandContext } from '../runner/commands/context.js';
 import { leaderFirst } from '../runner/commands/client.js';
 import type { KubeObject } from '../runner/kube.js';
@@ -146,18 +146,12 @@ async function settledLeader(ctx: CommandContext, deadline: number): Promise<{ l
 
 /** Every node port accepts a TCP connection from this machine, or the run stops naming what to check. */
 async function nodePortsAccept(ctx: CommandContext, endpoints: readonly ClientEndpoint[]): Promise<void> {
-  const results = await Promise.allSettled(endpoints.map((e) => pRetry(() => accepts(e.address), {
-    retries: Infinity, minTimeout: 100, factor: 1.5, maxTimeout: 1000, maxRetryTime: ACCEPT_SECONDS * 1000, signal: ctx.signal,
-  })));
+  const refused = await refusedWithin(endpoints, ACCEPT_SECONDS, ctx.signal);
   if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
-  const refused = endpoints.filter((_, i) => results[i].status === 'rejected');
   if (refused.length === 0) return;
   const access = ctx.profile.clientAccess;
   const advertised = access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)';
-  const why = (e: ClientEndpoint) => {
-    const r = results[endpoints.indexOf(e)] as PromiseRejectedResult;
-    return `${e.address} (${e.pod}): ${(r.reason as Error).message}`;
-  };
+  const why = ({ endpoint: e, reason }: RefusedEndpoint) => `${e.address} (${e.pod}): ${reason}`;
   throw new FailedError(`node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`, [
     `The profile's clientAccess: nodePortBase ${access.nodePortBase}${advertised}; the pods run on ${await nodeAddresses(ctx)}.`,
     'Check that this machine can reach the node\'s address (a firewall, a VPN, minikube\'s own network), or set clientAccess.advertiseHost to an address that reaches it.',

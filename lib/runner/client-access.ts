@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import pRetry from 'p-retry';
 import { DeployPhase, POD_NAME_LABEL } from '../labels.js';
 import type { Manifest } from '../synth.js';
 import type { CommandContext } from './commands/context.js';
@@ -45,5 +46,31 @@ export function accepts(address: string): Promise<void> {
     socket.once('connect', () => { socket.destroy(); resolve(); });
     socket.once('timeout', () => { socket.destroy(); reject(new Error(`${address}: no answer within 1s`)); });
     socket.once('error', (err) => { socket.destroy(); reject(err); });
+  });
+}
+
+/** An address that did not accept a connection in time, and the last reason. */
+export interface RefusedEndpoint {
+  readonly endpoint: ClientEndpoint;
+  readonly reason: string;
+}
+
+/**
+ * Tries every address until it accepts a TCP connection (right after a deploy kube-proxy may not yet
+ * have written a new node port's rules), with back-off, for up to `seconds`; returns those that never
+ * did. `onFirstRefusal` is told once, for a line saying why the command waits.
+ */
+export async function refusedWithin(endpoints: readonly ClientEndpoint[], seconds: number, signal?: AbortSignal, onFirstRefusal?: () => void): Promise<RefusedEndpoint[]> {
+  let said = false;
+  const results = await Promise.allSettled(endpoints.map((e) => pRetry(() => accepts(e.address), {
+    retries: Infinity, minTimeout: 100, factor: 1.5, maxTimeout: 1000, maxRetryTime: seconds * 1000, signal,
+    onFailedAttempt: () => {
+      if (!said) onFirstRefusal?.();
+      said = true;
+    },
+  })));
+  return endpoints.flatMap((endpoint, i) => {
+    const r = results[i];
+    return r.status === 'rejected' ? [{ endpoint, reason: (r.reason as Error).message }] : [];
   });
 }

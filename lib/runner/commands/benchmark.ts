@@ -1,10 +1,10 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
 import { CommandError, FailedError, RefusedError } from '../../errors.js';
 import type { Reporter } from '../report.js';
 import { compareRuns } from '../../benchmark/compare.js';
-import { projectRoot } from '../../paths.js';
+import { defaultSandstoreSource, projectRoot } from '../../paths.js';
 import { Component, componentSelector } from '../../labels.js';
 import type { Profile } from '../../profile.js';
 import { buildDriver, type DriverBuild } from '../../benchmark/driver-build.js';
@@ -110,11 +110,7 @@ type BuiltDriver = DriverBuild & { readonly source: string };
  */
 function sourcePath(source: string | undefined): string {
   if (source !== undefined) return isAbsolute(source) ? source : resolve(process.env.INIT_CWD ?? process.cwd(), source);
-  const root = projectRoot();
-  for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir)) {
-    if (existsSync(join(dir, 'shared', 'sandstore', 'go.mod'))) return join(dir, 'shared', 'sandstore');
-  }
-  return resolve(root, '..', 'shared', 'sandstore');
+  return defaultSandstoreSource();
 }
 
 async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: string, driver: BuiltDriver, gate: GatePassed): Promise<RunOutcome> {

@@ -1,9 +1,8 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import pRetry from 'p-retry';
 import { resolve } from 'node:path';
 import { findOnPath, isExecutableFile } from '../../executables.js';
-import { accepts, clientEndpoints, type ClientEndpoint } from '../client-access.js';
+import { clientEndpoints, refusedWithin, type ClientEndpoint } from '../client-access.js';
 import { awaitLeader } from '../leader.js';
 import { manifestsOfPhase, readManifests } from '../manifests.js';
 import { DeployPhase } from '../../labels.js';
@@ -77,18 +76,11 @@ const ACCEPT_WAIT_SECONDS = 30;
  */
 async function waitUntilAccepting(ctx: CommandContext, endpoints: readonly ClientEndpoint[]): Promise<void> {
   const reachable = endpoints.filter((e) => !e.address.startsWith('<'));
-  let said = false;
-  const results = await Promise.allSettled(reachable.map((e) => pRetry(() => accepts(e.address), {
-    retries: Infinity, minTimeout: 100, factor: 1.5, maxTimeout: 1000, maxRetryTime: ACCEPT_WAIT_SECONDS * 1000, signal: ctx.signal,
-    onFailedAttempt: () => {
-      if (said) return;
-      said = true;
-      ctx.report.info(`waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they were created moments ago, or something is in the way`);
-    },
-  })));
+  const refused = await refusedWithin(reachable, ACCEPT_WAIT_SECONDS, ctx.signal, () => {
+    ctx.report.info(`waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they were created moments ago, or something is in the way`);
+  });
   if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
-  const refused = reachable.filter((_, i) => results[i].status === 'rejected');
-  if (refused.length > 0) ctx.report.problem('client', `no connection to ${refused.map((e) => `${e.address} (${e.pod})`).join(', ')} within ${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
+  if (refused.length > 0) ctx.report.problem('client', `no connection to ${refused.map(({ endpoint: e }) => `${e.address} (${e.pod})`).join(', ')} within ${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
 }
 
 export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {

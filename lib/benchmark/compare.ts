@@ -10,6 +10,7 @@ import { FailedError, RefusedError } from '../errors.js';
 import { chartOption, renderSvg, svgToPng, type ChartText } from './chart.js';
 import type { RunStatus } from './record.js';
 import { exclusionLine, requireCountable, selectRuns, summarizeGroup, type GroupResult, type LoadedRun } from './runs.js';
+import { serverMarkdown } from './server-table.js';
 import { ALPHA, BOOTSTRAP_RESAMPLES } from './stats.js';
 import { markdownTable, resultsMarkdown, runsNeededText, terminalTable, terminalVerdicts, verdictsMarkdown } from './table.js';
 import { verdictsAgainstReference, type GroupVerdict } from './verdicts.js';
@@ -202,6 +203,7 @@ function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdic
     '',
     ...footnotes(groups).flatMap((n) => [n.heading.replace(/^\*/, '\\*'), '', ...n.runs.map((r) => `- ${r}`), '']),
     ...verdictsSection(groups, verdicts),
+    ...serverMarkdown(groups),
     '## What was compared',
     '',
     ...groups.flatMap(groupSection),

@@ -8,6 +8,7 @@
  *   summary.json    DriverSummary: per operation, percentiles, errors by kind, a per-second timeline
  *   <op>.hgrm       the driver's HdrHistogram percentile distribution per operation (HdrHistogram's text form)
  *   driver.log      the driver's own standard error, unchanged
+ *   server/         each Sand Store pod's metrics and cgroup/mount probe before and after, verbatim (server-view.ts)
  *
  * The schemas are zod's, so that a record read back (by --compare, or by a test) is checked field
  * by field, and a broken or foreign file is named with what is wrong in it.
@@ -122,6 +123,29 @@ const PodRecord = z.object({
   containers: z.array(z.object({ name: z.string(), image: z.string(), imageID: z.string() })),
 });
 
+/** A counter that may go down between two readings only if the pod was replaced; kept as read. */
+const signed = z.number();
+
+/** The servers' side of the run (server-view.ts): per pod, and per component from Sand Store's own histograms. */
+export const ServerRecord = z.object({
+  pods: z.array(z.object({
+    name: z.string(),
+    /** The file system under the pod's data volume, as the container's kernel lists the mount. */
+    volume: z.optional(z.object({ mountPoint: z.string(), fsType: z.string(), source: z.string(), options: z.string(), superOptions: z.string() })),
+    /** The container's cgroup CPU time and CFS throttling over the run (after − before). */
+    cpu: z.optional(z.object({
+      cgroup: z.enum(['v1', 'v2']), usageSeconds: signed, periods: signed, throttledPeriods: signed, throttledSeconds: signed,
+      limitCores: z.optional(nonNegative),
+    })),
+    unavailable: z.array(z.string()),
+  })),
+  components: z.array(z.object({
+    // p50Ms and p99Ms are estimated from the buckets (Sand Store uses Prometheus's default bounds: 5 ms, 10 ms, 25 ms, ...).
+    component: z.string(), operation: z.string(), calls: signed, totalSeconds: signed, meanMs: signed, p50Ms: signed, p99Ms: signed,
+  })),
+});
+export type ServerRecord = z.infer<typeof ServerRecord>;
+
 const Leadership = z.object({ leader: z.optional(z.string()), term: z.optional(count) });
 
 /**
@@ -168,6 +192,8 @@ export const RunRecord = z.object({
     claims: z.optional(z.array(z.object({ name: z.string(), uid: z.string(), volume: z.optional(z.string()) }))),
   }),
   leadership: z.object({ before: Leadership, after: Leadership }),
+  /** Absent in records written before the server side was read. */
+  server: z.optional(ServerRecord),
   sandstore: z.object({
     source: z.string(),
     /** git revision of the checkout when it is a git work tree with no changes, else undefined. */

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { buildDriver } from '../../lib/benchmark/driver-build.js';
 import { CSV_COLUMNS, DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
 import { Component, componentSelector } from '../../lib/labels.js';
+import type { KubeObject } from '../../lib/runner/kube.js';
 import { expectExit, kubeFor, projectWithVariant, root, runCli, sandstoreSource } from './harness.js';
 
 /**
@@ -204,6 +206,32 @@ async function checkRecordAgainstCluster(dir: string): Promise<void> {
   expect(nodeInRecord).toMatchObject({ kernelVersion: node.status.nodeInfo.kernelVersion, osImage: node.status.nodeInfo.osImage, cpu: node.status.capacity.cpu, memory: node.status.capacity.memory });
   expect(record.sandstore.contentDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(record.project.revision).toMatch(/^[0-9a-f]{40}$/);
+  await checkServerSide(record, pods);
+}
+
+/**
+ * The servers' side against what did not come from the command: each pod's data volume against
+ * the file system the node's own findmnt reports under its claim's directory, its CPU limit against
+ * the pod spec, and Sand Store's count of create calls against the driver's.
+ */
+async function checkServerSide(record: RunRecord, pods: KubeObject[]): Promise<void> {
+  expect(record.server?.pods.map((p) => p.name).sort()).toEqual(pods.map((p) => p.metadata.name).sort());
+  for (const pod of pods) {
+    const inRecord = record.server!.pods.find((p) => p.name === pod.metadata.name)!;
+    expect(inRecord.unavailable).toEqual([]);
+    const claim = pod.spec.volumes.find((v: { persistentVolumeClaim?: { claimName: string } }) => v.persistentVolumeClaim).persistentVolumeClaim.claimName;
+    const pv = await kube.get('PersistentVolume', (await kube.get('PersistentVolumeClaim', claim, NAMESPACE)).spec.volumeName);
+    const [fsType, source] = execFileSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--target', pv.spec.hostPath?.path ?? pv.spec.local.path], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect({ pod: pod.metadata.name, fsType: inRecord.volume?.fsType, source: inRecord.volume?.source }).toEqual({ pod: pod.metadata.name, fsType, source: source.replace(/\[.*$/, '') });
+    const limit = pod.spec.containers.find((c: { name: string }) => c.name === 'sandstore').resources.limits.cpu as string;
+    expect(inRecord.cpu?.limitCores).toBe(limit.endsWith('m') ? Number(limit.slice(0, -1)) / 1000 : Number(limit));
+    expect(inRecord.cpu!.usageSeconds).toBeGreaterThan(0);
+    expect(inRecord.cpu!.periods).toBeGreaterThan(0);
+  }
+  // The servers saw at least the calls the driver counted (the warm-up's too, so not fewer).
+  const creates = record.server!.components.find((c) => c.component === 'hyperconverged_server' && c.operation === 'handle_create');
+  const driverCreates = readSummary(join(results, record.id)).phases.find((p) => p.operation === 'create')!.ok_ops;
+  expect(creates?.calls).toBeGreaterThanOrEqual(driverCreates);
 }
 
 /** A PNG decoded far enough to know it is whole: chunk CRCs, and IDAT inflating to height rows of width pixels. */

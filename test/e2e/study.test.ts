@@ -64,9 +64,17 @@ test('--resume runs what is left, interleaved, each after a clean slate, then co
   // The two profiles differ in Sand Store's CPU limit only, as the records show.
   const limits = records.slice(0, 2).map((rec) => (rec.profile.values.resources as { sandstore: { limits: { cpu: string } } }).sandstore.limits.cpu);
   expect(limits).toEqual(['2', '500m']);
+  // ... and as the containers' cgroups enforced it: the variant's quota is half a core, and under
+  // load its leader was stopped for part of some periods, which the record counts.
+  for (const rec of records) {
+    const leader = rec.server?.pods.find((p) => p.name === rec.leadership.before.leader);
+    expect({ run: rec.id, limit: leader?.cpu?.limitCores }).toEqual({ run: rec.id, limit: rec.profile.name === 'local-node' ? 2 : 0.5 });
+    if (rec.profile.name === 'local-node-500m') expect(leader!.cpu!.throttledPeriods).toBeGreaterThan(0);
+  }
   const markdown = readFileSync(join(studyDir(), 'comparison', 'comparison.md'), 'utf8');
   expect(markdown).toMatch(/\|\s*stat\s*\|\s*local-node\s*\|/);
   expect(markdown).toMatch(/\|\s*stat\s*\|\s*local-node-500m\s*\|/);
   expect(markdown).toContain('Verdicts against local-node');
+  expect(markdown).toMatch(/^\| local-node-500m \| \w+ \([^)]*\) \| 0\.5 \| \d+\.\d\d \| \d+\.\d% \| .*raft_replicator/m);
   expect(existsSync(join(studyDir(), 'comparison', 'chart.png'))).toBe(true);
 });

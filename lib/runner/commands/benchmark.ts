@@ -16,6 +16,9 @@ import { runDriver, type DriverRun } from '../../benchmark/run-driver.js';
 import { readLeadership } from '../leader.js';
 import { readManifests } from '../manifests.js';
 import { runStudy } from '../../benchmark/run-study.js';
+import { readServers, serverView, type ServerView } from '../../benchmark/server-view.js';
+import { serverTable } from '../../benchmark/server-table.js';
+import { alignedTable } from '../../benchmark/text-table.js';
 import { pendingEntries, planStudy, readStudy, STUDY_SCHEMA, writeStudy, type StudyRecord } from '../../benchmark/study.js';
 import type { ClusterCommand, Session } from './command.js';
 import type { CommandContext } from './context.js';
@@ -84,6 +87,7 @@ export interface RunOutcome {
   readonly status: RunStatus;
   readonly reasons: readonly string[];
   readonly run: DriverRun;
+  readonly server?: ServerView;
 }
 
 /** One run: deploy first with --fresh, the gate, the measurement, the record. Throws only before the run's folder exists. */
@@ -124,8 +128,11 @@ async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: 
   // Marked from the start: a run killed outright still says it did not finish.
   writeRecord(dir, { ...record, status: 'failed', reasons: ['the benchmark command did not finish (killed before it recorded the run\'s end)'] });
   ctx.report.step('run', `${id}: ${opts.ops.join(', ')}, ${opts.concurrency} workers, ${opts.warmup}s warm-up + ${opts.duration}s each, against ${options.seeds.join(', ')}`);
+  const servers = { kube: ctx.kube, namespace: ctx.namespace, dir };
+  const before = await readServers(servers, await dataPlanePods(ctx), 'before');
   const run = await runDriver(driver.path, options, dir, join(dir, 'driver.log'), ctx.report, ctx.signal);
   const ended = new Date();
+  const server = serverView(before, await readServers(servers, await dataPlanePods(ctx), 'after'));
   const { status, reasons } = await judge(ctx, gate, run);
   const facts = await clusterFacts(ctx);
   const leadership = await readLeadership(ctx);
@@ -134,8 +141,9 @@ async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: 
     cluster: { ...record.cluster, ...facts },
     leadership: { ...record.leadership, after: { leader: leadership.leader, term: leadership.term } },
     driver: { ...record.driver, exitCode: run.exitCode },
+    server,
   });
-  return { dir, id, status, reasons, run };
+  return { dir, id, status, reasons, run, server };
 }
 
 function baseRecord(ctx: CommandContext, opts: BenchmarkOptions, id: string, started: Date, driver: BuiltDriver, options: DriverOptions, gate: GatePassed): RunRecord {
@@ -161,8 +169,7 @@ const writeRecord = (dir: string, record: RunRecord) => writeFileAtomic(join(dir
  * OOM-killed under it should say so.
  */
 async function judge(ctx: CommandContext, gate: GatePassed, run: DriverRun): Promise<{ status: RunStatus; reasons: string[] }> {
-  const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
-  const changes = describeChanges(gate.pods, pods.items.map(identityOf));
+  const changes = describeChanges(gate.pods, (await dataPlanePods(ctx)).map(identityOf));
   const after = await readLeadership(ctx);
   if (after.leader !== gate.leader) changes.push(`the leader changed: ${gate.leader} before, ${after.leader ?? 'none (an election under way)'} after`);
   else if (after.term !== gate.term) changes.push(`an election took place: term ${gate.term} before, ${after.term} after (${gate.leader} leads again)`);
@@ -171,10 +178,14 @@ async function judge(ctx: CommandContext, gate: GatePassed, run: DriverRun): Pro
   return changes.length > 0 ? { status: 'invalid', reasons: changes } : { status: 'valid', reasons: [] };
 }
 
+const dataPlanePods = async (ctx: CommandContext) =>
+  (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
+
 /** Prints the run's table and where it is, and says how it ended by the exit code. */
-function conclude(ctx: CommandContext, { dir, status, reasons, run }: RunOutcome): number {
+function conclude(ctx: CommandContext, { dir, status, reasons, run, server }: RunOutcome): number {
   const summary = readSummary(dir);
   if (summary) for (const line of summaryTable(summary)) ctx.report.info(line);
+  if (server) for (const line of serverTable(server)) ctx.report.info(line);
   const where = `recorded in ${dir}`;
   if (status === 'valid') {
     ctx.report.success(`benchmark of ${ctx.profile.name} ${where}; \`npm run benchmark -- --compare ${ctx.profile.name}\` compares its runs`);
@@ -204,9 +215,7 @@ export function summaryTable(summary: DriverSummary): string[] {
     `${p.operation}${p.complete ? '' : ' (partial)'}`, p.ops_per_s.toFixed(1), p.latency_ms.p50.toFixed(3), p.latency_ms.p95.toFixed(3),
     p.latency_ms.p99.toFixed(3), p.latency_ms.p100.toFixed(3), String(p.total_ops), String(p.error_count),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(head), ...rows.map(line)];
+  return alignedTable(head, rows);
 }
 
 // Option values, each refused with the accepted form before anything is built or sent.

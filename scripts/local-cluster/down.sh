@@ -92,30 +92,15 @@ stop_group() {
   done
 }
 
-# node_pod_log_dirs: /var/log/pods entries of the real node's pods (the kubelet
-# removes them when a pod is deleted, not when it is stopped).
-node_pod_log_dirs() {
-  local uids u
-  [[ -n ${NODE_NAME-} && -x ${KUBECTL-} && -f $CLUSTER_DIR/kubeconfig ]] || return 0
-  uids=$("$KUBECTL" --kubeconfig "$CLUSTER_DIR/kubeconfig" --request-timeout=5s get pods -A \
-    --field-selector "spec.nodeName=$NODE_NAME" -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' 2>/dev/null) || return 0
-  for u in $uids; do
-    [[ $u =~ ^[0-9a-f-]+$ ]] && compgen -G "/var/log/pods/*_$u" || true
-  done
-}
-
 stop_all() {
-  local t pod_logs=()
+  local t
   t=$(now_ms)
   if [[ -n ${NODE_SLOT-} ]]; then
     node_vars
-    mapfile -t pod_logs < <(node_pod_log_dirs)
     # The node first, while the apiserver still answers its last updates.
     stop_group coredns kube-proxy kubelet
     stop_group containerd nodeproxy
     node_teardown
-    ((${#pod_logs[@]} == 0)) || rm -rf "${pod_logs[@]}"
-    find /var/log/containers -xtype l -delete 2>/dev/null || true
     log "real node '$NODE_NAME' stopped: containers, mounts, network namespace $NODE_NETNS and cgroups removed"
   fi
   # Clients first, then the apiserver, etcd last (an apiserver whose etcd is

@@ -13,8 +13,12 @@
 # The node namespace has no default route, so nothing a pod sends can leave the
 # machine; CoreDNS answers cluster names only. From the host, the node IP and its
 # node ports are reachable over the veth pair, as the operator's laptop reaches
-# the benchmark machine. The daemons share the host's mount namespace (nsenter
-# --net only), so the kubelet's volume mounts are the ones containerd sees.
+# the benchmark machine. containerd and the kubelet share a mount namespace of
+# the node's own (a slave copy of the host's, so the kubelet's volume mounts are
+# the ones containerd sees), where /var/log/pods and /var/log/containers are the
+# node's own directories: the kubelet hard-codes those paths, and each kubelet
+# deletes every pod log directory there that is not one of its pods (its
+# container GC), so two real nodes on one host would delete each other's logs.
 # Model: Kubernetes' hack/local-up-cluster.sh.
 
 NODE_COMPONENTS=(nodeproxy containerd kubelet kube-proxy coredns)
@@ -33,6 +37,10 @@ node_vars() {
   NODE_DIR=$CLUSTER_DIR/node
   NODE_VOLUMES_DIR=$NODE_DIR/volumes
   NODE_RUN_DIR=/run/sandstore-deploy/$NAME
+  NODE_MNTNS_DIR=$NODE_RUN_DIR/ns # a private mount: a namespace file cannot live on a shared one
+  NODE_MNTNS_PATH=$NODE_MNTNS_DIR/mnt
+  NODE_POD_LOGS_DIR=$NODE_DIR/pod-logs             # /var/log/pods in the node's mount namespace
+  NODE_CONTAINER_LOGS_DIR=$NODE_DIR/container-logs # /var/log/containers there
   NODE_CGROUP=sandstore-$NAME
   CONTAINERD_SOCK=$NODE_RUN_DIR/containerd.sock
 }
@@ -40,6 +48,30 @@ node_vars() {
 # nsx CMD...: run a command in the node's network namespace (network only: the
 # mount namespace stays the host's).
 nsx() { nsenter --net="$NODE_NETNS_PATH" "$@"; }
+
+# node_mntns_up: the node's mount namespace (see the top), kept by a bind of
+# its /proc/<pid>/ns/mnt on NODE_MNTNS_PATH as `ip netns` keeps network ones.
+# Idempotent: an existing, working one is kept.
+node_mntns_up() {
+  [[ -e $NODE_MNTNS_PATH ]] && nsenter --mount="$NODE_MNTNS_PATH" true 2>/dev/null && return 0
+  mkdir -p "$NODE_MNTNS_DIR" "$NODE_POD_LOGS_DIR" "$NODE_CONTAINER_LOGS_DIR" /var/log/pods /var/log/containers
+  if ! mountpoint -q "$NODE_MNTNS_DIR" && ! { mount --bind "$NODE_MNTNS_DIR" "$NODE_MNTNS_DIR" && mount --make-private "$NODE_MNTNS_DIR"; }; then
+    fail "" "could not make $NODE_MNTNS_DIR a private mount (for the node's mount namespace)"
+  fi
+  : >"$NODE_MNTNS_PATH"
+  # shellcheck disable=SC2016
+  unshare --mount="$NODE_MNTNS_PATH" --propagation slave \
+    sh -c 'mount --bind "$0" /var/log/pods && mount --bind "$1" /var/log/containers' "$NODE_POD_LOGS_DIR" "$NODE_CONTAINER_LOGS_DIR" ||
+    fail "" "could not create the node's mount namespace with its own /var/log/pods"
+}
+
+# node_mntns_down: the namespace goes with its last process and its file.
+node_mntns_down() {
+  if mountpoint -q "$NODE_MNTNS_DIR" 2>/dev/null; then
+    [[ ! -e $NODE_MNTNS_PATH ]] || umount "$NODE_MNTNS_PATH" 2>/dev/null || true
+    umount "$NODE_MNTNS_DIR" 2>/dev/null || umount -l "$NODE_MNTNS_DIR" 2>/dev/null || warn "could not unmount $NODE_MNTNS_DIR"
+  fi
+}
 
 # node_preflight: everything the real node needs, checked before anything
 # starts; one message listing all that is missing.
@@ -296,15 +328,16 @@ node_start() {
   kc apply -f "$LC_DIR/node-rbac.yaml" >/dev/null || fail kube-apiserver "applying node-rbac.yaml (CoreDNS's read-only role) failed"
   node_write_configs
   node_net_up
+  node_mntns_up
   node_cgroup_up
 
   start_component nodeproxy -netns "$NODE_NETNS_PATH" \
     -forward "127.0.0.1:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT" -forward "$REGISTRY_ADDR=$REGISTRY_ADDR"
-  IN_NETNS=$NODE_NETNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
+  IN_NETNS=$NODE_NETNS_PATH IN_MNTNS=$NODE_MNTNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
   wait_until 30 "containerd to answer on $CONTAINERD_SOCK" containerd \
     ctr --address "$CONTAINERD_SOCK" version
   KUBELET_STARTED_AT=$(date -u +%s)
-  IN_NETNS=$NODE_NETNS_PATH start_component kubelet \
+  IN_NETNS=$NODE_NETNS_PATH IN_MNTNS=$NODE_MNTNS_PATH start_component kubelet \
     --config "$NODE_DIR/config/kubelet.yaml" \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/kubelet.kubeconfig" \
     --root-dir "$NODE_DIR/kubelet" \
@@ -375,11 +408,12 @@ node_cgroup_down() {
 }
 
 # node_teardown: after the node's daemons are stopped (by pid): containers,
-# mounts, namespace (with it the veth pair, the bridge and every iptables rule
-# of the node), route, cgroups, run dir. Pod logs in /var/log/pods of the
-# node's pods (listed before the kubelet stopped) go too.
+# mounts (those in the node's mount namespace go with it), namespaces (with the
+# network one the veth pair, the bridge and every iptables rule of the node),
+# route, cgroups, run dir. The node's pod logs stay in NODE_DIR with its state.
 node_teardown() {
   node_kill_containers
+  node_mntns_down
   node_unmount_all
   if [[ -e $NODE_NETNS_PATH ]]; then
     ip netns del "$NODE_NETNS" 2>/dev/null || warn "could not delete network namespace $NODE_NETNS"

@@ -126,8 +126,9 @@ start_component() { # start_component NAME ARGS...
   # fd 9 (the flock of with_lock) is closed so the daemon never holds a lock.
   # IN_NETNS=PATH: the process runs in that network namespace (nsenter execs
   # it in place, so the recorded pid is the daemon's own).
+  # IN_MNTNS=PATH: and in that mount namespace too.
   local pre=()
-  [[ -z ${IN_NETNS-} ]] || pre=(nsenter --net="$IN_NETNS")
+  [[ -z ${IN_NETNS-} ]] || pre=(nsenter --net="$IN_NETNS" ${IN_MNTNS:+--mount="$IN_MNTNS"})
   setsid bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "${pre[@]+"${pre[@]}"}" "$bin" "$@" </dev/null >>"$log" 2>&1 9>&- &
   disown # not a job of this shell: no "Killed" notices, no waiting for it
   for ((i = 0; i < 100; i++)); do [[ -s $pidfile ]] && break; sleep 0.02; done
@@ -187,7 +188,7 @@ write_env() {
       KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
       PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR \
       COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_VOLUMES_DIR \
-      NODE_RUN_DIR NODE_CGROUP CONTAINERD_SOCK; do
+      NODE_RUN_DIR NODE_MNTNS_PATH NODE_POD_LOGS_DIR NODE_CGROUP CONTAINERD_SOCK; do
       printf '%s=%q\n' "$k" "${!k-}"
     done
   } >"$tmp"
@@ -592,6 +593,7 @@ set_components() {
     COMPONENTS+=("${NODE_COMPONENTS[@]}")
   else
     NODE_NAME= NODE_NETNS= NODE_IP= NODE_HOST_IP= NODE_POD_CIDR= NODE_DIR= NODE_RUN_DIR= NODE_CGROUP= CONTAINERD_SOCK=
+    NODE_MNTNS_PATH= NODE_POD_LOGS_DIR=
     NODE_VOLUMES_DIR=$CLUSTER_DIR/volumes
   fi
 }

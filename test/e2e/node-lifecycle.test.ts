@@ -46,6 +46,14 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
   const containerPids = execFileSync('find', [`/sys/fs/cgroup/pids/${env.NODE_CGROUP}`, '-name', 'cgroup.procs', '-exec', 'cat', '{}', '+'], { encoding: 'utf8' })
     .split('\n').filter(Boolean).map(Number);
   expect(containerPids.length).toBeGreaterThan(0);
+  // The node's pod logs are its own: in its mount namespace /var/log/pods is NODE_POD_LOGS_DIR,
+  // and the host's /var/log/pods, which other real nodes' kubelets empty of every pod they do not
+  // run (their container GC), never sees them.
+  const podLogDirs = execFileSync('nsenter', [`--mount=${env.NODE_MNTNS_PATH}`, 'ls', '/var/log/pods'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  const pauseLogs = podLogDirs.filter((d) => d.startsWith('default_pause_'));
+  expect(pauseLogs).toHaveLength(1);
+  expect(readdirSync(env.NODE_POD_LOGS_DIR)).toEqual(podLogDirs);
+  expect(readdirSync('/var/log/pods').filter((d) => pauseLogs.includes(d))).toEqual([]);
 
   // A dead kubelet: the next up.sh repairs the node.
   process.kill(pids.kubelet, 'SIGKILL');

@@ -1,0 +1,14 @@
+import { defineProfile } from '../lib/profile.js';
+import localNode from './local-node.js';
+
+/**
+ * `local-node` with its volumes on the real node's loop-mounted xfs image (`npm run cluster:up`
+ * makes and mounts it, scripts/local-cluster/node.sh), through local-path's per-StorageClass
+ * nodePath. Differs from `local-node-ext4` only in that file system.
+ */
+export default defineProfile({
+  ...localNode,
+  name: 'local-node-xfs',
+  description: 'local-node with its volumes on an xfs file system (the real node\'s loop-mounted image)',
+  storage: { ...localNode.storage, className: 'sandstore-local-node-xfs', nodePath: '/var/lib/sandstore-deploy/sandstore-local/xfs' },
+});

@@ -409,8 +409,8 @@ local_path_started() {
 # on the node). It reads its ConfigMap when it starts.
 local_path_start() {
   render_local_path >"$CLUSTER_DIR/local-path.yaml"
-  # --force: a class's parameters cannot change in place (re-created instead)
-  kc apply --force -f "$CLUSTER_DIR/local-path.yaml" >/dev/null ||
+  # The classes' nodePath (immutable) is fixed per cluster name: re-applied unchanged.
+  kc apply -f "$CLUSTER_DIR/local-path.yaml" >/dev/null ||
     fail kube-apiserver "applying local-path.yaml (local-path-provisioner's namespace, ConfigMap, StorageClasses) failed"
   start_component local-path start --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
     --namespace local-path-storage --configmap-name local-path-config \

@@ -1,7 +1,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { profileSelector } from '../../lib/labels.js';
 import { loadProfile } from '../../lib/profiles.js';
@@ -197,6 +197,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
       expect(failed).toContainEqual(expect.stringMatching(/^ProvisioningFailed: .*config doesn't contain node kwok-ssd-0/));
     } finally {
       unguarded.kill('SIGTERM');
+      rmSync(dirname(upstream), { recursive: true, force: true });
     }
     // up.sh brings both provisioners back; the test provisioner binds the claim.
     const repaired = script('up.sh');

@@ -54,7 +54,7 @@ declare -A BIN=(
   [kube-scheduler]=$KUBE_BIN_DIR/kube-scheduler
   [kwok-controller]=$KWOK_BIN_DIR/kwok
   [provisioner]=$TOOLS_BIN_DIR/sandstore-local-provisioner
-  [local-path]=$(local_path_bin_dir)/local-path-provisioner
+  [local-path]=$LOCAL_PATH_BIN_DIR/local-path-provisioner
   [nodeproxy]=$TOOLS_BIN_DIR/sandstore-local-nodeproxy
   [containerd]=$(command -v containerd || echo /usr/bin/containerd)
   [kubelet]=$KUBE_BIN_DIR/kubelet
@@ -93,11 +93,12 @@ stop_component() {
 }
 
 # stop_started: stop what this run started, newest first; a node whose
-# daemons were started also loses its containers, mounts and namespace.
+# daemons were started also loses its containers, mounts and namespace (not
+# for local-path alone: a healthy node's provisioner restarted on reuse).
 stop_started() {
   local i node=0
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-    [[ " ${NODE_COMPONENTS[*]} " == *" ${STARTED[i]} "* ]] && node=1
+    [[ ${STARTED[i]} != local-path && " ${NODE_COMPONENTS[*]} " == *" ${STARTED[i]} "* ]] && node=1
     stop_component "${STARTED[i]}"
   done
   STARTED=()

@@ -116,6 +116,8 @@ const ProfileSchema = z.strictObject({
     sizePerPod: bytes,
     /** Only "Delete" (see rules.cleanSlateReclaimPolicy for why). */
     reclaimPolicy: z.optional(ruled(z.enum(RECLAIM_POLICIES), rules.cleanSlateReclaimPolicy)),
+    /** The directory on the node that holds the volumes (LocalSsdStorage's nodePath). @default the provisioner's choice */
+    nodePath: z.optional(ruledString(rules.nodePath)),
   }),
   nodeSelection: z.strictObject({
     /** Labels of the SSD nodes; `{}` places pods anywhere. */

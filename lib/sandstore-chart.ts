@@ -53,6 +53,7 @@ export class SandstoreChart extends Chart {
       storageClassName: profile.storage.className,
       provisioner: profile.storage.provisioner,
       reclaimPolicy: profile.storage.reclaimPolicy,
+      nodePath: profile.storage.nodePath,
       nodeSelector: profile.nodeSelection.nodeSelector,
       taint: profile.nodeSelection.ssdTaint,
     });

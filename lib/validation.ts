@@ -55,6 +55,8 @@ const GO_TAG = /^[\w.]+$/;
  * breaks or unpaired surrogates anywhere (a kubeconfig, being UTF-8, cannot hold the latter). A
  * value with surrounding whitespace is refused rather than trimmed, so that it is the value used.
  */
+/** "/" then non-empty parts of printable non-space characters, separated by single "/". */
+const NODE_PATH = /^(\/[^/\s\p{Cc}]+)+$/u;
 const SINGLE_LINE = /^(?!\s)[^\p{Cc}\p{Cs}\p{Zl}\p{Zp}]+(?<!\s)$/u;
 const IPV4_OCTET = /25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d/;
 const IPV4 = whole(IPV4_OCTET, '\\.', IPV4_OCTET, '\\.', IPV4_OCTET, '\\.', IPV4_OCTET);
@@ -227,6 +229,16 @@ export const rules = {
     isQualifiedName(v.toLowerCase())
       ? undefined
       : 'a provisioner name such as "rancher.io/local-path": optional DNS-subdomain prefix, "/", a name of at most 63 characters') as Rule<string>,
+  /**
+   * A directory on a node, as local-path's config holds it (absolute and clean, by Go's
+   * filepath.Abs): a StorageClass's nodePath is looked up there as written, so "/data/" or
+   * "/data/../ssd" would never match "/data" or "/ssd", and "/" is refused by local-path itself.
+   */
+  nodePath: ((v: string) =>
+    NODE_PATH.test(v) && !v.split('/').some((part) => part === '.' || part === '..')
+      ? undefined
+      : 'an absolute directory path such as "/var/lib/sandstore-deploy/sandstore-local/ext4": starting with "/", not "/" '
+        + 'itself, no "." or ".." parts, no "//", no trailing "/", no whitespace or control characters') as Rule<string>,
   labelValue: ((v: string) =>
     v.length <= 63 && LABEL_VALUE.test(v)
       ? undefined

@@ -40,7 +40,7 @@ test('an unknown profile exits 2, lists the profiles there are and writes nothin
   const before = snapshotDist();
   const r = synth('--profile=ssd-rift');
   expect(r.status).toBe(2);
-  expect(r.stderr).toContain('unknown profile "ssd-rift"; the profiles there are: local, local-node, raft5-etcd3, ssd-raft');
+  expect(r.stderr).toContain('unknown profile "ssd-rift"; the profiles there are: local, local-node, local-node-ext4, local-node-xfs, raft5-etcd3, ssd-raft');
   expect(snapshotDist()).toEqual(before);
 });
 
@@ -71,7 +71,7 @@ test('--profile=<p> rewrites dist/<p>/ and touches nothing else', () => {
   const after = snapshotDist();
   expect(after['ssd-raft/statefulset-sandstore.yaml']).toBe(readFileSync(join(root, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8'));
   expect(after['local/statefulset-sandstore.yaml']).toBe(edited('local', 'stale\n'));
-  expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
+  expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'local', 'local-node', 'local-node-ext4', 'local-node-xfs', 'raft5-etcd3', 'ssd-raft']);
 });
 
 test('--check fails on a stale, missing or extra file and names it; synth of all repairs it', () => {
@@ -149,7 +149,7 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('removed gone/');
     expect(r.stdout).toContain('removed mixed/');
-    expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'docs', 'local', 'local-node', 'raft5-etcd3', 'ssd-raft']);
+    expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'docs', 'local', 'local-node', 'local-node-ext4', 'local-node-xfs', 'raft5-etcd3', 'ssd-raft']);
     expect(readFileSync(join(work, 'dist', 'docs', 'readme.md'), 'utf8')).toBe('# not the synth\'s\n');
   });
 

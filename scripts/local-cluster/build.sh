@@ -6,6 +6,7 @@
 #   $SANDSTORE_CACHE_DIR/etcd-<v>/bin/        etcd etcdctl (etcdctl also goes into the etcd image)
 #   $SANDSTORE_CACHE_DIR/kwok-<v>/bin/        kwok
 #   $SANDSTORE_CACHE_DIR/coredns-<v>/bin/     coredns (cluster DNS of the real node)
+#   $SANDSTORE_CACHE_DIR/local-path-provisioner-<v>-<hash>/bin/  local-path-provisioner (the real node's volumes)
 #   $SANDSTORE_CACHE_DIR/local-tools-<hash>/bin/  sandstore-local-provisioner sandstore-local-pki
 #                                                 sandstore-local-nodeproxy
 #   $SANDSTORE_CACHE_DIR/bin/                 symlinks to all of the above (put it on PATH if you like)
@@ -108,16 +109,17 @@ build_upstream_and_tools() {
   rm -rf "$tmp"
 }
 
-# go_install_into DEST_DIR BINARY PACKAGE@VERSION [LDFLAGS]: a program built
-# with its own module's go.mod (`go install pkg@version`), kept apart from ours.
-go_install_into() {
-  local dest=$1 bin=$2 pkg=$3 ldflags=${4:-} tmp start
+# build_into DEST_DIR BINARY WHAT BUILDER [ARG...]: unless DEST_DIR is a
+# complete cache of BINARY, `BUILDER ARG... TMP` writes TMP/BINARY (TMP a
+# fresh directory), which then replaces DEST_DIR's.
+build_into() {
+  local dest=$1 bin=$2 purpose=$3 tmp start
+  shift 3
   if [[ $FORCE == 0 ]] && complete "$dest" "$bin"; then return 0; fi
   tmp=$(mktemp -d "$CACHE_DIR/.build.XXXXXX")
-  log "building $bin (go install $pkg)"
+  log "building $bin ($purpose)"
   start=$(now_ms)
-  if ! (cd "$tmp" && GOFLAGS=-buildvcs=false GOBIN="$tmp" go install -trimpath \
-    -ldflags="$GO_LDFLAGS_BASE $ldflags" "$pkg"); then
+  if ! "$@" "$tmp"; then
     rm -rf "$tmp"
     die "building $bin failed (see output above)"
   fi
@@ -126,6 +128,15 @@ go_install_into() {
   mv "$tmp/$bin" "$dest/$bin"
   date -u +%FT%TZ >"$dest/.complete"
   rm -rf "$tmp"
+}
+
+# go_install_into DEST_DIR BINARY PACKAGE@VERSION [LDFLAGS]: a program built
+# with its own module's go.mod (`go install pkg@version`), kept apart from ours.
+go_install_into() {
+  build_into "$1" "$2" "go install $3" go_install_to "$3" "${4:-}"
+}
+go_install_to() { # PACKAGE@VERSION LDFLAGS DIR
+  (cd "$3" && GOFLAGS=-buildvcs=false GOBIN="$3" go install -trimpath -ldflags="$GO_LDFLAGS_BASE $2" "$1")
 }
 
 build_kwok() {
@@ -137,11 +148,29 @@ build_coredns() {
   go_install_into "$COREDNS_BIN_DIR" coredns "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 
+# rancher local-path-provisioner, built from a copy of its module's source
+# (as the module proxy serves it) with local-path/qualifier.go added; go
+# install cannot add a file, and -overlay may not touch the module cache.
+build_local_path() {
+  build_into "$(local_path_bin_dir)" local-path-provisioner "$LOCAL_PATH_VERSION: its module's source + local-path/qualifier.go" \
+    local_path_build
+}
+local_path_build() { # DIR
+  local src
+  # outside any module: nothing is added to our go.mod / go.sum
+  src=$(cd "$1" && GOFLAGS="" go mod download -json "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') && [[ -f $src/provisioner.go ]] || return 1
+  cp -R "$src" "$1/src" && chmod -R u+w "$1/src" && rm -rf "$1/src/vendor" && # the zip's vendor/ is empty
+    cp "$LC_DIR/local-path/qualifier.go" "$1/src/zz_sandstore_local_cluster.go" &&
+    (cd "$1/src" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -tags sandstore_local_cluster \
+      -ldflags="$GO_LDFLAGS_BASE -X main.VERSION=$LOCAL_PATH_VERSION" -o "$1/local-path-provisioner" .)
+}
+
 link_bin() {
   local tools_dir f
   tools_dir=$(tools_bin_dir)
   mkdir -p "$CACHE_DIR/bin"
-  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$COREDNS_BIN_DIR"/* "$tools_dir"/*; do
+  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$COREDNS_BIN_DIR"/* "$tools_dir"/* "$(local_path_bin_dir)"/*; do
     ln -sfn "$f" "$CACHE_DIR/bin/$(basename "$f")"
   done
 }
@@ -151,7 +180,7 @@ do_build() {
   start=$(now_ms)
   local cold=0
   complete "$KUBE_BIN_DIR" "${KUBE_BINS[@]}" && complete "$ETCD_BIN_DIR" "${ETCD_BINS[@]}" && complete "$KWOK_BIN_DIR" &&
-    complete "$COREDNS_BIN_DIR" coredns && complete "$(tools_bin_dir)" || cold=1
+    complete "$COREDNS_BIN_DIR" coredns && complete "$(tools_bin_dir)" && complete "$(local_path_bin_dir)" local-path-provisioner || cold=1
   [[ $FORCE == 1 ]] && cold=1
   if [[ $cold == 1 ]]; then
     log "$(go version) ; cache: $CACHE_DIR"
@@ -159,6 +188,7 @@ do_build() {
   build_upstream_and_tools
   build_kwok
   build_coredns
+  build_local_path
   link_bin
   if [[ $cold == 1 ]]; then log "all binaries ready in $(elapsed "$start")"; fi
 }

@@ -11,8 +11,10 @@
 # its mounts, network namespace (veth pair, bridge, iptables rules), route and
 # cgroups; stops the image registry when no other local cluster is running;
 # removes the context/cluster/user entries named NAME from every kubeconfig
-# file up.sh merged them into, then removes the state dir (the node's volume
-# directories included).
+# file up.sh merged them into, then removes the state dir (the node's ext4
+# and xfs images included) and the node's storage directory
+# /var/lib/sandstore-deploy/NAME (its volume directories). With --keep-state
+# the images and volumes stay, unmounted.
 set -euo pipefail
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -24,7 +26,7 @@ KEEP_STATE=0
 for a in "${REST_ARGS[@]+"${REST_ARGS[@]}"}"; do
   case $a in
     --keep-state) KEEP_STATE=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) die "unknown argument '$a' (see --help)" ;;
   esac
 done
@@ -43,6 +45,7 @@ expected_bin() {
     kwok-controller) echo "${KWOK_BIN_DIR:-$CACHE_DIR/kwok-$KWOK_VERSION/bin}/kwok" ;;
     provisioner) echo "$tools/sandstore-local-provisioner" ;;
     nodeproxy) echo "$tools/sandstore-local-nodeproxy" ;;
+    local-path) echo "${LOCAL_PATH_BIN_DIR:-$(local_path_bin_dir)}/local-path-provisioner" ;;
     kubelet | kube-proxy) echo "${KUBE_BIN_DIR:-$CACHE_DIR/kubernetes-$KUBE_VERSION/bin}/$c" ;;
     containerd) command -v containerd || echo /usr/bin/containerd ;;
     coredns) echo "${COREDNS_BIN_DIR:-$CACHE_DIR/coredns-$COREDNS_VERSION/bin}/coredns" ;;
@@ -97,11 +100,13 @@ stop_all() {
   t=$(now_ms)
   if [[ -n ${NODE_SLOT-} ]]; then
     node_vars
-    # The node first, while the apiserver still answers its last updates.
+    # The node first, while the apiserver still answers its last updates; its
+    # provisioner before it (no helper pod is started on a node going away).
+    stop_group local-path
     stop_group coredns kube-proxy kubelet
     stop_group containerd nodeproxy
     node_teardown
-    log "real node '$NODE_NAME' stopped: containers, mounts, network namespace $NODE_NETNS and cgroups removed"
+    log "real node '$NODE_NAME' stopped: containers, mounts (its ext4 and xfs images too), network namespace $NODE_NETNS and cgroups removed"
   fi
   # Clients first, then the apiserver, etcd last (an apiserver whose etcd is
   # already gone takes a long time to shut down).
@@ -145,6 +150,18 @@ remove_entries() {
   log "removed context/cluster/user '$NAME' from $f"
 }
 
+# remove_node_storage: the real node's volume directories and mount points
+# (NODE_STORAGE_DIR), never through a mount that is still there.
+remove_node_storage() {
+  [[ -n ${NODE_STORAGE_DIR-} && -d $NODE_STORAGE_DIR ]] || return 0
+  if awk '{print $2}' /proc/self/mounts | grep -q "^$NODE_STORAGE_DIR/"; then
+    warn "$NODE_STORAGE_DIR still has mounts (see findmnt -R $NODE_STORAGE_DIR): not removed"
+    return 1
+  fi
+  rm -rf "$NODE_STORAGE_DIR"
+  rmdir "$(dirname "$NODE_STORAGE_DIR")" 2>/dev/null || true
+}
+
 down() {
   if [[ ! -d $CLUSTER_DIR ]]; then
     log "no cluster '$NAME' (no $CLUSTER_DIR): nothing to do"
@@ -176,6 +193,7 @@ down() {
       unset IFS
     fi
   fi
+  remove_node_storage || rc=1
   rm -rf "$CLUSTER_DIR"
   log "cluster '$NAME' deleted"
   return $rc

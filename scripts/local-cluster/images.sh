@@ -26,6 +26,7 @@ IMAGES=(
   "sandstore-node:local-node-latest        node   grpc,etcd  node"
   "sandstore-node:local-node-crash         node   grpc,etcd  node_crash"
   "sandstore-node:local-node-never-ready   node   grpc,etcd  node_never_ready"
+  "busybox:$BUSYBOX_VERSION                busybox -          busybox"
 )
 CRANE_VERSION=v0.20.2
 # Loopback only: the registry has no authentication. Debian's docker-registry
@@ -101,6 +102,13 @@ inputs_node() {
   [[ -n ${BUSYBOX_HASH-} ]] || BUSYBOX_HASH=$(sha "$BUSYBOX")
   INPUTS+="sandstore-source $SRC_HASH $GOVERSION tags $1 busybox $BUSYBOX_HASH"$'\n'
 }
+inputs_busybox() {
+  BUSYBOX=$(command -v busybox) || die "busybox not found (Debian package busybox-static; run install-prereqs.sh)"
+  [[ $("$BUSYBOX" | head -n1) == "BusyBox v$BUSYBOX_VERSION "* ]] ||
+    die "$BUSYBOX is not BusyBox $BUSYBOX_VERSION (lib.sh's BUSYBOX_VERSION, the image's tag): $("$BUSYBOX" | head -n1)"
+  [[ -n ${BUSYBOX_HASH-} ]] || BUSYBOX_HASH=$(sha "$BUSYBOX")
+  INPUTS+="busybox $BUSYBOX_HASH"$'\n'
+}
 # image_key ROOTFS TAGS CFG -> KEY, and INPUTS (kept readable next to the image)
 image_key() {
   [[ -n ${GOVERSION-} ]] || read -r GOVERSION GOARCH < <(go env GOVERSION GOARCH | paste -sd' ')
@@ -128,13 +136,23 @@ rootfs_etcd() { # laid out like quay.io/coreos/etcd (distroless/static): no shel
   base_files "$1" /sbin/nologin
 }
 rootfs_node() { # upstream's Dockerfile runner stage, with busybox for Alpine's userland
+  sandstore_bins "$2"
+  mkdir -p "$1/usr/local/bin" "$1/var/lib/sandstore/data" "$1/var/lib/sandstore/logs"
+  install -m 0755 "$SS_BINS/sandstore" "$SS_BINS/smoke" "$SS_BINS/durability_smoke" "$1/usr/local/bin/"
+  busybox_userland "$1"
+  base_files "$1" /bin/sh
+}
+busybox_userland() { # DIR: /bin/busybox (static) and a link per applet
   local a
   ! readelf -l "$BUSYBOX" | grep -q INTERP || die "$BUSYBOX is dynamically linked: install Debian's busybox-static"
-  sandstore_bins "$2"
-  mkdir -p "$1/bin" "$1/usr/local/bin" "$1/var/lib/sandstore/data" "$1/var/lib/sandstore/logs"
-  install -m 0755 "$SS_BINS/sandstore" "$SS_BINS/smoke" "$SS_BINS/durability_smoke" "$1/usr/local/bin/"
+  mkdir -p "$1/bin"
   install -m 0755 "$BUSYBOX" "$1/bin/busybox"
   for a in $("$BUSYBOX" --list); do [[ $a == busybox ]] || ln -s busybox "$1/bin/$a"; done
+}
+# busybox: local-path-provisioner's helper pods run its setup/teardown
+# scripts (sh, mkdir, rm) with it, as upstream's busybox image does.
+rootfs_busybox() {
+  busybox_userland "$1"
   base_files "$1" /bin/sh
 }
 # sandstore_bins TAGS -> SS_BINS (sandstore, smoke, durability_smoke): built
@@ -158,6 +176,7 @@ sandstore_bins() {
 
 # ---------------------------------------------------------------- configs ---
 # cfg_<x>: crane mutate flags, i.e. the image config (no timestamps are set).
+cfg_busybox() { CFG=(--env "PATH=$IMAGE_PATH" --cmd /bin/sh); }
 cfg_pause() { CFG=(--entrypoint /pause --user 65535:65535); }
 cfg_etcd() { CFG=(--env "PATH=$IMAGE_PATH" --cmd /usr/local/bin/etcd --workdir /var/lib/etcd --exposed-ports 2379/tcp --exposed-ports 2380/tcp); }
 cfg_node() { CFG=(--entrypoint "${1:-/usr/local/bin/sandstore}" --env "PATH=$IMAGE_PATH" --label io.sandstore.topology=hyperconverged); }

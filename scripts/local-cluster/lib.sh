@@ -13,6 +13,11 @@ KWOK_VERSION=v0.8.0
 # CoreDNS for the real node, built with `go install` from its own module
 # (v1.11.4: the oldest 1.11 whose quic-go builds with Go 1.26).
 COREDNS_VERSION=v1.11.4
+# rancher local-path-provisioner: the real node's volumes (built from its own
+# module by build.sh, plus one file: local-path/qualifier.go).
+LOCAL_PATH_VERSION=v0.0.30
+# Its helper pods' image (images.sh): Debian bookworm's busybox-static.
+BUSYBOX_VERSION=1.35.0
 
 LC_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CACHE_DIR=${SANDSTORE_CACHE_DIR:-$HOME/.cache/sandstore-deploy}
@@ -44,6 +49,10 @@ tools_hash() {
   (cd "$LC_DIR" && cat go.mod go.sum provisioner/*.go pki/*.go nodeproxy/*.go | sha256sum | cut -c1-12)
 }
 tools_bin_dir() { echo "$CACHE_DIR/local-tools-$(tools_hash)/bin"; }
+# local-path-provisioner's build: its version and the one file added to it.
+local_path_bin_dir() {
+  echo "$CACHE_DIR/local-path-provisioner-$LOCAL_PATH_VERSION-$(sha256sum "$LC_DIR/local-path/qualifier.go" | cut -c1-12)/bin"
+}
 
 # parse_name_arg "$@" -> sets NAME (default sandstore-local) and REST_ARGS.
 parse_name_arg() {

@@ -21,7 +21,8 @@
 # container GC), so two real nodes on one host would delete each other's logs.
 # Model: Kubernetes' hack/local-up-cluster.sh.
 
-NODE_COMPONENTS=(nodeproxy containerd kubelet kube-proxy coredns)
+# local-path: rancher's provisioner for the node's volumes (up.sh starts it last).
+NODE_COMPONENTS=(nodeproxy containerd kubelet kube-proxy coredns local-path)
 NODE_SUBNET_PREFIX=10.213 # node IPs: 10.213.<slot>.0/30, one per cluster
 POD_SUBNET_PREFIX=10.214  # pod ranges: 10.214.<slot>.0/24, one per cluster
 
@@ -35,7 +36,14 @@ node_vars() {
   NODE_IP=$NODE_SUBNET_PREFIX.$NODE_SLOT.2
   NODE_POD_CIDR=$POD_SUBNET_PREFIX.$NODE_SLOT.0/24
   NODE_DIR=$CLUSTER_DIR/node
-  NODE_VOLUMES_DIR=$NODE_DIR/volumes
+  # Where the node's volumes live: fixed paths (a profile's storage.nodePath
+  # names one), like NODE_RUN_DIR one set per cluster name. volumes/ is on the
+  # host's file system; ext4/ and xfs/ are the mounts of the images in
+  # NODE_DIR/fs (node_fs_up).
+  NODE_STORAGE_DIR=/var/lib/sandstore-deploy/$NAME
+  NODE_VOLUMES_DIR=$NODE_STORAGE_DIR/volumes
+  NODE_EXT4_DIR=$NODE_STORAGE_DIR/ext4
+  NODE_XFS_DIR=$NODE_STORAGE_DIR/xfs
   NODE_RUN_DIR=/run/sandstore-deploy/$NAME
   NODE_MNTNS_DIR=$NODE_RUN_DIR/ns # a private mount: a namespace file cannot live on a shared one
   NODE_MNTNS_PATH=$NODE_MNTNS_DIR/mnt
@@ -167,11 +175,69 @@ node_cgroup_up() {
   done
 }
 
+# The node's file systems: a sparse image each (made once, kept by down.sh
+# --keep-state), loop-mounted by up.sh and unmounted by every teardown.
+NODE_FS_TYPES=(ext4 xfs)
+NODE_FS_SIZE=3G
+declare -A MKFS_FORCE=([ext4]=-F [xfs]=-f) # format a file, not a block device
+node_fs_dir() { case $1 in ext4) echo "$NODE_EXT4_DIR" ;; xfs) echo "$NODE_XFS_DIR" ;; esac; }
+node_fs_image() { echo "$NODE_DIR/fs/$1.img"; }
+
+# node_fs_mounted FS: its image is what is mounted at its directory.
+node_fs_mounted() {
+  local src
+  src=$(findmnt -n -o SOURCE --mountpoint "$(node_fs_dir "$1")" 2>/dev/null) || return 1
+  [[ $src == /dev/loop* ]] && losetup -n -O BACK-FILE "$src" 2>/dev/null | grep -qxF "$(node_fs_image "$1")"
+}
+
+# node_fs_up: make what is missing (image, mount point), mount what is not
+# mounted. An image is formatted under a temporary name and renamed after, so
+# an interrupted mkfs leaves no half-made image behind.
+node_fs_up() {
+  local fs img dir
+  mkdir -p "$NODE_DIR/fs" "$NODE_VOLUMES_DIR"
+  chmod 711 "$NODE_STORAGE_DIR" "$NODE_VOLUMES_DIR"
+  for fs in "${NODE_FS_TYPES[@]}"; do
+    img=$(node_fs_image "$fs") dir=$(node_fs_dir "$fs")
+    if [[ ! -f $img ]]; then
+      rm -f "$img.tmp"
+      if ! { truncate -s "$NODE_FS_SIZE" "$img.tmp" && "mkfs.$fs" -q "${MKFS_FORCE[$fs]}" "$img.tmp" >/dev/null; }; then
+        rm -f "$img.tmp"
+        fail "" "could not make the $fs image $img (mkfs.$fs; install-prereqs.sh installs it)"
+      fi
+      mv "$img.tmp" "$img"
+    fi
+    mkdir -p "$dir"
+    node_fs_mounted "$fs" && continue
+    node_fs_down_one "$fs" # something else there (a stale loop device): gone first
+    mount -t "$fs" -o loop "$img" "$dir" || fail "" "could not mount $img ($fs) at $dir"
+  done
+}
+
+# node_fs_down_one FS: unmount its directory (lazily if busy) and detach every
+# loop device still backed by its image.
+node_fs_down_one() {
+  local dir img dev
+  dir=$(node_fs_dir "$1") img=$(node_fs_image "$1")
+  while findmnt -n --mountpoint "$dir" >/dev/null 2>&1; do
+    umount "$dir" 2>/dev/null || umount -l "$dir" 2>/dev/null || { warn "could not unmount $dir"; break; }
+  done
+  [[ -f $img ]] || return 0
+  for dev in $(losetup -n -O NAME -j "$img" 2>/dev/null); do
+    losetup -d "$dev" 2>/dev/null || warn "could not detach $dev ($img)"
+  done
+}
+
+node_fs_down() {
+  local fs
+  for fs in "${NODE_FS_TYPES[@]}"; do node_fs_down_one "$fs"; done
+}
+
 node_write_configs() {
   local cfg=$NODE_DIR/config
-  mkdir -p "$cfg" "$NODE_DIR"/{containerd,kubelet,cni/net.d,cni/ipam} "$NODE_VOLUMES_DIR" "$NODE_RUN_DIR" \
+  mkdir -p "$cfg" "$NODE_DIR"/{containerd,kubelet,cni/net.d,cni/ipam} "$NODE_RUN_DIR" \
     "$NODE_DIR/containerd/certs.d/localhost:5000"
-  chmod 711 "$NODE_DIR" "$NODE_VOLUMES_DIR"
+  chmod 711 "$NODE_DIR"
 
   cat >"$cfg/containerd.toml" <<EOF
 # containerd of the real node of local cluster '$NAME' (written by up.sh)
@@ -328,6 +394,10 @@ node_start() {
   kc apply -f "$LC_DIR/node-rbac.yaml" >/dev/null || fail kube-apiserver "applying node-rbac.yaml (CoreDNS's read-only role) failed"
   node_write_configs
   node_net_up
+  # The file systems first: the node's mount namespace is a copy of the host's
+  # mounts when it is made, and the host's root is private here (no mount made
+  # on the host later reaches it).
+  node_fs_up
   node_mntns_up
   node_cgroup_up
 
@@ -354,7 +424,35 @@ node_start() {
   wait_until 120 "the real node $NODE_NAME to be Ready" kubelet node_ready
   wait_until 60 "kube-proxy /healthz" kube-proxy node_http_ok 127.0.0.1 10256 /healthz
   wait_until 60 "CoreDNS /ready" coredns node_http_ok 127.0.0.1 10253 /ready
+  local_path_start
   log "  real node Ready after $(elapsed "$t")"
+}
+
+# local-path.yaml as this cluster gets it: its node, paths and helper image.
+render_local_path() {
+  sed -e "s|@NODE_NAME@|$NODE_NAME|g" -e "s|@VOLUMES_DIR@|$NODE_VOLUMES_DIR|g" -e "s|@EXT4_DIR@|$NODE_EXT4_DIR|g" \
+    -e "s|@XFS_DIR@|$NODE_XFS_DIR|g" -e "s|@BUSYBOX_VERSION@|$BUSYBOX_VERSION|g" "$LC_DIR/local-path/local-path.yaml"
+}
+
+# local_path_started: the provisioner's controller has started since its last start marker.
+local_path_started() {
+  tac "$CLUSTER_DIR/logs/local-path.log" | sed '/===== .* starting local-path =====/q' | grep -q 'Started provisioner controller'
+}
+
+# local_path_start: its namespace, helper pods' service account, ConfigMap and
+# file-system classes, then the provisioner (a host process, like the test
+# provisioner: up.sh's pid files, logs and repair apply; its helper pods run
+# on the node). It reads its ConfigMap when it starts.
+local_path_start() {
+  render_local_path >"$CLUSTER_DIR/local-path.yaml"
+  # The classes' nodePath (immutable) is fixed per cluster name: re-applied unchanged.
+  kc apply -f "$CLUSTER_DIR/local-path.yaml" >/dev/null ||
+    fail kube-apiserver "applying local-path.yaml (local-path-provisioner's namespace, ConfigMap, StorageClasses) failed"
+  start_component local-path start --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
+    --namespace local-path-storage --configmap-name local-path-config \
+    --service-account-name local-path-provisioner-service-account \
+    --helper-image "localhost:5000/busybox:$BUSYBOX_VERSION"
+  wait_until 60 "local-path-provisioner to start its controller" local-path local_path_started
 }
 
 node_running() {
@@ -415,6 +513,7 @@ node_teardown() {
   node_kill_containers
   node_mntns_down
   node_unmount_all
+  node_fs_down
   if [[ -e $NODE_NETNS_PATH ]]; then
     ip netns del "$NODE_NETNS" 2>/dev/null || warn "could not delete network namespace $NODE_NETNS"
   fi

@@ -4,8 +4,10 @@
 # built from the Go modules) on 127.0.0.1, kwok simulating 3 nodes, a real node
 # (kubelet + containerd + kube-proxy + CoreDNS in a network namespace of its
 # own, see node.sh), the image registry on 127.0.0.1:5000 with the images the
-# node runs (images.sh), and a local-path provisioner (real directories for the
-# real node). See scripts/local-cluster/README.md.
+# node runs (images.sh), rancher's local-path-provisioner for the real node's
+# volumes (on its own directory, or on a loop-mounted ext4 or xfs image) and a
+# test-only provisioner for the kwok nodes' claims. See
+# scripts/local-cluster/README.md.
 #
 # Usage: up.sh [--name NAME] [--no-storage-class] [--no-node]
 #   --name NAME          cluster / kube context name (default sandstore-local)
@@ -30,7 +32,7 @@ for a in "${REST_ARGS[@]+"${REST_ARGS[@]}"}"; do
   case $a in
     --no-storage-class) CREATE_SC=0 ;;
     --no-node) WITH_NODE=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) die "unknown argument '$a' (see --help)" ;;
   esac
 done
@@ -43,6 +45,7 @@ T0=$(now_ms)
 bash "$LC_DIR/build.sh"
 
 TOOLS_BIN_DIR=$(tools_bin_dir)
+LOCAL_PATH_BIN_DIR=$(local_path_bin_dir)
 KUBECTL=$KUBE_BIN_DIR/kubectl
 declare -A BIN=(
   [etcd]=$ETCD_BIN_DIR/etcd
@@ -51,6 +54,7 @@ declare -A BIN=(
   [kube-scheduler]=$KUBE_BIN_DIR/kube-scheduler
   [kwok-controller]=$KWOK_BIN_DIR/kwok
   [provisioner]=$TOOLS_BIN_DIR/sandstore-local-provisioner
+  [local-path]=$LOCAL_PATH_BIN_DIR/local-path-provisioner
   [nodeproxy]=$TOOLS_BIN_DIR/sandstore-local-nodeproxy
   [containerd]=$(command -v containerd || echo /usr/bin/containerd)
   [kubelet]=$KUBE_BIN_DIR/kubelet
@@ -89,11 +93,12 @@ stop_component() {
 }
 
 # stop_started: stop what this run started, newest first; a node whose
-# daemons were started also loses its containers, mounts and namespace.
+# daemons were started also loses its containers, mounts and namespace (not
+# for local-path alone: a healthy node's provisioner restarted on reuse).
 stop_started() {
   local i node=0
   for ((i = ${#STARTED[@]} - 1; i >= 0; i--)); do
-    [[ " ${NODE_COMPONENTS[*]} " == *" ${STARTED[i]} "* ]] && node=1
+    [[ ${STARTED[i]} != local-path && " ${NODE_COMPONENTS[*]} " == *" ${STARTED[i]} "* ]] && node=1
     stop_component "${STARTED[i]}"
   done
   STARTED=()
@@ -149,7 +154,7 @@ healthy() {
   local c
   for c in "${COMPONENTS[@]}"; do running "$c" || return 1; done
   [[ $(kc get --raw /readyz 2>/dev/null) == ok ]] || return 1
-  [[ -z $NODE_SLOT ]] || node_ready
+  [[ -z $NODE_SLOT ]] || { node_ready && node_fs_mounted ext4 && node_fs_mounted xfs; }
 }
 
 choose_ports() {
@@ -187,8 +192,9 @@ write_env() {
     for k in CLUSTER_NAME CLUSTER_DIR KUBE_CONTEXT API_SERVER KUBECONFIG_CLUSTER KUBECONFIG_MERGED_FILES KUBECTL \
       KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
       PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR \
-      COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_VOLUMES_DIR \
-      NODE_RUN_DIR NODE_MNTNS_PATH NODE_POD_LOGS_DIR NODE_CGROUP CONTAINERD_SOCK; do
+      COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_STORAGE_DIR \
+      NODE_VOLUMES_DIR NODE_EXT4_DIR NODE_XFS_DIR NODE_RUN_DIR NODE_MNTNS_PATH NODE_POD_LOGS_DIR NODE_CGROUP CONTAINERD_SOCK \
+      LOCAL_PATH_BIN_DIR; do
       printf '%s=%q\n' "$k" "${!k-}"
     done
   } >"$tmp"
@@ -249,7 +255,7 @@ merge_user_kubeconfig() {
 summary() {
   log "cluster '$NAME' ready: $API_SERVER, context '$NAME' — $(elapsed "$T0") total"
   log "  kubectl: $KUBECTL --context $NAME get nodes"
-  [[ -z $NODE_SLOT ]] || log "  real node: $NODE_NAME at $NODE_IP (its node ports are reachable from this host); volumes in $NODE_VOLUMES_DIR"
+  [[ -z $NODE_SLOT ]] || log "  real node: $NODE_NAME at $NODE_IP (its node ports are reachable from this host); volumes in $NODE_VOLUMES_DIR, $NODE_EXT4_DIR (ext4), $NODE_XFS_DIR (xfs)"
   log "  state/logs: $CLUSTER_DIR   (stop with: bash $LC_DIR/down.sh --name $NAME)"
   grep -v '^#' "$CLUSTER_DIR/cluster.env"
 }
@@ -416,6 +422,11 @@ up() {
       else
         write_log_fixtures --if-missing
       fi
+      if [[ -n $NODE_SLOT ]] && ! cmp -s <(render_local_path) "$CLUSTER_DIR/local-path.yaml"; then
+        log "  local-path.yaml changed since the cluster started: re-applying it and restarting local-path-provisioner"
+        stop_component local-path
+        local_path_start
+      fi
       # Sand Store's source or the image recipe may have changed since.
       if [[ -n $NODE_SLOT ]]; then
         bash "$LC_DIR/images.sh" ensure >/dev/null || die "the images of the real node could not be built or pushed (see above)"
@@ -532,14 +543,12 @@ up() {
 
   start_kwok
 
-  local node_args=()
-  [[ -z $NODE_SLOT ]] || node_args=(--real-node "$NODE_NAME" --real-node-volumes-dir "$NODE_VOLUMES_DIR")
-  mkdir -p "$NODE_VOLUMES_DIR"
+  # The kwok nodes' claims (the real node's are local-path-provisioner's, started with the node).
   start_component provisioner \
     --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \
     --provisioner-name rancher.io/local-path \
     --health-addr "127.0.0.1:$PROVISIONER_HEALTH_PORT" \
-    --pod-logs-dir "$POD_LOGS_DIR" "${node_args[@]+"${node_args[@]}"}"
+    --pod-logs-dir "$POD_LOGS_DIR"
 
   wait_until 60 "the 3 kwok nodes to be Ready" kwok-controller nodes_ready
   log "  nodes Ready after $(elapsed "$t")"
@@ -575,6 +584,7 @@ load_recorded_env() {
     printf 'OLD_BIN[kwok-controller]=%q\n' "${KWOK_BIN_DIR-}/kwok"
     printf 'OLD_BIN[provisioner]=%q\n' "${TOOLS_BIN_DIR-}/sandstore-local-provisioner"
     printf 'OLD_BIN[nodeproxy]=%q\n' "${TOOLS_BIN_DIR-}/sandstore-local-nodeproxy"
+    printf 'OLD_BIN[local-path]=%q\n' "${LOCAL_PATH_BIN_DIR-}/local-path-provisioner"
     for c in kubelet kube-proxy; do printf 'OLD_BIN[%s]=%q\n' "$c" "${KUBE_BIN_DIR-}/$c"; done
     printf 'OLD_BIN[coredns]=%q\n' "${COREDNS_BIN_DIR-}/coredns"
   )"
@@ -593,8 +603,7 @@ set_components() {
     COMPONENTS+=("${NODE_COMPONENTS[@]}")
   else
     NODE_NAME= NODE_NETNS= NODE_IP= NODE_HOST_IP= NODE_POD_CIDR= NODE_DIR= NODE_RUN_DIR= NODE_CGROUP= CONTAINERD_SOCK=
-    NODE_MNTNS_PATH= NODE_POD_LOGS_DIR=
-    NODE_VOLUMES_DIR=$CLUSTER_DIR/volumes
+    NODE_STORAGE_DIR= NODE_VOLUMES_DIR= NODE_EXT4_DIR= NODE_XFS_DIR= NODE_MNTNS_PATH= NODE_POD_LOGS_DIR=
   fi
 }
 

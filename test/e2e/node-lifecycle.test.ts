@@ -25,7 +25,7 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
   const env = clusterEnv(NAME);
   const kube = kubeFor(NAME);
   const pids = recordedPids(env.CLUSTER_DIR);
-  expect(Object.keys(pids).sort()).toEqual(['containerd', 'coredns', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-scheduler', 'kubelet', 'kwok-controller', 'nodeproxy', 'provisioner']);
+  expect(Object.keys(pids).sort()).toEqual(['containerd', 'coredns', 'etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-scheduler', 'kubelet', 'kwok-controller', 'local-path', 'nodeproxy', 'provisioner']);
 
   // Run twice: the same processes, reused.
   const second = up();

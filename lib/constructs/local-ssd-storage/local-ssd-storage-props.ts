@@ -46,6 +46,14 @@ export interface LocalSsdStorageProps {
    */
   readonly reclaimPolicy?: ReclaimPolicy;
   /**
+   * The directory on the node where the class's volumes live, and so the file system they are on:
+   * the StorageClass's `parameters.nodePath`, which rancher local-path (v0.0.30) honours when the
+   * path is one its config lists for the volume's node, and refuses otherwise.
+   * @default - none: the provisioner chooses (local-path: one of the paths its config lists for the
+   * node, at random when it lists several)
+   */
+  readonly nodePath?: string;
+  /**
    * Whether claims of this class may be grown in place.
    * @default true
    */
@@ -70,4 +78,4 @@ export const LOCAL_SSD_STORAGE_DEFAULTS = {
   allowVolumeExpansion: true,
   nodeSelector: { 'node.sandstore.io/disk': 'ssd' },
   taintEffect: 'NoSchedule',
-} as const satisfies Omit<Required<LocalSsdStorageProps>, 'taint'> & { taintEffect: TaintEffect };
+} as const satisfies Omit<Required<LocalSsdStorageProps>, 'taint' | 'nodePath'> & { taintEffect: TaintEffect };

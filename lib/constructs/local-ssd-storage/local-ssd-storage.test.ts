@@ -16,6 +16,15 @@ describe('LocalSsdStorage', () => {
     expect(storage.placement).toEqual({ nodeSelector: { 'node.sandstore.io/disk': 'ssd' }, tolerations: [] });
   });
 
+  test('nodePath: the directory on the node, as local-path\'s per-class parameter; none by default', () => {
+    const objects = synthesize((chart) => {
+      new LocalSsdStorage(chart, 'ext4', { storageClassName: 'ext4', nodePath: '/var/lib/sandstore-deploy/sandstore-local/ext4' });
+      new LocalSsdStorage(chart, 'any', { storageClassName: 'any' });
+    });
+    expect(find(objects, 'StorageClass', 'ext4').parameters).toEqual({ nodePath: '/var/lib/sandstore-deploy/sandstore-local/ext4' });
+    expect(find(objects, 'StorageClass', 'any')).not.toHaveProperty('parameters');
+  });
+
   test('a StorageClass is cluster-scoped: no namespace even in a namespaced chart', () => {
     const objects = synthesize((chart) => new LocalSsdStorage(chart, 'storage'), { namespace: 'ns' });
     expect(find(objects, 'StorageClass', 'sandstore-local-ssd').metadata.namespace).toBeUndefined();
@@ -38,6 +47,8 @@ describe('LocalSsdStorage', () => {
     [{ nodeSelector: { disk: 'solid state' } }, /nodeSelector\["disk"\] "solid state"; expected a label value/],
     [{ provisioner: ' ' }, /provisioner " "; expected a provisioner name such as "rancher.io\/local-path"/],
     [{ provisioner: 'rancher.io/local-path ' }, /provisioner "rancher.io\/local-path "; expected a provisioner name/],
+    [{ nodePath: 'ext4' }, /nodePath "ext4"; expected an absolute directory path such as/],
+    [{ nodePath: '/mnt//ext4' }, /nodePath "\/mnt\/\/ext4"; expected an absolute directory path .*no "\/\/"/],
     [{ reclaimPolicy: 'Retain' as const }, /reclaimPolicy "Retain"; expected "Delete": every run starts on empty volumes and destroy removes them/],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => synthesize((chart) => new LocalSsdStorage(chart, 'storage', props))).toThrow(message);

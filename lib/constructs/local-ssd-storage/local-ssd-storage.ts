@@ -21,6 +21,8 @@ export class LocalSsdStorage extends Construct {
   public readonly provisioner: string;
   public readonly reclaimPolicy: ReclaimPolicy;
   public readonly allowVolumeExpansion: boolean;
+  /** Undefined when the provisioner chooses the directory. */
+  public readonly nodePath?: string;
   public readonly nodeSelector: Readonly<Record<string, string>>;
   /** Undefined when SSD nodes are not tainted. */
   public readonly taint?: { readonly key: string; readonly value?: string; readonly effect: TaintEffect };
@@ -33,11 +35,13 @@ export class LocalSsdStorage extends Construct {
     this.provisioner = props.provisioner ?? DEFAULTS.provisioner;
     this.reclaimPolicy = props.reclaimPolicy ?? DEFAULTS.reclaimPolicy;
     this.allowVolumeExpansion = props.allowVolumeExpansion ?? DEFAULTS.allowVolumeExpansion;
+    this.nodePath = props.nodePath;
     this.nodeSelector = { ...(props.nodeSelector ?? DEFAULTS.nodeSelector) };
     this.taint = props.taint && { key: props.taint.key, value: props.taint.value, effect: props.taint.effect ?? DEFAULTS.taintEffect };
     check(who, 'storageClassName', this.storageClassName, rules.dnsSubdomain);
     check(who, 'provisioner', this.provisioner, rules.provisioner);
     check(who, 'reclaimPolicy', this.reclaimPolicy, rules.cleanSlateReclaimPolicy);
+    if (this.nodePath !== undefined) check(who, 'nodePath', this.nodePath, rules.nodePath);
     for (const [key, value] of Object.entries(this.nodeSelector)) {
       check(who, 'nodeSelector key', key, rules.labelKey);
       check(who, `nodeSelector["${key}"]`, value, rules.labelValue);
@@ -56,6 +60,7 @@ export class LocalSsdStorage extends Construct {
         annotations: phaseAnnotation(DeployPhase.base),
       },
       provisioner: this.provisioner,
+      parameters: this.nodePath === undefined ? undefined : { nodePath: this.nodePath },
       volumeBindingMode: 'WaitForFirstConsumer',
       reclaimPolicy: this.reclaimPolicy,
       allowVolumeExpansion: this.allowVolumeExpansion,

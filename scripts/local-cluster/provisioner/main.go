@@ -2,15 +2,17 @@
 // provisioner for the sandstore-deploy local cluster.
 //
 // There is no kubelet and no disk behind a kwok node, so a real provisioner
-// (rancher local-path, a CSI driver, ...) cannot run there. For kwok nodes this
-// one only does the API-object half of what such a provisioner does; for the
-// real node (--real-node) it also does the disk half, like rancher
-// local-path-provisioner: a directory per volume under
-// --real-node-volumes-dir, created before the volume is offered and removed
-// (with everything in it) before the volume object is deleted. The node runs
-// on this machine, so the directories are made here, with no helper pod.
+// (rancher local-path, a CSI driver, ...) cannot serve it: local-path makes
+// and removes a volume's directory with a helper pod on the volume's node, and
+// no pod runs on a kwok node. For kwok nodes this one does only the API-object
+// half of what such a provisioner does. Claims on any other node (the local
+// cluster's real node) are left to rancher's local-path-provisioner, which
+// up.sh runs under the same provisioner name and which, for its part, leaves
+// the kwok nodes' claims and this provisioner's volumes alone
+// (../local-path/qualifier.go).
 //
-//   - For every PersistentVolumeClaim that is Pending, unbound, carries the
+//   - For every PersistentVolumeClaim that is Pending, unbound, selected for a
+//     kwok node (annotated kwok.x-k8s.io/node=fake), carries the
 //     scheduler's "volume.kubernetes.io/selected-node" annotation (i.e. its
 //     StorageClass uses volumeBindingMode WaitForFirstConsumer and a pod using
 //     it was just scheduled) and whose StorageClass names our provisioner
@@ -18,12 +20,13 @@
 //     PersistentVolume under a fake path, pinned to the selected node, pre-bound
 //     to the claim (claimRef). kube-controller-manager's PV controller then
 //     completes the binding, exactly as with an external provisioner.
-//   - For every PersistentVolume it provisioned that becomes Released with
+//   - For every PersistentVolume it provisioned (labelled
+//     sandstore.io/local-provisioner=true) that becomes Released with
 //     reclaim policy Delete (its claim was deleted), it deletes the PV object.
 //     The pv-protection / pvc-protection finalizers of kube-controller-manager
 //     stay in play.
 //
-// Nothing is created on disk for kwok nodes.
+// Nothing is created on disk.
 //
 // With --pod-logs-dir it also maintains kwok Logs objects for pods whose image
 // tags make them crash or fail, so that `kubectl logs [--previous]` of those
@@ -35,11 +38,8 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"os/signal"
 	"path"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -70,15 +70,15 @@ const (
 	annProvisionedBy      = "pv.kubernetes.io/provisioned-by"
 	annBetaStorageClass   = "volume.beta.kubernetes.io/storage-class"
 	labelHostname         = "kubernetes.io/hostname"
+	labelOurs             = "sandstore.io/local-provisioner"
+	annKwokNode           = "kwok.x-k8s.io/node"
 )
 
 type provisioner struct {
 	name     string
 	basePath string
-	// realNode's volumes are real directories under realDir.
-	realNode string
-	realDir  string
 	client   kubernetes.Interface
+	nodes    corelisters.NodeLister
 	pvcs     corelisters.PersistentVolumeClaimLister
 	pvs      corelisters.PersistentVolumeLister
 	classes  storagelisters.StorageClassLister
@@ -95,19 +95,11 @@ func main() {
 		healthAddr  = flag.String("health-addr", "", "if set, serve /healthz on this address (e.g. 127.0.0.1:20006)")
 		resync      = flag.Duration("resync", 30*time.Second, "informer resync period")
 		concurrency = flag.Int("workers", 2, "workers per queue")
-		realNode    = flag.String("real-node", "", "name of the node whose volumes are real directories (the local cluster's kubelet node)")
-		realDir     = flag.String("real-node-volumes-dir", "", "with --real-node: the directory that holds its volumes (created 0777, as rancher local-path does)")
 		podLogsDir  = flag.String("pod-logs-dir", "", "if set, maintain kwok Logs objects (kwok.x-k8s.io/v1alpha1) pointing crashing pods' containers at the crash.log / fail.log fixtures in this directory (needs the Logs CRD)")
 	)
 	klog.InitFlags(nil)
 	flag.Parse()
 
-	if (*realNode == "") != (*realDir == "") {
-		klog.Fatal("--real-node and --real-node-volumes-dir go together")
-	}
-	if *realDir != "" && !filepath.IsAbs(*realDir) {
-		klog.Fatalf("--real-node-volumes-dir must be an absolute path, got %q", *realDir)
-	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
 		klog.Fatalf("loading kubeconfig: %v", err)
@@ -133,9 +125,8 @@ func main() {
 	p := &provisioner{
 		name:     *name,
 		basePath: *basePath,
-		realNode: *realNode,
-		realDir:  filepath.Clean(*realDir),
 		client:   client,
+		nodes:    factory.Core().V1().Nodes().Lister(),
 		pvcs:     factory.Core().V1().PersistentVolumeClaims().Lister(),
 		pvs:      factory.Core().V1().PersistentVolumes().Lister(),
 		classes:  factory.Storage().V1().StorageClasses().Lister(),
@@ -263,6 +254,9 @@ func (p *provisioner) syncClaim(ctx context.Context, key string) error {
 	if node == "" {
 		return nil // not scheduled yet (or Immediate binding: unsupported, like local-path)
 	}
+	if kwok, err := p.isKwokNode(node); err != nil || !kwok {
+		return err // a real node's claim is local-path-provisioner's
+	}
 	className := classOf(pvc)
 	if className == "" {
 		return nil
@@ -301,19 +295,6 @@ func (p *provisioner) syncClaim(ctx context.Context, key string) error {
 	}
 	hostPathType := corev1.HostPathDirectoryOrCreate
 	dir := path.Join(p.basePath, fmt.Sprintf("%s_%s_%s", pvName, pvc.Namespace, pvc.Name))
-	if node == p.realNode {
-		// The directory exists before the volume is offered, writable by the
-		// pod's non-root user whatever its uid (hostPath gets no fsGroup).
-		dir = filepath.Join(p.realDir, fmt.Sprintf("%s_%s_%s", pvName, pvc.Namespace, pvc.Name))
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			p.recorder.Eventf(pvc, corev1.EventTypeWarning, "ProvisioningFailed", "creating directory %s: %v", dir, err)
-			return err
-		}
-		if err := os.Chmod(dir, 0o777); err != nil {
-			return err
-		}
-		hostPathType = corev1.HostPathDirectory
-	}
 	volumeMode := corev1.PersistentVolumeFilesystem
 	if pvc.Spec.VolumeMode != nil {
 		volumeMode = *pvc.Spec.VolumeMode
@@ -326,7 +307,7 @@ func (p *provisioner) syncClaim(ctx context.Context, key string) error {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        pvName,
 			Annotations: map[string]string{annProvisionedBy: p.name},
-			Labels:      map[string]string{"sandstore.io/local-provisioner": "true"},
+			Labels:      map[string]string{labelOurs: "true"},
 		},
 		Spec: corev1.PersistentVolumeSpec{
 			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: request},
@@ -381,7 +362,8 @@ func (p *provisioner) syncVolume(ctx context.Context, key string) error {
 	} else if err != nil {
 		return err
 	}
-	if pv.Annotations[annProvisionedBy] != p.name || pv.DeletionTimestamp != nil {
+	// local-path-provisioner's volumes carry the same provisioned-by name: only the label tells ours.
+	if pv.Labels[labelOurs] != "true" || pv.Annotations[annProvisionedBy] != p.name || pv.DeletionTimestamp != nil {
 		return nil
 	}
 	if pv.Status.Phase != corev1.VolumeReleased || pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimDelete {
@@ -396,10 +378,6 @@ func (p *provisioner) syncVolume(ctx context.Context, key string) error {
 			return err
 		}
 	}
-	if err := p.removeDirectory(pv); err != nil {
-		p.recorder.Eventf(pv, corev1.EventTypeWarning, "VolumeFailedDelete", "%v", err)
-		return err
-	}
 	uid := pv.UID
 	err = p.client.CoreV1().PersistentVolumes().Delete(ctx, pv.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
@@ -411,22 +389,14 @@ func (p *provisioner) syncVolume(ctx context.Context, key string) error {
 	return nil
 }
 
-// removeDirectory deletes the directory of a real-node volume, and only a
-// directory this provisioner made: directly under the volumes directory, named
-// after the volume.
-func (p *provisioner) removeDirectory(pv *corev1.PersistentVolume) error {
-	if p.realDir == "" || pv.Spec.HostPath == nil {
-		return nil
+// isKwokNode: the node is one kwok simulates (no kubelet, no disk). A node not
+// in the cache yet is retried.
+func (p *provisioner) isKwokNode(name string) (bool, error) {
+	node, err := p.nodes.Get(name)
+	if err != nil {
+		return false, fmt.Errorf("node %s of a claim: %w", name, err)
 	}
-	dir := filepath.Clean(pv.Spec.HostPath.Path)
-	if filepath.Dir(dir) != p.realDir || !strings.HasPrefix(filepath.Base(dir), pv.Name+"_") {
-		return nil // a kwok volume's fake path, or not ours
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("removing the directory %s of volume %s: %w", dir, pv.Name, err)
-	}
-	klog.Infof("removed directory %s of volume %s", dir, pv.Name)
-	return nil
+	return node.Annotations[annKwokNode] == "fake", nil
 }
 
 func refNS(pv *corev1.PersistentVolume) string {

@@ -15,7 +15,7 @@ import { refusedWithin } from '../runner/client-access.js';
 import { InterruptedError } from '../runner/watch.js';
 import type { Manifest } from '../synth.js';
 import type { ProcessTarget } from './baseline-record.js';
-import { baselineSettings, layoutNeeds, type BaselineSettings, type Layout, type ProcessSettings } from './baseline-settings.js';
+import { baselineSettings, layoutNeeds, numberedLayout, type BaselineSettings, type Layout, type ProcessSettings } from './baseline-settings.js';
 import { QUIET_SECONDS } from './gate.js';
 import { imageBinary, machinePlatform, resolveImage, type ImageBinary, type ResolvedImage } from './image-binaries.js';
 import {
@@ -30,21 +30,12 @@ export interface BaselinePlan {
   readonly imageEnv: { readonly sandstore: Record<string, string>; readonly etcd: Record<string, string> };
 }
 
-/** Ports that stand in for the real ones while the settings are only being checked. */
-function placeholderLayout(manifests: readonly Manifest[]): Layout {
-  const needs = layoutNeeds(manifests);
-  return {
-    dataRoot: '/baseline',
-    etcdPorts: Array.from({ length: needs.etcdMembers }, (_, m) => new Map(needs.etcdContainerPorts.map((p, i) => [p, 10_000 + m * 10 + i]))),
-    nodePorts: Array.from({ length: needs.nodes }, (_, i) => 20_000 + i),
-  };
-}
-
 const envOf = (image: ResolvedImage) => Object.fromEntries((image.config.config?.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
 /** Checks the settings (refusing a profile the baseline cannot mirror), then takes both programs out of their images. */
 export async function planBaseline(manifests: readonly Manifest[], report: Reporter): Promise<BaselinePlan> {
-  const settings = baselineSettings(manifests, placeholderLayout(manifests));
+  // Ports that stand in for the real ones while the settings are only being checked.
+  const settings = baselineSettings(manifests, numberedLayout(manifests, { dataRoot: '/baseline', etcdBase: 10_000, nodeBase: 20_000 }));
   const [sandstoreImage, etcdImage] = [await resolveImage(settings.sandstore.image), await resolveImage(settings.etcdImage.image)];
   const sandstore = await imageBinary(sandstoreImage, settings.sandstore.command);
   const etcd = await imageBinary(etcdImage, settings.etcdImage.command);

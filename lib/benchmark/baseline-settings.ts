@@ -132,6 +132,16 @@ export function layoutNeeds(manifests: readonly Manifest[]): { readonly etcdMemb
   return { etcdMembers: etcdSet.spec.replicas, etcdContainerPorts: ports, nodes: nodeSet.spec.replicas };
 }
 
+/** A layout of numbered ports (etcd member m's i-th port at etcdBase + 10m + i, node n's at nodeBase + n): for checks and tests. */
+export function numberedLayout(manifests: readonly Manifest[], at: { dataRoot: string; etcdBase: number; nodeBase: number }): Layout {
+  const needs = layoutNeeds(manifests);
+  return {
+    dataRoot: at.dataRoot,
+    etcdPorts: Array.from({ length: needs.etcdMembers }, (_, m) => new Map(needs.etcdContainerPorts.map((p, i) => [p, at.etcdBase + m * 10 + i]))),
+    nodePorts: Array.from({ length: needs.nodes }, (_, i) => at.nodeBase + i),
+  };
+}
+
 /** The settings of every process, and how they differ from the pods'. */
 export function baselineSettings(manifests: readonly Manifest[], layout: Layout): BaselineSettings {
   const etcdSet = byComponent<StatefulSet>(manifests, 'StatefulSet', Component.controlPlane);

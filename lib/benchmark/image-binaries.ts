@@ -81,19 +81,28 @@ export function machinePlatform(): { os: string; architecture: string } {
   return { os: process.platform, architecture: arch[process.arch] ?? process.arch };
 }
 
+/** How long a registry may take to answer a request (its headers; a layer's body may take longer). */
+const REGISTRY_ANSWER_SECONDS = 10;
+
 const sha256Of = (data: Buffer | string) => `sha256:${createHash('sha256').update(data).digest('hex')}`;
 
 /** A GET on the registry; 401 and anything but 200 are refused naming the URL and what the registry said. */
 async function registryGet(ref: ImageRef, path: string, accept?: string): Promise<Response> {
   const url = `${registryBase(ref.registry)}/v2/${ref.repository}/${path}`;
   let res: Response;
+  // A timer of our own (AbortSignal.timeout's does not keep the process alive): undici retries a
+  // connection the server closes without answering, without end, and the runner would exit 13.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new Error(`no answer within ${REGISTRY_ANSWER_SECONDS} s`)), REGISTRY_ANSWER_SECONDS * 1000);
   try {
-    res = await fetch(url, { headers: accept ? { Accept: accept } : {}, redirect: 'follow' });
+    res = await fetch(url, { headers: accept ? { Accept: accept } : {}, redirect: 'follow', signal: deadline.signal });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
     throw new FailedError(`cannot reach the registry of ${ref.text} at ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}. Nothing was started.`, [
       'Is the registry up? The local cluster\'s is started by `bash scripts/local-cluster/images.sh ensure`.',
     ]);
+  } finally {
+    clearTimeout(timer);
   }
   if (res.status === 401) {
     const wants = res.headers.get('www-authenticate') ?? 'credentials';
@@ -204,12 +213,14 @@ async function searchLayer(ref: ImageRef, layer: Descriptor, path: string, tmp: 
   const tar = extract();
   const deleting = whiteouts(path);
   let answer: LayerAnswer = { kind: 'absent' };
+  // A file being written when the layer turns out damaged: finished (or failed) before the caller removes it.
+  let writing: Promise<void> | undefined;
   tar.on('entry', (header: Header, stream, next) => {
     const name = entryPath(header.name);
     if (name === path && header.type === 'file') {
       const hash = createHash('sha256');
       stream.on('data', (chunk) => hash.update(chunk as Buffer));
-      pipeline(stream, createWriteStream(tmp, { mode: 0o755 })).then(() => {
+      writing = pipeline(stream, createWriteStream(tmp, { mode: 0o755 })).then(() => {
         answer = { kind: 'file', tmp, sha256: hash.digest('hex') };
         next();
       }, next);
@@ -221,7 +232,12 @@ async function searchLayer(ref: ImageRef, layer: Descriptor, path: string, tmp: 
     stream.on('end', () => next()).resume();
   });
   const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-  await pipeline(...([body, digester, ...(kind === 'gzip' ? [createGunzip()] : []), tar] as [Readable, Transform, ...NodeJS.WritableStream[]]));
+  try {
+    await pipeline(...([body, digester, ...(kind === 'gzip' ? [createGunzip()] : []), tar] as [Readable, Transform, ...NodeJS.WritableStream[]]));
+  } catch (err) {
+    await writing;
+    throw new FailedError(`layer ${layer.digest} of ${ref.text} cannot be read (${(err as Error).message}): damaged, or not the ${kind} it says it is. Nothing was started.`);
+  }
   if (digester.digest() !== layer.digest) throw new FailedError(`layer ${layer.digest} of ${ref.text} does not match its digest. Nothing was started.`);
   return answer;
 }

@@ -74,7 +74,7 @@ export async function benchmarkBaseline(report: Reporter, opts: BaselineOptions,
   }
   if (leftovers.length > 0) throw new FailedError(`the baseline's processes were stopped, but not everything is gone: ${leftovers.join('; ')}`);
   report.step('baseline', `stopped: no process, port or data of the baseline is left (${running.target.processes.map((p) => p.pid).join(', ')} gone)`);
-  return conclude(report, profile.name, measured.outcome);
+  return conclude(report, profile.name, measured.outcome, 'Among the processes meanwhile');
 }
 
 /** A baseline has no cluster: what `cluster` says in its run.json (target says what ran). */

@@ -185,7 +185,7 @@ export function statusOf(run: DriverRun, changes: string[]): { status: RunStatus
 }
 
 /** Prints the run's table and where it is, and says how it ended by the exit code. */
-export function conclude(report: Reporter, profileName: string, { dir, status, reasons, run }: RunOutcome): number {
+export function conclude(report: Reporter, profileName: string, { dir, status, reasons, run }: RunOutcome, meanwhile = 'In the cluster meanwhile'): number {
   const summary = readSummary(dir);
   if (summary) for (const line of summaryTable(summary)) report.info(line);
   const where = `recorded in ${dir}`;
@@ -195,7 +195,7 @@ export function conclude(report: Reporter, profileName: string, { dir, status, r
   }
   if (status === 'interrupted') throw new CommandError(`benchmark interrupted; what was measured is kept, marked interrupted, ${where}`, 130);
   if (status === 'failed') {
-    const cluster = reasons.slice(1).map((r) => `In the cluster meanwhile: ${r}`);
+    const cluster = reasons.slice(1).map((r) => `${meanwhile}: ${r}`);
     throw new FailedError(`the load driver failed; the run is marked failed, ${where}`, [...run.lastErrors.slice(-10), ...cluster, `Its whole output: ${join(dir, 'driver.log')}`]);
   }
   throw new FailedError(`the run is marked invalid and left out of comparisons (--include-invalid counts it), ${where}`, [...reasons]);

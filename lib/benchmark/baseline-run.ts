@@ -49,10 +49,14 @@ const NOT_WITH_BASELINE: readonly [keyof BaselineOptions, string, string][] = [
 export function refuseBaselineCombinations(opts: BaselineOptions, args: readonly unknown[]): void {
   const clash = NOT_WITH_BASELINE.filter(([key]) => opts[key] !== undefined && opts[key] !== false);
   if (clash.length > 0) {
-    throw new RefusedError(`--baseline=${opts.baseline} cannot go with ${clash.map(([, flag]) => flag).join(', ')}: ${clash.map(([, flag, why]) => `${flag} ${why}`).join('; ')}. Nothing was started.`);
+    const flags = clash.map(([, flag]) => flag).join(', ');
+    throw new RefusedError(`--baseline=${opts.baseline} cannot go with ${flags}: ${clash.map(([, flag, why]) => `${flag} ${why}`).join('; ')}. Nothing was started.`);
   }
   const selectors = (args[0] as string[] | undefined) ?? [];
-  if (selectors.length > 0) throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${selectors.join(' ')}: --baseline takes the profile from --profile. Nothing was started.`);
+  if (selectors.length > 0) {
+    const given = `argument${selectors.length === 1 ? '' : 's'} ${selectors.join(' ')}`;
+    throw new RefusedError(`unexpected ${given}: --baseline takes the profile from --profile. Nothing was started.`);
+  }
 }
 
 export async function benchmarkBaseline(report: Reporter, opts: BaselineOptions, args: readonly unknown[], signal: AbortSignal): Promise<number> {

@@ -244,14 +244,19 @@ function describeDifferences(d: DifferenceInput): Difference[] {
     why: a.includes('$(') && !/:\d/.test(a) ? 'the pod\'s name, expanded as the kubelet would' : 'etcd\'s URLs on 127.0.0.1 at ports of its own; its data in a folder of this machine',
   }] : []));
   const runAs = d.nodeSet.spec.template.spec.securityContext?.runAsUser;
+  const measured = 'what the baseline measures the cost of';
+  const row = (setting: string, kubernetes: string, processes: string, why: string): Difference => ({ setting, kubernetes, processes, why });
   return [
     ...envDiffs,
-    { setting: 'membership addresses (etcd keys)', kubernetes: 'the pods\' DNS names at the gRPC port', processes: d.members.map((m) => m.value).join(' '), why: 'the nodes listen on 127.0.0.1' },
+    row('membership addresses (etcd keys)', 'the pods\' DNS names at the gRPC port', d.members.map((m) => m.value).join(' '), 'the nodes listen on 127.0.0.1'),
     ...argDiffs,
-    { setting: 'network', kubernetes: 'a network namespace per pod (veth, bridge); clients through node ports (kube-proxy\'s NAT)', processes: 'loopback, no NAT', why: 'what the baseline measures the cost of' },
-    { setting: 'metrics :2112', kubernetes: 'each pod serves its own', processes: 'only the first node to bind it serves metrics (Sand Store ignores the error)', why: 'fixed in Sand Store\'s code; the nodes share one network namespace' },
-    { setting: 'resources', kubernetes: 'cgroup requests and limits of the StatefulSet', processes: 'none: the processes share the machine freely', why: 'what the baseline measures the cost of' },
-    { setting: 'user and confinement', kubernetes: `uid ${runAs ?? '(image default)'}, no capabilities, read-only root file system, seccomp RuntimeDefault`, processes: `uid ${process.getuid?.() ?? 'unknown'}, as the runner`, why: 'a plain process of whoever runs the baseline' },
-    { setting: 'sidecars, init containers and probes', kubernetes: 'events sidecar (tail -F of the log), wait-for-membership, startup/readiness/liveness probes', processes: 'none: membership written before the nodes start; the logs read from their files', why: 'they serve Kubernetes, not the measurement' },
+    row('network', 'a network namespace per pod (veth, bridge); clients through node ports (kube-proxy\'s NAT)', 'loopback, no NAT', measured),
+    row('metrics :2112', 'each pod serves its own', 'only the first node to bind it serves metrics (Sand Store ignores the error)',
+      'fixed in Sand Store\'s code; the nodes share one network namespace'),
+    row('resources', 'cgroup requests and limits of the StatefulSet', 'none: the processes share the machine freely', measured),
+    row('user and confinement', `uid ${runAs ?? '(image default)'}, no capabilities, read-only root file system, seccomp RuntimeDefault`,
+      `uid ${process.getuid?.() ?? 'unknown'}, as the runner`, 'a plain process of whoever runs the baseline'),
+    row('sidecars, init containers and probes', 'events sidecar (tail -F of the log), wait-for-membership, startup/readiness/liveness probes',
+      'none: membership written before the nodes start; the logs read from their files', 'they serve Kubernetes, not the measurement'),
   ];
 }

@@ -51,7 +51,8 @@ async function registry(repo: string, tag: string, layers: readonly Buffer[], pl
       return;
     }
     const blob = new RegExp(`^/v2/${repo}/blobs/(sha256:[0-9a-f]{64})$`).exec(req.url ?? '');
-    if (req.url === `/v2/${repo}/manifests/${tag}`) res.writeHead(200, { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Docker-Content-Digest': digest(manifest) }).end(manifest);
+    const manifestHeaders = { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json', 'Docker-Content-Digest': digest(manifest) };
+    if (req.url === `/v2/${repo}/manifests/${tag}`) res.writeHead(200, manifestHeaders).end(manifest);
     else if (blob && blobs.has(blob[1])) {
       blobRequests++;
       const body = blobs.get(blob[1])!;
@@ -85,7 +86,8 @@ test('image references split as Docker splits them; only loopback registries are
   expect(parseImageRef('etcd')).toMatchObject({ registry: 'docker.io', repository: 'library/etcd', reference: 'latest' });
   expect(parseImageRef(`r.io/a/b@sha256:${'a'.repeat(64)}`)).toMatchObject({ reference: `sha256:${'a'.repeat(64)}` });
   expect(() => parseImageRef('Not An Image')).toThrow(/is not an image reference: expected \[registry\/\]repository\[:tag\]/);
-  expect([registryBase('localhost:5000'), registryBase('127.0.0.1:5000'), registryBase('registry.example:5000')]).toEqual(['http://localhost:5000', 'http://127.0.0.1:5000', 'https://registry.example:5000']);
+  expect(['localhost:5000', '127.0.0.1:5000', 'registry.example:5000'].map(registryBase))
+    .toEqual(['http://localhost:5000', 'http://127.0.0.1:5000', 'https://registry.example:5000']);
 });
 
 test('the program is found in the top layer that has it, through a symlink, byte for byte, and cached by the manifest\'s digest', async () => {

@@ -57,10 +57,17 @@ const MANIFEST_TYPES = {
   dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
 } as const;
 
+/** [registry/]path[:tag][@digest], the path's components in Docker's grammar. */
+const COMPONENT = '[a-z0-9]+(?:[._-][a-z0-9]+)*';
+const IMAGE_REF = new RegExp(`^(?:([^/]+)/)?(${COMPONENT}(?:/${COMPONENT})*)(?::(\\w[\\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$`);
+
 /** Docker's rule: the first component names a registry when it has a dot or a port, or is localhost; else Docker Hub. */
 export function parseImageRef(text: string): ImageRef {
-  const m = /^(?:([^/]+)\/)?([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([\w][\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(text);
-  if (!m) throw new RefusedError(`image ${JSON.stringify(text)} is not an image reference: expected [registry/]repository[:tag][@sha256:<64 hex>], such as localhost:5000/sandstore-node:local-node-latest. Nothing was started.`);
+  const m = IMAGE_REF.exec(text);
+  if (!m) {
+    throw new RefusedError(`image ${JSON.stringify(text)} is not an image reference: expected [registry/]repository[:tag][@sha256:<64 hex>], `
+      + 'such as localhost:5000/sandstore-node:local-node-latest. Nothing was started.');
+  }
   const [, first, rest, tag, digest] = m;
   const isRegistry = first !== undefined && (first.includes('.') || first.includes(':') || first === 'localhost');
   const registry = isRegistry ? first : 'docker.io';

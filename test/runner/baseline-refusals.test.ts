@@ -36,7 +36,8 @@ afterEach(() => rmSync(scratch, { recursive: true, force: true }));
 async function baseline(...args: string[]) {
   const before = requests;
   const results = join(scratch, 'results');
-  const r = await runEntry('lib/runner/cli.ts', ['benchmark', '--profile=baseline-refusal', `--results-dir=${results}`, `--source=${sandstoreSource()}`, ...args], { cwd: work, env: { TMPDIR: scratch } });
+  const argv = ['benchmark', '--profile=baseline-refusal', `--results-dir=${results}`, `--source=${sandstoreSource()}`, ...args];
+  const r = await runEntry('lib/runner/cli.ts', argv, { cwd: work, env: { TMPDIR: scratch } });
   const started = readdirSync(scratch).filter((f) => f.startsWith('sandstore-baseline-'));
   return { ...r, asked: requests - before, started, recorded: existsSync(join(results, 'baseline-refusal')) };
 }

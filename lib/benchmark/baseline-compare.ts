@@ -69,11 +69,22 @@ export interface BaselinePair {
   readonly ratios: readonly BaselineRatio[];
 }
 
+/**
+ * A baseline group's Kubernetes counterpart: the profile's group (`local-node` for `local-node
+ * (processes)`), else, for run folders compared one by one, the first Kubernetes group of the same profile.
+ */
+function counterpart(baseline: GroupResult, groups: readonly GroupResult[]): GroupResult | undefined {
+  const target = baseline.group.runs[0]?.record.target;
+  if (!target) return undefined;
+  const kubernetes = groups.filter((g) => g.group.runs.length > 0 && g.group.runs.every((r) => !r.record.target));
+  const profileOf = (g: GroupResult) => g.group.runs[0]?.record.profile.name;
+  return kubernetes.find((g) => baselineLabel(g.group.label, target) === baseline.group.label)
+    ?? (baseline.group.kind === 'run' ? kubernetes.find((g) => profileOf(g) === profileOf(baseline)) : undefined);
+}
+
 export function baselinePairs(groups: readonly GroupResult[]): BaselinePair[] {
   return groups.flatMap((baseline) => {
-    const target = baseline.group.runs[0]?.record.target;
-    if (!target) return [];
-    const kubernetes = groups.find((g) => g.group.runs.every((r) => !r.record.target) && baselineLabel(g.group.label, target) === baseline.group.label);
+    const kubernetes = counterpart(baseline, groups);
     if (!kubernetes) return [];
     const ratios = OPERATIONS.flatMap((operation) => VERDICT_METRICS.flatMap((metric): BaselineRatio[] => {
       const [k, b] = [kubernetes.operations[operation], baseline.operations[operation]];

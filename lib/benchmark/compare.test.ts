@@ -534,6 +534,17 @@ describe('the process baseline beside Kubernetes', () => {
     expect(r.interval!.high).toBeGreaterThanOrEqual(r.value);
   });
 
+  test('run folders named one by one: the baseline run is marked, and set against the Kubernetes run of its profile', async () => {
+    const k8s = writeRun('alpha/2025-06-01T10-00-00Z', { phases: { stat: { p50: 3 } } });
+    const other = writeRun('beta/2025-06-01T10-30-00Z', { phases: { stat: { p50: 9 } } });
+    const processes = writeRun('alpha/2025-06-01T11-00-00Z', { target, phases: { stat: { p50: 2 } } });
+    const c = await compareRuns(options([other, processes, k8s]));
+    expect(c.groups.map((g) => g.group.label)).toEqual(['beta/2025-06-01T10-30-00Z', 'alpha/2025-06-01T11-00-00Z (processes)', 'alpha/2025-06-01T10-00-00Z']);
+    expect(c.baselines.map((p) => [p.kubernetes.group.label, p.ratios.map((r) => [r.operation, r.metric, r.ratio?.value])[0]])).toEqual([
+      ['alpha/2025-06-01T10-00-00Z', ['stat', 'p50', 1.5]],
+    ]);
+  });
+
   test('with only baseline runs there is no ratio, and the group is still compared', async () => {
     writeRun('alpha/2025-06-01T12-00-00Z', { target, phases: { write: { p50: 1 } } });
     const c = await compareRuns(options(['alpha']));

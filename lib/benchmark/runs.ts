@@ -11,7 +11,7 @@ import { median } from 'simple-statistics';
 import type * as z from 'zod/mini';
 import { FailedError, RefusedError } from '../errors.js';
 import { DriverSummary, OPERATIONS, RunRecord, type Operation } from './record.js';
-import { splitByTarget } from './baseline-compare.js';
+import { baselineLabel, splitByTarget } from './baseline-compare.js';
 import { bootstrapMedianInterval, type Interval } from './stats.js';
 import { readStudy, STUDY_FILE } from './study.js';
 
@@ -210,7 +210,7 @@ export function selectRuns(selectors: readonly string[], resultsDir: string): Se
     seen.add(r.dir);
     if (r.kind === 'run') {
       const run = loadRun(r.dir);
-      groups.push({ label: run.record.id, kind: 'run', runs: [run] });
+      groups.push({ label: run.record.target ? baselineLabel(run.record.id, run.record.target) : run.record.id, kind: 'run', runs: [run] });
     } else if (r.kind === 'study') {
       groups.push(...studyGroups(r.dir, resultsDir));
     } else {

@@ -7,6 +7,8 @@ import { barLabel, CHART_HEIGHT, CHART_WIDTH, chartFontFiles, legendRows, PNG_SC
 import { compareRuns, type CompareOptions } from './compare.js';
 import { DRIVER_SUMMARY_SCHEMA, DriverSummary, OPERATIONS, RUN_RECORD_SCHEMA, RunRecord, type Operation, type RunStatus } from './record.js';
 import { fieldPath } from './runs.js';
+import type { ProcessTarget } from './baseline-record.js';
+import { ratioOfMedians } from './baseline-compare.js';
 import { formatNumber, formatP, formatSigned, formatSpread } from './table.js';
 
 /**
@@ -29,6 +31,8 @@ interface RunSpec {
   readonly reasons?: string[];
   readonly phases?: Partial<Record<Operation, PhaseSpec>>;
   readonly startedAt?: string;
+  /** A process baseline's run (--baseline=processes). */
+  readonly target?: ProcessTarget;
 }
 
 const DRIVER_OPTIONS = { seeds: ['127.0.0.1:30001'], concurrency: 8, block_size_bytes: 4096, duration_s: 30, warmup_s: 5, operations: [...OPERATIONS] };
@@ -55,6 +59,7 @@ function runRecord(id: string, spec: RunSpec): RunRecord {
     sandstore: { source: '/src/sandstore', revision: 'c'.repeat(40), contentDigest: `sha256:${'d'.repeat(64)}` },
     driver: { options: DRIVER_OPTIONS, binaryDigest: `sha256:${'e'.repeat(64)}`, exitCode: spec.status === 'failed' ? 1 : 0 },
     project: { revision: 'f'.repeat(40), dirty: false },
+    ...(spec.target ? { target: spec.target } : {}),
   });
 }
 
@@ -484,5 +489,66 @@ describe('the chart', () => {
     expect(textWidth('abc', 'bold 16px DejaVu Sans')).toBeGreaterThan(textWidth('abc', '16px DejaVu Sans'));
     expect(legendRows(['alpha', 'beta'])).toBe(1);
     expect(legendRows(Array.from({ length: 8 }, (_, i) => `local-node/2025-06-01T1${i}-00-00Z`))).toBe(2);
+  });
+});
+
+describe('the process baseline beside Kubernetes', () => {
+  const target: ProcessTarget = {
+    kind: 'processes',
+    machine: { hostname: 'box', kernel: '6.1.0', os: 'Debian 12', architecture: 'amd64', cpus: 2, cpuModel: 'CPU', memoryBytes: 2 ** 34 },
+    dataDir: { path: '/tmp/sandstore-baseline-x', fsType: 'ext4' },
+    binaries: [{ program: 'sandstore', image: 'localhost:5000/sandstore-node:t', imageDigest: `sha256:${'1'.repeat(64)}`, manifestDigest: `sha256:${'1'.repeat(64)}`, platform: 'linux/amd64', pathInImage: '/usr/local/bin/sandstore', sha256: '2'.repeat(64) }],
+    processes: [], differences: [], leftovers: [],
+  };
+
+  test('a profile\'s baseline runs are a group of their own, and Kubernetes is a ratio of them per operation, with the bootstrap interval', async () => {
+    writeRun('alpha/2025-06-01T10-00-00Z', { phases: { write: { p50: 4, p99: 40, opsPerSecond: 100 } } });
+    writeRun('alpha/2025-06-01T11-00-00Z', { phases: { write: { p50: 6, p99: 60, opsPerSecond: 200 } } });
+    writeRun('alpha/2025-06-01T12-00-00Z', { target, phases: { write: { p50: 1, p99: 10, opsPerSecond: 300 } } });
+    writeRun('alpha/2025-06-01T13-00-00Z', { target, phases: { write: { p50: 3, p99: 30, opsPerSecond: 500 } } });
+    const c = await compareRuns(options(['alpha']));
+    expect(c.groups.map((g) => [g.group.label, g.counted.length])).toEqual([['alpha', 2], ['alpha (processes)', 2]]);
+    // Medians: Kubernetes p50 5, ops/s 150; processes p50 2, ops/s 400. With two runs a side the bootstrap's
+    // 2.5% tail is the lowest ratio a resample can give (each side's lowest median over the other's highest:
+    // 1/16 of the resamples, above 2.5%), and its 97.5% the highest.
+    const write = (metric: string) => c.baselines[0]?.ratios.find((r) => r.operation === 'write' && r.metric === metric)?.ratio;
+    expect(write('p50')).toEqual({ value: 2.5, interval: { low: 4 / 3, high: 6 } });
+    expect(write('ops/s')).toEqual({ value: 0.375, interval: { low: 100 / 500, high: 200 / 300 } });
+    const markdown = readFileSync(c.markdownPath, 'utf8');
+    expect(markdown).toContain('### alpha / alpha (processes)');
+    expect(markdown).toMatch(/\| write +\| p50 +\| +5\.00 \| +2\.00 \| +2\.50× \[1\.33–6\.00\] \|/);
+    expect(markdown).toMatch(/\| write +\| ops\/s +\| +150 \| +400 \| +0\.38× \[0\.20–0\.67\] \|/);
+    expect(markdown).toContain(`- \`sha256:${'1'.repeat(64)}\`: sandstore /usr/local/bin/sandstore of localhost:5000/sandstore-node:t, sha256 \`${'2'.repeat(64)}\``);
+    expect(markdown).toContain('- Processes on box (amd64, 2 CPU CPU, 16.0 GiB, Debian 12, kernel 6.1.0); data on ext4');
+    expect(c.terminalTable).toContain('alpha on Kubernetes as a multiple of alpha (processes)');
+  });
+
+  test('a ratio of single runs has no interval, a zero baseline no ratio, and the same runs always give the same interval', () => {
+    expect(ratioOfMedians({ median: 3, values: [3] }, { median: 2, values: [2] })).toEqual({ value: 1.5, interval: undefined });
+    expect(ratioOfMedians({ median: 3, values: [3, 3] }, { median: 0, values: [0, 0] })).toBeUndefined();
+    const k = { median: 5, values: [4, 5, 6, 9, 2, 5] };
+    const b = { median: 2, values: [1, 2, 3, 2, 2, 4] };
+    expect(ratioOfMedians(k, b)).toEqual(ratioOfMedians(k, b));
+    const r = ratioOfMedians(k, b)!;
+    expect(r.interval!.low).toBeLessThanOrEqual(r.value);
+    expect(r.interval!.high).toBeGreaterThanOrEqual(r.value);
+  });
+
+  test('run folders named one by one: the baseline run is marked, and set against the Kubernetes run of its profile', async () => {
+    const k8s = writeRun('alpha/2025-06-01T10-00-00Z', { phases: { stat: { p50: 3 } } });
+    const other = writeRun('beta/2025-06-01T10-30-00Z', { phases: { stat: { p50: 9 } } });
+    const processes = writeRun('alpha/2025-06-01T11-00-00Z', { target, phases: { stat: { p50: 2 } } });
+    const c = await compareRuns(options([other, processes, k8s]));
+    expect(c.groups.map((g) => g.group.label)).toEqual(['beta/2025-06-01T10-30-00Z', 'alpha/2025-06-01T11-00-00Z (processes)', 'alpha/2025-06-01T10-00-00Z']);
+    expect(c.baselines.map((p) => [p.kubernetes.group.label, p.ratios.map((r) => [r.operation, r.metric, r.ratio?.value])[0]])).toEqual([
+      ['alpha/2025-06-01T10-00-00Z', ['stat', 'p50', 1.5]],
+    ]);
+  });
+
+  test('with only baseline runs there is no ratio, and the group is still compared', async () => {
+    writeRun('alpha/2025-06-01T12-00-00Z', { target, phases: { write: { p50: 1 } } });
+    const c = await compareRuns(options(['alpha']));
+    expect(c.groups.map((g) => g.group.label)).toEqual(['alpha (processes)']);
+    expect(c.baselines).toEqual([]);
   });
 });

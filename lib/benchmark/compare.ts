@@ -7,6 +7,7 @@
 import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FailedError, RefusedError } from '../errors.js';
+import { baselineMarkdown, baselinePairs, baselineTerminal, processesLines, type BaselinePair } from './baseline-compare.js';
 import { chartOption, renderSvg, svgToPng, type ChartText } from './chart.js';
 import type { RunStatus } from './record.js';
 import { exclusionLine, requireCountable, selectRuns, summarizeGroup, type GroupResult, type LoadedRun } from './runs.js';
@@ -47,6 +48,8 @@ export interface Comparison {
   readonly groups: readonly GroupResult[];
   /** Each group after the first against the first, per operation, on p50, p99 and ops/s. */
   readonly verdicts: readonly GroupVerdict[];
+  /** Each profile's Kubernetes runs as a ratio of its process baseline's, where both were compared. */
+  readonly baselines: readonly BaselinePair[];
 }
 
 export const MARKDOWN_FILE = 'comparison.md';
@@ -64,22 +67,24 @@ export async function compareRuns(opts: CompareOptions): Promise<Comparison> {
   const groups = selection.groups.map((g) => summarizeGroup(g, opts.includeInvalid));
   requireCountable(groups);
   const verdicts = verdictsAgainstReference(groups);
+  const baselines = baselinePairs(groups);
   const now = new Date();
   const svg = await renderSvg(chartOption(groups, chartText(groups, now)));
   const png = await svgToPng(svg);
   const paths = { markdownPath: join(opts.outDir, MARKDOWN_FILE), svgPath: join(opts.outDir, SVG_FILE), pngPath: join(opts.outDir, PNG_FILE) };
   writeOutputs(opts.outDir, [
-    [paths.markdownPath, markdown(groups, verdicts, selection.skipped, opts, now)],
+    [paths.markdownPath, markdown(groups, verdicts, baselines, selection.skipped, opts, now)],
     [paths.svgPath, svg],
     [paths.pngPath, png.data],
   ]);
   return {
     ...paths,
     png: { width: png.width, height: png.height },
-    terminalTable: terminalText(groups, verdicts),
+    terminalTable: [terminalText(groups, verdicts), ...baselineTerminal(baselines)].join('\n'),
     runs: groups.flatMap(comparedRuns),
     groups,
     verdicts,
+    baselines,
   };
 }
 
@@ -183,7 +188,7 @@ function footnotes(groups: readonly GroupResult[]): Footnote[] {
 }
 
 /** comparison.md: a heading, what was compared, the chart, the results, the verdicts, the runs left out, and what each group ran. */
-function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[], skipped: readonly string[], opts: CompareOptions, now: Date): string {
+function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[], baselines: readonly BaselinePair[], skipped: readonly string[], opts: CompareOptions, now: Date): string {
   const counted = groups.reduce((n, g) => n + g.counted.length, 0);
   const total = groups.reduce((n, g) => n + g.group.runs.length, 0);
   return [
@@ -204,6 +209,7 @@ function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdic
     ...footnotes(groups).flatMap((n) => [n.heading.replace(/^\*/, '\\*'), '', ...n.runs.map((r) => `- ${r}`), '']),
     ...verdictsSection(groups, verdicts),
     ...serverMarkdown(groups),
+    ...baselineMarkdown(baselines),
     '## What was compared',
     '',
     ...groups.flatMap(groupSection),
@@ -265,8 +271,7 @@ function groupSection(result: GroupResult): string[] {
     '',
     markdownTable(header, rows, header.map((_, i) => i === 4 || i === 5)),
     '',
-    ...clusterLines(group.runs),
-    ...imagesList(group.runs),
+    ...(group.runs.some((r) => r.record.target) ? processesLines(group.runs) : [...clusterLines(group.runs), ...imagesList(group.runs)]),
     '',
   ];
 }

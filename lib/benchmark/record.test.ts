@@ -47,3 +47,18 @@ test('a broken record is refused field by field, each by its path', () => {
   const { memory: _memory, ...withoutMemory } = summary;
   expect(problems(DriverSummary, withoutMemory)).toEqual(['memory']);
 });
+
+test('a process baseline\'s target is optional (records before it parse), and checked field by field when present', () => {
+  const target = {
+    kind: 'processes', machine: { hostname: 'h', kernel: '6.1', os: 'Debian', architecture: 'amd64', cpus: 2, cpuModel: 'c', memoryBytes: 1 },
+    dataDir: { path: '/tmp/x', fsType: 'ext4' },
+    binaries: [{ program: 'etcd', image: 'i', imageDigest: 'sha256:1', manifestDigest: 'sha256:1', platform: 'linux/amd64', pathInImage: '/usr/local/bin/etcd', sha256: '2' }],
+    processes: [{ name: 'etcd-0', program: 'etcd', pid: 7, address: '127.0.0.1:1', exeSha256: '2', args: [], env: {} }],
+    differences: [{ setting: 's', kubernetes: 'k', processes: 'p', why: 'w' }],
+  };
+  expect(RunRecord.safeParse(record).success).toBe(true);
+  expect(RunRecord.safeParse({ ...record, target }).success).toBe(true);
+  expect(problems(RunRecord, { ...record, target: { ...target, kind: 'docker' } })).toEqual(['target.kind']);
+  expect(problems(RunRecord, { ...record, target: { ...target, processes: [{ ...target.processes[0], pid: -1 }] } })).toEqual(['target.processes.0.pid']);
+  expect(problems(RunRecord, { ...record, target: { ...target, binaries: [{ ...target.binaries[0], program: 'java' }] } })).toEqual(['target.binaries.0.program']);
+});

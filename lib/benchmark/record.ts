@@ -14,6 +14,7 @@
  * by field, and a broken or foreign file is named with what is wrong in it.
  */
 import * as z from 'zod/mini';
+import { ProcessTarget } from './baseline-record.js';
 
 /** The five operations of upstream's clients/bench, in the order it runs them. */
 export const OPERATIONS = ['write', 'read', 'stat', 'create', 'listdir'] as const;
@@ -212,5 +213,7 @@ export const RunRecord = z.object({
     revision: z.optional(z.string()),
     dirty: z.boolean(),
   }),
+  /** A process baseline's processes (baseline-record.ts); absent: the run measured Kubernetes. */
+  target: z.optional(ProcessTarget),
 });
 export type RunRecord = z.infer<typeof RunRecord>;

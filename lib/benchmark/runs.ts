@@ -11,6 +11,7 @@ import { median } from 'simple-statistics';
 import type * as z from 'zod/mini';
 import { FailedError, RefusedError } from '../errors.js';
 import { DriverSummary, OPERATIONS, RunRecord, type Operation } from './record.js';
+import { baselineLabel, splitByTarget } from './baseline-compare.js';
 import { bootstrapMedianInterval, type Interval } from './stats.js';
 import { readStudy, STUDY_FILE } from './study.js';
 
@@ -183,12 +184,12 @@ function resolveSelector(selector: string, resultsDir: string): Resolved {
 
 const byStart = (a: LoadedRun, b: LoadedRun) => Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt) || a.dir.localeCompare(b.dir);
 
-/** A profile's runs, and the folders in it that hold no run.json. */
-function loadProfile(name: string, dir: string): { group: RunGroup; skipped: string[] } {
+/** A profile's runs (its Kubernetes runs and its process baselines apart), and the folders in it that hold no run.json. */
+function loadProfile(name: string, dir: string): { groups: RunGroup[]; skipped: string[] } {
   const folders = subfolders(dir);
   const runs = folders.filter((f) => isRunDir(join(dir, f))).map((f) => loadRun(join(dir, f))).sort(byStart);
   const skipped = folders.filter((f) => !isRunDir(join(dir, f))).map((f) => join(dir, f));
-  return { group: { label: name, kind: 'profile', runs }, skipped };
+  return { groups: splitByTarget({ label: name, kind: 'profile', runs }), skipped };
 }
 
 /**
@@ -209,12 +210,12 @@ export function selectRuns(selectors: readonly string[], resultsDir: string): Se
     seen.add(r.dir);
     if (r.kind === 'run') {
       const run = loadRun(r.dir);
-      groups.push({ label: run.record.id, kind: 'run', runs: [run] });
+      groups.push({ label: run.record.target ? baselineLabel(run.record.id, run.record.target) : run.record.id, kind: 'run', runs: [run] });
     } else if (r.kind === 'study') {
       groups.push(...studyGroups(r.dir, resultsDir));
     } else {
       const loaded = loadProfile(r.name, r.dir);
-      groups.push(loaded.group);
+      groups.push(...loaded.groups);
       skipped.push(...loaded.skipped);
     }
   }

@@ -23,6 +23,8 @@ import { pendingEntries, planStudy, readStudy, STUDY_SCHEMA, writeStudy, type St
 import type { ClusterCommand, Session } from './command.js';
 import type { CommandContext } from './context.js';
 import { deploy } from './deploy.js';
+import { BASELINES, type Baseline } from '../../benchmark/baseline-record.js';
+import { benchmarkBaseline, type BaselineOptions } from '../../benchmark/baseline-run.js';
 
 /**
  * `benchmark`: measures a deployed profile from this machine, through its node ports, with the
@@ -49,6 +51,7 @@ export interface BenchmarkOptions {
   readonly source?: string;
   readonly fresh?: boolean;
   readonly resultsDir?: string;
+  readonly baseline?: Baseline;
 }
 
 /** The project's results/, or --results-dir. */
@@ -62,7 +65,7 @@ async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: read
   }
   const prepared = await prepareRuns(opts, ctx.report);
   const outcome = await benchmarkRun(ctx, opts, prepared);
-  return conclude(ctx, outcome);
+  return conclude(ctx.report, ctx.profile.name, outcome);
 }
 
 /** What every run of a command shares, checked and built before the first request. */
@@ -159,9 +162,9 @@ function baseRecord(ctx: CommandContext, opts: BenchmarkOptions, id: string, sta
   };
 }
 
-const profileValues = (profile: Profile) => JSON.parse(JSON.stringify(profile)) as Record<string, unknown>;
+export const profileValues = (profile: Profile) => JSON.parse(JSON.stringify(profile)) as Record<string, unknown>;
 
-const writeRecord = (dir: string, record: RunRecord) => writeFileAtomic(join(dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
+export const writeRecord = (dir: string, record: RunRecord) => writeFileAtomic(join(dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
 
 /**
  * valid, invalid (the cluster changed under the run), interrupted or failed, with the reasons. What
@@ -170,9 +173,19 @@ const writeRecord = (dir: string, record: RunRecord) => writeFileAtomic(join(dir
  */
 async function judge(ctx: CommandContext, gate: GatePassed, run: DriverRun): Promise<{ status: RunStatus; reasons: string[] }> {
   const changes = describeChanges(gate.pods, (await dataPlanePods(ctx)).map(identityOf));
-  const after = await readLeadership(ctx);
-  if (after.leader !== gate.leader) changes.push(`the leader changed: ${gate.leader} before, ${after.leader ?? 'none (an election under way)'} after`);
-  else if (after.term !== gate.term) changes.push(`an election took place: term ${gate.term} before, ${after.term} after (${gate.leader} leads again)`);
+  changes.push(...leadershipChanges(gate, await readLeadership(ctx)));
+  return statusOf(run, changes);
+}
+
+/** A leader that changed, or an election that returned the same leader, between the gate and the end of the run. */
+export function leadershipChanges(before: { leader: string; term: number }, after: { leader?: string; term?: number }): string[] {
+  if (after.leader !== before.leader) return [`the leader changed: ${before.leader} before, ${after.leader ?? 'none (an election under way)'} after`];
+  if (after.term !== before.term) return [`an election took place: term ${before.term} before, ${after.term} after (${before.leader} leads again)`];
+  return [];
+}
+
+/** The run's status from how the driver ended and what changed under it (a Kubernetes run's pods and leader, a baseline's processes and leader). */
+export function statusOf(run: DriverRun, changes: string[]): { status: RunStatus; reasons: string[] } {
   if (run.exitCode === 130) return { status: 'interrupted', reasons: ['interrupted (Ctrl-C or SIGTERM): the phases measured so far are kept; the one under way is marked incomplete', ...changes] };
   if (run.exitCode !== 0) return { status: 'failed', reasons: [`the load driver exited with code ${run.exitCode}: ${run.lastErrors.slice(-3).join(' | ') || 'no message'}`, ...changes] };
   return changes.length > 0 ? { status: 'invalid', reasons: changes } : { status: 'valid', reasons: [] };
@@ -182,18 +195,18 @@ const dataPlanePods = async (ctx: CommandContext) =>
   (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
 
 /** Prints the run's table and where it is, and says how it ended by the exit code. */
-function conclude(ctx: CommandContext, { dir, status, reasons, run, server }: RunOutcome): number {
+export function conclude(report: Reporter, profileName: string, { dir, status, reasons, run, server }: RunOutcome, meanwhile = 'In the cluster meanwhile'): number {
   const summary = readSummary(dir);
-  if (summary) for (const line of summaryTable(summary)) ctx.report.info(line);
-  if (server) for (const line of serverTable(server)) ctx.report.info(line);
+  if (summary) for (const line of summaryTable(summary)) report.info(line);
+  if (server) for (const line of serverTable(server)) report.info(line);
   const where = `recorded in ${dir}`;
   if (status === 'valid') {
-    ctx.report.success(`benchmark of ${ctx.profile.name} ${where}; \`npm run benchmark -- --compare ${ctx.profile.name}\` compares its runs`);
+    report.success(`benchmark of ${profileName} ${where}; \`npm run benchmark -- --compare ${profileName}\` compares its runs`);
     return 0;
   }
   if (status === 'interrupted') throw new CommandError(`benchmark interrupted; what was measured is kept, marked interrupted, ${where}`, 130);
   if (status === 'failed') {
-    const cluster = reasons.slice(1).map((r) => `In the cluster meanwhile: ${r}`);
+    const cluster = reasons.slice(1).map((r) => `${meanwhile}: ${r}`);
     throw new FailedError(`the load driver failed; the run is marked failed, ${where}`, [...run.lastErrors.slice(-10), ...cluster, `Its whole output: ${join(dir, 'driver.log')}`]);
   }
   throw new FailedError(`the run is marked invalid and left out of comparisons (--include-invalid counts it), ${where}`, [...reasons]);
@@ -279,6 +292,8 @@ function configure(command: Command): Command {
     .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library); '
       + 'default: shared/sandstore beside the project or an ancestor (../shared/sandstore)').env('SANDSTORE_SRC'))
     .option('--fresh', 'deploy the profile from a clean slate first (the rule between profiles)')
+    .addOption(new Option('--baseline <kind>', 'measure the profile\'s programs run directly on this machine instead: etcd and the nodes as plain processes '
+      + 'from the binaries in its images, with its settings (the parity baseline; no cluster)').choices(BASELINES))
     .addOption(new Option('--results-dir <path>', 'where runs are recorded (default: results/ in the project)'))
     .addOption(new Option('--profiles <list>', 'a study: these profiles (two or more), each measured once per round after a clean-slate deploy').argParser(profileList))
     .addOption(new Option('--repeat <rounds>', 'with --profiles: how many rounds (default 1)').argParser(rounds))
@@ -370,8 +385,11 @@ export const benchmarkCommand: ClusterCommand<BenchmarkOptions> = {
   changesCluster: true,
   whenInterrupted: 'What was measured is kept in the run\'s folder, marked interrupted; the cluster was not changed by the measurement.',
   localMode: {
-    when: (opts) => Boolean(opts.compare || opts.profiles || opts.resume),
-    run: (report, opts, args, session) => (opts.compare ? compare(report, opts, args) : study(report, opts, session)),
+    when: (opts) => Boolean(opts.compare || opts.profiles || opts.resume || opts.baseline),
+    run: (report, opts, args, session) => {
+      if (opts.baseline) return benchmarkBaseline(report, opts as BaselineOptions, args, session.signal);
+      return opts.compare ? compare(report, opts, args) : study(report, opts, session);
+    },
   },
   run: (ctx, opts, args) => benchmark(ctx, opts, args),
 };

@@ -75,6 +75,6 @@ test('--resume runs what is left, interleaved, each after a clean slate, then co
   expect(markdown).toMatch(/\|\s*stat\s*\|\s*local-node\s*\|/);
   expect(markdown).toMatch(/\|\s*stat\s*\|\s*local-node-500m\s*\|/);
   expect(markdown).toContain('Verdicts against local-node');
-  expect(markdown).toMatch(/^\| local-node-500m \| \w+ \([^)]*\) \| 0\.5 \| \d+\.\d\d \| \d+\.\d% \| .*raft_replicator/m);
+  expect(markdown).toMatch(/^\| local-node-500m \| \w+ \([^)]*\) \| 0\.5 \| \d+\.\d\d \| \d+\.\d% \| \w+ \w+ \d+\.\d\d/m);
   expect(existsSync(join(studyDir(), 'comparison', 'chart.png'))).toBe(true);
 });

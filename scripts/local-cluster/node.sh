@@ -434,9 +434,12 @@ render_local_path() {
     -e "s|@XFS_DIR@|$NODE_XFS_DIR|g" -e "s|@BUSYBOX_VERSION@|$BUSYBOX_VERSION|g" "$LC_DIR/local-path/local-path.yaml"
 }
 
-# local_path_started: the provisioner's controller has started since its last start marker.
+# local_path_started: its log says so since the last start. One awk over the
+# file, no pipe: with pipefail, `tac log | sed .../q | grep -q` failed on a log
+# longer than a pipe's buffer (a restart on kept state), tac dying of SIGPIPE.
 local_path_started() {
-  tac "$CLUSTER_DIR/logs/local-path.log" | sed '/===== .* starting local-path =====/q' | grep -q 'Started provisioner controller'
+  awk '/===== .* starting local-path =====/ { started = 0 } /Started provisioner controller/ { started = 1 } END { exit !started }' \
+    "$CLUSTER_DIR/logs/local-path.log"
 }
 
 # local_path_start: its namespace, helper pods' service account, ConfigMap and

@@ -9,11 +9,12 @@
  * pre-flight); 130 interrupted.
  */
 import { Command } from 'commander';
-import { CommandError } from '../errors.js';
+import { CommandError, RefusedError } from '../errors.js';
+import { listProfiles } from '../profiles.js';
 import { strictOptionValues } from '../options.js';
 import { benchmarkCommand } from './commands/benchmark.js';
 import { clientCommand } from './commands/client.js';
-import { withSharedOptions, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
+import { withSharedOptions, type ClusterCommand, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
 import { prepareContext, type CommandContext } from './commands/context.js';
 import { deployCommand } from './commands/deploy.js';
 import { destroyCommand } from './commands/destroy.js';
@@ -46,13 +47,25 @@ export interface RunnerIo {
 function declareCommands(program: Command, action: (spec: RunnerCommand, self: Command) => Promise<void>): void {
   for (const spec of COMMANDS) {
     const command = program.command(spec.name).description(spec.description);
-    if (!('local' in spec)) withSharedOptions(command);
+    if (!('local' in spec)) withSharedOptions(command, spec.needsNamedProfile === 'always');
     if ('changesCluster' in spec && spec.changesCluster) {
       command.option('--break-lock', 'take the profile\'s lock even though another runner holds it (only when that runner is gone)');
     }
     spec.configure?.(command);
     command.action((...params: unknown[]) => action(spec, params[params.length - 1] as Command));
   }
+}
+
+/**
+ * A command that deletes or replaces what runs acts only on a profile named on its command line:
+ * a default there would destroy whatever that default names, which the user may not have meant.
+ */
+function refuseUnnamedProfile(spec: ClusterCommand<any>, options: Record<string, unknown>, source: string | undefined): void {
+  const needs = spec.needsNamedProfile;
+  if (needs === undefined || source === 'cli' || (needs !== 'always' && !needs(options))) return;
+  const what = needs === 'always' ? spec.name : `${spec.name} with these options`;
+  throw new RefusedError(`${what} deletes or replaces what the cluster runs, so it needs the profile named: --profile=<name>. ` +
+    `Profiles: ${listProfiles().join(', ')}. Nothing was sent.`);
 }
 
 /** Every option of every command as declared: what the tests go through option by option. */
@@ -90,6 +103,7 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
   declareCommands(program, async (spec, self) => {
     running = spec;
     const options = self.opts();
+    if (!('local' in spec)) refuseUnnamedProfile(spec, options, self.getOptionValueSource('profile'));
     if ('local' in spec) {
       code = (await spec.run(report, options as SharedOptions)) ?? 0;
       return;

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { loadProfile } from '../../lib/profiles.js';
+import { listProfiles, loadProfile } from '../../lib/profiles.js';
 import { parseProfile, ProfileError, type Profile } from '../../lib/profile.js';
 import { rules } from '../../lib/validation.js';
-import { duration, MAX_SINCE_SECONDS, MAX_WAIT_SECONDS, ruled, seconds } from '../../lib/runner/commands/command.js';
+import { DEFAULT_PROFILE, duration, MAX_SINCE_SECONDS, MAX_WAIT_SECONDS, ruled, seconds } from '../../lib/runner/commands/command.js';
 import { declaredOptions, runRunner } from '../../lib/runner/program.js';
 import { loadKubeConfig, resolveTarget, serverProblem, TargetRefusedError } from '../../lib/runner/target.js';
 import { countingServer, kubeconfigText, removeTemporaries, root, runEntry, STACK_FRAME, writeKubeconfig, type CountingServer } from '../cli-harness.js';
@@ -227,6 +227,18 @@ describe('what a command is asked to run', () => {
     await fc.assert(fc.asyncProperty(program, async (p) => {
       expectRefused(await run(['client', '--profile=local', '--', p, '--flag']), `cannot run ${p}: `, 'Nothing was sent.');
     }), { numRuns: 40 });
+  });
+
+  test('a command that deletes or replaces what runs needs --profile; read-only ones keep a default', async () => {
+    const listed = `Profiles: ${listProfiles().join(', ')}. Nothing was sent.`;
+    for (const command of ['deploy', 'destroy', 'update', 'resume']) {
+      expectRefused(await run([command, '--context=sandstore-local']), `${command} deletes or replaces what the cluster runs`, '--profile=<name>', listed);
+    }
+    expectRefused(await run(['benchmark', '--fresh']), 'benchmark with these options deletes or replaces', listed);
+    // The defaults themselves: what these would have acted on, had the guard not been there.
+    const help = await run(['deploy', '--help']);
+    expect(help.stdout).toMatch(/--profile <name> +profile to act on \(a file in profiles\/\)\n/);
+    expect((await run(['status', '--help'])).stdout.replace(/\s+/g, ' ')).toContain(`(a file in profiles/) (default: "${DEFAULT_PROFILE}")`);
   });
 
   test('update --build with --image is refused: which image to roll out would be a guess', async () => {
@@ -533,11 +545,12 @@ describe('as a process, the way a user runs it (a generated sample of each class
   });
 });
 
-test('the control: with everything valid the runner does send, so "nothing sent" above is a real observation', async () => {
-  // Last in the file: status sends its lists in parallel, and the ones still connecting when the
-  // first fails would count against whatever ran next.
-  const o = await run(['status', '--profile=local']);
-  expect(o.code).toBe(1);
-  expect(o.sent).toBeGreaterThan(0);
-  expect(o.stderr).toContain(`cannot reach the API server at https://127.0.0.1:${server.port}`);
-});
+test.each([['status', '--profile=local'], ['status', '--context=sandstore-local'], ['destroy', '--profile=local']])(
+  'the control: with everything valid the runner does send, so "nothing sent" above is a real observation (%s %s)', async (...argv) => {
+    // Last in the file: status sends its lists in parallel, and the ones still connecting when the
+    // first fails would count against whatever ran next.
+    const o = await run(argv);
+    expect(o.code).toBe(1);
+    expect(o.sent).toBeGreaterThan(0);
+    expect(o.stderr).toContain(`cannot reach the API server at https://127.0.0.1:${server.port}`);
+  });

@@ -383,6 +383,8 @@ export const benchmarkCommand: ClusterCommand<BenchmarkOptions> = {
   description: 'measure a deployed profile from this machine with the project\'s load driver and record the run in results/<profile>/<UTC time>/ (--compare: compare recorded runs)',
   configure,
   changesCluster: true,
+  // --fresh destroys and deploys the profile; a study names its profiles with --profiles.
+  needsNamedProfile: (opts) => Boolean(opts.fresh) && !opts.profiles && !opts.resume && !opts.compare && !opts.baseline,
   whenInterrupted: 'What was measured is kept in the run\'s folder, marked interrupted; the cluster was not changed by the measurement.',
   localMode: {
     when: (opts) => Boolean(opts.compare || opts.profiles || opts.resume || opts.baseline),

@@ -21,6 +21,12 @@ export interface ClusterCommand<Options = Record<string, unknown>> {
   /** Changes the cluster: takes the profile's lock (ctx.holdLock) and accepts --break-lock. */
   readonly changesCluster?: true;
   /**
+   * Deletes or replaces what runs (deploy, destroy, update, resume; a benchmark with --fresh): then
+   * --profile must be given, never defaulted, as kubectl never deletes without being told what.
+   * `always` also drops the default from --profile's help; a function decides from the options.
+   */
+  readonly needsNamedProfile?: 'always' | ((options: Options) => boolean);
+  /**
    * A mode of the command that needs no cluster (`benchmark --compare`): when `when` holds, `run`
    * runs instead of the body, with no profile loaded and no context resolved.
    */
@@ -62,12 +68,18 @@ export interface SharedOptions {
   readonly timeout: number;
 }
 
-export const profileOption = () => new Option('--profile <name>', 'profile to act on (a file in profiles/)').default('ssd-raft');
+/** The profile read-only commands act on when --profile is left out. */
+export const DEFAULT_PROFILE = 'ssd-raft';
 
-/** --profile, --context and --timeout, on a cluster command. */
-export function withSharedOptions(command: Command): Command {
+export const profileOption = (defaulted = true) => {
+  const option = new Option('--profile <name>', 'profile to act on (a file in profiles/)');
+  return defaulted ? option.default(DEFAULT_PROFILE) : option;
+};
+
+/** --profile (without a default when `namedProfile`), --context and --timeout, on a cluster command. */
+export function withSharedOptions(command: Command, namedProfile = false): Command {
   return command
-    .addOption(profileOption())
+    .addOption(profileOption(!namedProfile))
     .addOption(new Option('--context <name>', 'kube context to act on; else KUBE_CONTEXT, else the profile\'s pinned context (never the current-context)'))
     .addOption(new Option('--timeout <seconds>', 'deadline of each wait').argParser(seconds).default(300));
 }

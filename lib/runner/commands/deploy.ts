@@ -84,6 +84,7 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
   description: 'clean-slate deploy (Flow 3): destroy, then apply in phases, waiting for each',
   configure: (command) => command.option('--smoke', 'end with the smoke test'),
   changesCluster: true,
+  needsNamedProfile: 'always',
   run: async (ctx, opts) => {
     const progress: DeployProgress = { phase: 'start', applied: [] };
     try {
@@ -92,7 +93,7 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
       // How far it got and how to go on, whatever stopped it once it had begun (the error itself
       // says what went wrong); a refusal changed nothing.
       if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
-        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`);
+        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy -- --profile=${ctx.profile.name}\` starts over from a clean slate, \`npm run destroy -- --profile=${ctx.profile.name}\` removes it, \`npm run status -- --profile=${ctx.profile.name}\` shows it.`);
       }
       throw err;
     }

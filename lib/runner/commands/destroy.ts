@@ -199,8 +199,9 @@ export const destroyCommand: ClusterCommand<{ waitNamespace?: boolean }> = {
   description: 'delete everything of the profile, claims included, and wait until no pod, claim or volume of it remains (Flow 2)',
   configure: (command) => command
     .option('--wait-namespace', 'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool'),
-  whenInterrupted: 'Deletions were requested and the cluster finishes them by itself; run `npm run destroy` again to wait for them.',
+  whenInterrupted: 'Deletions were requested and the cluster finishes them by itself; run the same `npm run destroy -- --profile=<name>` again to wait for them.',
   changesCluster: true,
+  needsNamedProfile: 'always',
   run: async (ctx: CommandContext, opts) => {
     // destroy works from the labels alone; dist/ only adds kinds to sweep, when it can be read.
     const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true }).catch(() => undefined);

@@ -57,7 +57,7 @@ function rolloutLine(sts: KubeObject): string {
   const replicas = sts.spec?.replicas ?? 0;
   const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
   const done = (s.observedGeneration ?? 0) >= (sts.metadata.generation ?? 0) && s.readyReplicas === replicas && s.updatedReplicas === replicas && s.currentRevision === s.updateRevision;
-  const state = done ? 'rolled out' : partition > 0 ? `PAUSED at partition ${partition} (npm run resume, or update after a fix)` : 'rolling';
+  const state = done ? 'rolled out' : partition > 0 ? `PAUSED at partition ${partition} (npm run resume -- --profile=${sts.metadata.labels?.[LabelKeys.profile] ?? '<name>'}, or update after a fix)` : 'rolling';
   return `${s.readyReplicas ?? 0}/${replicas} ready, ${s.updatedReplicas ?? 0} updated, ${state}; revision ${s.currentRevision ?? '-'}${s.updateRevision && s.updateRevision !== s.currentRevision ? ` → ${s.updateRevision}` : ''}${sts.metadata.labels?.[LabelKeys.component] ? ` [${sts.metadata.labels[LabelKeys.component]}]` : ''}`;
 }
 

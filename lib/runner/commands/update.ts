@@ -116,6 +116,7 @@ export const updateCommand: ClusterCommand<{ image?: string; build?: boolean; so
     .addOption(podReadyTimeoutOption()),
   whenInterrupted: 'The new spec is applied and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   changesCluster: true,
+  needsNamedProfile: 'always',
   run: async (ctx, opts) => {
     if (opts.build && opts.image) {
       throw new RefusedError(`--build builds and pushes the profile's image, --image runs another (${opts.image}): give one of them. Nothing was built or sent.`);

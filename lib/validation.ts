@@ -237,7 +237,7 @@ export const rules = {
   nodePath: ((v: string) =>
     NODE_PATH.test(v) && !v.split('/').some((part) => part === '.' || part === '..')
       ? undefined
-      : 'an absolute directory path such as "/var/lib/sandstore-deploy/sandstore-local/ext4": starting with "/", not "/" '
+      : 'an absolute directory path such as "/var/lib/sandstore-node/ext4": starting with "/", not "/" '
         + 'itself, no "." or ".." parts, no "//", no trailing "/", no whitespace or control characters') as Rule<string>,
   labelValue: ((v: string) =>
     v.length <= 63 && LABEL_VALUE.test(v)

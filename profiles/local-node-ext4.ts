@@ -15,5 +15,5 @@ export default defineProfile({
   namespace: 'sandstore-node-ext4',
   clientAccess: { ...localNode.clientAccess, nodePortBase: 30880 },
   description: 'local-node with its volumes on an ext4 file system (the real node\'s loop-mounted image)',
-  storage: { ...localNode.storage, className: 'sandstore-local-node-ext4', nodePath: '/var/lib/sandstore-deploy/sandstore-local/ext4' },
+  storage: { ...localNode.storage, className: 'sandstore-local-node-ext4', nodePath: '/var/lib/sandstore-node/ext4' },
 });

@@ -15,5 +15,5 @@ export default defineProfile({
   namespace: 'sandstore-node-xfs',
   clientAccess: { ...localNode.clientAccess, nodePortBase: 30980 },
   description: 'local-node with its volumes on an xfs file system (the real node\'s loop-mounted image)',
-  storage: { ...localNode.storage, className: 'sandstore-local-node-xfs', nodePath: '/var/lib/sandstore-deploy/sandstore-local/xfs' },
+  storage: { ...localNode.storage, className: 'sandstore-local-node-xfs', nodePath: '/var/lib/sandstore-node/xfs' },
 });

@@ -16,10 +16,10 @@ export default defineProfile({
   raft: { replicas: 3 },
   // etcd 3.5.9: the nearest 3.5 patch to upstream's v3.5.0 that builds with this machine's Go.
   etcd: { replicas: 1, image: 'localhost:5000/etcd:v3.5.9', storageSize: '256Mi' },
-  // The real node's own directory on the host's file system (scripts/local-cluster/node.sh): its
-  // local-path config lists the ext4 and xfs mounts beside it, and picks one at random for a class
-  // that names none.
-  storage: { className: 'sandstore-local-node-ssd', sizePerPod: '1Gi', nodePath: '/var/lib/sandstore-deploy/sandstore-local/volumes' },
+  // The real node's own directory on the host's file system, at the path where every local
+  // cluster's node sees its own disk (scripts/local-cluster/node.sh): its local-path config lists
+  // the ext4 and xfs mounts beside it, and picks one at random for a class that names none.
+  storage: { className: 'sandstore-local-node-ssd', sizePerPod: '1Gi', nodePath: '/var/lib/sandstore-node/volumes' },
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd', 'node.sandstore.io/runtime': 'containerd' },
     ssdTaint: { key: 'node.sandstore.io/runtime', value: 'containerd' },

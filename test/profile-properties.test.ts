@@ -265,7 +265,7 @@ const SHARED_RULES: readonly SharedRule[] = [
   { field: ['storage', 'className'], sample: 'sandstore-local-ssd', build: (storageClassName) => localSsdStorage({ storageClassName }) },
   { field: ['storage', 'provisioner'], sample: 'rancher.io/local-path', build: (provisioner) => localSsdStorage({ provisioner }) },
   { field: ['storage', 'reclaimPolicy'], sample: 'Delete', build: (reclaimPolicy) => localSsdStorage({ reclaimPolicy }) },
-  { field: ['storage', 'nodePath'], sample: '/var/lib/sandstore-deploy/sandstore-local/ext4', build: (nodePath) => localSsdStorage({ nodePath }) },
+  { field: ['storage', 'nodePath'], sample: '/var/lib/sandstore-node/ext4', build: (nodePath) => localSsdStorage({ nodePath }) },
   { field: ['nodeSelection', 'ssdTaint', 'key'], sample: 'node.sandstore.io/disk', build: (key) => localSsdStorage({ taint: { key } }) },
   { field: ['nodeSelection', 'ssdTaint', 'value'], sample: 'ssd', build: (value) => localSsdStorage({ taint: { key: 'k', value } }) },
 ];

@@ -36,11 +36,15 @@ node_vars() {
   NODE_IP=$NODE_SUBNET_PREFIX.$NODE_SLOT.2
   NODE_POD_CIDR=$POD_SUBNET_PREFIX.$NODE_SLOT.0/24
   NODE_DIR=$CLUSTER_DIR/node
-  # Where the node's volumes live: fixed paths (a profile's storage.nodePath
-  # names one), like NODE_RUN_DIR one set per cluster name. volumes/ is on the
-  # host's file system; ext4/ and xfs/ are the mounts of the images in
-  # NODE_DIR/fs (node_fs_up).
+  # Where the node's volumes live on this host, one set per cluster name like
+  # NODE_RUN_DIR: volumes/ on the host's file system, ext4/ and xfs/ the mounts
+  # of the images in NODE_DIR/fs (node_fs_up). The node itself (containerd, the
+  # kubelet, the pods, local-path's helper pods) sees them at NODE_VIEW_DIR, the
+  # same path on every cluster, as each machine of a real cluster has its own
+  # disk at the same place: a profile's storage.nodePath names a path there and
+  # so fits whichever local cluster it is deployed to.
   NODE_STORAGE_DIR=/var/lib/sandstore-deploy/$NAME
+  NODE_VIEW_DIR=/var/lib/sandstore-node
   NODE_VOLUMES_DIR=$NODE_STORAGE_DIR/volumes
   NODE_EXT4_DIR=$NODE_STORAGE_DIR/ext4
   NODE_XFS_DIR=$NODE_STORAGE_DIR/xfs
@@ -61,16 +65,22 @@ nsx() { nsenter --net="$NODE_NETNS_PATH" "$@"; }
 # its /proc/<pid>/ns/mnt on NODE_MNTNS_PATH as `ip netns` keeps network ones.
 # Idempotent: an existing, working one is kept.
 node_mntns_up() {
-  [[ -e $NODE_MNTNS_PATH ]] && nsenter --mount="$NODE_MNTNS_PATH" true 2>/dev/null && return 0
-  mkdir -p "$NODE_MNTNS_DIR" "$NODE_POD_LOGS_DIR" "$NODE_CONTAINER_LOGS_DIR" /var/log/pods /var/log/containers
-  if ! mountpoint -q "$NODE_MNTNS_DIR" && ! { mount --bind "$NODE_MNTNS_DIR" "$NODE_MNTNS_DIR" && mount --make-private "$NODE_MNTNS_DIR"; }; then
-    fail "" "could not make $NODE_MNTNS_DIR a private mount (for the node's mount namespace)"
+  mkdir -p "$NODE_MNTNS_DIR" "$NODE_POD_LOGS_DIR" "$NODE_CONTAINER_LOGS_DIR" /var/log/pods /var/log/containers "$NODE_VIEW_DIR"
+  if ! { [[ -e $NODE_MNTNS_PATH ]] && nsenter --mount="$NODE_MNTNS_PATH" true 2>/dev/null; }; then
+    if ! mountpoint -q "$NODE_MNTNS_DIR" && ! { mount --bind "$NODE_MNTNS_DIR" "$NODE_MNTNS_DIR" && mount --make-private "$NODE_MNTNS_DIR"; }; then
+      fail "" "could not make $NODE_MNTNS_DIR a private mount (for the node's mount namespace)"
+    fi
+    : >"$NODE_MNTNS_PATH"
+    # shellcheck disable=SC2016
+    unshare --mount="$NODE_MNTNS_PATH" --propagation slave \
+      sh -c 'mount --bind "$0" /var/log/pods && mount --bind "$1" /var/log/containers' "$NODE_POD_LOGS_DIR" "$NODE_CONTAINER_LOGS_DIR" ||
+      fail "" "could not create the node's mount namespace with its own /var/log/pods"
   fi
-  : >"$NODE_MNTNS_PATH"
-  # shellcheck disable=SC2016
-  unshare --mount="$NODE_MNTNS_PATH" --propagation slave \
-    sh -c 'mount --bind "$0" /var/log/pods && mount --bind "$1" /var/log/containers' "$NODE_POD_LOGS_DIR" "$NODE_CONTAINER_LOGS_DIR" ||
-    fail "" "could not create the node's mount namespace with its own /var/log/pods"
+  # The node's disk at its own path (node_vars), the ext4 and xfs mounts with it (--rbind). Also
+  # added to a namespace made before there was one, so a kept cluster gets it on its next up.sh.
+  nsenter --mount="$NODE_MNTNS_PATH" mountpoint -q "$NODE_VIEW_DIR" ||
+    nsenter --mount="$NODE_MNTNS_PATH" mount --rbind "$NODE_STORAGE_DIR" "$NODE_VIEW_DIR" ||
+    fail "" "could not bind $NODE_STORAGE_DIR on $NODE_VIEW_DIR in the node's mount namespace"
 }
 
 # node_mntns_down: the namespace goes with its last process and its file.
@@ -430,8 +440,8 @@ node_start() {
 
 # local-path.yaml as this cluster gets it: its node, paths and helper image.
 render_local_path() {
-  sed -e "s|@NODE_NAME@|$NODE_NAME|g" -e "s|@VOLUMES_DIR@|$NODE_VOLUMES_DIR|g" -e "s|@EXT4_DIR@|$NODE_EXT4_DIR|g" \
-    -e "s|@XFS_DIR@|$NODE_XFS_DIR|g" -e "s|@BUSYBOX_VERSION@|$BUSYBOX_VERSION|g" "$LC_DIR/local-path/local-path.yaml"
+  sed -e "s|@NODE_NAME@|$NODE_NAME|g" -e "s|@VIEW_DIR@|$NODE_VIEW_DIR|g" \
+    -e "s|@BUSYBOX_VERSION@|$BUSYBOX_VERSION|g" "$LC_DIR/local-path/local-path.yaml"
 }
 
 # local_path_started: its log says so since the last start. One awk over the
@@ -448,7 +458,13 @@ local_path_started() {
 # on the node). It reads its ConfigMap when it starts.
 local_path_start() {
   render_local_path >"$CLUSTER_DIR/local-path.yaml"
-  # The classes' nodePath (immutable) is fixed per cluster name: re-applied unchanged.
+  # The classes' nodePath (immutable) is fixed: re-applied unchanged. A class of a cluster made
+  # when the node saw its disk at another path is replaced (it is up.sh's own; volumes keep theirs).
+  local fs path
+  for fs in ext4 xfs; do
+    path=$(kc get storageclass "local-path-$fs" -o 'jsonpath={.parameters.nodePath}' 2>/dev/null || true)
+    [[ -z $path || $path == "$NODE_VIEW_DIR/$fs" ]] || kc delete storageclass "local-path-$fs" >/dev/null
+  done
   kc apply -f "$CLUSTER_DIR/local-path.yaml" >/dev/null ||
     fail kube-apiserver "applying local-path.yaml (local-path-provisioner's namespace, ConfigMap, StorageClasses) failed"
   start_component local-path start --kubeconfig "$CLUSTER_DIR/kubeconfigs/admin.kubeconfig" \

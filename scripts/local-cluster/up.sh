@@ -193,7 +193,7 @@ write_env() {
       KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
       PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR \
       COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_STORAGE_DIR \
-      NODE_VOLUMES_DIR NODE_EXT4_DIR NODE_XFS_DIR NODE_RUN_DIR NODE_MNTNS_PATH NODE_POD_LOGS_DIR NODE_CGROUP CONTAINERD_SOCK \
+      NODE_VOLUMES_DIR NODE_EXT4_DIR NODE_XFS_DIR NODE_VIEW_DIR NODE_RUN_DIR NODE_MNTNS_PATH NODE_POD_LOGS_DIR NODE_CGROUP CONTAINERD_SOCK \
       LOCAL_PATH_BIN_DIR; do
       printf '%s=%q\n' "$k" "${!k-}"
     done
@@ -255,7 +255,7 @@ merge_user_kubeconfig() {
 summary() {
   log "cluster '$NAME' ready: $API_SERVER, context '$NAME' — $(elapsed "$T0") total"
   log "  kubectl: $KUBECTL --context $NAME get nodes"
-  [[ -z $NODE_SLOT ]] || log "  real node: $NODE_NAME at $NODE_IP (its node ports are reachable from this host); volumes in $NODE_VOLUMES_DIR, $NODE_EXT4_DIR (ext4), $NODE_XFS_DIR (xfs)"
+  [[ -z $NODE_SLOT ]] || log "  real node: $NODE_NAME at $NODE_IP (its node ports are reachable from this host); volumes in $NODE_VOLUMES_DIR, $NODE_EXT4_DIR (ext4), $NODE_XFS_DIR (xfs), seen by the node at $NODE_VIEW_DIR/{volumes,ext4,xfs}"
   log "  state/logs: $CLUSTER_DIR   (stop with: bash $LC_DIR/down.sh --name $NAME)"
   grep -v '^#' "$CLUSTER_DIR/cluster.env"
 }
@@ -603,7 +603,7 @@ set_components() {
     COMPONENTS+=("${NODE_COMPONENTS[@]}")
   else
     NODE_NAME= NODE_NETNS= NODE_IP= NODE_HOST_IP= NODE_POD_CIDR= NODE_DIR= NODE_RUN_DIR= NODE_CGROUP= CONTAINERD_SOCK=
-    NODE_STORAGE_DIR= NODE_VOLUMES_DIR= NODE_EXT4_DIR= NODE_XFS_DIR= NODE_MNTNS_PATH= NODE_POD_LOGS_DIR=
+    NODE_STORAGE_DIR= NODE_VOLUMES_DIR= NODE_EXT4_DIR= NODE_XFS_DIR= NODE_VIEW_DIR= NODE_MNTNS_PATH= NODE_POD_LOGS_DIR=
   fi
 }
 

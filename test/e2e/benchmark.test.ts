@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +8,7 @@ import { buildDriver } from '../../lib/benchmark/driver-build.js';
 import { DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
 import { Component, componentSelector } from '../../lib/labels.js';
 import type { KubeObject } from '../../lib/runner/kube.js';
-import { expectExit, kubeFor, projectWithVariant, root, runCli, sandstoreSource } from './harness.js';
+import { CONTEXT, expectExit, kubeFor, nodeMountOf, projectWithVariant, root, runCli, sandstoreSource } from './harness.js';
 import { checkCsvAndHistograms } from './run-files.js';
 
 /**
@@ -142,7 +141,7 @@ test('a node port this machine cannot reach stops the run before it measures, na
     // Leader first, whichever pod leads: each address is named with its pod and the refusal.
     for (const i of [0, 1, 2]) expect(r.stderr).toContain(`127.0.0.1:3068${i} (sandstore-${i}): connect ECONNREFUSED`);
     expect(r.stderr).toContain('clientAccess: nodePortBase 30680, advertiseHost 127.0.0.1');
-    expect(r.stderr).toMatch(/the pods run on node sandstore-local-node \(InternalIP 10\.213\.\d+\.2\)/);
+    expect(r.stderr).toMatch(new RegExp(`the pods run on node ${CONTEXT}-node \\(InternalIP 10\\.213\\.\\d+\\.2\\)`));
     expect(existsSync(join(results, 'unreachable-node'))).toBe(false);
   } finally {
     expectExit(await runCli(['destroy', '--profile=unreachable-node'], { cwd: work }), 0);
@@ -189,7 +188,7 @@ async function checkServerSide(record: RunRecord, pods: KubeObject[]): Promise<v
     expect(inRecord.unavailable).toEqual([]);
     const claim = pod.spec.volumes.find((v: { persistentVolumeClaim?: { claimName: string } }) => v.persistentVolumeClaim).persistentVolumeClaim.claimName;
     const pv = await kube.get('PersistentVolume', (await kube.get('PersistentVolumeClaim', claim, NAMESPACE)).spec.volumeName);
-    const [fsType, source] = execFileSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--target', pv.spec.hostPath?.path ?? pv.spec.local.path], { encoding: 'utf8' }).trim().split(/\s+/);
+    const [fsType, source] = nodeMountOf(pv.spec.hostPath?.path ?? pv.spec.local.path);
     expect({ pod: pod.metadata.name, fsType: inRecord.volume?.fsType, source: inRecord.volume?.source }).toEqual({ pod: pod.metadata.name, fsType, source: source.replace(/\[.*$/, '') });
     const limit = pod.spec.containers.find((c: { name: string }) => c.name === 'sandstore').resources.limits.cpu as string;
     expect(inRecord.cpu?.limitCores).toBe(limit.endsWith('m') ? Number(limit.slice(0, -1)) / 1000 : Number(limit));

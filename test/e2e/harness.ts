@@ -1,16 +1,18 @@
 import { KubeConfig } from '@kubernetes/client-node';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { projectCopy } from '../cli-harness.js';
 import { projectRoot } from '../../lib/paths.js';
 import { Kube } from '../../lib/runner/kube.js';
+import { suiteClusterName } from './global-setup.js';
 
 /** Helpers for the e2e suite: the runner as a user runs it, and a client to check the cluster. */
 
 export const root = projectRoot();
-export const CONTEXT = process.env.SANDSTORE_E2E_CLUSTER ?? 'sandstore-local';
+/** The suite's own cluster (global-setup.ts): never the one `npm start` deploys to. */
+export const CONTEXT = suiteClusterName();
 
 export interface CliResult {
   readonly code: number | null;
@@ -19,12 +21,16 @@ export interface CliResult {
   readonly output: string;
 }
 
-/** Runs `sandstore <args>` (the runner CLI) in `cwd`, to completion. */
+/**
+ * Runs `sandstore <args>` (the runner CLI) in `cwd`, to completion. It acts on the suite's cluster
+ * through KUBE_CONTEXT, as a user points a profile at another cluster, whatever context the profile
+ * pins; a test of that choice itself sets KUBE_CONTEXT in `opts.env` (undefined: not set).
+ */
 export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onSpawn?: (child: ReturnType<typeof spawn>) => void; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void; interruptAfterMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', ...args], {
       cwd: opts.cwd ?? root,
-      env: { ...process.env, NO_COLOR: '1', ...opts.env },
+      env: { ...process.env, NO_COLOR: '1', KUBE_CONTEXT: CONTEXT, ...opts.env },
     });
     opts.onSpawn?.(child);
     let stdout = '';
@@ -94,6 +100,30 @@ export function clusterEnv(name = CONTEXT): Record<string, string> {
   if (out.status !== 0) throw new Error(`cannot read ${file}: ${out.stderr}`);
   return Object.fromEntries(out.stdout.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
+
+/** The real node's kubelet process (up.sh's pid file): it runs in the node's mount namespace. */
+function nodePid(context: string): number {
+  return Number(readFileSync(join(clusterEnv(context).CLUSTER_DIR, 'pids', 'kubelet.pid'), 'utf8').trim());
+}
+
+/**
+ * A path as the real node sees it (a profile's nodePath, a volume's hostPath), reached from this
+ * host through the node's mount namespace, where its disk is mounted at NODE_VIEW_DIR.
+ */
+export const onNode = (path: string, context = CONTEXT) => `/proc/${nodePid(context)}/root${path}`;
+
+/** findmnt run in the real node's mount namespace: what the node sees mounted. */
+const findmntOnNode = (args: readonly string[], context: string) =>
+  execFileSync('nsenter', [`--mount=${clusterEnv(context).NODE_MNTNS_PATH}`, 'findmnt', '-n', ...args], { encoding: 'utf8' }).trim();
+
+/** The file system type and source of the mount at `path` in the node's mount namespace. */
+export const nodeMountAt = (path: string, context = CONTEXT) => findmntOnNode(['-o', 'FSTYPE,SOURCE', '--mountpoint', path], context).split(/\s+/);
+
+/** The type and source of the file system that holds `path` (findmnt walks up to its mount), as the node sees it. */
+export const nodeMountOf = (path: string, context = CONTEXT) => findmntOnNode(['-o', 'FSTYPE,SOURCE', '--target', path], context).split(/\s+/);
+
+/** The type of the file system that holds `path`, as the node sees it. */
+export const nodeFsType = (path: string, context = CONTEXT) => nodeMountOf(path, context)[0];
 
 /**
  * Sand Store's source (read-only input): SANDSTORE_SOURCE, else shared/sandstore in an ancestor of

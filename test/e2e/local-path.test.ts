@@ -6,7 +6,7 @@ import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { profileSelector } from '../../lib/labels.js';
 import { loadProfile } from '../../lib/profiles.js';
 import type { Kube } from '../../lib/runner/kube.js';
-import { CONTEXT, clusterEnv, expectExit, kubeFor, podReady, projectWithVariant, root, runCli } from './harness.js';
+import { CONTEXT, clusterEnv, expectExit, kubeFor, nodeFsType, nodeMountAt, onNode, podReady, root, runCli } from './harness.js';
 
 /**
  * The real node's volumes through rancher's local-path-provisioner (scripts/local-cluster/node.sh):
@@ -17,7 +17,13 @@ import { CONTEXT, clusterEnv, expectExit, kubeFor, podReady, projectWithVariant,
 const kube = kubeFor();
 const env = clusterEnv();
 const HELPER_NAMESPACE = 'local-path-storage';
-const FILE_SYSTEMS = { ext4: env.NODE_EXT4_DIR, xfs: env.NODE_XFS_DIR } as const;
+/** Where the real node sees its disk (scripts/local-cluster/node.sh's NODE_VIEW_DIR), on every local cluster. */
+const NODE_VIEW_DIR = '/var/lib/sandstore-node';
+/** Each file system's directory: as the node sees it, and on this host. */
+const FILE_SYSTEMS = {
+  ext4: { onNode: `${NODE_VIEW_DIR}/ext4`, onHost: env.NODE_EXT4_DIR },
+  xfs: { onNode: `${NODE_VIEW_DIR}/xfs`, onHost: env.NODE_XFS_DIR },
+} as const;
 type FileSystem = keyof typeof FILE_SYSTEMS;
 
 /** The file system type of the mount that holds `path` (findmnt walks up to it). */
@@ -82,48 +88,47 @@ function awaitTeardownPods(k: Kube, volumes: readonly string[], timeoutSeconds: 
   });
 }
 
-test('the committed profiles name the directories up.sh mounts for sandstore-local', async () => {
+test('the committed profiles name the node\'s view of its disk, where each cluster\'s node sees its own mounts', async () => {
+  expect(env.NODE_VIEW_DIR).toBe(NODE_VIEW_DIR);
+  expect((await loadProfile('local-node')).storage.nodePath).toBe(`${NODE_VIEW_DIR}/volumes`);
   for (const fs of ['ext4', 'xfs'] as const) {
-    expect((await loadProfile(`local-node-${fs}`)).storage.nodePath).toBe(`/var/lib/sandstore-deploy/sandstore-local/${fs}`);
+    expect((await loadProfile(`local-node-${fs}`)).storage.nodePath).toBe(FILE_SYSTEMS[fs].onNode);
+    // In the node's mount namespace the path is this cluster's loop device, the one mounted on the host.
+    const hostMount = execFileSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--mountpoint', FILE_SYSTEMS[fs].onHost], { encoding: 'utf8' }).trim().split(/\s+/);
+    expect(nodeMountAt(FILE_SYSTEMS[fs].onNode)).toEqual(hostMount);
+    expect(hostMount[0]).toBe(fs);
   }
-  expect((await loadProfile('local-node')).storage.nodePath).toBe('/var/lib/sandstore-deploy/sandstore-local/volumes');
-  if (CONTEXT === 'sandstore-local') {
-    expect([env.NODE_EXT4_DIR, env.NODE_XFS_DIR, env.NODE_VOLUMES_DIR]).toEqual(
-      ['ext4', 'xfs', 'volumes'].map((d) => `/var/lib/sandstore-deploy/sandstore-local/${d}`));
-  }
+  // On the host the path is no mount at all: another cluster's node (the user's) sees its own disk there.
+  expect(spawnSync('mountpoint', ['-q', FILE_SYSTEMS.ext4.onNode]).status).not.toBe(0);
 });
 
 describe.each(['ext4', 'xfs'] as const)('local-node-%s', (fs: FileSystem) => {
-  // The committed profile, pointed at this cluster's mount (the same path on sandstore-local).
-  const name = `lp-${fs}`;
-  let work: string;
-  beforeAll(() => {
-    work = projectWithVariant(`local-node-${fs}`, name, `storage: { ...base.storage, nodePath: '${FILE_SYSTEMS[fs]}' }`);
-  });
+  // The committed profile as it is: its nodePath is the node's view, the same on every local cluster.
+  const name = `local-node-${fs}`;
   afterAll(async () => {
-    await runCli(['destroy', `--profile=${name}`, '--timeout=120'], { cwd: work });
+    await runCli(['destroy', `--profile=${name}`, '--timeout=120']);
   });
 
   test(`every claim is a directory made by local-path on the node's ${fs} mount`, async () => {
-    expectExit(await runCli(['deploy', `--profile=${name}`, '--timeout=240'], { cwd: work }), 0);
+    expectExit(await runCli(['deploy', `--profile=${name}`, '--timeout=240']), 0);
     const volumes = await volumesOf(name);
     expect([...volumes.keys()].sort()).toEqual(['data-etcd-0', 'data-sandstore-0', 'data-sandstore-1', 'data-sandstore-2']);
     for (const [claim, pv] of volumes) {
       const dir = pv.spec.hostPath.path;
       expect({
-        claim, madeBy: pv.metadata.annotations['local.path.provisioner/selected-node'], underMount: dir.startsWith(`${FILE_SYSTEMS[fs]}/`),
-        isDir: statSync(dir).isDirectory(), fsType: fsTypeOf(dir), mountType: fsTypeOf(FILE_SYSTEMS[fs]),
-      }).toEqual({ claim, madeBy: env.NODE_NAME, underMount: true, isDir: true, fsType: fs, mountType: fs });
+        claim, madeBy: pv.metadata.annotations['local.path.provisioner/selected-node'], underMount: dir.startsWith(`${FILE_SYSTEMS[fs].onNode}/`),
+        isDir: statSync(onNode(dir)).isDirectory(), fsType: nodeFsType(dir), sameDevice: statSync(onNode(dir)).dev === statSync(FILE_SYSTEMS[fs].onHost).dev,
+      }).toEqual({ claim, madeBy: env.NODE_NAME, underMount: true, isDir: true, fsType: fs, sameDevice: true });
     }
     // Sand Store wrote its state there.
-    expect(existsSync(join(volumes.get('data-sandstore-0').spec.hostPath.path, 'state.db'))).toBe(true);
+    expect(existsSync(join(onNode(volumes.get('data-sandstore-0').spec.hostPath.path), 'state.db'))).toBe(true);
   });
 
   test('destroy removes the directories through local-path\'s teardown helper pods on the node', async () => {
     const volumes = await volumesOf(name);
     const names = [...volumes.values()].map((pv) => pv.metadata.name);
     const teardown = awaitTeardownPods(kubeFor(), names, 180);
-    expectExit(await runCli(['destroy', `--profile=${name}`, '--timeout=180'], { cwd: work }), 0);
+    expectExit(await runCli(['destroy', `--profile=${name}`, '--timeout=180']), 0);
     const pods = await teardown;
     for (const pv of volumes.values()) {
       const pod = pods.get(`helper-pod-delete-${pv.metadata.name}`);
@@ -131,8 +136,8 @@ describe.each(['ext4', 'xfs'] as const)('local-node-%s', (fs: FileSystem) => {
       // The helper pod ran `sh /script/teardown` (rm -rf "$VOL_DIR") on the node, on the mount's directory.
       expect({
         node: pod.spec.nodeName, command: pod.spec.containers[0].command,
-        hostPath: pod.spec.volumes.find((v: any) => v.name === 'data').hostPath.path, onDisk: existsSync(dir),
-      }).toEqual({ node: env.NODE_NAME, command: ['/bin/sh', '/script/teardown'], hostPath: `${FILE_SYSTEMS[fs]}/`, onDisk: false });
+        hostPath: pod.spec.volumes.find((v: any) => v.name === 'data').hostPath.path, onDisk: existsSync(onNode(dir)),
+      }).toEqual({ node: env.NODE_NAME, command: ['/bin/sh', '/script/teardown'], hostPath: `${FILE_SYSTEMS[fs].onNode}/`, onDisk: false });
     }
     expect((await kube.list('PersistentVolume')).items.filter((pv) => names.includes(pv.metadata.name))).toEqual([]);
   });
@@ -237,7 +242,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
     });
     const pv = await k.get('PersistentVolume', (await k.get('PersistentVolumeClaim', 'c', 'default')).spec.volumeName);
     const dir: string = pv.spec.hostPath.path;
-    writeFileSync(join(dir, 'kept'), 'data');
+    writeFileSync(join(onNode(dir, NAME), 'kept'), 'data');
 
     // down --keep-state: nothing mounted or attached, the images kept; up: mounted again, data there.
     const kept = script('down.sh', '--keep-state');
@@ -246,7 +251,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
       .toEqual({ mounts: [], loops: ['', ''], images: [true, true] });
     const again = script('up.sh');
     expect({ code: again.status, stderr: again.stderr }).toMatchObject({ code: 0 });
-    expect({ fsType: fsTypeOf(dir), data: readFileSync(join(dir, 'kept'), 'utf8') }).toEqual({ fsType: 'ext4', data: 'data' });
+    expect({ fsType: nodeFsType(dir, NAME), data: readFileSync(join(onNode(dir, NAME), 'kept'), 'utf8') }).toEqual({ fsType: 'ext4', data: 'data' });
 
     // local-path stopped: the claim's deletion releases the volume, and nothing removes its directory.
     const lp = Number(readFileSync(join(own.CLUSTER_DIR, 'pids', 'local-path.pid'), 'utf8'));
@@ -257,7 +262,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
     await waitFor(k, [{ key: 'pv', kind: 'PersistentVolume', fieldSelector: `metadata.name=${pv.metadata.name}` }], {
       what: 'the volume to be Released', timeoutSeconds: 60, check: (s) => objectsOf(s, 'pv').find((v) => v.status?.phase === 'Released'),
     });
-    expect(existsSync(dir)).toBe(true);
+    expect(existsSync(onNode(dir, NAME))).toBe(true);
 
     // up.sh repairs the cluster (local-path is one of its processes); local-path then removes it.
     const repaired = script('up.sh');
@@ -265,7 +270,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
     await waitFor(kubeFor(NAME), [{ key: 'pv', kind: 'PersistentVolume', fieldSelector: `metadata.name=${pv.metadata.name}` }], {
       what: 'local-path to delete the released volume', timeoutSeconds: 120, check: (s) => (objectsOf(s, 'pv').length === 0 ? true : undefined),
     });
-    expect(existsSync(dir)).toBe(false);
+    expect(existsSync(onNode(dir, NAME))).toBe(false);
 
     const down = script('down.sh');
     expect({ code: down.status, stderr: down.stderr }).toMatchObject({ code: 0 });

@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
-import { buildSandstoreFiles, clusterEnv, expectExit, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
+import { buildSandstoreFiles, clusterEnv, expectExit, kubeFor, onNode, podReady, projectWithVariant, runCli } from './harness.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
 /**
@@ -31,14 +31,14 @@ const ctr = (...args: string[]) => execFileSync('ctr', ['--address', env.CONTAIN
 const profilePods = async () =>
   (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 
-/** Pod ordinal → the directory on the node's disk that backs its data claim. */
+/** Claim name → the directory on the node's disk that backs it, reached through the node's mount namespace. */
 async function claimDirectories(): Promise<Map<string, string>> {
   const claims = (await kube.list('PersistentVolumeClaim', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items;
   const dirs = new Map<string, string>();
   for (const c of claims) {
     expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
     const pv = await kube.get('PersistentVolume', c.spec.volumeName);
-    dirs.set(c.metadata.name, pv.spec.hostPath.path);
+    dirs.set(c.metadata.name, onNode(pv.spec.hostPath.path));
   }
   return dirs;
 }
@@ -128,7 +128,7 @@ test('every claim is a real directory on the node\'s disk holding the pod\'s dat
   const dirs = await claimDirectories();
   expect([...dirs.keys()].sort()).toEqual(['data-etcd-0', 'data-sandstore-0', 'data-sandstore-1', 'data-sandstore-2']);
   for (const [claim, dir] of dirs) {
-    expect({ claim, underVolumesDir: dir.startsWith(`${env.NODE_VOLUMES_DIR}/`), isDir: statSync(dir).isDirectory() })
+    expect({ claim, underVolumesDir: dir.startsWith(onNode(`${env.NODE_VIEW_DIR}/volumes/`)), isDir: statSync(dir).isDirectory() })
       .toEqual({ claim, underVolumesDir: true, isDir: true });
   }
   expect(readdirSync(dirs.get('data-etcd-0')!)).toContain('data');

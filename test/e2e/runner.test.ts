@@ -43,7 +43,7 @@ describe('runner on the local control plane', () => {
     const r = await cli('deploy');
     expectExit(r, 0);
     for (const phase of ['destroy', 'base', 'control-plane', 'bootstrap', 'data-plane', 'client-access']) expect(r.stdout).toContain(`${phase}:`);
-    expect(r.stdout).toMatch(/acting on context sandstore-local \(from profile\), API server https?:\/\/127\.0\.0\.1:\d+/);
+    expect(r.stdout).toMatch(new RegExp(`acting on context ${CONTEXT} \\(from KUBE_CONTEXT\\), API server https?://127\\.0\\.0\\.1:\\d+`));
     const pods = await sandstorePods();
     expect(pods.map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
     firstClaims = await claimsOf();
@@ -213,7 +213,7 @@ describe('runner refusals and failures', () => {
   afterAll(() => listener.close());
 
   test('a context missing from the kubeconfig is refused and no request is sent (not even to the current-context)', async () => {
-    const r = await runCli(['destroy', '--profile=ssd-raft'], { env: { KUBECONFIG: kubeconfig } });
+    const r = await runCli(['destroy', '--profile=ssd-raft'], { env: { KUBECONFIG: kubeconfig, KUBE_CONTEXT: undefined } });
     expectExit(r, 2);
     expect(r.stderr).toContain('kube context "minikube-laptop" (from profile) is not in the kubeconfig');
     expect(r.stderr).toContain('contexts there: production, sandstore-local. Nothing was sent.');
@@ -223,7 +223,7 @@ describe('runner refusals and failures', () => {
   test('an API server that does not answer is reported as such, with what to check, not as a stack trace', async () => {
     const dead = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
     writeFileSync(dead, kubeconfigText('https://127.0.0.1:1'));
-    const r = await runCli(['status', '--profile=local'], { env: { KUBECONFIG: dead } });
+    const r = await runCli(['status', '--profile=local'], { env: { KUBECONFIG: dead, KUBE_CONTEXT: undefined } });
     expectExit(r, 1);
     expect(r.stderr).toContain('cannot reach the API server at https://127.0.0.1:1');
     expect(r.stderr).toContain('Is the cluster up?');
@@ -232,7 +232,7 @@ describe('runner refusals and failures', () => {
 
   test('a context whose API server differs from the profile\'s pin is refused and no request is sent', async () => {
     const work = projectWithVariant('local', 'pinned', `namespace: 'sandstore-pinned', kube: { context: 'sandstore-local', apiServer: 'https://10.1.2.3:6443' }`);
-    const r = await runCli(['deploy', '--profile=pinned'], { cwd: work, env: { KUBECONFIG: kubeconfig } });
+    const r = await runCli(['deploy', '--profile=pinned'], { cwd: work, env: { KUBECONFIG: kubeconfig, KUBE_CONTEXT: undefined } });
     expectExit(r, 2);
     expect(r.stderr).toContain(`kube context "sandstore-local" points at https://127.0.0.1:${port}, but profile "pinned" is pinned to https://10.1.2.3:6443`);
     expect(connections).toBe(0);

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RunRecord } from '../../lib/benchmark/record.js';
 import { readStudy } from '../../lib/benchmark/study.js';
-import { expectExit, kubeFor, runCli, sandstoreSource } from './harness.js';
+import { expectExit, kubeFor, nodeMountAt, onNode, runCli, sandstoreSource } from './harness.js';
 
 /**
  * The storage underneath as a profile choice, studied on the real node: local-node-ext4 against
@@ -19,7 +18,6 @@ const kube = kubeFor();
 const results = mkdtempSync(join(tmpdir(), 'study-fs-e2e-'));
 const runRecord = (id: string) => RunRecord.parse(JSON.parse(readFileSync(join(results, id, 'run.json'), 'utf8')));
 const nodePathOf = (record: RunRecord) => (record.profile.values.storage as { nodePath: string }).nodePath;
-const mountOf = (path: string) => execFileSync('findmnt', ['-n', '-o', 'FSTYPE,SOURCE', '--mountpoint', path], { encoding: 'utf8' }).trim().split(/\s+/);
 /** local-path's directory for a claim: <nodePath>/<volume>_<namespace>_<claim> (its default pathPattern). */
 const claimDir = (record: RunRecord, claim: { name: string; volume?: string }) => join(nodePathOf(record), `${claim.volume}_${record.cluster.namespace}_${claim.name}`);
 
@@ -28,7 +26,7 @@ afterAll(async () => {
 });
 
 test('a study of ext4 against xfs runs interleaved on new volumes each time, records the file system the node mounted, and compares', async () => {
-  const before = new Set(PROFILES.flatMap((p) => readdirSync(`/var/lib/sandstore-deploy/sandstore-local/${FS_OF[p]}`)));
+  const before = new Set(PROFILES.flatMap((p) => readdirSync(onNode(`/var/lib/sandstore-node/${FS_OF[p]}`))));
   const r = await runCli(['benchmark', `--profiles=${PROFILES.join(',')}`, '--repeat=2', '--ops=write,read,stat', '--duration=2', '--warmup=1',
     '--concurrency=2', `--source=${sandstoreSource()}`, `--results-dir=${results}`, '--timeout=240']);
   expectExit(r, 0);
@@ -40,8 +38,8 @@ test('a study of ext4 against xfs runs interleaved on new volumes each time, rec
 
   for (const rec of records) {
     // The file system under every pod's data, as the container's kernel listed the mount, is the
-    // one the host mounted at the profile's nodePath: the loop device and its type.
-    const [fsType, source] = mountOf(nodePathOf(rec));
+    // one mounted at the profile's nodePath where the node sees it: the loop device and its type.
+    const [fsType, source] = nodeMountAt(nodePathOf(rec));
     expect(fsType).toBe(FS_OF[rec.profile.name]);
     expect(rec.server?.pods.map((p) => [p.volume?.fsType, p.volume?.source])).toEqual(rec.server?.pods.map(() => [fsType, source]));
   }
@@ -54,7 +52,7 @@ test('a study of ext4 against xfs runs interleaved on new volumes each time, rec
   expect(new Set(claims.map(({ c }) => c.uid)).size).toBe(claims.length);
   const dirs = claims.map(({ rec, c }) => ({ dir: claimDir(rec, c), last: rec === records.at(-1) }));
   expect(dirs.filter(({ dir }) => before.has(dir.split('/').at(-1)!))).toEqual([]);
-  expect(dirs.map(({ dir }) => ({ dir, onDisk: existsSync(dir) && statSync(dir).isDirectory() }))).toEqual(dirs.map(({ dir, last }) => ({ dir, onDisk: last })));
+  expect(dirs.map(({ dir }) => ({ dir, onDisk: existsSync(onNode(dir)) && statSync(onNode(dir)).isDirectory() }))).toEqual(dirs.map(({ dir, last }) => ({ dir, onDisk: last })));
   // The last run's directories are the ones the API server's volumes point at.
   const live = (await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === records.at(-1)!.cluster.namespace);
   expect(live.map((pv) => pv.spec.hostPath?.path ?? pv.spec.local?.path).sort()).toEqual(dirs.filter((d) => d.last).map((d) => d.dir).sort());

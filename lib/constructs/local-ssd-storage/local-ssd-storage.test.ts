@@ -18,10 +18,10 @@ describe('LocalSsdStorage', () => {
 
   test('nodePath: the directory on the node, as local-path\'s per-class parameter; none by default', () => {
     const objects = synthesize((chart) => {
-      new LocalSsdStorage(chart, 'ext4', { storageClassName: 'ext4', nodePath: '/var/lib/sandstore-deploy/sandstore-local/ext4' });
+      new LocalSsdStorage(chart, 'ext4', { storageClassName: 'ext4', nodePath: '/var/lib/sandstore-node/ext4' });
       new LocalSsdStorage(chart, 'any', { storageClassName: 'any' });
     });
-    expect(find(objects, 'StorageClass', 'ext4').parameters).toEqual({ nodePath: '/var/lib/sandstore-deploy/sandstore-local/ext4' });
+    expect(find(objects, 'StorageClass', 'ext4').parameters).toEqual({ nodePath: '/var/lib/sandstore-node/ext4' });
     expect(find(objects, 'StorageClass', 'any')).not.toHaveProperty('parameters');
   });
 

@@ -10,9 +10,9 @@ import type { Manifest, RenderedProfile } from './synth.js';
 import { rules } from './validation.js';
 
 /**
- * What every profile's output must be, whatever the profile: the checks the per-profile tests and
- * the property tests share (in lib/, not test/, so that code outside the tests can run them too). Each returns the problems it finds, as "<where>: <what>", so that a
- * failing test names them all.
+ * What every profile's output must be, whatever the profile: the checks the per-profile tests, the
+ * property tests and `cdk8s synth`'s validation plugin (lib/cdk8s-validation/) share. Each returns
+ * the problems it finds, as "<where>: <what>", so that a failing test names them all.
  */
 
 /** etcd refuses a request over 1.5 MiB; the API server adds defaults and managed fields to an object. */

@@ -4,6 +4,7 @@
  *   npm run synth                          every profile
  *   npm run synth -- --profile=ssd-raft    one profile; touches only dist/ssd-raft/
  *   npm run synth -- --check               write nothing; exit 1 if dist/ is stale
+ *   npx cdk8s synth                        every profile into cdk8s.out/ (cdk8s.yaml; CDK8S_OUTDIR), then validated
  *
  * Exit codes: 0 written (or up to date); 1 --check found dist/ stale, or writing failed; 2 refused
  * with nothing written or deleted (bad arguments, an unknown, broken or invalid profile, an output

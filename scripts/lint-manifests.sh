@@ -15,7 +15,9 @@
 # kube-score with `go install` (Go module proxy, ~1 min cold), checkov with pip into a venv (PyPI,
 # ~40 s cold). Cached: nothing is installed and the run takes a few seconds.
 #
-# Usage: lint-manifests.sh [--install-only]
+# Usage: lint-manifests.sh [--install-only | [--if-installed] [--outdir=<dir>]]
+#   --outdir=<dir>  check <dir>/<profile>/ instead of dist/ (cdk8s synth's validation plugin: its output)
+#   --if-installed  install nothing: exit 3, saying so, when a checker is not installed yet
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -25,13 +27,18 @@ CHECKOV_VERSION=3.3.30
 KUBERNETES_VERSION=v1.28
 
 INSTALL_ONLY=0
-(($# <= 1)) || { echo "lint-manifests: one argument at most (see --help)" >&2; exit 2; }
-case ${1:-} in
-  '') ;;
-  --install-only) INSTALL_ONLY=1 ;;
-  -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
-  *) echo "lint-manifests: unknown argument $1 (see --help)" >&2; exit 2 ;;
-esac
+IF_INSTALLED=0
+OUTDIR=
+for arg in "$@"; do
+  case $arg in
+    --install-only) INSTALL_ONLY=1 ;;
+    --if-installed) IF_INSTALLED=1 ;;
+    --outdir=?*) OUTDIR=$(cd "${arg#--outdir=}" && pwd) || { echo "lint-manifests: --outdir: no directory ${arg#--outdir=}" >&2; exit 2; } ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "lint-manifests: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+((INSTALL_ONLY && (IF_INSTALLED || ${#OUTDIR}))) && { echo "lint-manifests: --install-only takes no other argument" >&2; exit 2; }
 
 say() { echo "[lint-manifests] $*" >&2; }
 die() { echo "[lint-manifests] FAILED: $*" >&2; exit 1; }
@@ -44,6 +51,11 @@ CHECKOV=$CHECKOV_DIR/venv/bin/checkov
 mkdir -p "$CACHE_DIR"
 
 # --- install (each tool into a directory of its own version, marked complete when it is) -------
+installed() { [[ -f $KUBE_SCORE_DIR/.complete && -x $KUBE_SCORE && -f $CHECKOV_DIR/.complete && -x $CHECKOV ]]; }
+if ((IF_INSTALLED)) && ! installed; then
+  say "kube-score $KUBE_SCORE_VERSION or checkov $CHECKOV_VERSION is not installed in $CACHE_DIR: not run (npm run lint:manifests installs them)"
+  exit 3
+fi
 exec 9>"$CACHE_DIR/.lint-manifests.lock"
 flock 9
 if [[ ! -f $KUBE_SCORE_DIR/.complete || ! -x $KUBE_SCORE ]]; then
@@ -69,7 +81,16 @@ flock -u 9
 ((INSTALL_ONLY)) && exit 0
 
 # --- run ---------------------------------------------------------------------------------------
-cd "$ROOT"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# Both checkers read a directory named dist (checkov's report names profiles by the files' paths there).
+if [[ -n $OUTDIR ]]; then
+  mkdir "$work/declared"
+  cp -r "$OUTDIR" "$work/declared/dist"
+  cd "$work/declared"
+else
+  cd "$ROOT"
+fi
 profiles=()
 for d in dist/*/; do
   d=${d%/}
@@ -77,9 +98,6 @@ for d in dist/*/; do
 done
 ((${#profiles[@]})) || die "no dist/<profile>/*.yaml: run 'npm run synth' first"
 mapfile -t profiles < <(printf '%s\n' "${profiles[@]}" | LC_ALL=C sort)
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 
 for p in "${profiles[@]}"; do
   for mode in declared raw; do
@@ -110,7 +128,7 @@ run_checkov() { # dir output
     die "checkov did not run in $1 (exit $rc)"
   fi
 }
-run_checkov "$ROOT" "$work/checkov.declared.json"
+run_checkov "$PWD" "$work/checkov.declared.json"
 run_checkov "$work/raw" "$work/checkov.raw.json"
 
 node "$ROOT/scripts/lint-manifests-report.mjs" "$work" "$KUBE_SCORE_VERSION" "$CHECKOV_VERSION" "${profiles[@]}"

@@ -1,6 +1,6 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,13 +18,27 @@ export const root = projectRoot();
 /** A throwaway copy of the project (so broken profiles and stale output can be planted); node_modules is shared. */
 export function projectCopy(): string {
   const work = mkdtempSync(join(tmpdir(), 'sandstore-copy-'));
-  for (const p of ['main.ts', 'package.json', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist', 'drivers']) {
+  for (const p of ['main.ts', 'package.json', 'cdk8s.yaml', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist', 'drivers']) {
     cpSync(join(root, p), join(work, p), { recursive: true });
   }
   mkdirSync(join(work, 'scripts'));
-  cpSync(join(root, 'scripts', 'run-ts.mjs'), join(work, 'scripts', 'run-ts.mjs'));
+  // run-ts.mjs runs the entry points; cdk8s synth's validation plugin also runs the manifest checkers' script.
+  for (const script of ['run-ts.mjs', 'lint-manifests.sh', 'lint-manifests-report.mjs']) cpSync(join(root, 'scripts', script), join(work, 'scripts', script));
   symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
   return work;
+}
+
+/** Every file under `dir` (hidden ones too) with its contents, by path relative to `dir`: what "untouched" and "equal" are checked against. */
+export function treeOf(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (at: string, rel: string) => {
+    for (const e of readdirSync(at, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(at, e.name), `${rel}${e.name}/`);
+      else out[`${rel}${e.name}`] = readFileSync(join(at, e.name), 'utf8');
+    }
+  };
+  walk(dir, '');
+  return out;
 }
 
 export interface ProcessResult {

@@ -10,13 +10,13 @@ import { fieldName, imageRef, parseProfile, ProfileError, type Profile } from '.
 import { listProfiles } from '../lib/profiles.js';
 import { SandstoreChart } from '../lib/sandstore-chart.js';
 import { renderProfile } from '../lib/synth.js';
-import { renderedProblems } from './manifest-checks.js';
+import { renderedProblems } from '../lib/manifest-checks.js';
 
 /**
  * Property tests: from each shipped profile, many mutated ones (wrong types, out-of-range numbers,
  * odd strings, missing and extra keys, at every depth). Each is either refused by a ProfileError
  * that names every problem by field, or accepted and rendered (in memory) into output that passes
- * test/manifest-checks.ts; nothing else is thrown and nothing is written. And the schema and the
+ * lib/manifest-checks.ts; nothing else is thrown and nothing is written. And the schema and the
  * constructs accept exactly the same values.
  *
  * Cases per property: PROFILE_PROPERTY_RUNS, by default what CI runs; raise it for a longer search.

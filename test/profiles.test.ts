@@ -3,7 +3,7 @@ import { distDir } from '../lib/paths.js';
 import type { Profile } from '../lib/profile.js';
 import { listProfiles, loadProfile } from '../lib/profiles.js';
 import { renderProfile, staleFiles, synthesizeObjects } from '../lib/synth.js';
-import { renderedProblems } from './manifest-checks.js';
+import { renderedProblems } from '../lib/manifest-checks.js';
 
 const names = listProfiles();
 const profiles = new Map<string, Profile>();
@@ -30,7 +30,7 @@ describe.each(names)('profile %s', (name) => {
     expect(staleFiles(distDir(), name, renderProfile(profiles.get(name)!))).toEqual([]);
   });
 
-  test('passes the restricted, label and runtime-contract checks (test/manifest-checks.ts)', () => {
+  test('passes the restricted, label and runtime-contract checks (lib/manifest-checks.ts)', () => {
     const profile = profiles.get(name)!;
     expect(renderedProblems(profile, renderProfile(profile))).toEqual([]);
   });

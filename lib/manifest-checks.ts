@@ -1,18 +1,18 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
-import { ETCD_CONTROL_PLANE_DEFAULTS } from '../lib/constructs/etcd-control-plane/etcd-control-plane-props.js';
-import { LOCAL_SSD_STORAGE_DEFAULTS } from '../lib/constructs/local-ssd-storage/local-ssd-storage-props.js';
-import { SANDSTORE_CLUSTER_DEFAULTS } from '../lib/constructs/sandstore-cluster/sandstore-cluster-props.js';
-import { Component, DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, MANAGED_BY, PART_OF, POD_NAME_LABEL, SandstoreContainers } from '../lib/labels.js';
-import { imageRef, type Profile } from '../lib/profile.js';
-import type { Manifest, RenderedProfile } from '../lib/synth.js';
-import { rules } from '../lib/validation.js';
-import { podTemplates, restrictedViolations } from './helpers.js';
+import { ETCD_CONTROL_PLANE_DEFAULTS } from './constructs/etcd-control-plane/etcd-control-plane-props.js';
+import { LOCAL_SSD_STORAGE_DEFAULTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
+import { SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
+import { Component, DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, MANAGED_BY, PART_OF, POD_NAME_LABEL, SandstoreContainers } from './labels.js';
+import { podTemplates, restrictedViolations } from './pod-security.js';
+import { imageRef, type Profile } from './profile.js';
+import type { Manifest, RenderedProfile } from './synth.js';
+import { rules } from './validation.js';
 
 /**
- * What every profile's output must be, whatever the profile: the checks the per-profile tests and
- * the property tests share. Each returns the problems it finds, as "<where>: <what>", so that a
- * failing test names them all.
+ * What every profile's output must be, whatever the profile: the checks the per-profile tests, the
+ * property tests and `cdk8s synth`'s validation plugin (lib/cdk8s-validation/) share. Each returns
+ * the problems it finds, as "<where>: <what>", so that a failing test names them all.
  */
 
 /** etcd refuses a request over 1.5 MiB; the API server adds defaults and managed fields to an object. */

@@ -130,7 +130,7 @@ export type Rule<T> = (value: T) => string | undefined;
  * The exact value of a quantity, as the fraction `numerator / denominator`, or undefined when `v` is
  * not one. Exact, because "1" and "1000m" must compare equal, and "0.5" bytes must not pass for whole.
  */
-function quantityValue(v: string): { numerator: bigint; denominator: bigint } | undefined {
+export function quantityValue(v: string): { numerator: bigint; denominator: bigint } | undefined {
   const match = QUANTITY.exec(v);
   if (!match) return undefined;
   const [integer, fraction = ''] = match[1].split('.');

@@ -55,6 +55,9 @@ export const RESOURCES: Readonly<Record<string, Resource>> = {
   NetworkPolicy: { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespaced: true },
   StorageClass: { group: 'storage.k8s.io', version: 'v1', plural: 'storageclasses', namespaced: false },
   Lease: { group: 'coordination.k8s.io', version: 'v1', plural: 'leases', namespaced: true },
+  // Read by check only: older provisioners' leader locks, and the CSI drivers registered on nodes.
+  Endpoints: { group: '', version: 'v1', plural: 'endpoints', namespaced: true },
+  CSINode: { group: 'storage.k8s.io', version: 'v1', plural: 'csinodes', namespaced: false },
 };
 
 function resourceOf(kind: string): Resource {

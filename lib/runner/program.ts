@@ -13,6 +13,7 @@ import { CommandError, RefusedError } from '../errors.js';
 import { listProfiles } from '../profiles.js';
 import { strictOptionValues } from '../options.js';
 import { benchmarkCommand } from './commands/benchmark.js';
+import { checkCommand } from './commands/check.js';
 import { clientCommand } from './commands/client.js';
 import { withSharedOptions, type ClusterCommand, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
 import { prepareContext, type CommandContext } from './commands/context.js';
@@ -31,7 +32,7 @@ import { Reporter } from './report.js';
 import { mark, traceLine } from './trace.js';
 
 const COMMANDS: readonly RunnerCommand[] = [
-  deployCommand, destroyCommand, updateCommand, resumeCommand, imageCommand, logsCommand, smokeCommand, clientCommand, statusCommand, diffCommand, benchmarkCommand,
+  deployCommand, destroyCommand, updateCommand, resumeCommand, imageCommand, logsCommand, smokeCommand, clientCommand, statusCommand, diffCommand, checkCommand, benchmarkCommand,
 ];
 
 const EXIT_INTERRUPTED = 130;

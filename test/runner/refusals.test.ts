@@ -77,6 +77,7 @@ const GOOD_VALUE: Record<string, string> = {
   '--pod': 'sandstore-0', '--container': 'events', '--image': 'localhost:5000/sandstore-node:next', '--source': '/nonexistent/sandstore',
   '--duration': '3', '--warmup': '1', '--concurrency': '2', '--block-size': '4096', '--ops': 'stat', '--results-dir': '/nonexistent/results',
   '--out': '/nonexistent/comparison', '--profiles': 'local,local-node', '--repeat': '2', '--resume': '/nonexistent/study', '--baseline': 'processes',
+  '--ignore-check': 'resources',
 };
 
 test('the table of options the properties go through is the runner\'s own, and every option taking a value has a known good value', () => {

@@ -11,6 +11,7 @@ import type { ClusterCommand } from './command.js';
 import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
 import { refuseTakeovers } from '../ownership.js';
+import { ignoreCheckOption, preflight } from './check.js';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
 interface DeployProgress {
@@ -19,13 +20,15 @@ interface DeployProgress {
 }
 
 /**
- * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts; no
+ * Flow 3: the pre-flight (the checks of `check`, commands/check.ts; no other Sand Store profile live on the cluster, other-profiles.ts; no
  * object of someone else's that dist/ would take over, ownership.ts), a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
-export async function deploy(ctx: CommandContext, progress: DeployProgress): Promise<void> {
+export async function deploy(ctx: CommandContext, progress: DeployProgress, opts: { ignoreChecks?: readonly string[] } = {}): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
+  // Read-only, before the lock (the first write): a deploy the cluster cannot hold sends no change.
+  await preflight(ctx, manifests, opts.ignoreChecks);
 
   await ctx.holdLock();
   // After the lock: two deploys of different profiles started together then see each other's lock.
@@ -79,16 +82,16 @@ function required(m: Manifest | undefined, what: string, phase: string): Manifes
 }
 
 /** `deploy` (Flow 3), optionally followed by the smoke test. */
-export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
+export const deployCommand: ClusterCommand<{ smoke?: boolean; ignoreCheck?: string[] }> = {
   name: 'deploy',
   description: 'clean-slate deploy (Flow 3): destroy, then apply in phases, waiting for each',
-  configure: (command) => command.option('--smoke', 'end with the smoke test'),
+  configure: (command) => command.option('--smoke', 'end with the smoke test').addOption(ignoreCheckOption()),
   changesCluster: true,
   needsNamedProfile: 'always',
   run: async (ctx, opts) => {
     const progress: DeployProgress = { phase: 'start', applied: [] };
     try {
-      await deploy(ctx, progress);
+      await deploy(ctx, progress, { ignoreChecks: opts.ignoreCheck });
     } catch (err) {
       // How far it got and how to go on, whatever stopped it once it had begun (the error itself
       // says what went wrong); a refusal changed nothing.

@@ -38,8 +38,10 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"os/signal"
 	"path"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +60,8 @@ import (
 	storagelisters "k8s.io/client-go/listers/storage/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
@@ -95,6 +99,7 @@ func main() {
 		healthAddr  = flag.String("health-addr", "", "if set, serve /healthz on this address (e.g. 127.0.0.1:20006)")
 		resync      = flag.Duration("resync", 30*time.Second, "informer resync period")
 		concurrency = flag.Int("workers", 2, "workers per queue")
+		electIn     = flag.String("leader-elect-namespace", "kube-system", "namespace of the leader-election Lease, named after the provisioner as sig-storage-lib-external-provisioner names it (\"/\" becomes \"-\")")
 		podLogsDir  = flag.String("pod-logs-dir", "", "if set, maintain kwok Logs objects (kwok.x-k8s.io/v1alpha1) pointing crashing pods' containers at the crash.log / fail.log fixtures in this directory (needs the Logs CRD)")
 	)
 	klog.InitFlags(nil)
@@ -198,11 +203,39 @@ func main() {
 	if pl != nil {
 		pl.run(ctx, *concurrency)
 	}
-	for i := 0; i < *concurrency; i++ {
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.claimQ, p.syncClaim) }, time.Second)
-		go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.volumeQ, p.syncVolume) }, time.Second)
+	// Elect a leader as sig-storage-lib-external-provisioner does by default, under the same Lease
+	// name: the Lease, renewed every few seconds, is what tells `npm run check` (and anyone) that
+	// something serves this provisioner name. One candidate with a fixed identity: a restarted
+	// process takes its own Lease over at once instead of waiting for it to expire.
+	host, _ := os.Hostname()
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: &resourcelock.LeaseLock{
+			LeaseMeta:  metav1.ObjectMeta{Namespace: *electIn, Name: strings.ReplaceAll(p.name, "/", "-")},
+			Client:     client.CoordinationV1(),
+			LockConfig: resourcelock.ResourceLockConfig{Identity: "sandstore-local-provisioner_" + host},
+		},
+		LeaseDuration:   15 * time.Second,
+		RenewDeadline:   10 * time.Second,
+		RetryPeriod:     2 * time.Second,
+		ReleaseOnCancel: true,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				for i := 0; i < *concurrency; i++ {
+					go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.claimQ, p.syncClaim) }, time.Second)
+					go wait.UntilWithContext(ctx, func(ctx context.Context) { p.run(ctx, p.volumeQ, p.syncVolume) }, time.Second)
+				}
+			},
+			OnStoppedLeading: func() {
+				if ctx.Err() == nil {
+					klog.Fatal("lost the provisioner's leader-election Lease")
+				}
+			},
+		},
+	})
+	if err != nil {
+		klog.Fatalf("leader election: %v", err)
 	}
-	<-ctx.Done()
+	elector.Run(ctx)
 	p.claimQ.ShutDown()
 	p.volumeQ.ShutDown()
 	klog.Info("shutting down")

@@ -19,6 +19,12 @@ interface DeployProgress {
   readonly applied: string[];
 }
 
+/** One profile at a time: refused while another is live on the cluster. */
+async function refuseOtherProfiles(ctx: CommandContext): Promise<void> {
+  const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
+  if (others.length > 0) throw otherProfileLiveError(others, { profileName: ctx.profile.name, context: ctx.target.context });
+}
+
 /**
  * Flow 3: the pre-flight (the checks of `check`, commands/check.ts; no other Sand Store profile live on the cluster, other-profiles.ts; no
  * object of someone else's that dist/ would take over, ownership.ts), a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
@@ -28,14 +34,15 @@ interface DeployProgress {
 export async function deploy(ctx: CommandContext, progress: DeployProgress, opts: { ignoreChecks?: readonly string[] } = {}): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   // Read-only, before the lock (the first write): a deploy the cluster cannot hold sends no change.
+  // The refusals that name their cause first: another profile's pods and node ports, or someone
+  // else's objects, would otherwise surface as the checks' symptoms (no room, ports held).
+  await refuseOtherProfiles(ctx);
+  await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'deploy');
   await preflight(ctx, manifests, opts.ignoreChecks);
 
   await ctx.holdLock();
-  // After the lock: two deploys of different profiles started together then see each other's lock.
-  const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
-  if (others.length > 0) throw otherProfileLiveError(others, { profileName: ctx.profile.name, context: ctx.target.context });
-  // Before the first change: no object of someone else's is taken over (and later destroyed).
-  await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'deploy');
+  // Again after the lock: two deploys of different profiles started together then see each other's lock.
+  await refuseOtherProfiles(ctx);
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
   await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });

@@ -13,7 +13,9 @@ export default defineProfile({
   image: { registry: 'localhost:5000', tag: 'local-latest' },
   build: { goTags: ['grpc', 'etcd'] },
   raft: { replicas: 3 },
-  etcd: { replicas: 1, storageSize: '256Mi' },
+  // The local registry's etcd (scripts/local-cluster/images.sh), as local-node's: kwok pulls nothing,
+  // but whatever reads the image (`check`, the baseline) stays on this machine.
+  etcd: { replicas: 1, storageSize: '256Mi', image: 'localhost:5000/etcd:v3.5.9' },
   storage: { className: 'sandstore-local-ssd-local', sizePerPod: '1Gi' },
   nodeSelection: {
     nodeSelector: { 'node.sandstore.io/disk': 'ssd' },

@@ -178,7 +178,7 @@ describe('output and options', () => {
   test('--ignore-check takes known names or all, and names what it refuses', () => {
     expect(ignoredChecks('resources,node-ports')).toEqual(['resources', 'node-ports']);
     expect(ignoredChecks('all')).toContain('storage-class');
-    expect(() => ignoredChecks('resources,disk')).toThrow('expected "all" or check names separated by commas, from version, nodes, storage-class, provisioner, resources, node-ports, image; got "disk"');
+    expect(() => ignoredChecks('resources,disk')).toThrow('expected "all" or check names separated by commas, from version, nodes, storage-class, provisioner, resources, node-ports; got "disk"');
   });
   test('a free node-port base skips every taken port', () => {
     expect(freeBase(new Set([30000, 30002]), 2)).toBe(30003);

@@ -9,7 +9,9 @@ import type { CommandContext } from './context.js';
 
 /** The checks by name, as --ignore-check takes them. */
 export const CHECK_NAMES = ['connection', 'version', 'nodes', 'storage class', 'provisioner', 'resources', 'node ports', 'image'] as const;
-const IGNORABLE = CHECK_NAMES.filter((c) => c !== 'connection').map((c) => c.replace(' ', '-'));
+/** Left out of deploy's pre-flight: it never blocks, and a registry that does not answer would cost every deploy its timeout. */
+const NOT_IN_DEPLOY: readonly string[] = ['image'];
+const IGNORABLE = CHECK_NAMES.filter((c) => c !== 'connection' && !NOT_IN_DEPLOY.includes(c)).map((c) => c.replace(' ', '-'));
 
 const MARK: Readonly<Record<Verdict, [glyph: string, style: 'green' | 'red' | 'yellow']>> = {
   ok: ['✓', 'green'], problem: ['✗', 'red'], warning: ['!', 'yellow'], notRun: ['!', 'yellow'],
@@ -38,7 +40,7 @@ export const ignoreCheckOption = () => new Option('--ignore-check <checks>', `pr
  * warnings and checks that could not run are printed and the deploy goes on.
  */
 export async function preflight(ctx: CommandContext, manifests: readonly Manifest[], ignore: readonly string[] = []): Promise<void> {
-  const findings = await runChecks(checkInput(ctx.kube, ctx.profile, ctx.target.context, manifests));
+  const findings = await runChecks(checkInput(ctx.kube, ctx.profile, ctx.target.context, manifests), NOT_IN_DEPLOY);
   for (const f of findings.filter((x) => x.verdict !== 'ok')) ctx.report.info(findingLine(f, ctx.report));
   const blocking = findings.filter((f) => f.verdict === 'problem' && !ignore.includes(f.check.replace(' ', '-')));
   const passed = findings.filter((f) => f.verdict === 'ok').length;

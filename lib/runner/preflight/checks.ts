@@ -66,13 +66,14 @@ const CHECKS: readonly [name: string, run: (input: CheckInput) => Promise<Findin
 ];
 
 /**
- * Every check, in order. The connection comes first: when the API server cannot be reached (or
+ * Every check but those named in `skip`, in order. The connection comes first: when the API server cannot be reached (or
  * refuses the credentials) nothing else can be checked, and that one finding is all there is.
  */
-export async function runChecks(input: CheckInput): Promise<Finding[]> {
+export async function runChecks(input: CheckInput, skip: readonly string[] = []): Promise<Finding[]> {
   const connection = await connectionFinding(input);
   if (connection.verdict !== 'ok') return [connection];
-  const results = await Promise.all(CHECKS.map(([name, run]) => run(input).catch((err: unknown) => notRun(name, err))));
+  const checks = CHECKS.filter(([name]) => !skip.includes(name));
+  const results = await Promise.all(checks.map(([name, run]) => run(input).catch((err: unknown) => notRun(name, err))));
   return [connection, ...results.flat()];
 }
 

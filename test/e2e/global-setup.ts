@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
  * client cannot be imported here); deleting a namespace deletes its claims, and their volumes go
  * with them (reclaim policy Delete). `--wait` waits until the namespaces are gone.
  */
-export default async function globalSetup(): Promise<void> {
+export default function globalSetup(): void {
   const name = process.env.SANDSTORE_E2E_CLUSTER ?? 'sandstore-local';
   execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', name], { stdio: 'inherit' });
   const selector = 'app.kubernetes.io/managed-by=sandstore-deploy';

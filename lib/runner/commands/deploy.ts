@@ -20,7 +20,8 @@ interface DeployProgress {
 
 /**
  * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts; no
- * object of someone else's that dist/ would take over, ownership.ts), a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
+ * object of someone else's that dist/ would take over, ownership.ts), a clean slate (destroy,
+ * waited for), then server-side apply in phases, each waited for:
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
@@ -46,7 +47,8 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress): Pro
     if (phase === DeployPhase.controlPlane) {
       const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
       await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
-      ctx.report.step(phase, `etcd Ready (${(etcd as any).spec.replicas} member${(etcd as any).spec.replicas === 1 ? '' : 's'})`);
+      const members = etcd.spec?.replicas ?? 1;
+      ctx.report.step(phase, `etcd Ready (${members} member${members === 1 ? '' : 's'})`);
     } else if (phase === DeployPhase.bootstrap) {
       const job = required(findManifest(objects, 'Job', Component.membershipBootstrap), 'the membership bootstrap Job', phase);
       await waitForJob(ctx, job.metadata.name);
@@ -54,7 +56,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress): Pro
     } else if (phase === DeployPhase.dataPlane) {
       const sts = required(findManifest(objects, 'StatefulSet', Component.dataPlane), 'the Sand Store StatefulSet', phase);
       await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
-      ctx.report.step(phase, `${(sts as any).spec.replicas} Sand Store pods Ready, claims Bound`);
+      ctx.report.step(phase, `${sts.spec?.replicas ?? 1} Sand Store pods Ready, claims Bound`);
     }
   }
   progress.phase = 'done';
@@ -65,7 +67,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress): Pro
   const shown = endpoints.slice(0, SHOWN_ADDRESSES).map((e) => e.address).join(', ');
   const more = endpoints.length > SHOWN_ADDRESSES ? ` and ${endpoints.length - SHOWN_ADDRESSES} more` : '';
   const reach = endpoints.length
-    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- --profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a Sand Store client with them`
+    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- ` + `--profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a ` + `Sand Store client with them`
     : '';
   ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`);
 }
@@ -73,7 +75,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress): Pro
 /** How many client addresses deploy's last line shows. */
 const SHOWN_ADDRESSES = 5;
 
-function required(m: Manifest | undefined, what: string, phase: string): Manifest {
+function required<M extends Manifest>(m: M | undefined, what: string, phase: string): M {
   if (!m) throw new FailedError(`dist/ has no ${what} in phase ${phase}; re-run \`npm run synth\``);
   return m;
 }
@@ -92,7 +94,7 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean }> = {
       // How far it got and how to go on, whatever stopped it once it had begun (the error itself
       // says what went wrong); a refusal changed nothing.
       if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
-        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm run destroy\` removes it, \`npm run status\` shows it.`);
+        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ` + `${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that ` + `Kubernetes keeps converging; \`npm run deploy\` starts over from a clean slate, \`npm ` + `run destroy\` removes it, \`npm run status\` shows it.`);
       }
       throw err;
     }

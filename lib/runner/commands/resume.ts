@@ -8,7 +8,7 @@ export const resumeCommand: ClusterCommand<{ podReadyTimeout: number }> = {
   description: 'continue a paused rollout (partition back to 0)',
   configure: (command) => command.addOption(podReadyTimeoutOption()),
   changesCluster: true,
-  whenInterrupted: 'The partition is lowered and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
+  whenInterrupted: 'The partition is lowered and the StatefulSet controller goes on rolling pods one at a ' + 'time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
   run: async (ctx, opts) => {
     const { name } = dataPlaneStatefulSet(await readManifests(ctx.distDir, ctx.profile, { allowStale: true })).metadata;
     await ctx.holdLock();

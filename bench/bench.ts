@@ -429,7 +429,7 @@ async function benchDriver(): Promise<void> {
     } finally {
       await ss.stop();
     }
-    const profile = await againstLocalProfile(work);
+    const profile = againstLocalProfile(work);
     ceilingRows(loopback.ceiling, profile, loopback.theirs);
     memoryRow(loopback.memory, loopback.ceiling);
   } finally {
@@ -452,7 +452,7 @@ async function againstLoopback(driver: string, upstream: string, seeds: readonly
  * --fresh` (clean-slate deploy, gate, the same driver and load), then destroyed. Or why there are
  * none: a failure there must not lose the loopback rows.
  */
-async function againstLocalProfile(work: string): Promise<DriverSummary | string> {
+function againstLocalProfile(work: string): DriverSummary | string {
   execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] });
   const results = join(work, 'results');
   process.stderr.write('  driver: the local-node profile, through npm run benchmark --fresh\n');
@@ -505,7 +505,10 @@ interface MemoryRuns { op: Operation; short: DriverSummary; long: DriverSummary 
  */
 const MEMORY_OP: Operation = 'stat';
 
-/** MEMORY_OP alone (no warm-up): once for MEMORY_SHORT_S, once for as long as a million samples take at its rate, at most MEMORY_MAX_S. */
+/**
+ * MEMORY_OP alone (no warm-up): once for MEMORY_SHORT_S, once for as long as a million samples take
+ * at its rate, at most MEMORY_MAX_S.
+ */
 async function memoryRuns(driver: string, seeds: readonly string[], ceiling: DriverSummary, work: string): Promise<MemoryRuns> {
   const rate = ceiling.phases.find((p) => p.operation === MEMORY_OP)?.ops_per_s ?? 1;
   const long = Math.min(MEMORY_MAX_S, Math.ceil((1.1 * MEMORY_SAMPLES) / Math.max(rate, 1)));
@@ -518,7 +521,10 @@ async function memoryRuns(driver: string, seeds: readonly string[], ceiling: Dri
   };
 }
 
-/** Upstream's clients/bench, built into `work` (Go's build cache makes a rebuild cheap); nothing is written into the source. */
+/**
+ * Upstream's clients/bench, built into `work` (Go's build cache makes a rebuild cheap); nothing is
+ * written into the source.
+ */
 function buildUpstreamBench(source: string, work: string): string {
   const out = join(work, 'upstream-bench');
   timed('go', ['build', '-trimpath', '-o', out, './clients/bench'], { CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false' }, source);

@@ -34,7 +34,10 @@ export interface LoopbackOptions {
   source: string;
 }
 
-/** How long each step may take before the start is given up; from SIGTERM to SIGKILL (Sand Store can hang ~30 s on shutdown, and its data is thrown away anyway). */
+/**
+ * How long each step may take before the start is given up; from SIGTERM to SIGKILL (Sand Store can
+ * hang ~30 s on shutdown, and its data is thrown away anyway).
+ */
 const LIMITS = { etcdMs: 30_000, leaderMs: 60_000, quietMs: 0, graceMs: 3_000 };
 /** A build of the cluster's (build.sh, images.sh) holds its lock this long at most (lib.sh's with_lock). */
 const LOCK_WAIT_S = 1800;
@@ -64,7 +67,7 @@ export async function startLoopbackSandstore(opts: LoopbackOptions): Promise<Loo
   });
   const members = nodes.map((n) => ({ key: `/sandstore/config/nodes/${n.id}`, value: JSON.stringify({ id: n.id, address: n.address, role: 'voter' }) }));
   const ss = await startLocalSandstore({ dataRoot: dir, etcd: [etcd], etcdEndpoint: `127.0.0.1:${clientPort}`, members, nodes, limits: LIMITS });
-  return { seeds: nodes.map((n) => n.address), stop: ss.stop };
+  return { seeds: nodes.map((n) => n.address), stop: () => ss.stop() };
 }
 
 // ------------------------------------------------------------------------------ binaries ---

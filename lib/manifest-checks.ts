@@ -5,9 +5,11 @@ import { LOCAL_SSD_STORAGE_DEFAULTS } from './constructs/local-ssd-storage/local
 import { SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { Component, DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, MANAGED_BY, PART_OF, POD_NAME_LABEL, SandstoreContainers } from './labels.js';
 import { podTemplates, restrictedViolations } from './pod-security.js';
+import { findIn, isManifestOf, ofKind } from './k8s-types.js';
 import { imageRef, type Profile } from './profile.js';
 import type { Manifest, RenderedProfile } from './synth.js';
 import { rules } from './validation.js';
+
 
 /**
  * What every profile's output must be, whatever the profile: the checks the per-profile tests, the
@@ -58,13 +60,15 @@ function labelProblems(profile: Profile, objects: readonly Manifest[]): string[]
       if (rules.labelKey(key) !== undefined || rules.labelValue(value) !== undefined) problems.push(`${where}: label ${key}=${JSON.stringify(value)} is malformed`);
     }
   };
-  for (const o of objects as any[]) {
+  for (const o of objects) {
     const where = `${o.kind}/${o.metadata.name}`;
     checkLabels(where, o.metadata.labels);
-    if (!o.metadata.labels?.[LabelKeys.name] || !o.metadata.labels?.[LabelKeys.component]) problems.push(`${where}: no name or component label`);
-    if (!phases.includes(o.metadata.annotations?.[DEPLOY_PHASE_ANNOTATION])) problems.push(`${where}: no deploy phase`);
-    if (o.spec?.template) checkLabels(`${where} pod template`, o.spec.template.metadata?.labels);
-    for (const claim of o.spec?.volumeClaimTemplates ?? []) checkLabels(`${where} claim template ${claim.metadata.name}`, claim.metadata.labels);
+    if (!o.metadata.labels?.[LabelKeys.name] || !o.metadata.labels[LabelKeys.component]) problems.push(`${where}: no name or component label`);
+    if (!phases.includes(o.metadata.annotations?.[DEPLOY_PHASE_ANNOTATION] ?? '')) problems.push(`${where}: no deploy phase`);
+    const template = isManifestOf(o, 'StatefulSet') || isManifestOf(o, 'Job') ? o.spec?.template : undefined;
+    if (template) checkLabels(`${where} pod template`, template.metadata?.labels);
+    const claims = isManifestOf(o, 'StatefulSet') ? (o.spec?.volumeClaimTemplates ?? []) : [];
+    for (const claim of claims) checkLabels(`${where} claim template ${claim.metadata?.name}`, claim.metadata?.labels);
     const nameRule = o.kind === 'Service' || o.kind === 'Namespace' || o.kind === 'StatefulSet' ? rules.dnsLabel : rules.dnsSubdomain;
     if (nameRule(o.metadata.name) !== undefined) problems.push(`${where}: the name is malformed`);
     const namespace = CLUSTER_SCOPED.includes(o.kind) ? undefined : profile.namespace;
@@ -80,21 +84,23 @@ function labelProblems(profile: Profile, objects: readonly Manifest[]): string[]
  */
 function podProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
-  const namespace = objects.find((o) => o.kind === 'Namespace') as any;
+  const namespace = objects.find((o) => o.kind === 'Namespace');
   if (namespace?.metadata.name !== profile.namespace) problems.push(`no Namespace ${profile.namespace}`);
-  else if (namespace.metadata.labels['pod-security.kubernetes.io/enforce'] !== 'restricted') problems.push(`Namespace/${profile.namespace}: does not enforce "restricted"`);
+  else if (namespace.metadata.labels?.['pod-security.kubernetes.io/enforce'] !== 'restricted') problems.push(`Namespace/${profile.namespace}: does not enforce "restricted"`);
   if (rules.namespace(profile.namespace) !== undefined) problems.push(`Namespace/${profile.namespace}: one of Kubernetes' own`);
   for (const { owner, template } of podTemplates(objects)) {
     problems.push(...restrictedViolations(template.spec).map((p) => `${owner}: ${p}`));
-    for (const c of [...(template.spec.initContainers ?? []), ...template.spec.containers]) {
+    for (const c of [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])]) {
       const where = `${owner} container ${c.name}`;
-      if (rules.imageReference(c.image) !== undefined) problems.push(`${where}: image ${JSON.stringify(c.image)} is malformed`);
+      if (rules.imageReference(c.image ?? '') !== undefined) problems.push(`${where}: image ${JSON.stringify(c.image)} is malformed`);
       if (c.resources === undefined) continue;
       for (const kind of ['cpu', 'memory'] as const) {
         const amount = kind === 'cpu' ? rules.cpu : rules.bytes;
-        const { requests, limits } = c.resources;
-        if (amount(requests?.[kind]) !== undefined || amount(limits?.[kind]) !== undefined) problems.push(`${where}: ${kind} ${requests?.[kind]}/${limits?.[kind]} is no amount`);
-        else if (rules.notBelowRequest(requests[kind], 'the request')(limits[kind]) !== undefined) problems.push(`${where}: ${kind} limit ${limits[kind]} below the request ${requests[kind]}`);
+        // None stated is no amount either.
+        const request = c.resources.requests?.[kind] ?? '';
+        const limit = c.resources.limits?.[kind] ?? '';
+        if (amount(request) !== undefined || amount(limit) !== undefined) problems.push(`${where}: ${kind} "${request}"/"${limit}" is no amount`);
+        else if (rules.notBelowRequest(request, 'the request')(limit) !== undefined) problems.push(`${where}: ${kind} limit ${limit} below the request ${request}`);
       }
     }
   }
@@ -107,15 +113,14 @@ function podProblems(profile: Profile, objects: readonly Manifest[]): string[] {
  */
 function contractProblems(profile: Profile, objects: readonly Manifest[]): string[] {
   const problems: string[] = [];
-  const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name) as any;
   const expect = (what: string, actual: unknown, expected: unknown) => {
     if (JSON.stringify(actual) !== JSON.stringify(expected)) problems.push(`${what} is ${JSON.stringify(actual)}, not ${JSON.stringify(expected)}`);
   };
   const name = SANDSTORE_CLUSTER_DEFAULTS.name;
   const etcdName = ETCD_CONTROL_PLANE_DEFAULTS.name;
-  const config = find('ConfigMap', `${name}-config`)?.data;
-  const dataPlane = find('StatefulSet', name);
-  const controlPlane = find('StatefulSet', etcdName);
+  const config = findIn(objects, 'ConfigMap', `${name}-config`)?.data;
+  const dataPlane = findIn(objects, 'StatefulSet', name);
+  const controlPlane = findIn(objects, 'StatefulSet', etcdName);
   if (!config || !dataPlane || !controlPlane) return [`missing the ConfigMap ${name}-config or a StatefulSet (${name}, ${etcdName})`];
 
   const etcdEndpoints = Array.from({ length: profile.etcd.replicas }, (_, i) => `${etcdName}-${i}.${etcdName}.${profile.namespace}.svc:2379`);
@@ -133,35 +138,38 @@ function contractProblems(profile: Profile, objects: readonly Manifest[]): strin
   expect('ADVERTISE_HOST', config.ADVERTISE_HOST, profile.clientAccess.advertiseHost);
 
   const pod = dataPlane.spec.template.spec;
-  const node = pod.containers.find((c: any) => c.name === SandstoreContainers.node);
+  const node = pod.containers.find((c) => c.name === SandstoreContainers.node);
   expect('data plane replicas', dataPlane.spec.replicas, profile.raft.replicas);
   expect('node image', node?.image, imageRef(profile));
   expect('node image pull policy', node?.imagePullPolicy, profile.image.pullPolicy ?? SANDSTORE_CLUSTER_DEFAULTS.imagePullPolicy);
-  expect('node NODE_ID', node?.env?.find((e: any) => e.name === 'NODE_ID'), { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+  expect('node NODE_ID', node?.env?.find((e) => e.name === 'NODE_ID'), { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
   expect('node environment', node?.envFrom, [{ configMapRef: { name: `${name}-config` } }]);
-  if (!node?.volumeMounts?.some((m: any) => m.name === 'data' && m.mountPath === config.DATA_DIR)) problems.push('DATA_DIR is not the claimed volume');
+  if (!node?.volumeMounts?.some((m) => m.name === 'data' && m.mountPath === config.DATA_DIR)) problems.push('DATA_DIR is not the claimed volume');
 
   expect('etcd replicas', controlPlane.spec.replicas, profile.etcd.replicas);
   expect('etcd image', controlPlane.spec.template.spec.containers[0].image, profile.etcd.image ?? ETCD_CONTROL_PLANE_DEFAULTS.image);
 
-  const bootstrap = find('Job', `${name}-membership-bootstrap`);
-  const registered = (bootstrap?.spec.template.spec.initContainers ?? []).filter((c: any) => c.command[1] === 'put').map((c: any) => JSON.parse(c.command[3]).id);
+  const bootstrap = findIn(objects, 'Job', `${name}-membership-bootstrap`);
+  const registered = (bootstrap?.spec.template.spec.initContainers ?? [])
+    .filter((c) => c.command[1] === 'put')
+    .map((c) => (JSON.parse(c.command[3] ?? '') as { id: string }).id);
   expect('members registered by the bootstrap Job', registered, Array.from({ length: profile.raft.replicas }, (_, i) => `${name}-${i}`));
 
-  const nodePorts = (objects.filter((o: any) => o.kind === 'Service' && o.spec.type === 'NodePort') as any[])
+  const nodePorts = ofKind(objects, 'Service')
+    .filter((s) => s.spec.type === 'NodePort')
     .sort((a, b) => a.spec.ports[0].nodePort - b.spec.ports[0].nodePort);
   expect('node ports', nodePorts.map((s) => [s.spec.selector[POD_NAME_LABEL], s.spec.ports[0].nodePort]),
     Array.from({ length: profile.raft.replicas }, (_, i) => [`${name}-${i}`, profile.clientAccess.nodePortBase + i]));
   for (const s of nodePorts) if (rules.nodePort(s.spec.ports[0].nodePort) !== undefined) problems.push(`Service/${s.metadata.name}: node port out of range`);
 
-  for (const [sts, size] of [[dataPlane, profile.storage.sizePerPod], [controlPlane, profile.etcd.storageSize ?? ETCD_CONTROL_PLANE_DEFAULTS.storageSize]]) {
+  for (const [sts, size] of [[dataPlane, profile.storage.sizePerPod], [controlPlane, profile.etcd.storageSize ?? ETCD_CONTROL_PLANE_DEFAULTS.storageSize]] as const) {
     const where = `StatefulSet/${sts.metadata.name}`;
     expect(`${where} node selector`, sts.spec.template.spec.nodeSelector ?? {}, profile.nodeSelection.nodeSelector);
-    expect(`${where} tolerated taint`, (sts.spec.template.spec.tolerations ?? []).map((t: any) => t.key), profile.nodeSelection.ssdTaint ? [profile.nodeSelection.ssdTaint.key] : []);
+    expect(`${where} tolerated taint`, (sts.spec.template.spec.tolerations ?? []).map((t) => t.key), profile.nodeSelection.ssdTaint ? [profile.nodeSelection.ssdTaint.key] : []);
     expect(`${where} claim`, sts.spec.volumeClaimTemplates[0].spec.storageClassName, profile.storage.className ?? LOCAL_SSD_STORAGE_DEFAULTS.storageClassName);
     expect(`${where} claim size`, sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage, size);
   }
-  expect('smoke-test Job', find('Job', `${name}-smoke-test`) !== undefined, profile.smokeTest ?? SANDSTORE_CLUSTER_DEFAULTS.smokeTest);
+  expect('smoke-test Job', findIn(objects, 'Job', `${name}-smoke-test`) !== undefined, profile.smokeTest ?? SANDSTORE_CLUSTER_DEFAULTS.smokeTest);
   expect('component of the data plane', dataPlane.metadata.labels[LabelKeys.component], Component.dataPlane);
   return problems;
 }

@@ -23,7 +23,7 @@ export function strictOptionValues(command: Command): Command {
     option.argParser((value: string, previous: unknown) => {
       const first = given.get(flag);
       if (first !== undefined) {
-        throw new InvalidArgumentError(`${flag} is given more than once (${JSON.stringify(first)}, then ${JSON.stringify(value)}); give it once`);
+        throw new InvalidArgumentError(`${flag} is given more than once (${JSON.stringify(first)}, then ` + `${JSON.stringify(value)}); give it once`);
       }
       given.set(flag, value);
       const env = option.envVar ? ` (or ${option.envVar})` : '';

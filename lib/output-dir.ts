@@ -36,7 +36,10 @@ const MARKER_TEXT = `${MARKER_FIRST_LINE}: one directory of generated YAML per p
 /** One directory's entries, split into the files the synth wrote and everything else. */
 interface DirectoryContents {
   readonly ours: string[];
-  /** Entries the synth did not write, as paths relative to the output directory (`ssd-raft/notes.txt`, `ssd-raft/sub/`). */
+  /**
+   * Entries the synth did not write, as paths relative to the output directory
+   * (`ssd-raft/notes.txt`, `ssd-raft/sub/`).
+   */
   readonly foreign: string[];
 }
 
@@ -91,7 +94,10 @@ export interface OutputPlan {
   readonly orphans: readonly string[];
 }
 
-/** Whether `outDir` holds the synth's marker: absent (undefined), ours (true), or something else by that name (false). */
+/**
+ * Whether `outDir` holds the synth's marker: absent (undefined), ours (true), or something else by
+ * that name (false).
+ */
 function markerOf(outDir: string): boolean | undefined {
   const path = join(outDir, OUTPUT_MARKER);
   const stat = statOrUndefined(path);
@@ -153,23 +159,24 @@ function refusingFileSystemErrors<T>(outDir: string, body: () => T): T {
     const where = e.path !== undefined && e.path !== outDir ? ` (${e.syscall ?? 'access'} ${e.path})` : '';
     throw new OutputRefusedError(
       `output path ${outDir} cannot be used: ${FILE_SYSTEM_PROBLEMS[e.code] ?? e.message} (${e.code})${where}; ` +
-        'expected a directory the synth can read and write (dist/, or a new or empty one). Nothing was written or deleted.',
+        'expected a directory the synth can read and write (dist/, or a new or empty one). ' + 'Nothing was written or deleted.',
     );
   }
 }
 
 function planOutputOf(outDir: string, writing: readonly string[], profiles?: readonly string[]): OutputPlan {
-  // The output path itself may be a link (dist/ on another disk): the user chose it. Links inside it are never followed.
+  // The output path itself may be a link (dist/ on another disk): the user chose it. Links inside
+  // it are never followed.
   const top = statOrUndefined(outDir, true);
   if (top === undefined) return { orphans: [] };
   if (!top.isDirectory()) {
-    throw new OutputRefusedError(`output path ${outDir} is not a directory; expected a directory the synth writes profiles into (dist/, or a new or empty one). Nothing was written or deleted.`);
+    throw new OutputRefusedError(`output path ${outDir} is not a directory; expected a directory the synth writes ` + `profiles into (dist/, or a new or empty one). Nothing was written or deleted.`);
   }
   const entries = readdirSync(outDir).sort();
   const marker = markerOf(outDir);
   if (marker === false) {
     throw new OutputRefusedError(
-      `${join(outDir, OUTPUT_MARKER)} was not written by the synth (the synth writes it there, beginning ${JSON.stringify(MARKER_FIRST_LINE)}); ` +
+      `${join(outDir, OUTPUT_MARKER)} was not written by the synth (the synth writes it ` + `there, beginning ${JSON.stringify(MARKER_FIRST_LINE)}); ` +
         'move it elsewhere (or delete it), or pass another output directory. Nothing was written or deleted.',
     );
   }
@@ -186,7 +193,8 @@ function planOutputOf(outDir: string, writing: readonly string[], profiles?: rea
     const isProfileOutput = writing.includes(entry);
     if (!stat.isDirectory()) {
       everyEntryGenerated = false;
-      // A file beside the profile directories is no concern of the synth's, unless it sits where a profile's output goes.
+      // A file beside the profile directories is no concern of the synth's, unless it sits where a
+      // profile's output goes.
       if (isProfileOutput) problems.push(...contentsOf(outDir, entry).foreign);
       continue;
     }
@@ -204,13 +212,13 @@ function planOutputOf(outDir: string, writing: readonly string[], profiles?: rea
   if (marker !== true && !everyEntryGenerated) {
     const listed = visible.slice(0, 5).join(', ') + (visible.length > 5 ? `, … (${visible.length} entries)` : '');
     throw new OutputRefusedError(
-      `output path ${outDir} is not an output directory of sandstore-deploy: it is not empty (${listed}) and holds no ${OUTPUT_MARKER}, the file a synth writes there. ` +
-        'Pass a new or empty directory, or one a synth wrote before (the project\'s dist/). Nothing was written or deleted.',
+      `output path ${outDir} is not an output directory of sandstore-deploy: it is not empty ` + `(${listed}) and holds no ${OUTPUT_MARKER}, the file a synth writes there. ` +
+        'Pass a new or empty directory, or one a synth wrote before (the project\'s dist/). ' + 'Nothing was written or deleted.',
     );
   }
   if (problems.length > 0) {
     throw new OutputRefusedError(
-      `${outDir} holds files the synth did not write (synthesized files open with its generated-file header) where it would replace or remove a profile's output; ` +
+      `${outDir} holds files the synth did not write (synthesized files open with its ` + `generated-file header) where it would replace or remove a profile's output; ` +
         'move them elsewhere (or delete them) and run the synth again. Nothing was written or deleted.',
       problems.map((p) => `${join(outDir, p)}: not written by the synth`),
     );
@@ -257,7 +265,7 @@ function removeOurFiles(outDir: string, name: string): void {
   for (const file of ours) unlinkSync(join(outDir, name, file));
   if (foreign.length > 0) {
     // Something was written while the synth ran (after planOutput looked): a failure, not a refusal.
-    throw new FailedError(`${join(outDir, name)} gained files the synth did not write while it ran; they were left where they are`, foreign.map((f) => join(outDir, f)));
+    throw new FailedError(`${join(outDir, name)} gained files the synth did not write while it ran; they were ` + `left where they are`, foreign.map((f) => join(outDir, f)));
   }
   rmdirSync(join(outDir, name));
 }

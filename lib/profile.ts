@@ -54,7 +54,7 @@ const labels = z.pipe(
       ctx.addIssue({ code: 'custom', path: ['__proto__'], input: '__proto__', message: `expected ${rules.labelKey('__proto__')}` });
       // The pipe stops at this stage, so the other keys are checked here: every problem is named.
       const others = labelRecord.safeParse(Object.fromEntries(Object.entries(value).filter(([key]) => key !== '__proto__')), { reportInput: true });
-      for (const issue of others.error?.issues ?? []) ctx.addIssue({ ...issue, path: [...issue.path] } as never);
+      for (const issue of others.error?.issues ?? []) ctx.addIssue({ ...issue, path: [...issue.path] });
     }
   })),
   labelRecord,
@@ -116,7 +116,10 @@ const ProfileSchema = z.strictObject({
     sizePerPod: bytes,
     /** Only "Delete" (see rules.cleanSlateReclaimPolicy for why). */
     reclaimPolicy: z.optional(ruled(z.enum(RECLAIM_POLICIES), rules.cleanSlateReclaimPolicy)),
-    /** The directory on the node that holds the volumes (LocalSsdStorage's nodePath). @default the provisioner's choice */
+    /**
+     * The directory on the node that holds the volumes (LocalSsdStorage's nodePath). @default the
+     * provisioner's choice
+     */
     nodePath: z.optional(ruledString(rules.nodePath)),
   }),
   nodeSelection: z.strictObject({
@@ -170,7 +173,7 @@ export function imageRef(p: Profile): string {
 /** A profile that fails validation (a refusal, exit code 2): the message names every problem. */
 export class ProfileError extends RefusedError {
   public constructor(public readonly profileName: string, public readonly problems: readonly string[]) {
-    super(`profile "${profileName}" is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(`profile "${profileName}" is invalid (${problems.length} ` + `problem${problems.length === 1 ? '' : 's'}):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 
@@ -183,7 +186,7 @@ export function parseProfile(fileName: string, input: unknown): Profile {
   const result = ProfileSchema.safeParse(input, { reportInput: true, error: english.localeError });
   const problems = result.success ? [] : result.error.issues.flatMap(describeIssue);
   if (result.success && result.data.name !== fileName) {
-    problems.push(`name: got ${JSON.stringify(result.data.name)}; expected "${fileName}", the file's name (profiles/${fileName}.ts)`);
+    problems.push(`name: got ${JSON.stringify(result.data.name)}; expected "${fileName}", the file's name ` + `(profiles/${fileName}.ts)`);
   }
   if (problems.length > 0 || !result.success) throw new ProfileError(fileName, problems);
   return result.data;

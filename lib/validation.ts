@@ -203,7 +203,7 @@ export const rules = {
   memory: ((v: string) =>
     rules.bytes(v) === undefined && !quantityBelow(v, MIN_MEMORY)
       ? undefined
-      : `a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "${MIN_MEMORY}" (the least a container starts with)`) as Rule<string>,
+      : `a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least ` + `"${MIN_MEMORY}" (the least a container starts with)`) as Rule<string>,
   /** A limit against its request, named `requestField`: the API server refuses a limit below the request. */
   notBelowRequest: (request: string, requestField: string): Rule<string> => (limit) =>
     quantityBelow(limit, request) ? `at least ${requestField}, ${JSON.stringify(request)}` : undefined,
@@ -215,7 +215,7 @@ export const rules = {
   namespace: ((v: string) =>
     rules.dnsLabel(v) === undefined && !KUBERNETES_NAMESPACES.includes(v) && !v.startsWith(KUBERNETES_NAMESPACE_PREFIX)
       ? undefined
-      : `${DNS_LABEL_FORM}, and none of Kubernetes' own namespaces (${KUBERNETES_NAMESPACES.map((n) => `"${n}"`).join(', ')} or any other "${KUBERNETES_NAMESPACE_PREFIX}" one)`) as Rule<string>,
+      : `${DNS_LABEL_FORM}, and none of Kubernetes' own namespaces ` + `(${KUBERNETES_NAMESPACES.map((n) => `"${n}"`).join(', ')} or any other ` + `"${KUBERNETES_NAMESPACE_PREFIX}" one)`) as Rule<string>,
   dnsSubdomain: ((v: string) =>
     v.length <= 253 && DNS_SUBDOMAIN.test(v)
       ? undefined
@@ -223,12 +223,12 @@ export const rules = {
   labelKey: ((v: string) =>
     isQualifiedName(v)
       ? undefined
-      : 'a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a name of at most 63 characters') as Rule<string>,
+      : 'a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a ' + 'name of at most 63 characters') as Rule<string>,
   /** The API server checks a StorageClass's provisioner as a qualified name, in lower case. */
   provisioner: ((v: string) =>
     isQualifiedName(v.toLowerCase())
       ? undefined
-      : 'a provisioner name such as "rancher.io/local-path": optional DNS-subdomain prefix, "/", a name of at most 63 characters') as Rule<string>,
+      : 'a provisioner name such as "rancher.io/local-path": optional DNS-subdomain prefix, ' + '"/", a name of at most 63 characters') as Rule<string>,
   /**
    * A directory on a node, as local-path's config holds it (absolute and clean, by Go's
    * filepath.Abs): a StorageClass's nodePath is looked up there as written, so "/data/" or
@@ -261,7 +261,7 @@ export const rules = {
   nodePortBaseFor: (raftReplicas: number): Rule<number> => (base) => {
     const last = base + raftReplicas - 1;
     return Number.isInteger(last) && last > NODE_PORT_MAX
-      ? `at most ${NODE_PORT_MAX - raftReplicas + 1}: with ${raftReplicas} Raft replicas the last node port would be ${last}, above ${NODE_PORT_MAX}`
+      ? `at most ${NODE_PORT_MAX - raftReplicas + 1}: with ${raftReplicas} Raft replicas the ` + `last node port would be ${last}, above ${NODE_PORT_MAX}`
       : undefined;
   },
   /** Free text that names something (a kube context, a description). */
@@ -286,7 +286,7 @@ export const rules = {
   registry: ((v: string) =>
     v.length <= IMAGE_NAME_MAX && REGISTRY.test(v)
       ? undefined
-      : `a registry host with optional port and path and no scheme, at most ${IMAGE_NAME_MAX} characters, e.g. "docker.io/myuser" or "localhost:5000"`) as Rule<string>,
+      : `a registry host with optional port and path and no scheme, at most ${IMAGE_NAME_MAX} ` + `characters, e.g. "docker.io/myuser" or "localhost:5000"`) as Rule<string>,
   repository: ((v: string) =>
     v.length <= IMAGE_NAME_MAX && REPOSITORY.test(v)
       ? undefined
@@ -299,7 +299,7 @@ export const rules = {
   imageReference: ((v: string) =>
     v.length <= IMAGE_NAME_MAX + 1 + IMAGE_TAG_MAX && IMAGE_REFERENCE.test(v) && v.lastIndexOf(':') <= IMAGE_NAME_MAX
       ? undefined
-      : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
+      : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ` + `${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
   goTag: ((v: string) => (GO_TAG.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."')) as Rule<string>,
   /**
    * A profile's volumes go with its claims. Every run starts on empty volumes (the clean slate) and
@@ -309,7 +309,7 @@ export const rules = {
   cleanSlateReclaimPolicy: ((v: string) =>
     v === 'Delete'
       ? undefined
-      : '"Delete": every run starts on empty volumes and destroy removes them; with "Retain" each run\'s volumes and data would stay on the SSD, never reused or removed') as Rule<string>,
+      : '"Delete": every run starts on empty volumes and destroy removes them; with "Retain" ' + 'each run\'s volumes and data would stay on the SSD, never reused or removed') as Rule<string>,
 };
 
 /** Kubernetes' qualified name: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters. */

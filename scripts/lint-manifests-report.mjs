@@ -12,7 +12,6 @@ const readJson = (file) => JSON.parse(readFileSync(join(work, file), 'utf8'));
 // kube-score's grades (scorecard.Grade): what a check found.
 const CRITICAL = 1;
 const WARNING = 5;
-const gradeName = (grade) => (grade <= CRITICAL ? 'CRITICAL' : grade <= WARNING ? 'WARNING' : 'OK');
 
 const failures = [];
 const rows = [];

@@ -159,7 +159,8 @@ function compileErrorModules(broken) {
     setup(b) {
       const profilesDir = join(root, 'profiles');
       const filter = new RegExp(`^${profilesDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}[\\\\/].+\\.ts$`);
-      // A profile loaded by name (lib/profiles.ts imports them by pattern, which esbuild does not resolve through plugins).
+      // A profile loaded by name (lib/profiles.ts imports them by pattern, which esbuild does not
+      // resolve through plugins).
       b.onLoad({ filter, namespace: 'file' }, (args) => (broken.has(args.path) ? { contents: stub(args.path, false), loader: 'js' } : undefined));
       // A broken file imported by another file under profiles/ (a helper in a subfolder): bundled as
       // CommonJS, outside the file namespace (where package.json's "type" would make it an ES module),

@@ -47,7 +47,10 @@ export interface ProcessResult {
   readonly stderr: string;
 }
 
-/** Runs `node scripts/run-ts.mjs <entry> <args>` in `cwd` to completion (asynchronously: a test's server keeps answering meanwhile). */
+/**
+ * Runs `node scripts/run-ts.mjs <entry> <args>` in `cwd` to completion (asynchronously: a test's
+ * server keeps answering meanwhile).
+ */
 export function runEntry(entry: 'main.ts' | 'lib/runner/cli.ts', args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
   return new Promise((resolve) => {
     // The caller's environment, but never a KUBE_CONTEXT of the machine's: a test names its own.
@@ -56,8 +59,8 @@ export function runEntry(entry: 'main.ts' | 'lib/runner/cli.ts', args: readonly 
     const child = spawn('node', ['scripts/run-ts.mjs', entry, ...args], { cwd: opts.cwd ?? root, env: { ...env, ...opts.env } });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d; });
-    child.stderr.on('data', (d: Buffer) => { stderr += d; });
+    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }

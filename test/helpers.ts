@@ -9,13 +9,5 @@ export function synthesize(build: (chart: Chart) => void, props: { namespace?: s
   return chart.toJson() as Manifest[];
 }
 
-export function find(objects: readonly Manifest[], kind: string, name: string): any {
-  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  if (!found) throw new Error(`no ${kind} ${name} among: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
-  return found;
-}
-
-export function ofKind(objects: readonly Manifest[], kind: string): any[] {
-  return objects.filter((o) => o.kind === kind);
-}
+export { find, findIn, ofKind, type Expected } from '../lib/k8s-types.js';
 

@@ -108,7 +108,8 @@ function expected(m: Model): { refused: 'outdir' | 'marker' | string[] | undefin
   if (visible.length === 0) return { refused: undefined, orphans: [] };
   const ours = (e: Extract<Entry, { kind: 'dir' }>) => e.files.filter(([, k]) => k === 'ours').map(([b, k]) => fileName(b, k));
   const foreign = (name: string, e: Extract<Entry, { kind: 'dir' }>) => e.files.filter(([, k]) => k !== 'ours').map(([b, k]) => `${name}/${fileName(b, k)}${k === 'subdir' ? '/' : ''}`);
-  // Positively the synth's: its marker, or (written before the marker) nothing visible but directories of generated files.
+  // Positively the synth's: its marker, or (written before the marker) nothing visible but
+  // directories of generated files.
   // A directory of generated files among others (a backup of dist/<p>/ in a home directory) is no sign.
   const everyEntryGenerated = [...m.entries.values()].every((e) => e.kind === 'dir' && ours(e).length > 0);
   if (m.marker !== 'ours' && !everyEntryGenerated) return { refused: 'outdir', orphans: [] };

@@ -131,8 +131,9 @@ function mutation(base: unknown): fc.Arbitrary<Mutation> {
   const paths = pathsOf(base);
   const objects = paths.filter((p) => isPlainObject(lookUp(base, p).value));
   const leaves = paths.filter((p) => ['string', 'number'].includes(typeof lookUp(base, p).value));
-  const replace = (at: Path[], values: (original: any) => fc.Arbitrary<unknown>) =>
-    fc.constantFrom(...at).chain((path) => values(lookUp(base, path).value).map((value): Mutation => ({ kind: 'replace', path, value })));
+  // `at` holds paths whose values `values` takes (leaves are strings and numbers, as filtered above).
+  const replace = <T>(at: Path[], values: (original: T) => fc.Arbitrary<unknown>) =>
+    fc.constantFrom(...at).chain((path) => values(lookUp(base, path).value as T).map((value): Mutation => ({ kind: 'replace', path, value })));
   return fc.oneof(
     { weight: 4, arbitrary: replace(paths, oddValue) },
     { weight: 3, arbitrary: replace(leaves, plausibleValue) },
@@ -228,6 +229,9 @@ describe.each(names)('mutations of profile %s', (name) => {
  * A field of the profile and the construct prop it becomes: set to a value like `sample`, the
  * construct (built with nothing else unusual) must throw exactly when the schema refuses the profile.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment --
+   `build` is handed values that break its field's type on purpose (the odd strings and numbers the
+   schema must refuse), so its parameter can be of no type but any. */
 interface SharedRule {
   readonly field: Path;
   readonly sample: string | number;
@@ -269,6 +273,7 @@ const SHARED_RULES: readonly SharedRule[] = [
   { field: ['nodeSelection', 'ssdTaint', 'key'], sample: 'node.sandstore.io/disk', build: (key) => localSsdStorage({ taint: { key } }) },
   { field: ['nodeSelection', 'ssdTaint', 'value'], sample: 'ssd', build: (value) => localSsdStorage({ taint: { key: 'k', value } }) },
 ];
+/* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment */
 
 test(`the schema and the constructs accept the same values, field by field (${RUNS} cases)`, () => {
   const base = shipped.get('ssd-raft');

@@ -2,6 +2,10 @@ import fc from 'fast-check';
 import ssdRaft from '../profiles/ssd-raft.js';
 import { parseProfile, ProfileError, type ProfileInput } from '../lib/profile.js';
 
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-member-access,
+   @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-return --
+   Each case breaks a profile's input on purpose (a string where a number goes, a misspelt or
+   missing key): what parseProfile must refuse, and what no type but any lets the mutations write. */
 type Mutation = (p: any) => void;
 const variant = (mutate: Mutation): ProfileInput => {
   const p = structuredClone(ssdRaft) as any;

@@ -16,7 +16,10 @@ import { VERDICT_METRICS } from './verdicts.js';
 /** A baseline group's label: the profile, then what ran it. */
 export const baselineLabel = (profile: string, target: ProcessTarget) => `${profile} (${target.kind})`;
 
-/** A profile's group split by what its runs measured: the Kubernetes runs, then each kind of baseline; empty groups dropped. */
+/**
+ * A profile's group split by what its runs measured: the Kubernetes runs, then each kind of
+ * baseline; empty groups dropped.
+ */
 export function splitByTarget(group: RunGroup): RunGroup[] {
   const byLabel = new Map<string, LoadedRun[]>([[group.label, []]]);
   for (const run of group.runs) {
@@ -110,9 +113,9 @@ function ratioRows(pair: BaselinePair): string[][] {
 
 /** What a ratio says, once. */
 const RATIO_NOTE =
-  'Kubernetes as a multiple of the same programs run directly on the machine (the process baseline): the ratio of the two groups\' medians, ' +
-  'with a bootstrap 95% interval when both have several runs. For p50 and p99 above 1× means Kubernetes is slower; for ops/s below 1× means it is. ' +
-  'It measures the pod network (veth, bridge), the node ports\' NAT (kube-proxy) and the cgroup limits; not the machine, the disk or the binary, which are the same.';
+  'Kubernetes as a multiple of the same programs run directly on the machine (the process ' + 'baseline): the ratio of the two groups\' medians, ' +
+  'with a bootstrap 95% interval when both have several runs. For p50 and p99 above 1× ' + 'means Kubernetes is slower; for ops/s below 1× means it is. ' +
+  'It measures the pod network (veth, bridge), the node ports\' NAT (kube-proxy) and the ' + 'cgroup limits; not the machine, the disk or the binary, which are the same.';
 
 /** comparison.md's section: a table per profile that has both groups; nothing when none has. */
 export function baselineMarkdown(pairs: readonly BaselinePair[]): string[] {
@@ -126,16 +129,19 @@ export function baselineMarkdown(pairs: readonly BaselinePair[]): string[] {
 /** The terminal's lines: a line per operation and metric. */
 export function baselineTerminal(pairs: readonly BaselinePair[]): string[] {
   return pairs.flatMap((p) => [
-    '', `${p.kubernetes.group.label} on Kubernetes as a multiple of ${p.baseline.group.label} (latency above 1× or ops/s below 1×: Kubernetes slower):`,
+    '', `${p.kubernetes.group.label} on Kubernetes as a multiple of ${p.baseline.group.label} ` + `(latency above 1× or ops/s below 1×: Kubernetes slower):`,
     ...ratioRows(p).map(([op, metric, k, b, ratio]) => `  ${op.padEnd(8)} ${metric.padEnd(6)} ${k.padStart(8)} vs ${b.padStart(8)}  ${ratio}`),
   ]);
 }
 
-/** Where a baseline group ran, for comparison.md's "What was compared": each machine once, and the binaries by digest. */
+/**
+ * Where a baseline group ran, for comparison.md's "What was compared": each machine once, and the
+ * binaries by digest.
+ */
 export function processesLines(runs: readonly LoadedRun[]): string[] {
   const targets = runs.flatMap((r) => (r.record.target ? [r.record.target] : []));
   const machines = new Set(targets.map(({ machine: m, dataDir }) =>
-    `- Processes on ${m.hostname} (${m.architecture}, ${m.cpus} CPU ${m.cpuModel}, ${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, kernel ${m.kernel}); data on ${dataDir.fsType}`));
+    `- Processes on ${m.hostname} (${m.architecture}, ${m.cpus} CPU ${m.cpuModel}, ` + `${(m.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${m.os}, kernel ${m.kernel}); data on ` + `${dataDir.fsType}`));
   const binaries = new Set(targets.flatMap((t) => t.binaries.map((b) => `- \`${b.imageDigest}\`: ${b.program} ${b.pathInImage} of ${b.image}, sha256 \`${b.sha256}\``)));
   return [...machines, '', 'Binaries (taken out of the images by digest):', '', ...binaries];
 }

@@ -32,7 +32,10 @@ export interface BaselinePlan {
 
 const envOf = (image: ResolvedImage) => Object.fromEntries((image.config.config?.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
 
-/** Checks the settings (refusing a profile the baseline cannot mirror), then takes both programs out of their images. */
+/**
+ * Checks the settings (refusing a profile the baseline cannot mirror), then takes both programs out
+ * of their images.
+ */
 export async function planBaseline(manifests: readonly Manifest[], report: Reporter): Promise<BaselinePlan> {
   // Ports that stand in for the real ones while the settings are only being checked.
   const settings = baselineSettings(manifests, numberedLayout(manifests, { dataRoot: '/baseline', etcdBase: 10_000, nodeBase: 20_000 }));
@@ -74,7 +77,7 @@ export async function startBaseline(plan: BaselinePlan, timeoutSeconds: number, 
     mkdirSync(s.dataDir, { recursive: true });
     return { name: s.name, id: s.name, dataDir: s.dataDir, program: plan.binaries[program].path, args: s.args, env: { ...plan.imageEnv[program], ...s.env }, cwd: s.dataDir };
   };
-  report.step('baseline', `starting ${settings.etcd.length} etcd member(s) and ${settings.nodes.length} Sand Store nodes on 127.0.0.1, data in ${dataRoot}`);
+  report.step('baseline', `starting ${settings.etcd.length} etcd member(s) and ${settings.nodes.length} Sand ` + `Store nodes on 127.0.0.1, data in ${dataRoot}`);
   let local: LocalSandstore;
   try {
     local = await startLocalSandstore({
@@ -84,7 +87,7 @@ export async function startBaseline(plan: BaselinePlan, timeoutSeconds: number, 
     }, signal);
   } catch (err) {
     if (err instanceof WaitInterrupted) throw new InterruptedError(err.what);
-    if (err instanceof StartFailed) throw new FailedError(`the baseline's processes did not come up: ${err.message}. Nothing was measured; they were stopped and their data removed.`);
+    if (err instanceof StartFailed) throw new FailedError(`the baseline's processes did not come up: ${err.message}. Nothing was measured; they ` + `were stopped and their data removed.`);
     throw err;
   }
   report.step('baseline', `leader ${local.leader} (term ${local.term}), no role change in the last ${QUIET_SECONDS}s`);
@@ -97,7 +100,7 @@ async function afterStart(plan: BaselinePlan, settings: BaselineSettings, layout
   const refused = await refusedWithin(endpoints, 10, signal);
   if (refused.length > 0) {
     await local.stop();
-    throw new FailedError(`the baseline's nodes do not accept connections: ${refused.map((r) => `${r.endpoint.address} (${r.endpoint.pod}): ${r.reason}`).join('; ')}. Nothing was measured.`);
+    throw new FailedError(`the baseline's nodes do not accept connections: ` + `${refused.map((r) => `${r.endpoint.address} (${r.endpoint.pod}): ${r.reason}`).join('; ')}. Nothing was measured.`);
   }
   const leaderFirst = [...endpoints].sort((a, b) => Number(b.pod === local.leader) - Number(a.pod === local.leader));
   const target = describeTarget(plan, settings, layout, local.children);
@@ -155,7 +158,7 @@ export const baselineLeadership = (running: RunningBaseline) => nodeLeadership(r
 
 /** The processes that ended while they should have run: each a reason the run is not valid. */
 export function processesEnded(running: RunningBaseline): string[] {
-  return running.local.children.filter((c) => !c.running()).map((c) => `process ${c.name} ended during the run (${c.ending()}): ${c.tail().split('\n').slice(-2).join(' | ') || 'no stderr'}`);
+  return running.local.children.filter((c) => !c.running()).map((c) => `process ${c.name} ended during the run (${c.ending()}): ` + `${c.tail().split('\n').slice(-2).join(' | ') || 'no stderr'}`);
 }
 
 /**

@@ -49,7 +49,10 @@ export const ProcessTarget = z.object({
   processes: z.array(ProcessRecord),
   /** Each setting that differs from the StatefulSet's, with both values and why. */
   differences: z.array(z.object({ setting: z.string(), kubernetes: z.string(), processes: z.string(), why: z.string() })),
-  /** After the processes were stopped: what was left (a live pid, a port still bound, the data folder); empty when nothing was. */
+  /**
+   * After the processes were stopped: what was left (a live pid, a port still bound, the data
+   * folder); empty when nothing was.
+   */
   leftovers: z.optional(z.array(z.string())),
 });
 export type ProcessTarget = z.infer<typeof ProcessTarget>;

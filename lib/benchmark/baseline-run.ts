@@ -50,7 +50,7 @@ export function refuseBaselineCombinations(opts: BaselineOptions, args: readonly
   const clash = NOT_WITH_BASELINE.filter(([key]) => opts[key] !== undefined && opts[key] !== false);
   if (clash.length > 0) {
     const flags = clash.map(([, flag]) => flag).join(', ');
-    throw new RefusedError(`--baseline=${opts.baseline} cannot go with ${flags}: ${clash.map(([, flag, why]) => `${flag} ${why}`).join('; ')}. Nothing was started.`);
+    throw new RefusedError(`--baseline=${opts.baseline} cannot go with ${flags}: ` + `${clash.map(([, flag, why]) => `${flag} ${why}`).join('; ')}. Nothing was started.`);
   }
   const selectors = (args[0] as string[] | undefined) ?? [];
   if (selectors.length > 0) {
@@ -63,7 +63,7 @@ export async function benchmarkBaseline(report: Reporter, opts: BaselineOptions,
   refuseBaselineCombinations(opts, args);
   const profile = await loadProfile(opts.profile);
   const manifests = await readManifests(distDir(), profile);
-  report.info(`${report.paint('bold', 'baseline')}: profile ${profile.name}'s programs as plain processes on this machine (no cluster)`);
+  report.info(`${report.paint('bold', 'baseline')}: profile ${profile.name}'s programs as plain ` + `processes on this machine (no cluster)`);
   const prepared = await prepareRuns(opts, report);
   const plan = await planBaseline(manifests, report);
   if (signal.aborted) throw new InterruptedError('the baseline\'s processes to start');
@@ -77,7 +77,7 @@ export async function benchmarkBaseline(report: Reporter, opts: BaselineOptions,
     if (measured) writeRecord(measured.outcome.dir, { ...measured.record, target: { ...running.target, leftovers } });
   }
   if (leftovers.length > 0) throw new FailedError(`the baseline's processes were stopped, but not everything is gone: ${leftovers.join('; ')}`);
-  report.step('baseline', `stopped: no process, port or data of the baseline is left (${running.target.processes.map((p) => p.pid).join(', ')} gone)`);
+  report.step('baseline', `stopped: no process, port or data of the baseline is left ` + `(${running.target.processes.map((p) => p.pid).join(', ')} gone)`);
   return conclude(report, profile.name, measured.outcome, 'Among the processes meanwhile');
 }
 
@@ -105,7 +105,7 @@ async function measure(report: Reporter, opts: BaselineOptions, prepared: Prepar
     target: running.target,
   };
   writeRecord(dir, base);
-  report.step('run', `${id}: ${opts.ops.join(', ')}, ${opts.concurrency} workers, ${opts.warmup}s warm-up + ${opts.duration}s each, against ${options.seeds.join(', ')} (processes)`);
+  report.step('run', `${id}: ${opts.ops.join(', ')}, ${opts.concurrency} workers, ${opts.warmup}s warm-up + ` + `${opts.duration}s each, against ${options.seeds.join(', ')} (processes)`);
   const run = await runDriver(driver.path, options, dir, join(dir, 'driver.log'), report, signal);
   const ended = new Date();
   const after = baselineLeadership(running);

@@ -13,6 +13,7 @@ import { posix } from 'node:path';
 import { RefusedError } from '../errors.js';
 import { Component, LabelKeys, SandstoreContainers } from '../labels.js';
 import type { Manifest } from '../synth.js';
+import { isManifestOf, type ManifestOf } from '../k8s-types.js';
 
 /** One process as the baseline starts it. */
 export interface ProcessSettings {
@@ -77,13 +78,13 @@ function containerOf(set: StatefulSet, name: string): Container {
 /** The container's environment as the kubelet would build it: config maps first, then its own entries. */
 function containerEnv(c: Container, manifests: readonly Manifest[], field: (path: string, name: string) => string): Record<string, string> {
   const configMap = (name: string) => {
-    const cm = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name === name) as (Manifest & { data?: Record<string, string> }) | undefined;
+    const cm = manifests.find((m): m is ManifestOf<'ConfigMap'> => isManifestOf(m, 'ConfigMap') && m.metadata.name === name);
     if (!cm) throw refuse(`container ${c.name} reads ConfigMap ${name}, which dist/ does not hold`);
     return cm.data ?? {};
   };
   const env: Record<string, string> = {};
   for (const from of c.envFrom ?? []) {
-    if (!from.configMapRef) throw refuse(`container ${c.name} takes its environment from something other than a ConfigMap (${JSON.stringify(from)})`);
+    if (!from.configMapRef) throw refuse(`container ${c.name} takes its environment from something other than a ConfigMap ` + `(${JSON.stringify(from)})`);
     Object.assign(env, configMap(from.configMapRef.name));
   }
   for (const e of c.env ?? []) {
@@ -132,7 +133,10 @@ export function layoutNeeds(manifests: readonly Manifest[]): { readonly etcdMemb
   return { etcdMembers: etcdSet.spec.replicas, etcdContainerPorts: ports, nodes: nodeSet.spec.replicas };
 }
 
-/** A layout of numbered ports (etcd member m's i-th port at etcdBase + 10m + i, node n's at nodeBase + n): for checks and tests. */
+/**
+ * A layout of numbered ports (etcd member m's i-th port at etcdBase + 10m + i, node n's at nodeBase
+ * + n): for checks and tests.
+ */
 export function numberedLayout(manifests: readonly Manifest[], at: { dataRoot: string; etcdBase: number; nodeBase: number }): Layout {
   const needs = layoutNeeds(manifests);
   return {
@@ -176,7 +180,10 @@ function etcdMember(c: Container, manifests: readonly Manifest[], pod: string, d
   return { name: pod, args, env, dataDir, address: `127.0.0.1:${ports.get(client)}` };
 }
 
-/** What the downward API gives a pod, as a process here has it: the pod's name, and this machine's loopback for its node's IP. */
+/**
+ * What the downward API gives a pod, as a process here has it: the pod's name, and this machine's
+ * loopback for its node's IP.
+ */
 function fieldValue(path: string, variable: string, pod: string): string {
   if (path === 'metadata.name') return pod;
   if (path === 'status.hostIP' || path === 'status.podIP') return '127.0.0.1';
@@ -221,7 +228,10 @@ interface DifferenceInput {
   readonly nodePods: readonly string[];
 }
 
-/** Every setting whose value differs from the pods', named with both values; then what is not a setting but differs all the same. */
+/**
+ * Every setting whose value differs from the pods', named with both values; then what is not a
+ * setting but differs all the same.
+ */
 function describeDifferences(d: DifferenceInput): Difference[] {
   const podEnv = containerEnv(d.nodeC, d.manifests, (path) => `(${path})`);
   const first = d.nodes[0];
@@ -232,7 +242,7 @@ function describeDifferences(d: DifferenceInput): Difference[] {
     LISTEN_ADDR: 'every process shares loopback: each listens on a port of its own',
     ETCD_ENDPOINTS: 'etcd\'s member listens on 127.0.0.1 at a port of its own',
     HOST_IP: 'the node\'s IP (downward API): here, this machine\'s loopback',
-    EXTERNAL_BASE_PORT: 'the leader is advertised at host:(base + ordinal): here the nodes\' own consecutive ports instead of node ports',
+    EXTERNAL_BASE_PORT: 'the leader is advertised at host:(base + ordinal): here the nodes\' own consecutive ' + 'ports instead of node ports',
     ADVERTISE_HOST: 'clients reach the nodes at 127.0.0.1',
   };
   const envDiffs = changed.map((k) => ({
@@ -254,7 +264,7 @@ function describeDifferences(d: DifferenceInput): Difference[] {
     row('metrics :2112', 'each pod serves its own', 'only the first node to bind it serves metrics (Sand Store ignores the error)',
       'fixed in Sand Store\'s code; the nodes share one network namespace'),
     row('resources', 'cgroup requests and limits of the StatefulSet', 'none: the processes share the machine freely', measured),
-    row('user and confinement', `uid ${runAs ?? '(image default)'}, no capabilities, read-only root file system, seccomp RuntimeDefault`,
+    row('user and confinement', `uid ${runAs ?? '(image default)'}, no capabilities, read-only root file system, ` + `seccomp RuntimeDefault`,
       `uid ${process.getuid?.() ?? 'unknown'}, as the runner`, 'a plain process of whoever runs the baseline'),
     row('sidecars, init containers and probes', 'events sidecar (tail -F of the log), wait-for-membership, startup/readiness/liveness probes',
       'none: membership written before the nodes start; the logs read from their files', 'they serve Kubernetes, not the measurement'),

@@ -52,7 +52,10 @@ const DEJAVU_WIDTHS = {
 /** Any other character (an en dash is 500, most letters beyond ASCII about this). */
 const OTHER_WIDTH = 650;
 
-/** The width in pixels of `text` in `font` (a CSS font shorthand such as `bold 16px DejaVu Sans`) as resvg will draw it. */
+/**
+ * The width in pixels of `text` in `font` (a CSS font shorthand such as `bold 16px DejaVu Sans`) as
+ * resvg will draw it.
+ */
 export function textWidth(text: string, font = `12px ${FONT_FAMILY}`): number {
   const size = Number(/(\d+(?:\.\d+)?)px/.exec(font)?.[1] ?? 12);
   const table = /\bbold(er)?\b|\b[6-9]00\b/.test(font) ? DEJAVU_WIDTHS.bold : DEJAVU_WIDTHS.regular;
@@ -328,7 +331,10 @@ export interface Png {
   readonly height: number;
 }
 
-/** The SVG as PNG, by resvg, with only `fontFiles` for text (never the machine's fonts: the picture is the same everywhere). */
+/**
+ * The SVG as PNG, by resvg, with only `fontFiles` for text (never the machine's fonts: the picture
+ * is the same everywhere).
+ */
 export async function svgToPng(svg: string, fontFiles: readonly string[] = chartFontFiles()): Promise<Png> {
   const { Resvg } = await import('@resvg/resvg-js');
   const resvg = new Resvg(svg, {

@@ -162,11 +162,12 @@ describe('number formatting', () => {
 });
 
 describe('the table', () => {
-  test('per profile: medians over its runs, their 95% interval, summed errors, n; operations in the driver\'s order; "–" where a group lacks one', async () => {
+  test('per profile: medians over its runs, their 95% interval, summed errors, n; operations ' + 'in the driver\'s order; "–" where a group lacks one', async () => {
     alphaAndBeta();
     const c = await compareRuns(options(['alpha', 'beta']));
     const md = readFileSync(c.markdownPath, 'utf8');
-    // alpha write: p50 of 1, 10, 3 is 3; p95 of 2, 6, 4 is 4; p99 of 5, 50, 20 is 20; ops/s of 100, 300, 200 is 200; errors 1 + 2 + 3.
+    // alpha write: p50 of 1, 10, 3 is 3; p95 of 2, 6, 4 is 4; p99 of 5, 50, 20 is 20; ops/s of 100,
+    // 300, 200 is 200; errors 1 + 2 + 3.
     // With 2 to 5 runs the bootstrap interval of the median is the runs' range (stats.test.ts).
     expect(row(md, 'write', 'alpha')).toEqual(['write', 'alpha', '3.00 [1.00–10.0]', '4.00 [2.00–6.00]', '20.0 [5.00–50.0]', '200 [100–300]', '6', '3']);
     // beta write, two runs: the median is the mean of the two: (2 + 4) / 2, (3 + 5) / 2, (9 + 11) / 2, (50 + 70) / 2.
@@ -207,8 +208,8 @@ describe('the table', () => {
     // Then the verdicts against the first group, aligned as well.
     // beta's 2 runs beside alpha's 3 allow no verdict anywhere: one line says so instead of a table of dashes.
     expect(verdicts).toBe('(rank-sum test over the runs, p < 0.05 for a verdict; see comparison.md):\n' +
-      'beta: no verdict possible on any operation with 2 runs beside 3; a verdict needs at least 4 runs in each group (or 3 beside 5, 2 beside 8).');
-    expect(c.terminalTable).not.toMatch(/\x1b\[/);
+      'beta: no verdict possible on any operation with 2 runs beside 3; a verdict needs at ' + 'least 4 runs in each group (or 3 beside 5, 2 beside 8).');
+    expect(c.terminalTable).not.toContain('\x1b[');
   });
 
   test('one column per run when run folders are named', async () => {
@@ -266,7 +267,7 @@ function verdictRow(markdown: string, op: Operation, metric: string, group: stri
 }
 
 describe('verdicts against the first group', () => {
-  test('4 runs each: faster, or no difference the data can show, with p, the change, its interval and the detectable difference', async () => {
+  test('4 runs each: faster, or no difference the data can show, with p, the change, its ' + 'interval and the detectable difference', async () => {
     slowAndFast();
     const c = await compareRuns(options(['slow', 'fast']));
     const md = readFileSync(c.markdownPath, 'utf8');
@@ -296,14 +297,14 @@ describe('verdicts against the first group', () => {
     expect(back.terminalTable).not.toMatch(/\bexact\b/);
   });
 
-  test('a group too small for any verdict gets a line saying so and how many runs are needed, not rows of dashes', async () => {
+  test('a group too small for any verdict gets a line saying so and how many runs are needed, ' + 'not rows of dashes', async () => {
     alphaAndBeta();
     const c = await compareRuns(options(['alpha', 'beta']));
     const md = readFileSync(c.markdownPath, 'utf8');
     // 2 and 3 runs: the smallest two-sided p is 2 / C(5, 2) = 0.2. Only write was measured by both.
     expect(c.verdicts.map((v) => `${v.operation} ${v.metric.label} ${v.verdict.kind}`)).toEqual(['write p50 no verdict possible', 'write p99 no verdict possible', 'write ops/s no verdict possible']);
     const section = md.split('## Verdicts against alpha\n')[1]?.split('\n## ')[0] ?? '';
-    expect(section).toContain('\n- beta: no verdict possible on any operation with 2 runs beside 3; a verdict needs at least 4 runs in each group (or 3 beside 5, 2 beside 8).\n');
+    expect(section).toContain('\n- beta: no verdict possible on any operation with 2 runs beside 3; a verdict needs ' + 'at least 4 runs in each group (or 3 beside 5, 2 beside 8).\n');
     expect(section).not.toContain('| write');
     expect(section).toContain('A verdict needs at least 4 runs in each group (or 3 beside 5, 2 beside 8)');
   });
@@ -345,7 +346,7 @@ describe('invalid, interrupted and failed runs', () => {
     expect(c.runs.filter((r) => !r.counted).map((r) => r.status)).toEqual(['failed']);
   });
 
-  test('nothing countable is refused, saying which runs were left out, why, and what --include-invalid does; nothing written', async () => {
+  test('nothing countable is refused, saying which runs were left out, why, and what ' + '--include-invalid does; nothing written', async () => {
     writeRun('gamma/2025-06-03T10-00-00Z', { status: 'interrupted', reasons: ['interrupted (Ctrl-C) during read'], phases: { write: { p50: 1 } } });
     writeRun('gamma/2025-06-03T11-00-00Z', { status: 'failed', reasons: ['driver exited with code 2'] });
     const err = await refusal(compareRuns(options(['gamma'])));
@@ -367,7 +368,7 @@ describe('refusals write nothing', () => {
   test('a run.json with a wrong field names the file and the field', async () => {
     const path = join(results, 'alpha/2025-06-01T11-00-00Z/run.json');
     const record = JSON.parse(readFileSync(path, 'utf8')) as { cluster: { pods: { restarts: number }[] } };
-    (record.cluster.pods[0] as { restarts: number }).restarts = -1;
+    record.cluster.pods[0].restarts = -1;
     writeFileSync(path, JSON.stringify(record));
     const err = await refusal(compareRuns(options()));
     expect(err.message).toContain(path);
@@ -407,7 +408,7 @@ describe('refusals write nothing', () => {
     expect(existsSync(out())).toBe(false);
   });
 
-  test('a results folder without runs is refused; folders without run.json (a comparison\'s, say) are not profiles', async () => {
+  test('a results folder without runs is refused; folders without run.json (a comparison\'s, ' + 'say) are not profiles', async () => {
     const empty = join(root, 'empty-results');
     mkdirSync(join(empty, 'comparisons', '2025-06-01T00-00-00Z'), { recursive: true });
     const err = await refusal(compareRuns(options([], { resultsDir: empty })));
@@ -480,7 +481,8 @@ describe('the chart', () => {
     const blank = (await svgToPng(withoutText)).data;
     // With the shipped font the labels make a different picture than no labels at all ...
     expect((await svgToPng(svg)).data.equals(blank)).toBe(false);
-    // ... and without it (resvg is never let at the machine's fonts) they would not be drawn: the font is what draws them.
+    // ... and without it (resvg is never let at the machine's fonts) they would not be drawn: the
+    // font is what draws them.
     expect((await svgToPng(svg, [])).data.equals(blank)).toBe(true);
   });
 
@@ -501,7 +503,7 @@ describe('the process baseline beside Kubernetes', () => {
     processes: [], differences: [], leftovers: [],
   };
 
-  test('a profile\'s baseline runs are a group of their own, and Kubernetes is a ratio of them per operation, with the bootstrap interval', async () => {
+  test('a profile\'s baseline runs are a group of their own, and Kubernetes is a ratio of them ' + 'per operation, with the bootstrap interval', async () => {
     writeRun('alpha/2025-06-01T10-00-00Z', { phases: { write: { p50: 4, p99: 40, opsPerSecond: 100 } } });
     writeRun('alpha/2025-06-01T11-00-00Z', { phases: { write: { p50: 6, p99: 60, opsPerSecond: 200 } } });
     writeRun('alpha/2025-06-01T12-00-00Z', { target, phases: { write: { p50: 1, p99: 10, opsPerSecond: 300 } } });
@@ -518,12 +520,12 @@ describe('the process baseline beside Kubernetes', () => {
     expect(markdown).toContain('### alpha / alpha (processes)');
     expect(markdown).toMatch(/\| write +\| p50 +\| +5\.00 \| +2\.00 \| +2\.50× \[1\.33–6\.00\] \|/);
     expect(markdown).toMatch(/\| write +\| ops\/s +\| +150 \| +400 \| +0\.38× \[0\.20–0\.67\] \|/);
-    expect(markdown).toContain(`- \`sha256:${'1'.repeat(64)}\`: sandstore /usr/local/bin/sandstore of localhost:5000/sandstore-node:t, sha256 \`${'2'.repeat(64)}\``);
+    expect(markdown).toContain(`- \`sha256:${'1'.repeat(64)}\`: sandstore /usr/local/bin/sandstore of ` + `localhost:5000/sandstore-node:t, sha256 \`${'2'.repeat(64)}\``);
     expect(markdown).toContain('- Processes on box (amd64, 2 CPU CPU, 16.0 GiB, Debian 12, kernel 6.1.0); data on ext4');
     expect(c.terminalTable).toContain('alpha on Kubernetes as a multiple of alpha (processes)');
   });
 
-  test('a ratio of single runs has no interval, a zero baseline no ratio, and the same runs always give the same interval', () => {
+  test('a ratio of single runs has no interval, a zero baseline no ratio, and the same runs ' + 'always give the same interval', () => {
     expect(ratioOfMedians({ median: 3, values: [3] }, { median: 2, values: [2] })).toEqual({ value: 1.5, interval: undefined });
     expect(ratioOfMedians({ median: 3, values: [3, 3] }, { median: 0, values: [0, 0] })).toBeUndefined();
     const k = { median: 5, values: [4, 5, 6, 9, 2, 5] };
@@ -534,7 +536,7 @@ describe('the process baseline beside Kubernetes', () => {
     expect(r.interval!.high).toBeGreaterThanOrEqual(r.value);
   });
 
-  test('run folders named one by one: the baseline run is marked, and set against the Kubernetes run of its profile', async () => {
+  test('run folders named one by one: the baseline run is marked, and set against the ' + 'Kubernetes run of its profile', async () => {
     const k8s = writeRun('alpha/2025-06-01T10-00-00Z', { phases: { stat: { p50: 3 } } });
     const other = writeRun('beta/2025-06-01T10-30-00Z', { phases: { stat: { p50: 9 } } });
     const processes = writeRun('alpha/2025-06-01T11-00-00Z', { target, phases: { stat: { p50: 2 } } });

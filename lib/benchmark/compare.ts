@@ -17,7 +17,10 @@ import { markdownTable, resultsMarkdown, runsNeededText, terminalTable, terminal
 import { verdictsAgainstReference, type GroupVerdict } from './verdicts.js';
 
 export interface CompareOptions {
-  /** Run folders (a path to a folder holding run.json), run ids or profile names; empty: every profile under resultsDir. */
+  /**
+   * Run folders (a path to a folder holding run.json), run ids or profile names; empty: every
+   * profile under resultsDir.
+   */
   readonly selectors: readonly string[];
   /** results/ under the project root. */
   readonly resultsDir: string;
@@ -92,7 +95,7 @@ export async function compareRuns(opts: CompareOptions): Promise<Comparison> {
 function refuseUsedOutDir(outDir: string): void {
   const stat = statSync(outDir, { throwIfNoEntry: false });
   if (!stat) return;
-  if (!stat.isDirectory()) throw new RefusedError(`${outDir} exists and is not a folder: the comparison goes into a new or empty folder. Nothing was written.`);
+  if (!stat.isDirectory()) throw new RefusedError(`${outDir} exists and is not a folder: the comparison goes into a new or empty folder. ` + `Nothing was written.`);
   if (readdirSync(outDir).length > 0) throw new RefusedError(`${outDir} is not empty: the comparison goes into a new or empty folder. Nothing was written.`, ['Give another with --out=<dir>.']);
 }
 
@@ -131,10 +134,11 @@ function chartText(groups: readonly GroupResult[], now: Date): ChartText {
   const pooled = groups.some((g) => g.counted.length > 1);
   const options = sharedDriverOptions(groups);
   const excluded = groups.reduce((n, g) => n + g.excluded.length, 0);
+  const leftOut = excluded > 0 ? ` (${excluded} left out: see comparison.md)` : '';
   return {
     title: `Sand Store benchmark: ${groupsInTitle(groups)}`,
     subtitle: [
-      `${plural(counted, 'run')} counted${excluded > 0 ? ` (${excluded} left out: see comparison.md)` : ''}${pooled ? ', bars are medians over a group\'s runs' : ''}`,
+      `${plural(counted, 'run')} counted${leftOut}${pooled ? ', bars are medians over a group\'s runs' : ''}`,
       ...(options ? [options] : []),
       `latency of successful calls; compared ${utcSeconds(now)}`,
     ].join(' · '),
@@ -146,7 +150,7 @@ function groupsInTitle(groups: readonly GroupResult[]): string {
   const names = groups.map((g) => g.group.label).join(' vs ');
   if (names.length <= 70) return names;
   const kinds = new Set(groups.map((g) => g.group.kind));
-  return `${groups.length} ${kinds.size === 1 && kinds.has('run') ? 'runs' : kinds.size === 1 ? 'profiles' : 'groups'} compared`;
+  return `${groups.length} ` + `${kinds.size === 1 && kinds.has('run') ? 'runs' : kinds.size === 1 ? 'profiles' : 'groups'} compared`;
 }
 
 /** The driver's options when every counted run used the same ones, in a few words; else undefined. */
@@ -157,7 +161,7 @@ function sharedDriverOptions(groups: readonly GroupResult[]): string | undefined
 
 function describeOptions(run: LoadedRun): string {
   const o = run.record.driver.options;
-  return `concurrency ${o.concurrency}, ${o.block_size_bytes} B blocks, ${o.duration_s} s per operation after ${o.warmup_s} s warm-up`;
+  return `concurrency ${o.concurrency}, ${o.block_size_bytes} B blocks, ${o.duration_s} s per ` + `operation after ${o.warmup_s} s warm-up`;
 }
 
 /**
@@ -168,7 +172,7 @@ function describeOptions(run: LoadedRun): string {
 function terminalText(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[]): string {
   const notes = footnotes(groups).flatMap((n) => [n.heading, ...n.runs.map((r) => `  ${r}`)]);
   const reference = groups[0]?.group.label ?? '';
-  const verdictLines = verdicts.length > 0 ? ['', `Against ${reference} (rank-sum test over the runs, p < ${ALPHA} for a verdict; see comparison.md):`, terminalVerdicts(verdicts)] : [];
+  const verdictLines = verdicts.length > 0 ? ['', `Against ${reference} (rank-sum test over the runs, p < ${ALPHA} for a verdict; see ` + `comparison.md):`, terminalVerdicts(verdicts)] : [];
   return [terminalTable(groups), ...(notes.length > 0 ? ['', ...notes] : []), ...verdictLines].join('\n');
 }
 
@@ -187,16 +191,19 @@ function footnotes(groups: readonly GroupResult[]): Footnote[] {
   ];
 }
 
-/** comparison.md: a heading, what was compared, the chart, the results, the verdicts, the runs left out, and what each group ran. */
+/**
+ * comparison.md: a heading, what was compared, the chart, the results, the verdicts, the runs left
+ * out, and what each group ran.
+ */
 function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdict[], baselines: readonly BaselinePair[], skipped: readonly string[], opts: CompareOptions, now: Date): string {
   const counted = groups.reduce((n, g) => n + g.counted.length, 0);
   const total = groups.reduce((n, g) => n + g.group.runs.length, 0);
   return [
     '# Sand Store benchmark comparison',
     '',
-    `Compared ${utcSeconds(now)}: ${plural(groups.length, 'group')}, ${plural(total, 'run')} selected, ${counted} counted` +
+    `Compared ${utcSeconds(now)}: ${plural(groups.length, 'group')}, ` + `${plural(total, 'run')} selected, ${counted} counted` +
       `${opts.includeInvalid ? ' (invalid and interrupted runs included)' : ''}. ` +
-      'Latency is of successful calls, in milliseconds; ops/s counts successful calls; errors are summed over a group\'s runs.',
+      'Latency is of successful calls, in milliseconds; ops/s counts successful calls; errors ' + 'are summed over a group\'s runs.',
     '',
     `![Latency percentiles and throughput per operation](${PNG_FILE})`,
     '',
@@ -219,9 +226,9 @@ function markdown(groups: readonly GroupResult[], verdicts: readonly GroupVerdic
 
 /** What the results table's brackets are, and how far to trust them. */
 const RESULTS_NOTE =
-  'A group\'s numbers are the median over its runs and, in brackets, the 95% confidence interval of that median: a percentile bootstrap ' +
-  `(${BOOTSTRAP_RESAMPLES.toLocaleString('en-US')} resamples, seeded, so the same runs always give the same interval). One run: no interval. ` +
-  'With 2 to 5 runs the interval is the runs\' range, which holds the true median less often than 95% (with 2 runs half the time, with 5 runs 94%); ' +
+  'A group\'s numbers are the median over its runs and, in brackets, the 95% confidence ' + 'interval of that median: a percentile bootstrap ' +
+  `(${BOOTSTRAP_RESAMPLES.toLocaleString('en-US')} resamples, seeded, so the same runs ` + `always give the same interval). One run: no interval. ` +
+  'With 2 to 5 runs the interval is the runs\' range, which holds the true median less ' + 'often than 95% (with 2 runs half the time, with 5 runs 94%); ' +
   'from 6 runs on it narrows inside the range (see Statistics in docs/benchmarking.md).';
 
 /** The verdicts against the first group, with what they mean; nothing with a single group. */
@@ -232,15 +239,15 @@ function verdictsSection(groups: readonly GroupResult[], verdicts: readonly Grou
   if (verdicts.length === 0) return [...heading, `No operation was measured both by ${reference} and by another group: nothing to compare.`, ''];
   return [
     ...heading,
-    `Each group against the first, ${reference}, per operation on p50, p99 and ops/s, over their runs: the two-sided Wilcoxon rank-sum ` +
+    `Each group against the first, ${reference}, per operation on p50, p99 and ops/s, over ` + `their runs: the two-sided Wilcoxon rank-sum ` +
       `(Mann–Whitney U) test; exact without ties, else the normal approximation with tie and continuity corrections. ` +
-      `**faster** or **slower** when p < ${ALPHA}; otherwise **no difference the data can show**, which is not "the same": ` +
+      `**faster** or **slower** when p < ${ALPHA}; otherwise **no difference the data can ` + `show**, which is not "the same": ` +
       'a difference smaller than the detectable one may be there unseen. ' +
-      `*change* is the group minus ${reference} (Hodges–Lehmann: the median of the differences between each of its runs and each of ${reference}'s), ` +
-      'in its unit and as a share of the reference median, with its 95% confidence interval (the rank-sum test inverted). ' +
-      '*detectable* is the smallest difference these runs could have shown, with their spread, in the direction they moved: ' +
-      'the distance from the change to its interval\'s end on zero\'s side. A verdict comes when the change exceeds it. ' +
-      `A verdict needs ${runsNeededText()}: with fewer, no outcome of the test reaches p < ${ALPHA} (the p column then gives the lowest it could reach).`,
+      `*change* is the group minus ${reference} (Hodges–Lehmann: the median of the ` + `differences between each of its runs and each of ${reference}'s), ` +
+      'in its unit and as a share of the reference median, with its 95% confidence interval ' + '(the rank-sum test inverted). ' +
+      '*detectable* is the smallest difference these runs could have shown, with their ' + 'spread, in the direction they moved: ' +
+      'the distance from the change to its interval\'s end on zero\'s side. A verdict comes ' + 'when the change exceeds it. ' +
+      `A verdict needs ${runsNeededText()}: with fewer, no outcome of the test reaches p < ` + `${ALPHA} (the p column then gives the lowest it could reach).`,
     '',
     verdictsMarkdown(verdicts),
     '',
@@ -250,6 +257,11 @@ function verdictsSection(groups: readonly GroupResult[], verdicts: readonly Grou
 const short = (digest: string | undefined) => (digest ? digest.replace(/^(sha256:)?([0-9a-f]{12})[0-9a-f]*$/, '$1$2') : '–');
 
 /** One group: its runs (one row each), the cluster they ran on, then the images its pods ran. */
+/** Where a group's runs come from: a profile's folder, or one run folder. */
+function runsSource(group: GroupResult['group']): string {
+  return group.kind === 'profile' ? `Profile ${group.label}: every run under its folder` : `Run folder \`${group.runs[0]?.dir ?? ''}\``;
+}
+
 function groupSection(result: GroupResult): string[] {
   const { group } = result;
   const rows = group.runs.map((run) => {
@@ -266,8 +278,9 @@ function groupSection(result: GroupResult): string[] {
   return [
     `### ${group.label}`,
     '',
-    `${group.kind === 'profile' ? `Profile ${group.label}: every run under its folder` : `Run folder \`${group.runs[0]?.dir ?? ''}\``}; ${plural(group.runs.length, 'run')}, ${result.counted.length} counted. ` +
-      'Sand Store is the source\'s git revision, or the digest of its sources when it had changes; digests are cut to 12 digits.',
+    `${runsSource(group)}; ${plural(group.runs.length, 'run')}, ${result.counted.length} counted. ` +
+      'Sand Store is the source\'s git revision, or the digest of its sources when it had changes; ' +
+      'digests are cut to 12 digits.',
     '',
     markdownTable(header, rows, header.map((_, i) => i === 4 || i === 5)),
     '',
@@ -280,13 +293,16 @@ function groupSection(result: GroupResult): string[] {
 function clusterLines(runs: readonly LoadedRun[]): string[] {
   const clusters = new Set(runs.map((run) => {
     const c = run.record.cluster;
-    const nodes = c.nodes.map((n) => `${n.name} (${n.architecture}, ${n.cpu} CPU, ${n.memory}, ${n.osImage}, kernel ${n.kernelVersion}, ${n.containerRuntime}, kubelet ${n.kubeletVersion})`);
-    return `- Cluster: context \`${c.context}\` (${c.server}), namespace \`${c.namespace}\`; nodes: ${nodes.length > 0 ? nodes.join('; ') : 'none recorded'}`;
+    const nodes = c.nodes.map((n) => `${n.name} (${n.architecture}, ${n.cpu} CPU, ${n.memory}, ${n.osImage}, kernel ` + `${n.kernelVersion}, ${n.containerRuntime}, kubelet ${n.kubeletVersion})`);
+    return `- Cluster: context \`${c.context}\` (${c.server}), namespace \`${c.namespace}\`; ` + `nodes: ${nodes.length > 0 ? nodes.join('; ') : 'none recorded'}`;
   }));
   return [...clusters, ''];
 }
 
-/** Each image (by digest) the group's pods ran, with the containers that ran it; the same for every run is said once. */
+/**
+ * Each image (by digest) the group's pods ran, with the containers that ran it; the same for every
+ * run is said once.
+ */
 function imagesList(runs: readonly LoadedRun[]): string[] {
   const images = new Map<string, { containers: Set<string>; runs: Set<string> }>();
   for (const run of runs) {

@@ -27,7 +27,7 @@ function listing(dir: string): string[] {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
       const stat = statSync(path, { throwIfNoEntry: false });
-      out.push(`${relative(dir, path)} ${entry.isDirectory() ? 'dir' : 'file'} ${stat?.size ?? '-'} ${stat?.mtimeMs ?? '-'}`);
+      out.push(`${relative(dir, path)} ${entry.isDirectory() ? 'dir' : 'file'} ${stat?.size ?? '-'} ` + `${stat?.mtimeMs ?? '-'}`);
       if (entry.isDirectory()) walk(path);
     }
   };

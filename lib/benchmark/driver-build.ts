@@ -64,7 +64,7 @@ export async function buildDriver(opts: DriverBuildOptions): Promise<DriverBuild
   const source = checkoutOf(opts.source);
   const go = findOnPath('go', process.env.PATH);
   if (go === undefined) {
-    throw new RefusedError('cannot build the load driver: `go` is not on PATH; install Go 1.24 or newer (https://go.dev/doc/install, or your distribution\'s golang package) and run again');
+    throw new RefusedError('cannot build the load driver: `go` is not on PATH; install Go 1.24 or newer ' + '(https://go.dev/doc/install, or your distribution\'s golang package) and run again');
   }
   const contentDigest = digestCheckout(source);
   const driver = driverSources();
@@ -74,7 +74,7 @@ export async function buildDriver(opts: DriverBuildOptions): Promise<DriverBuild
   if (isExecutableFile(binary)) {
     log(`driver: ${binary} (cached build for this checkout)`);
   } else {
-    log(`driver: building ${BINARY_NAME} from ${source} with ${goVersion} (a first build fetches modules through the Go module proxy and can take minutes)`);
+    log(`driver: building ${BINARY_NAME} from ${source} with ${goVersion} (a first build ` + `fetches modules through the Go module proxy and can take minutes)`);
     await build(go, source, driver, dir, log);
     log(`driver: built ${binary}`);
   }
@@ -93,7 +93,7 @@ async function toolchainVersion(go: string, source: string): Promise<string> {
 
 /** The checkout's real path; refused unless its go.mod declares Sand Store's module. */
 function checkoutOf(source: string): string {
-  const accepted = `give the path of a Sand Store checkout (a directory whose go.mod declares module ${SANDSTORE_MODULE})`;
+  const accepted = `give the path of a Sand Store checkout (a directory whose go.mod declares module ` + `${SANDSTORE_MODULE})`;
   if (!existsSync(source) || !statSync(source).isDirectory()) {
     throw new RefusedError(`cannot build the load driver: ${source} is not a directory; ${accepted}`);
   }
@@ -102,7 +102,7 @@ function checkoutOf(source: string): string {
   if (!existsSync(goMod)) throw new RefusedError(`cannot build the load driver: ${source} has no go.mod; ${accepted}`);
   const module = /^module\s+"?([^\s"]+)"?/m.exec(readFileSync(goMod, 'utf8'))?.[1];
   if (module !== SANDSTORE_MODULE) {
-    throw new RefusedError(`cannot build the load driver: ${source} is not a Sand Store checkout (its go.mod declares module ${module ?? 'nothing'}); ${accepted}`);
+    throw new RefusedError(`cannot build the load driver: ${source} is not a Sand Store checkout (its go.mod ` + `declares module ${module ?? 'nothing'}); ${accepted}`);
   }
   return real;
 }
@@ -168,7 +168,7 @@ function driverSources(): DriverSources {
   const names = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort() : [];
   const files = names.map((name) => ({ relativePath: name, content: readFileSync(join(dir, name)) }));
   const goFiles = files.filter((f) => f.relativePath.endsWith('.go') && !f.relativePath.endsWith('_test.go'));
-  if (goFiles.length === 0) throw new FailedError(`cannot build the load driver: ${dir} holds no Go files; the project's tree is incomplete (restore drivers/sandstore-bench from git)`);
+  if (goFiles.length === 0) throw new FailedError(`cannot build the load driver: ${dir} holds no Go files; the project's tree is ` + `incomplete (restore drivers/sandstore-bench from git)`);
   return { dir, files, goFiles };
 }
 
@@ -244,8 +244,8 @@ async function addHistogramModule(go: string, source: string, work: string, log:
   for (const args of [['mod', 'edit', modfile, `-require=${module}`], ['get', modfile, module]]) {
     const result = await runGo(go, args, source, goEnv(source, ''), log);
     if (result.exitCode !== 0) {
-      throw new FailedError(`the driver did not build from ${source}: \`go ${args[0]} ${args[1]}\` could not add ${module} (${describe(result)})`,
-        [...relevantLines(result.stderr), `The first build fetches ${HDRHISTOGRAM_MODULE} through the Go module proxy (GOPROXY=${process.env.GOPROXY ?? 'the default'}); check that it is reachable, then run again.`]);
+      throw new FailedError(`the driver did not build from ${source}: \`go ${args[0]} ${args[1]}\` could not add ` + `${module} (${describe(result)})`,
+        [...relevantLines(result.stderr), `The first build fetches ${HDRHISTOGRAM_MODULE} through the Go module proxy ` + `(GOPROXY=${process.env.GOPROXY ?? 'the default'}); check that it is reachable, then run again.`]);
     }
   }
 }
@@ -263,7 +263,7 @@ async function compile(go: string, source: string, work: string, log: (line: str
   throw new FailedError(`the driver did not build from ${source}: go build failed (${describe(result)})`, [
     ...lines,
     inDriver
-      ? 'The errors are in the driver (drivers/sandstore-bench, compiled as clients/sandstore_deploy_bench): it does not fit this checkout\'s client library; use a checkout it fits, or adapt the driver.'
+      ? 'The errors are in the driver (drivers/sandstore-bench, compiled as ' + 'clients/sandstore_deploy_bench): it does not fit this checkout\'s client library; use ' + 'a checkout it fits, or adapt the driver.'
       : 'The errors are in the checkout itself: fix it (it must pass `go build ./...`) or give another checkout.',
   ]);
 }

@@ -12,7 +12,7 @@ import { FailedError } from '../errors.js';
 import { clientEndpoints, refusedWithin, type ClientEndpoint, type RefusedEndpoint } from '../runner/client-access.js';
 import type { CommandContext } from '../runner/commands/context.js';
 import { leaderFirst } from '../runner/commands/client.js';
-import type { KubeObject } from '../runner/kube.js';
+import type { Pod } from '../runner/kube.js';
 import { readLeadership, readRoleChanges } from '../runner/leader.js';
 import type { Manifest } from '../synth.js';
 import { isPodReady, lastTermination, restarts } from '../runner/pods.js';
@@ -42,7 +42,7 @@ export interface GatePassed {
   readonly endpoints: readonly ClientEndpoint[];
 }
 
-export function identityOf(pod: KubeObject): PodIdentity {
+export function identityOf(pod: Pod): PodIdentity {
   const t = lastTermination(pod);
   const lastExit = t ? `${t.container} exited ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}` : undefined;
   return { name: pod.metadata.name, uid: pod.metadata.uid ?? '', restarts: restarts(pod), lastExit };
@@ -60,7 +60,7 @@ export async function passGate(ctx: CommandContext, manifests: readonly Manifest
     const changed = describeChanges(pods, now);
     if (changed.length > 0) {
       ctx.report.problem('gate', `${changed.join('; ')} while the gate waited; it starts over`);
-      if (Date.now() >= deadline) throw new FailedError(`the data plane did not hold still for the gate within ${ctx.timeoutSeconds}s: ${changed.join('; ')}`);
+      if (Date.now() >= deadline) throw new FailedError(`the data plane did not hold still for the gate within ${ctx.timeoutSeconds}s: ` + `${changed.join('; ')}`);
       continue;
     }
     ctx.report.step('gate', `leader ${leader} (term ${term}), no role change in the last ${QUIET_SECONDS}s`);
@@ -75,8 +75,8 @@ export async function passGate(ctx: CommandContext, manifests: readonly Manifest
 async function requireDeployed(ctx: CommandContext): Promise<void> {
   const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
   if (pods.items.length > 0) return;
-  throw new FailedError(`profile ${ctx.profile.name} is not deployed on ${ctx.target.context}: no Sand Store pod in namespace ${ctx.namespace}. Nothing was measured.`, [
-    `Deploy it first (\`npm run deploy -- --profile=${ctx.profile.name}\`), or add --fresh to deploy from a clean slate before measuring.`,
+  throw new FailedError(`profile ${ctx.profile.name} is not deployed on ${ctx.target.context}: no Sand Store ` + `pod in namespace ${ctx.namespace}. Nothing was measured.`, [
+    `Deploy it first (\`npm run deploy -- --profile=${ctx.profile.name}\`), or add --fresh ` + `to deploy from a clean slate before measuring.`,
   ]);
 }
 
@@ -89,7 +89,7 @@ async function allReady(ctx: CommandContext, replicas: number, timeoutSeconds: n
     signal: ctx.signal,
     onConnectionProblem: (text) => ctx.report.problem('api server', text),
     check: (s) => {
-      const all = objectsOf(s, 'pods');
+      const all = objectsOf(s, 'pods', 'Pod');
       return all.length === replicas && all.every(isPodReady) ? all : undefined;
     },
   });
@@ -103,7 +103,7 @@ export function describeChanges(before: readonly PodIdentity[], after: readonly 
     const a = after.find((p) => p.name === b.name);
     if (!a) changes.push(`pod ${b.name} is gone`);
     else if (a.uid !== b.uid) changes.push(`pod ${b.name} was replaced (deleted and created again)`);
-    else if (a.restarts !== b.restarts) changes.push(`pod ${b.name} restarted (${b.restarts} → ${a.restarts} restarts${a.lastExit ? `; ${a.lastExit}` : ''})`);
+    else if (a.restarts !== b.restarts) changes.push(`pod ${b.name} restarted (${b.restarts} → ${a.restarts} ` + `restarts${a.lastExit ? `; ${a.lastExit}` : ''})`);
   }
   for (const a of after) if (!before.some((b) => b.name === a.name)) changes.push(`pod ${a.name} appeared`);
   return changes;
@@ -123,7 +123,7 @@ async function settledLeader(ctx: CommandContext, deadline: number): Promise<{ l
       const { leader, term, electing } = await readLeadership(ctx);
       if (!leader || term === undefined) throw new NotSettled(electing ? 'an election is under way' : 'no node has logged a role change yet');
       const recent = await readRoleChanges(ctx, QUIET_SECONDS);
-      if (recent.length > 0) throw new NotSettled(`a role change in the last ${QUIET_SECONDS}s (${recent.map((c) => `${c.pod} became ${c.role} in term ${c.term}`).join(', ')})`);
+      if (recent.length > 0) throw new NotSettled(`a role change in the last ${QUIET_SECONDS}s ` + `(${recent.map((c) => `${c.pod} became ${c.role} in term ${c.term}`).join(', ')})`);
       return { leader, term };
     }, {
       retries: Infinity, minTimeout: 500, factor: 1.5, maxTimeout: 2000, maxRetryTime: Math.max(0, deadline - Date.now()), signal: ctx.signal,
@@ -152,16 +152,16 @@ async function nodePortsAccept(ctx: CommandContext, endpoints: readonly ClientEn
   const access = ctx.profile.clientAccess;
   const advertised = access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)';
   const why = ({ endpoint: e, reason }: RefusedEndpoint) => `${e.address} (${e.pod}): ${reason}`;
-  throw new FailedError(`node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`, [
-    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${advertised}; the pods run on ${await nodeAddresses(ctx)}.`,
-    'Check that this machine can reach the node\'s address (a firewall, a VPN, minikube\'s own network), or set clientAccess.advertiseHost to an address that reaches it.',
+  throw new FailedError(`node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ` + `${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`, [
+    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${advertised}; the pods ` + `run on ${await nodeAddresses(ctx)}.`,
+    'Check that this machine can reach the node\'s address (a firewall, a VPN, minikube\'s ' + 'own network), or set clientAccess.advertiseHost to an address that reaches it.',
   ]);
 }
 
 /** "node n1 (InternalIP 10.0.0.2)" for each node a Sand Store pod runs on: what the operator checks. */
 async function nodeAddresses(ctx: CommandContext): Promise<string> {
   const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
-  const names = [...new Set(pods.items.map((p) => p.spec?.nodeName as string | undefined).filter((n): n is string => Boolean(n)))];
+  const names = [...new Set(pods.items.map((p) => p.spec?.nodeName).filter((n): n is string => Boolean(n)))];
   const described = await Promise.all(names.map(async (name) => {
     const node = await ctx.kube.get('Node', name);
     const addresses: { type: string; address: string }[] = node.status?.addresses ?? [];

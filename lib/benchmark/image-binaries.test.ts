@@ -90,7 +90,7 @@ test('image references split as Docker splits them; only loopback registries are
     .toEqual(['http://localhost:5000', 'http://127.0.0.1:5000', 'https://registry.example:5000']);
 });
 
-test('the program is found in the top layer that has it, through a symlink, byte for byte, and cached by the manifest\'s digest', async () => {
+test('the program is found in the top layer that has it, through a symlink, byte for byte, ' + 'and cached by the manifest\'s digest', async () => {
   const lower = await layer([{ name: 'usr/local/bin/sandstore', data: 'old binary' }, { name: 'opt/sandstore-2', data: 'new binary' }]);
   const upper = await layer([{ name: 'usr/local/bin/sandstore', type: 'symlink', linkname: '../../../opt/sandstore-2' }]);
   served = await registry('node', 'v1', [lower, upper]);
@@ -123,7 +123,7 @@ test('an image for another platform is refused, naming both and what to do, befo
   served = await registry('node', 'v1', [await layer([{ name: 'usr/local/bin/sandstore', data: 'x' }])], { os: 'linux', architecture: other });
   const err = (await resolveImage(`${served.host}/node:v1`).catch((e: unknown) => e)) as RefusedError;
   expect(err).toBeInstanceOf(RefusedError);
-  expect(err.message).toContain(`carries programs for linux/${other}; this machine is ${machinePlatform().os}/${machinePlatform().architecture} and cannot run them`);
+  expect(err.message).toContain(`carries programs for linux/${other}; this machine is ` + `${machinePlatform().os}/${machinePlatform().architecture} and cannot run them`);
   expect(err.details.join('\n')).toContain('on the Kubernetes node itself');
   expect(served.blobRequests()).toBe(1); // the config, not the layer
 });
@@ -132,7 +132,7 @@ test('a registry that asks for credentials is refused, naming what it asks for',
   served = await registry('node', 'v1', [], machinePlatform(), { auth: true });
   const err = (await resolveImage(`${served.host}/node:v1`).catch((e: unknown) => e)) as RefusedError;
   expect(err).toBeInstanceOf(RefusedError);
-  expect(err.message).toContain('asks for authentication (Bearer realm="https://auth.example/token",service="registry.example"); the process baseline reads images anonymously');
+  expect(err.message).toContain('asks for authentication (Bearer ' + 'realm="https://auth.example/token",service="registry.example"); the process baseline ' + 'reads images anonymously');
 });
 
 test('a damaged layer fails naming it, and nothing is cached', async () => {

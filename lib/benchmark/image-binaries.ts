@@ -61,11 +61,14 @@ const MANIFEST_TYPES = {
 const COMPONENT = '[a-z0-9]+(?:[._-][a-z0-9]+)*';
 const IMAGE_REF = new RegExp(`^(?:([^/]+)/)?(${COMPONENT}(?:/${COMPONENT})*)(?::(\\w[\\w.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$`);
 
-/** Docker's rule: the first component names a registry when it has a dot or a port, or is localhost; else Docker Hub. */
+/**
+ * Docker's rule: the first component names a registry when it has a dot or a port, or is localhost;
+ * else Docker Hub.
+ */
 export function parseImageRef(text: string): ImageRef {
   const m = IMAGE_REF.exec(text);
   if (!m) {
-    throw new RefusedError(`image ${JSON.stringify(text)} is not an image reference: expected [registry/]repository[:tag][@sha256:<64 hex>], `
+    throw new RefusedError(`image ${JSON.stringify(text)} is not an image reference: expected ` + `[registry/]repository[:tag][@sha256:<64 hex>], `
       + 'such as localhost:5000/sandstore-node:local-node-latest. Nothing was started.');
   }
   const [, first, rest, tag, digest] = m;
@@ -105,7 +108,7 @@ async function registryGet(ref: ImageRef, path: string, accept?: string): Promis
     res = await fetch(url, { headers: accept ? { Accept: accept } : {}, redirect: 'follow', signal: deadline.signal });
   } catch (err) {
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    throw new FailedError(`cannot reach the registry of ${ref.text} at ${url}: ${cause?.code ?? cause?.message ?? (err as Error).message}. Nothing was started.`, [
+    throw new FailedError(`cannot reach the registry of ${ref.text} at ${url}: ` + `${cause?.code ?? cause?.message ?? (err as Error).message}. Nothing was started.`, [
       'Is the registry up? The local cluster\'s is started by `bash scripts/local-cluster/images.sh ensure`.',
     ]);
   } finally {
@@ -113,14 +116,14 @@ async function registryGet(ref: ImageRef, path: string, accept?: string): Promis
   }
   if (res.status === 401) {
     const wants = res.headers.get('www-authenticate') ?? 'credentials';
-    throw new RefusedError(`the registry of ${ref.text} asks for authentication (${wants}); the process baseline reads images anonymously. Nothing was started.`, [
-      'It would need a token from that realm, got with the credentials `docker login` keeps, sent as a Bearer header on every request; that is not implemented.',
-      'Copy the image to a registry this machine reads without credentials (the local cluster\'s localhost:5000, with `crane copy`), and point the profile\'s image at it.',
+    throw new RefusedError(`the registry of ${ref.text} asks for authentication (${wants}); the process baseline ` + `reads images anonymously. Nothing was started.`, [
+      'It would need a token from that realm, got with the credentials `docker login` keeps, ' + 'sent as a Bearer header on every request; that is not implemented.',
+      'Copy the image to a registry this machine reads without credentials (the local ' + 'cluster\'s localhost:5000, with `crane copy`), and point the profile\'s image at it.',
     ]);
   }
   if (res.status !== 200) {
     const body = (await res.text()).slice(0, 300).trim();
-    const hint = res.status === 404 ? [`Is ${ref.text} pushed? \`npm run image -- --profile=<profile>\` (on the local cluster \`bash scripts/local-cluster/images.sh ensure\`) pushes it.`] : [];
+    const hint = res.status === 404 ? [`Is ${ref.text} pushed? \`npm run image -- --profile=<profile>\` (on the local cluster ` + `\`bash scripts/local-cluster/images.sh ensure\`) pushes it.`] : [];
     throw new FailedError(`the registry answered ${res.status} for ${url}${body ? `: ${body}` : ''}. Nothing was started.`, hint);
   }
   return res;
@@ -136,7 +139,7 @@ async function getManifest(ref: ImageRef, reference: string): Promise<{ manifest
   const body = Buffer.from(await res.arrayBuffer());
   const digest = sha256Of(body);
   const claimed = reference.startsWith('sha256:') ? reference : res.headers.get('docker-content-digest');
-  if (claimed && claimed !== digest) throw new FailedError(`the manifest of ${ref.text} does not match its digest: ${claimed} named, ${digest} received. Nothing was started.`);
+  if (claimed && claimed !== digest) throw new FailedError(`the manifest of ${ref.text} does not match its digest: ${claimed} named, ${digest} ` + `received. Nothing was started.`);
   return { manifest: JSON.parse(body.toString('utf8')) as Manifest, digest };
 }
 
@@ -149,7 +152,10 @@ export interface ResolvedImage {
   readonly config: ImageConfig;
 }
 
-/** Resolves the reference, picks this machine's platform from an index, and refuses an image this machine cannot run. */
+/**
+ * Resolves the reference, picks this machine's platform from an index, and refuses an image this
+ * machine cannot run.
+ */
 export async function resolveImage(text: string): Promise<ResolvedImage> {
   const ref = parseImageRef(text);
   const top = await getManifest(ref, ref.reference);
@@ -157,10 +163,10 @@ export async function resolveImage(text: string): Promise<ResolvedImage> {
   let chosen = top;
   if (top.manifest.manifests) {
     const match = top.manifest.manifests.find((d) => d.platform?.os === here.os && d.platform.architecture === here.architecture);
-    if (!match) refusePlatform(text, (top.manifest.manifests).map((d) => `${d.platform?.os}/${d.platform?.architecture}`).join(', '));
-    chosen = await getManifest(ref, match!.digest);
+    if (!match) refusePlatform(text, top.manifest.manifests.map((d) => `${d.platform?.os}/${d.platform?.architecture}`).join(', '));
+    chosen = await getManifest(ref, match.digest);
   }
-  if (!chosen.manifest.config || !chosen.manifest.layers) throw new FailedError(`the manifest of ${text} has no config or layers (media type ${chosen.manifest.mediaType ?? 'unknown'}). Nothing was started.`);
+  if (!chosen.manifest.config || !chosen.manifest.layers) throw new FailedError(`the manifest of ${text} has no config or layers (media type ` + `${chosen.manifest.mediaType ?? 'unknown'}). Nothing was started.`);
   const config = JSON.parse((await getBlob(ref, chosen.manifest.config)).toString('utf8')) as ImageConfig;
   if (config.os !== here.os || config.architecture !== here.architecture) refusePlatform(text, `${config.os}/${config.architecture}`);
   return { ref, imageDigest: top.digest, manifestDigest: chosen.digest, manifest: chosen.manifest, config };
@@ -168,9 +174,9 @@ export async function resolveImage(text: string): Promise<ResolvedImage> {
 
 function refusePlatform(image: string, carries: string): never {
   const here = machinePlatform();
-  throw new RefusedError(`the profile's image ${image} carries programs for ${carries}; this machine is ${here.os}/${here.architecture} and cannot run them as processes. Nothing was started.`, [
-    'The baseline runs the image\'s own binaries on this machine, so it must run where they run: on the Kubernetes node itself (or a machine like it),',
-    'e.g. `ssh <node>` and `npm run benchmark -- --profile=<profile> --baseline=processes` there, then bring its results/ folder back to compare.',
+  throw new RefusedError(`the profile's image ${image} carries programs for ${carries}; this machine is ` + `${here.os}/${here.architecture} and cannot run them as processes. Nothing was started.`, [
+    'The baseline runs the image\'s own binaries on this machine, so it must run where they ' + 'run: on the Kubernetes node itself (or a machine like it),',
+    'e.g. `ssh <node>` and `npm run benchmark -- --profile=<profile> --baseline=processes` ' + 'there, then bring its results/ folder back to compare.',
   ]);
 }
 
@@ -214,7 +220,7 @@ const LAYER_TYPES: Record<string, 'gzip' | 'tar'> = {
 /** Reads one whole layer (so that its digest can be checked), saving `path` into `tmp` when the layer holds it. */
 async function searchLayer(ref: ImageRef, layer: Descriptor, path: string, tmp: string): Promise<LayerAnswer> {
   const kind = LAYER_TYPES[layer.mediaType];
-  if (!kind) throw new RefusedError(`a layer of ${ref.text} is ${layer.mediaType}, which the baseline cannot read (gzip or plain tar only; Node 20's zlib has no zstd). Nothing was started.`);
+  if (!kind) throw new RefusedError(`a layer of ${ref.text} is ${layer.mediaType}, which the baseline cannot read (gzip or ` + `plain tar only; Node 20's zlib has no zstd). Nothing was started.`);
   const res = await registryGet(ref, `blobs/${layer.digest}`);
   const digester = new Digester();
   const tar = extract();
@@ -243,7 +249,7 @@ async function searchLayer(ref: ImageRef, layer: Descriptor, path: string, tmp: 
     await pipeline(...([body, digester, ...(kind === 'gzip' ? [createGunzip()] : []), tar] as [Readable, Transform, ...NodeJS.WritableStream[]]));
   } catch (err) {
     await writing;
-    throw new FailedError(`layer ${layer.digest} of ${ref.text} cannot be read (${(err as Error).message}): damaged, or not the ${kind} it says it is. Nothing was started.`);
+    throw new FailedError(`layer ${layer.digest} of ${ref.text} cannot be read (${(err as Error).message}): ` + `damaged, or not the ${kind} it says it is. Nothing was started.`);
   }
   if (digester.digest() !== layer.digest) throw new FailedError(`layer ${layer.digest} of ${ref.text} does not match its digest. Nothing was started.`);
   return answer;
@@ -263,7 +269,7 @@ async function extractFromImage(image: ResolvedImage, path: string, tmp: string)
       if (answer.kind !== 'absent') break;
     }
     if (answer.kind === 'file') return { sha256: answer.sha256, pathInImage: wanted };
-    if (answer.kind !== 'link') throw new RefusedError(`${image.ref.text} holds no file at ${wanted}${wanted === path ? '' : ` (where ${path} leads)`}. Nothing was started.`);
+    if (answer.kind !== 'link') throw new RefusedError(`${image.ref.text} holds no file at ` + `${wanted}${wanted === path ? '' : ` (where ${path} leads)`}. Nothing was started.`);
     wanted = answer.target;
   }
   throw new RefusedError(`${path} in ${image.ref.text} is a chain of more than ${MAX_LINKS} links. Nothing was started.`);
@@ -292,7 +298,7 @@ interface CacheEntry { readonly pathInImage: string; readonly sha256: string; re
  */
 export async function imageBinary(image: ResolvedImage, command: readonly string[] | undefined): Promise<ImageBinary> {
   const program = programOf(command, image.config);
-  if (!program) throw new RefusedError(`${image.ref.text} names no program to run (no command in the manifest, no entrypoint or Cmd in the image). Nothing was started.`);
+  if (!program) throw new RefusedError(`${image.ref.text} names no program to run (no command in the manifest, no entrypoint ` + `or Cmd in the image). Nothing was started.`);
   const dir = join(cacheDir(), 'image-binaries', image.manifestDigest.replace('sha256:', ''));
   const index = join(dir, `${sha256Of(program).slice(7, 23)}.json`);
   let entry = existsSync(index) ? (JSON.parse(readFileSync(index, 'utf8')) as CacheEntry) : undefined;

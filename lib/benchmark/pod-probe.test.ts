@@ -56,7 +56,7 @@ describe('cpuCounters', () => {
 const MOUNTINFO = [
   '310 211 0:96 / / ro,relatime - overlay overlay rw,lowerdir=/l,upperdir=/u,workdir=/w',
   '326 310 254:0 /state/pods/3de7/volumes/kubernetes.io~empty-dir/tmp /tmp rw,relatime - ext4 /dev/vda rw,discard',
-  '332 310 254:0 /state/node/volumes/pvc-80b0_sandstore-node_data-sandstore-0 /var/lib/sandstore rw,relatime - ext4 /dev/vda rw,discard,resuid=65534',
+  '332 310 254:0 /state/node/volumes/pvc-80b0_sandstore-node_data-sandstore-0 ' + '/var/lib/sandstore rw,relatime - ext4 /dev/vda rw,discard,resuid=65534',
   '340 310 7:1 /pvc-1 /data\\040dir rw,noatime shared:5 - xfs /dev/loop1 rw,attr2,inode64,logbufs=8,noquota',
 ].join('\n');
 

@@ -54,10 +54,10 @@ export function progressLine(plan: RunPlan, event: Extract<DriverEvent, { type: 
   const stage = event.stage === 'warmup' ? 'warm-up' : 'measure';
   const errors = `${event.errors} error${event.errors === 1 ? '' : 's'}`;
   const times = `${clock(event.elapsed_s)} of ${clock(event.stage_s)}`;
-  return `${event.operation} ${index}/${plan.operations.length} ${stage.padEnd(7)} ${times}  ${rate} ok/s  ${errors}  ~${clock(remainingSeconds(plan, event))} left`;
+  return `${event.operation} ${index}/${plan.operations.length} ${stage.padEnd(7)} ${times}  ` + `${rate} ok/s  ${errors}  ~${clock(remainingSeconds(plan, event))} left`;
 }
 
 /** `write: 1,234 ops/s, p50 0.61 ms, p99 4.20 ms, 0 errors` */
 export function phaseLine(event: Extract<DriverEvent, { type: 'phase' }>): string {
-  return `${Math.round(event.ops_per_s).toLocaleString('en-US')} ops/s, p50 ${event.p50_ms.toFixed(2)} ms, p99 ${event.p99_ms.toFixed(2)} ms, ${event.errors} error${event.errors === 1 ? '' : 's'}`;
+  return `${Math.round(event.ops_per_s).toLocaleString('en-US')} ops/s, p50 ` + `${event.p50_ms.toFixed(2)} ms, p99 ${event.p99_ms.toFixed(2)} ms, ${event.errors} ` + `error${event.errors === 1 ? '' : 's'}`;
 }

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { profileSelector } from '../labels.js';
 import type { CommandContext } from '../runner/commands/context.js';
-import type { KubeObject } from '../runner/kube.js';
+import type { Node, Pod } from '../runner/kube.js';
 import { restarts } from '../runner/pods.js';
 import type { RunRecord } from './record.js';
 
@@ -34,41 +34,42 @@ export function projectRevision(root: string): RunRecord['project'] {
   return { revision: head.stdout.trim(), dirty: status.stdout.trim() !== '' };
 }
 
-/** The nodes, the profile's running pods (Sand Store and etcd; not finished Jobs') and its claims, as the API server reports them now. */
+/**
+ * The nodes, the profile's running pods (Sand Store and etcd; not finished Jobs') and its claims,
+ * as the API server reports them now.
+ */
 export async function clusterFacts(ctx: CommandContext): Promise<Omit<ClusterRecord, 'context' | 'server' | 'namespace'>> {
   const [nodes, pods, claims] = await Promise.all([
     ctx.kube.list('Node'),
     ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: profileSelector(ctx.profile.name), fieldSelector: 'status.phase=Running' }),
     ctx.kube.list('PersistentVolumeClaim', { namespace: ctx.namespace, labelSelector: profileSelector(ctx.profile.name) }),
   ]);
-  const used = new Set(pods.items.map((p) => p.spec?.nodeName as string | undefined));
+  const used = new Set(pods.items.map((p) => p.spec?.nodeName));
   const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, 'en', { numeric: true });
   return {
     nodes: nodes.items.filter((n) => used.has(n.metadata.name)).map(nodeRecord),
     pods: pods.items.map(podRecord).sort(byName),
-    claims: claims.items.map((c) => ({ name: c.metadata.name, uid: c.metadata.uid ?? '', volume: c.spec?.volumeName as string | undefined })).sort(byName),
+    claims: claims.items.map((c) => ({ name: c.metadata.name, uid: c.metadata.uid ?? '', volume: c.spec?.volumeName })).sort(byName),
   };
 }
 
-function nodeRecord(node: KubeObject): ClusterRecord['nodes'][number] {
-  const info = node.status?.nodeInfo ?? {};
-  const capacity = node.status?.capacity ?? {};
+function nodeRecord(node: Node): ClusterRecord['nodes'][number] {
+  const info = node.status?.nodeInfo;
+  const capacity = node.status?.capacity;
   return {
     name: node.metadata.name,
-    kernelVersion: info.kernelVersion ?? '',
-    osImage: info.osImage ?? '',
-    containerRuntime: info.containerRuntimeVersion ?? '',
-    kubeletVersion: info.kubeletVersion ?? '',
-    architecture: info.architecture ?? '',
-    cpu: String(capacity.cpu ?? ''),
-    memory: String(capacity.memory ?? ''),
+    kernelVersion: info?.kernelVersion ?? '',
+    osImage: info?.osImage ?? '',
+    containerRuntime: info?.containerRuntimeVersion ?? '',
+    kubeletVersion: info?.kubeletVersion ?? '',
+    architecture: info?.architecture ?? '',
+    cpu: capacity?.cpu ?? '',
+    memory: capacity?.memory ?? '',
   };
 }
 
-interface ContainerStatus { name: string; image: string; imageID: string }
-
-function podRecord(pod: KubeObject): ClusterRecord['pods'][number] {
-  const statuses: ContainerStatus[] = pod.status?.containerStatuses ?? [];
+function podRecord(pod: Pod): ClusterRecord['pods'][number] {
+  const statuses = pod.status?.containerStatuses ?? [];
   return {
     name: pod.metadata.name,
     node: pod.spec?.nodeName,

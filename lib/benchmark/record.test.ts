@@ -48,7 +48,7 @@ test('a broken record is refused field by field, each by its path', () => {
   expect(problems(DriverSummary, withoutMemory)).toEqual(['memory']);
 });
 
-test('a process baseline\'s target is optional (records before it parse), and checked field by field when present', () => {
+test('a process baseline\'s target is optional (records before it parse), and checked field ' + 'by field when present', () => {
   const target = {
     kind: 'processes', machine: { hostname: 'h', kernel: '6.1', os: 'Debian', architecture: 'amd64', cpus: 2, cpuModel: 'c', memoryBytes: 1 },
     dataDir: { path: '/tmp/x', fsType: 'ext4' },

@@ -141,7 +141,8 @@ export const ServerRecord = z.object({
     unavailable: z.array(z.string()),
   })),
   components: z.array(z.object({
-    // p50Ms and p99Ms are estimated from the buckets (Sand Store uses Prometheus's default bounds: 5 ms, 10 ms, 25 ms, ...).
+    // p50Ms and p99Ms are estimated from the buckets (Sand Store uses Prometheus's default bounds:
+    // 5 ms, 10 ms, 25 ms, ...).
     component: z.string(), operation: z.string(), calls: signed, totalSeconds: signed, meanMs: signed, p50Ms: signed, p99Ms: signed,
   })),
 });

@@ -21,14 +21,14 @@ export function checkResultsDir(resultsDir: string): void {
     mkdirSync(resultsDir, { recursive: true });
     accessSync(resultsDir, constants.W_OK);
   } catch (err) {
-    throw new RefusedError(`results directory ${resultsDir} is not writable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Nothing was measured.`, [
+    throw new RefusedError(`results directory ${resultsDir} is not writable: ` + `${(err as NodeJS.ErrnoException).code ?? (err as Error).message}. Nothing was measured.`, [
       'Give a writable directory with --results-dir=<path>, or fix the permissions.',
     ]);
   }
   const fs = statfsSync(resultsDir);
   const free = fs.bavail * fs.bsize;
   if (free < MIN_FREE_BYTES) {
-    throw new RefusedError(`results directory ${resultsDir} has ${(free / 2 ** 20).toFixed(1)} MiB free, less than the ${MIN_FREE_BYTES / 2 ** 20} MiB a run needs. Nothing was measured.`, [
+    throw new RefusedError(`results directory ${resultsDir} has ${(free / 2 ** 20).toFixed(1)} MiB free, less than ` + `the ${MIN_FREE_BYTES / 2 ** 20} MiB a run needs. Nothing was measured.`, [
       'Free space there, or give another directory with --results-dir=<path>.',
     ]);
   }
@@ -50,7 +50,7 @@ export function createRunDir(resultsDir: string, profileName: string, now: Date 
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new FailedError(`cannot create the run's folder ${dir}: ${(err as Error).message}`);
     }
   }
-  throw new FailedError(`cannot create a run folder under ${join(resultsDir, profileName)}: every name for the next minute is taken`);
+  throw new FailedError(`cannot create a run folder under ${join(resultsDir, profileName)}: every name for the ` + `next minute is taken`);
 }
 
 /** Writes a file whole or not at all (a temporary name, then a rename), so a record is never half written. */

@@ -38,7 +38,7 @@ export async function runStudy(dir: string, study: StudyRecord, hooks: StudyHook
   for (const [done, index] of pending.entries()) {
     const entry = study.entries[index];
     const left = secondsLeft(study, pending.length - done, OVERHEAD_SECONDS);
-    hooks.report.step('study', `run ${index + 1} of ${study.entries.length}: ${entry.profile}, round ${entry.round} of ${study.repeat}; about ${clock(left)} left`);
+    hooks.report.step('study', `run ${index + 1} of ${study.entries.length}: ${entry.profile}, round ${entry.round} of ` + `${study.repeat}; about ${clock(left)} left`);
     const started = Date.now();
     const next = await oneEntry(study, entry, hooks);
     study.entries[index] = { ...next, seconds: (Date.now() - started) / 1000 };

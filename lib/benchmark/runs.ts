@@ -34,7 +34,10 @@ export interface RunGroup {
   readonly runs: readonly LoadedRun[];
 }
 
-/** The runs selected, and the folders under a selected profile that hold no run.json (a run still being written, or debris). */
+/**
+ * The runs selected, and the folders under a selected profile that hold no run.json (a run still
+ * being written, or debris).
+ */
 export interface Selection {
   readonly groups: readonly RunGroup[];
   readonly skipped: readonly string[];
@@ -95,7 +98,7 @@ function readRecord<T>(path: string, schema: z.ZodMiniType<T>, what: string): T 
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues;
   const first = issues[0];
-  throw new RefusedError(`${path} is not ${what}: field ${fieldPath(first?.path ?? [])}: ${first?.message ?? 'invalid'}. Nothing was written.`,
+  throw new RefusedError(`${path} is not ${what}: field ${fieldPath(first?.path ?? [])}: ` + `${first?.message ?? 'invalid'}. Nothing was written.`,
     issues.slice(1, 6).map((i) => `also field ${fieldPath(i.path)}: ${i.message}`));
 }
 
@@ -103,7 +106,7 @@ function readRecord<T>(path: string, schema: z.ZodMiniType<T>, what: string): T 
 function checkPhasesUnique(path: string, summary: DriverSummary): void {
   const seen = new Set<Operation>();
   summary.phases.forEach((phase, i) => {
-    if (seen.has(phase.operation)) throw new RefusedError(`${path} is not a driver summary: field phases[${i}].operation: ${phase.operation} is measured twice. Nothing was written.`);
+    if (seen.has(phase.operation)) throw new RefusedError(`${path} is not a driver summary: field phases[${i}].operation: ${phase.operation} is ` + `measured twice. Nothing was written.`);
     seen.add(phase.operation);
   });
 }
@@ -141,10 +144,11 @@ export function profilesWithRuns(resultsDir: string): Map<string, string[]> {
 function whatExists(resultsDir: string): string[] {
   const profiles = profilesWithRuns(resultsDir);
   if (profiles.size === 0) return [`There are no runs under ${resultsDir}: record one with \`npm run benchmark -- --profile=<name>\`.`];
-  const lines = [`Profiles with runs under ${resultsDir}: ${[...profiles].map(([name, runs]) => `${name} (${runs.length} run${runs.length === 1 ? '' : 's'})`).join(', ')}.`];
+  const lines = [`Profiles with runs under ${resultsDir}: ` + `${[...profiles].map(([name, runs]) => `${name} (${runs.length} run${runs.length === 1 ? '' : 's'})`).join(', ')}.`];
   const ids = [...profiles].flatMap(([name, runs]) => runs.map((run) => `${name}/${run}`));
   const shown = ids.slice(-10);
-  lines.push(`Runs${ids.length > shown.length ? ` (the last ${shown.length} of ${ids.length})` : ''}: ${shown.join(', ')}; name a run by this id or by its folder's path.`);
+  const last = ids.length > shown.length ? ` (the last ${shown.length} of ${ids.length})` : '';
+  lines.push(`Runs${last}: ${shown.join(', ')}; name a run by this id or by its folder's path.`);
   return lines;
 }
 
@@ -184,7 +188,10 @@ function resolveSelector(selector: string, resultsDir: string): Resolved {
 
 const byStart = (a: LoadedRun, b: LoadedRun) => Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt) || a.dir.localeCompare(b.dir);
 
-/** A profile's runs (its Kubernetes runs and its process baselines apart), and the folders in it that hold no run.json. */
+/**
+ * A profile's runs (its Kubernetes runs and its process baselines apart), and the folders in it
+ * that hold no run.json.
+ */
 function loadProfile(name: string, dir: string): { groups: RunGroup[]; skipped: string[] } {
   const folders = subfolders(dir);
   const runs = folders.filter((f) => isRunDir(join(dir, f))).map((f) => loadRun(join(dir, f))).sort(byStart);
@@ -291,10 +298,10 @@ export function exclusionLine(run: LoadedRun): string {
 export function requireCountable(results: readonly GroupResult[]): void {
   if (results.some((r) => r.counted.length > 0)) {
     if (results.some((r) => Object.keys(r.operations).length > 0)) return;
-    throw new RefusedError('the runs counted measured no operation (their summary.json lists no phase): there is nothing to compare. Nothing was written.');
+    throw new RefusedError('the runs counted measured no operation (their summary.json lists no phase): there is ' + 'nothing to compare. Nothing was written.');
   }
   const excluded = results.flatMap((r) => r.excluded);
-  throw new RefusedError(`none of the ${excluded.length} selected run${excluded.length === 1 ? '' : 's'} can be counted. Nothing was written.`, [
+  throw new RefusedError(`none of the ${excluded.length} selected run${excluded.length === 1 ? '' : 's'} can be ` + `counted. Nothing was written.`, [
     ...excluded.map(exclusionLine),
     '--include-invalid counts runs marked invalid or interrupted; failed runs never count.',
   ]);

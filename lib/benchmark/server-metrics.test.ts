@@ -36,7 +36,7 @@ promhttp_metric_handler_requests_total{code="200"} 4
 
 describe('parseSandstoreHistograms', () => {
   const parsed = parseSandstoreHistograms(SCRAPE);
-  it('keeps each operation of a family apart, with its count, sum and buckets in order, and nothing of other families', () => {
+  it('keeps each operation of a family apart, with its count, sum and buckets in order, and ' + 'nothing of other families', () => {
     expect(parsed).toEqual([
       { component: 'chunk_service', operation: 'read_chunk', count: 10, sumSeconds: 0.04, buckets: [[0.005, 8], [0.01, 9], [Infinity, 10]] },
       { component: 'chunk_service', operation: 'odd "name", \\ here', count: 1, sumSeconds: 0.001, buckets: [[0.005, 1], [Infinity, 1]] },

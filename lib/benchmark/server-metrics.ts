@@ -55,7 +55,10 @@ export function sumSeries(scrapes: readonly (readonly HistogramSeries[])[]): His
   return combine(scrapes.flat());
 }
 
-/** after − before, series by series: what happened between the two scrapes. A series only in `after` is counted whole. */
+/**
+ * after − before, series by series: what happened between the two scrapes. A series only in `after`
+ * is counted whole.
+ */
 export function seriesDelta(before: readonly HistogramSeries[], after: readonly HistogramSeries[]): HistogramSeries[] {
   const negated = before.map((s) => ({ ...s, count: -s.count, sumSeconds: -s.sumSeconds, buckets: s.buckets.map(([le, c]) => [le, -c] as const) }));
   const afterKeys = new Set(after.map(keyOf));

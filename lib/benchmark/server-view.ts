@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SandstoreContainers } from '../labels.js';
 import { execInPod } from '../runner/exec.js';
-import { objectPath, type Kube, type KubeObject } from '../runner/kube.js';
+import { objectPath, type Kube, type Pod } from '../runner/kube.js';
 import type { ServerRecord } from './record.js';
 import { cpuCounters, cpuDelta, mountAt, PROBE_COMMAND, probeFiles, type CpuCounters, type MountFacts } from './pod-probe.js';
 import { histogramQuantile, parseSandstoreHistograms, seriesDelta, sumSeries, type HistogramSeries } from './server-metrics.js';
@@ -33,12 +33,12 @@ type ComponentLatency = ServerRecord['components'][number];
 interface PodTarget { readonly kube: Kube; readonly namespace: string; readonly dir: string }
 
 /** Reads every pod now, keeping the raw text in `<dir>/server/<pod>.<moment>.*`. */
-export async function readServers(target: PodTarget, pods: readonly KubeObject[], moment: 'before' | 'after'): Promise<PodReading[]> {
+export async function readServers(target: PodTarget, pods: readonly Pod[], moment: 'before' | 'after'): Promise<PodReading[]> {
   mkdirSync(join(target.dir, 'server'), { recursive: true });
   return Promise.all(pods.map((pod) => readPod(target, pod, moment)));
 }
 
-async function readPod(target: PodTarget, pod: KubeObject, moment: string): Promise<PodReading> {
+async function readPod(target: PodTarget, pod: Pod, moment: string): Promise<PodReading> {
   const name = pod.metadata.name;
   const keep = (suffix: string, text: string) => writeFileSync(join(target.dir, 'server', `${name}.${moment}.${suffix}`), text);
   const unavailable: string[] = [];
@@ -56,21 +56,24 @@ async function readPod(target: PodTarget, pod: KubeObject, moment: string): Prom
   return { pod: name, metrics: metrics ?? undefined, cpu, volume, unavailable };
 }
 
-function scrape(target: PodTarget, pod: KubeObject): Promise<string> {
-  const port = containerOf(pod)?.ports?.find((p: { name?: string }) => p.name === 'metrics')?.containerPort;
+function scrape(target: PodTarget, pod: Pod): Promise<string> {
+  const port = containerOf(pod)?.ports?.find((p) => p.name === 'metrics')?.containerPort;
   if (port === undefined) return Promise.reject(new Error('the sandstore container declares no port named metrics'));
   return target.kube.request<string>('GET', `${objectPath('Pod', `${pod.metadata.name}:${port}`, target.namespace)}/proxy/metrics`, { raw: true });
 }
 
-const containerOf = (pod: KubeObject) => pod.spec?.containers?.find((c: { name: string }) => c.name === SandstoreContainers.node);
+const containerOf = (pod: Pod) => pod.spec?.containers.find((c) => c.name === SandstoreContainers.node);
 
 /** Where the pod's claim is mounted in the sandstore container: its data directory. */
-function dataMountPoint(pod: KubeObject): string | undefined {
-  const claimVolumes = new Set((pod.spec?.volumes ?? []).filter((v: { persistentVolumeClaim?: unknown }) => v.persistentVolumeClaim).map((v: { name: string }) => v.name));
-  return containerOf(pod)?.volumeMounts?.find((m: { name: string }) => claimVolumes.has(m.name))?.mountPath;
+function dataMountPoint(pod: Pod): string | undefined {
+  const claimVolumes = new Set((pod.spec?.volumes ?? []).filter((v) => v.persistentVolumeClaim).map((v) => v.name));
+  return containerOf(pod)?.volumeMounts?.find((m) => claimVolumes.has(m.name))?.mountPath;
 }
 
-/** The run as the servers saw it: per pod (volume, CPU over the run), and per component (the histograms' differences). */
+/**
+ * The run as the servers saw it: per pod (volume, CPU over the run), and per component (the
+ * histograms' differences).
+ */
 export function serverView(before: readonly PodReading[], after: readonly PodReading[]): ServerView {
   const pods = after.map((a): ServerPod => {
     const b = before.find((r) => r.pod === a.pod);

@@ -18,11 +18,17 @@ export interface Interval {
   readonly high: number;
 }
 
-/** The level of every interval and test here: 95% intervals, p < 0.05 for a verdict (both literal: 1 − 0.95 is 0.05000000000000004 in floating point). */
+/**
+ * The level of every interval and test here: 95% intervals, p < 0.05 for a verdict (both literal: 1
+ * − 0.95 is 0.05000000000000004 in floating point).
+ */
 export const CONFIDENCE = 0.95;
 export const ALPHA = 0.05;
 
-/** Resamples per bootstrap interval: enough that another seed moves the interval's ends by a small part of the runs' spread (stats.test.ts). */
+/**
+ * Resamples per bootstrap interval: enough that another seed moves the interval's ends by a small
+ * part of the runs' spread (stats.test.ts).
+ */
 export const BOOTSTRAP_RESAMPLES = 10_000;
 /**
  * The bootstrap's seed. Fixed, and the generator is started afresh for every interval, so the same
@@ -116,7 +122,10 @@ export function exactUCounts(m: number, n: number): Float64Array {
 
 const cumulativeCache = new Map<string, Float64Array>();
 
-/** P(U ≤ u) for every u, under the null hypothesis (every ordering equally likely); kept per size, as a comparison asks for the same sizes again and again. */
+/**
+ * P(U ≤ u) for every u, under the null hypothesis (every ordering equally likely); kept per size,
+ * as a comparison asks for the same sizes again and again.
+ */
 function exactUCumulative(m: number, n: number): Float64Array {
   const key = `${m},${n}`;
   const cached = cumulativeCache.get(key);
@@ -149,7 +158,10 @@ export interface RankSumTest {
 }
 
 export interface RankSumOptions {
-  /** Force (true) or forbid (false) the exact p-value; by default exact without ties and when both groups are under EXACT_BELOW. */
+  /**
+   * Force (true) or forbid (false) the exact p-value; by default exact without ties and when both
+   * groups are under EXACT_BELOW.
+   */
   readonly exact?: boolean;
   /** The normal approximation's continuity correction (½ towards the mean); on by default, as in R and SciPy. */
   readonly continuity?: boolean;
@@ -262,7 +274,10 @@ function criticalUNormal(x: readonly number[], y: readonly number[]): number {
   return Math.ceil((m * n) / 2 - 0.5 - Z_975 * sigma) - 1;
 }
 
-/** The Hodges–Lehmann shift of x from y and its 95% interval (the same choice of exact or normal as rankSumTest's default). */
+/**
+ * The Hodges–Lehmann shift of x from y and its 95% interval (the same choice of exact or normal as
+ * rankSumTest's default).
+ */
 export function shiftOf(x: readonly number[], y: readonly number[]): Shift {
   if (x.length === 0 || y.length === 0) throw new Error('a shift needs at least one value in each group');
   const differences = x.flatMap((a) => y.map((b) => a - b)).sort((a, b) => a - b);
@@ -285,7 +300,10 @@ export type Verdict =
       readonly kind: 'faster' | 'slower' | 'no difference';
       readonly test: RankSumTest;
       readonly shift: Shift;
-      /** The smallest difference these runs could have shown (see detectableDifference); undefined when the interval is. */
+      /**
+       * The smallest difference these runs could have shown (see detectableDifference); undefined
+       * when the interval is.
+       */
       readonly detectable: number | undefined;
     }
   | {

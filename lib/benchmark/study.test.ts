@@ -36,7 +36,7 @@ test('time left: the mean of the runs so far, or before any, the load plus the o
   expect(secondsLeft(study(entries), 2, 45)).toBe(120);
 });
 
-test('a study record is written and read back; a folder without one, or a broken one, is refused naming the file and field', () => {
+test('a study record is written and read back; a folder without one, or a broken one, is ' + 'refused naming the file and field', () => {
   const dir = mkdtempSync(join(tmpdir(), 'study-'));
   try {
     const record = study(planStudy(['a', 'b'], 2));

@@ -77,7 +77,10 @@ export function writeStudy(dir: string, study: StudyRecord): void {
   writeFileAtomic(join(dir, STUDY_FILE), `${JSON.stringify(study, null, 2)}\n`);
 }
 
-/** A study folder's record, checked; a folder that holds none, or a broken one, is refused naming the file and field. */
+/**
+ * A study folder's record, checked; a folder that holds none, or a broken one, is refused naming
+ * the file and field.
+ */
 export function readStudy(dir: string): StudyRecord {
   const path = join(dir, STUDY_FILE);
   let text: string;
@@ -97,7 +100,7 @@ export function readStudy(dir: string): StudyRecord {
   const parsed = StudyRecord.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new RefusedError(`${path} is not a study record: ${issue.path.join('.') || '(top level)'}: ${issue.message}. Nothing was sent.`);
+    throw new RefusedError(`${path} is not a study record: ${issue.path.join('.') || '(top level)'}: ` + `${issue.message}. Nothing was sent.`);
   }
   return parsed.data;
 }

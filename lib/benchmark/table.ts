@@ -183,7 +183,7 @@ function hopeless(verdicts: readonly GroupVerdict[]): Set<GroupResult> {
 export function hopelessLines(verdicts: readonly GroupVerdict[]): string[] {
   return [...hopeless(verdicts)].map((group) => {
     const runs = verdicts.find((v) => v.group === group)?.runs;
-    return `${group.group.label}: no verdict possible on any operation with ${runs?.group ?? 0} run${runs?.group === 1 ? '' : 's'} beside ${runs?.reference ?? 0}; a verdict needs ${runsNeededText()}.`;
+    return `${group.group.label}: no verdict possible on any operation with ${runs?.group ?? 0} ` + `run${runs?.group === 1 ? '' : 's'} beside ${runs?.reference ?? 0}; a verdict needs ` + `${runsNeededText()}.`;
   });
 }
 

@@ -5,7 +5,7 @@ import { synthesize } from '../../test/helpers.js';
 import { Declared, declareFindings, type Declaration } from './checker-declarations.js';
 
 describe('declareFindings', () => {
-  test('writes the checkers\' own annotations after those the object has: kube-score\'s ids in one, checkov\'s numbered with the reason', () => {
+  test('writes the checkers\' own annotations after those the object has: kube-score\'s ids in ' + 'one, checkov\'s numbered with the reason', () => {
     const [object] = synthesize((chart) => {
       const map = new KubeConfigMap(chart, 'map', { metadata: { name: 'm', annotations: { 'kube-score/ignore': 'a', 'checkov.io/skip1': 'CKV_X=x' } } });
       declareFindings(map, { kubeScore: ['b'], checkov: ['CKV_Y', 'CKV_Z'], reason: 'why' }, { kubeScore: ['c'], reason: 'because' });

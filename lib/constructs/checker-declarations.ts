@@ -76,7 +76,7 @@ export const Declared = {
  * annotations.
  */
 export function declareFindings(obj: ApiObject, ...declarations: readonly Declaration[]): void {
-  const existing: Record<string, string> = obj.metadata.toJson().annotations ?? {};
+  const existing = (obj.metadata.toJson() as { annotations?: Record<string, string> }).annotations ?? {};
   const ignored = existing[KUBE_SCORE_IGNORE_ANNOTATION]?.split(',') ?? [];
   let skips = Object.keys(existing).filter((key) => key.startsWith(CHECKOV_SKIP_ANNOTATION_PREFIX)).length;
   for (const declaration of declarations) {

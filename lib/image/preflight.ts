@@ -21,7 +21,7 @@ export async function preflight(opts: ImageOptions): Promise<string[]> {
   const docker = findOnPath('docker', env.PATH);
   if (docker === undefined) {
     problems.push(
-      `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker Desktop, or Docker Engine with its CLI) ` +
+      `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` + `Desktop, or Docker Engine with its CLI) ` +
         'or add the directory holding `docker` to PATH',
     );
   } else {
@@ -41,14 +41,14 @@ export async function preflight(opts: ImageOptions): Promise<string[]> {
 }
 
 async function checkDaemon(docker: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<string | undefined> {
-  const fix = 'start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST / `docker context use` at a running daemon';
+  const fix = 'start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST ' + '/ `docker context use` at a running daemon';
   let finished: Finished;
   try {
     finished = await run(docker, ['info', '--format', '{{.ServerVersion}}'], env, undefined, DAEMON_CHECK_TIMEOUT_MS);
   } catch (error) {
     return `the docker CLI at ${docker} could not be run (${(error as Error).message}): reinstall Docker or fix PATH`;
   }
-  if (finished.timedOut) return `the Docker daemon did not answer \`docker info\` within ${DAEMON_CHECK_TIMEOUT_MS / 1000} s: ${fix}`;
+  if (finished.timedOut) return `the Docker daemon did not answer \`docker info\` within ` + `${DAEMON_CHECK_TIMEOUT_MS / 1000} s: ${fix}`;
   if (finished.exitCode !== 0) {
     const said = finished.firstStderrLine ? `: ${finished.firstStderrLine}` : '';
     return `the Docker daemon is not reachable (\`docker info\` ${describeExit(finished.exitCode)}${said}): ${fix}`;
@@ -84,7 +84,7 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
     config = JSON.parse(readFileSync(configFile, 'utf8')) as DockerConfig;
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
-    return `no credentials for registry ${host}: ${configFile} ${reason}; ${login}${env.DOCKER_CONFIG ? ' with this DOCKER_CONFIG' : ''}`;
+    return `no credentials for registry ${host}: ${configFile} ${reason}; ` + `${login}${env.DOCKER_CONFIG ? ' with this DOCKER_CONFIG' : ''}`;
   }
 
   const names = hostAliases(host);
@@ -92,7 +92,7 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
 
   const helperKey = matching(Object.keys(config.credHelpers ?? {}));
   if (helperKey !== undefined && config.credHelpers?.[helperKey]) {
-    log(`pre-flight: credentials for ${host}: credHelpers[${JSON.stringify(helperKey)}] (docker-credential-${config.credHelpers[helperKey]})`);
+    log(`pre-flight: credentials for ${host}: credHelpers[${JSON.stringify(helperKey)}] ` + `(docker-credential-${config.credHelpers[helperKey]})`);
     return undefined;
   }
   const authKey = matching(Object.entries(config.auths ?? {}).filter(([, entry]) => entry?.auth || entry?.identitytoken).map(([key]) => key));
@@ -101,12 +101,12 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
     return undefined;
   }
   if (config.credsStore) {
-    log(`pre-flight: credentials for ${host}: credsStore "${config.credsStore}" (docker-credential-${config.credsStore}; assumed to hold the login)`);
+    log(`pre-flight: credentials for ${host}: credsStore "${config.credsStore}" ` + `(docker-credential-${config.credsStore}; assumed to hold the login)`);
     return undefined;
   }
   const known = [...new Set([...Object.keys(config.auths ?? {}), ...Object.keys(config.credHelpers ?? {})].map(hostOfConfigKey))];
   const others = known.length > 0 ? ` (it has entries only for: ${known.join(', ')})` : '';
-  return `no credentials for registry ${host} in ${configFile}${others}: ${login}, or set DOCKER_CONFIG to the directory whose config.json holds them`;
+  return `no credentials for registry ${host} in ${configFile}${others}: ${login}, or set ` + `DOCKER_CONFIG to the directory whose config.json holds them`;
 }
 
 function checkSource(sourcePath: string): string | undefined {
@@ -115,7 +115,7 @@ function checkSource(sourcePath: string): string | undefined {
   if (stat === undefined) return `the source path ${where} does not exist: pass --source=<path to a Sand Store checkout>`;
   if (!stat.isDirectory()) return `the source path ${where} is not a directory: pass --source=<path to a Sand Store checkout>`;
   if (!statSync(join(where, DOCKERFILE), { throwIfNoEntry: false })?.isFile()) {
-    return `the source path ${where} has no ${DOCKERFILE}: --source must be the root of a Sand Store checkout (the directory holding deploy/docker/)`;
+    return `the source path ${where} has no ${DOCKERFILE}: --source must be the root of a Sand ` + `Store checkout (the directory holding deploy/docker/)`;
   }
   return undefined;
 }

@@ -9,7 +9,7 @@ export async function applyAll(kube: Kube, manifests: readonly Manifest[], opts:
   const first = manifests.filter((m) => m.kind === 'Namespace' || m.kind === 'StorageClass');
   const rest = manifests.filter((m) => !first.includes(m));
   const results: KubeObject[] = [];
-  for (const m of first) results.push(await kube.apply(m as unknown as KubeObject, opts));
-  results.push(...(await Promise.all(rest.map((m) => kube.apply(m as unknown as KubeObject, opts)))));
+  for (const m of first) results.push(await kube.apply(m, opts));
+  results.push(...(await Promise.all(rest.map((m) => kube.apply(m, opts)))));
   return results;
 }

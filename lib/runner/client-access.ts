@@ -1,6 +1,7 @@
 import { connect } from 'node:net';
 import pRetry from 'p-retry';
 import { DeployPhase, POD_NAME_LABEL } from '../labels.js';
+import { isManifestOf, type ManifestOf } from '../k8s-types.js';
 import type { Manifest } from '../synth.js';
 import type { CommandContext } from './commands/context.js';
 import { manifestsOfPhase } from './manifests.js';
@@ -19,22 +20,24 @@ export interface ClientEndpoint {
  */
 export async function clientEndpoints(ctx: CommandContext, manifests: readonly Manifest[]): Promise<ClientEndpoint[]> {
   // In ordinal order (node port = base + ordinal); dist/'s file order puts sandstore-10 before sandstore-2.
-  const services = (manifestsOfPhase(manifests, DeployPhase.clientAccess) as any[])
-    .sort((a, b) => a.spec.ports[0].nodePort - b.spec.ports[0].nodePort);
+  const nodePort = (svc: ManifestOf<'Service'>) => svc.spec?.ports?.[0]?.nodePort ?? 0;
+  const services = manifestsOfPhase(manifests, DeployPhase.clientAccess)
+    .filter((m) => isManifestOf(m, 'Service'))
+    .sort((a, b) => nodePort(a) - nodePort(b));
   const advertised = ctx.profile.clientAccess.advertiseHost;
   const nodeIps = new Map<string, string>();
   if (!advertised) {
     for (const node of (await ctx.kube.list('Node')).items) {
-      const ip = (node.status?.addresses ?? []).find((a: any) => a.type === 'InternalIP')?.address;
+      const ip = (node.status?.addresses ?? []).find((a) => a.type === 'InternalIP')?.address;
       if (ip) nodeIps.set(node.metadata.name, ip);
     }
   }
   const pods = advertised ? [] : (await ctx.kube.list('Pod', { namespace: ctx.namespace })).items;
   return services.map((svc) => {
-    const pod: string = svc.spec.selector[POD_NAME_LABEL];
+    const pod = svc.spec?.selector?.[POD_NAME_LABEL] ?? '';
     const nodeName = pods.find((p) => p.metadata.name === pod)?.spec?.nodeName;
     const host = advertised ?? (nodeName ? nodeIps.get(nodeName) : undefined) ?? '<node address>';
-    return { pod, address: `${host}:${svc.spec.ports[0].nodePort}` };
+    return { pod, address: `${host}:${nodePort(svc)}` };
   });
 }
 

@@ -2,6 +2,14 @@ import { Exec } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import type { Kube } from './kube.js';
 
+/**
+ * The part of exec's WebSocket used here. client-node types it with isomorphic-ws, whose types
+ * (@types/ws) the project does not install, so it would be unresolved.
+ */
+interface ErrorEmitter {
+  on(event: 'error', listener: (err: Error) => void): unknown;
+}
+
 /** What a command run in a container printed, and how it ended by the API server's status. */
 export interface ExecResult {
   readonly stdout: string;
@@ -38,7 +46,7 @@ export function execInPod(kube: Kube, pod: { namespace: string; name: string; co
         const words = status.message ?? stderr.join('').trim();
         settle(status.status === 'Success' ? undefined : new Error(words || `exited with status ${JSON.stringify(status)}`));
       })
-      .then((socket) => socket.on('error', (err: Error) => settle(err)))
+      .then((socket: ErrorEmitter) => socket.on('error', (err: Error) => settle(err)))
       .catch((err: unknown) => settle(err instanceof Error ? err : new Error(String(err))));
   });
 }

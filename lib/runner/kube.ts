@@ -1,8 +1,9 @@
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig, V1Status } from '@kubernetes/client-node';
 import http from 'node:http';
 import https from 'node:https';
 import { mark, markLast } from './trace.js';
 import { FailedError, RefusedError } from '../errors.js';
+import type { BodyOf, Json, KindName } from '../k8s-types.js';
 
 /**
  * A small JSON client for the API server, on the target's credentials (client-node's KubeConfig
@@ -28,9 +29,46 @@ export interface KubeObject {
     ownerReferences?: { kind: string; name: string; uid: string }[];
     [key: string]: unknown;
   };
-  spec?: any;
-  status?: any;
+  spec?: unknown;
+  status?: unknown;
   [key: string]: unknown;
+}
+
+/**
+ * The objects of the kinds the runner handles: their spec, status and other fields typed, their
+ * metadata the runner's.
+ */
+export type Kinds = { [K in KindName]: KubeObject & BodyOf<K> };
+
+/** The object of `kind`: typed when the kind is known where it is named, a plain KubeObject otherwise. */
+export type ObjectOf<K extends string> = K extends keyof Kinds ? Kinds[K] : KubeObject;
+
+/** A list answer: its items lack kind, which list() fills in. */
+interface ObjectList<K extends string> {
+  items?: ObjectOf<K>[];
+  metadata?: { resourceVersion?: string };
+}
+
+/** Whether `o` is of `kind`: objects from list(), get() and the watches all say their kind. */
+export function isKind<K extends keyof Kinds>(o: KubeObject, kind: K): o is Kinds[K] {
+  return o.kind === kind;
+}
+
+export type Pod = Kinds['Pod'];
+export type Job = Kinds['Job'];
+export type StatefulSet = Kinds['StatefulSet'];
+export type Service = Kinds['Service'];
+export type Node = Kinds['Node'];
+export type PersistentVolume = Kinds['PersistentVolume'];
+export type Lease = Kinds['Lease'];
+
+/** A Status, as the API server's error answers carry it (reason, message), or undefined when the text is none. */
+function parseStatus(text: string): Json<V1Status> | undefined {
+  try {
+    return JSON.parse(text) as Json<V1Status>;
+  } catch {
+    return undefined;
+  }
 }
 
 interface Resource {
@@ -79,7 +117,7 @@ export function objectPath(kind: string, name: string, namespace?: string): stri
 
 /** The API server answered a request with an error (exit code 1): its own words say why. */
 export class ApiError extends FailedError {
-  public constructor(public readonly status: number, public readonly reason: string, message: string, public readonly body?: any) {
+  public constructor(public readonly status: number, public readonly reason: string, message: string, public readonly body?: Json<V1Status>) {
     super(`the API server refused ${message}`);
   }
 }
@@ -87,7 +125,7 @@ export class ApiError extends FailedError {
 /** The API server could not be reached at all (down, wrong address, TLS trouble, no answer). */
 export class ApiUnreachableError extends FailedError {
   public constructor(public readonly server: string, message: string) {
-    super(message, ['Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the context\'s server in your kubeconfig.']);
+    super(message, ['Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the ' + 'context\'s server in your kubeconfig.']);
   }
 }
 
@@ -109,7 +147,10 @@ export class WatchSilentError extends Error {}
 const USER_AGENT = 'sandstore-deploy';
 
 export class Kube {
-  /** Requests sent by this client, by verb (watches as WATCH): printed with SANDSTORE_REQUEST_COUNT=1, for the bench. */
+  /**
+   * Requests sent by this client, by verb (watches as WATCH): printed with
+   * SANDSTORE_REQUEST_COUNT=1, for the bench.
+   */
   public readonly requestCount: Record<string, number> = {};
   private options?: Promise<https.RequestOptions>;
 
@@ -141,7 +182,7 @@ export class Kube {
       } catch (err) {
         // Computed before the first request goes out (an exec plugin that fails, a token file that
         // cannot be read): nothing was sent.
-        throw new RefusedError(`the credentials of kube context "${this.config.getCurrentContext()}" cannot be used: ${(err as Error).message}. Nothing was sent.`);
+        throw new RefusedError(`the credentials of kube context "${this.config.getCurrentContext()}" cannot be used: ` + `${(err as Error).message}. Nothing was sent.`);
       }
       const server = new URL(this.config.getCurrentCluster()!.server);
       const secure = server.protocol === 'https:';
@@ -154,7 +195,7 @@ export class Kube {
     return this.options;
   }
 
-  public async request<T = any>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; contentType?: string; raw?: boolean } = {}): Promise<T> {
+  public async request<T = unknown>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; contentType?: string; raw?: boolean } = {}): Promise<T> {
     const conn = await this.connection();
     const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     this.requestCount[method] = (this.requestCount[method] ?? 0) + 1;
@@ -178,17 +219,16 @@ export class Kube {
               resolve(JSON.parse(text) as T);
             } catch {
               // Something between us and the API server (a proxy, a login page) answered instead.
-              reject(new FailedError(`${method} ${path}: the answer from ${this.config.getCurrentCluster()?.server ?? 'the API server'} is not JSON (status ${status}, begins ${JSON.stringify(text.slice(0, 80))}); is that a Kubernetes API server?`));
+              reject(new FailedError(`${method} ${path}: the answer from ` + `${this.config.getCurrentCluster()?.server ?? 'the API server'} is not JSON (status ` + `${status}, begins ${JSON.stringify(text.slice(0, 80))}); is that a Kubernetes API server?`));
             }
             return;
           }
-          let parsed: any;
-          try { parsed = JSON.parse(text); } catch { parsed = undefined; }
+          const parsed = parseStatus(text);
           reject(new ApiError(status, parsed?.reason ?? res.statusMessage ?? '', `${method} ${path}: ${status} ${parsed?.message ?? text.slice(0, 300)}`, parsed));
         });
         // The connection broke while the answer was arriving (the API server died mid-reply): as
         // unreachable as no answer at all, and a wait asks again.
-        res.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: the connection to the API server at ${server} broke while its answer was arriving: ${err.message}`)));
+        res.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: the connection to the API server at ${server} broke while its ` + `answer was arriving: ${err.message}`)));
       });
       req.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: cannot reach the API server at ${server}: ${err.message}`)));
       // A request the server never answers must fail, not hang a wait forever.
@@ -251,8 +291,7 @@ export class Kube {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
-            let status: any;
-            try { status = JSON.parse(Buffer.concat(chunks).toString('utf8')); } catch { status = undefined; }
+            const status = parseStatus(Buffer.concat(chunks).toString('utf8'));
             end(new ApiError(res.statusCode ?? 0, status?.reason ?? res.statusMessage ?? '', `WATCH ${path}: ${res.statusCode} ${status?.message ?? res.statusMessage ?? ''}`, status));
           });
           return;
@@ -291,7 +330,7 @@ export class Kube {
   }
 
   /** Server-side apply with the runner's fixed field manager; `force` takes over fields others own. */
-  public apply(m: KubeObject, opts: { dryRun?: boolean } = {}): Promise<KubeObject> {
+  public apply<T extends KubeObject>(m: T, opts: { dryRun?: boolean } = {}): Promise<T> {
     return this.request('PATCH', objectPath(m.kind!, m.metadata.name, m.metadata.namespace), {
       query: { fieldManager: FIELD_MANAGER, force: true, dryRun: opts.dryRun ? 'All' : undefined },
       body: m,
@@ -303,12 +342,12 @@ export class Kube {
     return this.request('PATCH', objectPath(kind, name, namespace), { query: { fieldManager: FIELD_MANAGER }, body: patch, contentType: 'application/merge-patch+json' });
   }
 
-  public get(kind: string, name: string, namespace?: string): Promise<KubeObject> {
+  public get<K extends string>(kind: K, name: string, namespace?: string): Promise<ObjectOf<K>> {
     return this.request('GET', objectPath(kind, name, namespace));
   }
 
   /** The object, or undefined when it does not exist. */
-  public async find(kind: string, name: string, namespace?: string): Promise<KubeObject | undefined> {
+  public async find<K extends string>(kind: K, name: string, namespace?: string): Promise<ObjectOf<K> | undefined> {
     try {
       return await this.get(kind, name, namespace);
     } catch (err) {
@@ -317,20 +356,24 @@ export class Kube {
     }
   }
 
-  public async list(kind: string, opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Promise<{ items: KubeObject[]; resourceVersion: string }> {
-    const res = await this.request('GET', collectionPath(kind, opts.namespace), { query: { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector } });
-    const items = (res.items ?? []) as KubeObject[];
+  public async list<K extends string>(
+    kind: K,
+    opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
+  ): Promise<{ items: ObjectOf<K>[]; resourceVersion: string }> {
+    const query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
+    const res = await this.request<ObjectList<K>>('GET', collectionPath(kind, opts.namespace), { query });
+    const items = res.items ?? [];
     for (const item of items) item.kind ??= kind;
     return { items, resourceVersion: res.metadata?.resourceVersion ?? '' };
   }
 
   /** Creates `o`; fails with 409 when it exists (the runner's lock relies on that). */
-  public create(o: KubeObject): Promise<KubeObject> {
+  public create<T extends KubeObject>(o: T): Promise<T> {
     return this.request('POST', collectionPath(o.kind!, o.metadata.namespace), { body: o });
   }
 
   /** Replaces `o` if its resourceVersion is still the live one; fails with 409 otherwise. */
-  public replace(o: KubeObject): Promise<KubeObject> {
+  public replace<T extends KubeObject>(o: T): Promise<T> {
     return this.request('PUT', objectPath(o.kind!, o.metadata.name, o.metadata.namespace), { body: o });
   }
 

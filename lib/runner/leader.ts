@@ -58,7 +58,7 @@ export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
 export async function readRoleChanges(ctx: CommandContext, sinceSeconds?: number): Promise<RoleChange[]> {
   const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
   const logs = await Promise.all(pods.map(async (pod) => {
-    const running = (pod.status?.containerStatuses ?? []).some((c: any) => c.name === SandstoreContainers.events && c.state?.running);
+    const running = (pod.status?.containerStatuses ?? []).some((c) => c.name === SandstoreContainers.events && c.state?.running);
     if (!running) return [];
     const query = { container: SandstoreContainers.events, sinceSeconds };
     const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, { query, raw: true });
@@ -99,7 +99,7 @@ export async function awaitLeader(ctx: CommandContext): Promise<string | undefin
       onFailedAttempt: ({ error }) => {
         if (waited || !(error instanceof ElectionUnderWay)) return;
         waited = true;
-        ctx.report.problem('leader', `an election is under way (role changes in the event logs, no current leader); waiting up to ${seconds}s for it to end`);
+        ctx.report.problem('leader', `an election is under way (role changes in the event logs, no current leader); waiting ` + `up to ${seconds}s for it to end`);
       },
     });
     if (leader === undefined) ctx.report.problem('leader', 'no role change in the event logs yet; going on with the nodes in ordinal order');

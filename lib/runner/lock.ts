@@ -1,7 +1,7 @@
 import { hostname, userInfo } from 'node:os';
 import { FailedError } from '../errors.js';
 import { LabelKeys, MANAGED_BY } from '../labels.js';
-import { ApiError, type Kube, type KubeObject } from './kube.js';
+import { ApiError, type Kube, type Lease } from './kube.js';
 import type { Reporter } from './report.js';
 
 /**
@@ -28,7 +28,7 @@ export interface LockHolder {
   readonly expired: boolean;
 }
 
-export function holderOf(lease: KubeObject, now = Date.now()): LockHolder {
+export function holderOf(lease: Lease, now = Date.now()): LockHolder {
   const spec = lease.spec ?? {};
   const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? lease.metadata.creationTimestamp ?? '');
   const duration = (spec.leaseDurationSeconds ?? LEASE_SECONDS) * 1000;
@@ -60,7 +60,7 @@ export const microTime = (ms = Date.now()) => new Date(ms).toISOString().replace
 export async function acquireLock(kube: Kube, report: Reporter, opts: { profileName: string; context: string; command: string; breakLock?: boolean }): Promise<HeldLock> {
   const name = lockName(opts.profileName);
   const identity = `${userInfo().username}@${hostname()} (pid ${process.pid})`;
-  const body = (resourceVersion?: string): KubeObject => ({
+  const body = (resourceVersion?: string): Lease => ({
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
     metadata: {
@@ -73,7 +73,7 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
     spec: { holderIdentity: identity, leaseDurationSeconds: LEASE_SECONDS, acquireTime: microTime(), renewTime: microTime() },
   });
 
-  let lease: KubeObject;
+  let lease: Lease;
   const existing = await kube.find('Lease', name, LOCK_NAMESPACE);
   if (!existing) {
     try {
@@ -93,7 +93,7 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
       throw err;
     }
     report.problem('lock', holder.expired
-      ? `took over the lock of ${holder.identity} (${holder.command}, last renewed ${holder.renewed}): it had expired, its runner is gone`
+      ? `took over the lock of ${holder.identity} (${holder.command}, last renewed ` + `${holder.renewed}): it had expired, its runner is gone`
       : `broke the lock of ${holder.identity} (${holder.command}, since ${holder.since}) as asked (--break-lock)`);
   }
 
@@ -104,7 +104,7 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
     kube.replace(next).then((l) => { current = l; }, (err) => {
       if (!lost && err instanceof ApiError && (err.status === 409 || err.status === 404)) {
         lost = true;
-        report.problem('lock', `lost the lock of profile ${opts.profileName}: another runner broke it (--break-lock); this one goes on, but two runners may now act at once`);
+        report.problem('lock', `lost the lock of profile ${opts.profileName}: another runner broke it (--break-lock); ` + `this one goes on, but two runners may now act at once`);
       }
     });
   }, RENEW_SECONDS * 1000);
@@ -120,7 +120,7 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
 }
 
 function heldError(opts: { profileName: string; context: string; command: string }, holder: LockHolder): LockHeldError {
-  return new LockHeldError(`profile ${opts.profileName} on ${opts.context} is being changed by another runner: ${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`, [
+  return new LockHeldError(`profile ${opts.profileName} on ${opts.context} is being changed by another runner: ` + `${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`, [
     `its lock was last renewed ${holder.renewed}; it expires ${LEASE_SECONDS} s after that if the runner is gone`,
     `wait for it to finish, or, if that runner is gone (killed, machine off), run again with --break-lock`,
   ]);

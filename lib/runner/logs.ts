@@ -1,10 +1,10 @@
 import { Log } from '@kubernetes/client-node';
 import { Writable } from 'node:stream';
 import { lineSplitter } from '../lines.js';
-import { ApiError, objectPath, type Kube, type KubeObject } from './kube.js';
+import { ApiError, isKind, objectPath, type Kube, type Pod } from './kube.js';
 import { FailedError } from '../errors.js';
 import type { Reporter } from './report.js';
-import { waitFor } from './watch.js';
+import { objectsOf, waitFor } from './watch.js';
 
 /** Flow 5: logs of every Sand Store pod at once, or one crashed container's previous logs. */
 
@@ -44,10 +44,10 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
   const streams = new Map<string, AbortController>();
   let stopped = false;
   const colours = new Map<string, (typeof PALETTE)[number]>();
-  const start = (pod: KubeObject) => Promise.all(opts.containers.map((container, i) => startOne(pod, container, i === 0)));
-  const startOne = async (pod: KubeObject, container: string, primary: boolean) => {
+  const start = (pod: Pod) => Promise.all(opts.containers.map((container, i) => startOne(pod, container, i === 0)));
+  const startOne = async (pod: Pod, container: string, primary: boolean) => {
     // A restarted container is a new instance: follow it again (its uid stays, its restart count not).
-    const status = (pod.status?.containerStatuses ?? []).find((c: any) => c.name === container);
+    const status = (pod.status?.containerStatuses ?? []).find((c) => c.name === container);
     const key = `${pod.metadata.name}/${pod.metadata.uid}/${container}/${status?.restartCount ?? 0}`;
     if (streams.has(key) || !status?.state?.running) return;
     const colour = colours.get(pod.metadata.name) ?? PALETTE[colours.size % PALETTE.length];
@@ -73,10 +73,10 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
     signal: opts.signal,
     onConnectionProblem: (text) => report.problem('api server', text),
     onChange: (_key, type, pod) => {
-      if (type !== 'DELETED') void start(pod);
+      if (type !== 'DELETED' && isKind(pod, 'Pod')) void start(pod);
     },
     check: (s) => {
-      for (const pod of s.pods.values()) void start(pod);
+      for (const pod of objectsOf(s, 'pods', 'Pod')) void start(pod);
       return undefined;
     },
   }).catch((err) => {
@@ -100,7 +100,7 @@ export async function printLogs(kube: Kube, report: Reporter, opts: { namespace:
       });
     } catch (err) {
       const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
-      throw new FailedError(`no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ${opts.pod}: ${reason}`);
+      throw new FailedError(`no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ` + `${opts.pod}: ${reason}`);
     }
   };
   let text = await fetch(opts.previous);
@@ -110,10 +110,10 @@ export async function printLogs(kube: Kube, report: Reporter, opts: { namespace:
   // crashed, and its log is the post-mortem asked for.
   if (opts.previous && /^unable to retrieve container logs for \S+\s*$/.test(text)) {
     const pod = await kube.get('Pod', opts.pod, opts.namespace);
-    const status = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c: any) => c.name === opts.container);
+    const status = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === opts.container);
     const crashed = status?.state?.terminated;
-    if (!crashed) throw new FailedError(`no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no longer has them (${text.trim()})`);
-    report.detail(`the kubelet has already removed the previous instance of ${opts.container}; showing the latest one, which also ended (exit ${crashed.exitCode}, ${crashed.reason ?? 'terminated'} at ${crashed.finishedAt})`);
+    if (!crashed) throw new FailedError(`no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no ` + `longer has them (${text.trim()})`);
+    report.detail(`the kubelet has already removed the previous instance of ${opts.container}; showing ` + `the latest one, which also ended (exit ${crashed.exitCode}, ` + `${crashed.reason ?? 'terminated'} at ${crashed.finishedAt})`);
     text = await fetch(false);
   }
   if (text.length > 0) report.info(text.replace(/\n$/, ''));

@@ -4,6 +4,7 @@ import { DEPLOY_PHASE_ANNOTATION, DeployPhase, LabelKeys, type DeployPhase as Ph
 import type { Profile } from '../profile.js';
 import { filesOnDisk, knownFresh, outputDigest, keepParsed, parsedBefore, recordRender } from '../freshness.js';
 import type { Manifest } from '../synth.js';
+import { isManifestOf, type KindName, type ManifestOf } from '../k8s-types.js';
 import { RESOURCES } from './kube.js';
 import { mark } from './trace.js';
 import { RefusedError } from '../errors.js';
@@ -38,7 +39,7 @@ export async function readManifests(outDir: string, profile: Profile, opts: { al
     if (stale.length === 0) recordRender(profile, rendered);
     else {
       throw new ManifestsRefusedError(
-        `dist/${profile.name}/ is stale (it is not what the code and profile synthesize now):\n${stale.map((s) => `  - ${s}`).join('\n')}\n` +
+        `dist/${profile.name}/ is stale (it is not what the code and profile synthesize ` + `now):\n${stale.map((s) => `  - ${s}`).join('\n')}\n` +
           `Run \`${synth}\`, review the YAML diff, and deploy again. Nothing was sent.`,
       );
     }
@@ -53,7 +54,7 @@ export async function readManifests(outDir: string, profile: Profile, opts: { al
       // The runner addresses objects by a fixed table of kinds (kube.ts): one it does not know would
       // fail half-way through a deploy, so it is refused before the first request.
       if (!(m.kind in RESOURCES)) {
-        throw new ManifestsRefusedError(`dist/${profile.name}/${f} holds an object of kind ${m.kind}, which the runner cannot apply (it knows ${Object.keys(RESOURCES).join(', ')}); add it to RESOURCES in lib/runner/kube.ts. Nothing was sent.`);
+        throw new ManifestsRefusedError(`dist/${profile.name}/${f} holds an object of kind ${m.kind}, which the runner cannot ` + `apply (it knows ${Object.keys(RESOURCES).join(', ')}); add it to RESOURCES in ` + `lib/runner/kube.ts. Nothing was sent.`);
       }
       return m;
     });
@@ -77,6 +78,6 @@ export function manifestsOfPhase(manifests: readonly Manifest[], phase: Phase): 
   return manifests.filter((m) => phaseOf(m) === phase).sort((a, b) => rank(a) - rank(b));
 }
 
-export function findManifest(manifests: readonly Manifest[], kind: string, component: string): Manifest | undefined {
-  return manifests.find((m) => m.kind === kind && m.metadata.labels?.[LabelKeys.component] === component);
+export function findManifest<K extends KindName>(manifests: readonly Manifest[], kind: K, component: string): ManifestOf<K> | undefined {
+  return manifests.find((m): m is ManifestOf<K> => isManifestOf(m, kind) && m.metadata.labels?.[LabelKeys.component] === component);
 }

@@ -74,12 +74,12 @@ export function otherProfileLiveError(live: readonly LiveProfile[], opts: { prof
     const commands = known.has(p.name)
       ? [`npm run destroy -- --profile=${p.name} --context=${opts.context}`]
       : p.namespaces.length
-        ? [`kubectl --context ${opts.context} delete namespace ${p.namespaces.join(' ')}  (no profiles/${p.name}.ts in this project)`]
-        : [`kubectl --context ${opts.context} delete statefulset,job,pod,pvc --all-namespaces -l ${LabelKeys.profile}=${p.name}`];
+        ? [`kubectl --context ${opts.context} delete namespace ${p.namespaces.join(' ')}  (no ` + `profiles/${p.name}.ts in this project)`]
+        : [`kubectl --context ${opts.context} delete statefulset,job,pod,pvc --all-namespaces -l ` + `${LabelKeys.profile}=${p.name}`];
     return [`profile ${p.name}: ${what}`, `  ${remove}`, ...commands.map((c) => `    ${c}`)];
   });
   return new OtherProfileLiveError(
-    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so that benchmarks never share the node's disk, CPU or memory: profile ${opts.profileName} was not deployed and nothing was changed`,
+    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so ` + `that benchmarks never share the node's disk, CPU or memory: profile ` + `${opts.profileName} was not deployed and nothing was changed`,
     details,
   );
 }

@@ -61,8 +61,8 @@ export async function refuseTakeovers(kube: Kube, profileName: string, context: 
   const problems = takeovers(profileName, wanted, live);
   if (problems.length === 0) return;
   throw new TakeoverRefusedError(
-    `${context} already has ${problems.length === 1 ? 'an object' : 'objects'} that profile ${profileName} would take over, and a later destroy would delete: ` +
-      `${command} applies only objects the profile made itself (labels ${LabelKeys.managedBy}=${MANAGED_BY}, ${LabelKeys.profile}=${profileName}); profile ${profileName} was not ${command === 'deploy' ? 'deployed' : 'updated'} and nothing was changed`,
+    `${context} already has ${problems.length === 1 ? 'an object' : 'objects'} that profile ` + `${profileName} would take over, and a later destroy would delete: ` +
+      `${command} applies only objects the profile made itself (labels ` + `${LabelKeys.managedBy}=${MANAGED_BY}, ${LabelKeys.profile}=${profileName}); profile ` + `${profileName} was not ${command === 'deploy' ? 'deployed' : 'updated'} and nothing was changed`,
     problems,
   );
 }

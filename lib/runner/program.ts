@@ -16,7 +16,7 @@ import { benchmarkCommand } from './commands/benchmark.js';
 import { checkCommand } from './commands/check.js';
 import { clientCommand } from './commands/client.js';
 import { withSharedOptions, type ClusterCommand, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
-import { prepareContext, type CommandContext } from './commands/context.js';
+import { prepareContext } from './commands/context.js';
 import { deployCommand } from './commands/deploy.js';
 import { destroyCommand } from './commands/destroy.js';
 import { diffCommand } from './commands/diff.js';
@@ -106,17 +106,18 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
     const options = self.opts();
     if (!('local' in spec)) refuseUnnamedProfile(spec, options, self.getOptionValueSource('profile'));
     if ('local' in spec) {
-      code = (await spec.run(report, options as SharedOptions)) ?? 0;
+      code = (await spec.run(report, options)) ?? 0;
       return;
     }
     // A profile's context with its own lock, taken when the command first changes the cluster.
     const openContext = async (profileName: string): Promise<OpenedContext> => {
       let lock: HeldLock | undefined;
-      let ctx: CommandContext | undefined;
       const holdLock = async () => {
-        lock ??= await acquireLock(ctx!.kube, report, { profileName: ctx!.profile.name, context: ctx!.target.context, command: spec.name, breakLock: Boolean(options.breakLock) });
+        const lockOptions = { profileName: ctx.profile.name, context: ctx.target.context, command: spec.name, breakLock: Boolean(options.breakLock) };
+        lock ??= await acquireLock(ctx.kube, report, lockOptions);
       };
-      ctx = await prepareContext({ ...(options as SharedOptions), profile: profileName }, report, interrupt.signal, env, holdLock);
+      // holdLock runs only once the command has its context.
+      const ctx = await prepareContext({ ...(options as SharedOptions), profile: profileName }, report, interrupt.signal, env, holdLock);
       kube = ctx.kube;
       return { ctx, release: async () => { await lock?.release(); } };
     };
@@ -173,7 +174,7 @@ function exitCodeFor(err: unknown, report: Reporter, running: RunnerCommand | un
 /** Anything that is not a CommandError is a bug in the runner: one sentence, and the stack on request. */
 export function reportInternalError(err: unknown, report: Reporter, env: NodeJS.ProcessEnv = process.env): number {
   const e = err as Error | undefined;
-  report.error(`internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again with SANDSTORE_DEBUG=1 for the stack trace and report it)`);
+  report.error(`internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again ` + `with SANDSTORE_DEBUG=1 for the stack trace and report it)`);
   if (env.SANDSTORE_DEBUG) report.detail(e?.stack ?? String(err));
   return 1;
 }

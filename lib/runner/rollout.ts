@@ -1,4 +1,4 @@
-import type { KubeObject } from './kube.js';
+import type { Pod, StatefulSet } from './kube.js';
 import { isPodReady, ordinalOf, podRevision, podProblems, restarts } from './pods.js';
 
 /** The rollout decision, from a StatefulSet and its pods: pure, so the unit tests pin it down. */
@@ -21,13 +21,13 @@ export interface RolloutPolicy {
  * the current revision has caught up with the update revision. Failed as soon as a pod on the new
  * revision crash-loops, cannot be pulled or scheduled, or stays not-Ready past its deadline.
  */
-export function assessRollout(sts: KubeObject | undefined, pods: readonly KubeObject[], policy: RolloutPolicy): RolloutState {
+export function assessRollout(sts: StatefulSet | undefined, pods: readonly Pod[], policy: RolloutPolicy): RolloutState {
   if (!sts) return { state: 'progressing', detail: 'waiting for the StatefulSet' };
-  const status = sts.status ?? {};
-  const replicas: number = sts.spec?.replicas ?? 1;
+  const status = sts.status;
+  const replicas = sts.spec?.replicas ?? 1;
   const generation = sts.metadata.generation ?? 0;
-  if ((status.observedGeneration ?? 0) < generation) return { state: 'progressing', detail: 'waiting for the controller to observe the new spec' };
-  const updateRevision: string | undefined = status.updateRevision;
+  if ((status?.observedGeneration ?? 0) < generation) return { state: 'progressing', detail: 'waiting for the controller to observe the new spec' };
+  const updateRevision = status?.updateRevision;
 
   for (const pod of [...pods].sort((a, b) => ordinalOf(b) - ordinalOf(a))) {
     if (updateRevision && podRevision(pod) !== updateRevision) continue;
@@ -40,13 +40,13 @@ export function assessRollout(sts: KubeObject | undefined, pods: readonly KubeOb
     }
     const created = Date.parse(pod.metadata.creationTimestamp ?? '');
     if (!isPodReady(pod) && Number.isFinite(created) && policy.now - created > policy.podReadySeconds * 1000) {
-      return { state: 'failed', pod: pod.metadata.name, reason: `not Ready ${Math.round((policy.now - created) / 1000)}s after it was created (deadline ${policy.podReadySeconds}s)` };
+      return { state: 'failed', pod: pod.metadata.name, reason: `not Ready ${Math.round((policy.now - created) / 1000)}s after it was created (deadline ` + `${policy.podReadySeconds}s)` };
     }
   }
 
-  const ready = status.readyReplicas ?? 0;
-  const updated = status.updatedReplicas ?? 0;
-  const current = status.currentRevision;
-  if (status.replicas === replicas && ready === replicas && updated === replicas && current === updateRevision) return { state: 'done' };
+  const ready = status?.readyReplicas ?? 0;
+  const updated = status?.updatedReplicas ?? 0;
+  const current = status?.currentRevision;
+  if (status?.replicas === replicas && ready === replicas && updated === replicas && current === updateRevision) return { state: 'done' };
   return { state: 'progressing', detail: `${updated}/${replicas} updated, ${ready}/${replicas} ready` };
 }

@@ -1,4 +1,4 @@
-import type { Kube, KubeObject } from './kube.js';
+import { isKind, type Kube, type KubeObject, type Pod } from './kube.js';
 import { isPodReady, lastTermination, podProblems, restarts } from './pods.js';
 import type { Reporter } from './report.js';
 import { assessRollout, type RolloutPolicy, type RolloutState } from './rollout.js';
@@ -25,13 +25,13 @@ const byName = (key: string, kind: string, namespace: string, name: string) => (
 /** Reports each pod problem the moment it appears. */
 function reportPodProblems(report: Reporter) {
   return (key: string, type: string, obj: KubeObject) => {
-    if (key !== 'pods' || type === 'DELETED') return;
+    if (key !== 'pods' || type === 'DELETED' || !isKind(obj, 'Pod')) return;
     for (const p of podProblems(obj)) report.problem(`pod ${obj.metadata.name}`, p);
   };
 }
 
 /** One line per pod that is not Ready, with what is wrong: the summary printed on a timeout. */
-function summarizePods(pods: readonly KubeObject[]): string[] {
+function summarizePods(pods: readonly Pod[]): string[] {
   return pods
     .filter((p) => !isPodReady(p))
     .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name))
@@ -69,8 +69,8 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
       onConnectionProblem: (text) => ctx.report.problem('api server', text),
       onChange: reportPodProblems(ctx.report),
       check: (s: Snapshot) => {
-        const sts = objectsOf(s, 'sts')[0];
-        const pods = objectsOf(s, 'pods');
+        const sts = objectsOf(s, 'sts', 'StatefulSet')[0];
+        const pods = objectsOf(s, 'pods', 'Pod');
         restartsAtStart ??= new Map(pods.map((p) => [p.metadata.name, restarts(p)]));
         const state = assessRollout(sts, pods, { podReadySeconds: policy.podReadySeconds, restartsAtStart, now: Date.now() });
         if (state.state === 'progressing' && state.detail !== lastDetail) {
@@ -95,14 +95,17 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
       onConnectionProblem: (text) => ctx.report.problem('api server', text),
       onChange: reportPodProblems(ctx.report),
       check: (s) => {
-        const job = objectsOf(s, 'job')[0];
-        const conditions: any[] = job?.status?.conditions ?? [];
+        const job = objectsOf(s, 'job', 'Job')[0];
+        const conditions = job?.status?.conditions ?? [];
         if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return true;
         const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
         if (failed) {
-          const pods = objectsOf(s, 'pods').map((p) => {
+          const pods = objectsOf(s, 'pods', 'Pod').map((p) => {
             const t = lastTermination(p);
-            return `pod ${p.metadata.name}: ${p.status?.phase}${t ? `, container ${t.container} exited ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}${t.message ? `: ${t.message}` : ''}` : ''}`;
+            const reason = t?.reason ? ` (${t.reason})` : '';
+            const message = t?.message ? `: ${t.message}` : '';
+            const exit = t ? `, container ${t.container} exited ${t.exitCode}${reason}${message}` : '';
+            return `pod ${p.metadata.name}: ${p.status?.phase}${exit}`;
           });
           throw new WaitFailedError(`Job ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(), pods);
         }
@@ -116,6 +119,6 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
 
 /** Turns a timeout into a failure that lists every pod that is not Ready and why. */
 function withPodSummary(err: unknown): unknown {
-  if (err instanceof WaitTimeoutError) return new WaitFailedError(err.message, summarizePods(objectsOf(err.snapshot, 'pods')));
+  if (err instanceof WaitTimeoutError) return new WaitFailedError(err.message, summarizePods(objectsOf(err.snapshot, 'pods', 'Pod')));
   return err;
 }

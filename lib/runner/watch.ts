@@ -1,5 +1,5 @@
 import pRetry from 'p-retry';
-import { ApiError, ApiUnreachableError, collectionPath, WatchSilentError, type Kube, type KubeObject } from './kube.js';
+import { ApiError, ApiUnreachableError, collectionPath, WatchSilentError, type Kinds, type Kube, type KubeObject } from './kube.js';
 import { CommandError, FailedError } from '../errors.js';
 
 /**
@@ -33,7 +33,16 @@ export interface WatchSource {
 /** Live objects per source key, by namespace/name. */
 export type Snapshot = Record<string, Map<string, KubeObject>>;
 
-export const objectsOf = (s: Snapshot, key: string): KubeObject[] => [...(s[key]?.values() ?? [])];
+/**
+ * The objects of source `key`; given `kind`, those of that kind, typed as such (every object in a
+ * snapshot has its kind: list() and the watch fill it in).
+ */
+export function objectsOf(s: Snapshot, key: string): KubeObject[];
+export function objectsOf<K extends keyof Kinds>(s: Snapshot, key: string, kind: K): Kinds[K][];
+export function objectsOf(s: Snapshot, key: string, kind?: string): KubeObject[] {
+  const objects = [...(s[key]?.values() ?? [])];
+  return kind === undefined ? objects : objects.filter((o) => o.kind === kind);
+}
 
 /** A wait's deadline passed (exit code 1); the waits that know more turn it into a richer failure. */
 export class WaitTimeoutError extends FailedError {
@@ -119,16 +128,16 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
           onFailedAttempt: ({ error, attemptNumber }) => {
             if (attemptNumber === 1 && isTransient(error)) {
               failedAt = Date.now();
-              opts.onConnectionProblem?.(`no answer while waiting for ${opts.what} (${error.message}); asking again for up to ${API_OUTAGE_SECONDS}s`);
+              opts.onConnectionProblem?.(`no answer while waiting for ${opts.what} (${error.message}); asking again for up to ` + `${API_OUTAGE_SECONDS}s`);
             }
           },
         });
-        if (failedAt !== undefined) opts.onConnectionProblem?.(`the API server answers again after ${((Date.now() - failedAt) / 1000).toFixed(1)}s; still waiting for ${opts.what}`);
+        if (failedAt !== undefined) opts.onConnectionProblem?.(`the API server answers again after ${((Date.now() - failedAt) / 1000).toFixed(1)}s; ` + `still waiting for ${opts.what}`);
         return listed;
       } catch (err) {
         if (!isTransient(err)) throw err;
-        throw new ApiLostError(`lost the API server while waiting for ${opts.what}: ${(err as Error).message}; it did not answer again within ${API_OUTAGE_SECONDS}s`, [
-          'what was requested before stays requested: Kubernetes goes on converging without the runner; once the API server is back, `npm run status` shows where it got',
+        throw new ApiLostError(`lost the API server while waiting for ${opts.what}: ${(err as Error).message}; it did ` + `not answer again within ${API_OUTAGE_SECONDS}s`, [
+          'what was requested before stays requested: Kubernetes goes on converging without the ' + 'runner; once the API server is back, `npm run status` shows where it got',
         ]);
       }
     };
@@ -167,14 +176,17 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
         // ends the wait instead of re-listing in a loop.
         (err) => {
           if (settled) return;
-          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 410) return finish(() => reject(err));
+          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 410) {
+            const refusal = err;
+            return finish(() => reject(refusal));
+          }
           if (err instanceof WatchSilentError) opts.onConnectionProblem?.(`${err.message}; listing again on a new connection`);
-          start(source).catch((e) => finish(() => reject(e)));
+          start(source).catch((e: unknown) => finish(() => reject(e)));
         },
       );
       if (settled) watch.abort();
       else aborts.push(watch);
     };
-    for (const source of sources) start(source).catch((err) => finish(() => reject(err)));
+    for (const source of sources) start(source).catch((err: unknown) => finish(() => reject(err)));
   });
 }

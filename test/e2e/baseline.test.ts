@@ -25,14 +25,20 @@ const runDirs = () => (existsSync(join(results, PROFILE)) ? readdirSync(join(res
 const readRecord = (dir: string) => RunRecord.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** The sha256 of `path` inside `image`, read by crane (the image's merged file system as a tar) and tar: not by the command's code. */
+/**
+ * The sha256 of `path` inside `image`, read by crane (the image's merged file system as a tar) and
+ * tar: not by the command's code.
+ */
 function fileInImage(image: string, path: string): string {
   const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${CRANE}" --insecure export "${image}" - | tar -xO "${path.replace(/^\//, '')}"`], { maxBuffer: 256 * 2 ** 20 });
   if (r.status !== 0) throw new Error(`crane export ${image} | tar ${path} failed: ${r.stderr.toString()}`);
   return sha256(r.stdout);
 }
 
-/** Every live descendant of `pid`, with its executable's target and the sha256 of its bytes (read through /proc/<pid>/exe). */
+/**
+ * Every live descendant of `pid`, with its executable's target and the sha256 of its bytes (read
+ * through /proc/<pid>/exe).
+ */
 function descendants(pid: number): { pid: number; exe: string; sha256: string }[] {
   const parent = new Map<number, number>();
   for (const entry of readdirSync('/proc').filter((e) => /^\d+$/.test(e))) {
@@ -88,7 +94,10 @@ interface Observed {
   ports: number[];
 }
 
-/** Runs the baseline; when the driver's first phase is measuring, looks at the command's descendants; `then` may act on the command. */
+/**
+ * Runs the baseline; when the driver's first phase is measuring, looks at the command's
+ * descendants; `then` may act on the command.
+ */
 async function runBaseline(args: readonly string[], then?: (child: ChildProcess) => void) {
   const observed: Observed = { processes: [], ports: [] };
   let seen = false;
@@ -119,7 +128,8 @@ test('the baseline runs etcd and three nodes from the images\' own binaries, mea
   // Seen in /proc while they ran: three Sand Store nodes and one etcd, each the very file inside its image.
   const bySha = (sha: string) => observed.processes.filter((p) => p.sha256 === sha);
   expect({ sandstore: bySha(expected.sandstore).length, etcd: bySha(expected.etcd).length, all: observed.processes.length }).toEqual({ sandstore: 3, etcd: 1, all: 4 });
-  // Each listened: the nodes' gRPC ports and etcd's client, peer and metrics ports (one node's metrics, :2112, may be there too).
+  // Each listened: the nodes' gRPC ports and etcd's client, peer and metrics ports (one node's
+  // metrics, :2112, may be there too).
   expect(observed.ports.length).toBeGreaterThanOrEqual(3 + 3);
   await expectNothingLeft(observed);
   const [dir] = runDirs();

@@ -7,7 +7,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { buildDriver } from '../../lib/benchmark/driver-build.js';
 import { DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
 import { Component, componentSelector } from '../../lib/labels.js';
-import type { KubeObject } from '../../lib/runner/kube.js';
+import type { Pod } from '../../lib/runner/kube.js';
 import { CONTEXT, expectExit, kubeFor, nodeMountOf, projectWithVariant, root, runCli, sandstoreSource } from './harness.js';
 import { checkCsvAndHistograms } from './run-files.js';
 
@@ -114,7 +114,7 @@ test('--compare writes a Markdown table across the runs, the invalid one marked 
   expect(markdown).toMatch(/invalid/);
   const svg = readFileSync(join(out, 'chart.svg'), 'utf8');
   expect(XMLValidator.validate(svg)).toBe(true);
-  const root = new XMLParser({ ignoreAttributes: false }).parse(svg).svg;
+  const root = (new XMLParser({ ignoreAttributes: false }).parse(svg) as { svg: Record<string, string> }).svg;
   const png = decodePng(readFileSync(join(out, 'chart.png')));
   expect(png.width / png.height).toBeCloseTo(Number.parseFloat(root['@_width']) / Number.parseFloat(root['@_height']), 2);
 });
@@ -163,14 +163,14 @@ async function checkRecordAgainstCluster(dir: string): Promise<void> {
   const pods = (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: componentSelector(PROFILE, Component.dataPlane) })).items;
   for (const pod of pods) {
     const inRecord = record.cluster.pods.find((p) => p.name === pod.metadata.name);
-    const ids = (pod.status.containerStatuses as { name: string; imageID: string }[]).map((c) => [c.name, c.imageID]).sort();
+    const ids = (pod.status?.containerStatuses ?? []).map((c) => [c.name, c.imageID]).sort();
     expect(inRecord?.containers.map((c) => [c.name, c.imageID]).sort()).toEqual(ids);
     expect(ids.every(([, id]) => /sha256:[0-9a-f]{64}/.test(id))).toBe(true);
-    expect(inRecord?.node).toBe(pod.spec.nodeName);
+    expect(inRecord?.node).toBe(pod.spec?.nodeName);
   }
-  const node = await kube.get('Node', pods[0].spec.nodeName);
+  const node = await kube.get('Node', pods[0]?.spec?.nodeName ?? '');
   const nodeInRecord = record.cluster.nodes.find((n) => n.name === node.metadata.name);
-  expect(nodeInRecord).toMatchObject({ kernelVersion: node.status.nodeInfo.kernelVersion, osImage: node.status.nodeInfo.osImage, cpu: node.status.capacity.cpu, memory: node.status.capacity.memory });
+  expect(nodeInRecord).toMatchObject({ kernelVersion: node.status?.nodeInfo?.kernelVersion, osImage: node.status?.nodeInfo?.osImage, cpu: node.status?.capacity?.cpu, memory: node.status?.capacity?.memory });
   expect(record.sandstore.contentDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(record.project.revision).toMatch(/^[0-9a-f]{40}$/);
   await checkServerSide(record, pods);
@@ -181,16 +181,16 @@ async function checkRecordAgainstCluster(dir: string): Promise<void> {
  * the file system the node's own findmnt reports under its claim's directory, its CPU limit against
  * the pod spec, and Sand Store's count of create calls against the driver's.
  */
-async function checkServerSide(record: RunRecord, pods: KubeObject[]): Promise<void> {
+async function checkServerSide(record: RunRecord, pods: Pod[]): Promise<void> {
   expect(record.server?.pods.map((p) => p.name).sort()).toEqual(pods.map((p) => p.metadata.name).sort());
   for (const pod of pods) {
     const inRecord = record.server!.pods.find((p) => p.name === pod.metadata.name)!;
     expect(inRecord.unavailable).toEqual([]);
-    const claim = pod.spec.volumes.find((v: { persistentVolumeClaim?: { claimName: string } }) => v.persistentVolumeClaim).persistentVolumeClaim.claimName;
-    const pv = await kube.get('PersistentVolume', (await kube.get('PersistentVolumeClaim', claim, NAMESPACE)).spec.volumeName);
-    const [fsType, source] = nodeMountOf(pv.spec.hostPath?.path ?? pv.spec.local.path);
+    const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName ?? '';
+    const pv = await kube.get('PersistentVolume', (await kube.get('PersistentVolumeClaim', claim, NAMESPACE)).spec?.volumeName ?? '');
+    const [fsType, source] = nodeMountOf(pv.spec?.hostPath?.path ?? pv.spec?.local?.path ?? '');
     expect({ pod: pod.metadata.name, fsType: inRecord.volume?.fsType, source: inRecord.volume?.source }).toEqual({ pod: pod.metadata.name, fsType, source: source.replace(/\[.*$/, '') });
-    const limit = pod.spec.containers.find((c: { name: string }) => c.name === 'sandstore').resources.limits.cpu as string;
+    const limit = pod.spec?.containers.find((c) => c.name === 'sandstore')?.resources?.limits?.cpu ?? '';
     expect(inRecord.cpu?.limitCores).toBe(limit.endsWith('m') ? Number(limit.slice(0, -1)) / 1000 : Number(limit));
     expect(inRecord.cpu!.usageSeconds).toBeGreaterThan(0);
     expect(inRecord.cpu!.periods).toBeGreaterThan(0);

@@ -143,7 +143,7 @@ test('a user who may not list nodes: the checks that need nodes say they could n
   ] } });
   await kube.request('POST', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings', { body: { metadata: { name: role }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role }, subjects: [{ kind: 'ServiceAccount', name: sa, namespace: 'default' }] } });
   try {
-    const { status } = await kube.request('POST', `/api/v1/namespaces/default/serviceaccounts/${sa}/token`, { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } } });
+    const { status } = await kube.request<{ status: { token: string } }>('POST', `/api/v1/namespaces/default/serviceaccounts/${sa}/token`, { body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 600 } } });
     const r = await check([], { env: { KUBECONFIG: kubeconfigAs({ token: status.token }) } });
     expectExit(r, 1);
     expect(line(r, 'nodes')).toMatch(new RegExp(`^! nodes: could not run: the API server refused GET /api/v1/nodes: 403 nodes is forbidden: User "system:serviceaccount:default:${sa}" cannot list resource "nodes"`));

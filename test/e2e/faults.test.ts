@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
@@ -60,7 +61,7 @@ async function expectConverged(opts: { updated?: boolean } = {}): Promise<void> 
 /** After a converged destroy: nothing of the profile, and no volume of its claims. */
 async function expectGone(): Promise<void> {
   expect((await profileObjects()).filter((o) => !o.startsWith('Namespace/'))).toEqual([]);
-  const volumes = (await kubeFor(NAME).list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === NAMESPACE);
+  const volumes = (await kubeFor(NAME).list('PersistentVolume')).items.filter((pv) => pv.spec?.claimRef?.namespace === NAMESPACE);
   expect(volumes.map((pv) => pv.metadata.name)).toEqual([]);
 }
 
@@ -240,7 +241,7 @@ describe('a watch that stays open but goes silent', () => {
     expect(detectedAfter).toBeGreaterThan(0);
     expect(detectedAfter).toBeLessThan(8);
     const pods = (await kubeFor(NAME).list('Pod', { namespace: NAMESPACE, labelSelector: `${profileSelector(PROFILE)},${LabelKeys.component}=data-plane` })).items;
-    expect(pods.map((p) => p.spec.containers[0].image)).toEqual(Array(3).fill('sandstore.test/sandstore-node:slow-ready'));
+    expect(pods.map((p) => p.spec?.containers[0].image)).toEqual(Array(3).fill('sandstore.test/sandstore-node:slow-ready'));
     expectExit(await cli(['destroy']), 0);
     await expectGone();
   });

@@ -5,7 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { projectCopy } from '../cli-harness.js';
 import { projectRoot } from '../../lib/paths.js';
-import { Kube } from '../../lib/runner/kube.js';
+import { Kube, type Pod } from '../../lib/runner/kube.js';
 import { suiteClusterName } from './global-setup.js';
 
 /** Helpers for the e2e suite: the runner as a user runs it, and a client to check the cluster. */
@@ -37,13 +37,13 @@ export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv;
     let stderr = '';
     let output = '';
     child.stdout.on('data', (d: Buffer) => {
-      stdout += d;
-      output += d;
+      stdout += d.toString();
+      output += d.toString();
       opts.onStdout?.(stdout, child);
     });
     child.stderr.on('data', (d: Buffer) => {
-      stderr += d;
-      output += d;
+      stderr += d.toString();
+      output += d.toString();
     });
     // A backstop for commands that run until interrupted (logs): Ctrl-C after the deadline.
     const backstop = opts.interruptAfterMs ? setTimeout(() => child.kill('SIGINT'), opts.interruptAfterMs) : undefined;
@@ -86,7 +86,7 @@ function synthIn(cwd: string, profileName: string): void {
   if (r.status !== 0) throw new Error(`synth of ${profileName} failed: ${r.stderr}`);
 }
 
-export const podReady = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+export const podReady = (p: Pod) => (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 /**
  * What up.sh recorded about a local cluster (its cluster.env): ports, and for the real node its

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,7 +6,8 @@ import { dirname, join } from 'node:path';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { profileSelector } from '../../lib/labels.js';
 import { loadProfile } from '../../lib/profiles.js';
-import type { Kube } from '../../lib/runner/kube.js';
+import type { CoreV1Event } from '@kubernetes/client-node';
+import type { Kube, PersistentVolume, Pod } from '../../lib/runner/kube.js';
 import { CONTEXT, clusterEnv, expectExit, kubeFor, nodeFsType, nodeMountAt, onNode, podReady, root, runCli } from './harness.js';
 
 /**
@@ -29,18 +31,25 @@ type FileSystem = keyof typeof FILE_SYSTEMS;
 /** The file system type of the mount that holds `path` (findmnt walks up to it). */
 const fsTypeOf = (path: string) => execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '--target', path], { encoding: 'utf8' }).trim();
 
-/** Waits until process `pid` has gone; a process of another parent has nothing to wait on, so /proc is re-read every 100 ms. */
+/**
+ * Waits until process `pid` has gone; a process of another parent has nothing to wait on, so /proc
+ * is re-read every 100 ms.
+ */
 async function awaitExit(pid: number, timeoutMs: number): Promise<void> {
   for (const deadline = Date.now() + timeoutMs; existsSync(`/proc/${pid}`); await new Promise((r) => setTimeout(r, 100))) {
     if (Date.now() > deadline) throw new Error(`process ${pid} still running after ${timeoutMs} ms`);
   }
 }
 
-/** "<reason>: <message>" of each event on claim `name` (default namespace) that a provisioner reports while it works on it. */
+/**
+ * "<reason>: <message>" of each event on claim `name` (default namespace) that a provisioner
+ * reports while it works on it.
+ */
 function provisionerEventsOn(context: string, claim: string): string[] {
   const out = execFileSync(join(clusterEnv(context).KUBE_BIN_DIR, 'kubectl'), ['--context', context, 'get', 'events', '-n', 'default',
     '--field-selector', `involvedObject.kind=PersistentVolumeClaim,involvedObject.name=${claim}`, '-o', 'json'], { encoding: 'utf8' });
-  return JSON.parse(out).items.filter((e: any) => ['Provisioning', 'ProvisioningFailed'].includes(e.reason)).map((e: any) => `${e.reason}: ${e.message}`);
+  const events = (JSON.parse(out) as { items: CoreV1Event[] }).items;
+  return events.filter((e) => ['Provisioning', 'ProvisioningFailed'].includes(e.reason ?? '')).map((e) => `${e.reason}: ${e.message}`);
 }
 
 /** Events are not a kind the runner watches: re-read every 500 ms until `done` holds. */
@@ -62,12 +71,12 @@ function buildUpstreamLocalPath(): string {
 }
 
 /** Claim name → its volume, for the profile's claims (all Bound). */
-async function volumesOf(profile: string): Promise<Map<string, any>> {
+async function volumesOf(profile: string): Promise<Map<string, PersistentVolume>> {
   const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(profile) })).items;
-  const volumes = new Map<string, any>();
+  const volumes = new Map<string, PersistentVolume>();
   for (const c of claims) {
     expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
-    volumes.set(c.metadata.name, await kube.get('PersistentVolume', c.spec.volumeName));
+    volumes.set(c.metadata.name, await kube.get('PersistentVolume', c.spec?.volumeName ?? ''));
   }
   return volumes;
 }
@@ -77,12 +86,12 @@ async function volumesOf(profile: string): Promise<Map<string, any>> {
  * of `volumes`; returns those pods as last seen. local-path deletes each pod once it has succeeded,
  * so the watch, started before the destroy, is what sees them.
  */
-function awaitTeardownPods(k: Kube, volumes: readonly string[], timeoutSeconds: number): Promise<Map<string, any>> {
-  const seen = new Map<string, any>();
+function awaitTeardownPods(k: Kube, volumes: readonly string[], timeoutSeconds: number): Promise<Map<string, Pod>> {
+  const seen = new Map<string, Pod>();
   return waitFor(k, [{ key: 'pod', kind: 'Pod', namespace: HELPER_NAMESPACE }], {
     what: `local-path's teardown helper pods for ${volumes.join(', ')}`, timeoutSeconds,
     check: (snap) => {
-      for (const p of objectsOf(snap, 'pod')) if (p.status?.phase === 'Succeeded') seen.set(p.metadata.name, p);
+      for (const p of objectsOf(snap, 'pod', 'Pod')) if (p.status?.phase === 'Succeeded') seen.set(p.metadata.name, p);
       return volumes.every((v) => seen.has(`helper-pod-delete-${v}`)) ? seen : undefined;
     },
   });
@@ -114,14 +123,14 @@ describe.each(['ext4', 'xfs'] as const)('local-node-%s', (fs: FileSystem) => {
     const volumes = await volumesOf(name);
     expect([...volumes.keys()].sort()).toEqual(['data-etcd-0', 'data-sandstore-0', 'data-sandstore-1', 'data-sandstore-2']);
     for (const [claim, pv] of volumes) {
-      const dir = pv.spec.hostPath.path;
+      const dir = pv.spec?.hostPath?.path ?? '';
       expect({
-        claim, madeBy: pv.metadata.annotations['local.path.provisioner/selected-node'], underMount: dir.startsWith(`${FILE_SYSTEMS[fs].onNode}/`),
+        claim, madeBy: pv.metadata.annotations?.['local.path.provisioner/selected-node'], underMount: dir.startsWith(`${FILE_SYSTEMS[fs].onNode}/`),
         isDir: statSync(onNode(dir)).isDirectory(), fsType: nodeFsType(dir), sameDevice: statSync(onNode(dir)).dev === statSync(FILE_SYSTEMS[fs].onHost).dev,
       }).toEqual({ claim, madeBy: env.NODE_NAME, underMount: true, isDir: true, fsType: fs, sameDevice: true });
     }
     // Sand Store wrote its state there.
-    expect(existsSync(join(onNode(volumes.get('data-sandstore-0').spec.hostPath.path), 'state.db'))).toBe(true);
+    expect(existsSync(join(onNode(volumes.get('data-sandstore-0')?.spec?.hostPath?.path ?? ''), 'state.db'))).toBe(true);
   });
 
   test('destroy removes the directories through local-path\'s teardown helper pods on the node', async () => {
@@ -132,11 +141,11 @@ describe.each(['ext4', 'xfs'] as const)('local-node-%s', (fs: FileSystem) => {
     const pods = await teardown;
     for (const pv of volumes.values()) {
       const pod = pods.get(`helper-pod-delete-${pv.metadata.name}`);
-      const dir: string = pv.spec.hostPath.path;
+      const dir = pv.spec?.hostPath?.path ?? '';
       // The helper pod ran `sh /script/teardown` (rm -rf "$VOL_DIR") on the node, on the mount's directory.
       expect({
-        node: pod.spec.nodeName, command: pod.spec.containers[0].command,
-        hostPath: pod.spec.volumes.find((v: any) => v.name === 'data').hostPath.path, onDisk: existsSync(onNode(dir)),
+        node: pod?.spec?.nodeName, command: pod?.spec?.containers[0]?.command,
+        hostPath: pod?.spec?.volumes?.find((v) => v.name === 'data')?.hostPath?.path, onDisk: existsSync(onNode(dir)),
       }).toEqual({ node: env.NODE_NAME, command: ['/bin/sh', '/script/teardown'], hostPath: `${FILE_SYSTEMS[fs].onNode}/`, onDisk: false });
     }
     expect((await kube.list('PersistentVolume')).items.filter((pv) => names.includes(pv.metadata.name))).toEqual([]);
@@ -169,10 +178,10 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
     process.kill(testProvisioner, 'SIGTERM');
     await awaitExit(testProvisioner, 30_000);
     await k.apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'kwok', namespace: 'default' },
-      spec: { storageClassName: 'local-path', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } } as any);
+      spec: { storageClassName: 'local-path', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } });
     await k.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'kwok', namespace: 'default' },
       spec: { nodeSelector: { 'kubernetes.io/hostname': 'kwok-ssd-0' }, tolerations: [{ operator: 'Exists' }],
-        containers: [{ name: 'c', image: 'x' }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'kwok' } }] } } as any);
+        containers: [{ name: 'c', image: 'x' }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'kwok' } }] } });
     // Handed to the external provisioner (kube-controller-manager's annotation), then a claim on the
     // real node provisioned by local-path after it: local-path has had the kwok claim in its queue.
     await waitFor(k, [{ key: 'c', kind: 'PersistentVolumeClaim', namespace: 'default', fieldSelector: 'metadata.name=kwok' }], {
@@ -180,13 +189,13 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
       check: (s) => objectsOf(s, 'c').find((c) => c.metadata.annotations?.['volume.kubernetes.io/storage-provisioner'] === 'rancher.io/local-path'),
     });
     await k.apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'real', namespace: 'default' },
-      spec: { storageClassName: 'local-path-xfs', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } } as any);
+      spec: { storageClassName: 'local-path-xfs', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } });
     await k.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'real', namespace: 'default' },
       spec: { nodeSelector: { 'node.sandstore.io/runtime': 'containerd' }, terminationGracePeriodSeconds: 0,
         tolerations: [{ key: 'node.sandstore.io/runtime', operator: 'Exists', effect: 'NoSchedule' }],
-        containers: [{ name: 'c', image: 'localhost:5000/pause:3.9' }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'real' } }] } } as any);
+        containers: [{ name: 'c', image: 'localhost:5000/pause:3.9' }], volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'real' } }] } });
     await waitFor(k, [{ key: 'c', kind: 'PersistentVolumeClaim', namespace: 'default', fieldSelector: 'metadata.name=real' }], {
-      what: 'the real node\'s claim to be Bound', timeoutSeconds: 90, check: (s) => objectsOf(s, 'c').find((c) => c.status?.phase === 'Bound'),
+      what: 'the real node\'s claim to be Bound', timeoutSeconds: 90, check: (s) => objectsOf(s, 'c', 'PersistentVolumeClaim').find((c) => c.status?.phase === 'Bound'),
     });
     expect(provisionerEventsOn(NAME, 'kwok')).toEqual([]);
 
@@ -208,9 +217,9 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
     const repaired = script('up.sh');
     expect({ code: repaired.status, stderr: repaired.stderr }).toMatchObject({ code: 0 });
     await waitFor(kubeFor(NAME), [{ key: 'c', kind: 'PersistentVolumeClaim', namespace: 'default', fieldSelector: 'metadata.name=kwok' }], {
-      what: 'the kwok claim to be Bound', timeoutSeconds: 60, check: (s) => objectsOf(s, 'c').find((c) => c.status?.phase === 'Bound'),
+      what: 'the kwok claim to be Bound', timeoutSeconds: 60, check: (s) => objectsOf(s, 'c', 'PersistentVolumeClaim').find((c) => c.status?.phase === 'Bound'),
     });
-    const volume = await kubeFor(NAME).get('PersistentVolume', (await kubeFor(NAME).get('PersistentVolumeClaim', 'kwok', 'default')).spec.volumeName);
+    const volume = await kubeFor(NAME).get('PersistentVolume', (await kubeFor(NAME).get('PersistentVolumeClaim', 'kwok', 'default')).spec?.volumeName ?? '');
     expect(volume.metadata.labels).toMatchObject({ 'sandstore.io/local-provisioner': 'true' });
     for (const name of ['kwok', 'real']) {
       await kubeFor(NAME).delete('Pod', name, 'default');
@@ -228,7 +237,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
 
     // A claim on the ext4 class, used by a pod on the node.
     await k.apply({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'c', namespace: 'default' },
-      spec: { storageClassName: 'local-path-ext4', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } } as any);
+      spec: { storageClassName: 'local-path-ext4', accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } });
     await k.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'default' },
       spec: {
         nodeSelector: { 'node.sandstore.io/runtime': 'containerd' },
@@ -236,12 +245,12 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
         terminationGracePeriodSeconds: 0,
         containers: [{ name: 'c', image: `localhost:5000/pause:3.9`, volumeMounts: [{ name: 'd', mountPath: '/data' }] }],
         volumes: [{ name: 'd', persistentVolumeClaim: { claimName: 'c' } }],
-      } } as any);
+      } });
     await waitFor(k, [{ key: 'pod', kind: 'Pod', namespace: 'default', fieldSelector: 'metadata.name=p' }], {
-      what: 'pod p to be Ready', timeoutSeconds: 90, check: (s) => objectsOf(s, 'pod').find(podReady),
+      what: 'pod p to be Ready', timeoutSeconds: 90, check: (s) => objectsOf(s, 'pod', 'Pod').find(podReady),
     });
-    const pv = await k.get('PersistentVolume', (await k.get('PersistentVolumeClaim', 'c', 'default')).spec.volumeName);
-    const dir: string = pv.spec.hostPath.path;
+    const pv = await k.get('PersistentVolume', (await k.get('PersistentVolumeClaim', 'c', 'default')).spec?.volumeName ?? '');
+    const dir = pv.spec?.hostPath?.path ?? '';
     writeFileSync(join(onNode(dir, NAME), 'kept'), 'data');
 
     // down --keep-state: nothing mounted or attached, the images kept; up: mounted again, data there.
@@ -260,7 +269,7 @@ describe('the file systems and local-path across the node\'s life cycle', () => 
     await k.delete('Pod', 'p', 'default');
     await k.delete('PersistentVolumeClaim', 'c', 'default');
     await waitFor(k, [{ key: 'pv', kind: 'PersistentVolume', fieldSelector: `metadata.name=${pv.metadata.name}` }], {
-      what: 'the volume to be Released', timeoutSeconds: 60, check: (s) => objectsOf(s, 'pv').find((v) => v.status?.phase === 'Released'),
+      what: 'the volume to be Released', timeoutSeconds: 60, check: (s) => objectsOf(s, 'pv', 'PersistentVolume').find((v) => v.status?.phase === 'Released'),
     });
     expect(existsSync(onNode(dir, NAME))).toBe(true);
 

@@ -1,5 +1,6 @@
+import { expect } from '@jest/globals';
 import { profileSelector } from '../../lib/labels.js';
-import type { KubeObject } from '../../lib/runner/kube.js';
+import type { Lease } from '../../lib/runner/kube.js';
 import { LEASE_SECONDS, LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
 import { CONTEXT, expectExit, kubeFor, projectWithVariant, runCli } from './harness.js';
 
@@ -18,7 +19,7 @@ const profileObjects = async () => {
   return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)).sort();
 };
 /** A Lease as another runner (on another machine) would hold it, renewed `ageSeconds` ago. */
-const foreignLease = (ageSeconds: number): KubeObject => {
+const foreignLease = (ageSeconds: number): Lease => {
   const at = microTime(Date.now() - ageSeconds * 1000);
   return {
     apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
@@ -38,7 +39,7 @@ afterEach(() => kube.delete('Lease', lockName(PROFILE), LOCK_NAMESPACE));
 
 test('a second runner while one is deploying is refused, naming who holds the profile, and changes nothing', async () => {
   let second: Promise<Awaited<ReturnType<typeof runCli>>> | undefined;
-  let holder: KubeObject | undefined;
+  let holder: Lease | undefined;
   const first = runCli(['deploy', `--profile=${PROFILE}`, `--context=${CONTEXT}`, '--timeout=120'], {
     onStdout: (out) => {
       // Once the first has begun deleting the old run, the second tries its luck.
@@ -53,10 +54,10 @@ test('a second runner while one is deploying is refused, naming who holds the pr
   const r1 = await first;
   expectExit(r1, 0);
   const r2 = await second!;
-  expect(holder?.spec.holderIdentity).toMatch(/^[^@]+@[^ ]+ \(pid \d+\)$/);
+  expect(holder?.spec?.holderIdentity).toMatch(/^[^@]+@[^ ]+ \(pid \d+\)$/);
   expect({ code: r2.code, stderr: r2.stderr }).toMatchObject({
     code: 1,
-    stderr: expect.stringContaining(`is being changed by another runner: ${holder!.spec.holderIdentity} runs \`deploy\` since ${holder!.spec.acquireTime}; nothing was changed`),
+    stderr: expect.stringContaining(`is being changed by another runner: ${holder?.spec?.holderIdentity} runs \`deploy\` since ${holder?.spec?.acquireTime}; nothing was changed`),
   });
   expect(r2.stderr).toContain('--break-lock');
   expect(r2.stdout).not.toMatch(/update: applied/);
@@ -74,7 +75,7 @@ test('a live lock of another machine refuses every command that changes the clus
   expect(await profileObjects()).toEqual(before);
   // Reading is never locked.
   expect((await cli('status')).code).toBe(0);
-  expect((await lease())?.spec.holderIdentity).toBe('alice@laptop-2 (pid 4242)');
+  expect((await lease())?.spec?.holderIdentity).toBe('alice@laptop-2 (pid 4242)');
 });
 
 test('a lock whose runner is gone expires and is taken over; --break-lock takes a live one, and says whose it broke', async () => {
@@ -102,7 +103,7 @@ test('a runner killed while holding the lock leaves it until it expires or is br
   expect(left?.metadata.annotations?.['sandstore.io/lock-command']).toBe('update');
   const refused = await cli('update');
   expect(refused.code).toBe(1);
-  expect(refused.stderr).toContain(`runs \`update\` since ${left!.spec.acquireTime}`);
+  expect(refused.stderr).toContain(`runs \`update\` since ${left?.spec?.acquireTime}`);
   expect((await cli('update', '--break-lock')).code).toBe(0);
 });
 
@@ -123,8 +124,8 @@ describe('another profile live on the cluster', () => {
     const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items;
     expect(claims.length).toBeGreaterThan(0);
     return Promise.all(claims.map(async (c) => {
-      const pv = await kube.get('PersistentVolume', c.spec.volumeName);
-      return `${pv.metadata.name}@${pv.metadata.uid}/${pv.metadata.resourceVersion} ${pv.status.phase}`;
+      const pv = await kube.get('PersistentVolume', c.spec?.volumeName ?? '');
+      return `${pv.metadata.name}@${pv.metadata.uid}/${pv.metadata.resourceVersion} ${pv.status?.phase}`;
     }));
   };
 

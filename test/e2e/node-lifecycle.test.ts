@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { CONTEXT, clusterEnv, kubeFor, podReady, root } from './harness.js';
@@ -38,9 +39,9 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
       nodeSelector: { 'node.sandstore.io/runtime': 'containerd' },
       tolerations: [{ key: 'node.sandstore.io/runtime', operator: 'Exists', effect: 'NoSchedule' }],
       containers: [{ name: 'pause', image: 'localhost:5000/pause:3.9' }],
-    } } as any);
+    } });
   await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: 'default', fieldSelector: 'metadata.name=pause' }], {
-    what: 'the pause pod to be Ready', timeoutSeconds: 60, check: (s) => objectsOf(s, 'pod').find(podReady),
+    what: 'the pause pod to be Ready', timeoutSeconds: 60, check: (s) => objectsOf(s, 'pod', 'Pod').find(podReady),
   });
   // Every process of the node's pods lives in the cluster's cgroup (the kubelet's cgroupRoot).
   const containerPids = execFileSync('find', [`/sys/fs/cgroup/pids/${env.NODE_CGROUP}`, '-name', 'cgroup.procs', '-exec', 'cat', '{}', '+'], { encoding: 'utf8' })
@@ -60,7 +61,8 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
   const repaired = up();
   expect({ code: repaired.status, stderr: repaired.stderr }).toMatchObject({ code: 0, stderr: expect.stringContaining('restarting its processes') });
   // The repair restarted the API server too: a new client, not the old keep-alive connection.
-  expect((await kubeFor(NAME).get('Node', env.NODE_NAME)).status.conditions.find((c: any) => c.type === 'Ready').status).toBe('True');
+  const node = await kubeFor(NAME).get('Node', env.NODE_NAME);
+  expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
   const repairedPids = recordedPids(env.CLUSTER_DIR);
   expect(repairedPids.kubelet).not.toBe(pids.kubelet);
 

@@ -1,7 +1,6 @@
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
 import { distDir } from '../../lib/paths.js';
 import { listProfiles, loadProfile } from '../../lib/profiles.js';
-import type { KubeObject } from '../../lib/runner/kube.js';
 import { readManifests } from '../../lib/runner/manifests.js';
 import { CONTEXT, expectExit, kubeFor, podReady, runCli } from './harness.js';
 
@@ -15,7 +14,7 @@ const kube = kubeFor();
 describe.each(listProfiles())('profile %s on the local control plane', (name) => {
   test('dry run accepts every object; deploy reaches Ready with claims Bound on SSD nodes; destroy removes it', async () => {
     const profile = await loadProfile(name);
-    const manifests = (await readManifests(distDir(), profile)) as unknown as KubeObject[];
+    const manifests = await readManifests(distDir(), profile);
     // Start from nothing (a namespace left terminating by an earlier run refuses new objects).
     expect((await runCli(['destroy', `--profile=${name}`, `--context=${CONTEXT}`, '--wait-namespace'])).code).toBe(0);
 
@@ -37,12 +36,12 @@ describe.each(listProfiles())('profile %s on the local control plane', (name) =>
     expect(running).toHaveLength(profile.raft.replicas + profile.etcd.replicas);
     for (const p of running) {
       expect({ pod: p.metadata.name, ready: podReady(p) }).toEqual({ pod: p.metadata.name, ready: true });
-      const node = await kube.get('Node', p.spec.nodeName);
+      const node = await kube.get('Node', p.spec?.nodeName ?? '');
       expect(node.metadata.labels).toMatchObject(profile.nodeSelection.nodeSelector);
     }
     const claims = (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: selector })).items;
     expect(claims).toHaveLength(profile.raft.replicas + profile.etcd.replicas);
-    for (const c of claims) expect({ claim: c.metadata.name, phase: c.status.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
+    for (const c of claims) expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
 
     const destroyed = await runCli(['destroy', `--profile=${name}`, `--context=${CONTEXT}`, '--timeout=120']);
     expectExit(destroyed, 0);

@@ -1,9 +1,11 @@
+import { expect } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import type { Pod } from '../../lib/runner/kube.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
 import { buildSandstoreFiles, clusterEnv, expectExit, kubeFor, onNode, podReady, projectWithVariant, runCli } from './harness.js';
@@ -37,8 +39,8 @@ async function claimDirectories(): Promise<Map<string, string>> {
   const dirs = new Map<string, string>();
   for (const c of claims) {
     expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
-    const pv = await kube.get('PersistentVolume', c.spec.volumeName);
-    dirs.set(c.metadata.name, onNode(pv.spec.hostPath.path));
+    const pv = await kube.get('PersistentVolume', c.spec?.volumeName ?? '');
+    dirs.set(c.metadata.name, onNode(pv.spec?.hostPath?.path ?? ''));
   }
   return dirs;
 }
@@ -67,12 +69,12 @@ async function awaitLeaderOnDisk(): Promise<string> {
  * Deletes a Sand Store pod and waits (by watch) until the StatefulSet controller has it back Ready
  * under the same name; returns the pod before and after.
  */
-async function deletePodAndAwaitBack(victim: string): Promise<{ before: any; back: any }> {
+async function deletePodAndAwaitBack(victim: string): Promise<{ before: Pod; back: Pod }> {
   const before = await kube.get('Pod', victim, NAMESPACE);
   await kube.delete('Pod', victim, NAMESPACE);
   const back = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: `metadata.name=${victim}` }], {
     what: `${victim} to come back Ready`, timeoutSeconds: 120,
-    check: (snap) => objectsOf(snap, 'pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
+    check: (snap) => objectsOf(snap, 'pod', 'Pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
   });
   return { before, back };
 }
@@ -81,10 +83,10 @@ test('the real node is a kubelet on containerd, not a kwok node', async () => {
   expect(env.NODE_NAME).toBeTruthy();
   const node = await kube.get('Node', env.NODE_NAME);
   expect(node.metadata.annotations?.['kwok.x-k8s.io/node']).toBeUndefined();
-  expect(node.status.nodeInfo.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
-  expect(node.status.nodeInfo.kubeletVersion).toBe('v1.28.15');
-  expect(node.status.addresses).toContainEqual({ type: 'InternalIP', address: env.NODE_IP });
-  expect(node.status.conditions.find((c: any) => c.type === 'Ready')?.status).toBe('True');
+  expect(node.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\/1\.6\./);
+  expect(node.status?.nodeInfo?.kubeletVersion).toBe('v1.28.15');
+  expect(node.status?.addresses).toContainEqual({ type: 'InternalIP', address: env.NODE_IP });
+  expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
 });
 
 test('deploy runs etcd, the membership Job and every Sand Store pod as real containers on the real node', async () => {
@@ -97,7 +99,7 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
   expect(byComponent('data-plane').map((p) => p.metadata.name)).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
   expect(byComponent('membership-bootstrap')).toHaveLength(1);
   const job = await kube.get('Job', 'sandstore-membership-bootstrap', NAMESPACE);
-  expect(job.status.succeeded).toBe(1);
+  expect(job.status?.succeeded).toBe(1);
 
   // containerd's own view: every container the API server reports exists there, with a process.
   const containers = new Set(ctr('containers', 'ls', '--quiet').split('\n').filter(Boolean));
@@ -106,9 +108,9 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
     return [id, { pid: Number(pid), status }] as const;
   }));
   for (const pod of pods) {
-    expect({ pod: pod.metadata.name, node: pod.spec.nodeName }).toEqual({ pod: pod.metadata.name, node: env.NODE_NAME });
-    for (const cs of [...(pod.status.initContainerStatuses ?? []), ...pod.status.containerStatuses]) {
-      const id = /^containerd:\/\/([0-9a-f]{64})$/.exec(cs.containerID)?.[1];
+    expect({ pod: pod.metadata.name, node: pod.spec?.nodeName }).toEqual({ pod: pod.metadata.name, node: env.NODE_NAME });
+    for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
+      const id = /^containerd:\/\/([0-9a-f]{64})$/.exec(cs.containerID ?? '')?.[1];
       expect({ container: `${pod.metadata.name}/${cs.name}`, id: Boolean(id) }).toEqual({ container: `${pod.metadata.name}/${cs.name}`, id: true });
       expect(cs.imageID).toMatch(/^localhost:5000\/[a-z-]+@sha256:[0-9a-f]{64}$/);
       expect(containers.has(id!)).toBe(true);
@@ -116,8 +118,8 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
     if (pod.metadata.labels?.[LabelKeys.component] === 'membership-bootstrap') continue;
     expect({ pod: pod.metadata.name, ready: podReady(pod) }).toEqual({ pod: pod.metadata.name, ready: true });
     // The running process is the real program, seen through /proc on this machine.
-    const main = pod.status.containerStatuses.find((c: any) => c.name === (pod.metadata.name === 'etcd-0' ? 'etcd' : 'sandstore'));
-    const task = tasks.get(main.containerID.slice('containerd://'.length));
+    const main = pod.status?.containerStatuses?.find((c) => c.name === (pod.metadata.name === 'etcd-0' ? 'etcd' : 'sandstore'));
+    const task = tasks.get(main?.containerID?.slice('containerd://'.length) ?? '');
     expect(task?.status).toBe('RUNNING');
     const exe = readlinkSync(`/proc/${task!.pid}/exe`);
     expect(exe).toBe(pod.metadata.name === 'etcd-0' ? '/usr/local/bin/etcd' : '/usr/local/bin/sandstore');
@@ -155,7 +157,7 @@ test('the node\'s network: cluster DNS, a ClusterIP Service, node ports from the
   // NodePort), and a pod on the real node that resolves and reaches it through kube-proxy's rules.
   const labels = { 'app.kubernetes.io/name': 'real-node-probe' };
   await kube.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'probe-etcd', namespace: NAMESPACE, labels },
-    spec: { selector: { 'app.kubernetes.io/name': 'etcd', [LabelKeys.component]: 'control-plane' }, ports: [{ port: 12379, targetPort: 2379 }] } } as any);
+    spec: { selector: { 'app.kubernetes.io/name': 'etcd', [LabelKeys.component]: 'control-plane' }, ports: [{ port: 12379, targetPort: 2379 }] } });
   const script = [
     'set -e',
     'wget -q -O - http://etcd-0.etcd:2379/health',                          // <pod>.<headless service>
@@ -170,15 +172,15 @@ test('the node\'s network: cluster DNS, a ClusterIP Service, node ports from the
       nodeSelector: { 'node.sandstore.io/runtime': 'containerd' },
       tolerations: [{ key: 'node.sandstore.io/runtime', operator: 'Equal', value: 'containerd', effect: 'NoSchedule' }],
       containers: [{ name: 'probe', image: 'localhost:5000/sandstore-node:local-node-latest', command: ['sh', '-c', script], securityContext: security }],
-    } } as any);
+    } });
   try {
     const done = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: 'metadata.name=real-node-probe' }], {
       timeoutSeconds: 60,
       what: 'the probe pod to finish',
-      check: (snap) => objectsOf(snap, 'pod').find((p) => ['Succeeded', 'Failed'].includes(p.status?.phase)),
+      check: (snap) => objectsOf(snap, 'pod', 'Pod').find((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')),
     });
     const log: string = await kube.request('GET', '/api/v1/namespaces/sandstore-node/pods/real-node-probe/log', { raw: true });
-    expect({ phase: done.status.phase, log }).toEqual({ phase: 'Succeeded', log: expect.stringContaining('probe-ok') });
+    expect({ phase: done.status?.phase, log }).toEqual({ phase: 'Succeeded', log: expect.stringContaining('probe-ok') });
   } finally {
     await kube.delete('Pod', 'real-node-probe', NAMESPACE);
     await kube.delete('Service', 'probe-etcd', NAMESPACE);
@@ -221,14 +223,14 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   const r = await runCli(['update', `--profile=${PROFILE}`, '--image=localhost:5000/sandstore-node:local-node-crash', '--pod-ready-timeout=90', '--timeout=180']);
   expectExit(r, 1);
   const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
-  expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
+  expect(sts.spec?.updateStrategy?.rollingUpdate?.partition).toBe(2);
   const after = await pods();
-  expect(after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status.updateRevision).map((p) => p.metadata.name)).toEqual(['sandstore-2']);
+  expect(after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision).map((p) => p.metadata.name)).toEqual(['sandstore-2']);
   for (const i of [0, 1]) {
     expect({ pod: after[i].metadata.name, uid: after[i].metadata.uid, ready: podReady(after[i]) }).toEqual({ pod: before[i].metadata.name, uid: before[i].metadata.uid, ready: true });
   }
-  const crashed = after[2].status.containerStatuses.find((c: any) => c.name === 'sandstore');
-  expect(crashed.restartCount).toBeGreaterThan(0);
+  const crashed = after[2]?.status?.containerStatuses?.find((c) => c.name === 'sandstore');
+  expect(crashed?.restartCount).toBeGreaterThan(0);
 
   // The real program's own words, from the kubelet's log of the container that died.
   const previous = await runCli(['logs', `--profile=${PROFILE}`, '--pod=sandstore-2', '--previous']);
@@ -237,7 +239,7 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   const fixed = await runCli(['update', `--profile=${PROFILE}`, '--timeout=180']);
   expectExit(fixed, 0);
   const done = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
-  expect(done.status.currentRevision).toBe(done.status.updateRevision);
+  expect(done.status?.currentRevision).toBe(done.status?.updateRevision);
   expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
 });
 
@@ -290,19 +292,19 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
     onChange: (key, type, pod, snap) => {
       if (key !== 'pods') return;
       if (type !== 'DELETED' && pod.metadata.uid !== initialUids.get(pod.metadata.name) && !replaced.includes(pod.metadata.name)) replaced.push(pod.metadata.name);
-      const available = objectsOf(snap, 'pods').filter((p) => !p.metadata.deletionTimestamp && podReady(p)).length;
+      const available = objectsOf(snap, 'pods', 'Pod').filter((p) => !p.metadata.deletionTimestamp && podReady(p)).length;
       mostUnavailable = Math.max(mostUnavailable, 3 - available);
     },
     check: (snap) => {
-      const sts = objectsOf(snap, 'sts')[0];
-      const st = sts?.status ?? {};
-      return (sts?.metadata.generation ?? 0) > (sts0.metadata.generation ?? 0) && st.observedGeneration === sts!.metadata.generation
-        && st.updatedReplicas === 3 && st.readyReplicas === 3 && st.currentRevision === st.updateRevision ? true : undefined;
+      const sts = objectsOf(snap, 'sts', 'StatefulSet')[0];
+      const st = sts?.status;
+      return (sts?.metadata.generation ?? 0) > (sts0.metadata.generation ?? 0) && st?.observedGeneration === sts?.metadata.generation
+        && st?.updatedReplicas === 3 && st.readyReplicas === 3 && st.currentRevision === st.updateRevision ? true : undefined;
     },
   });
   const rollStart = Date.now();
-  let rollEnd = 0;
-  let servedAfter = false;
+  let rollEnd: number;
+  let servedAfter: boolean;
   try {
     const update = await runCli(['update', `--profile=${PROFILE}`, '--timeout=300']);
     rollEnd = Date.now();
@@ -375,7 +377,7 @@ test('a deploy of another profile while local-node runs is refused, naming it; l
   const dirs = await claimDirectories();
   const versions = async () => {
     const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items;
-    const volumes = await Promise.all(claims.map((c) => kube.get('PersistentVolume', c.spec.volumeName)));
+    const volumes = await Promise.all(claims.map((c) => kube.get('PersistentVolume', c.spec?.volumeName ?? '')));
     const pods = await profilePods();
     return [...claims, ...volumes].map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)
       .concat(pods.map((p) => `Pod/${p.metadata.name}@${p.metadata.uid} ready=${podReady(p)}`)).sort();
@@ -402,7 +404,7 @@ test('destroy removes the profile\'s pods, claims, volumes and their directories
   expectExit(destroyed, 0);
   expect((await kube.list('Pod', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
   expect((await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
-  expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === NAMESPACE)).toEqual([]);
+  expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec?.claimRef?.namespace === NAMESPACE)).toEqual([]);
   for (const [claim, dir] of before) expect({ claim, onDisk: existsSync(dir) }).toEqual({ claim, onDisk: false });
 });
 
@@ -418,7 +420,7 @@ test('a profile asking for more CPU than the real node has stays Pending, and th
     expect(r.stderr).toContain('lower resources.etcd.requests.{cpu} in profiles/huge-node.ts');
     // The scheduler's own record, read back: Pending, never placed on a node.
     const pod = await kube.get('Pod', 'etcd-0', 'sandstore-huge-node');
-    expect({ phase: pod.status.phase, node: pod.spec.nodeName }).toEqual({ phase: 'Pending', node: undefined });
+    expect({ phase: pod.status?.phase, node: pod.spec?.nodeName }).toEqual({ phase: 'Pending', node: undefined });
   } finally {
     expect((await runCli(['destroy', '--profile=huge-node'], { cwd: work })).code).toBe(0);
   }
@@ -458,9 +460,9 @@ test('crash-recovery drill: a file written through Sand Store survives the leade
     const claim = await kube.get('PersistentVolumeClaim', `data-${victim}`, NAMESPACE);
     // The StatefulSet controller re-creates the pod under the same name, on the same claim.
     const { back } = await deletePodAndAwaitBack(victim);
-    expect(back.spec.volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe(`data-${victim}`);
+    expect(back.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(`data-${victim}`);
     const claimNow = await kube.get('PersistentVolumeClaim', `data-${victim}`, NAMESPACE);
-    expect({ uid: claimNow.metadata.uid, volume: claimNow.spec.volumeName }).toEqual({ uid: claim.metadata.uid, volume: claim.spec.volumeName });
+    expect({ uid: claimNow.metadata.uid, volume: claimNow.spec?.volumeName }).toEqual({ uid: claim.metadata.uid, volume: claim.spec?.volumeName });
     // A leader again (Sand Store's logs on the node's disk).
     await awaitLeaderOnDisk();
 

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { createServer, type Server } from 'node:net';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -5,7 +6,7 @@ import { join } from 'node:path';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
 import { loadProfile } from '../../lib/profiles.js';
 import type { Profile } from '../../lib/profile.js';
-import type { KubeObject } from '../../lib/runner/kube.js';
+import type { Kinds } from '../../lib/runner/kube.js';
 import { PassThrough } from 'node:stream';
 import { Reporter } from '../../lib/runner/report.js';
 import { waitForJob } from '../../lib/runner/waits.js';
@@ -36,7 +37,7 @@ beforeAll(async () => {
 });
 
 describe('runner on the local control plane', () => {
-  let firstClaims: KubeObject[] = [];
+  let firstClaims: Kinds['PersistentVolumeClaim'][] = [];
 
   test('deploy from empty to Ready, with a progress line per phase', async () => {
     await cli('destroy');
@@ -47,7 +48,7 @@ describe('runner on the local control plane', () => {
     const pods = await sandstorePods();
     expect(pods.map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
     firstClaims = await claimsOf();
-    expect(firstClaims.map((c) => c.status.phase)).toEqual(['Bound', 'Bound', 'Bound', 'Bound']);
+    expect(firstClaims.map((c) => c.status?.phase)).toEqual(['Bound', 'Bound', 'Bound', 'Bound']);
   });
 
   test('status shows pods, claims, services and the rollout; diff finds nothing to change', async () => {
@@ -94,14 +95,14 @@ describe('runner on the local control plane', () => {
     const after = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: profile.namespace, fieldSelector: 'metadata.name=sandstore-1' }], {
       what: 'sandstore-1 to come back Ready',
       timeoutSeconds: 60,
-      check: (s) => objectsOf(s, 'pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
+      check: (s) => objectsOf(s, 'pod', 'Pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
     });
     expect(after?.metadata.uid).not.toBe(before.metadata.uid);
     expect(podReady(after)).toBe(true);
-    expect(after!.spec.volumes.find((v: any) => v.name === 'data').persistentVolumeClaim.claimName).toBe('data-sandstore-1');
+    expect(after.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe('data-sandstore-1');
     const now = await kube.get('PersistentVolumeClaim', 'data-sandstore-1', profile.namespace);
     expect(now.metadata.uid).toBe(claim.metadata.uid);
-    expect(now.spec.volumeName).toBe(claim.spec.volumeName);
+    expect(now.spec?.volumeName).toBe(claim.spec?.volumeName);
   });
 
   test('an update to a crashing image pauses with one pod on the new revision and the others untouched', async () => {
@@ -113,9 +114,9 @@ describe('runner on the local control plane', () => {
     expect(r.output).toContain('npm run logs -- --profile=local --pod=sandstore-2 --previous');
     expect(r.output).toContain('logs sandstore-2 -c sandstore --previous');
     const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
-    expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(2);
+    expect(sts.spec?.updateStrategy?.rollingUpdate?.partition).toBe(2);
     const after = await sandstorePods();
-    const onNew = after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status.updateRevision);
+    const onNew = after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision);
     expect(onNew.map((p) => p.metadata.name)).toEqual(['sandstore-2']);
     for (const i of [0, 1]) expect(after[i].metadata.uid).toBe(before[i].metadata.uid);
     const s = await cli('status');
@@ -138,8 +139,8 @@ describe('runner on the local control plane', () => {
     expectExit(r, 0);
     expect(r.stdout).toContain('rolled out');
     const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
-    expect(sts.status.currentRevision).toBe(sts.status.updateRevision);
-    expect((await sandstorePods()).every((p) => podReady(p) && p.metadata.labels!['controller-revision-hash'] === sts.status.updateRevision)).toBe(true);
+    expect(sts.status?.currentRevision).toBe(sts.status?.updateRevision);
+    expect((await sandstorePods()).every((p) => podReady(p) && p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision)).toBe(true);
   });
 
   test('a rollout paused on a pod that is too slow can be resumed and then completes', async () => {
@@ -149,9 +150,9 @@ describe('runner on the local control plane', () => {
     const r = await cli('resume', '--pod-ready-timeout=60');
     expectExit(r, 0);
     const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
-    expect(sts.spec.updateStrategy.rollingUpdate.partition).toBe(0);
-    expect(sts.status.currentRevision).toBe(sts.status.updateRevision);
-    expect(sts.status.readyReplicas).toBe(3);
+    expect(sts.spec?.updateStrategy?.rollingUpdate?.partition).toBe(0);
+    expect(sts.status?.currentRevision).toBe(sts.status?.updateRevision);
+    expect(sts.status?.readyReplicas).toBe(3);
   });
 
   test('a second deploy starts from new claims', async () => {
@@ -164,7 +165,7 @@ describe('runner on the local control plane', () => {
   });
 
   test('destroy leaves zero objects, claims and volumes of the profile', async () => {
-    const volumesBefore = (await claimsOf()).map((c) => c.spec.volumeName);
+    const volumesBefore = (await claimsOf()).map((c) => c.spec?.volumeName);
     const r = await cli('destroy');
     expectExit(r, 0);
     const selector = profileSelector('local');
@@ -256,13 +257,14 @@ describe('runner refusals and failures', () => {
   });
 
   test('a namespace and a StorageClass that exist without the profile\'s labels are not taken over: deploy and update refuse naming both, and leave them as they were', async () => {
-    // Someone else's objects under the names a profile uses (as `namespace: 'monitoring'` or k3s's `local-path` class would be).
+    // Someone else's objects under the names a profile uses (as `namespace: 'monitoring'` or k3s's
+    // `local-path` class would be).
     const suffix = Date.now().toString(36);
     const ns = `sandstore-foreign-${suffix}`;
     const sc = `sandstore-foreign-ssd-${suffix}`;
     const work = projectWithVariant('local', 'takeover', `namespace: '${ns}', storage: { ...base.storage, className: '${sc}' }`);
     await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { team: 'monitoring' } } });
-    await kube.create({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: sc }, provisioner: 'rancher.io/local-path', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' } as KubeObject);
+    await kube.create({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: sc }, provisioner: 'rancher.io/local-path', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' });
     const state = async () => (await Promise.all([kube.get('Namespace', ns), kube.get('StorageClass', sc)])).map((o) => ({
       resourceVersion: o.metadata.resourceVersion, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {},
       managers: ((o.metadata.managedFields ?? []) as { manager: string }[]).map((f) => f.manager).sort(),
@@ -276,7 +278,8 @@ describe('runner refusals and failures', () => {
         expect(r.stderr).toContain(`Namespace ${ns} already exists and was not made by sandstore-deploy: set \`namespace\` in profiles/takeover.ts to a name of its own`);
         expect(r.stderr).toContain(`StorageClass ${sc} already exists and was not made by sandstore-deploy: set \`storage.className\` in profiles/takeover.ts to a name of its own`);
         expect(r.stderr).toContain('nothing was changed');
-        // Both exactly as they were (no label, annotation or field manager of ours), and nothing of the profile in the namespace.
+        // Both exactly as they were (no label, annotation or field manager of ours), and nothing of
+        // the profile in the namespace.
         expect(await state()).toEqual(before);
         // (Kubernetes' own kube-root-ca.crt ConfigMap appears in every namespace: only the profile's objects count.)
         for (const kind of ['StatefulSet', 'Service', 'ConfigMap', 'NetworkPolicy', 'Job'] as const) {

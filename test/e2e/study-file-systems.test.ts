@@ -54,8 +54,8 @@ test('a study of ext4 against xfs runs interleaved on new volumes each time, rec
   expect(dirs.filter(({ dir }) => before.has(dir.split('/').at(-1)!))).toEqual([]);
   expect(dirs.map(({ dir }) => ({ dir, onDisk: existsSync(onNode(dir)) && statSync(onNode(dir)).isDirectory() }))).toEqual(dirs.map(({ dir, last }) => ({ dir, onDisk: last })));
   // The last run's directories are the ones the API server's volumes point at.
-  const live = (await kube.list('PersistentVolume')).items.filter((pv) => pv.spec.claimRef?.namespace === records.at(-1)!.cluster.namespace);
-  expect(live.map((pv) => pv.spec.hostPath?.path ?? pv.spec.local?.path).sort()).toEqual(dirs.filter((d) => d.last).map((d) => d.dir).sort());
+  const live = (await kube.list('PersistentVolume')).items.filter((pv) => pv.spec?.claimRef?.namespace === records.at(-1)!.cluster.namespace);
+  expect(live.map((pv) => pv.spec?.hostPath?.path ?? pv.spec?.local?.path).sort()).toEqual(dirs.filter((d) => d.last).map((d) => d.dir).sort());
 
   // The comparison: medians with intervals, a verdict section, the servers' table naming both file systems, the chart.
   const comparison = join(results, 'studies', readdirSync(join(results, 'studies'))[0], 'comparison');

@@ -7,7 +7,8 @@ import { projectWithVariant, sandstoreSource } from '../e2e/harness.js';
 
 /**
  * `benchmark --baseline` refused before anything starts: a profile whose image registry is a
- * server that counts the requests it gets and knows no image (so a registry request would show), a TMPDIR of its own (where
+ * server that counts the requests it gets and knows no image (so a registry request would show), a
+ * TMPDIR of its own (where
  * the baseline's data folder would appear) and a results folder of its own. The control runs the
  * same command without the clash and sees the registry asked.
  */

@@ -1,3 +1,4 @@
+import { expect } from '@jest/globals';
 import { KubeConfig } from '@kubernetes/client-node';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,10 +7,11 @@ import { parse } from 'yaml';
 import { SANDSTORE_CLUSTER_DEFAULTS } from '../../lib/constructs/sandstore-cluster/sandstore-cluster-props.js';
 import { loadProfile } from '../../lib/profiles.js';
 import type { Profile } from '../../lib/profile.js';
-import { renderProfile } from '../../lib/synth.js';
+import { renderProfile, type Manifest } from '../../lib/synth.js';
 import { filesOnDisk, inputDigest, knownFresh, outputDigest, recordRender } from '../../lib/freshness.js';
 import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/commands/destroy.js';
-import type { KubeObject } from '../../lib/runner/kube.js';
+import type { ManifestOf } from '../../lib/k8s-types.js';
+import type { KubeObject, PersistentVolume, Pod, StatefulSet } from '../../lib/runner/kube.js';
 import { manifestsOfPhase, ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { podProblems } from '../../lib/runner/pods.js';
 import { assessRollout } from '../../lib/runner/rollout.js';
@@ -115,7 +117,8 @@ describe('reading dist/', () => {
   });
 });
 
-const pod = (name: string, rev: string, o: { ready?: boolean; restarts?: number; waiting?: string; created?: number; terminated?: any; unschedulable?: string } = {}): KubeObject => ({
+interface PodState { ready?: boolean; restarts?: number; waiting?: string; created?: number; terminated?: { exitCode: number; message?: string }; unschedulable?: string }
+const pod = (name: string, rev: string, o: PodState = {}): Pod => ({
   kind: 'Pod',
   metadata: { name, labels: { 'controller-revision-hash': rev }, creationTimestamp: new Date(o.created ?? 0).toISOString() },
   status: {
@@ -124,13 +127,13 @@ const pod = (name: string, rev: string, o: { ready?: boolean; restarts?: number;
       { type: 'Ready', status: o.ready === false ? 'False' : 'True' },
       ...(o.unschedulable ? [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: o.unschedulable }] : []),
     ],
-    containerStatuses: [{ name: 'sandstore', restartCount: o.restarts ?? 0, state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} }, lastState: o.terminated ? { terminated: o.terminated } : {} }],
+    containerStatuses: [{ name: 'sandstore', image: 'i', imageID: '', ready: o.ready !== false, restartCount: o.restarts ?? 0, state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} }, lastState: o.terminated ? { terminated: o.terminated } : {} }],
   },
 });
-const sts = (s: Partial<{ gen: number; observed: number; ready: number; updated: number; current: string; update: string }>): KubeObject => ({
+const sts = (s: Partial<{ gen: number; observed: number; ready: number; updated: number; current: string; update: string }>): StatefulSet => ({
   kind: 'StatefulSet',
   metadata: { name: 'sandstore', generation: s.gen ?? 2 },
-  spec: { replicas: 3 },
+  spec: { replicas: 3, selector: {}, template: {} },
   status: { replicas: 3, observedGeneration: s.observed ?? 2, readyReplicas: s.ready ?? 3, updatedReplicas: s.updated ?? 3, currentRevision: s.current ?? 'new', updateRevision: s.update ?? 'new' },
 });
 const policy = { podReadySeconds: 60, now: 10_000 };
@@ -149,8 +152,9 @@ describe('rollout decision', () => {
     const pods = [pod('sandstore-0', 'old', { waiting: 'CrashLoopBackOff' }), pod('sandstore-1', 'old'), pod('sandstore-2', 'new', { ready: false, waiting: 'CrashLoopBackOff', restarts: 3, terminated: { exitCode: 2, message: 'panic: boom' } })];
     const s = assessRollout(sts({ updated: 1, ready: 2, current: 'old' }), pods, policy);
     expect(s).toMatchObject({ state: 'failed', pod: 'sandstore-2' });
-    expect((s as any).reason).toContain('CrashLoopBackOff');
-    expect((s as any).reason).toContain('panic: boom');
+    const reason = s.state === 'failed' ? s.reason : '';
+    expect(reason).toContain('CrashLoopBackOff');
+    expect(reason).toContain('panic: boom');
   });
 
   test('a restart since the rollout began, or a missed Ready deadline, fails it too', () => {
@@ -165,13 +169,13 @@ describe('rollout decision', () => {
 
   test('an update applies the dist StatefulSet with a restart annotation, partition 0 and optionally another image', () => {
     const dist = renderProfile(profile);
-    const m = parse(dist.get('statefulset-sandstore.yaml')!);
-    const updated = withRestart(m, '2026-01-01T00:00:00Z', 'r/sandstore-node:fix') as any;
-    expect(updated.spec.template.metadata.annotations['sandstore.io/restarted-at']).toBe('2026-01-01T00:00:00Z');
-    expect(updated.spec.updateStrategy.rollingUpdate.partition).toBe(0);
-    expect(updated.spec.template.spec.containers[0].image).toBe('r/sandstore-node:fix');
-    expect(updated.spec.template.spec.initContainers[0].image).toBe('r/sandstore-node:fix');
-    expect(m.spec.template.spec.containers[0].image).toBe('docker.io/sandstore/sandstore-node:ssd-raft-latest');
+    const m = parse(dist.get('statefulset-sandstore.yaml')!) as ManifestOf<'StatefulSet'>;
+    const updated = withRestart(m, '2026-01-01T00:00:00Z', 'r/sandstore-node:fix');
+    expect(updated.spec?.template.metadata?.annotations?.['sandstore.io/restarted-at']).toBe('2026-01-01T00:00:00Z');
+    expect(updated.spec?.updateStrategy?.rollingUpdate?.partition).toBe(0);
+    expect(updated.spec?.template.spec?.containers[0]?.image).toBe('r/sandstore-node:fix');
+    expect(updated.spec?.template.spec?.initContainers?.[0]?.image).toBe('r/sandstore-node:fix');
+    expect(m.spec?.template.spec?.containers[0]?.image).toBe('docker.io/sandstore/sandstore-node:ssd-raft-latest');
   });
 });
 
@@ -208,7 +212,7 @@ describe('what destroy deletes', () => {
   });
 
   test('volumes are matched to the profile\'s claims by claimRef', () => {
-    const pv = (name: string, ns: string, claim: string): KubeObject => ({ kind: 'PersistentVolume', metadata: { name }, spec: { claimRef: { namespace: ns, name: claim } } });
+    const pv = (name: string, ns: string, claim: string): PersistentVolume => ({ kind: 'PersistentVolume', metadata: { name }, spec: { claimRef: { namespace: ns, name: claim } } });
     const volumes = [pv('a', 'ns', 'data-sandstore-0'), pv('b', 'other', 'data-sandstore-0'), pv('c', 'ns', 'unrelated')];
     expect(volumesOfClaims(volumes, new Set(['ns/data-sandstore-0'])).map((v) => v.metadata.name)).toEqual(['a']);
   });
@@ -246,7 +250,7 @@ describe('another profile live on the cluster', () => {
 describe('client addresses', () => {
   test('are listed in ordinal order whatever the file order of dist/ (sandstore-10 sorts before sandstore-2 there)', async () => {
     const eleven: Profile = { ...profile, raft: { ...profile.raft, replicas: 11 }, clientAccess: { ...profile.clientAccess, advertiseHost: 'bench.example' } };
-    const manifests = [...renderProfile(eleven)].map(([, text]) => parse(text.replace(/^#.*\n/gm, '')));
+    const manifests = [...renderProfile(eleven)].map(([, text]) => parse(text.replace(/^#.*\n/gm, '')) as Manifest);
     // An advertised host needs no request: the context's client is never used.
     const ctx = { profile: eleven, namespace: eleven.namespace, kube: undefined } as unknown as CommandContext;
     const endpoints = await clientEndpoints(ctx, manifests);

@@ -39,8 +39,8 @@ test('clients get the leader first, the rest in ordinal order; unknown leader: o
   expect(leaderFirst(endpoints, 'sandstore-1').map((e) => e.pod)).toEqual(['sandstore-1', 'sandstore-0', 'sandstore-2']);
   expect(leaderFirst(endpoints, undefined).map((e) => e.pod)).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
   const job = { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'smoke' }, spec: { template: { spec: { containers: [{ name: 'smoke', env: [{ name: 'SANDSTORE_SEEDS', value: 'sandstore-0.h:8080,sandstore-1.h:8080,sandstore-10.h:8080' }] }] } } } };
-  const reordered = withLeaderFirst(job as any, 'sandstore-1') as any;
-  expect(reordered.spec.template.spec.containers[0].env[0].value).toBe('sandstore-1.h:8080,sandstore-0.h:8080,sandstore-10.h:8080');
+  const reordered = withLeaderFirst(job, 'sandstore-1');
+  expect(reordered.spec?.template.spec?.containers[0]?.env?.[0]?.value).toBe('sandstore-1.h:8080,sandstore-0.h:8080,sandstore-10.h:8080');
   expect(job.spec.template.spec.containers[0].env[0].value).toBe('sandstore-0.h:8080,sandstore-1.h:8080,sandstore-10.h:8080');
 });
 
@@ -72,7 +72,7 @@ describe('waiting for an election to end (a stand-in API server serving the pods
   const run = async (timeoutSeconds = 30) => {
     const out = new PassThrough();
     let printed = '';
-    out.on('data', (d: Buffer) => { printed += d; });
+    out.on('data', (d: Buffer) => { printed += d.toString(); });
     const ctx = { kube: kubeAt(base), report: new Reporter(out, out), profile: { name: 'p' }, namespace: 'ns', timeoutSeconds } as unknown as CommandContext;
     reads = 0;
     const leader = await awaitLeader(ctx);

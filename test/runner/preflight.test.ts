@@ -1,4 +1,4 @@
-import type { KubeObject } from '../../lib/runner/kube.js';
+import type { Lease, Node, ObjectOf, Pod } from '../../lib/runner/kube.js';
 import { findingLine, ignoredChecks } from '../../lib/runner/commands/check.js';
 import { freeBase } from '../../lib/runner/preflight/checks.js';
 import { distributionOf, provisionerFix, upgradeFix } from '../../lib/runner/preflight/fixes.js';
@@ -12,7 +12,7 @@ import { loadProfile } from '../../lib/profiles.js';
 import { renderProfile, type Manifest } from '../../lib/synth.js';
 import { parse } from 'yaml';
 
-const node = (name: string, opts: { labels?: Record<string, string>; taints?: { key: string; value?: string; effect: string }[]; ready?: boolean; unschedulable?: boolean; allocatable?: Record<string, string>; providerID?: string } = {}): KubeObject => ({
+const node = (name: string, opts: { labels?: Record<string, string>; taints?: { key: string; value?: string; effect: string }[]; ready?: boolean; unschedulable?: boolean; allocatable?: Record<string, string>; providerID?: string } = {}): Node => ({
   kind: 'Node',
   metadata: { name, labels: opts.labels ?? {} },
   spec: { taints: opts.taints, unschedulable: opts.unschedulable, providerID: opts.providerID },
@@ -36,7 +36,7 @@ describe('quantities', () => {
     expect(formatAmount('memory', r.get('memory')!)).toBe('64Mi');
   });
   test('a node\'s room is allocatable minus its pods\' requests, one pod slot each', () => {
-    const free = freeOn(node('n', { allocatable: { cpu: '2', memory: '1Gi', pods: '3' } }), [{ metadata: { name: 'p' }, spec: { containers: [{ resources: { requests: { cpu: '1500m', memory: '512Mi' } } }] } }]);
+    const free = freeOn(node('n', { allocatable: { cpu: '2', memory: '1Gi', pods: '3' } }), [{ metadata: { name: 'p' }, spec: { containers: [{ name: 'c', resources: { requests: { cpu: '1500m', memory: '512Mi' } } }] } }]);
     expect([formatAmount('cpu', free.get('cpu')!), formatAmount('memory', free.get('memory')!), formatAmount('pods', free.get('pods')!)]).toEqual(['500m', '512Mi', '2']);
   });
   test('addAmounts subtracts with a negative factor', () => {
@@ -115,7 +115,7 @@ describe('tolerations and nodes', () => {
 describe('fix commands by distribution', () => {
   test('the distribution is read from the nodes', () => {
     expect(distributionOf([node('kind-control-plane', { providerID: 'kind://docker/kind/kind-control-plane' })])).toBe('kind');
-    expect(distributionOf([{ metadata: { name: 'k', labels: {} }, status: { nodeInfo: { kubeletVersion: 'v1.28.15+k3s1' } } }])).toBe('k3s');
+    expect(distributionOf([{ metadata: { name: 'k', labels: {} }, status: { nodeInfo: { kubeletVersion: 'v1.28.15+k3s1' } } } as Node])).toBe('k3s');
     expect(distributionOf([node('minikube', { labels: { 'minikube.k8s.io/name': 'minikube' } })])).toBe('minikube');
     expect(distributionOf([node('x')])).toBe('unknown');
   });
@@ -151,20 +151,20 @@ describe('provisioner evidence', () => {
     expect(heldAt('2025-12-31T23:59:50Z', 15, now)).toBe(false);
     expect(heldAt(undefined, 15, now)).toBe(false);
   });
-  const lease = (name: string, renewTime: string): KubeObject => ({ metadata: { name, namespace: 'kube-system' }, spec: { holderIdentity: 'h', leaseDurationSeconds: 15, renewTime } });
+  const lease = (name: string, renewTime: string): Lease => ({ metadata: { name, namespace: 'kube-system' }, spec: { holderIdentity: 'h', leaseDurationSeconds: 15, renewTime } });
   test('a held Lease, or an Endpoints lock of the older libraries, is evidence; a stale one or one of another name is not', () => {
     expect(leaderLockEvidence('rancher.io/local-path', [lease('rancher.io-local-path', '2026-01-01T00:00:28Z')], [], now)).toBe('its leader-election Lease kube-system/rancher.io-local-path, held by h, renewed 2s ago');
     expect(leaderLockEvidence('rancher.io/local-path', [lease('rancher.io-local-path', '2025-12-31T23:00:00Z')], [], now)).toBeUndefined();
     expect(leaderLockEvidence('example.com/x', [lease('rancher.io-local-path', '2026-01-01T00:00:28Z')], [], now)).toBeUndefined();
-    const endpoints: KubeObject = { metadata: { name: 'k8s.io-minikube-hostpath', namespace: 'kube-system', annotations: { 'control-plane.alpha.kubernetes.io/leader': JSON.stringify({ holderIdentity: 'minikube_1', leaseDurationSeconds: 15, renewTime: '2026-01-01T00:00:25Z' }) } } };
+    const endpoints: ObjectOf<'Endpoints'> = { metadata: { name: 'k8s.io-minikube-hostpath', namespace: 'kube-system', annotations: { 'control-plane.alpha.kubernetes.io/leader': JSON.stringify({ holderIdentity: 'minikube_1', leaseDurationSeconds: 15, renewTime: '2026-01-01T00:00:25Z' }) } } };
     expect(leaderLockEvidence('k8s.io/minikube-hostpath', [], [endpoints], now)).toBe('its leader-election lock Endpoints kube-system/k8s.io-minikube-hostpath, held by minikube_1, renewed 5s ago');
   });
   test('a Running, Ready pod of a known image, or a CSI driver on a node', () => {
-    const pod = (image: string, phase = 'Running'): KubeObject => ({ metadata: { name: 'p', namespace: 'local-path-storage' }, spec: { containers: [{ image }] }, status: { phase, conditions: [{ type: 'Ready', status: 'True' }] } });
+    const pod = (image: string, phase = 'Running'): Pod => ({ metadata: { name: 'p', namespace: 'local-path-storage' }, spec: { containers: [{ name: 'c', image }] }, status: { phase, conditions: [{ type: 'Ready', status: 'True' }] } });
     expect(runningEvidence('rancher.io/local-path', [pod('docker.io/rancher/local-path-provisioner:v0.0.30')], [])).toBe('pod local-path-storage/p (docker.io/rancher/local-path-provisioner:v0.0.30) is Running and Ready');
     expect(runningEvidence('rancher.io/local-path', [pod('docker.io/rancher/local-path-provisioner:v0.0.30', 'Pending')], [])).toBeUndefined();
     expect(runningEvidence('rancher.io/local-path', [pod('nginx')], [])).toBeUndefined();
-    expect(runningEvidence('ebs.csi.aws.com', [], [{ metadata: { name: 'n1' }, spec: { drivers: [{ name: 'ebs.csi.aws.com' }] } }])).toBe('CSI driver ebs.csi.aws.com is registered on node n1');
+    expect(runningEvidence('ebs.csi.aws.com', [], [{ metadata: { name: 'n1' }, spec: { drivers: [{ name: 'ebs.csi.aws.com', nodeID: 'n1' }] } }])).toBe('CSI driver ebs.csi.aws.com is registered on node n1');
   });
 });
 

@@ -46,12 +46,15 @@ interface Outcome {
   readonly sent: number;
 }
 
-/** The runner in-process on `argv`, with only `env` as its environment (KUBECONFIG at the counting server by default). */
+/**
+ * The runner in-process on `argv`, with only `env` as its environment (KUBECONFIG at the counting
+ * server by default).
+ */
 async function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Outcome> {
   const collect = () => {
     const stream = new PassThrough();
     let text = '';
-    stream.on('data', (d: Buffer) => { text += d; });
+    stream.on('data', (d: Buffer) => { text += d.toString(); });
     return { stream, text: () => text };
   };
   const out = collect();
@@ -61,7 +64,10 @@ async function run(argv: readonly string[], env: NodeJS.ProcessEnv = {}): Promis
   return { code, stdout: out.text(), stderr: err.text(), sent: server.connections() - before };
 }
 
-/** A refusal as the README promises it: exit code 2, one `error:` sentence (no internal error, no stack), nothing sent. */
+/**
+ * A refusal as the README promises it: exit code 2, one `error:` sentence (no internal error, no
+ * stack), nothing sent.
+ */
 function expectRefused(o: Outcome, ...said: string[]): void {
   expect({ code: o.code, sent: o.sent }).toEqual({ code: 2, sent: 0 });
   expect(o.stderr).toMatch(/^error: /);

@@ -15,7 +15,10 @@ const pod = (name: string, resourceVersion: string): KubeObject => ({ metadata: 
 describe('a wait\'s changes', () => {
   let http: Server;
   let base = '';
-  /** The lists the server answers, in order; the last one is repeated. Every watch ends at once, so each list is followed by another. */
+  /**
+   * The lists the server answers, in order; the last one is repeated. Every watch ends at once, so
+   * each list is followed by another.
+   */
   let lists: KubeObject[][] = [];
   let served = 0;
   beforeAll(async () => {

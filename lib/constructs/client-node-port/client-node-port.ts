@@ -26,7 +26,7 @@ export class ClientNodePort extends Construct {
     super(scope, id);
     const { cluster } = props;
     if (cluster.externalAccess === undefined) {
-      throw new Error(`ClientNodePort ${this.node.path}: the cluster ${cluster.node.path} has no externalAccess; give it one (its node ports and advertised host) to expose it`);
+      throw new Error(`ClientNodePort ${this.node.path}: the cluster ${cluster.node.path} has no ` + `externalAccess; give it one (its node ports and advertised host) to expose it`);
     }
     const { basePort } = cluster.externalAccess;
 

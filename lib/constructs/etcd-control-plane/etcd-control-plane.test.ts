@@ -39,7 +39,7 @@ describe('EtcdControlPlane', () => {
     expect(find(objects, 'PodDisruptionBudget', 'etcd').spec.minAvailable).toBe(minAvailable);
   });
 
-  test('probes, resources, pull policy, claim template with the labels, SSD placement, anti-affinity across hosts', () => {
+  test('probes, resources, pull policy, claim template with the labels, SSD placement, ' + 'anti-affinity across hosts', () => {
     const { sts } = build();
     const pod = sts.spec.template.spec;
     const container = pod.containers[0];

@@ -2,7 +2,7 @@ import { find, synthesize } from '../../../test/helpers.js';
 import { LocalSsdStorage } from './local-ssd-storage.js';
 
 describe('LocalSsdStorage', () => {
-  test('defaults: sandstore-local-ssd from local-path, bound on first consumer, deleted with its claim, expandable', () => {
+  test('defaults: sandstore-local-ssd from local-path, bound on first consumer, deleted with ' + 'its claim, expandable', () => {
     let storage!: LocalSsdStorage;
     const objects = synthesize((chart) => { storage = new LocalSsdStorage(chart, 'storage'); });
     const sc = find(objects, 'StorageClass', 'sandstore-local-ssd');

@@ -29,7 +29,7 @@ describe('MembershipBootstrap', () => {
       value: JSON.stringify({ id: m.id, address: m.address, role: 'voter' }),
     })));
     const pod = job.spec.template.spec;
-    expect(pod.initContainers.map((c: any) => c.command)).toEqual([
+    expect(pod.initContainers.map((c) => c.command)).toEqual([
       ['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/'],
       ...bootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]),
     ]);

@@ -54,7 +54,10 @@ export interface ExternalAccess {
 export interface SandstoreClusterProps {
   /** The control plane whose members become ETCD_ENDPOINTS and which the bootstrap Job writes to. */
   readonly etcd: EtcdControlPlane;
-  /** The node image, `<registry>/<repository>:<tag>`; it carries `sandstore`, `smoke`, and busybox's `sh`, `wget` and `timeout`. */
+  /**
+   * The node image, `<registry>/<repository>:<tag>`; it carries `sandstore`, `smoke`, and busybox's
+   * `sh`, `wget` and `timeout`.
+   */
   readonly image: string;
   /**
    * Raft members. Odd and at least 3: fewer cannot survive a failure, an even count adds no tolerance.

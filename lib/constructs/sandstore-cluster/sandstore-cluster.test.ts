@@ -22,7 +22,7 @@ function build(props: Partial<SandstoreClusterProps> = {}, etcdReplicas = 1) {
 describe('SandstoreCluster', () => {
   test.each([3, 5, 9, 51])('%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those', (replicas) => {
     const { cluster, objects } = build({ replicas });
-    expect(cluster.membershipBootstrap.membership.map((m) => JSON.parse(m.value))).toEqual(
+    expect(cluster.membershipBootstrap.membership.map((m) => JSON.parse(m.value) as unknown)).toEqual(
       Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.bench.svc:8080`, role: 'voter' })),
     );
     // Each address is a Service of its own in front of exactly that pod (a stable virtual IP: a
@@ -36,7 +36,7 @@ describe('SandstoreCluster', () => {
     }
     expect(cluster.membershipBootstrap.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
     const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
-    const commands = job.initContainers.map((c: any) => c.command);
+    const commands = job.initContainers.map((c) => c.command);
     expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
     expect(commands.slice(1)).toEqual(cluster.membershipBootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
   });
@@ -49,7 +49,7 @@ describe('SandstoreCluster', () => {
     for (const e of endpoints) expect(e).toMatch(/^etcd-\d+\.etcd\.bench\.svc:2379$/);
   });
 
-  test('at the most Raft and etcd members, in the longest namespace, the bootstrap Job fits in half an etcd request', () => {
+  test('at the most Raft and etcd members, in the longest namespace, the bootstrap Job fits in ' + 'half an etcd request', () => {
     const objects = synthesize((chart) => {
       const etcd = new EtcdControlPlane(chart, 'etcd', { replicas: 7 });
       new SandstoreCluster(chart, 'sandstore', { etcd, image: IMAGE, replicas: 501 });
@@ -64,7 +64,7 @@ describe('SandstoreCluster', () => {
     // Whatever the budget lets evictions take, a majority stays.
     expect(minAvailable).toBeGreaterThanOrEqual(quorum(replicas));
     // And it still lets a node be drained one pod at a time.
-    expect(replicas - minAvailable).toBeGreaterThanOrEqual(1);
+    expect(replicas - Number(minAvailable)).toBeGreaterThanOrEqual(1);
   });
 
   test('runtime contract: NODE_ID is the pod name, LISTEN_ADDR, DATA_DIR on the claim, ports, probes', () => {
@@ -76,7 +76,7 @@ describe('SandstoreCluster', () => {
     const config = find(objects, 'ConfigMap', 'sandstore-config').data;
     expect(config).toMatchObject({ LISTEN_ADDR: ':8080', RAFT_MAX_BATCH_SIZE: '64', RAFT_MAX_BATCH_WAIT_MS: '10', RAFT_SNAPSHOT_THRESHOLD_LOGS: '1000' });
     expect(node.volumeMounts).toContainEqual({ name: 'data', mountPath: config.DATA_DIR });
-    expect(node.ports.map((p: any) => p.containerPort)).toEqual([8080, 2112]);
+    expect(node.ports.map((p) => p.containerPort)).toEqual([8080, 2112]);
     expect(node.startupProbe && node.readinessProbe && node.livenessProbe).toBeTruthy();
     // Ready when it takes gRPC connections; alive while its HTTP server answers (a TCP connect to
     // an open socket succeeds even when the program is stuck), so the two probes differ.
@@ -104,7 +104,7 @@ describe('SandstoreCluster', () => {
     expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
   });
 
-  test('the data plane advertises its leader at the node port: EXTERNAL_BASE_PORT, and HOST_IP or ADVERTISE_HOST', () => {
+  test('the data plane advertises its leader at the node port: EXTERNAL_BASE_PORT, and HOST_IP ' + 'or ADVERTISE_HOST', () => {
     const byHostIp = find(build({ externalAccess: { basePort: 31000 } }).objects, 'ConfigMap', 'sandstore-config').data;
     expect(byHostIp.EXTERNAL_BASE_PORT).toBe('31000');
     expect(byHostIp.ADVERTISE_HOST).toBeUndefined();

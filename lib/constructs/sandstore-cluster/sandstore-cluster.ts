@@ -301,7 +301,7 @@ export class SandstoreCluster extends Construct {
       'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
       'while :; do',
       '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
-      '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" "http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
+      '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" ' + '"http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
       '      echo "membership of $NODE_ID found in etcd at $endpoint"; exit 0',
       '    fi',
       '  done',

@@ -2,7 +2,7 @@ import { find, synthesize } from '../../../test/helpers.js';
 import { SmokeTest } from './smoke-test.js';
 
 describe('SmokeTest', () => {
-  test('runs the image\'s smoke client once against the seeds, only on request, anywhere when no placement is given', () => {
+  test('runs the image\'s smoke client once against the seeds, only on request, anywhere when ' + 'no placement is given', () => {
     const seeds = ['store-0.bench.svc:8080', 'store-1.bench.svc:8080', 'store-2.bench.svc:8080'];
     const objects = synthesize((chart) => {
       new SmokeTest(chart, 'smoke', { dataPlaneName: 'store', image: 'r/sandstore-node:t', imagePullPolicy: 'IfNotPresent', seeds });

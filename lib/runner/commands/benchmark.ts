@@ -61,7 +61,7 @@ async function benchmark(ctx: CommandContext, opts: BenchmarkOptions, args: read
   const selectors = (args[0] as string[] | undefined) ?? [];
   if (selectors.length > 0) {
     const given = selectors.join(' ');
-    throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${given}: runs and profiles to compare go after --compare (npm run benchmark -- --compare ${given}). Nothing was sent.`);
+    throw new RefusedError(`unexpected argument${selectors.length === 1 ? '' : 's'} ${given}: runs and profiles to ` + `compare go after --compare (npm run benchmark -- --compare ${given}). Nothing was sent.`);
   }
   const prepared = await prepareRuns(opts, ctx.report);
   const outcome = await benchmarkRun(ctx, opts, prepared);
@@ -93,7 +93,10 @@ export interface RunOutcome {
   readonly server?: ServerView;
 }
 
-/** One run: deploy first with --fresh, the gate, the measurement, the record. Throws only before the run's folder exists. */
+/**
+ * One run: deploy first with --fresh, the gate, the measurement, the record. Throws only before the
+ * run's folder exists.
+ */
 export async function benchmarkRun(ctx: CommandContext, opts: BenchmarkOptions, prepared: PreparedRuns): Promise<RunOutcome> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   if (opts.fresh) {
@@ -130,7 +133,7 @@ async function measure(ctx: CommandContext, opts: BenchmarkOptions, resultsDir: 
   const record = baseRecord(ctx, opts, id, started, driver, options, gate);
   // Marked from the start: a run killed outright still says it did not finish.
   writeRecord(dir, { ...record, status: 'failed', reasons: ['the benchmark command did not finish (killed before it recorded the run\'s end)'] });
-  ctx.report.step('run', `${id}: ${opts.ops.join(', ')}, ${opts.concurrency} workers, ${opts.warmup}s warm-up + ${opts.duration}s each, against ${options.seeds.join(', ')}`);
+  ctx.report.step('run', `${id}: ${opts.ops.join(', ')}, ${opts.concurrency} workers, ${opts.warmup}s warm-up + ` + `${opts.duration}s each, against ${options.seeds.join(', ')}`);
   const servers = { kube: ctx.kube, namespace: ctx.namespace, dir };
   const before = await readServers(servers, await dataPlanePods(ctx), 'before');
   const run = await runDriver(driver.path, options, dir, join(dir, 'driver.log'), ctx.report, ctx.signal);
@@ -179,15 +182,18 @@ async function judge(ctx: CommandContext, gate: GatePassed, run: DriverRun): Pro
 
 /** A leader that changed, or an election that returned the same leader, between the gate and the end of the run. */
 export function leadershipChanges(before: { leader: string; term: number }, after: { leader?: string; term?: number }): string[] {
-  if (after.leader !== before.leader) return [`the leader changed: ${before.leader} before, ${after.leader ?? 'none (an election under way)'} after`];
-  if (after.term !== before.term) return [`an election took place: term ${before.term} before, ${after.term} after (${before.leader} leads again)`];
+  if (after.leader !== before.leader) return [`the leader changed: ${before.leader} before, ` + `${after.leader ?? 'none (an election under way)'} after`];
+  if (after.term !== before.term) return [`an election took place: term ${before.term} before, ${after.term} after ` + `(${before.leader} leads again)`];
   return [];
 }
 
-/** The run's status from how the driver ended and what changed under it (a Kubernetes run's pods and leader, a baseline's processes and leader). */
+/**
+ * The run's status from how the driver ended and what changed under it (a Kubernetes run's pods and
+ * leader, a baseline's processes and leader).
+ */
 export function statusOf(run: DriverRun, changes: string[]): { status: RunStatus; reasons: string[] } {
-  if (run.exitCode === 130) return { status: 'interrupted', reasons: ['interrupted (Ctrl-C or SIGTERM): the phases measured so far are kept; the one under way is marked incomplete', ...changes] };
-  if (run.exitCode !== 0) return { status: 'failed', reasons: [`the load driver exited with code ${run.exitCode}: ${run.lastErrors.slice(-3).join(' | ') || 'no message'}`, ...changes] };
+  if (run.exitCode === 130) return { status: 'interrupted', reasons: ['interrupted (Ctrl-C or SIGTERM): the phases measured so far are kept; the one under ' + 'way is marked incomplete', ...changes] };
+  if (run.exitCode !== 0) return { status: 'failed', reasons: [`the load driver exited with code ${run.exitCode}: ` + `${run.lastErrors.slice(-3).join(' | ') || 'no message'}`, ...changes] };
   return changes.length > 0 ? { status: 'invalid', reasons: changes } : { status: 'valid', reasons: [] };
 }
 
@@ -201,7 +207,7 @@ export function conclude(report: Reporter, profileName: string, { dir, status, r
   if (server) for (const line of serverTable(server)) report.info(line);
   const where = `recorded in ${dir}`;
   if (status === 'valid') {
-    report.success(`benchmark of ${profileName} ${where}; \`npm run benchmark -- --compare ${profileName}\` compares its runs`);
+    report.success(`benchmark of ${profileName} ${where}; \`npm run benchmark -- --compare ` + `${profileName}\` compares its runs`);
     return 0;
   }
   if (status === 'interrupted') throw new CommandError(`benchmark interrupted; what was measured is kept, marked interrupted, ${where}`, 130);
@@ -260,7 +266,7 @@ export function blockSize(value: string): number {
 export function operations(value: string): Operation[] {
   const given = value.split(',');
   const unknown = given.filter((o) => !(OPERATIONS as readonly string[]).includes(o));
-  if (unknown.length > 0) throw new InvalidArgumentError(`expected a comma-separated list of ${OPERATIONS.join(', ')}, got unknown ${unknown.map((o) => JSON.stringify(o)).join(', ')}`);
+  if (unknown.length > 0) throw new InvalidArgumentError(`expected a comma-separated list of ${OPERATIONS.join(', ')}, got unknown ` + `${unknown.map((o) => JSON.stringify(o)).join(', ')}`);
   const twice = given.filter((o, i) => given.indexOf(o) !== i);
   if (twice.length > 0) throw new InvalidArgumentError(`expected each operation once, got ${[...new Set(twice)].join(', ')} more than once`);
   return OPERATIONS.filter((o) => given.includes(o));
@@ -270,9 +276,9 @@ export function operations(value: string): Operation[] {
 export function profileList(value: string): string[] {
   const given = value.split(',');
   const bad = given.filter((p) => !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(p));
-  if (bad.length > 0) throw new InvalidArgumentError(`expected profile names (files in profiles/) separated by commas, such as local-node,local-node-xfs, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
+  if (bad.length > 0) throw new InvalidArgumentError(`expected profile names (files in profiles/) separated by commas, such as ` + `local-node,local-node-xfs, got ${bad.map((b) => JSON.stringify(b)).join(', ')}`);
   if (new Set(given).size !== given.length) throw new InvalidArgumentError(`expected each profile once, got ${JSON.stringify(value)}`);
-  if (given.length < 2) throw new InvalidArgumentError(`expected two or more profiles to compare, got ${JSON.stringify(value)}; one profile is --profile=${value}`);
+  if (given.length < 2) throw new InvalidArgumentError(`expected two or more profiles to compare, got ${JSON.stringify(value)}; one profile is ` + `--profile=${value}`);
   return given;
 }
 
@@ -292,15 +298,15 @@ function configure(command: Command): Command {
     .addOption(new Option('--source <path>', 'Sand Store checkout the load driver is built against (its client library); '
       + 'default: shared/sandstore beside the project or an ancestor (../shared/sandstore)').env('SANDSTORE_SRC'))
     .option('--fresh', 'deploy the profile from a clean slate first (the rule between profiles)')
-    .addOption(new Option('--baseline <kind>', 'measure the profile\'s programs run directly on this machine instead: etcd and the nodes as plain processes '
+    .addOption(new Option('--baseline <kind>', 'measure the profile\'s programs run directly on this machine instead: etcd and the ' + 'nodes as plain processes '
       + 'from the binaries in its images, with its settings (the parity baseline; no cluster)').choices(BASELINES))
     .addOption(new Option('--results-dir <path>', 'where runs are recorded (default: results/ in the project)'))
     .addOption(new Option('--profiles <list>', 'a study: these profiles (two or more), each measured once per round after a clean-slate deploy').argParser(profileList))
     .addOption(new Option('--repeat <rounds>', 'with --profiles: how many rounds (default 1)').argParser(rounds))
     .addOption(new Option('--resume <study folder>', 'continue a study that stopped (results/studies/<UTC time>), without redoing finished runs'))
-    .option('--compare', 'compare recorded runs instead (no cluster call): the runs and profiles named after it, else every profile\'s')
+    .option('--compare', 'compare recorded runs instead (no cluster call): the runs and profiles named after it, ' + 'else every profile\'s')
     .option('--include-invalid', 'with --compare: count runs marked invalid or interrupted too')
-    .addOption(new Option('--out <dir>', 'with --compare: where comparison.md, chart.svg and chart.png go (default: results/comparisons/<UTC time>/)'))
+    .addOption(new Option('--out <dir>', 'with --compare: where comparison.md, chart.svg and chart.png go (default: ' + 'results/comparisons/<UTC time>/)'))
     .argument('[runs...]', 'with --compare: run folders or profile names');
 }
 
@@ -310,7 +316,7 @@ function configure(command: Command): Command {
  * interleaved, each after a clean-slate deploy; then the comparison of the study's runs per profile.
  */
 async function study(report: Reporter, opts: BenchmarkOptions, session: Session): Promise<number> {
-  if (opts.resume && opts.profiles) throw new RefusedError('--resume continues a study as it was planned: give --resume=<study folder> alone, or --profiles for a new study. Nothing was sent.');
+  if (opts.resume && opts.profiles) throw new RefusedError('--resume continues a study as it was planned: give --resume=<study folder> alone, or ' + '--profiles for a new study. Nothing was sent.');
   if (opts.repeat !== undefined && !opts.profiles) throw new RefusedError('--repeat goes with --profiles (a study). Nothing was sent.');
   const resultsDir = resultsDirOf(opts.resultsDir);
   const given = opts.resume ? resumed(opts.resume) : undefined;
@@ -326,7 +332,7 @@ async function study(report: Reporter, opts: BenchmarkOptions, session: Session)
   const dir = given?.dir ?? newStudyDir(resultsDir, record);
   writeStudy(dir, record);
   const resumeCommand = `npm run benchmark -- --resume=${dir}`;
-  report.info(`study ${record.id}: ${record.profiles.join(', ')} × ${record.repeat} round${record.repeat === 1 ? '' : 's'}, ${pendingEntries(record).length} of ${record.entries.length} runs to go (stop with Ctrl-C, resume with \`${resumeCommand}\`)`);
+  report.info(`study ${record.id}: ${record.profiles.join(', ')} × ${record.repeat} ` + `round${record.repeat === 1 ? '' : 's'}, ${pendingEntries(record).length} of ` + `${record.entries.length} runs to go (stop with Ctrl-C, resume with \`${resumeCommand}\`)`);
   try {
     await runStudy(dir, record, { report, signal: session.signal, openContext: session.openContext, resumeCommand, runOne: async (ctx) => benchmarkRun(ctx, load, prepared) });
   } catch (err) {
@@ -339,7 +345,7 @@ async function study(report: Reporter, opts: BenchmarkOptions, session: Session)
   });
   if (comparison) report.info(comparison.terminalTable);
   const counted = record.entries.filter((e) => e.status === 'valid').length;
-  report.success(`study ${record.id}: ${counted} of ${record.entries.length} runs valid, recorded in ${dir}${comparison ? `; comparison in ${comparison.markdownPath}` : ''}`);
+  report.success(`study ${record.id}: ${counted} of ${record.entries.length} runs valid, recorded in ` + `${dir}${comparison ? `; comparison in ${comparison.markdownPath}` : ''}`);
   return 0;
 }
 
@@ -369,7 +375,8 @@ function resumed(given: string): { dir: string; record: StudyRecord } {
 /** `--compare`: a table and a chart of recorded runs; reads files only. */
 async function compare(report: Reporter, opts: BenchmarkOptions, args: readonly unknown[]): Promise<void> {
   const resultsDir = resultsDirOf(opts.resultsDir);
-  // Selectors go as given: a run folder is found relative to where npm was run, a run id or a profile under results/ (runs.ts).
+  // Selectors go as given: a run folder is found relative to where npm was run, a run id or a
+  // profile under results/ (runs.ts).
   const selectors = (args[0] as string[] | undefined) ?? [];
   const outDir = opts.out ? resolve(process.env.INIT_CWD ?? process.cwd(), opts.out) : join(resultsDir, 'comparisons', runFolderName(new Date()));
   const comparison = await compareRuns({ selectors, resultsDir, outDir, includeInvalid: Boolean(opts.includeInvalid) });
@@ -380,7 +387,7 @@ async function compare(report: Reporter, opts: BenchmarkOptions, args: readonly 
 /** `benchmark`. */
 export const benchmarkCommand: ClusterCommand<BenchmarkOptions> = {
   name: 'benchmark',
-  description: 'measure a deployed profile from this machine with the project\'s load driver and record the run in results/<profile>/<UTC time>/ (--compare: compare recorded runs)',
+  description: 'measure a deployed profile from this machine with the project\'s load driver and ' + 'record the run in results/<profile>/<UTC time>/ (--compare: compare recorded runs)',
   configure,
   changesCluster: true,
   // --fresh destroys and deploys the profile; a study names its profiles with --profiles.

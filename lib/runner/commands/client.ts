@@ -31,12 +31,12 @@ async function client(ctx: CommandContext, command: readonly string[]): Promise<
     const found = program.includes('/') ? isExecutableFile(resolve(cwd, program)) : findOnPath(program, process.env.PATH) !== undefined;
     if (!found) {
       const where = program.includes('/') ? `${resolve(cwd, program)} is not an executable file` : `no executable ${program} on PATH`;
-      throw new RefusedError(`cannot run ${program}: ${where}; give the path of a Sand Store client (e.g. -- ./open_smoke). Nothing was sent.`);
+      throw new RefusedError(`cannot run ${program}: ${where}; give the path of a Sand Store client (e.g. -- ` + `./open_smoke). Nothing was sent.`);
     }
   }
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   if (manifestsOfPhase(manifests, DeployPhase.clientAccess).length === 0) {
-    throw new RefusedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. Nothing was sent.`);
+    throw new RefusedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. ` + `Nothing was sent.`);
   }
   const endpoints = await clientEndpoints(ctx, manifests);
   const leader = await awaitLeader(ctx);
@@ -77,10 +77,10 @@ const ACCEPT_WAIT_SECONDS = 30;
 async function waitUntilAccepting(ctx: CommandContext, endpoints: readonly ClientEndpoint[]): Promise<void> {
   const reachable = endpoints.filter((e) => !e.address.startsWith('<'));
   const refused = await refusedWithin(reachable, ACCEPT_WAIT_SECONDS, ctx.signal, () => {
-    ctx.report.info(`waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they were created moments ago, or something is in the way`);
+    ctx.report.info(`waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they ` + `were created moments ago, or something is in the way`);
   });
   if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
-  if (refused.length > 0) ctx.report.problem('client', `no connection to ${refused.map(({ endpoint: e }) => `${e.address} (${e.pod})`).join(', ')} within ${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
+  if (refused.length > 0) ctx.report.problem('client', `no connection to ` + `${refused.map(({ endpoint: e }) => `${e.address} (${e.pod})`).join(', ')} within ` + `${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
 }
 
 export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {
@@ -90,7 +90,7 @@ export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string
 /** `client`. */
 export const clientCommand: ClusterCommand = {
   name: 'client',
-  description: 'the <host>:<node port> addresses a client outside the cluster uses, leader first; with a command after --, run it with SANDSTORE_SEEDS set to them',
+  description: 'the <host>:<node port> addresses a client outside the cluster uses, leader first; with ' + 'a command after --, run it with SANDSTORE_SEEDS set to them',
   configure: (command) => command.argument('[command...]', 'a Sand Store client to run, e.g. -- ./open_smoke'),
   run: (ctx, _opts, args) => client(ctx, (args[0] as string[] | undefined) ?? []),
 };

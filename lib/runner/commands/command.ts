@@ -58,6 +58,8 @@ export interface LocalCommand<Options = Record<string, unknown>> {
   readonly run: (report: Reporter, options: Options & { profile: string }) => Promise<number | void>;
 }
 
+// Commands with options of any shape: commander hands each its own options, untyped.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- no other type admits every command's options
 export type RunnerCommand = ClusterCommand<any> | LocalCommand<any>;
 
 /** The options every cluster command takes, keyed as commander keys them: by their flags. */
@@ -96,7 +98,7 @@ const MIN_WAIT_SECONDS = 1;
 export function seconds(value: string): number {
   const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!(n >= MIN_WAIT_SECONDS && n <= MAX_WAIT_SECONDS)) {
-    throw new InvalidArgumentError(`expected a number of seconds from ${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS} (one day), such as 300, got "${value}"`);
+    throw new InvalidArgumentError(`expected a number of seconds from ${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS} (one ` + `day), such as 300, got "${value}"`);
   }
   return n;
 }

@@ -33,7 +33,7 @@ export async function prepareContext(opts: SharedOptions, report: Reporter, sign
   mark('profile loaded');
   const target = resolveTarget(profile, opts.context, env);
   mark('target resolved');
-  report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)}, namespace ${profile.namespace} (profile ${profile.name})`);
+  report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)}, namespace ` + `${profile.namespace} (profile ${profile.name})`);
   return { profile, target, kube: new Kube(target.kubeConfig, watchSeconds(env)), report, distDir: distDir(), timeoutSeconds: opts.timeout, signal, namespace: profile.namespace, holdLock };
 }
 
@@ -52,7 +52,7 @@ function watchSeconds(env: NodeJS.ProcessEnv): number {
   if (value === undefined) return DEFAULT_WATCH_SECONDS;
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= 1 && n <= MAX_WATCH_SECONDS)) {
-    throw new RefusedError(`SANDSTORE_WATCH_SECONDS: expected a whole number of seconds from 1 to ${MAX_WATCH_SECONDS}, such as ${DEFAULT_WATCH_SECONDS}, got ${JSON.stringify(value)}`);
+    throw new RefusedError(`SANDSTORE_WATCH_SECONDS: expected a whole number of seconds from 1 to ` + `${MAX_WATCH_SECONDS}, such as ${DEFAULT_WATCH_SECONDS}, got ${JSON.stringify(value)}`);
   }
   return n;
 }

@@ -26,8 +26,10 @@ async function refuseOtherProfiles(ctx: CommandContext): Promise<void> {
 }
 
 /**
- * Flow 3: the pre-flight (the checks of `check`, commands/check.ts; no other Sand Store profile live on the cluster, other-profiles.ts; no
- * object of someone else's that dist/ would take over, ownership.ts), a clean slate (destroy, waited for), then server-side apply in phases, each waited for:
+ * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts; no
+ * object of someone else's that dist/ would take over, ownership.ts; then the checks of `check`,
+ * commands/check.ts), a clean slate (destroy, waited for), then server-side apply in phases, each
+ * waited for:
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
@@ -56,7 +58,8 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress, opts
     if (phase === DeployPhase.controlPlane) {
       const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
       await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
-      ctx.report.step(phase, `etcd Ready (${(etcd as any).spec.replicas} member${(etcd as any).spec.replicas === 1 ? '' : 's'})`);
+      const members = etcd.spec?.replicas ?? 1;
+      ctx.report.step(phase, `etcd Ready (${members} member${members === 1 ? '' : 's'})`);
     } else if (phase === DeployPhase.bootstrap) {
       const job = required(findManifest(objects, 'Job', Component.membershipBootstrap), 'the membership bootstrap Job', phase);
       await waitForJob(ctx, job.metadata.name);
@@ -64,7 +67,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress, opts
     } else if (phase === DeployPhase.dataPlane) {
       const sts = required(findManifest(objects, 'StatefulSet', Component.dataPlane), 'the Sand Store StatefulSet', phase);
       await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
-      ctx.report.step(phase, `${(sts as any).spec.replicas} Sand Store pods Ready, claims Bound`);
+      ctx.report.step(phase, `${sts.spec?.replicas ?? 1} Sand Store pods Ready, claims Bound`);
     }
   }
   progress.phase = 'done';
@@ -75,7 +78,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress, opts
   const shown = endpoints.slice(0, SHOWN_ADDRESSES).map((e) => e.address).join(', ');
   const more = endpoints.length > SHOWN_ADDRESSES ? ` and ${endpoints.length - SHOWN_ADDRESSES} more` : '';
   const reach = endpoints.length
-    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- --profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a Sand Store client with them`
+    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- ` + `--profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a ` + `Sand Store client with them`
     : '';
   ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`);
 }
@@ -83,7 +86,7 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress, opts
 /** How many client addresses deploy's last line shows. */
 const SHOWN_ADDRESSES = 5;
 
-function required(m: Manifest | undefined, what: string, phase: string): Manifest {
+function required<M extends Manifest>(m: M | undefined, what: string, phase: string): M {
   if (!m) throw new FailedError(`dist/ has no ${what} in phase ${phase}; re-run \`npm run synth\``);
   return m;
 }

@@ -1,6 +1,6 @@
 import { Component, componentSelector, LabelKeys, profileSelector } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
-import { RESOURCES, type KubeObject } from '../kube.js';
+import { isKind, RESOURCES, type KubeObject, type PersistentVolume } from '../kube.js';
 import { FailedError } from '../../errors.js';
 import type { WaitContext } from '../waits.js';
 import { objectsOf, waitFor, WaitTimeoutError, type Snapshot, type WatchSource } from '../watch.js';
@@ -40,10 +40,10 @@ export function deletionPlan(live: readonly KubeObject[]): KubeObject[] {
 }
 
 /** Volumes bound to one of the claims: what "the SSD is wiped" waits for. */
-export function volumesOfClaims(volumes: readonly KubeObject[], claims: ReadonlySet<string>): KubeObject[] {
+export function volumesOfClaims(volumes: readonly PersistentVolume[], claims: ReadonlySet<string>): PersistentVolume[] {
   return volumes.filter((pv) => {
     const ref = pv.spec?.claimRef;
-    return ref && claims.has(`${ref.namespace}/${ref.name}`);
+    return ref !== undefined && claims.has(`${ref.namespace}/${ref.name}`);
   });
 }
 
@@ -86,7 +86,7 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
   const namespaceObjects = plan.filter((o) => o.kind === 'Namespace');
   if (plan.length === 0) {
     const finalizing = live.filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp).map((n) => n.metadata.name);
-    report.step('destroy', `nothing of profile ${ctx.profileName} on the cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
+    report.step('destroy', `nothing of profile ${ctx.profileName} on the ` + `cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
   } else {
     report.step('destroy', `deleting ${plan.length} objects (${countByKind(plan)})`);
     // Controllers first, so no new pods appear; the data plane before the control plane: a Sand
@@ -106,7 +106,7 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
   // wait always looks at the cluster, not only at what this run deleted.
   const remaining = (s: Snapshot) => {
     for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
-    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes'), claims)];
+    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes', 'PersistentVolume'), claims)];
   };
   // A claim can also appear after the list above: a StatefulSet controller that was catching up
   // (after an API server restart, say) creates it between our list and its StatefulSet's deletion.
@@ -136,9 +136,9 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
   }
   if (plan.length > 0) {
     const ns = namespaces.length === 0 ? ''
-      : namespacePolicy === 'delete' ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the background; a deploy of this profile waits for that)`
+      : namespacePolicy === 'delete' ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the ` + `background; a deploy of this profile waits for that)`
         : `, namespace ${namespaces.join(', ')} deleted`;
-    report.step('destroy', `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} claims and their volumes removed${ns}`);
+    report.step('destroy', `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} ` + `claims and their volumes removed${ns}`);
   }
 }
 
@@ -178,8 +178,8 @@ function stuckError(err: WaitTimeoutError, left: readonly KubeObject[], context:
     const why = [
       o.metadata.deletionTimestamp ? `terminating since ${o.metadata.deletionTimestamp}` : 'not yet deleted',
       (o.metadata.finalizers ?? []).length ? `finalizers ${o.metadata.finalizers!.join(', ')}` : '',
-      o.kind === 'Pod' ? `phase ${o.status?.phase ?? 'Unknown'} on node ${o.spec?.nodeName ?? '(none)'}` : '',
-      o.kind === 'PersistentVolume' ? `phase ${o.status?.phase}, reclaim ${o.spec?.persistentVolumeReclaimPolicy}` : '',
+      isKind(o, 'Pod') ? `phase ${o.status?.phase ?? 'Unknown'} on node ${o.spec?.nodeName ?? '(none)'}` : '',
+      isKind(o, 'PersistentVolume') ? `phase ${o.status?.phase}, reclaim ${o.spec?.persistentVolumeReclaimPolicy}` : '',
     ].filter(Boolean).join('; ');
     return `${o.kind}/${o.metadata.name}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}: ${why}`;
   });
@@ -196,7 +196,7 @@ function stuckError(err: WaitTimeoutError, left: readonly KubeObject[], context:
 /** `destroy` (Flow 2). */
 export const destroyCommand: ClusterCommand<{ waitNamespace?: boolean }> = {
   name: 'destroy',
-  description: 'delete everything of the profile, claims included, and wait until no pod, claim or volume of it remains (Flow 2)',
+  description: 'delete everything of the profile, claims included, and wait until no pod, claim or ' + 'volume of it remains (Flow 2)',
   configure: (command) => command
     .option('--wait-namespace', 'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool'),
   whenInterrupted: 'Deletions were requested and the cluster finishes them by itself; run the same `npm run destroy -- --profile=<name>` again to wait for them.',

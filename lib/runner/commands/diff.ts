@@ -7,12 +7,13 @@ import type { ClusterCommand } from './command.js';
 /** Server-populated fields that are noise in a review diff. */
 function comparable(o: KubeObject | undefined): unknown {
   if (!o) return undefined;
-  const copy = structuredClone(o) as any;
+  const copy = structuredClone(o);
   delete copy.status;
-  for (const f of ['managedFields', 'resourceVersion', 'uid', 'generation', 'creationTimestamp', 'selfLink']) delete copy.metadata?.[f];
-  if (copy.metadata?.annotations) {
-    delete copy.metadata.annotations['deprecated.daemonset.template.generation'];
-    if (Object.keys(copy.metadata.annotations).length === 0) delete copy.metadata.annotations;
+  for (const f of ['managedFields', 'resourceVersion', 'uid', 'generation', 'creationTimestamp', 'selfLink']) delete copy.metadata[f];
+  const annotations = copy.metadata.annotations;
+  if (annotations) {
+    delete annotations['deprecated.daemonset.template.generation'];
+    if (Object.keys(annotations).length === 0) delete copy.metadata.annotations;
   }
   return copy;
 }
@@ -31,10 +32,10 @@ async function diff(ctx: CommandContext): Promise<boolean> {
     const live = await ctx.kube.find(m.kind, m.metadata.name, m.metadata.namespace);
     let planned: KubeObject | undefined;
     try {
-      planned = await ctx.kube.apply(m as unknown as KubeObject, { dryRun: true });
+      planned = await ctx.kube.apply(m, { dryRun: true });
     } catch (err) {
       // A namespaced object cannot be dry-run into a namespace that does not exist yet.
-      planned = m as unknown as KubeObject;
+      planned = m;
       if (live) throw err;
     }
     const before = live ? stringify(comparable(live), { sortMapEntries: true }) : '';

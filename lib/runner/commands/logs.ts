@@ -20,7 +20,7 @@ export const logsCommand: ClusterCommand<LogsOptions> = {
     // Both go into a request's path or query: checked before anything is sent.
     .addOption(new Option('--pod <name>', 'one pod only').argParser(ruled(rules.dnsSubdomain)))
     .option('--previous', 'the previous (crashed) container of --pod')
-    .addOption(new Option('--container <name>', `one container: ${SandstoreContainers.events} (Sand Store's events, followed from its log file) or ${SandstoreContainers.node} (the program's own output: fatal errors, panics); default: both when following, ${SandstoreContainers.events} with --pod, ${SandstoreContainers.node} with --previous`).argParser(ruled(rules.dnsLabel)))
+    .addOption(new Option('--container <name>', `one container: ${SandstoreContainers.events} (Sand Store's events, followed from its ` + `log file) or ${SandstoreContainers.node} (the program's own output: fatal errors, ` + `panics); default: both when following, ${SandstoreContainers.events} with --pod, ` + `${SandstoreContainers.node} with --previous`).argParser(ruled(rules.dnsLabel)))
     .addOption(new Option('--since <duration>', 'only lines newer than this, e.g. 10m').argParser(duration)),
   run: async (ctx, opts) => {
     if (opts.previous && !opts.pod) throw new RefusedError('--previous needs --pod=<name>: previous logs belong to one container. Nothing was sent.');

@@ -3,7 +3,7 @@ import { applyAll } from '../apply.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { awaitLeader } from '../leader.js';
 import { printLogs } from '../logs.js';
-import type { Manifest } from '../../synth.js';
+import type { ManifestOf } from '../../k8s-types.js';
 import { waitForJob } from '../waits.js';
 import { RefusedError } from '../../errors.js';
 import type { ClusterCommand } from './command.js';
@@ -17,7 +17,7 @@ import type { CommandContext } from './context.js';
 export async function smoke(ctx: CommandContext): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', Component.smokeTest);
-  if (!job) throw new RefusedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in profiles/${ctx.profile.name}.ts). Nothing was sent.`);
+  if (!job) throw new RefusedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in ` + `profiles/${ctx.profile.name}.ts). Nothing was sent.`);
   const ns = ctx.namespace;
   await ctx.holdLock();
   // A Job's pod template is immutable: a previous run is removed first (its pods with it).
@@ -30,11 +30,11 @@ export async function smoke(ctx: CommandContext): Promise<void> {
   if (leader) ctx.report.step('smoke', `leader: ${leader} (from its event log); its address goes first in SANDSTORE_SEEDS`);
   await applyAll(ctx.kube, [leader ? withLeaderFirst(job, leader) : job]);
   ctx.report.step('smoke', `started Job ${job.metadata.name}`);
-  let failure: unknown;
+  let failure: Error | undefined;
   try {
     await waitForJob(ctx, job.metadata.name);
   } catch (err) {
-    failure = err;
+    failure = err instanceof Error ? err : new Error(String(err));
   }
   const pods = await ctx.kube.list('Pod', { namespace: ns, labelSelector: jobPodsSelector(job.metadata.name) });
   for (const pod of pods.items) {
@@ -51,12 +51,12 @@ export async function smoke(ctx: CommandContext): Promise<void> {
 }
 
 /** The Job with the leader's in-cluster address first in SANDSTORE_SEEDS. */
-export function withLeaderFirst(job: Manifest, leader: string): Manifest {
-  const copy = structuredClone(job) as any;
-  for (const c of copy.spec.template.spec.containers) {
+export function withLeaderFirst(job: ManifestOf<'Job'>, leader: string): ManifestOf<'Job'> {
+  const copy = structuredClone(job);
+  for (const c of copy.spec?.template.spec?.containers ?? []) {
     for (const e of c.env ?? []) {
-      if (e.name !== 'SANDSTORE_SEEDS') continue;
-      const seeds: string[] = e.value.split(',');
+      if (e.name !== 'SANDSTORE_SEEDS' || e.value === undefined) continue;
+      const seeds = e.value.split(',');
       e.value = [...seeds.filter((a) => a.startsWith(`${leader}.`)), ...seeds.filter((a) => !a.startsWith(`${leader}.`))].join(',');
     }
   }

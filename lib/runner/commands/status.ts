@@ -1,5 +1,5 @@
 import { LabelKeys, profileSelector } from '../../labels.js';
-import type { KubeObject } from '../kube.js';
+import type { Job, Kinds, KubeObject, StatefulSet } from '../kube.js';
 import { isPodReady, podProblems, podRevision, restarts } from '../pods.js';
 import type { CommandContext } from './context.js';
 import type { ClusterCommand } from './command.js';
@@ -19,9 +19,10 @@ async function status(ctx: CommandContext): Promise<void> {
   const { kube, report } = ctx;
   const ns = ctx.namespace;
   const labelSelector = profileSelector(ctx.profile.name);
-  const [sets, pods, claims, services, jobs] = await Promise.all(
-    ['StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'Job'].map((kind) => kube.list(kind, { namespace: ns, labelSelector }).then((l) => l.items)),
-  );
+  const list = <K extends keyof Kinds>(kind: K) => kube.list(kind, { namespace: ns, labelSelector }).then((l) => l.items);
+  const [sets, pods, claims, services, jobs] = await Promise.all([
+    list('StatefulSet'), list('Pod'), list('PersistentVolumeClaim'), list('Service'), list('Job'),
+  ]);
   report.info(`profile ${ctx.profile.name} on ${ctx.target.context}, namespace ${ns}`);
   if (sets.length + pods.length + claims.length + services.length + jobs.length === 0) {
     report.info(`nothing deployed; run \`npm run deploy -- --profile=${ctx.profile.name}\``);
@@ -43,26 +44,34 @@ async function status(ctx: CommandContext): Promise<void> {
   ]))) report.info(l);
   report.info('');
   for (const l of table(['CLAIM', 'STATUS', 'SIZE', 'CLASS', 'VOLUME'], [...claims].sort(byName).map((c) => [
-    c.metadata.name, c.status?.phase ?? '-', c.status?.capacity?.storage ?? c.spec?.resources?.requests?.storage ?? '-', c.spec?.storageClassName ?? '-', c.spec?.volumeName ?? '-',
+    c.metadata.name,
+    c.status?.phase ?? '-',
+    c.status?.capacity?.storage ?? c.spec?.resources?.requests?.storage ?? '-',
+    c.spec?.storageClassName ?? '-',
+    c.spec?.volumeName ?? '-',
   ]))) report.info(l);
   report.info('');
   for (const l of table(['SERVICE', 'TYPE', 'PORTS'], [...services].sort(byName).map((s) => [
     s.metadata.name, s.spec?.clusterIP === 'None' ? 'Headless' : s.spec?.type ?? '-',
-    (s.spec?.ports ?? []).map((p: any) => (p.nodePort ? `${p.port}→node:${p.nodePort}` : `${p.port}`)).join(', '),
+    (s.spec?.ports ?? []).map((p) => (p.nodePort ? `${p.port}→node:${p.nodePort}` : `${p.port}`)).join(', '),
   ]))) report.info(l);
 }
 
-function rolloutLine(sts: KubeObject): string {
-  const s = sts.status ?? {};
+function rolloutLine(sts: StatefulSet): string {
+  const s = sts.status;
   const replicas = sts.spec?.replicas ?? 0;
   const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
-  const done = (s.observedGeneration ?? 0) >= (sts.metadata.generation ?? 0) && s.readyReplicas === replicas && s.updatedReplicas === replicas && s.currentRevision === s.updateRevision;
+  const caughtUp = (s?.observedGeneration ?? 0) >= (sts.metadata.generation ?? 0);
+  const done = caughtUp && s?.readyReplicas === replicas && s.updatedReplicas === replicas && s.currentRevision === s.updateRevision;
   const state = done ? 'rolled out' : partition > 0 ? `PAUSED at partition ${partition} (npm run resume -- --profile=${sts.metadata.labels?.[LabelKeys.profile] ?? '<name>'}, or update after a fix)` : 'rolling';
-  return `${s.readyReplicas ?? 0}/${replicas} ready, ${s.updatedReplicas ?? 0} updated, ${state}; revision ${s.currentRevision ?? '-'}${s.updateRevision && s.updateRevision !== s.currentRevision ? ` → ${s.updateRevision}` : ''}${sts.metadata.labels?.[LabelKeys.component] ? ` [${sts.metadata.labels[LabelKeys.component]}]` : ''}`;
+  const next = s?.updateRevision && s.updateRevision !== s.currentRevision ? ` → ${s.updateRevision}` : '';
+  const revision = `${s?.currentRevision ?? '-'}${next}`;
+  const component = sts.metadata.labels?.[LabelKeys.component];
+  return `${s?.readyReplicas ?? 0}/${replicas} ready, ${s?.updatedReplicas ?? 0} updated, ` + `${state}; revision ${revision}${component ? ` [${component}]` : ''}`;
 }
 
-function jobState(job: KubeObject): string {
-  const c = (job.status?.conditions ?? []).find((x: any) => (x.type === 'Complete' || x.type === 'Failed') && x.status === 'True');
+function jobState(job: Job): string {
+  const c = (job.status?.conditions ?? []).find((x) => (x.type === 'Complete' || x.type === 'Failed') && x.status === 'True');
   if (c) return `${c.type}${c.message ? ` (${c.message})` : ''}`;
   return `running (${job.status?.active ?? 0} active, ${job.status?.failed ?? 0} failed)`;
 }

@@ -7,7 +7,7 @@
 import { DeployPhase, LabelKeys } from '../../labels.js';
 import type { Profile } from '../../profile.js';
 import type { Manifest } from '../../synth.js';
-import { ApiError, ApiUnreachableError, type Kube, type KubeObject } from '../kube.js';
+import { ApiError, ApiUnreachableError, type Kube, type KubeObject, type ObjectOf } from '../kube.js';
 import { phaseOf } from '../manifests.js';
 import { isProfiles } from '../ownership.js';
 import { clusterStartFix, distributionOf, kubectl, labelNodeFix, type Distribution } from './fixes.js';
@@ -38,15 +38,15 @@ export interface CheckInput {
   readonly profile: Profile;
   readonly context: string;
   readonly manifests: readonly Manifest[];
-  readonly list: (kind: string) => Promise<KubeObject[]>;
+  readonly list: <K extends string>(kind: K) => Promise<ObjectOf<K>[]>;
   readonly distribution: () => Promise<Distribution>;
 }
 
 export function checkInput(kube: Kube, profile: Profile, context: string, manifests: readonly Manifest[]): CheckInput {
   const lists = new Map<string, Promise<KubeObject[]>>();
-  const list = (kind: string) => {
+  const list = <K extends string>(kind: K): Promise<ObjectOf<K>[]> => {
     if (!lists.has(kind)) lists.set(kind, kube.list(kind).then((l) => l.items));
-    return lists.get(kind)!;
+    return lists.get(kind)! as Promise<ObjectOf<K>[]>;
   };
   // The nodes tell which distribution this is; without permission to list them, every one's fix is shown.
   const distribution = () => list('Node').then(distributionOf, () => 'unknown' as const);

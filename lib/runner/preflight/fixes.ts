@@ -3,12 +3,12 @@
  * where they differ (minikube, k3s, kind), and in every one's words when the cluster's kind is not
  * known. Pure text, so that the unit tests read exactly what an operator is told.
  */
-import type { KubeObject } from '../kube.js';
+import type { Node } from '../kube.js';
 
 export type Distribution = 'minikube' | 'k3s' | 'kind' | 'unknown';
 
 /** What the nodes say they are: kind's provider ID, k3s's kubelet version and label, minikube's labels. */
-export function distributionOf(nodes: readonly KubeObject[]): Distribution {
+export function distributionOf(nodes: readonly Node[]): Distribution {
   for (const n of nodes) {
     const labels = n.metadata.labels ?? {};
     if (String(n.spec?.providerID ?? '').startsWith('kind://')) return 'kind';

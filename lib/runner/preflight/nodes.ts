@@ -1,6 +1,6 @@
 /** The nodes and resources checks: which nodes can take the pods, and whether the pods fit there. */
 import type { Manifest } from '../../synth.js';
-import type { KubeObject } from '../kube.js';
+import type { Node } from '../kube.js';
 import type { CheckInput, Finding } from './checks.js';
 import { labelNodeFix, uncordonFix, untaintFix } from './fixes.js';
 import {
@@ -25,7 +25,7 @@ export function podTemplates(manifests: readonly Manifest[]): PodTemplateNeeds[]
 }
 
 /** The nodes that can take the template's pods, and what keeps each other node out. */
-export function schedulableNodes(nodes: readonly KubeObject[], t: PodTemplateNeeds): { fit: KubeObject[]; obstacles: [string, string[]][] } {
+export function schedulableNodes(nodes: readonly Node[], t: PodTemplateNeeds): { fit: Node[]; obstacles: [string, string[]][] } {
   const obstacles = nodes.map((n) => [n.metadata.name, nodeObstacles(n, t.nodeSelector, t.tolerations)] as [string, string[]]);
   return { fit: nodes.filter((_, i) => obstacles[i][1].length === 0), obstacles: obstacles.filter(([, o]) => o.length > 0) };
 }
@@ -35,7 +35,7 @@ export function schedulableNodes(nodes: readonly KubeObject[], t: PodTemplateNee
  * remove the one taint it has that the pods do not tolerate, or label a Ready node. Undefined when
  * no single command does (the caller then shows the labelling with a placeholder).
  */
-export function nodeOrTaintFix(context: string, nodes: readonly KubeObject[], t: PodTemplateNeeds): string | undefined {
+export function nodeOrTaintFix(context: string, nodes: readonly Node[], t: PodTemplateNeeds): string | undefined {
   const labelled = nodes.filter((n) => matchesSelector(n, t.nodeSelector));
   for (const n of labelled) {
     const obstacles = nodeObstacles(n, t.nodeSelector, t.tolerations);
@@ -63,7 +63,7 @@ export async function resourcesFinding(input: CheckInput): Promise<Finding> {
   const templates = podTemplates(input.manifests);
   const eligible = nodes.filter((n) => templates.every((t) => nodeObstacles(n, t.nodeSelector, t.tolerations).length === 0));
   if (eligible.length === 0) return { check: 'resources', verdict: 'notRun', text: 'could not run: no node the pods may go to (see nodes)' };
-  const free = new Map<string, Amounts>(eligible.map((n) => [n.metadata.name, freeOn(n, others.filter((p) => p.spec.nodeName === n.metadata.name))]));
+  const free = new Map<string, Amounts>(eligible.map((n) => [n.metadata.name, freeOn(n, others.filter((p) => p.spec?.nodeName === n.metadata.name))]));
   const unplaced = placePods(planned, free);
   const count = planned.reduce((a, p) => a + p.count, 0);
   if (unplaced.length === 0) return { check: 'resources', verdict: 'ok', text: `the ${count} pods' requests fit on ${eligible.map((n) => n.metadata.name).join(', ')} beside what is already there` };

@@ -5,7 +5,7 @@
  */
 import type { Manifest } from '../../synth.js';
 import { quantityValue } from '../../validation.js';
-import type { KubeObject } from '../kube.js';
+import type { Node, Pod } from '../kube.js';
 
 export interface Taint { readonly key: string; readonly value?: string; readonly effect: string }
 export interface Toleration { readonly key?: string; readonly operator?: 'Exists' | 'Equal'; readonly value?: string; readonly effect?: string }
@@ -23,21 +23,21 @@ export function tolerates(toleration: Toleration, taint: Taint): boolean {
 }
 
 /** The node's NoSchedule and NoExecute taints that none of `tolerations` tolerates. */
-export function untoleratedTaints(node: KubeObject, tolerations: readonly Toleration[]): Taint[] {
+export function untoleratedTaints(node: Node, tolerations: readonly Toleration[]): Taint[] {
   const taints = (node.spec?.taints ?? []) as Taint[];
   return taints.filter((t) => BLOCKING_EFFECTS.has(t.effect) && !tolerations.some((tol) => tolerates(tol, t)));
 }
 
-export function matchesSelector(node: KubeObject, selector: Readonly<Record<string, string>>): boolean {
+export function matchesSelector(node: Node, selector: Readonly<Record<string, string>>): boolean {
   const labels = node.metadata.labels ?? {};
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-export const isNodeReady = (node: KubeObject) => (node.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
-export const isCordoned = (node: KubeObject) => Boolean(node.spec?.unschedulable);
+export const isNodeReady = (node: Node) => (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+export const isCordoned = (node: Node) => Boolean(node.spec?.unschedulable);
 
 /** Why a node cannot take the pods, or [] when it can. */
-export function nodeObstacles(node: KubeObject, selector: Readonly<Record<string, string>>, tolerations: readonly Toleration[]): string[] {
+export function nodeObstacles(node: Node, selector: Readonly<Record<string, string>>, tolerations: readonly Toleration[]): string[] {
   const out: string[] = [];
   const labels = node.metadata.labels ?? {};
   const missing = Object.entries(selector).filter(([k, v]) => labels[k] !== v).map(([k, v]) => `${k}=${v}`);
@@ -113,14 +113,14 @@ export function plannedPods(manifests: readonly Manifest[]): PlannedPods[] {
 }
 
 /** A node's room: allocatable minus what its pods request (the pod count too, as the scheduler counts it). */
-export function freeOn(node: KubeObject, podsOnNode: readonly KubeObject[]): Amounts {
+export function freeOn(node: Node, podsOnNode: readonly Pod[]): Amounts {
   let used: Amounts = new Map([['pods', BigInt(podsOnNode.length) * 1000n]]);
   for (const p of podsOnNode) used = addAmounts(used, podRequests(p.spec ?? {}));
   return addAmounts(amountsOf(node.status?.allocatable), used, -1n);
 }
 
 /** Pods that hold their requests on a node: scheduled there and neither Succeeded nor Failed. */
-export const holdsRequests = (p: KubeObject) => Boolean(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+export const holdsRequests = (p: Pod) => Boolean(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
 
 /** One pod that did not fit: what it asks for, and the room left on the node with the most of what it lacked. */
 export interface Unplaced { readonly workload: string; readonly resource: string; readonly wants: bigint; readonly mostFree: bigint; readonly node: string }

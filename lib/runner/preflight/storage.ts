@@ -3,7 +3,7 @@
  * (its provisioner and binding mode cannot be changed in place), and evidence that something serves
  * its provisioner name, without which every claim, and so every pod, stays Pending.
  */
-import type { KubeObject } from '../kube.js';
+import type { KubeObject, Lease, Pod, PersistentVolume, ObjectOf } from '../kube.js';
 import { isProfiles } from '../ownership.js';
 import type { CheckInput, Finding } from './checks.js';
 import { kubectl, provisionerFix } from './fixes.js';
@@ -48,11 +48,11 @@ export function heldAt(renewTime: string | undefined, durationSeconds: number | 
 }
 
 /** Leases, and Endpoints with the older libraries' leader annotation, named after the provisioner and held now. */
-export function leaderLockEvidence(provisioner: string, leases: readonly KubeObject[], endpoints: readonly KubeObject[], now: number): string | undefined {
+export function leaderLockEvidence(provisioner: string, leases: readonly Lease[], endpoints: readonly ObjectOf<'Endpoints'>[], now: number): string | undefined {
   const names = new Set(leaderLockNames(provisioner));
   const ago = (t: string) => `${Math.max(0, Math.round((now - Date.parse(t)) / 1000))}s ago`;
   for (const l of leases.filter((x) => names.has(x.metadata.name))) {
-    if (heldAt(l.spec?.renewTime, l.spec?.leaseDurationSeconds, now)) return `its leader-election Lease ${l.metadata.namespace}/${l.metadata.name}, held by ${l.spec?.holderIdentity ?? '?'}, renewed ${ago(l.spec.renewTime)}`;
+    if (heldAt(l.spec?.renewTime, l.spec?.leaseDurationSeconds, now)) return `its leader-election Lease ${l.metadata.namespace}/${l.metadata.name}, held by ${l.spec?.holderIdentity ?? '?'}, renewed ${ago(l.spec?.renewTime ?? '')}`;
   }
   for (const e of endpoints.filter((x) => names.has(x.metadata.name))) {
     const raw = e.metadata.annotations?.['control-plane.alpha.kubernetes.io/leader'];
@@ -63,25 +63,25 @@ export function leaderLockEvidence(provisioner: string, leases: readonly KubeObj
   return undefined;
 }
 
-const runningReady = (p: KubeObject) => p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+const runningReady = (p: Pod) => p.status?.phase === 'Running' && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 
 /** A Running, Ready pod of a provisioner known to serve the name, or a CSI driver of that name registered on a node. */
-export function runningEvidence(provisioner: string, pods: readonly KubeObject[], csiNodes: readonly KubeObject[]): string | undefined {
+export function runningEvidence(provisioner: string, pods: readonly Pod[], csiNodes: readonly ObjectOf<'CSINode'>[]): string | undefined {
   const image = KNOWN_PROVISIONER_IMAGES[provisioner];
-  const pod = image && pods.find((p) => runningReady(p) && (p.spec?.containers ?? []).some((c: { image: string }) => image.test(c.image)));
-  if (pod) return `pod ${pod.metadata.namespace}/${pod.metadata.name} (${pod.spec.containers.map((c: { image: string }) => c.image).join(', ')}) is Running and Ready`;
-  const csi = csiNodes.find((n) => (n.spec?.drivers ?? []).some((d: { name: string }) => d.name === provisioner));
+  const pod = image && pods.find((p) => runningReady(p) && (p.spec?.containers ?? []).some((c) => image.test(c.image ?? '')));
+  if (pod) return `pod ${pod.metadata.namespace}/${pod.metadata.name} (${(pod.spec?.containers ?? []).map((c) => c.image).join(', ')}) is Running and Ready`;
+  const csi = csiNodes.find((n) => (n.spec?.drivers ?? []).some((d) => d.name === provisioner));
   if (csi) return `CSI driver ${provisioner} is registered on node ${csi.metadata.name}`;
   return undefined;
 }
 
 /** Bound volumes that something made under the name: it served once; whether it still runs, they cannot say. */
-export function provisionedVolumes(provisioner: string, volumes: readonly KubeObject[]): KubeObject[] {
+export function provisionedVolumes(provisioner: string, volumes: readonly PersistentVolume[]): PersistentVolume[] {
   return volumes.filter((v) => v.metadata.annotations?.['pv.kubernetes.io/provisioned-by'] === provisioner && v.status?.phase === 'Bound');
 }
 
 /** Reads that the provisioner evidence needs and a narrow context may not have: [] with the refusal noted. */
-async function readOrNote(input: CheckInput, kind: string, notes: string[]): Promise<KubeObject[]> {
+async function readOrNote<K extends string>(input: CheckInput, kind: K, notes: string[]): Promise<ObjectOf<K>[]> {
   try {
     return await input.list(kind);
   } catch (err) {
@@ -96,7 +96,10 @@ export async function provisionerFinding(input: CheckInput): Promise<Finding> {
   const name = planned.provisioner;
   if (name.startsWith('kubernetes.io/') && name !== 'kubernetes.io/no-provisioner') return { check: 'provisioner', verdict: 'ok', text: `${name} is built into kube-controller-manager (or migrated to its CSI driver)` };
   const notes: string[] = [];
-  const [leases, endpoints, pods, csiNodes, volumes] = await Promise.all(['Lease', 'Endpoints', 'Pod', 'CSINode', 'PersistentVolume'].map((k) => readOrNote(input, k, notes)));
+  const [leases, endpoints, pods, csiNodes, volumes] = await Promise.all([
+    readOrNote(input, 'Lease', notes), readOrNote(input, 'Endpoints', notes), readOrNote(input, 'Pod', notes),
+    readOrNote(input, 'CSINode', notes), readOrNote(input, 'PersistentVolume', notes),
+  ]);
   const evidence = leaderLockEvidence(name, leases, endpoints, Date.now()) ?? runningEvidence(name, pods, csiNodes);
   if (evidence) return { check: 'provisioner', verdict: 'ok', text: `${name} is served: ${evidence}` };
   const made = provisionedVolumes(name, volumes);

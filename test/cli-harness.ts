@@ -28,7 +28,10 @@ export function projectCopy(): string {
   return work;
 }
 
-/** Every file under `dir` (hidden ones too) with its contents, by path relative to `dir`: what "untouched" and "equal" are checked against. */
+/**
+ * Every file under `dir` (hidden ones too) with its contents, by path relative to `dir`: what
+ * "untouched" and "equal" are checked against.
+ */
 export function treeOf(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const walk = (at: string, rel: string) => {

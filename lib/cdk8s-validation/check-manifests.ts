@@ -81,7 +81,10 @@ async function profileViolation(profileName: string, files: readonly string[]): 
   };
 }
 
-/** kube-score and checkov over the output directory, as `npm run lint:manifests` runs them over dist/ (exit 3: not installed). */
+/**
+ * kube-score and checkov over the output directory, as `npm run lint:manifests` runs them over dist/
+ * (exit 3: not installed).
+ */
 function linterResult(outDir: string): CheckResult {
   const r = spawnSync('bash', [join(projectRoot(), 'scripts', 'lint-manifests.sh'), '--if-installed', `--outdir=${outDir}`], { encoding: 'utf8' });
   const label = 'kube-score, checkov';

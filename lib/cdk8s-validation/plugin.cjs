@@ -16,7 +16,8 @@ const ROOT = join(__dirname, '..', '..');
  * Runs the checks on `manifests`; resolves with their answer, or rejects saying why there is none.
  * @param {readonly string[]} manifests
  * @param {boolean} linters
- * @returns {Promise<{ violations: import('cdk8s-cli/plugins').ValidationViolation[], metadata: Record<string, string> }>}
+ * @typedef {import('cdk8s-cli/plugins').ValidationViolation} Violation
+ * @returns {Promise<{ violations: Violation[], metadata: Record<string, string> }>}
  */
 function runChecks(manifests, linters) {
   const args = [join(ROOT, 'scripts', 'run-ts.mjs'), 'lib/cdk8s-validation/check-manifests.ts', ...(linters ? ['--linters'] : []), ...manifests];

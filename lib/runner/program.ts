@@ -15,7 +15,7 @@ import { strictOptionValues } from '../options.js';
 import { benchmarkCommand } from './commands/benchmark.js';
 import { checkCommand } from './commands/check.js';
 import { clientCommand } from './commands/client.js';
-import { withSharedOptions, type ClusterCommand, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
+import { withSharedOptions, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
 import { prepareContext } from './commands/context.js';
 import { deployCommand } from './commands/deploy.js';
 import { destroyCommand } from './commands/destroy.js';
@@ -61,10 +61,9 @@ function declareCommands(program: Command, action: (spec: RunnerCommand, self: C
  * A command that deletes or replaces what runs acts only on a profile named on its command line:
  * a default there would destroy whatever that default names, which the user may not have meant.
  */
-function refuseUnnamedProfile(spec: ClusterCommand<any>, options: Record<string, unknown>, source: string | undefined): void {
-  const needs = spec.needsNamedProfile;
-  if (needs === undefined || source === 'cli' || (needs !== 'always' && !needs(options))) return;
-  const what = needs === 'always' ? spec.name : `${spec.name} with these options`;
+function refuseUnnamedProfile(command: string, needs: 'always' | 'these options' | undefined, source: string | undefined): void {
+  if (needs === undefined || source === 'cli') return;
+  const what = needs === 'always' ? command : `${command} with these options`;
   throw new RefusedError(`${what} deletes or replaces what the cluster runs, so it needs the profile named: --profile=<name>. ` +
     `Profiles: ${listProfiles().join(', ')}. Nothing was sent.`);
 }
@@ -104,7 +103,11 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
   declareCommands(program, async (spec, self) => {
     running = spec;
     const options = self.opts();
-    if (!('local' in spec)) refuseUnnamedProfile(spec, options, self.getOptionValueSource('profile'));
+    if (!('local' in spec)) {
+      const needs = spec.needsNamedProfile;
+      const named = needs === 'always' ? needs : needs?.(options) ? 'these options' : undefined;
+      refuseUnnamedProfile(spec.name, named, self.getOptionValueSource('profile'));
+    }
     if ('local' in spec) {
       code = (await spec.run(report, options)) ?? 0;
       return;

@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
  * outside its module mapping, so the project's own client cannot be imported here); deleting a
  * namespace deletes its claims, and their volumes go with them (reclaim policy Delete).
  */
-export default async function globalSetup(): Promise<void> {
+export default function globalSetup(): void {
   const name = suiteClusterName();
   if (clusterAnswers(name)) refuseForeignDeployments(name);
   execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', name], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -72,7 +72,7 @@ export function refuseForeignDeployments(name: string): void {
     [SUITE_MARK.namespace, SUITE_MARK.configMap]);
 }
 
-/** Deletes every Sand Store namespace, StorageClass and lock on the (suite's) cluster, and waits until they are gone. */
+/** Deletes every Sand Store namespace, StorageClass and lock on the (suite's) cluster; waits until they are gone. */
 export function removeLeftovers(name: string): void {
   const left = sandstoreObjects(name);
   if (left.length === 0) return;

@@ -24,7 +24,7 @@ afterAll(() => {
   execFileSync('bash', ['scripts/local-cluster/down.sh', '--name', USER], { cwd: root, stdio: 'inherit' });
 });
 
-/** Every Sand Store object the user's cluster holds that a deletion would change, as kind/namespace/name@uid@resourceVersion. */
+/** The Sand Store objects of the user's cluster a deletion would change: kind/namespace/name@uid@resourceVersion. */
 async function userObjects(): Promise<string[]> {
   const lists = await Promise.all([
     user.list('Namespace', { labelSelector: `${LabelKeys.managedBy}=${MANAGED_BY}` }),
@@ -35,12 +35,12 @@ async function userObjects(): Promise<string[]> {
 }
 
 /** Runs `body` with SANDSTORE_E2E_CLUSTER set to `value` (unset when undefined), restoring it after. */
-async function withSuiteCluster<T>(value: string | undefined, body: () => Promise<T>): Promise<T> {
+function withSuiteCluster<T>(value: string | undefined, body: () => T): T {
   const before = process.env.SANDSTORE_E2E_CLUSTER;
   if (value === undefined) delete process.env.SANDSTORE_E2E_CLUSTER;
   else process.env.SANDSTORE_E2E_CLUSTER = value;
   try {
-    return await body();
+    return body();
   } finally {
     if (before === undefined) delete process.env.SANDSTORE_E2E_CLUSTER;
     else process.env.SANDSTORE_E2E_CLUSTER = before;
@@ -53,14 +53,14 @@ test('the suite\'s set-up, as npm test runs it, leaves a live profile on the use
   for (const pod of ['etcd-0', 'sandstore-0', 'sandstore-1', 'sandstore-2']) expect(before).toContainEqual(expect.stringMatching(new RegExp(`^Pod/sandstore-local/${pod}@`)));
   expect(before.filter((o) => o.startsWith('PersistentVolumeClaim/')).length).toBe(4);
   // The suite's cluster by default (a developer's run may name another with SANDSTORE_E2E_CLUSTER).
-  await withSuiteCluster(process.env.SANDSTORE_E2E_CLUSTER, globalSetup);
+  withSuiteCluster(process.env.SANDSTORE_E2E_CLUSTER, globalSetup);
   expect(await userObjects()).toEqual(before);
   expect((await kubeFor(CONTEXT).get('ConfigMap', SUITE_MARK.configMap, SUITE_MARK.namespace)).data).toBeDefined();
 });
 
 test('pointed at the user\'s cluster, the set-up refuses and deletes nothing; without that guard (the cluster marked as the suite\'s) it deletes the profile', async () => {
   const before = await userObjects();
-  await expect(withSuiteCluster(USER, globalSetup)).rejects.toThrow(
+  expect(() => withSuiteCluster(USER, globalSetup)).toThrow(
     new RegExp(`the e2e suite's cluster ${USER} holds Sand Store that the suite did not deploy \\(.*namespace/sandstore-local.*\\), so the suite will not start there`));
   expect(await userObjects()).toEqual(before);
   await expect(user.get('ConfigMap', SUITE_MARK.configMap, SUITE_MARK.namespace)).rejects.toThrow();

@@ -9,7 +9,10 @@ import type { CommandContext } from './context.js';
 
 /** The checks by name, as --ignore-check takes them. */
 export const CHECK_NAMES = ['connection', 'version', 'nodes', 'storage class', 'provisioner', 'resources', 'node ports', 'image'] as const;
-/** Left out of deploy's pre-flight: it never blocks, and a registry that does not answer would cost every deploy its timeout. */
+/**
+ * Left out of deploy's pre-flight: it never blocks, and a registry that does not answer would cost
+ * every deploy its timeout.
+ */
 const NOT_IN_DEPLOY: readonly string[] = ['image'];
 const IGNORABLE = CHECK_NAMES.filter((c) => c !== 'connection' && !NOT_IN_DEPLOY.includes(c)).map((c) => c.replace(' ', '-'));
 

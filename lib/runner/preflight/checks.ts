@@ -6,6 +6,7 @@
  */
 import { DeployPhase, LabelKeys } from '../../labels.js';
 import type { Profile } from '../../profile.js';
+import { isManifestOf } from '../../k8s-types.js';
 import type { Manifest } from '../../synth.js';
 import { ApiError, ApiUnreachableError, type Kube, type KubeObject, type ObjectOf } from '../kube.js';
 import { phaseOf } from '../manifests.js';
@@ -66,8 +67,9 @@ const CHECKS: readonly [name: string, run: (input: CheckInput) => Promise<Findin
 ];
 
 /**
- * Every check but those named in `skip`, in order. The connection comes first: when the API server cannot be reached (or
- * refuses the credentials) nothing else can be checked, and that one finding is all there is.
+ * Every check but those named in `skip`, in order. The connection comes first: when the API server
+ * cannot be reached (or refuses the credentials) nothing else can be checked, and that one finding
+ * is all there is.
  */
 export async function runChecks(input: CheckInput, skip: readonly string[] = []): Promise<Finding[]> {
   const connection = await connectionFinding(input);
@@ -109,14 +111,19 @@ async function nodesFinding(input: CheckInput): Promise<Finding> {
   return { check: 'nodes', verdict: 'ok', text: `${names.length} schedulable node${names.length === 1 ? ' matches' : 's match'} the node selector and taints: ${names.join(', ')}` };
 }
 
-/** Node ports of dist/'s Services held by a Service that is not this profile's (the API server would refuse to allocate them). */
+/**
+ * Node ports of dist/'s Services held by a Service that is not this profile's (the API server would
+ * refuse to allocate them).
+ */
 async function nodePortsFinding(input: CheckInput): Promise<Finding> {
-  const wanted = new Map<number, string>(input.manifests.filter((m) => m.kind === 'Service').flatMap((m) => ((m as any).spec?.ports ?? []).filter((p: any) => p.nodePort).map((p: any) => [p.nodePort as number, m.metadata.name] as const)));
+  const services = input.manifests.filter((m) => isManifestOf(m, 'Service'));
+  const ports = services.flatMap((m) => (m.spec?.ports ?? []).flatMap((p) => (p.nodePort ? [[p.nodePort, m.metadata.name] as const] : [])));
+  const wanted = new Map<number, string>(ports);
   if (wanted.size === 0) return { check: 'node ports', verdict: 'ok', text: 'the profile opens no node port' };
-  const services = await input.list('Service');
-  const held = services.filter((s) => !isProfiles(s, input.profile.name)).flatMap((s) => ((s.spec?.ports ?? []) as { nodePort?: number }[]).filter((p) => p.nodePort !== undefined && wanted.has(p.nodePort)).map((p) => ({ port: p.nodePort!, service: s })));
+  const live = await input.list('Service');
+  const held = live.filter((s) => !isProfiles(s, input.profile.name)).flatMap((s) => ((s.spec?.ports ?? []) as { nodePort?: number }[]).filter((p) => p.nodePort !== undefined && wanted.has(p.nodePort)).map((p) => ({ port: p.nodePort!, service: s })));
   if (held.length === 0) return { check: 'node ports', verdict: 'ok', text: `node ports ${describePorts([...wanted.keys()])} are free` };
-  const taken = new Set(services.flatMap((s) => ((s.spec?.ports ?? []) as { nodePort?: number }[]).map((p) => p.nodePort).filter((p): p is number => p !== undefined)));
+  const taken = new Set(live.flatMap((s) => ((s.spec?.ports ?? []) as { nodePort?: number }[]).map((p) => p.nodePort).filter((p): p is number => p !== undefined)));
   const base = freeBase(taken, wanted.size);
   const first = held[0];
   const holders = held.map((h) => `${h.port} by Service ${h.service.metadata.namespace}/${h.service.metadata.name}`).join(', ');

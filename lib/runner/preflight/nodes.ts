@@ -1,4 +1,5 @@
 /** The nodes and resources checks: which nodes can take the pods, and whether the pods fit there. */
+import { isManifestOf } from '../../k8s-types.js';
 import type { Manifest } from '../../synth.js';
 import type { Node } from '../kube.js';
 import type { CheckInput, Finding } from './checks.js';
@@ -18,8 +19,8 @@ export interface PodTemplateNeeds {
 /** The pod templates of dist/ with what they ask of a node: the node selector and tolerations. */
 export function podTemplates(manifests: readonly Manifest[]): PodTemplateNeeds[] {
   return manifests.flatMap((m) => {
-    const spec = (m as any).spec?.template?.spec;
-    if (!spec || !(m.kind === 'StatefulSet' || m.kind === 'Job')) return [];
+    const spec = isManifestOf(m, 'StatefulSet') || isManifestOf(m, 'Job') ? m.spec?.template?.spec : undefined;
+    if (!spec) return [];
     return [{ workload: `${m.kind} ${m.metadata.name}`, nodeSelector: spec.nodeSelector ?? {}, tolerations: spec.tolerations ?? [] }];
   });
 }

@@ -3,12 +3,14 @@
  * selector, tolerations, requests; no required affinity): pure functions over API objects, so that
  * the check and its unit tests share them.
  */
+import { isManifestOf } from '../../k8s-types.js';
 import type { Manifest } from '../../synth.js';
 import { quantityValue } from '../../validation.js';
 import type { Node, Pod } from '../kube.js';
 
 export interface Taint { readonly key: string; readonly value?: string; readonly effect: string }
-export interface Toleration { readonly key?: string; readonly operator?: 'Exists' | 'Equal'; readonly value?: string; readonly effect?: string }
+// operator: 'Exists' or 'Equal' (the default); the API types it as a string.
+export interface Toleration { readonly key?: string; readonly operator?: string; readonly value?: string; readonly effect?: string }
 
 /** Effects that keep a pod off a node; PreferNoSchedule only steers the scheduler. */
 const BLOCKING_EFFECTS = new Set(['NoSchedule', 'NoExecute']);
@@ -89,7 +91,10 @@ interface ContainerSpec { resources?: { requests?: Record<string, string> } }
  * largest init container's if larger (init containers run one at a time, before the others), plus
  * the pod's overhead.
  */
-export function podRequests(podSpec: { containers?: ContainerSpec[]; initContainers?: ContainerSpec[]; overhead?: Record<string, string> }): Amounts {
+/** What of a pod spec its requests come from. */
+export interface PodSpecRequests { containers?: ContainerSpec[]; initContainers?: ContainerSpec[]; overhead?: Record<string, string> }
+
+export function podRequests(podSpec: PodSpecRequests): Amounts {
   const sum = (podSpec.containers ?? []).reduce((acc, c) => addAmounts(acc, amountsOf(c.resources?.requests)), new Map() as Amounts);
   const init = (podSpec.initContainers ?? []).reduce((acc, c) => maxAmounts(acc, amountsOf(c.resources?.requests)), new Map() as Amounts);
   return addAmounts(maxAmounts(sum, init), amountsOf(podSpec.overhead));
@@ -98,16 +103,17 @@ export function podRequests(podSpec: { containers?: ContainerSpec[]; initContain
 /** A pod dist/ makes: which workload, its pod template's spec, and how many of it. */
 export interface PlannedPods {
   readonly workload: string;
-  readonly podSpec: any;
+  readonly podSpec: PodSpecRequests;
   readonly count: number;
 }
 
 /** The pods a deploy makes: every replica of each StatefulSet and the Job's pods (its parallelism). */
 export function plannedPods(manifests: readonly Manifest[]): PlannedPods[] {
   return manifests.flatMap((m) => {
-    const spec = (m as any).spec;
-    if (m.kind === 'StatefulSet') return [{ workload: `StatefulSet ${m.metadata.name}`, podSpec: spec.template.spec, count: spec.replicas ?? 1 }];
-    if (m.kind === 'Job') return [{ workload: `Job ${m.metadata.name}`, podSpec: spec.template.spec, count: spec.parallelism ?? 1 }];
+    const podSpec = isManifestOf(m, 'StatefulSet') || isManifestOf(m, 'Job') ? m.spec?.template?.spec : undefined;
+    if (!podSpec) return [];
+    if (isManifestOf(m, 'StatefulSet')) return [{ workload: `StatefulSet ${m.metadata.name}`, podSpec, count: m.spec?.replicas ?? 1 }];
+    if (isManifestOf(m, 'Job')) return [{ workload: `Job ${m.metadata.name}`, podSpec, count: m.spec?.parallelism ?? 1 }];
     return [];
   });
 }

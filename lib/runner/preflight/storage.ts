@@ -13,7 +13,7 @@ const plannedClass = (input: CheckInput) => input.manifests.find((m) => m.kind =
 export async function storageClassFinding(input: CheckInput): Promise<Finding> {
   const planned = plannedClass(input);
   if (!planned) return { check: 'storage class', verdict: 'ok', text: 'the profile makes no StorageClass' };
-  const live = (await input.list('StorageClass')).find((c) => c.metadata.name === planned.metadata.name) as (KubeObject & { provisioner: string; volumeBindingMode?: string }) | undefined;
+  const live = (await input.list('StorageClass')).find((c) => c.metadata.name === planned.metadata.name);
   const wanted = `provisioner ${planned.provisioner}, ${planned.volumeBindingMode ?? 'Immediate'}`;
   if (!live) return { check: 'storage class', verdict: 'ok', text: `${planned.metadata.name} does not exist yet; deploy creates it (${wanted})` };
   const differs = live.provisioner !== planned.provisioner || (live.volumeBindingMode ?? 'Immediate') !== (planned.volumeBindingMode ?? 'Immediate');
@@ -30,12 +30,18 @@ export async function storageClassFinding(input: CheckInput): Promise<Finding> {
   };
 }
 
-/** The name a leader-election lock of `provisioner` has: sig-storage-lib-external-provisioner's ("/" → "-") and CSI external-provisioner's (anything but [a-zA-Z0-9-] → "-"). */
+/**
+ * The name a leader-election lock of `provisioner` has: sig-storage-lib-external-provisioner's
+ * ("/" → "-") and CSI external-provisioner's (anything but [a-zA-Z0-9-] → "-").
+ */
 export function leaderLockNames(provisioner: string): string[] {
   return [...new Set([provisioner.replaceAll('/', '-'), provisioner.replace(/[^a-zA-Z0-9-]/g, '-')])];
 }
 
-/** Images of provisioners that run as pods, by the name they serve: rancher's local-path (k3s, kind, minikube's addon), minikube's own. */
+/**
+ * Images of provisioners that run as pods, by the name they serve: rancher's local-path (k3s, kind,
+ * minikube's addon), minikube's own.
+ */
 const KNOWN_PROVISIONER_IMAGES: Readonly<Record<string, RegExp>> = {
   'rancher.io/local-path': /(^|\/)local-path-provisioner(:|@|$)/,
   'k8s.io/minikube-hostpath': /(^|\/)storage-provisioner(:|@|$)/,
@@ -47,6 +53,17 @@ export function heldAt(renewTime: string | undefined, durationSeconds: number | 
   return Number.isFinite(renewed) && now - renewed <= 2 * (durationSeconds ?? 15) * 1000;
 }
 
+interface LeaderRecord { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string }
+
+/** The leader-election record in an Endpoints lock's annotation; empty when there is none or it is not JSON. */
+function leaderRecord(raw: string | undefined): LeaderRecord {
+  try {
+    return raw ? (JSON.parse(raw) as LeaderRecord) : {};
+  } catch {
+    return {};
+  }
+}
+
 /** Leases, and Endpoints with the older libraries' leader annotation, named after the provisioner and held now. */
 export function leaderLockEvidence(provisioner: string, leases: readonly Lease[], endpoints: readonly ObjectOf<'Endpoints'>[], now: number): string | undefined {
   const names = new Set(leaderLockNames(provisioner));
@@ -56,8 +73,7 @@ export function leaderLockEvidence(provisioner: string, leases: readonly Lease[]
   }
   for (const e of endpoints.filter((x) => names.has(x.metadata.name))) {
     const raw = e.metadata.annotations?.['control-plane.alpha.kubernetes.io/leader'];
-    let record: { holderIdentity?: string; leaseDurationSeconds?: number; renewTime?: string } = {};
-    try { record = raw ? JSON.parse(raw) : {}; } catch { record = {}; }
+    const record = leaderRecord(raw);
     if (heldAt(record.renewTime, record.leaseDurationSeconds, now)) return `its leader-election lock Endpoints ${e.metadata.namespace}/${e.metadata.name}, held by ${record.holderIdentity ?? '?'}, renewed ${ago(record.renewTime!)}`;
   }
   return undefined;

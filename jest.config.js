@@ -19,7 +19,12 @@ export default {
   // e2e waits are bounded by the runner's own deadlines; this is only a backstop.
   testTimeout: 300000,
   projects: [
-    { ...common, displayName: 'unit', testMatch: ['<rootDir>/lib/**/*.test.ts', '<rootDir>/test/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'] },
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/lib/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/e2e/'],
+    },
     {
       ...common,
       displayName: 'e2e',

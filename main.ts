@@ -15,7 +15,14 @@ import { join } from 'node:path';
 import { CommandError } from './lib/errors.js';
 import { recordRender } from './lib/freshness.js';
 import { strictOptionValues } from './lib/options.js';
-import { checkWritable, hasOutputMarker, OUTPUT_MARKER, planOutput, removeOrphan, writeProfileAtomically } from './lib/output-dir.js';
+import {
+  checkWritable,
+  hasOutputMarker,
+  OUTPUT_MARKER,
+  planOutput,
+  removeOrphan,
+  writeProfileAtomically,
+} from './lib/output-dir.js';
 import { distDir } from './lib/paths.js';
 import type { Profile } from './lib/profile.js';
 import { listProfiles, loadProfile, UnknownProfileError } from './lib/profiles.js';
@@ -46,7 +53,9 @@ async function main(opts: { profile?: string; check?: boolean; outdir: string })
       profiles.set(name, await loadProfile(name));
     } catch (err) {
       if (err instanceof UnknownProfileError) throw err;
-      failures.push(err instanceof CommandError ? err.message : `profile "${name}" cannot be loaded: ${(err as Error).message}`);
+      failures.push(
+        err instanceof CommandError ? err.message : `profile "${name}" cannot be loaded: ${(err as Error).message}`,
+      );
     }
   }
   if (failures.length > 0) return nothingWritten(failures);
@@ -71,9 +80,12 @@ async function main(opts: { profile?: string; check?: boolean; outdir: string })
   if (opts.check) {
     const stale = [...rendered].flatMap(([name, files]) => staleFiles(opts.outdir, name, files));
     stale.push(...plan.orphans.map((o) => `${o}/: no such profile any more`));
-    if (!hasOutputMarker(opts.outdir)) stale.push(`${OUTPUT_MARKER}: missing (the file that marks the directory as the synth's)`);
+    if (!hasOutputMarker(opts.outdir))
+      stale.push(`${OUTPUT_MARKER}: missing (the file that marks the directory as the synth's)`);
     if (stale.length > 0) {
-      console.error(`synth --check: dist/ is stale; run \`npm run synth\` and commit the result:\n${stale.map((s) => `  - ${s}`).join('\n')}`);
+      console.error(
+        `synth --check: dist/ is stale; run \`npm run synth\` and commit the result:\n${stale.map((s) => `  - ${s}`).join('\n')}`,
+      );
       return 1;
     }
     for (const [name, files] of rendered) recordRender(profiles.get(name)!, files);
@@ -111,7 +123,9 @@ function exitCodeFor(err: unknown): number {
     console.error(`synth: cannot ${e.syscall ?? 'access'} ${e.path}: ${e.code} (${e.message})`);
     return 1;
   }
-  console.error(`synth: internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again with SANDSTORE_DEBUG=1 for the stack trace and report it)`);
+  console.error(
+    `synth: internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again with SANDSTORE_DEBUG=1 for the stack trace and report it)`,
+  );
   if (process.env.SANDSTORE_DEBUG) console.error(e?.stack ?? String(err));
   return 1;
 }

@@ -13,7 +13,16 @@
  */
 import { Command, Option } from 'commander';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -36,7 +45,16 @@ interface Entry {
 
 const program = new Command('bench')
   .addOption(new Option('--runs <n>', 'runs per side').default(5).argParser(Number))
-  .addOption(new Option('--only <group>', 'run one group').choices(['synth', 'driver', 'flows', 'requests', 'scale', 'real-node']))
+  .addOption(
+    new Option('--only <group>', 'run one group').choices([
+      'synth',
+      'driver',
+      'flows',
+      'requests',
+      'scale',
+      'real-node',
+    ]),
+  )
   .addOption(new Option('--context <name>', 'local cluster context').default('sandstore-local'));
 program.parse();
 const opts = program.opts<{ runs: number; only?: string; context: string }>();
@@ -50,9 +68,17 @@ const median = (xs: number[]) => {
 /** Runs a command, returns seconds; throws with its output if it fails. */
 function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd = root): number {
   const t = performance.now();
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, NO_COLOR: '1', ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, {
+    cwd,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
   const s = (performance.now() - t) / 1000;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${cmd} ${args.join(' ')} exited ${r.status}:\n${(r.stdout ?? '').slice(-2000)}\n${(r.stderr ?? '').slice(-2000)}`,
+    );
   return s;
 }
 
@@ -61,7 +87,14 @@ function timed(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}
  * `overheadIn` (the namespace the commands act on), also records each side's own overhead (see
  * overheadOf) as a row of its own.
  */
-function compare(name: string, target: number | null, ours: () => number, baseline: () => number, notes: string, overheadIn?: string): Entry {
+function compare(
+  name: string,
+  target: number | null,
+  ours: () => number,
+  baseline: () => number,
+  notes: string,
+  overheadIn?: string,
+): Entry {
   const o: number[] = [];
   const b: number[] = [];
   const oo: number[] = [];
@@ -71,14 +104,29 @@ function compare(name: string, target: number | null, ours: () => number, baseli
     if (overheadIn) oo.push(overheadOf(o[i], lastWindow, OUR_AGENT, overheadIn));
     b.push(baseline());
     if (overheadIn) bo.push(overheadOf(b[i], lastWindow, 'kubectl', overheadIn));
-    process.stderr.write(`  ${name}: run ${i + 1}/${opts.runs}: ours ${o[i].toFixed(2)}s${overheadIn ? ` (overhead ${oo[i].toFixed(2)}s)` : ''}, baseline ${b[i].toFixed(2)}s${overheadIn ? ` (overhead ${bo[i].toFixed(2)}s)` : ''}\n`);
+    process.stderr.write(
+      `  ${name}: run ${i + 1}/${opts.runs}: ours ${o[i].toFixed(2)}s${overheadIn ? ` (overhead ${oo[i].toFixed(2)}s)` : ''}, baseline ${b[i].toFixed(2)}s${overheadIn ? ` (overhead ${bo[i].toFixed(2)}s)` : ''}\n`,
+    );
   }
-  const e = { name, ours_s: round(median(o)), baseline_s: round(median(b)), ratio: round(median(o) / median(b)), target, notes };
+  const e = {
+    name,
+    ours_s: round(median(o)),
+    baseline_s: round(median(b)),
+    ratio: round(median(o) / median(b)),
+    target,
+    notes,
+  };
   entries.push(e);
   if (overheadIn) {
     const m = median(oo);
-    entries.push({ name: `overhead: ${name}`, ours_s: round(m), baseline_s: round(median(bo)), ratio: round(m / median(bo)), target: null,
-      notes: `wall time minus the cluster's convergence (audit log: from the command's first request to the last write by the cluster's own components to the namespace or to volumes); absolute goal: ours < 0.5 s; ours ${m < 0.5 ? 'meets' : 'MISSES'} it` });
+    entries.push({
+      name: `overhead: ${name}`,
+      ours_s: round(m),
+      baseline_s: round(median(bo)),
+      ratio: round(m / median(bo)),
+      target: null,
+      notes: `wall time minus the cluster's convergence (audit log: from the command's first request to the last write by the cluster's own components to the namespace or to volumes); absolute goal: ours < 0.5 s; ours ${m < 0.5 ? 'meets' : 'MISSES'} it`,
+    });
   }
   return e;
 }
@@ -103,7 +151,10 @@ interface AuditEntry {
  */
 function auditEntries(from: number, to: number): AuditEntry[] {
   const file = auditLog();
-  if (!existsSync(file)) throw new Error(`no audit log at ${file}: restart the cluster with the current scripts (npm run cluster:down && npm run cluster:up)`);
+  if (!existsSync(file))
+    throw new Error(
+      `no audit log at ${file}: restart the cluster with the current scripts (npm run cluster:down && npm run cluster:up)`,
+    );
   const deadline = Date.now() + 15_000;
   while (Date.now() < deadline && lastAuditTime() <= to) spawnSync('sleep', ['0.2']);
   const out: AuditEntry[] = [];
@@ -134,7 +185,12 @@ function overheadOf(seconds: number, window: { from: number; to?: number }, agen
   const last = Math.max(...mine.map((e) => Date.parse(e.stageTimestamp)));
   const cluster = entries
     .filter((e) => !(e.userAgent ?? '').startsWith(agent) && WRITES.has(e.verb))
-    .filter((e) => e.objectRef?.namespace === namespace || e.objectRef?.resource === 'persistentvolumes' || e.objectRef?.resource === 'namespaces')
+    .filter(
+      (e) =>
+        e.objectRef?.namespace === namespace ||
+        e.objectRef?.resource === 'persistentvolumes' ||
+        e.objectRef?.resource === 'namespaces',
+    )
     .map((e) => Date.parse(e.stageTimestamp))
     .filter((t) => t >= first && t <= last);
   const converged = cluster.length > 0 ? Math.max(...cluster) : first;
@@ -149,15 +205,21 @@ function benchSynth(): void {
   // Warm both: our bundle cache, and the OS file cache for ts-node's type-check.
   timed('node', ['scripts/run-ts.mjs', 'main.ts', '--profile=ssd-raft'], env);
   timed('node', ['--loader', 'ts-node/esm', 'main.ts', '--profile=ssd-raft'], env);
-  const one = compare('synth one profile (ssd-raft)', 0.33,
+  const one = compare(
+    'synth one profile (ssd-raft)',
+    0.33,
     () => timed('node', ['scripts/run-ts.mjs', 'main.ts', '--profile=ssd-raft'], env),
     () => timed('node', ['--loader', 'ts-node/esm', 'main.ts', '--profile=ssd-raft'], env),
-    'baseline: the same main.ts through type-checking ts-node (node --loader ts-node/esm, the cdk8s template\'s runner in ESM form); absolute goal: ours < 0.5 s');
+    "baseline: the same main.ts through type-checking ts-node (node --loader ts-node/esm, the cdk8s template's runner in ESM form); absolute goal: ours < 0.5 s",
+  );
   one.notes += `; ours ${one.ours_s < 0.5 ? 'meets' : 'MISSES'} the 0.5 s goal`;
-  compare('synth all profiles', 0.33,
+  compare(
+    'synth all profiles',
+    0.33,
     () => timed('node', ['scripts/run-ts.mjs', 'main.ts'], env),
     () => timed('node', ['--loader', 'ts-node/esm', 'main.ts'], env),
-    'one process for every profile, both sides');
+    'one process for every profile, both sides',
+  );
   rmSync(out, { recursive: true, force: true });
 }
 
@@ -178,7 +240,8 @@ function kubectl(): string {
     }
   };
   walk(cache, 0);
-  if (found.length === 0) throw new Error('no kubectl: set KUBECTL, put one on PATH, or run `npm run cluster:up` (it builds one)');
+  if (found.length === 0)
+    throw new Error('no kubectl: set KUBECTL, put one on PATH, or run `npm run cluster:up` (it builds one)');
   return found.sort().at(-1)!;
 }
 
@@ -207,7 +270,14 @@ function kubectlFlows(profileName: string, namespace: string, dist: string, cont
   const deploy = [
     ...destroyAll,
     kc('apply', '-f', f(files.find((x) => x.startsWith('namespace-'))!)),
-    kc('apply', ...pick('storageclass-'), ...pick('configmap-'), ...files.filter((x) => x.startsWith('service-') && !x.endsWith('-external.yaml')).flatMap((x) => ['-f', f(x)]), ...pick('networkpolicy-'), ...pick('poddisruptionbudget-')),
+    kc(
+      'apply',
+      ...pick('storageclass-'),
+      ...pick('configmap-'),
+      ...files.filter((x) => x.startsWith('service-') && !x.endsWith('-external.yaml')).flatMap((x) => ['-f', f(x)]),
+      ...pick('networkpolicy-'),
+      ...pick('poddisruptionbudget-'),
+    ),
     kc('apply', '-f', f('statefulset-etcd.yaml')),
     kc('rollout', 'status', 'statefulset/etcd', '-n', namespace, '--timeout=120s'),
     kc('apply', '-f', f('job-sandstore-membership-bootstrap.yaml')),
@@ -237,15 +307,35 @@ function kubectlFlows(profileName: string, namespace: string, dist: string, cont
 }
 
 /** Our CLI, with the request count it prints when SANDSTORE_REQUEST_COUNT=1. */
-function ours(command: string, profileName: string, cwd = root, extra: string[] = []): { seconds: number; requests: number } {
+function ours(
+  command: string,
+  profileName: string,
+  cwd = root,
+  extra: string[] = [],
+): { seconds: number; requests: number } {
   const t = performance.now();
   lastWindow = { from: Date.now() };
-  const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', command, `--profile=${profileName}`, `--context=${opts.context}`, ...extra], {
-    cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SANDSTORE_REQUEST_COUNT: '1' }, maxBuffer: 64 << 20,
-  });
+  const r = spawnSync(
+    'node',
+    [
+      'scripts/run-ts.mjs',
+      'lib/runner/cli.ts',
+      command,
+      `--profile=${profileName}`,
+      `--context=${opts.context}`,
+      ...extra,
+    ],
+    {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1', SANDSTORE_REQUEST_COUNT: '1' },
+      maxBuffer: 64 << 20,
+    },
+  );
   const seconds = (performance.now() - t) / 1000;
   lastWindow.to = Date.now();
-  if (r.status !== 0) throw new Error(`${command} exited ${r.status}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`${command} exited ${r.status}:\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   const m = /api requests: (\d+)/.exec(r.stderr);
   return { seconds, requests: m ? Number(m[1]) : NaN };
 }
@@ -253,10 +343,22 @@ function ours(command: string, profileName: string, cwd = root, extra: string[] 
 function benchFlows(profileName = 'local', namespace = 'sandstore-local', label = 'local profile'): void {
   const k = kubectlFlows(profileName, namespace, join(root, 'dist', profileName), opts.context);
   ours('deploy', profileName); // warm: bundle cache, cluster
-  compare(`deploy (${label}, clean slate)`, 0.5, () => ours('deploy', profileName).seconds, () => k.run(k.deploy).seconds,
-    'baseline: the seed\'s Flow 2 + Flow 3 as kubectl commands (delete -f, delete pvc -l, wait --for=delete, apply per group, rollout status, wait job)', namespace);
-  compare(`update (${label}, rolling restart of 3 pods)`, 1.0, () => ours('update', profileName).seconds, () => k.run(k.update).seconds,
-    'baseline: kubectl rollout restart + rollout status; both wait for the same controller; ours also re-applies the config, checks dist/ is fresh and guards against crash loops', namespace);
+  compare(
+    `deploy (${label}, clean slate)`,
+    0.5,
+    () => ours('deploy', profileName).seconds,
+    () => k.run(k.deploy).seconds,
+    "baseline: the seed's Flow 2 + Flow 3 as kubectl commands (delete -f, delete pvc -l, wait --for=delete, apply per group, rollout status, wait job)",
+    namespace,
+  );
+  compare(
+    `update (${label}, rolling restart of 3 pods)`,
+    1.0,
+    () => ours('update', profileName).seconds,
+    () => k.run(k.update).seconds,
+    'baseline: kubectl rollout restart + rollout status; both wait for the same controller; ours also re-applies the config, checks dist/ is fresh and guards against crash loops',
+    namespace,
+  );
   updateBreakdown(profileName, label);
   // Each destroy is followed by a deploy (not timed), so that every destroy starts from the same state.
   const thenRedeploy = (measure: () => number) => () => {
@@ -266,12 +368,24 @@ function benchFlows(profileName = 'local', namespace = 'sandstore-local', label 
     lastWindow = window;
     return s;
   };
-  compare(`destroy (${label}, same end state)`, 0.5, thenRedeploy(() => ours('destroy', profileName).seconds), thenRedeploy(() => k.run(k.destroy).seconds),
-    'both sides end when every pod and claim of the profile is gone and the namespace\'s deletion is requested (kubectl: delete -f --wait=false, delete pvc -l --wait=false, wait --for=delete pod,pvc); ours also waits until the volumes are gone, and stops the data plane before etcd', namespace);
+  compare(
+    `destroy (${label}, same end state)`,
+    0.5,
+    thenRedeploy(() => ours('destroy', profileName).seconds),
+    thenRedeploy(() => k.run(k.destroy).seconds),
+    "both sides end when every pod and claim of the profile is gone and the namespace's deletion is requested (kubectl: delete -f --wait=false, delete pvc -l --wait=false, wait --for=delete pod,pvc); ours also waits until the volumes are gone, and stops the data plane before etcd",
+    namespace,
+  );
   // Against the seed's sequence as written too, on kwok only (on the real node that sequence also
   // waits out Sand Store's 30 s shutdown hang, which the row above already shows).
-  if (profileName === 'local') compare(`destroy (${label}) against the seed's Flow 2 as written`, null, thenRedeploy(() => ours('destroy', profileName).seconds), thenRedeploy(() => k.run(k.destroyAll).seconds),
-    'baseline: delete -f dist/ (which waits for every object, the namespace\'s finalization included), delete pvc -l, wait --for=delete pod; ours leaves the namespace\'s finalization (~5 s) to the next deploy of the profile, which waits for it');
+  if (profileName === 'local')
+    compare(
+      `destroy (${label}) against the seed's Flow 2 as written`,
+      null,
+      thenRedeploy(() => ours('destroy', profileName).seconds),
+      thenRedeploy(() => k.run(k.destroyAll).seconds),
+      "baseline: delete -f dist/ (which waits for every object, the namespace's finalization included), delete pvc -l, wait --for=delete pod; ours leaves the namespace's finalization (~5 s) to the next deploy of the profile, which waits for it",
+    );
   ours('destroy', profileName);
 }
 
@@ -282,12 +396,26 @@ function benchFlows(profileName = 'local', namespace = 'sandstore-local', label 
 function updateBreakdown(profileName: string, label: string): void {
   const traces: Map<string, number>[] = [];
   for (let i = 0; i < opts.runs; i++) {
-    const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'update', `--profile=${profileName}`, `--context=${opts.context}`], {
-      cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', SANDSTORE_TRACE: '1' }, maxBuffer: 64 << 20,
-    });
+    const r = spawnSync(
+      'node',
+      ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'update', `--profile=${profileName}`, `--context=${opts.context}`],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1', SANDSTORE_TRACE: '1' },
+        maxBuffer: 64 << 20,
+      },
+    );
     const line = /^trace: (.*)$/m.exec(r.stderr ?? '');
     if (r.status !== 0 || !line) throw new Error(`update exited ${r.status}: ${(r.stderr ?? '').slice(-1500)}`);
-    traces.push(new Map(line[1].split(', ').map((m) => { const at = m.lastIndexOf(' '); return [m.slice(0, at), Number(m.slice(at + 1, -2))] as const; })));
+    traces.push(
+      new Map(
+        line[1].split(', ').map((m) => {
+          const at = m.lastIndexOf(' ');
+          return [m.slice(0, at), Number(m.slice(at + 1, -2))] as const;
+        }),
+      ),
+    );
   }
   const at = (what: string) => median(traces.map((t) => t.get(what) ?? NaN)) / 1000;
   const steps: [string, number][] = [
@@ -298,8 +426,14 @@ function updateBreakdown(profileName: string, label: string): void {
     ['requests: the guard, the applies, the first lists', at('last response') - at('dist read')],
     ['watching the controller roll the pods, and exit', at('done') - at('last response')],
   ];
-  entries.push({ name: `update breakdown (${label})`, ours_s: round(at('done')), baseline_s: NaN, ratio: NaN, target: null,
-    notes: `medians of ${opts.runs} traced updates (SANDSTORE_TRACE=1): ${steps.map(([w, t]) => `${w} ${t.toFixed(3)} s`).join('; ')}` });
+  entries.push({
+    name: `update breakdown (${label})`,
+    ours_s: round(at('done')),
+    baseline_s: NaN,
+    ratio: NaN,
+    target: null,
+    notes: `medians of ${opts.runs} traced updates (SANDSTORE_TRACE=1): ${steps.map(([w, t]) => `${w} ${t.toFixed(3)} s`).join('; ')}`,
+  });
 }
 
 /**
@@ -313,7 +447,9 @@ function auditLog(): string {
 
 function lastAuditTime(): number {
   const lines = readFileSync(auditLog(), 'utf8').trimEnd().split('\n');
-  return Date.parse((JSON.parse(lines[lines.length - 1]) as { requestReceivedTimestamp: string }).requestReceivedTimestamp);
+  return Date.parse(
+    (JSON.parse(lines[lines.length - 1]) as { requestReceivedTimestamp: string }).requestReceivedTimestamp,
+  );
 }
 
 /** Runs `fn` and counts the requests the audit log saw during it, ours (the runner's user agent) and kubectl's. */
@@ -321,7 +457,8 @@ function audited(fn: () => void): { ours: number; kubectl: number } {
   const from = Date.now() - 50;
   fn();
   const entries = auditEntries(from, Date.now() + 50);
-  const count = (agent: string) => new Set(entries.filter((e) => (e.userAgent ?? '').startsWith(agent)).map((e) => e.auditID)).size;
+  const count = (agent: string) =>
+    new Set(entries.filter((e) => (e.userAgent ?? '').startsWith(agent)).map((e) => e.auditID)).size;
   return { ours: count(OUR_AGENT), kubectl: count('kubectl') };
 }
 
@@ -330,29 +467,52 @@ function benchRequests(): void {
   let clientSide = 0;
   // Every measured deploy starts from an empty cluster, so that both sides do the same work.
   ours('destroy', 'local');
-  const o = audited(() => { clientSide = ours('deploy', 'local').requests; }).ours;
+  const o = audited(() => {
+    clientSide = ours('deploy', 'local').requests;
+  }).ours;
   ours('destroy', 'local');
-  const b = audited(() => { k.run(k.deploy); }).kubectl;
+  const b = audited(() => {
+    k.run(k.deploy);
+  }).kubectl;
   // One profile at a time: the slow profile's deploy below is refused while local is live.
   ours('destroy', 'local');
-  entries.push({ name: 'API requests: deploy (local)', ours_s: o, baseline_s: b, ratio: round(o / b), target: null,
-    notes: `counts, not seconds, from the API server's audit log (requests received during the run, by user agent; kubectl's include discovery); the runner's own count was ${clientSide}` });
+  entries.push({
+    name: 'API requests: deploy (local)',
+    ours_s: o,
+    baseline_s: b,
+    ratio: round(o / b),
+    target: null,
+    notes: `counts, not seconds, from the API server's audit log (requests received during the run, by user agent; kubectl's include discovery); the runner's own count was ${clientSide}`,
+  });
   // The same with pods that take ~10 s to become Ready (kwok stage on the slow-ready image).
   const work = mkdtempSync(join(tmpdir(), 'bench-slow-'));
   copyProject(work);
-  writeFileSync(join(work, 'profiles', 'slow.ts'), `import { defineProfile } from '../lib/profile.js';
+  writeFileSync(
+    join(work, 'profiles', 'slow.ts'),
+    `import { defineProfile } from '../lib/profile.js';
 import base from './local.js';
 export default defineProfile({ ...base, name: 'slow', namespace: 'sandstore-slow', image: { registry: 'sandstore.test', repository: 'sandstore-node', tag: 'slow-ready', pullPolicy: 'IfNotPresent' }, storage: { ...base.storage, className: 'sandstore-local-ssd-slow' }, clientAccess: { nodePortBase: 30480 } });
-`);
+`,
+  );
   timed('node', ['scripts/run-ts.mjs', 'main.ts', '--profile=slow'], {}, work);
   let slow = { seconds: 0, requests: 0 };
-  const os = audited(() => { slow = ours('deploy', 'slow', work); }).ours;
+  const os = audited(() => {
+    slow = ours('deploy', 'slow', work);
+  }).ours;
   const ks = kubectlFlows('slow', 'sandstore-slow', join(work, 'dist', 'slow'), opts.context);
   let kubectlSeconds = 0;
   ours('destroy', 'slow', work);
-  const bs = audited(() => { kubectlSeconds = ks.run(ks.deploy).seconds; }).kubectl;
-  entries.push({ name: 'API requests: deploy with pods slow to become Ready (~10 s each)', ours_s: os, baseline_s: bs, ratio: round(os / bs), target: null,
-    notes: `audit log as above. Ours must not grow with the wait: ${os} here vs ${o} when fast (${os <= o + 4 ? 'flat' : 'GROWS'}); took ${slow.seconds.toFixed(1)}s vs kubectl ${kubectlSeconds.toFixed(1)}s` });
+  const bs = audited(() => {
+    kubectlSeconds = ks.run(ks.deploy).seconds;
+  }).kubectl;
+  entries.push({
+    name: 'API requests: deploy with pods slow to become Ready (~10 s each)',
+    ours_s: os,
+    baseline_s: bs,
+    ratio: round(os / bs),
+    target: null,
+    notes: `audit log as above. Ours must not grow with the wait: ${os} here vs ${o} when fast (${os <= o + 4 ? 'flat' : 'GROWS'}); took ${slow.seconds.toFixed(1)}s vs kubectl ${kubectlSeconds.toFixed(1)}s`,
+  });
   ours('destroy', 'slow', work);
   rmSync(work, { recursive: true, force: true });
 }
@@ -377,22 +537,42 @@ async function benchScale(): Promise<void> {
   const deploys = new Map<number, number>();
   for (const n of [3, 9, 51]) {
     const name = `scale-${n}`;
-    writeFileSync(join(work, 'profiles', `${name}.ts`), `import { defineProfile } from '../lib/profile.js';
+    writeFileSync(
+      join(work, 'profiles', `${name}.ts`),
+      `import { defineProfile } from '../lib/profile.js';
 import base from './local.js';
 export default defineProfile({ ...base, name: '${name}', namespace: 'sandstore-${name}', raft: { ...base.raft, replicas: ${n} }, storage: { ...base.storage, className: 'sandstore-local-ssd-${name}' }, clientAccess: { nodePortBase: ${31000 + n * 10} } });
-`);
-    const synth = median(Array.from({ length: opts.runs }, () => timed('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${name}`], {}, work)));
+`,
+    );
+    const synth = median(
+      Array.from({ length: opts.runs }, () =>
+        timed('node', ['scripts/run-ts.mjs', 'main.ts', `--profile=${name}`], {}, work),
+      ),
+    );
     // The median of `runs` deploys (each a clean slate: the first run's objects go in the next's).
     const runs = Array.from({ length: opts.runs }, () => ours('deploy', name, work));
     const deploy = { seconds: median(runs.map((r) => r.seconds)), requests: runs[0].requests };
     deploys.set(n, deploy.seconds);
-    entries.push({ name: `scale: ${n} Raft replicas`, ours_s: round(deploy.seconds), baseline_s: round(synth), ratio: NaN, target: null,
-      notes: `ours_s = deploy (clean slate to Ready, median of ${opts.runs}, ${deploy.requests} API requests), baseline_s = synth of this profile (median); no baseline here: the row shows how cost grows with replicas (the local profile has ${base.raft.replicas})` });
+    entries.push({
+      name: `scale: ${n} Raft replicas`,
+      ours_s: round(deploy.seconds),
+      baseline_s: round(synth),
+      ratio: NaN,
+      target: null,
+      notes: `ours_s = deploy (clean slate to Ready, median of ${opts.runs}, ${deploy.requests} API requests), baseline_s = synth of this profile (median); no baseline here: the row shows how cost grows with replicas (the local profile has ${base.raft.replicas})`,
+    });
     ours('destroy', name, work);
   }
   const growth = deploys.get(51)! / deploys.get(3)!;
-  entries.push({ name: 'scale: deploy at 51 Raft replicas / at 3', ours_s: round(deploys.get(51)!), baseline_s: round(deploys.get(3)!), ratio: round(growth), target: 2,
-    notes: 'ours_s = deploy at 51, baseline_s = deploy at 3 (medians); the data plane starts its members together (podManagementPolicy Parallel)' });
+  entries.push({
+    name: 'scale: deploy at 51 Raft replicas / at 3',
+    ours_s: round(deploys.get(51)!),
+    baseline_s: round(deploys.get(3)!),
+    ratio: round(growth),
+    target: 2,
+    notes:
+      'ours_s = deploy at 51, baseline_s = deploy at 3 (medians); the data plane starts its members together (podManagementPolicy Parallel)',
+  });
   rmSync(work, { recursive: true, force: true });
 }
 
@@ -453,20 +633,54 @@ async function againstLoopback(driver: string, upstream: string, seeds: readonly
  * none: a failure there must not lose the loopback rows.
  */
 function againstLocalProfile(work: string): DriverSummary | string {
-  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] });
+  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], {
+    cwd: root,
+    stdio: ['ignore', process.stderr, 'inherit'],
+  });
   const results = join(work, 'results');
   process.stderr.write('  driver: the local-node profile, through npm run benchmark --fresh\n');
-  const load = [`--duration=${LOAD.duration_s}`, `--warmup=${LOAD.warmup_s}`, `--concurrency=${LOAD.concurrency}`, `--block-size=${LOAD.block_size_bytes}`];
-  const r = spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'benchmark', '--profile=local-node', `--context=${opts.context}`, '--fresh', ...load, `--results-dir=${results}`], {
-    cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, maxBuffer: 16 << 20,
-  });
-  spawnSync('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'destroy', '--profile=local-node', `--context=${opts.context}`], { cwd: root, stdio: 'ignore' });
-  if (r.status !== 0) return `local-node profile not measured: npm run benchmark exited ${r.status}: ${lastLine(`${r.stdout}\n${r.stderr}`)}`;
+  const load = [
+    `--duration=${LOAD.duration_s}`,
+    `--warmup=${LOAD.warmup_s}`,
+    `--concurrency=${LOAD.concurrency}`,
+    `--block-size=${LOAD.block_size_bytes}`,
+  ];
+  const r = spawnSync(
+    'node',
+    [
+      'scripts/run-ts.mjs',
+      'lib/runner/cli.ts',
+      'benchmark',
+      '--profile=local-node',
+      `--context=${opts.context}`,
+      '--fresh',
+      ...load,
+      `--results-dir=${results}`,
+    ],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+      maxBuffer: 16 << 20,
+    },
+  );
+  spawnSync(
+    'node',
+    ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'destroy', '--profile=local-node', `--context=${opts.context}`],
+    { cwd: root, stdio: 'ignore' },
+  );
+  if (r.status !== 0)
+    return `local-node profile not measured: npm run benchmark exited ${r.status}: ${lastLine(`${r.stdout}\n${r.stderr}`)}`;
   const dir = join(results, 'local-node');
   return DriverSummary.parse(JSON.parse(readFileSync(join(dir, readdirSync(dir)[0], 'summary.json'), 'utf8')));
 }
 
-const lastLine = (text: string) => text.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
+const lastLine = (text: string) =>
+  text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .at(-1) ?? '';
 
 /** Sand Store's source: SANDSTORE_SOURCE, else shared/sandstore beside an ancestor (as images.sh finds it). */
 function sandstoreSource(): string {
@@ -474,12 +688,27 @@ function sandstoreSource(): string {
 }
 
 /** Runs the driver (asynchronously: the loopback nodes' stderr pipes must keep draining) and reads its summary. */
-async function runLoad(driver: string, seeds: readonly string[], operations: readonly Operation[], duration: number, warmup: number, out: string): Promise<DriverSummary> {
+async function runLoad(
+  driver: string,
+  seeds: readonly string[],
+  operations: readonly Operation[],
+  duration: number,
+  warmup: number,
+  out: string,
+): Promise<DriverSummary> {
   mkdirSync(out, { recursive: true });
-  const options = { seeds: [...seeds], concurrency: LOAD.concurrency, block_size_bytes: LOAD.block_size_bytes, duration_s: duration, warmup_s: warmup, operations: [...operations] };
+  const options = {
+    seeds: [...seeds],
+    concurrency: LOAD.concurrency,
+    block_size_bytes: LOAD.block_size_bytes,
+    duration_s: duration,
+    warmup_s: warmup,
+    operations: [...operations],
+  };
   await runChild(driver, driverArgs(options, out), out);
   const parsed = DriverSummary.safeParse(JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')));
-  if (!parsed.success) throw new Error(`the driver's ${join(out, 'summary.json')} does not match its schema: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new Error(`the driver's ${join(out, 'summary.json')} does not match its schema: ${parsed.error.message}`);
   return parsed.data;
 }
 
@@ -489,15 +718,25 @@ function runChild(cmd: string, args: readonly string[], cwd: string): Promise<vo
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let tail = '';
     // Both streams: the driver says why it stopped on standard output, next to its progress.
-    const keep = (s: string) => { tail = (tail + s).slice(-2000); };
+    const keep = (s: string) => {
+      tail = (tail + s).slice(-2000);
+    };
     child.stdout.setEncoding('utf8').on('data', keep);
     child.stderr.setEncoding('utf8').on('data', keep);
     child.once('error', (err) => reject(new Error(`cannot run ${cmd}: ${err.message}`)));
-    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} ended with ${signal ?? `exit ${code}`}:\n${tail}`))));
+    child.once('close', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${cmd} ${args.join(' ')} ended with ${signal ?? `exit ${code}`}:\n${tail}`)),
+    );
   });
 }
 
-interface MemoryRuns { op: Operation; short: DriverSummary; long: DriverSummary }
+interface MemoryRuns {
+  op: Operation;
+  short: DriverSummary;
+  long: DriverSummary;
+}
 
 /**
  * The operation of the memory runs: the fastest one whose calls carry no data, so that what grows
@@ -509,7 +748,12 @@ const MEMORY_OP: Operation = 'stat';
  * MEMORY_OP alone (no warm-up): once for MEMORY_SHORT_S, once for as long as a million samples take
  * at its rate, at most MEMORY_MAX_S.
  */
-async function memoryRuns(driver: string, seeds: readonly string[], ceiling: DriverSummary, work: string): Promise<MemoryRuns> {
+async function memoryRuns(
+  driver: string,
+  seeds: readonly string[],
+  ceiling: DriverSummary,
+  work: string,
+): Promise<MemoryRuns> {
   const rate = ceiling.phases.find((p) => p.operation === MEMORY_OP)?.ops_per_s ?? 1;
   const long = Math.min(MEMORY_MAX_S, Math.ceil((1.1 * MEMORY_SAMPLES) / Math.max(rate, 1)));
   const short = Math.min(MEMORY_SHORT_S, long / 4);
@@ -527,25 +771,42 @@ async function memoryRuns(driver: string, seeds: readonly string[], ceiling: Dri
  */
 function buildUpstreamBench(source: string, work: string): string {
   const out = join(work, 'upstream-bench');
-  timed('go', ['build', '-trimpath', '-o', out, './clients/bench'], { CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false' }, source);
+  timed(
+    'go',
+    ['build', '-trimpath', '-o', out, './clients/bench'],
+    { CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false' },
+    source,
+  );
   return out;
 }
 
 /** Runs upstream's clients/bench in `cwd` (it writes results/ and run/ there); total_ops per operation. */
 async function runUpstreamBench(bin: string, seeds: readonly string[], cwd: string): Promise<Map<string, number>> {
   mkdirSync(cwd, { recursive: true });
-  await runChild(bin, [`--seeds=${seeds.join(',')}`, `--concurrency=${LOAD.concurrency}`, `--duration=${LOAD.duration_s}`, `--block-size=${LOAD.block_size_bytes}`], cwd);
+  await runChild(
+    bin,
+    [
+      `--seeds=${seeds.join(',')}`,
+      `--concurrency=${LOAD.concurrency}`,
+      `--duration=${LOAD.duration_s}`,
+      `--block-size=${LOAD.block_size_bytes}`,
+    ],
+    cwd,
+  );
   const dir = join(cwd, 'results', 'bench');
-  const [header, ...rows] = readFileSync(join(dir, readdirSync(dir)[0]), 'utf8').trim().split('\n').map((l) => l.split(','));
+  const [header, ...rows] = readFileSync(join(dir, readdirSync(dir)[0]), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','));
   const col = header.indexOf('total_ops');
   return new Map(rows.map((r) => [r[0], Number(r[col])]));
 }
 
 /** What each operation's calls are, where it explains a rate (Sand Store 7ab6010's client library and server). */
 const OPERATION_NOTES: Record<Operation, string> = {
-  write: 'a write call mostly appends to the client library\'s 2 MiB buffer; about one in 512 sends it',
-  read: 'each read call receives a whole chunk (up to 8 MiB) whatever length is asked (the server\'s handleRead ignores it); upstream\'s count is mostly of empty reads past the end of its files, which it never starts over (the library returns no bytes, not io.EOF)',
-  stat: 'stat of the worker\'s own file',
+  write: "a write call mostly appends to the client library's 2 MiB buffer; about one in 512 sends it",
+  read: "each read call receives a whole chunk (up to 8 MiB) whatever length is asked (the server's handleRead ignores it); upstream's count is mostly of empty reads past the end of its files, which it never starts over (the library returns no bytes, not io.EOF)",
+  stat: "stat of the worker's own file",
   create: 'open with O_CREATE of a new file, then close: two commits through Raft',
   listdir: 'lists / with every file the earlier phases created in it: its rate falls as they add up',
 };
@@ -555,7 +816,7 @@ const OPERATION_NOTES: Record<Operation, string> = {
  * driver is pushed hardest: its ceiling whatever the target, since a closed loop costs the driver
  * the same CPU per call against any target (less against a slower one: fewer calls per second).
  */
-const driverCeiling = (p: Phase) => ((p.ok_ops + p.error_count + p.warmup.ops) / Math.max(p.cpu_s ?? NaN, 1e-6));
+const driverCeiling = (p: Phase) => (p.ok_ops + p.error_count + p.warmup.ops) / Math.max(p.cpu_s ?? NaN, 1e-6);
 
 function ceilingRows(ceiling: DriverSummary, profile: DriverSummary | string, theirs: Map<string, number>): void {
   const cap = 1000 * LOAD.concurrency;
@@ -563,17 +824,27 @@ function ceilingRows(ceiling: DriverSummary, profile: DriverSummary | string, th
   for (const p of ceiling.phases) {
     const q = typeof profile === 'string' ? undefined : profile.phases.find((x) => x.operation === p.operation);
     const rate = q ? q.ops_per_s : NaN;
-    const local = q ? `local-node (npm run benchmark --fresh): p50 ${q.latency_ms.p50.toFixed(3)} ms, ${q.total_ops} calls, ${q.error_count} errors` : `${profile as string}`;
+    const local = q
+      ? `local-node (npm run benchmark --fresh): p50 ${q.latency_ms.p50.toFixed(3)} ms, ${q.total_ops} calls, ${q.error_count} errors`
+      : `${profile as string}`;
     const perCall = ((p.cpu_s ?? NaN) / (p.ok_ops + p.error_count + p.warmup.ops)) * 1e6;
     entries.push({
-      name: `load driver ceiling: ${p.operation} (ops/s)`, ours_s: round(rate), baseline_s: round(driverCeiling(p)), ratio: round(rate / driverCeiling(p)), target: 0.5,
+      name: `load driver ceiling: ${p.operation} (ops/s)`,
+      ours_s: round(rate),
+      baseline_s: round(driverCeiling(p)),
+      ratio: round(rate / driverCeiling(p)),
+      target: 0.5,
       notes: `successful ops/s; ours = what the local-node profile delivers, measured by \`npm run benchmark --fresh\`; baseline = the driver's own ceiling: calls per second of its own CPU (${perCall.toFixed(1)} µs of driver CPU per call, user + system), measured against the fastest target here, a ${LOOPBACK_NODES}-node Sand Store on loopback that the bench starts and stops (one node cannot commit writes in Sand Store 7ab6010), where it ran ${round(p.ops_per_s)} ops/s (p50 ${p.latency_ms.p50.toFixed(3)} ms, ${p.total_ops} calls, ${p.error_count} errors) on this machine's ${cpus().length} cores shared with the nodes; ${setup}. ${local}. Upstream clients/bench, same loopback nodes, same phase: total_ops ${theirs.get(p.operation) ?? '–'} (its cap ${cap}) vs ours ${p.total_ops}. ${OPERATION_NOTES[p.operation]}`,
     });
   }
   const ours = ceiling.phases.reduce((s, p) => s + p.total_ops, 0);
   const up = [...theirs.values()].reduce((s, n) => s + n, 0);
   entries.push({
-    name: 'load driver vs upstream clients/bench: total_ops, five phases (loopback)', ours_s: ours, baseline_s: up, ratio: round(ours / up), target: null,
+    name: 'load driver vs upstream clients/bench: total_ops, five phases (loopback)',
+    ours_s: ours,
+    baseline_s: up,
+    ratio: round(ours / up),
+    target: null,
     notes: `counts, not seconds: calls measured by each, ours then upstream's, against the same ${LOOPBACK_NODES}-node loopback Sand Store, ${setup} (upstream: no warm-up). Upstream sends every sample into a channel of 1000 × concurrency = ${cap} that is read only after the phase, so a phase stops counting (and its workers stop calling) at ${cap}: ${ceiling.phases.map((p) => `${p.operation} ${p.total_ops} vs ${theirs.get(p.operation) ?? '–'}`).join(', ')}`,
   });
 }
@@ -590,11 +861,16 @@ function memoryRow(m: MemoryRuns, ceiling: DriverSummary): void {
   const rate = b.samples / m.long.options.duration_s;
   // RSS moves by a MiB or so with the garbage collector alone: what that is per million samples here.
   const noise = (1e6 / (b.samples - a.samples)).toFixed(1);
-  const reach = b.samples >= MEMORY_SAMPLES
-    ? `the long run recorded ${b.samples} samples, a million measured`
-    : `EXTRAPOLATED: a million samples of ${m.op} take ${Math.round(MEMORY_SAMPLES / rate)} s here (${Math.round(rate)}/s), more than the ${MEMORY_MAX_S} s allowed, so the figure is scaled from ${b.samples - a.samples}`;
+  const reach =
+    b.samples >= MEMORY_SAMPLES
+      ? `the long run recorded ${b.samples} samples, a million measured`
+      : `EXTRAPOLATED: a million samples of ${m.op} take ${Math.round(MEMORY_SAMPLES / rate)} s here (${Math.round(rate)}/s), more than the ${MEMORY_MAX_S} s allowed, so the figure is scaled from ${b.samples - a.samples}`;
   entries.push({
-    name: 'load driver memory per million samples (MiB)', ours_s: round(perMillion), baseline_s: NaN, ratio: NaN, target: null,
+    name: 'load driver memory per million samples (MiB)',
+    ours_s: round(perMillion),
+    baseline_s: NaN,
+    ratio: NaN,
+    target: null,
     notes: `the driver's peak RSS (summary.json memory; samples = calls recorded) running ${m.op} alone against the loopback nodes: ${mib(a.max_rss_bytes)} MiB after ${a.samples} samples in ${m.short.options.duration_s} s, ${mib(b.max_rss_bytes)} MiB after ${b.samples} in ${m.long.options.duration_s} s; ours = the difference per million samples (latencies go into histograms, not lists), where 1 MiB of RSS noise is ±${noise} MiB. ${reach}. Peak RSS per million samples of the long run, fixed cost included: ${mib((b.max_rss_bytes / b.samples) * 1e6)} MiB. The ceiling run (all five operations, read receiving whole chunks) peaked at ${mib(ceiling.memory.max_rss_bytes)} MiB with ${ceiling.memory.samples} samples`,
   });
 }
@@ -607,7 +883,10 @@ if (!only || only === 'synth') benchSynth();
 if (!only || only === 'driver') await benchDriver();
 if (!only || (only !== 'synth' && only !== 'driver')) {
   // up.sh prints its cluster.env on stdout; keep stdout for the table.
-  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], { cwd: root, stdio: ['ignore', process.stderr, 'inherit'] });
+  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], {
+    cwd: root,
+    stdio: ['ignore', process.stderr, 'inherit'],
+  });
   if (!only || only === 'flows') benchFlows();
   if (!only || only === 'requests') benchRequests();
   if (!only || only === 'scale') await benchScale();
@@ -615,7 +894,8 @@ if (!only || (only !== 'synth' && only !== 'driver')) {
   // the cluster has one (`npm run cluster:up` without --no-node).
   if (!only || only === 'real-node') {
     if (hasRealNode()) benchFlows('local-node', 'sandstore-node', 'real node, local-node profile');
-    else process.stderr.write('bench: no real node in this cluster (started with --no-node?): real-node rows skipped\n');
+    else
+      process.stderr.write('bench: no real node in this cluster (started with --no-node?): real-node rows skipped\n');
   }
 }
 
@@ -633,7 +913,13 @@ mkdirSync(join(root, 'bench'), { recursive: true });
 // With --only, the other groups' rows of the last full run are kept: one group re-run never
 // erases the rest of the record.
 const resultsFile = join(root, 'bench', 'results.json');
-const kept = only && existsSync(resultsFile)
-  ? ((JSON.parse(readFileSync(resultsFile, 'utf8')) as { entries?: Entry[] }).entries ?? []).filter((e) => !entries.some((n) => n.name === e.name))
-  : [];
-writeFileSync(resultsFile, `${JSON.stringify({ machine: `${process.platform} ${process.arch}, node ${process.version}`, runs: opts.runs, entries: [...kept, ...entries] }, null, 2)}\n`);
+const kept =
+  only && existsSync(resultsFile)
+    ? ((JSON.parse(readFileSync(resultsFile, 'utf8')) as { entries?: Entry[] }).entries ?? []).filter(
+        (e) => !entries.some((n) => n.name === e.name),
+      )
+    : [];
+writeFileSync(
+  resultsFile,
+  `${JSON.stringify({ machine: `${process.platform} ${process.arch}, node ${process.version}`, runs: opts.runs, entries: [...kept, ...entries] }, null, 2)}\n`,
+);

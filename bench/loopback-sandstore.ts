@@ -50,10 +50,18 @@ export async function startLoopbackSandstore(opts: LoopbackOptions): Promise<Loo
   const client = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const etcd = {
-    name: 'etcd', program: bins.etcd, cwd: dir, env: { PATH: process.env.PATH ?? '' },
+    name: 'etcd',
+    program: bins.etcd,
+    cwd: dir,
+    env: { PATH: process.env.PATH ?? '' },
     args: [
-      '--name=loopback', `--data-dir=${join(dir, 'etcd')}`, `--listen-client-urls=${client}`, `--advertise-client-urls=${client}`,
-      `--listen-peer-urls=${peer}`, `--initial-advertise-peer-urls=${peer}`, `--initial-cluster=loopback=${peer}`,
+      '--name=loopback',
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=loopback=${peer}`,
       // Nothing to keep: fsync costs would only slow the node's start.
       '--unsafe-no-fsync',
     ],
@@ -62,11 +70,27 @@ export async function startLoopbackSandstore(opts: LoopbackOptions): Promise<Loo
     const [id, address, dataDir] = [`loopback-${i}`, `127.0.0.1:${port}`, join(dir, `loopback-${i}`)];
     mkdirSync(dataDir, { recursive: true });
     // Only what the runtime contract names: the caller's RAFT_* or ADVERTISE_HOST must not leak in.
-    const env = { PATH: process.env.PATH ?? '', ETCD_ENDPOINTS: `127.0.0.1:${clientPort}`, NODE_ID: id, LISTEN_ADDR: address, DATA_DIR: dataDir };
+    const env = {
+      PATH: process.env.PATH ?? '',
+      ETCD_ENDPOINTS: `127.0.0.1:${clientPort}`,
+      NODE_ID: id,
+      LISTEN_ADDR: address,
+      DATA_DIR: dataDir,
+    };
     return { name: id, id, address, dataDir, program: bins.sandstore, args: ['--server', 'node'], env, cwd: dataDir };
   });
-  const members = nodes.map((n) => ({ key: `/sandstore/config/nodes/${n.id}`, value: JSON.stringify({ id: n.id, address: n.address, role: 'voter' }) }));
-  const ss = await startLocalSandstore({ dataRoot: dir, etcd: [etcd], etcdEndpoint: `127.0.0.1:${clientPort}`, members, nodes, limits: LIMITS });
+  const members = nodes.map((n) => ({
+    key: `/sandstore/config/nodes/${n.id}`,
+    value: JSON.stringify({ id: n.id, address: n.address, role: 'voter' }),
+  }));
+  const ss = await startLocalSandstore({
+    dataRoot: dir,
+    etcd: [etcd],
+    etcdEndpoint: `127.0.0.1:${clientPort}`,
+    members,
+    nodes,
+    limits: LIMITS,
+  });
   return { seeds: nodes.map((n) => n.address), stop: () => ss.stop() };
 }
 
@@ -92,14 +116,18 @@ function ensureEtcd(cache: string): string {
   // Looked at before the lock: build.sh holds it for its whole run, kubernetes and kwok included.
   if (['.complete', 'etcd', 'etcdctl'].every((f) => existsSync(join(bin, f)))) return join(bin, 'etcd');
   // build.sh's recipe for etcd and etcdctl alone (its ldflags, its go.mod), installed as it does.
-  underLock(join(cache, '.build.lock'), `etcd ${version}`, `
+  underLock(
+    join(cache, '.build.lock'),
+    `etcd ${version}`,
+    `
     [[ -f $BIN/.complete && -x $BIN/etcd && -x $BIN/etcdctl ]] && exit 0
     echo "loopback Sand Store: building etcd $VERSION into $BIN" >&2
     export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
     tmp=$(mktemp -d "$CACHE/.build.XXXXXX"); trap 'rm -rf "$tmp"' EXIT
     (cd "$LC" && go build -trimpath -ldflags="-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$VERSION" -o "$tmp/" ./etcd go.etcd.io/etcd/etcdctl/v3)
     rm -rf "$BIN"; mkdir -p "$BIN"; mv "$tmp/etcd" "$tmp/etcdctl" "$BIN/"; date -u +%FT%TZ >"$BIN/.complete"`,
-  { BIN: bin, VERSION: version, CACHE: cache, LC: lc });
+    { BIN: bin, VERSION: version, CACHE: cache, LC: lc },
+  );
   return join(bin, 'etcd');
 }
 
@@ -112,7 +140,10 @@ function ensureSandstore(cache: string, source: string): string {
   // Looked at before the lock: images.sh holds it while it also builds and pushes images.
   if (existsSync(join(dir, '.complete'))) return join(dir, 'sandstore');
   // images.sh's sandstore_bins: the node with the tags, the clients without, moved in complete.
-  underLock(join(cache, '.images.lock'), 'Sand Store', `
+  underLock(
+    join(cache, '.images.lock'),
+    'Sand Store',
+    `
     [[ -f $DIR/.complete ]] && exit 0
     echo "loopback Sand Store: building Sand Store from $SRC into $DIR (cold: about 3 minutes)" >&2
     export CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
@@ -122,7 +153,8 @@ function ensureSandstore(cache: string, source: string): string {
     go -C "$SRC" build -trimpath -o "$tmp/durability_smoke" ./clients/durability_smoke
     echo "$SRC tags=$TAGS $GOVERSION" >"$tmp/.complete"
     rm -rf "$DIR"; mkdir -p "$(dirname "$DIR")"; mv -T "$tmp" "$DIR"; trap - EXIT`,
-  { DIR: dir, SRC: src, CACHE: cache, TAGS: SANDSTORE_TAGS, GOVERSION: goVersion });
+    { DIR: dir, SRC: src, CACHE: cache, TAGS: SANDSTORE_TAGS, GOVERSION: goVersion },
+  );
   return join(dir, 'sandstore');
 }
 
@@ -132,7 +164,8 @@ function ensureSandstore(cache: string, source: string): string {
  */
 function underLock(lock: string, what: string, script: string, env: Record<string, string>): void {
   const r = spawnSync('flock', ['-w', String(LOCK_WAIT_S), lock, 'bash', '-euo', 'pipefail', '-c', script], {
-    env: { ...process.env, ...env }, stdio: ['ignore', process.stderr, process.stderr],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', process.stderr, process.stderr],
   });
   if (r.error) throw new Error(`cannot run flock to find or build ${what}: ${r.error.message}`);
   if (r.status !== 0) throw new Error(`finding or building ${what} failed (exit ${r.status}; its output is above)`);

@@ -8,7 +8,11 @@
 export class CommandError extends Error {
   private readonly lines: string[];
 
-  public constructor(message: string, public readonly exitCode: 1 | 2 | 130, details: readonly string[] = []) {
+  public constructor(
+    message: string,
+    public readonly exitCode: 1 | 2 | 130,
+    details: readonly string[] = [],
+  ) {
     super(message);
     this.name = new.target.name;
     this.lines = [...details];

@@ -51,7 +51,11 @@ export function outputDigest(files: ReadonlyMap<string, string>): string {
 export function filesOnDisk(outDir: string, profileName: string): Map<string, string> {
   const dir = join(outDir, profileName);
   if (!existsSync(dir)) return new Map();
-  return new Map(readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
+  return new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith('.yaml'))
+      .map((f) => [f, readFileSync(join(dir, f), 'utf8')]),
+  );
 }
 
 const cacheDir = (root: string) => join(root, 'node_modules', '.cache', 'sandstore-deploy');
@@ -62,7 +66,9 @@ const RECORDS_KEPT = 16;
 function readRecords(root: string, profileName: string): [string, string][] {
   try {
     const parsed = JSON.parse(readFileSync(recordsFile(root, profileName), 'utf8')) as unknown;
-    return Array.isArray(parsed) ? (parsed.filter((r) => Array.isArray(r) && r.length === 2) as [string, string][]) : [];
+    return Array.isArray(parsed)
+      ? (parsed.filter((r) => Array.isArray(r) && r.length === 2) as [string, string][])
+      : [];
   } catch {
     return []; // no record yet, or a damaged one: a miss
   }
@@ -109,6 +115,9 @@ function writeAtomically(file: string, text: string): void {
 /** Records that the current inputs render `files`. */
 export function recordRender(profile: Profile, files: ReadonlyMap<string, string>, root = projectRoot()): void {
   const input = inputDigest(profile, root);
-  const records = [[input, outputDigest(files)] as [string, string], ...readRecords(root, profile.name).filter(([i]) => i !== input)].slice(0, RECORDS_KEPT);
+  const records = [
+    [input, outputDigest(files)] as [string, string],
+    ...readRecords(root, profile.name).filter(([i]) => i !== input),
+  ].slice(0, RECORDS_KEPT);
   writeAtomically(recordsFile(root, profile.name), `${JSON.stringify(records)}\n`);
 }

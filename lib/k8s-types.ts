@@ -1,6 +1,19 @@
 import type {
-  V1ConfigMap, V1CSINode, V1Endpoints, V1Job, V1Lease, V1Namespace, V1NetworkPolicy, V1Node, V1PersistentVolume, V1PersistentVolumeClaim,
-  V1Pod, V1PodDisruptionBudget, V1Service, V1StatefulSet, V1StorageClass,
+  V1ConfigMap,
+  V1CSINode,
+  V1Endpoints,
+  V1Job,
+  V1Lease,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1Node,
+  V1PersistentVolume,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Service,
+  V1StatefulSet,
+  V1StorageClass,
 } from '@kubernetes/client-node';
 import type { Manifest } from './synth.js';
 
@@ -69,7 +82,11 @@ export type Expected<T> = T extends Date
       : T;
 
 /** The object of `kind` named `name`, as a check reads it (see Expected), if there is one. */
-export function findIn<K extends KindName>(objects: readonly Manifest[], kind: K, name: string): Expected<KindModels[K]> | undefined {
+export function findIn<K extends KindName>(
+  objects: readonly Manifest[],
+  kind: K,
+  name: string,
+): Expected<KindModels[K]> | undefined {
   const found = objects.find((o) => isManifestOf(o, kind) && o.metadata.name === name);
   return found as Expected<KindModels[K]> | undefined;
 }
@@ -77,7 +94,8 @@ export function findIn<K extends KindName>(objects: readonly Manifest[], kind: K
 /** The object of `kind` named `name`, as a check reads it (see Expected). */
 export function find<K extends KindName>(objects: readonly Manifest[], kind: K, name: string): Expected<KindModels[K]> {
   const found = findIn(objects, kind, name);
-  if (!found) throw new Error(`no ${kind} ${name} among: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (!found)
+    throw new Error(`no ${kind} ${name} among: ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
 }
 

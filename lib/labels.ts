@@ -1,4 +1,3 @@
-
 /**
  * The one label scheme. Every object a profile makes carries the profile labels, including the pod
  * and claim templates, so that the runner can find (and delete) everything a profile made with one

@@ -23,15 +23,22 @@ export function strictOptionValues(command: Command): Command {
     option.argParser((value: string, previous: unknown) => {
       const first = given.get(flag);
       if (first !== undefined) {
-        throw new InvalidArgumentError(`${flag} is given more than once (${JSON.stringify(first)}, then ` + `${JSON.stringify(value)}); give it once`);
+        throw new InvalidArgumentError(
+          `${flag} is given more than once (${JSON.stringify(first)}, then ` +
+            `${JSON.stringify(value)}); give it once`,
+        );
       }
       given.set(flag, value);
       const env = option.envVar ? ` (or ${option.envVar})` : '';
       if (value.trim() === '') {
-        throw new InvalidArgumentError(`${flag}${env} is empty; give a value (${option.flags}) or leave the option out`);
+        throw new InvalidArgumentError(
+          `${flag}${env} is empty; give a value (${option.flags}) or leave the option out`,
+        );
       }
       if (value.trim() !== value) {
-        throw new InvalidArgumentError(`${flag}${env} has surrounding whitespace (${JSON.stringify(value)}); give the value without it`);
+        throw new InvalidArgumentError(
+          `${flag}${env} has surrounding whitespace (${JSON.stringify(value)}); give the value without it`,
+        );
       }
       return parse ? parse(value, previous) : value;
     });

@@ -1,4 +1,20 @@
-import { accessSync, closeSync, constants, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readSync, renameSync, rmdirSync, statSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import {
+  accessSync,
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmdirSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { FailedError, RefusedError } from './errors.js';
 
@@ -29,8 +45,9 @@ const STAGING_PREFIX = (profileName: string) => `.${profileName}.synth-`;
  * that a subdirectory holds a generated file proves nothing (a backup copied into a home directory).
  */
 export const OUTPUT_MARKER = '.sandstore-deploy-output';
-const MARKER_FIRST_LINE = '# The output directory of sandstore-deploy\'s synth (npm run synth)';
-const MARKER_TEXT = `${MARKER_FIRST_LINE}: one directory of generated YAML per profile.\n` +
+const MARKER_FIRST_LINE = "# The output directory of sandstore-deploy's synth (npm run synth)";
+const MARKER_TEXT =
+  `${MARKER_FIRST_LINE}: one directory of generated YAML per profile.\n` +
   '# The synth replaces or removes only what it wrote, and writes into a directory only if it holds this file.\n';
 
 /** One directory's entries, split into the files the synth wrote and everything else. */
@@ -133,8 +150,14 @@ export function planOutput(outDir: string, writing: readonly string[], profiles?
 export function checkWritable(outDir: string): void {
   refusingFileSystemErrors(outDir, () => {
     let existing = outDir;
-    while (statOrUndefined(existing, true) === undefined && dirname(existing) !== existing) existing = dirname(existing);
-    if (!statSync(existing).isDirectory()) throw Object.assign(new Error(`${existing} is not a directory`), { code: 'ENOTDIR', path: existing, syscall: 'stat' });
+    while (statOrUndefined(existing, true) === undefined && dirname(existing) !== existing)
+      existing = dirname(existing);
+    if (!statSync(existing).isDirectory())
+      throw Object.assign(new Error(`${existing} is not a directory`), {
+        code: 'ENOTDIR',
+        path: existing,
+        syscall: 'stat',
+      });
     accessSync(existing, constants.W_OK | constants.X_OK);
   });
 }
@@ -159,7 +182,8 @@ function refusingFileSystemErrors<T>(outDir: string, body: () => T): T {
     const where = e.path !== undefined && e.path !== outDir ? ` (${e.syscall ?? 'access'} ${e.path})` : '';
     throw new OutputRefusedError(
       `output path ${outDir} cannot be used: ${FILE_SYSTEM_PROBLEMS[e.code] ?? e.message} (${e.code})${where}; ` +
-        'expected a directory the synth can read and write (dist/, or a new or empty one). ' + 'Nothing was written or deleted.',
+        'expected a directory the synth can read and write (dist/, or a new or empty one). ' +
+        'Nothing was written or deleted.',
     );
   }
 }
@@ -170,13 +194,17 @@ function planOutputOf(outDir: string, writing: readonly string[], profiles?: rea
   const top = statOrUndefined(outDir, true);
   if (top === undefined) return { orphans: [] };
   if (!top.isDirectory()) {
-    throw new OutputRefusedError(`output path ${outDir} is not a directory; expected a directory the synth writes ` + `profiles into (dist/, or a new or empty one). Nothing was written or deleted.`);
+    throw new OutputRefusedError(
+      `output path ${outDir} is not a directory; expected a directory the synth writes ` +
+        `profiles into (dist/, or a new or empty one). Nothing was written or deleted.`,
+    );
   }
   const entries = readdirSync(outDir).sort();
   const marker = markerOf(outDir);
   if (marker === false) {
     throw new OutputRefusedError(
-      `${join(outDir, OUTPUT_MARKER)} was not written by the synth (the synth writes it ` + `there, beginning ${JSON.stringify(MARKER_FIRST_LINE)}); ` +
+      `${join(outDir, OUTPUT_MARKER)} was not written by the synth (the synth writes it ` +
+        `there, beginning ${JSON.stringify(MARKER_FIRST_LINE)}); ` +
         'move it elsewhere (or delete it), or pass another output directory. Nothing was written or deleted.',
     );
   }
@@ -212,13 +240,16 @@ function planOutputOf(outDir: string, writing: readonly string[], profiles?: rea
   if (marker !== true && !everyEntryGenerated) {
     const listed = visible.slice(0, 5).join(', ') + (visible.length > 5 ? `, … (${visible.length} entries)` : '');
     throw new OutputRefusedError(
-      `output path ${outDir} is not an output directory of sandstore-deploy: it is not empty ` + `(${listed}) and holds no ${OUTPUT_MARKER}, the file a synth writes there. ` +
-        'Pass a new or empty directory, or one a synth wrote before (the project\'s dist/). ' + 'Nothing was written or deleted.',
+      `output path ${outDir} is not an output directory of sandstore-deploy: it is not empty ` +
+        `(${listed}) and holds no ${OUTPUT_MARKER}, the file a synth writes there. ` +
+        "Pass a new or empty directory, or one a synth wrote before (the project's dist/). " +
+        'Nothing was written or deleted.',
     );
   }
   if (problems.length > 0) {
     throw new OutputRefusedError(
-      `${outDir} holds files the synth did not write (synthesized files open with its ` + `generated-file header) where it would replace or remove a profile's output; ` +
+      `${outDir} holds files the synth did not write (synthesized files open with its ` +
+        `generated-file header) where it would replace or remove a profile's output; ` +
         'move them elsewhere (or delete them) and run the synth again. Nothing was written or deleted.',
       problems.map((p) => `${join(outDir, p)}: not written by the synth`),
     );
@@ -265,7 +296,10 @@ function removeOurFiles(outDir: string, name: string): void {
   for (const file of ours) unlinkSync(join(outDir, name, file));
   if (foreign.length > 0) {
     // Something was written while the synth ran (after planOutput looked): a failure, not a refusal.
-    throw new FailedError(`${join(outDir, name)} gained files the synth did not write while it ran; they were ` + `left where they are`, foreign.map((f) => join(outDir, f)));
+    throw new FailedError(
+      `${join(outDir, name)} gained files the synth did not write while it ran; they were ` + `left where they are`,
+      foreign.map((f) => join(outDir, f)),
+    );
   }
   rmdirSync(join(outDir, name));
 }

@@ -10,9 +10,13 @@ import { RefusedError } from './errors.js';
 export function projectRoot(start: string = process.cwd()): string {
   for (let dir = start; ; dir = dirname(dir)) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'sandstore-deploy') return dir;
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'sandstore-deploy')
+      return dir;
     if (dirname(dir) === dir) {
-      throw new RefusedError(`cannot find the sandstore-deploy project at or above ${start}; run the command from ` + `the project's directory`);
+      throw new RefusedError(
+        `cannot find the sandstore-deploy project at or above ${start}; run the command from ` +
+          `the project's directory`,
+      );
     }
   }
 }

@@ -21,18 +21,35 @@ export function restrictedViolations(podSpec: Json<V1PodSpec> | undefined): stri
   if (pod?.seccompProfile?.type !== 'RuntimeDefault') problems.push('pod seccompProfile is not RuntimeDefault');
   if (podSpec.hostNetwork || podSpec.hostPID || podSpec.hostIPC) problems.push('host namespaces used');
   for (const v of podSpec.volumes ?? []) {
-    const allowed = ['configMap', 'emptyDir', 'persistentVolumeClaim', 'projected', 'secret', 'downwardAPI', 'ephemeral', 'csi'];
-    if (!Object.keys(v).filter((k) => k !== 'name').every((k) => allowed.includes(k))) problems.push(`volume ${v.name} has a disallowed type`);
+    const allowed = [
+      'configMap',
+      'emptyDir',
+      'persistentVolumeClaim',
+      'projected',
+      'secret',
+      'downwardAPI',
+      'ephemeral',
+      'csi',
+    ];
+    if (
+      !Object.keys(v)
+        .filter((k) => k !== 'name')
+        .every((k) => allowed.includes(k))
+    )
+      problems.push(`volume ${v.name} has a disallowed type`);
   }
   for (const c of containers) {
     const sc = c.securityContext ?? {};
     if (sc.allowPrivilegeEscalation !== false) problems.push(`${c.name}: allowPrivilegeEscalation is not false`);
-    if (!(sc.runAsNonRoot === true || (sc.runAsNonRoot === undefined && pod?.runAsNonRoot === true))) problems.push(`${c.name}: not runAsNonRoot`);
+    if (!(sc.runAsNonRoot === true || (sc.runAsNonRoot === undefined && pod?.runAsNonRoot === true)))
+      problems.push(`${c.name}: not runAsNonRoot`);
     if ((sc.runAsUser ?? pod?.runAsUser) === 0) problems.push(`${c.name}: runs as uid 0`);
     if (!(sc.capabilities?.drop ?? []).includes('ALL')) problems.push(`${c.name}: does not drop ALL capabilities`);
-    if ((sc.capabilities?.add ?? []).some((cap) => cap !== 'NET_BIND_SERVICE')) problems.push(`${c.name}: adds capabilities`);
+    if ((sc.capabilities?.add ?? []).some((cap) => cap !== 'NET_BIND_SERVICE'))
+      problems.push(`${c.name}: adds capabilities`);
     if (sc.privileged) problems.push(`${c.name}: privileged`);
-    if (sc.seccompProfile && sc.seccompProfile.type !== 'RuntimeDefault') problems.push(`${c.name}: seccomp not RuntimeDefault`);
+    if (sc.seccompProfile && sc.seccompProfile.type !== 'RuntimeDefault')
+      problems.push(`${c.name}: seccomp not RuntimeDefault`);
     if ((c.ports ?? []).some((p) => p.hostPort)) problems.push(`${c.name}: uses a host port`);
   }
   return problems;

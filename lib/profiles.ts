@@ -15,8 +15,14 @@ export function listProfiles(dir = profilesDir()): string[] {
 
 /** No profiles/<name>.ts (a refusal, exit code 2). */
 export class UnknownProfileError extends RefusedError {
-  public constructor(public readonly requested: string, public readonly available: readonly string[]) {
-    super(`unknown profile "${requested}"; the profiles there are: ${available.join(', ')} (one ` + `per file in profiles/)`);
+  public constructor(
+    public readonly requested: string,
+    public readonly available: readonly string[],
+  ) {
+    super(
+      `unknown profile "${requested}"; the profiles there are: ${available.join(', ')} (one ` +
+        `per file in profiles/)`,
+    );
   }
 }
 
@@ -25,7 +31,10 @@ export class UnknownProfileError extends RefusedError {
  * evaluated, or it exports no profile. Names the file and what is wrong with it.
  */
 export class ProfileLoadError extends RefusedError {
-  public constructor(public readonly profileName: string, problem: string) {
+  public constructor(
+    public readonly profileName: string,
+    problem: string,
+  ) {
     super(`profile "${profileName}" cannot be loaded: profiles/${profileName}.ts ${problem}`);
   }
 }
@@ -52,10 +61,14 @@ export async function loadProfile(name: string, dir = profilesDir()): Promise<Pr
   }
   if (module.default === undefined) {
     const named = Object.keys(module).filter((k) => k !== 'default');
-    throw new ProfileLoadError(name, `has no default export${named.length > 0 ? ` (it exports ${named.join(', ')})` : ''}; ` + `${EXPECTED_EXPORT}`);
+    throw new ProfileLoadError(
+      name,
+      `has no default export${named.length > 0 ? ` (it exports ${named.join(', ')})` : ''}; ` + `${EXPECTED_EXPORT}`,
+    );
   }
   if (typeof module.default !== 'object' || module.default === null || Array.isArray(module.default)) {
-    const what = module.default === null ? 'null' : Array.isArray(module.default) ? 'an array' : `a ${typeof module.default}`;
+    const what =
+      module.default === null ? 'null' : Array.isArray(module.default) ? 'an array' : `a ${typeof module.default}`;
     throw new ProfileLoadError(name, `exports ${what} by default; ${EXPECTED_EXPORT}`);
   }
   try {
@@ -63,7 +76,11 @@ export async function loadProfile(name: string, dir = profilesDir()): Promise<Pr
   } catch (err) {
     if (err instanceof RefusedError) throw err;
     // The schema's reporting itself failed on an odd value (a BigInt, a cycle, a throwing getter).
-    throw new ProfileLoadError(name, `exports a value the profile schema cannot read: ${(err as Error).message}; ` + `${EXPECTED_EXPORT} with plain strings, numbers, booleans, arrays and objects`);
+    throw new ProfileLoadError(
+      name,
+      `exports a value the profile schema cannot read: ${(err as Error).message}; ` +
+        `${EXPECTED_EXPORT} with plain strings, numbers, booleans, arrays and objects`,
+    );
   }
 }
 
@@ -105,12 +122,18 @@ async function importSettled(name: string, dir: string): Promise<unknown> {
 /** Why importing a profile failed, in one line: the compile error, or what its code threw. */
 function describeLoadFailure(name: string, err: unknown): string {
   if (err instanceof NeverSettledError) {
-    return 'did not finish loading: its top-level code waits for something that never happens (an ' + '`await` on a promise nothing settles); a profile file holds data only';
+    return (
+      'did not finish loading: its top-level code waits for something that never happens (an ' +
+      '`await` on a promise nothing settles); a profile file holds data only'
+    );
   }
   const e = err as Error & { profileCompileError?: { file: string; problem: string } };
   // Marked by scripts/run-ts.mjs: the file, or a profile it imports, did not compile.
   const compile = e?.profileCompileError;
-  if (compile) return compile.file === `profiles/${name}.ts` ? `does not compile: ${compile.problem}` : `imports ${compile.file}, which does not compile: ${compile.problem}`;
+  if (compile)
+    return compile.file === `profiles/${name}.ts`
+      ? `does not compile: ${compile.problem}`
+      : `imports ${compile.file}, which does not compile: ${compile.problem}`;
   if (e instanceof SyntaxError) return `does not compile: ${e.message}`;
   const message = e instanceof Error ? `${e.name === 'Error' ? '' : `${e.name}: `}${e.message}` : String(err);
   return `threw when loaded: ${message}`;

@@ -23,7 +23,10 @@ export class SandstoreChart extends Chart {
   public readonly cluster: SandstoreCluster;
   public readonly clientAccess: ClientNodePort;
 
-  public constructor(scope: Construct, public readonly profile: Profile) {
+  public constructor(
+    scope: Construct,
+    public readonly profile: Profile,
+  ) {
     super(scope, profile.name, {
       namespace: profile.namespace,
       labels: profileLabels(profile.name),
@@ -74,7 +77,10 @@ export class SandstoreChart extends Chart {
       resources: profile.resources.sandstore,
       raft: profile.raft,
       smokeTest: profile.smokeTest,
-      externalAccess: { basePort: profile.clientAccess.nodePortBase, advertiseHost: profile.clientAccess.advertiseHost },
+      externalAccess: {
+        basePort: profile.clientAccess.nodePortBase,
+        advertiseHost: profile.clientAccess.advertiseHost,
+      },
     });
     this.clientAccess = new ClientNodePort(this, 'ClientAccess', { cluster: this.cluster });
     new SandstoreNetworkPolicies(this, 'NetworkPolicies', { etcd: this.etcd, cluster: this.cluster });

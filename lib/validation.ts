@@ -11,10 +11,19 @@ const QUANTITY = /^(\d+(?:\.\d+)?|\.\d+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 /** What each suffix multiplies by, as a power of 10 or of 2. */
 const QUANTITY_SUFFIXES: Record<string, { base: bigint; exponent: number }> = {
   '': { base: 10n, exponent: 0 },
-  m: { base: 10n, exponent: -3 }, k: { base: 10n, exponent: 3 }, M: { base: 10n, exponent: 6 }, G: { base: 10n, exponent: 9 },
-  T: { base: 10n, exponent: 12 }, P: { base: 10n, exponent: 15 }, E: { base: 10n, exponent: 18 },
-  Ki: { base: 2n, exponent: 10 }, Mi: { base: 2n, exponent: 20 }, Gi: { base: 2n, exponent: 30 },
-  Ti: { base: 2n, exponent: 40 }, Pi: { base: 2n, exponent: 50 }, Ei: { base: 2n, exponent: 60 },
+  m: { base: 10n, exponent: -3 },
+  k: { base: 10n, exponent: 3 },
+  M: { base: 10n, exponent: 6 },
+  G: { base: 10n, exponent: 9 },
+  T: { base: 10n, exponent: 12 },
+  P: { base: 10n, exponent: 15 },
+  E: { base: 10n, exponent: 18 },
+  Ki: { base: 2n, exponent: 10 },
+  Mi: { base: 2n, exponent: 20 },
+  Gi: { base: 2n, exponent: 30 },
+  Ti: { base: 2n, exponent: 40 },
+  Pi: { base: 2n, exponent: 50 },
+  Ei: { base: 2n, exponent: 60 },
 };
 /** RFC 1123 DNS label, the form of namespace, service and most object names. */
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -36,7 +45,16 @@ const HOST_COMPONENT = /[a-z0-9](?:[a-z0-9-]*[a-z0-9])?/;
 const PORT = /6553[0-5]|655[0-2]\d|65[0-4]\d{2}|6[0-4]\d{3}|[1-5]\d{4}|[1-9]\d{0,3}/;
 /** One "/"-separated part of a repository path: lower-case alphanumerics joined by ".", "_" or "-". */
 const PATH_COMPONENT = /[a-z0-9]+(?:[._-][a-z0-9]+)*/;
-const REGISTRY_PART = sequence(HOST_COMPONENT, '(?:\\.', HOST_COMPONENT, ')*(?::', PORT, ')?(?:/', PATH_COMPONENT, ')*');
+const REGISTRY_PART = sequence(
+  HOST_COMPONENT,
+  '(?:\\.',
+  HOST_COMPONENT,
+  ')*(?::',
+  PORT,
+  ')?(?:/',
+  PATH_COMPONENT,
+  ')*',
+);
 const REPOSITORY_PART = sequence(PATH_COMPONENT, '(?:/', PATH_COMPONENT, ')*');
 const IMAGE_TAG_MAX = 128;
 const IMAGE_TAG_PART = new RegExp(`[\\w][\\w.-]{0,${IMAGE_TAG_MAX - 1}}`);
@@ -109,7 +127,10 @@ const MIN_MEMORY = '12Mi';
 
 /** Raft needs a strict majority; an even member count adds a node without adding fault tolerance. */
 function oddMembers(min: number, max: number): Rule<number> {
-  return (v) => (Number.isInteger(v) && v >= min && v <= max && v % 2 === 1 ? undefined : `an odd whole number from ${min} to ${max}`);
+  return (v) =>
+    Number.isInteger(v) && v >= min && v <= max && v % 2 === 1
+      ? undefined
+      : `an odd whole number from ${min} to ${max}`;
 }
 
 /**
@@ -143,7 +164,8 @@ export function quantityValue(v: string): { numerator: bigint; denominator: bigi
 }
 
 /** The form of an API server address the runner accepts, for messages. */
-export const ACCEPTED_SERVER = 'an https URL with a host and an optional port and path, e.g. "https://192.168.49.2:8443"';
+export const ACCEPTED_SERVER =
+  'an https URL with a host and an optional port and path, e.g. "https://192.168.49.2:8443"';
 
 /**
  * What is wrong with an API server address for the runner, or undefined: one rule for a profile's
@@ -203,19 +225,21 @@ export const rules = {
   memory: ((v: string) =>
     rules.bytes(v) === undefined && !quantityBelow(v, MIN_MEMORY)
       ? undefined
-      : `a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least ` + `"${MIN_MEMORY}" (the least a container starts with)`) as Rule<string>,
+      : `a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least ` +
+        `"${MIN_MEMORY}" (the least a container starts with)`) as Rule<string>,
   /** A limit against its request, named `requestField`: the API server refuses a limit below the request. */
-  notBelowRequest: (request: string, requestField: string): Rule<string> => (limit) =>
-    quantityBelow(limit, request) ? `at least ${requestField}, ${JSON.stringify(request)}` : undefined,
-  dnsLabel: ((v: string) =>
-    v.length <= 63 && DNS_LABEL.test(v)
-      ? undefined
-      : DNS_LABEL_FORM) as Rule<string>,
+  notBelowRequest:
+    (request: string, requestField: string): Rule<string> =>
+    (limit) =>
+      quantityBelow(limit, request) ? `at least ${requestField}, ${JSON.stringify(request)}` : undefined,
+  dnsLabel: ((v: string) => (v.length <= 63 && DNS_LABEL.test(v) ? undefined : DNS_LABEL_FORM)) as Rule<string>,
   /** A namespace of the profile's own: a DNS label that is none of Kubernetes' namespaces. */
   namespace: ((v: string) =>
     rules.dnsLabel(v) === undefined && !KUBERNETES_NAMESPACES.includes(v) && !v.startsWith(KUBERNETES_NAMESPACE_PREFIX)
       ? undefined
-      : `${DNS_LABEL_FORM}, and none of Kubernetes' own namespaces ` + `(${KUBERNETES_NAMESPACES.map((n) => `"${n}"`).join(', ')} or any other ` + `"${KUBERNETES_NAMESPACE_PREFIX}" one)`) as Rule<string>,
+      : `${DNS_LABEL_FORM}, and none of Kubernetes' own namespaces ` +
+        `(${KUBERNETES_NAMESPACES.map((n) => `"${n}"`).join(', ')} or any other ` +
+        `"${KUBERNETES_NAMESPACE_PREFIX}" one)`) as Rule<string>,
   dnsSubdomain: ((v: string) =>
     v.length <= 253 && DNS_SUBDOMAIN.test(v)
       ? undefined
@@ -223,12 +247,14 @@ export const rules = {
   labelKey: ((v: string) =>
     isQualifiedName(v)
       ? undefined
-      : 'a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a ' + 'name of at most 63 characters') as Rule<string>,
+      : 'a label key such as "node.sandstore.io/disk": optional DNS-subdomain prefix, "/", a ' +
+        'name of at most 63 characters') as Rule<string>,
   /** The API server checks a StorageClass's provisioner as a qualified name, in lower case. */
   provisioner: ((v: string) =>
     isQualifiedName(v.toLowerCase())
       ? undefined
-      : 'a provisioner name such as "rancher.io/local-path": optional DNS-subdomain prefix, ' + '"/", a name of at most 63 characters') as Rule<string>,
+      : 'a provisioner name such as "rancher.io/local-path": optional DNS-subdomain prefix, ' +
+        '"/", a name of at most 63 characters') as Rule<string>,
   /**
    * A directory on a node, as local-path's config holds it (absolute and clean, by Go's
    * filepath.Abs): a StorageClass's nodePath is looked up there as written, so "/data/" or
@@ -237,8 +263,8 @@ export const rules = {
   nodePath: ((v: string) =>
     NODE_PATH.test(v) && !v.split('/').some((part) => part === '.' || part === '..')
       ? undefined
-      : 'an absolute directory path such as "/var/lib/sandstore-node/ext4": starting with "/", not "/" '
-        + 'itself, no "." or ".." parts, no "//", no trailing "/", no whitespace or control characters') as Rule<string>,
+      : 'an absolute directory path such as "/var/lib/sandstore-node/ext4": starting with "/", not "/" ' +
+        'itself, no "." or ".." parts, no "//", no trailing "/", no whitespace or control characters') as Rule<string>,
   labelValue: ((v: string) =>
     v.length <= 63 && LABEL_VALUE.test(v)
       ? undefined
@@ -258,24 +284,29 @@ export const rules = {
    * The node port of pod 0 when pod i gets base + i: the last pod's port must stay in the range
    * too. Only that is checked here; the base itself is `nodePort`'s.
    */
-  nodePortBaseFor: (raftReplicas: number): Rule<number> => (base) => {
-    const last = base + raftReplicas - 1;
-    return Number.isInteger(last) && last > NODE_PORT_MAX
-      ? `at most ${NODE_PORT_MAX - raftReplicas + 1}: with ${raftReplicas} Raft replicas the ` + `last node port would be ${last}, above ${NODE_PORT_MAX}`
-      : undefined;
-  },
+  nodePortBaseFor:
+    (raftReplicas: number): Rule<number> =>
+    (base) => {
+      const last = base + raftReplicas - 1;
+      return Number.isInteger(last) && last > NODE_PORT_MAX
+        ? `at most ${NODE_PORT_MAX - raftReplicas + 1}: with ${raftReplicas} Raft replicas the ` +
+            `last node port would be ${last}, above ${NODE_PORT_MAX}`
+        : undefined;
+    },
   /** Free text that names something (a kube context, a description). */
   singleLine: ((v: string) =>
-    SINGLE_LINE.test(v) ? undefined : 'a non-empty string on one line, without leading or trailing whitespace') as Rule<string>,
+    SINGLE_LINE.test(v)
+      ? undefined
+      : 'a non-empty string on one line, without leading or trailing whitespace') as Rule<string>,
   /**
    * Where clients outside the cluster reach a node: Sand Store and the runner append ":<port>", so
    * an IPv6 address needs its brackets. Digits and dots that are no IPv4 address ("10.0.1") are
    * refused, since resolvers disagree on what they mean.
    */
   host: ((v: string) =>
-    IPV4.test(v)
-      || (v.length <= 253 && DNS_SUBDOMAIN.test(v.toLowerCase()) && !/^[\d.]+$/.test(v))
-      || (v.startsWith('[') && v.endsWith(']') && isIPv6(v.slice(1, -1)))
+    IPV4.test(v) ||
+    (v.length <= 253 && DNS_SUBDOMAIN.test(v.toLowerCase()) && !/^[\d.]+$/.test(v)) ||
+    (v.startsWith('[') && v.endsWith(']') && isIPv6(v.slice(1, -1)))
       ? undefined
       : 'a host name or IP address, e.g. "192.168.1.20", "laptop.lan" or "[fd00::20]"') as Rule<string>,
   /** The runner compares it with the kubeconfig's server, which must pass the same rule (serverProblem). */
@@ -286,7 +317,8 @@ export const rules = {
   registry: ((v: string) =>
     v.length <= IMAGE_NAME_MAX && REGISTRY.test(v)
       ? undefined
-      : `a registry host with optional port and path and no scheme, at most ${IMAGE_NAME_MAX} ` + `characters, e.g. "docker.io/myuser" or "localhost:5000"`) as Rule<string>,
+      : `a registry host with optional port and path and no scheme, at most ${IMAGE_NAME_MAX} ` +
+        `characters, e.g. "docker.io/myuser" or "localhost:5000"`) as Rule<string>,
   repository: ((v: string) =>
     v.length <= IMAGE_NAME_MAX && REPOSITORY.test(v)
       ? undefined
@@ -299,7 +331,8 @@ export const rules = {
   imageReference: ((v: string) =>
     v.length <= IMAGE_NAME_MAX + 1 + IMAGE_TAG_MAX && IMAGE_REFERENCE.test(v) && v.lastIndexOf(':') <= IMAGE_NAME_MAX
       ? undefined
-      : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ` + `${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
+      : `an image reference with a tag, "<registry>/<repository>:<tag>", its name at most ` +
+        `${IMAGE_NAME_MAX} characters, e.g. "docker.io/sandstore/sandstore-node:ssd-raft-latest"`) as Rule<string>,
   goTag: ((v: string) => (GO_TAG.test(v) ? undefined : 'a Go build tag: letters, digits, "_" and "."')) as Rule<string>,
   /**
    * A profile's volumes go with its claims. Every run starts on empty volumes (the clean slate) and
@@ -309,15 +342,20 @@ export const rules = {
   cleanSlateReclaimPolicy: ((v: string) =>
     v === 'Delete'
       ? undefined
-      : '"Delete": every run starts on empty volumes and destroy removes them; with "Retain" ' + 'each run\'s volumes and data would stay on the SSD, never reused or removed') as Rule<string>,
+      : '"Delete": every run starts on empty volumes and destroy removes them; with "Retain" ' +
+        "each run's volumes and data would stay on the SSD, never reused or removed") as Rule<string>,
 };
 
 /** Kubernetes' qualified name: an optional DNS-subdomain prefix and "/", then a name of at most 63 characters. */
 function isQualifiedName(v: string): boolean {
   const parts = v.split('/');
   const [prefix, name] = parts.length === 2 ? parts : [undefined, parts[0]];
-  return parts.length <= 2 && name.length <= 63 && LABEL_NAME.test(name)
-    && (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)));
+  return (
+    parts.length <= 2 &&
+    name.length <= 63 &&
+    LABEL_NAME.test(name) &&
+    (prefix === undefined || (prefix.length <= 253 && DNS_SUBDOMAIN.test(prefix)))
+  );
 }
 
 /** Throws the construct-style error: what field, what value, what is accepted. */

@@ -14,6 +14,6 @@ export default defineProfile({
   // terminating (and own its node ports) when the next one deploys.
   namespace: 'sandstore-node-ext4',
   clientAccess: { ...localNode.clientAccess, nodePortBase: 30880 },
-  description: 'local-node with its volumes on an ext4 file system (the real node\'s loop-mounted image)',
+  description: "local-node with its volumes on an ext4 file system (the real node's loop-mounted image)",
   storage: { ...localNode.storage, className: 'sandstore-local-node-ext4', nodePath: '/var/lib/sandstore-node/ext4' },
 });

@@ -14,6 +14,6 @@ export default defineProfile({
   // terminating (and own its node ports) when the next one deploys.
   namespace: 'sandstore-node-xfs',
   clientAccess: { ...localNode.clientAccess, nodePortBase: 30980 },
-  description: 'local-node with its volumes on an xfs file system (the real node\'s loop-mounted image)',
+  description: "local-node with its volumes on an xfs file system (the real node's loop-mounted image)",
   storage: { ...localNode.storage, className: 'sandstore-local-node-xfs', nodePath: '/var/lib/sandstore-node/xfs' },
 });

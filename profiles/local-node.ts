@@ -8,7 +8,7 @@ import { defineProfile } from '../lib/profile.js';
  */
 export default defineProfile({
   name: 'local-node',
-  description: '3 Raft nodes + 1 etcd member as real containers on the local cluster\'s real node (npm run cluster:up)',
+  description: "3 Raft nodes + 1 etcd member as real containers on the local cluster's real node (npm run cluster:up)",
   kube: { context: 'sandstore-local' },
   namespace: 'sandstore-node',
   image: { registry: 'localhost:5000', tag: 'local-node-latest' },

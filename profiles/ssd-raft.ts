@@ -3,7 +3,7 @@ import { defineProfile } from '../lib/profile.js';
 /** The seed's benchmark set-up: 3 Raft nodes and 1 etcd member on the laptop's SSD, via minikube. */
 export default defineProfile({
   name: 'ssd-raft',
-  description: '3 Raft nodes + 1 etcd member on the benchmark laptop\'s local SSD (the seed set-up)',
+  description: "3 Raft nodes + 1 etcd member on the benchmark laptop's local SSD (the seed set-up)",
   kube: { context: 'minikube-laptop' },
   namespace: 'sandstore',
   image: { registry: 'docker.io/sandstore', tag: 'ssd-raft-latest' },

@@ -24,12 +24,15 @@ for (const profile of profiles) {
   const raw = readJson(`kube-score.${profile}.raw.json`);
   const name = (o) => `${o.type_meta.kind}/${o.object_meta.name}`;
   const rawFinding = new Map();
-  for (const o of raw) for (const c of o.checks) if (!c.skipped && c.grade <= WARNING) rawFinding.set(`${name(o)} ${c.check.id}`, c.grade);
+  for (const o of raw)
+    for (const c of o.checks) if (!c.skipped && c.grade <= WARNING) rawFinding.set(`${name(o)} ${c.check.id}`, c.grade);
   const counts = { critical: 0, warning: 0, declared: 0 };
   for (const o of declared) {
     for (const c of o.checks) {
       if (c.skipped || c.grade > WARNING) continue;
-      const text = (c.comments ?? []).map((m) => `${m.path ? `(${m.path}) ` : ''}${m.summary}${m.description ? `: ${m.description}` : ''}`).join('; ');
+      const text = (c.comments ?? [])
+        .map((m) => `${m.path ? `(${m.path}) ` : ''}${m.summary}${m.description ? `: ${m.description}` : ''}`)
+        .join('; ');
       if (c.grade <= CRITICAL) {
         counts.critical++;
         failures.push(`kube-score ${profile} ${name(o)}: [CRITICAL] ${c.check.id}: ${text}`);
@@ -42,7 +45,10 @@ for (const profile of profiles) {
     const ignored = o.object_meta.annotations?.['kube-score/ignore'];
     for (const id of ignored ? ignored.split(',') : []) {
       const grade = rawFinding.get(`${name(o)} ${id}`);
-      if (grade === undefined) failures.push(`kube-score ${profile} ${name(o)}: declares ${id}, which finds nothing there: remove the declaration`);
+      if (grade === undefined)
+        failures.push(
+          `kube-score ${profile} ${name(o)}: declares ${id}, which finds nothing there: remove the declaration`,
+        );
       else counts.declared++;
     }
   }
@@ -75,23 +81,33 @@ for (const c of declaredRun.failed) {
 }
 for (const c of declaredRun.skipped) {
   if (rawFailed.has(`${c.file_path} ${c.resource} ${c.check_id}`)) checkov[profileOf(c)].declared++;
-  else failures.push(`checkov ${profileOf(c)} ${where(c)}: declares ${c.check_id}, which passes there: remove the declaration`);
+  else
+    failures.push(
+      `checkov ${profileOf(c)} ${where(c)}: declares ${c.check_id}, which passes there: remove the declaration`,
+    );
 }
 
 // --- report ------------------------------------------------------------------------------------
 const width = Math.max(7, ...profiles.map((p) => p.length));
 const pad = (s, n) => String(s).padStart(n);
-console.log(`lint-manifests: kube-score ${kubeScoreVersion} (gates CRITICAL), checkov ${checkovVersion} (gates every failed check), over dist/{${profiles.join(',')}}`);
+console.log(
+  `lint-manifests: kube-score ${kubeScoreVersion} (gates CRITICAL), checkov ${checkovVersion} (gates every failed check), over dist/{${profiles.join(',')}}`,
+);
 console.log(`${'profile'.padEnd(width)}  kube-score: critical warning declared   checkov: failed passed declared`);
 for (const p of profiles) {
   const k = kubeScore[p];
   const c = checkov[p];
-  rows.push(`${p.padEnd(width)}  ${pad(k.critical, 20)} ${pad(k.warning, 7)} ${pad(k.declared, 8)}   ${pad(c.failed, 15)} ${pad(c.passed, 6)} ${pad(c.declared, 8)}`);
+  rows.push(
+    `${p.padEnd(width)}  ${pad(k.critical, 20)} ${pad(k.warning, 7)} ${pad(k.declared, 8)}   ${pad(c.failed, 15)} ${pad(c.passed, 6)} ${pad(c.declared, 8)}`,
+  );
 }
 console.log(rows.join('\n'));
-for (const [warning, count] of warnings) console.log(`kube-score WARNING, not gated (docs/profiles.md, "Manifest checkers"): ${count} x ${warning}`);
+for (const [warning, count] of warnings)
+  console.log(`kube-score WARNING, not gated (docs/profiles.md, "Manifest checkers"): ${count} x ${warning}`);
 if (failures.length > 0) {
-  console.log(`\nlint-manifests: FAILED, ${failures.length} problem(s): findings neither fixed nor declared, or declarations that silence nothing:`);
+  console.log(
+    `\nlint-manifests: FAILED, ${failures.length} problem(s): findings neither fixed nor declared, or declarations that silence nothing:`,
+  );
   for (const f of failures) console.log(`  ${f}`);
   console.log('Fix each in lib/constructs/, or, where it must stay, declare it with its reason in');
   console.log('lib/constructs/checker-declarations.ts and docs/profiles.md ("Manifest checkers"); then npm run synth.');

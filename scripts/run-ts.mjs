@@ -5,14 +5,26 @@
 // file, and this script's own contents), so a synth costs little more than loading cdk8s,
 // where ts-node's type-check of the large Kubernetes API import costs over a second per run.
 // Type-checking happens in the tests and in CI (`npm run typecheck`).
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+} from 'node:fs';
 import { createHash } from 'node:crypto';
 import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Any failure of this script (a cache it cannot write, a bundle it cannot load) in one line, never a stack trace. */
 function fail(err) {
-  process.stderr.write(`error: ${process.argv[2] ?? 'run-ts'}: ${err?.message ?? String(err)}${process.env.SANDSTORE_DEBUG ? `\n${err?.stack ?? ''}` : ''}\n`);
+  process.stderr.write(
+    `error: ${process.argv[2] ?? 'run-ts'}: ${err?.message ?? String(err)}${process.env.SANDSTORE_DEBUG ? `\n${err?.stack ?? ''}` : ''}\n`,
+  );
   process.exit(1);
 }
 process.on('uncaughtException', fail);
@@ -25,7 +37,9 @@ if (!entry) {
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entryPath = resolve(root, entry);
 if (!existsSync(entryPath)) {
-  console.error(`error: no entry point ${entryPath}; expected a .ts file of the project such as main.ts or lib/runner/cli.ts`);
+  console.error(
+    `error: no entry point ${entryPath}; expected a .ts file of the project such as main.ts or lib/runner/cli.ts`,
+  );
   process.exit(2);
 }
 const cacheDir = join(root, 'node_modules', '.cache', 'sandstore-deploy');
@@ -69,7 +83,8 @@ if (!existsSync(bundle)) {
   // may still be importing its lazy chunks, and removing them under it would fail that process.
   const unusedSince = Date.now() - BUNDLE_KEPT_MS;
   for (const old of readdirSync(cacheDir)) {
-    if (old.startsWith(`${name}-`) && statSync(join(cacheDir, old)).mtimeMs < unusedSince) rmSync(join(cacheDir, old), { recursive: true, force: true });
+    if (old.startsWith(`${name}-`) && statSync(join(cacheDir, old)).mtimeMs < unusedSince)
+      rmSync(join(cacheDir, old), { recursive: true, force: true });
   }
   const staging = `${bundleDir}.${process.pid}.tmp`;
   // A profile that does not compile must not stop work on the others: it is bundled as a module
@@ -87,7 +102,9 @@ if (!existsSync(bundle)) {
         // parsing hundreds of modules (client-node alone: 0.77 s as modules, 0.16 s bundled).
         // Splitting keeps a dynamic import() lazy: the runner loads cdk8s only when it must render.
         splitting: true,
-        banner: { js: "import { createRequire as __sandstoreCreateRequire } from 'node:module'; const require = __sandstoreCreateRequire(import.meta.url);" },
+        banner: {
+          js: "import { createRequire as __sandstoreCreateRequire } from 'node:module'; const require = __sandstoreCreateRequire(import.meta.url);",
+        },
         plugins: [sideEffectFree(['@kubernetes/client-node']), compileErrorModules(brokenProfiles)],
         // resvg-js loads a native .node binary by a computed path, which only Node itself can
         // resolve: it is imported from node_modules at run time (the bundle lives under it).
@@ -99,7 +116,8 @@ if (!existsSync(bundle)) {
         logLevel: 'silent',
         sourcemap: 'external',
       });
-      if (result.warnings.length > 0) process.stderr.write((await formatMessages(result.warnings, { kind: 'warning' })).join(''));
+      if (result.warnings.length > 0)
+        process.stderr.write((await formatMessages(result.warnings, { kind: 'warning' })).join(''));
       break;
     } catch (failure) {
       const errors = failure.errors ?? [];
@@ -108,14 +126,19 @@ if (!existsSync(bundle)) {
       if (errors.length === 0 || newlyBroken.length === 0 || inProfiles.length < errors.length) {
         // A source of the project itself does not compile: a bug, said once, without a stack trace.
         rmSync(staging, { recursive: true, force: true });
-        const text = errors.length > 0 ? (await formatMessages(errors, { kind: 'error' })).join('') : `${failure.message}\n`;
+        const text =
+          errors.length > 0 ? (await formatMessages(errors, { kind: 'error' })).join('') : `${failure.message}\n`;
         process.stderr.write(`error: ${entry} cannot be bundled (the project's own sources do not compile):\n${text}`);
         process.exit(1);
       }
       for (const e of newlyBroken) {
         const file = resolve(root, e.location.file);
-        const problems = inProfiles.filter((x) => resolve(root, x.location.file) === file)
-          .map((x) => `line ${x.location.line}:${x.location.column + 1}: ${x.text}${x.location.lineText ? ` (\`${x.location.lineText.trim()}\`)` : ''}`);
+        const problems = inProfiles
+          .filter((x) => resolve(root, x.location.file) === file)
+          .map(
+            (x) =>
+              `line ${x.location.line}:${x.location.column + 1}: ${x.text}${x.location.lineText ? ` (\`${x.location.lineText.trim()}\`)` : ''}`,
+          );
         brokenProfiles.set(file, problems.join('; '));
       }
       rmSync(staging, { recursive: true, force: true });
@@ -151,8 +174,10 @@ function compileErrorModules(broken) {
   const stub = (path, commonJs) => {
     const file = relative(root, path).split(sep).join('/');
     const problem = broken.get(path);
-    return `const error = new Error(${JSON.stringify(`${file} does not compile: ${problem}`)});\n` +
-      `error.profileCompileError = ${JSON.stringify({ file, problem })};\nthrow error;\n${commonJs ? 'module.exports = {};' : 'export default undefined;'}\n`;
+    return (
+      `const error = new Error(${JSON.stringify(`${file} does not compile: ${problem}`)});\n` +
+      `error.profileCompileError = ${JSON.stringify({ file, problem })};\nthrow error;\n${commonJs ? 'module.exports = {};' : 'export default undefined;'}\n`
+    );
   };
   return {
     name: 'compile-error-modules',
@@ -161,16 +186,26 @@ function compileErrorModules(broken) {
       const filter = new RegExp(`^${profilesDir.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}[\\\\/].+\\.ts$`);
       // A profile loaded by name (lib/profiles.ts imports them by pattern, which esbuild does not
       // resolve through plugins).
-      b.onLoad({ filter, namespace: 'file' }, (args) => (broken.has(args.path) ? { contents: stub(args.path, false), loader: 'js' } : undefined));
+      b.onLoad({ filter, namespace: 'file' }, (args) =>
+        broken.has(args.path) ? { contents: stub(args.path, false), loader: 'js' } : undefined,
+      );
       // A broken file imported by another file under profiles/ (a helper in a subfolder): bundled as
       // CommonJS, outside the file namespace (where package.json's "type" would make it an ES module),
       // so that the importer's names still link and it fails only when loaded, with the compile error.
       b.onResolve({ filter: /^\.\.?\// }, async (args) => {
         if (broken.size === 0 || !isProfileFile(args.importer) || args.pluginData === 'resolving') return undefined;
-        const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'resolving' });
+        const resolved = await b.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: 'resolving',
+        });
         return broken.has(resolved.path) ? { path: resolved.path, namespace: 'compile-error' } : undefined;
       });
-      b.onLoad({ filter: /.*/, namespace: 'compile-error' }, (args) => ({ contents: stub(args.path, true), loader: 'js' }));
+      b.onLoad({ filter: /.*/, namespace: 'compile-error' }, (args) => ({
+        contents: stub(args.path, true),
+        loader: 'js',
+      }));
     },
   };
 }
@@ -189,7 +224,11 @@ function sideEffectFree(packages) {
     setup(build) {
       build.onResolve({ filter: bare }, async (args) => {
         if (args.pluginData === 'resolving') return undefined;
-        const resolved = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, pluginData: 'resolving' });
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          pluginData: 'resolving',
+        });
         return resolved.errors.length > 0 ? undefined : { path: resolved.path, sideEffects: false };
       });
       // The packages' own relative imports (ES modules, written with their file extension).

@@ -11,16 +11,24 @@ import { projectCopy, root, treeOf } from './cli-harness.js';
  */
 let work: string;
 
-beforeEach(() => { work = projectCopy(); });
+beforeEach(() => {
+  work = projectCopy();
+});
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
 /** `cdk8s synth <args>` in the copy; --no-check-upgrade: no look-up of cdk8s-cli's latest version on npm. */
 const cdk8sSynth = (...args: string[]) =>
-  spawnSync(join(root, 'node_modules', '.bin', 'cdk8s'), ['synth', '--no-check-upgrade', ...args], { cwd: work, encoding: 'utf8' });
+  spawnSync(join(root, 'node_modules', '.bin', 'cdk8s'), ['synth', '--no-check-upgrade', ...args], {
+    cwd: work,
+    encoding: 'utf8',
+  });
 
 /** The committed dist/: what `npm run synth` writes and git holds (every file in it is tracked). */
 function committedDist(): Record<string, string> {
-  const tracked = spawnSync('git', ['ls-files', 'dist'], { cwd: root, encoding: 'utf8' }).stdout.trim().split('\n').map((f) => f.slice('dist/'.length));
+  const tracked = spawnSync('git', ['ls-files', 'dist'], { cwd: root, encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')
+    .map((f) => f.slice('dist/'.length));
   const tree = treeOf(join(root, 'dist'));
   expect(Object.keys(tree).sort()).toEqual(tracked.sort());
   return tree;
@@ -70,13 +78,14 @@ test('--stdout prints every committed manifest and deletes only the scratch dire
   const r = cdk8sSynth('--stdout', '--no-validate');
   expect(r.status).toBe(0);
   const manifests = Object.entries(committedDist()).filter(([f]) => f.endsWith('.yaml'));
-  for (const [file, text] of manifests) expect({ file, printed: r.stdout.includes(text) }).toEqual({ file, printed: true });
+  for (const [file, text] of manifests)
+    expect({ file, printed: r.stdout.includes(text) }).toEqual({ file, printed: true });
   expect(r.stdout.length).toBe(manifests.reduce((n, [, text]) => n + text.length, 0));
   expect(treeOf(join(work, 'dist'))).toEqual(before);
   expect(existsSync(join(work, 'cdk8s.out'))).toBe(false);
 });
 
-test('-o <dir> is cdk8s-cli\'s own: it deletes <dir> whole before the app runs (why the docs say never to pass it)', () => {
+test("-o <dir> is cdk8s-cli's own: it deletes <dir> whole before the app runs (why the docs say never to pass it)", () => {
   // Nothing in cdk8s.yaml or the app runs before that deletion, so nothing of ours can prevent it;
   // this pins the behaviour docs/profiles.md describes, so that a cdk8s-cli upgrade changing it is noticed.
   const elsewhere = mkdtempSync(join(tmpdir(), 'cdk8s-o-'));
@@ -90,11 +99,17 @@ test('-o <dir> is cdk8s-cli\'s own: it deletes <dir> whole before the app runs (
   }
 });
 
-test('a privileged container fails cdk8s synth with the check\'s message (exit 2); without the plugin the same output passes', () => {
+test("a privileged container fails cdk8s synth with the check's message (exit 2); without the plugin the same output passes", () => {
   const security = join(work, 'lib', 'constructs', 'security.ts');
   const source = readFileSync(security, 'utf8');
   expect(source).toContain('    allowPrivilegeEscalation: false,\n');
-  writeFileSync(security, source.replace('    allowPrivilegeEscalation: false,\n', '    allowPrivilegeEscalation: false,\n    privileged: true,\n'));
+  writeFileSync(
+    security,
+    source.replace(
+      '    allowPrivilegeEscalation: false,\n',
+      '    allowPrivilegeEscalation: false,\n    privileged: true,\n',
+    ),
+  );
   const r = cdk8sSynth();
   expect(r.status).toBe(2);
   expect(r.stderr).toContain('Validation failed');
@@ -103,9 +118,12 @@ test('a privileged container fails cdk8s synth with the check\'s message (exit 2
   expect(r.stdout).toContain('StatefulSet/sandstore: sandstore: privileged');
   expect(r.stdout).toContain('StatefulSet/etcd: etcd: privileged');
   // kube-score and checkov, where scripts/lint-manifests.sh installed them, say it too.
-  if (!/kube-score, checkov\s+│ not installed/.test(r.stdout)) expect(r.stdout).toContain('[CRITICAL] container-security-context-privileged');
+  if (!/kube-score, checkov\s+│ not installed/.test(r.stdout))
+    expect(r.stdout).toContain('[CRITICAL] container-security-context-privileged');
   // The synth itself wrote the privileged pods: the plugin is what refused them.
   const unchecked = cdk8sSynth('--no-validate');
   expect(unchecked.status).toBe(0);
-  expect(readFileSync(join(work, 'cdk8s.out', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8')).toContain('privileged: true');
+  expect(readFileSync(join(work, 'cdk8s.out', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8')).toContain(
+    'privileged: true',
+  );
 });

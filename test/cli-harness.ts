@@ -18,12 +18,23 @@ export const root = projectRoot();
 /** A throwaway copy of the project (so broken profiles and stale output can be planted); node_modules is shared. */
 export function projectCopy(): string {
   const work = mkdtempSync(join(tmpdir(), 'sandstore-copy-'));
-  for (const p of ['main.ts', 'package.json', 'cdk8s.yaml', 'tsconfig.json', 'lib', 'imports', 'profiles', 'dist', 'drivers']) {
+  for (const p of [
+    'main.ts',
+    'package.json',
+    'cdk8s.yaml',
+    'tsconfig.json',
+    'lib',
+    'imports',
+    'profiles',
+    'dist',
+    'drivers',
+  ]) {
     cpSync(join(root, p), join(work, p), { recursive: true });
   }
   mkdirSync(join(work, 'scripts'));
   // run-ts.mjs runs the entry points; cdk8s synth's validation plugin also runs the manifest checkers' script.
-  for (const script of ['run-ts.mjs', 'lint-manifests.sh', 'lint-manifests-report.mjs']) cpSync(join(root, 'scripts', script), join(work, 'scripts', script));
+  for (const script of ['run-ts.mjs', 'lint-manifests.sh', 'lint-manifests-report.mjs'])
+    cpSync(join(root, 'scripts', script), join(work, 'scripts', script));
   symlinkSync(join(root, 'node_modules'), join(work, 'node_modules'));
   return work;
 }
@@ -54,16 +65,27 @@ export interface ProcessResult {
  * Runs `node scripts/run-ts.mjs <entry> <args>` in `cwd` to completion (asynchronously: a test's
  * server keeps answering meanwhile).
  */
-export function runEntry(entry: 'main.ts' | 'lib/runner/cli.ts', args: readonly string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
+export function runEntry(
+  entry: 'main.ts' | 'lib/runner/cli.ts',
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<ProcessResult> {
   return new Promise((resolve) => {
     // The caller's environment, but never a KUBE_CONTEXT of the machine's: a test names its own.
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     delete env.KUBE_CONTEXT;
-    const child = spawn('node', ['scripts/run-ts.mjs', entry, ...args], { cwd: opts.cwd ?? root, env: { ...env, ...opts.env } });
+    const child = spawn('node', ['scripts/run-ts.mjs', entry, ...args], {
+      cwd: opts.cwd ?? root,
+      env: { ...env, ...opts.env },
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
@@ -71,7 +93,12 @@ export function runEntry(entry: 'main.ts' | 'lib/runner/cli.ts', args: readonly 
 /** A client on `server` (plain http: these tests talk to a local stand-in, never through resolveTarget). */
 export function kubeAt(server: string, user: Record<string, unknown> = { name: 'u', token: 't' }): Kube {
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: [{ name: 'c', server, skipTLSVerify: true }], users: [user], contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }], currentContext: 'ctx' });
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server, skipTLSVerify: true }],
+    users: [user],
+    contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }],
+    currentContext: 'ctx',
+  });
   return new Kube(kc);
 }
 
@@ -107,7 +134,10 @@ export async function withCountingServer<T>(body: (server: CountingServer) => Pr
 }
 
 /** A kubeconfig whose every context (the shipped profiles' among them) points at `server`. */
-export function kubeconfigText(server: string, contexts: readonly string[] = ['sandstore-local', 'minikube-laptop', 'other']): string {
+export function kubeconfigText(
+  server: string,
+  contexts: readonly string[] = ['sandstore-local', 'minikube-laptop', 'other'],
+): string {
   return [
     'apiVersion: v1',
     'kind: Config',

@@ -32,7 +32,8 @@ beforeEach(() => {
   dockerConfig = join(work, 'docker-config');
   home = join(work, 'home');
   callLog = join(work, 'docker-calls.log');
-  for (const dir of [stubBin, emptyBin, join(source, 'deploy', 'docker'), dockerConfig, home]) mkdirSync(dir, { recursive: true });
+  for (const dir of [stubBin, emptyBin, join(source, 'deploy', 'docker'), dockerConfig, home])
+    mkdirSync(dir, { recursive: true });
   copyFileSync(join(projectRoot(), 'test', 'runner', 'fixtures', 'docker-stub.sh'), join(stubBin, 'docker'));
   chmodSync(join(stubBin, 'docker'), 0o755);
   writeFileSync(join(source, 'deploy', 'docker', 'Dockerfile'), 'FROM scratch AS runner\n');
@@ -57,11 +58,16 @@ function dockerCalls(): string[][] {
   } catch {
     return [];
   }
-  return text.split('\n').filter((line) => line !== '').map((line) => line.split('\t'));
+  return text
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split('\t'));
 }
 const commands = () => dockerCalls().map((argv) => argv[0]);
 
-function profile(overrides: { image?: Partial<ProfileInput['image']>; build?: Partial<ProfileInput['build']> } = {}): Profile {
+function profile(
+  overrides: { image?: Partial<ProfileInput['image']>; build?: Partial<ProfileInput['build']> } = {},
+): Profile {
   return parseProfile('ssd-raft', {
     ...ssdRaft,
     image: { ...ssdRaft.image, ...overrides.image },
@@ -98,14 +104,22 @@ describe('the image reference and dockerBuildArgs', () => {
   test('the build argv carries platform, target, Dockerfile, Go tags, GOOS/GOARCH and the tag', () => {
     expect(dockerBuildArgs(profile(), '/src/sandstore')).toEqual([
       'build',
-      '--platform', 'linux/amd64',
-      '--target', 'runner',
-      '--file', '/src/sandstore/deploy/docker/Dockerfile',
-      '--build-arg', 'TAGS=grpc etcd',
-      '--build-arg', 'GO_FLAGS=-tags=grpc,etcd',
-      '--build-arg', 'GOOS=linux',
-      '--build-arg', 'GOARCH=amd64',
-      '--tag', 'docker.io/sandstore/sandstore-node:ssd-raft-latest',
+      '--platform',
+      'linux/amd64',
+      '--target',
+      'runner',
+      '--file',
+      '/src/sandstore/deploy/docker/Dockerfile',
+      '--build-arg',
+      'TAGS=grpc etcd',
+      '--build-arg',
+      'GO_FLAGS=-tags=grpc,etcd',
+      '--build-arg',
+      'GOOS=linux',
+      '--build-arg',
+      'GOARCH=amd64',
+      '--tag',
+      'docker.io/sandstore/sandstore-node:ssd-raft-latest',
       '/src/sandstore',
     ]);
   });
@@ -140,14 +154,22 @@ describe('buildAndPushImage', () => {
       ['info', '--format', '{{.ServerVersion}}'],
       [
         'build',
-        '--platform', 'linux/amd64',
-        '--target', 'runner',
-        '--file', join(source, 'deploy', 'docker', 'Dockerfile'),
-        '--build-arg', 'TAGS=grpc etcd',
-        '--build-arg', 'GO_FLAGS=-tags=grpc,etcd',
-        '--build-arg', 'GOOS=linux',
-        '--build-arg', 'GOARCH=amd64',
-        '--tag', image,
+        '--platform',
+        'linux/amd64',
+        '--target',
+        'runner',
+        '--file',
+        join(source, 'deploy', 'docker', 'Dockerfile'),
+        '--build-arg',
+        'TAGS=grpc etcd',
+        '--build-arg',
+        'GO_FLAGS=-tags=grpc,etcd',
+        '--build-arg',
+        'GOOS=linux',
+        '--build-arg',
+        'GOARCH=amd64',
+        '--tag',
+        image,
         source,
       ],
       ['push', image],
@@ -155,10 +177,12 @@ describe('buildAndPushImage', () => {
     // Docker's own output is streamed through, and each step reports its duration.
     expect(opts.lines).toContain('  #1 [internal] load build definition from Dockerfile');
     expect(opts.lines).toContain(`  The push refers to repository [${image}]`);
-    expect(opts.lines).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^build: done in \d+\.\d s$/),
-      expect.stringMatching(/^push: done in \d+\.\d s$/),
-    ]));
+    expect(opts.lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^build: done in \d+\.\d s$/),
+        expect.stringMatching(/^push: done in \d+\.\d s$/),
+      ]),
+    );
   });
 
   test('push: false builds only, and needs no registry credentials', async () => {
@@ -168,12 +192,14 @@ describe('buildAndPushImage', () => {
     expect(commands()).toEqual(['info', 'build']);
   });
 
-  test('a failed build is not pushed: ImageBuildError for step build with docker\'s exit code', async () => {
+  test("a failed build is not pushed: ImageBuildError for step build with docker's exit code", async () => {
     const opts = options({ env: env({ STUB_DOCKER_BUILD_FAIL: '1' }) });
     const error = await rejectionOf(buildAndPushImage(opts));
     expect(error).toBeInstanceOf(ImageBuildError);
     expect(error).toMatchObject({ step: 'build', dockerExitCode: 3 });
-    expect((error as Error).message).toMatch(/docker build .* failed \(exit code 3\): ERROR: failed to solve.*Nothing was pushed/);
+    expect((error as Error).message).toMatch(
+      /docker build .* failed \(exit code 3\): ERROR: failed to solve.*Nothing was pushed/,
+    );
     expect(commands()).toEqual(['info', 'build']);
     expect(opts.lines).toContainEqual(expect.stringMatching(/^build: failed after \d+\.\d s$/));
   });
@@ -194,19 +220,25 @@ describe('pre-flight refuses before any build', () => {
     expect(dockerCalls()).toEqual([]);
   });
 
-  test('daemon down: names the problem with the first line of docker\'s error', async () => {
+  test("daemon down: names the problem with the first line of docker's error", async () => {
     const problems = await preflightRefusal(options({ env: env({ STUB_DOCKER_INFO_FAIL: '1' }) }));
     expect(problems).toEqual([
-      expect.stringMatching(/^the Docker daemon is not reachable \(`docker info` exit code 1: Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker/),
+      expect.stringMatching(
+        /^the Docker daemon is not reachable \(`docker info` exit code 1: Cannot connect to the Docker daemon at unix:\/\/\/var\/run\/docker\.sock\. Is the docker daemon running\?\): start Docker/,
+      ),
     ]);
     expect(problems[0]).not.toContain('errors pretty printing');
     expect(commands()).toEqual(['info']);
   });
 
-  test('no credentials for the profile\'s registry while another registry has some', async () => {
-    const problems = await preflightRefusal(options({ profile: profile({ image: { registry: 'ghcr.io/sandstore' } }) }));
+  test("no credentials for the profile's registry while another registry has some", async () => {
+    const problems = await preflightRefusal(
+      options({ profile: profile({ image: { registry: 'ghcr.io/sandstore' } }) }),
+    );
     expect(problems).toEqual([
-      expect.stringMatching(/^no credentials for registry ghcr\.io in .*config\.json \(it has entries only for: index\.docker\.io\): run `docker login ghcr\.io`/),
+      expect.stringMatching(
+        /^no credentials for registry ghcr\.io in .*config\.json \(it has entries only for: index\.docker\.io\): run `docker login ghcr\.io`/,
+      ),
     ]);
     expect(commands()).toEqual(['info']);
   });
@@ -214,14 +246,22 @@ describe('pre-flight refuses before any build', () => {
   test('no docker config at all', async () => {
     rmSync(join(dockerConfig, 'config.json'));
     const problems = await preflightRefusal(options());
-    expect(problems).toEqual([expect.stringMatching(/^no credentials for registry docker\.io: .*config\.json does not exist; run `docker login`/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^no credentials for registry docker\.io: .*config\.json does not exist; run `docker login`/,
+      ),
+    ]);
     expect(commands()).toEqual(['info']);
   });
 
   test('source checkout without deploy/docker/Dockerfile', async () => {
     rmSync(join(source, 'deploy', 'docker', 'Dockerfile'));
     const problems = await preflightRefusal(options());
-    expect(problems).toEqual([expect.stringMatching(/^the source path .* has no deploy\/docker\/Dockerfile: --source must be the root of a Sand Store checkout/)]);
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^the source path .* has no deploy\/docker\/Dockerfile: --source must be the root of a Sand Store checkout/,
+      ),
+    ]);
     expect(commands()).toEqual(['info']);
   });
 
@@ -245,13 +285,19 @@ describe('pre-flight refuses before any build', () => {
       expect.stringMatching(/nowhere does not exist/),
     ]);
     // A refusal (exit code 2): the CLI prints the message, then each problem on its own line.
-    expect({ message, details, exitCode }).toEqual({ message: 'cannot build the image (3 problems); nothing was built or pushed and no cluster was contacted:', details: problems, exitCode: 2 });
+    expect({ message, details, exitCode }).toEqual({
+      message: 'cannot build the image (3 problems); nothing was built or pushed and no cluster was contacted:',
+      details: problems,
+      exitCode: 2,
+    });
     expect(commands()).toEqual(['info']);
   });
 
   test('no docker, no credentials and no source: all three reported', async () => {
     rmSync(join(dockerConfig, 'config.json'));
-    const problems = await preflightRefusal(options({ sourcePath: join(work, 'nowhere'), env: env({ PATH: emptyBin }) }));
+    const problems = await preflightRefusal(
+      options({ sourcePath: join(work, 'nowhere'), env: env({ PATH: emptyBin }) }),
+    );
     expect(problems).toHaveLength(3);
     expect(problems[0]).toMatch(/docker CLI is not on PATH/);
   });
@@ -268,14 +314,18 @@ describe('registry credentials', () => {
     writeDockerConfig({ ...hubLogin, credHelpers: { 'ghcr.io': 'gcloud' } });
     const opts = options({ profile: ghcr() });
     expect(await preflight(opts)).toEqual([]);
-    expect(opts.lines).toContain('pre-flight: credentials for ghcr.io: credHelpers["ghcr.io"] (docker-credential-gcloud)');
+    expect(opts.lines).toContain(
+      'pre-flight: credentials for ghcr.io: credHelpers["ghcr.io"] (docker-credential-gcloud)',
+    );
   });
 
   test('a credsStore counts (as docker login with a keychain leaves it: an empty auths entry)', async () => {
     writeDockerConfig({ auths: { 'ghcr.io': {} }, credsStore: 'desktop' });
     const opts = options({ profile: ghcr() });
     expect(await preflight(opts)).toEqual([]);
-    expect(opts.lines).toContainEqual(expect.stringMatching(/^pre-flight: credentials for ghcr\.io: credsStore "desktop"/));
+    expect(opts.lines).toContainEqual(
+      expect.stringMatching(/^pre-flight: credentials for ghcr\.io: credsStore "desktop"/),
+    );
   });
 
   test('an auths entry under https://<host> counts', async () => {
@@ -283,13 +333,17 @@ describe('registry credentials', () => {
   });
 
   test('an auths entry without auth or token, and no store, does not count', async () => {
-    expect(await problemsWith({ auths: { 'ghcr.io': {} } })).toEqual([expect.stringMatching(/no credentials for registry ghcr\.io/)]);
+    expect(await problemsWith({ auths: { 'ghcr.io': {} } })).toEqual([
+      expect.stringMatching(/no credentials for registry ghcr\.io/),
+    ]);
   });
 
   test('docker.io is found under https://index.docker.io/v1/, which docker login writes', async () => {
     const opts = options();
     expect(await preflight(opts)).toEqual([]);
-    expect(opts.lines).toContainEqual(expect.stringMatching(/^pre-flight: credentials for docker\.io: auths\["https:\/\/index\.docker\.io\/v1\/"\]/));
+    expect(opts.lines).toContainEqual(
+      expect.stringMatching(/^pre-flight: credentials for docker\.io: auths\["https:\/\/index\.docker\.io\/v1\/"\]/),
+    );
   });
 
   test('docker.io credentials do not count for another registry, nor the other way round', async () => {

@@ -32,13 +32,17 @@ type Mutation =
   | { readonly kind: 'delete'; readonly path: Path }
   | { readonly kind: 'add'; readonly path: Path; readonly key: string; readonly value: unknown };
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 const kindOf = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 
 /** Every path in `value`, the root's included. */
 function pathsOf(value: unknown, at: Path = []): Path[] {
-  const children = Array.isArray(value) ? value.map((v, i) => [i, v] as const)
-    : isPlainObject(value) ? Object.entries(value) : [];
+  const children = Array.isArray(value)
+    ? value.map((v, i) => [i, v] as const)
+    : isPlainObject(value)
+      ? Object.entries(value)
+      : [];
   return [at, ...children.flatMap(([key, child]) => pathsOf(child, [...at, key]))];
 }
 
@@ -82,9 +86,35 @@ function mutated(base: unknown, mutations: readonly Mutation[]): unknown {
 function oddString(original: string): fc.Arbitrary<string> {
   return fc.oneof(
     fc.constantFrom(
-      ` ${original}`, `${original} `, `\t${original}`, `${original}\n`, `${original}\u00a0`, `\u200b${original}`, `\ufeff${original}`,
-      original.toUpperCase(), `${original}-x`, `${original}.x`, `x/${original}`, `${original}:1`, `${original}/`, `${original}..x`,
-      '', ' ', '\n', '\ud800', `${original}\udc00`, 'é', 'kube-system', 'default', '0', '-1', '0Mi', '0.5', '500m', '1e3', 'https://x',
+      ` ${original}`,
+      `${original} `,
+      `\t${original}`,
+      `${original}\n`,
+      `${original}\u00a0`,
+      `\u200b${original}`,
+      `\ufeff${original}`,
+      original.toUpperCase(),
+      `${original}-x`,
+      `${original}.x`,
+      `x/${original}`,
+      `${original}:1`,
+      `${original}/`,
+      `${original}..x`,
+      '',
+      ' ',
+      '\n',
+      '\ud800',
+      `${original}\udc00`,
+      'é',
+      'kube-system',
+      'default',
+      '0',
+      '-1',
+      '0Mi',
+      '0.5',
+      '500m',
+      '1e3',
+      'https://x',
     ),
     fc.constantFrom(63, 64, 128, 129, 253, 254, 256, 10_000).map((length) => 'a'.repeat(length)),
     fc.string({ unit: 'binary', maxLength: 12 }),
@@ -97,9 +127,39 @@ function oddString(original: string): fc.Arbitrary<string> {
 function oddNumber(original: number): fc.Arbitrary<number> {
   return fc.oneof(
     fc.constantFrom(
-      0, -0, -1, 1, 2, 3, 4, 5, 7, 8, 9, original - 1, original + 1, original + 2, original * 2, original + 0.5, -original,
-      501, 503, 29_999, 30_000, 32_767, 32_768, 2 ** 31, 2 ** 53 - 1, 2 ** 53, 1e21, 9_223_372_036_855, Number.MAX_VALUE, Number.MIN_VALUE,
-      NaN, Infinity, -Infinity,
+      0,
+      -0,
+      -1,
+      1,
+      2,
+      3,
+      4,
+      5,
+      7,
+      8,
+      9,
+      original - 1,
+      original + 1,
+      original + 2,
+      original * 2,
+      original + 0.5,
+      -original,
+      501,
+      503,
+      29_999,
+      30_000,
+      32_767,
+      32_768,
+      2 ** 31,
+      2 ** 53 - 1,
+      2 ** 53,
+      1e21,
+      9_223_372_036_855,
+      Number.MAX_VALUE,
+      Number.MIN_VALUE,
+      NaN,
+      Infinity,
+      -Infinity,
     ),
     fc.integer({ min: -10, max: 600 }),
     fc.double(),
@@ -111,13 +171,22 @@ const otherType = fc.constantFrom<unknown>(null, true, false, 0, 1, -1, '', 'x',
 
 /** Edits of `original` that a profile could well make, most of them valid: so that many cases render. */
 function plausibleValue(original: string | number): fc.Arbitrary<unknown> {
-  if (typeof original === 'number') return fc.constantFrom(original + 2, original * 3, original + 10, Math.max(1, original - 2));
-  return fc.constantFrom(`${original}-x`, `${original}2`, `x${original}`, original.toLowerCase(), original.length > 1 ? original.slice(0, -1) : original);
+  if (typeof original === 'number')
+    return fc.constantFrom(original + 2, original * 3, original + 10, Math.max(1, original - 2));
+  return fc.constantFrom(
+    `${original}-x`,
+    `${original}2`,
+    `x${original}`,
+    original.toLowerCase(),
+    original.length > 1 ? original.slice(0, -1) : original,
+  );
 }
 
 function oddValue(original: unknown): fc.Arbitrary<unknown> {
-  if (typeof original === 'string') return fc.oneof({ weight: 4, arbitrary: oddString(original) }, { weight: 1, arbitrary: otherType });
-  if (typeof original === 'number') return fc.oneof({ weight: 4, arbitrary: oddNumber(original) }, { weight: 1, arbitrary: otherType });
+  if (typeof original === 'string')
+    return fc.oneof({ weight: 4, arbitrary: oddString(original) }, { weight: 1, arbitrary: otherType });
+  if (typeof original === 'number')
+    return fc.oneof({ weight: 4, arbitrary: oddNumber(original) }, { weight: 1, arbitrary: otherType });
   return fc.oneof(otherType, fc.jsonValue({ maxDepth: 2 }));
 }
 
@@ -133,12 +202,26 @@ function mutation(base: unknown): fc.Arbitrary<Mutation> {
   const leaves = paths.filter((p) => ['string', 'number'].includes(typeof lookUp(base, p).value));
   // `at` holds paths whose values `values` takes (leaves are strings and numbers, as filtered above).
   const replace = <T>(at: Path[], values: (original: T) => fc.Arbitrary<unknown>) =>
-    fc.constantFrom(...at).chain((path) => values(lookUp(base, path).value as T).map((value): Mutation => ({ kind: 'replace', path, value })));
+    fc
+      .constantFrom(...at)
+      .chain((path) =>
+        values(lookUp(base, path).value as T).map((value): Mutation => ({ kind: 'replace', path, value })),
+      );
   return fc.oneof(
     { weight: 4, arbitrary: replace(paths, oddValue) },
     { weight: 3, arbitrary: replace(leaves, plausibleValue) },
-    { weight: 2, arbitrary: fc.constantFrom(...paths.filter((p) => p.length > 0)).map((path): Mutation => ({ kind: 'delete', path })) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom(...objects), extraKey, fc.jsonValue({ maxDepth: 1 })).map(([path, key, value]): Mutation => ({ kind: 'add', path, key, value })) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .constantFrom(...paths.filter((p) => p.length > 0))
+        .map((path): Mutation => ({ kind: 'delete', path })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.constantFrom(...objects), extraKey, fc.jsonValue({ maxDepth: 1 }))
+        .map(([path, key, value]): Mutation => ({ kind: 'add', path, key, value })),
+    },
   );
 }
 
@@ -156,16 +239,23 @@ function certainProblems(base: unknown, input: unknown, mutations: readonly Muta
   });
 }
 
-const isPrefix = (ancestor: Path, path: Path) => ancestor.length <= path.length && ancestor.every((key, i) => String(key) === String(path[i]));
+const isPrefix = (ancestor: Path, path: Path) =>
+  ancestor.length <= path.length && ancestor.every((key, i) => String(key) === String(path[i]));
 
 /** Refused: a ProfileError whose every problem starts with a field's path, and names each certain problem. */
 function checkRefusal(name: string, err: unknown, places: { known: Path[]; certain: Path[] }): void {
-  if (!(err instanceof ProfileError)) throw new Error(`refused with something other than a ProfileError: ${(err as Error)?.stack ?? String(err)}`);
+  if (!(err instanceof ProfileError))
+    throw new Error(`refused with something other than a ProfileError: ${(err as Error)?.stack ?? String(err)}`);
   if (err.problems.length === 0) throw new Error('a ProfileError with no problem');
-  if (!err.message.startsWith(`profile "${name}" is invalid (${err.problems.length} problem`)) throw new Error(`the message does not count the problems: ${err.message}`);
+  if (!err.message.startsWith(`profile "${name}" is invalid (${err.problems.length} problem`))
+    throw new Error(`the message does not count the problems: ${err.message}`);
   const fields = err.problems.map((problem) => {
     const field = places.known
-      .filter((p) => problem.startsWith(`${fieldName(p)}: got `) || problem.startsWith(`${fieldName(p)}: unknown field; accepted fields here: `))
+      .filter(
+        (p) =>
+          problem.startsWith(`${fieldName(p)}: got `) ||
+          problem.startsWith(`${fieldName(p)}: unknown field; accepted fields here: `),
+      )
       .sort((a, b) => b.length - a.length)[0];
     if (field === undefined) throw new Error(`a problem that does not start with a field's path: ${problem}`);
     if (problem.includes('\n')) throw new Error(`a problem over more than one line: ${problem}`);
@@ -173,7 +263,9 @@ function checkRefusal(name: string, err: unknown, places: { known: Path[]; certa
   });
   for (const place of places.certain) {
     if (!fields.some((field) => isPrefix(field, place))) {
-      throw new Error(`${fieldName(place)} is wrong, but no problem names it or a field above it:\n${err.problems.join('\n')}`);
+      throw new Error(
+        `${fieldName(place)} is wrong, but no problem names it or a field above it:\n${err.problems.join('\n')}`,
+      );
     }
   }
 }
@@ -196,7 +288,8 @@ const names = listProfiles();
 const shipped = new Map<string, unknown>();
 let before: Record<string, string>;
 beforeAll(async () => {
-  for (const name of names) shipped.set(name, ((await import(`../profiles/${name}.js`)) as { default: unknown }).default);
+  for (const name of names)
+    shipped.set(name, ((await import(`../profiles/${name}.js`)) as { default: unknown }).default);
   before = { ...treeState(distDir()), ...treeState(profilesDir()) };
 });
 afterAll(() => {
@@ -210,18 +303,24 @@ describe.each(names)('mutations of profile %s', (name) => {
       { weight: 2, arbitrary: mutation(base).map((m) => [m]) },
       { weight: 1, arbitrary: fc.array(mutation(base), { minLength: 2, maxLength: 4 }) },
     );
-    fc.assert(fc.property(mutations, (mutations) => {
-      const input = mutated(base, mutations);
-      let profile: Profile;
-      try {
-        profile = parseProfile(name, input);
-      } catch (err) {
-        checkRefusal(name, err, { known: [...pathsOf(input), ...pathsOf(base)], certain: certainProblems(base, input, mutations) });
-        return;
-      }
-      const problems = renderedProblems(profile, renderProfile(profile));
-      if (problems.length > 0) throw new Error(`accepted, but its output is wrong:\n${problems.join('\n')}`);
-    }), RUN_OPTIONS);
+    fc.assert(
+      fc.property(mutations, (mutations) => {
+        const input = mutated(base, mutations);
+        let profile: Profile;
+        try {
+          profile = parseProfile(name, input);
+        } catch (err) {
+          checkRefusal(name, err, {
+            known: [...pathsOf(input), ...pathsOf(base)],
+            certain: certainProblems(base, input, mutations),
+          });
+          return;
+        }
+        const problems = renderedProblems(profile, renderProfile(profile));
+        if (problems.length > 0) throw new Error(`accepted, but its output is wrong:\n${problems.join('\n')}`);
+      }),
+      RUN_OPTIONS,
+    );
   });
 });
 
@@ -239,39 +338,115 @@ interface SharedRule {
 }
 
 const inChart = (build: (chart: Chart) => void) => build(new Chart(new App(), 'parity', { namespace: 'parity' }));
-const etcdControlPlane = (props: ConstructorParameters<typeof EtcdControlPlane>[2]) => inChart((chart) => new EtcdControlPlane(chart, 'etcd', props));
-const localSsdStorage = (props: ConstructorParameters<typeof LocalSsdStorage>[2]) => inChart((chart) => new LocalSsdStorage(chart, 'storage', props));
+const etcdControlPlane = (props: ConstructorParameters<typeof EtcdControlPlane>[2]) =>
+  inChart((chart) => new EtcdControlPlane(chart, 'etcd', props));
+const localSsdStorage = (props: ConstructorParameters<typeof LocalSsdStorage>[2]) =>
+  inChart((chart) => new LocalSsdStorage(chart, 'storage', props));
 const sandstoreCluster = (profile: Profile, props: Partial<SandstoreClusterProps>) =>
-  inChart((chart) => new SandstoreCluster(chart, 'sandstore', { etcd: new EtcdControlPlane(chart, 'etcd'), image: imageRef(profile), ...props }));
+  inChart(
+    (chart) =>
+      new SandstoreCluster(chart, 'sandstore', {
+        etcd: new EtcdControlPlane(chart, 'etcd'),
+        image: imageRef(profile),
+        ...props,
+      }),
+  );
 
 const SHARED_RULES: readonly SharedRule[] = [
-  { field: ['namespace'], sample: 'sandstore', build: (namespace, p) => new SandstoreChart(new App(), { ...p, namespace }) },
-  { field: ['image', 'registry'], sample: 'docker.io/sandstore', build: (registry, p) => sandstoreCluster(p, { image: imageRef({ ...p, image: { ...p.image, registry } }) }) },
-  { field: ['image', 'tag'], sample: 'ssd-raft-latest', build: (tag, p) => sandstoreCluster(p, { image: imageRef({ ...p, image: { ...p.image, tag } }) }) },
-  { field: ['raft', 'replicas'], sample: 3, build: (replicas, p) => sandstoreCluster(p, { replicas, externalAccess: { basePort: p.clientAccess.nodePortBase } }) },
-  { field: ['raft', 'maxBatchSize'], sample: 64, build: (maxBatchSize, p) => sandstoreCluster(p, { raft: { maxBatchSize } }) },
-  { field: ['raft', 'maxBatchWaitMs'], sample: 10, build: (maxBatchWaitMs, p) => sandstoreCluster(p, { raft: { maxBatchWaitMs } }) },
-  { field: ['raft', 'snapshotThresholdLogs'], sample: 1000, build: (snapshotThresholdLogs, p) => sandstoreCluster(p, { raft: { snapshotThresholdLogs } }) },
-  { field: ['storage', 'sizePerPod'], sample: '20Gi', build: (storageSize, p) => sandstoreCluster(p, { storageSize }) },
-  { field: ['clientAccess', 'nodePortBase'], sample: 30080, build: (basePort, p) => sandstoreCluster(p, { externalAccess: { basePort } }) },
-  { field: ['clientAccess', 'advertiseHost'], sample: '192.168.1.20', build: (advertiseHost, p) => sandstoreCluster(p, { externalAccess: { advertiseHost } }) },
   {
-    field: ['resources', 'sandstore', 'limits', 'memory'], sample: '2Gi',
-    build: (memory, p) => sandstoreCluster(p, { resources: { ...p.resources.sandstore, limits: { ...p.resources.sandstore.limits, memory } } }),
+    field: ['namespace'],
+    sample: 'sandstore',
+    build: (namespace, p) => new SandstoreChart(new App(), { ...p, namespace }),
+  },
+  {
+    field: ['image', 'registry'],
+    sample: 'docker.io/sandstore',
+    build: (registry, p) => sandstoreCluster(p, { image: imageRef({ ...p, image: { ...p.image, registry } }) }),
+  },
+  {
+    field: ['image', 'tag'],
+    sample: 'ssd-raft-latest',
+    build: (tag, p) => sandstoreCluster(p, { image: imageRef({ ...p, image: { ...p.image, tag } }) }),
+  },
+  {
+    field: ['raft', 'replicas'],
+    sample: 3,
+    build: (replicas, p) =>
+      sandstoreCluster(p, { replicas, externalAccess: { basePort: p.clientAccess.nodePortBase } }),
+  },
+  {
+    field: ['raft', 'maxBatchSize'],
+    sample: 64,
+    build: (maxBatchSize, p) => sandstoreCluster(p, { raft: { maxBatchSize } }),
+  },
+  {
+    field: ['raft', 'maxBatchWaitMs'],
+    sample: 10,
+    build: (maxBatchWaitMs, p) => sandstoreCluster(p, { raft: { maxBatchWaitMs } }),
+  },
+  {
+    field: ['raft', 'snapshotThresholdLogs'],
+    sample: 1000,
+    build: (snapshotThresholdLogs, p) => sandstoreCluster(p, { raft: { snapshotThresholdLogs } }),
+  },
+  { field: ['storage', 'sizePerPod'], sample: '20Gi', build: (storageSize, p) => sandstoreCluster(p, { storageSize }) },
+  {
+    field: ['clientAccess', 'nodePortBase'],
+    sample: 30080,
+    build: (basePort, p) => sandstoreCluster(p, { externalAccess: { basePort } }),
+  },
+  {
+    field: ['clientAccess', 'advertiseHost'],
+    sample: '192.168.1.20',
+    build: (advertiseHost, p) => sandstoreCluster(p, { externalAccess: { advertiseHost } }),
+  },
+  {
+    field: ['resources', 'sandstore', 'limits', 'memory'],
+    sample: '2Gi',
+    build: (memory, p) =>
+      sandstoreCluster(p, {
+        resources: { ...p.resources.sandstore, limits: { ...p.resources.sandstore.limits, memory } },
+      }),
   },
   { field: ['etcd', 'replicas'], sample: 1, build: (replicas) => etcdControlPlane({ replicas }) },
   { field: ['etcd', 'image'], sample: 'quay.io/coreos/etcd:v3.5.0', build: (image) => etcdControlPlane({ image }) },
   { field: ['etcd', 'storageSize'], sample: '1Gi', build: (storageSize) => etcdControlPlane({ storageSize }) },
   {
-    field: ['resources', 'etcd', 'requests', 'cpu'], sample: '200m',
-    build: (cpu, p) => etcdControlPlane({ resources: { ...p.resources.etcd, requests: { ...p.resources.etcd.requests, cpu } } }),
+    field: ['resources', 'etcd', 'requests', 'cpu'],
+    sample: '200m',
+    build: (cpu, p) =>
+      etcdControlPlane({ resources: { ...p.resources.etcd, requests: { ...p.resources.etcd.requests, cpu } } }),
   },
-  { field: ['storage', 'className'], sample: 'sandstore-local-ssd', build: (storageClassName) => localSsdStorage({ storageClassName }) },
-  { field: ['storage', 'provisioner'], sample: 'rancher.io/local-path', build: (provisioner) => localSsdStorage({ provisioner }) },
-  { field: ['storage', 'reclaimPolicy'], sample: 'Delete', build: (reclaimPolicy) => localSsdStorage({ reclaimPolicy }) },
-  { field: ['storage', 'nodePath'], sample: '/var/lib/sandstore-node/ext4', build: (nodePath) => localSsdStorage({ nodePath }) },
-  { field: ['nodeSelection', 'ssdTaint', 'key'], sample: 'node.sandstore.io/disk', build: (key) => localSsdStorage({ taint: { key } }) },
-  { field: ['nodeSelection', 'ssdTaint', 'value'], sample: 'ssd', build: (value) => localSsdStorage({ taint: { key: 'k', value } }) },
+  {
+    field: ['storage', 'className'],
+    sample: 'sandstore-local-ssd',
+    build: (storageClassName) => localSsdStorage({ storageClassName }),
+  },
+  {
+    field: ['storage', 'provisioner'],
+    sample: 'rancher.io/local-path',
+    build: (provisioner) => localSsdStorage({ provisioner }),
+  },
+  {
+    field: ['storage', 'reclaimPolicy'],
+    sample: 'Delete',
+    build: (reclaimPolicy) => localSsdStorage({ reclaimPolicy }),
+  },
+  {
+    field: ['storage', 'nodePath'],
+    sample: '/var/lib/sandstore-node/ext4',
+    build: (nodePath) => localSsdStorage({ nodePath }),
+  },
+  {
+    field: ['nodeSelection', 'ssdTaint', 'key'],
+    sample: 'node.sandstore.io/disk',
+    build: (key) => localSsdStorage({ taint: { key } }),
+  },
+  {
+    field: ['nodeSelection', 'ssdTaint', 'value'],
+    sample: 'ssd',
+    build: (value) => localSsdStorage({ taint: { key: 'k', value } }),
+  },
 ];
 /* eslint-enable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-assignment */
 
@@ -279,17 +454,26 @@ test(`the schema and the constructs accept the same values, field by field (${RU
   const base = shipped.get('ssd-raft');
   const profile = parseProfile('ssd-raft', base);
   const cases = fc.constantFrom(...SHARED_RULES).chain((rule) =>
-    (typeof rule.sample === 'number' ? oddNumber(rule.sample) : oddString(rule.sample)).map((value) => ({ rule, value })));
-  fc.assert(fc.property(cases, ({ rule, value }) => {
-    // Set whether or not the shipped profile has it (ssd-raft has no advertiseHost).
-    const input = structuredClone(base);
-    setOwn(lookUp(input, rule.field.slice(0, -1)).value as object, rule.field[rule.field.length - 1], value);
-    const refusedBySchema = throws(() => parseProfile('ssd-raft', input));
-    const refusedByConstruct = throws(() => rule.build(value, profile));
-    if (refusedBySchema !== refusedByConstruct) {
-      throw new Error(`${fieldName(rule.field)} = ${JSON.stringify(value)}: ${refusedBySchema ? 'refused' : 'accepted'} by the schema, ${refusedByConstruct ? 'refused' : 'accepted'} by the construct`);
-    }
-  }), RUN_OPTIONS);
+    (typeof rule.sample === 'number' ? oddNumber(rule.sample) : oddString(rule.sample)).map((value) => ({
+      rule,
+      value,
+    })),
+  );
+  fc.assert(
+    fc.property(cases, ({ rule, value }) => {
+      // Set whether or not the shipped profile has it (ssd-raft has no advertiseHost).
+      const input = structuredClone(base);
+      setOwn(lookUp(input, rule.field.slice(0, -1)).value as object, rule.field[rule.field.length - 1], value);
+      const refusedBySchema = throws(() => parseProfile('ssd-raft', input));
+      const refusedByConstruct = throws(() => rule.build(value, profile));
+      if (refusedBySchema !== refusedByConstruct) {
+        throw new Error(
+          `${fieldName(rule.field)} = ${JSON.stringify(value)}: ${refusedBySchema ? 'refused' : 'accepted'} by the schema, ${refusedByConstruct ? 'refused' : 'accepted'} by the construct`,
+        );
+      }
+    }),
+    RUN_OPTIONS,
+  );
 });
 
 function throws(run: () => void): boolean {

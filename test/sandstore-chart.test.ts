@@ -11,7 +11,9 @@ describe('SandstoreChart', () => {
       const profile = { ...parseProfile('ssd-raft', ssdRaft), namespace };
       const app = new App();
       expect(() => new SandstoreChart(app, profile)).toThrow(
-        new RegExp(`^SandstoreChart ssd-raft: invalid namespace "${namespace}"; expected a DNS label.*, and none of Kubernetes' own namespaces`),
+        new RegExp(
+          `^SandstoreChart ssd-raft: invalid namespace "${namespace}"; expected a DNS label.*, and none of Kubernetes' own namespaces`,
+        ),
       );
     },
   );

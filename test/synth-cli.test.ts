@@ -11,10 +11,13 @@ import { projectCopy, root, treeOf } from './cli-harness.js';
  */
 let work: string;
 
-beforeEach(() => { work = projectCopy(); });
+beforeEach(() => {
+  work = projectCopy();
+});
 afterEach(() => rmSync(work, { recursive: true, force: true }));
 
-const synth = (...args: string[]) => spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], { cwd: work, encoding: 'utf8' });
+const synth = (...args: string[]) =>
+  spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], { cwd: work, encoding: 'utf8' });
 
 /** Every file under dist/ with its contents: what "untouched" is checked against. */
 const snapshotDist = () => treeOf(join(work, 'dist'));
@@ -30,7 +33,9 @@ test('an unknown profile exits 2, lists the profiles there are and writes nothin
   const before = snapshotDist();
   const r = synth('--profile=ssd-rift');
   expect(r.status).toBe(2);
-  expect(r.stderr).toContain('unknown profile "ssd-rift"; the profiles there are: local, local-node, local-node-ext4, local-node-xfs, raft5-etcd3, ssd-raft');
+  expect(r.stderr).toContain(
+    'unknown profile "ssd-rift"; the profiles there are: local, local-node, local-node-ext4, local-node-xfs, raft5-etcd3, ssd-raft',
+  );
   expect(snapshotDist()).toEqual(before);
 });
 
@@ -45,7 +50,13 @@ test('an invalid profile is refused (exit 2) naming every problem by field, and 
     const r = synth(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('nothing written');
-    for (const field of ['kube.context: got ""', 'raft.replicas: got 4', 'storage.sizePerPod: got "20GB"', 'clientAccess.nodePortBase: got 40000', 'image.tag: got ""']) {
+    for (const field of [
+      'kube.context: got ""',
+      'raft.replicas: got 4',
+      'storage.sizePerPod: got "20GB"',
+      'clientAccess.nodePortBase: got 40000',
+      'image.tag: got ""',
+    ]) {
       expect(r.stderr).toContain(field);
     }
     // Neither the broken profile's output nor (for a synth of all) the valid profiles' output changed.
@@ -59,9 +70,19 @@ test('--profile=<p> rewrites dist/<p>/ and touches nothing else', () => {
   const r = synth('--profile=ssd-raft');
   expect(r.status).toBe(0);
   const after = snapshotDist();
-  expect(after['ssd-raft/statefulset-sandstore.yaml']).toBe(readFileSync(join(root, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8'));
+  expect(after['ssd-raft/statefulset-sandstore.yaml']).toBe(
+    readFileSync(join(root, 'dist', 'ssd-raft', 'statefulset-sandstore.yaml'), 'utf8'),
+  );
   expect(after['local/statefulset-sandstore.yaml']).toBe(edited('local', 'stale\n'));
-  expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'local', 'local-node', 'local-node-ext4', 'local-node-xfs', 'raft5-etcd3', 'ssd-raft']);
+  expect(readdirSync(join(work, 'dist')).sort()).toEqual([
+    OUTPUT_MARKER,
+    'local',
+    'local-node',
+    'local-node-ext4',
+    'local-node-xfs',
+    'raft5-etcd3',
+    'ssd-raft',
+  ]);
 });
 
 test('--check fails on a stale, missing or extra file and names it; synth of all repairs it', () => {
@@ -80,10 +101,13 @@ test('--check fails on a stale, missing or extra file and names it; synth of all
 test('names Kubernetes accepts but no file name can hold (a 253-character StorageClass) still synthesize, to a file name the filesystem takes', () => {
   const className = `${'s'.repeat(120)}.${'d'.repeat(132)}`;
   expect(className).toHaveLength(253);
-  writeFileSync(join(work, 'profiles', 'long.ts'), `import { defineProfile } from '../lib/profile.js';
+  writeFileSync(
+    join(work, 'profiles', 'long.ts'),
+    `import { defineProfile } from '../lib/profile.js';
 import base from './local.js';
 export default defineProfile({ ...base, name: 'long', namespace: 'sandstore-long', storage: { ...base.storage, className: '${className}' } });
-`);
+`,
+  );
   const r = synth('--profile=long');
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
   const files = readdirSync(join(work, 'dist', 'long'));
@@ -114,12 +138,12 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
     expect(synth('--profile=local').status).toBe(0);
   });
 
-  test('a removed profile\'s directory goes only when it holds nothing but synthesized files; others are left alone', () => {
+  test("a removed profile's directory goes only when it holds nothing but synthesized files; others are left alone", () => {
     cpSync(join(work, 'dist', 'local'), join(work, 'dist', 'gone'), { recursive: true });
     cpSync(join(work, 'dist', 'local'), join(work, 'dist', 'mixed'), { recursive: true });
     writeFileSync(join(work, 'dist', 'mixed', 'notes.txt'), 'keep me\n');
     mkdirSync(join(work, 'dist', 'docs'));
-    writeFileSync(join(work, 'dist', 'docs', 'readme.md'), '# not the synth\'s\n');
+    writeFileSync(join(work, 'dist', 'docs', 'readme.md'), "# not the synth's\n");
     const before = snapshotDist();
     const refused = synth();
     expect(refused.status).toBe(2);
@@ -131,8 +155,17 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('removed gone/');
     expect(r.stdout).toContain('removed mixed/');
-    expect(readdirSync(join(work, 'dist')).sort()).toEqual([OUTPUT_MARKER, 'docs', 'local', 'local-node', 'local-node-ext4', 'local-node-xfs', 'raft5-etcd3', 'ssd-raft']);
-    expect(readFileSync(join(work, 'dist', 'docs', 'readme.md'), 'utf8')).toBe('# not the synth\'s\n');
+    expect(readdirSync(join(work, 'dist')).sort()).toEqual([
+      OUTPUT_MARKER,
+      'docs',
+      'local',
+      'local-node',
+      'local-node-ext4',
+      'local-node-xfs',
+      'raft5-etcd3',
+      'ssd-raft',
+    ]);
+    expect(readFileSync(join(work, 'dist', 'docs', 'readme.md'), 'utf8')).toBe("# not the synth's\n");
   });
 
   test('an output path that is not an output directory of the project is refused (exit 2): nothing written or deleted', () => {
@@ -142,7 +175,14 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
       writeFileSync(join(elsewhere, 'photos', 'a.jpg'), 'jpeg');
       writeFileSync(join(elsewhere, 'todo.txt'), 'todo');
       const listing = () => readdirSync(elsewhere).sort();
-      for (const r of [synth(`--outdir=${elsewhere}`), spawnSync('node', ['scripts/run-ts.mjs', 'main.ts'], { cwd: work, encoding: 'utf8', env: { ...process.env, CDK8S_OUTDIR: elsewhere } })]) {
+      for (const r of [
+        synth(`--outdir=${elsewhere}`),
+        spawnSync('node', ['scripts/run-ts.mjs', 'main.ts'], {
+          cwd: work,
+          encoding: 'utf8',
+          env: { ...process.env, CDK8S_OUTDIR: elsewhere },
+        }),
+      ]) {
         expect(r.status).toBe(2);
         expect(r.stderr).toContain(`output path ${elsewhere} is not an output directory of sandstore-deploy`);
         expect(listing()).toEqual(['photos', 'todo.txt']);
@@ -171,7 +211,9 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
     const below = join(work, 'package.json', 'out');
     const r = synth('--profile=local', `--outdir=${below}`);
     expect(r.status).toBe(2);
-    expect(r.stderr).toContain(`synth: output path ${below} cannot be used: a part of the path is a file, not a directory (ENOTDIR)`);
+    expect(r.stderr).toContain(
+      `synth: output path ${below} cannot be used: a part of the path is a file, not a directory (ENOTDIR)`,
+    );
     expect(r.stderr).not.toContain('internal error');
   });
 
@@ -187,7 +229,11 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
       [['--profile=local '], {}, '--profile has surrounding whitespace ("local ")'],
     ];
     for (const [args, env, message] of cases) {
-      const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, ...env } });
+      const r = spawnSync('node', ['scripts/run-ts.mjs', 'main.ts', ...args], {
+        cwd: work,
+        encoding: 'utf8',
+        env: { ...process.env, ...env },
+      });
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(message);
       expect(snapshotDist()).toEqual(before);
@@ -197,22 +243,34 @@ describe('nothing is lost: the synth replaces and removes only what it wrote', (
 
 describe('broken profile files', () => {
   const BROKEN_FILES: Record<string, [string, string]> = {
-    'syntax-error': [`import { defineProfile } from '../lib/profile.js';\nexport default defineProfile({ name: 'syntax-error',,\n});\n`,
-      'profiles/syntax-error.ts does not compile: line 2:53: Expected identifier but found ","'],
-    'uses-broken': [`import base from './syntax-error.js';\nexport default { ...base, name: 'uses-broken' };\n`,
-      'profiles/uses-broken.ts imports profiles/syntax-error.ts, which does not compile'],
-    throws: [`const settings: any = undefined;\nexport default { name: settings.name };\n`, 'profiles/throws.ts threw when loaded: TypeError: Cannot read properties of undefined'],
-    'no-default': [`export const profile = { name: 'no-default' };\n`, 'profiles/no-default.ts has no default export (it exports profile); expected `export default defineProfile({...})`'],
+    'syntax-error': [
+      `import { defineProfile } from '../lib/profile.js';\nexport default defineProfile({ name: 'syntax-error',,\n});\n`,
+      'profiles/syntax-error.ts does not compile: line 2:53: Expected identifier but found ","',
+    ],
+    'uses-broken': [
+      `import base from './syntax-error.js';\nexport default { ...base, name: 'uses-broken' };\n`,
+      'profiles/uses-broken.ts imports profiles/syntax-error.ts, which does not compile',
+    ],
+    throws: [
+      `const settings: any = undefined;\nexport default { name: settings.name };\n`,
+      'profiles/throws.ts threw when loaded: TypeError: Cannot read properties of undefined',
+    ],
+    'no-default': [
+      `export const profile = { name: 'no-default' };\n`,
+      'profiles/no-default.ts has no default export (it exports profile); expected `export default defineProfile({...})`',
+    ],
     'not-an-object': [`export default 'ssd-raft';\n`, 'profiles/not-an-object.ts exports a string by default'],
   };
 
   test('each is named with what is wrong; the others still synthesize; a synth of all refuses as a whole', () => {
-    for (const [name, [text]] of Object.entries(BROKEN_FILES)) writeFileSync(join(work, 'profiles', `${name}.ts`), text);
+    for (const [name, [text]] of Object.entries(BROKEN_FILES))
+      writeFileSync(join(work, 'profiles', `${name}.ts`), text);
     const before = snapshotDist();
     const all = synth();
     expect(all.status).toBe(2);
     expect(all.stderr).toContain('synth: nothing written.');
-    for (const [name, [, message]] of Object.entries(BROKEN_FILES)) expect(all.stderr).toContain(`profile "${name}" cannot be loaded: ${message}`);
+    for (const [name, [, message]] of Object.entries(BROKEN_FILES))
+      expect(all.stderr).toContain(`profile "${name}" cannot be loaded: ${message}`);
     expect(all.stderr).not.toMatch(/^\s+at /m);
     // One of them alone (the generated ones are in profile-loading.test.ts).
     const one = synth('--profile=uses-broken');
@@ -228,7 +286,10 @@ describe('broken profile files', () => {
 test('run from outside the project, the synth and the runner say so in one sentence (exit 2), with no stack trace', () => {
   const elsewhere = mkdtempSync(join(tmpdir(), 'not-a-project-'));
   try {
-    for (const args of [['main.ts', '--check'], ['lib/runner/cli.ts', 'status', '--context=none']]) {
+    for (const args of [
+      ['main.ts', '--check'],
+      ['lib/runner/cli.ts', 'status', '--context=none'],
+    ]) {
       const r = spawnSync('node', [join(work, 'scripts', 'run-ts.mjs'), ...args], { cwd: elsewhere, encoding: 'utf8' });
       expect(r.status).toBe(2);
       expect(r.stderr).toContain(`cannot find the sandstore-deploy project at or above ${elsewhere}`);

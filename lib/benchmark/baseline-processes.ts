@@ -15,11 +15,26 @@ import { refusedWithin } from '../runner/client-access.js';
 import { InterruptedError } from '../runner/watch.js';
 import type { Manifest } from '../synth.js';
 import type { ProcessTarget } from './baseline-record.js';
-import { baselineSettings, layoutNeeds, numberedLayout, type BaselineSettings, type Layout, type ProcessSettings } from './baseline-settings.js';
+import {
+  baselineSettings,
+  layoutNeeds,
+  numberedLayout,
+  type BaselineSettings,
+  type Layout,
+  type ProcessSettings,
+} from './baseline-settings.js';
 import { QUIET_SECONDS } from './gate.js';
 import { imageBinary, machinePlatform, resolveImage, type ImageBinary, type ResolvedImage } from './image-binaries.js';
 import {
-  consecutiveFreePorts, freePorts, nodeLeadership, portsInUse, startLocalSandstore, StartFailed, WaitInterrupted, type Child, type LocalSandstore,
+  consecutiveFreePorts,
+  freePorts,
+  nodeLeadership,
+  portsInUse,
+  startLocalSandstore,
+  StartFailed,
+  WaitInterrupted,
+  type Child,
+  type LocalSandstore,
 } from './local-processes.js';
 
 /** Everything the baseline needs before it starts a process: the settings checked, the binaries at hand. */
@@ -30,7 +45,10 @@ export interface BaselinePlan {
   readonly imageEnv: { readonly sandstore: Record<string, string>; readonly etcd: Record<string, string> };
 }
 
-const envOf = (image: ResolvedImage) => Object.fromEntries((image.config.config?.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+const envOf = (image: ResolvedImage) =>
+  Object.fromEntries(
+    (image.config.config?.Env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]),
+  );
 
 /**
  * Checks the settings (refusing a profile the baseline cannot mirror), then takes both programs out
@@ -38,12 +56,23 @@ const envOf = (image: ResolvedImage) => Object.fromEntries((image.config.config?
  */
 export async function planBaseline(manifests: readonly Manifest[], report: Reporter): Promise<BaselinePlan> {
   // Ports that stand in for the real ones while the settings are only being checked.
-  const settings = baselineSettings(manifests, numberedLayout(manifests, { dataRoot: '/baseline', etcdBase: 10_000, nodeBase: 20_000 }));
-  const [sandstoreImage, etcdImage] = [await resolveImage(settings.sandstore.image), await resolveImage(settings.etcdImage.image)];
+  const settings = baselineSettings(
+    manifests,
+    numberedLayout(manifests, { dataRoot: '/baseline', etcdBase: 10_000, nodeBase: 20_000 }),
+  );
+  const [sandstoreImage, etcdImage] = [
+    await resolveImage(settings.sandstore.image),
+    await resolveImage(settings.etcdImage.image),
+  ];
   const sandstore = await imageBinary(sandstoreImage, settings.sandstore.command);
   const etcd = await imageBinary(etcdImage, settings.etcdImage.command);
-  for (const b of [sandstore, etcd]) report.step('baseline', `${b.pathInImage} from ${b.image} (${b.imageDigest}, ${b.platform}): sha256 ${b.sha256}`);
-  return { manifests, binaries: { sandstore, etcd }, imageEnv: { sandstore: envOf(sandstoreImage), etcd: envOf(etcdImage) } };
+  for (const b of [sandstore, etcd])
+    report.step('baseline', `${b.pathInImage} from ${b.image} (${b.imageDigest}, ${b.platform}): sha256 ${b.sha256}`);
+  return {
+    manifests,
+    binaries: { sandstore, etcd },
+    imageEnv: { sandstore: envOf(sandstoreImage), etcd: envOf(etcdImage) },
+  };
 }
 
 /** The processes running, and what the record says of them. */
@@ -63,7 +92,12 @@ const ETCD_MS = 30_000;
 const GRACE_MS = 10_000;
 
 /** Starts etcd and the nodes in a new folder under $TMPDIR and waits for a settled leader (up to `timeoutSeconds`). */
-export async function startBaseline(plan: BaselinePlan, timeoutSeconds: number, report: Reporter, signal?: AbortSignal): Promise<RunningBaseline> {
+export async function startBaseline(
+  plan: BaselinePlan,
+  timeoutSeconds: number,
+  report: Reporter,
+  signal?: AbortSignal,
+): Promise<RunningBaseline> {
   const needs = layoutNeeds(plan.manifests);
   const dataRoot = mkdtempSync(join(tmpdir(), 'sandstore-baseline-'));
   const etcdPorts: Map<number, number>[] = [];
@@ -75,19 +109,41 @@ export async function startBaseline(plan: BaselinePlan, timeoutSeconds: number, 
   const settings = baselineSettings(plan.manifests, layout);
   const launchOf = (s: ProcessSettings, program: 'sandstore' | 'etcd') => {
     mkdirSync(s.dataDir, { recursive: true });
-    return { name: s.name, id: s.name, dataDir: s.dataDir, program: plan.binaries[program].path, args: s.args, env: { ...plan.imageEnv[program], ...s.env }, cwd: s.dataDir };
+    return {
+      name: s.name,
+      id: s.name,
+      dataDir: s.dataDir,
+      program: plan.binaries[program].path,
+      args: s.args,
+      env: { ...plan.imageEnv[program], ...s.env },
+      cwd: s.dataDir,
+    };
   };
-  report.step('baseline', `starting ${settings.etcd.length} etcd member(s) and ${settings.nodes.length} Sand ` + `Store nodes on 127.0.0.1, data in ${dataRoot}`);
+  report.step(
+    'baseline',
+    `starting ${settings.etcd.length} etcd member(s) and ${settings.nodes.length} Sand ` +
+      `Store nodes on 127.0.0.1, data in ${dataRoot}`,
+  );
   let local: LocalSandstore;
   try {
-    local = await startLocalSandstore({
-      dataRoot, etcd: settings.etcd.map((e) => launchOf(e, 'etcd')), etcdEndpoint: settings.etcd[0].address, members: settings.members,
-      nodes: settings.nodes.map((n) => launchOf(n, 'sandstore')),
-      limits: { etcdMs: ETCD_MS, leaderMs: timeoutSeconds * 1000, quietMs: QUIET_SECONDS * 1000, graceMs: GRACE_MS },
-    }, signal);
+    local = await startLocalSandstore(
+      {
+        dataRoot,
+        etcd: settings.etcd.map((e) => launchOf(e, 'etcd')),
+        etcdEndpoint: settings.etcd[0].address,
+        members: settings.members,
+        nodes: settings.nodes.map((n) => launchOf(n, 'sandstore')),
+        limits: { etcdMs: ETCD_MS, leaderMs: timeoutSeconds * 1000, quietMs: QUIET_SECONDS * 1000, graceMs: GRACE_MS },
+      },
+      signal,
+    );
   } catch (err) {
     if (err instanceof WaitInterrupted) throw new InterruptedError(err.what);
-    if (err instanceof StartFailed) throw new FailedError(`the baseline's processes did not come up: ${err.message}. Nothing was measured; they ` + `were stopped and their data removed.`);
+    if (err instanceof StartFailed)
+      throw new FailedError(
+        `the baseline's processes did not come up: ${err.message}. Nothing was measured; they ` +
+          `were stopped and their data removed.`,
+      );
     throw err;
   }
   report.step('baseline', `leader ${local.leader} (term ${local.term}), no role change in the last ${QUIET_SECONDS}s`);
@@ -95,34 +151,72 @@ export async function startBaseline(plan: BaselinePlan, timeoutSeconds: number, 
   return running;
 }
 
-async function afterStart(plan: BaselinePlan, settings: BaselineSettings, layout: Layout, local: LocalSandstore, report: Reporter, signal?: AbortSignal): Promise<RunningBaseline> {
+async function afterStart(
+  plan: BaselinePlan,
+  settings: BaselineSettings,
+  layout: Layout,
+  local: LocalSandstore,
+  report: Reporter,
+  signal?: AbortSignal,
+): Promise<RunningBaseline> {
   const endpoints = settings.nodes.map((n) => ({ pod: n.name, address: n.address }));
   const refused = await refusedWithin(endpoints, 10, signal);
   if (refused.length > 0) {
     await local.stop();
-    throw new FailedError(`the baseline's nodes do not accept connections: ` + `${refused.map((r) => `${r.endpoint.address} (${r.endpoint.pod}): ${r.reason}`).join('; ')}. Nothing was measured.`);
+    throw new FailedError(
+      `the baseline's nodes do not accept connections: ` +
+        `${refused.map((r) => `${r.endpoint.address} (${r.endpoint.pod}): ${r.reason}`).join('; ')}. Nothing was measured.`,
+    );
   }
   const leaderFirst = [...endpoints].sort((a, b) => Number(b.pod === local.leader) - Number(a.pod === local.leader));
   const target = describeTarget(plan, settings, layout, local.children);
-  const observed = target.processes.map((p) => `${p.name} pid ${p.pid} exe sha256 ${p.exeSha256.slice(0, 12)}`).join(', ');
+  const observed = target.processes
+    .map((p) => `${p.name} pid ${p.pid} exe sha256 ${p.exeSha256.slice(0, 12)}`)
+    .join(', ');
   report.step('baseline', `running: ${observed}`);
-  return { settings, layout, local, leader: local.leader, term: local.term, seeds: leaderFirst.map((e) => e.address), target };
+  return {
+    settings,
+    layout,
+    local,
+    leader: local.leader,
+    term: local.term,
+    seeds: leaderFirst.map((e) => e.address),
+    target,
+  };
 }
 
 /** sha256 of what /proc/<pid>/exe points at: the binary the kernel runs for that process. */
 function exeSha256(pid: number): string {
   try {
-    return createHash('sha256').update(readFileSync(`/proc/${pid}/exe`)).digest('hex');
+    return createHash('sha256')
+      .update(readFileSync(`/proc/${pid}/exe`))
+      .digest('hex');
   } catch (err) {
     return `unreadable: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
   }
 }
 
-function describeTarget(plan: BaselinePlan, settings: BaselineSettings, layout: Layout, children: readonly Child[]): ProcessTarget {
-  const all = [...settings.etcd.map((s) => ({ s, program: 'etcd' as const })), ...settings.nodes.map((s) => ({ s, program: 'sandstore' as const }))];
+function describeTarget(
+  plan: BaselinePlan,
+  settings: BaselineSettings,
+  layout: Layout,
+  children: readonly Child[],
+): ProcessTarget {
+  const all = [
+    ...settings.etcd.map((s) => ({ s, program: 'etcd' as const })),
+    ...settings.nodes.map((s) => ({ s, program: 'sandstore' as const })),
+  ];
   const binary = (program: 'sandstore' | 'etcd') => {
     const b = plan.binaries[program];
-    return { program, image: b.image, imageDigest: b.imageDigest, manifestDigest: b.manifestDigest, platform: b.platform, pathInImage: b.pathInImage, sha256: b.sha256 };
+    return {
+      program,
+      image: b.image,
+      imageDigest: b.imageDigest,
+      manifestDigest: b.manifestDigest,
+      platform: b.platform,
+      pathInImage: b.pathInImage,
+      sha256: b.sha256,
+    };
   };
   return {
     kind: 'processes',
@@ -131,7 +225,15 @@ function describeTarget(plan: BaselinePlan, settings: BaselineSettings, layout: 
     binaries: [binary('sandstore'), binary('etcd')],
     processes: all.map(({ s, program }) => {
       const pid = children.find((c) => c.name === s.name)?.proc.pid ?? 0;
-      return { name: s.name, program, pid, address: s.address, exeSha256: exeSha256(pid), args: [...s.args], env: { ...plan.imageEnv[program], ...s.env } };
+      return {
+        name: s.name,
+        program,
+        pid,
+        address: s.address,
+        exeSha256: exeSha256(pid),
+        args: [...s.args],
+        env: { ...plan.imageEnv[program], ...s.env },
+      };
     }),
     differences: [...settings.differences],
   };
@@ -142,8 +244,13 @@ export function machineFacts(): ProcessTarget['machine'] {
   const osRelease = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
   const pretty = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(osRelease)?.[1];
   return {
-    hostname: hostname(), kernel: release(), os: pretty ?? process.platform, architecture: machinePlatform().architecture,
-    cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(),
+    hostname: hostname(),
+    kernel: release(),
+    os: pretty ?? process.platform,
+    architecture: machinePlatform().architecture,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryBytes: totalmem(),
   };
 }
 
@@ -154,11 +261,18 @@ export function fsTypeOf(dir: string): string {
 }
 
 /** Who leads now, by the nodes' event logs. */
-export const baselineLeadership = (running: RunningBaseline) => nodeLeadership(running.settings.nodes.map((n) => ({ id: n.name, dataDir: n.dataDir })));
+export const baselineLeadership = (running: RunningBaseline) =>
+  nodeLeadership(running.settings.nodes.map((n) => ({ id: n.name, dataDir: n.dataDir })));
 
 /** The processes that ended while they should have run: each a reason the run is not valid. */
 export function processesEnded(running: RunningBaseline): string[] {
-  return running.local.children.filter((c) => !c.running()).map((c) => `process ${c.name} ended during the run (${c.ending()}): ` + `${c.tail().split('\n').slice(-2).join(' | ') || 'no stderr'}`);
+  return running.local.children
+    .filter((c) => !c.running())
+    .map(
+      (c) =>
+        `process ${c.name} ended during the run (${c.ending()}): ` +
+        `${c.tail().split('\n').slice(-2).join(' | ') || 'no stderr'}`,
+    );
 }
 
 /**

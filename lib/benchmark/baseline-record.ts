@@ -41,14 +41,22 @@ const ProcessRecord = z.object({
 export const ProcessTarget = z.object({
   kind: z.literal('processes'),
   machine: z.object({
-    hostname: z.string(), kernel: z.string(), os: z.string(), architecture: z.string(), cpus: count, cpuModel: z.string(), memoryBytes: count,
+    hostname: z.string(),
+    kernel: z.string(),
+    os: z.string(),
+    architecture: z.string(),
+    cpus: count,
+    cpuModel: z.string(),
+    memoryBytes: count,
   }),
   /** Where the processes kept their data (removed afterwards), and its file system. */
   dataDir: z.object({ path: z.string(), fsType: z.string() }),
   binaries: z.array(Binary),
   processes: z.array(ProcessRecord),
   /** Each setting that differs from the StatefulSet's, with both values and why. */
-  differences: z.array(z.object({ setting: z.string(), kubernetes: z.string(), processes: z.string(), why: z.string() })),
+  differences: z.array(
+    z.object({ setting: z.string(), kubernetes: z.string(), processes: z.string(), why: z.string() }),
+  ),
   /**
    * After the processes were stopped: what was left (a live pid, a port still bound, the data
    * folder); empty when nothing was.

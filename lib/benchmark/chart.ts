@@ -9,7 +9,15 @@
  * loaded: the runner's other commands never pay for them.
  */
 import { createRequire } from 'node:module';
-import type { BarSeriesOption, CustomSeriesOption, CustomSeriesRenderItemAPI, CustomSeriesRenderItemParams, CustomSeriesRenderItemReturn, EChartsOption, SeriesOption } from 'echarts';
+import type {
+  BarSeriesOption,
+  CustomSeriesOption,
+  CustomSeriesRenderItemAPI,
+  CustomSeriesRenderItemParams,
+  CustomSeriesRenderItemReturn,
+  EChartsOption,
+  SeriesOption,
+} from 'echarts';
 import { OPERATIONS, type Operation } from './record.js';
 import type { GroupResult, OperationStats, Spread } from './runs.js';
 
@@ -37,16 +45,18 @@ export function chartFontFiles(): string[] {
  */
 const DEJAVU_WIDTHS = {
   regular: [
-    318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636, 636, 636, 636, 636, 337, 337,
-    838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656, 557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989,
-    685, 611, 685, 390, 337, 390, 838, 500, 500, 613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521,
-    392, 634, 592, 818, 592, 592, 525, 636, 337, 636, 838,
+    318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636, 636,
+    636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656, 557, 863,
+    748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390, 838, 500, 500, 613, 635, 550, 635,
+    615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818, 592, 592, 525, 636,
+    337, 636, 838,
   ],
   bold: [
-    348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696, 696, 696, 696, 696, 696, 696, 696, 696, 400, 400,
-    838, 838, 838, 580, 1000, 774, 762, 734, 830, 683, 683, 821, 837, 372, 372, 775, 637, 995, 837, 850, 733, 850, 770, 720, 682, 812, 774, 1103,
-    771, 724, 725, 457, 365, 457, 838, 500, 500, 675, 716, 593, 716, 678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595,
-    478, 712, 652, 924, 645, 652, 582, 712, 365, 712, 838,
+    348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696, 696, 696, 696, 696, 696,
+    696, 696, 696, 400, 400, 838, 838, 838, 580, 1000, 774, 762, 734, 830, 683, 683, 821, 837, 372, 372, 775, 637, 995,
+    837, 850, 733, 850, 770, 720, 682, 812, 774, 1103, 771, 724, 725, 457, 365, 457, 838, 500, 500, 675, 716, 593, 716,
+    678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595, 478, 712, 652, 924, 645, 652, 582, 712,
+    365, 712, 838,
   ],
 } as const;
 /** Any other character (an en dash is 500, most letters beyond ASCII about this). */
@@ -87,11 +97,20 @@ interface Panel {
 const LOG_RATIO = 20;
 
 /** Every value a panel draws: each bar's median and its whisker's ends. */
-function values(results: readonly GroupResult[], ops: readonly Operation[], pick: (s: OperationStats) => Spread): number[] {
-  return results.flatMap((r) => ops.map((op) => r.operations[op]).filter((s): s is OperationStats => s !== undefined).flatMap((s) => {
-    const { median, interval } = pick(s);
-    return interval ? [median, interval.low, interval.high] : [median];
-  }));
+function values(
+  results: readonly GroupResult[],
+  ops: readonly Operation[],
+  pick: (s: OperationStats) => Spread,
+): number[] {
+  return results.flatMap((r) =>
+    ops
+      .map((op) => r.operations[op])
+      .filter((s): s is OperationStats => s !== undefined)
+      .flatMap((s) => {
+        const { median, interval } = pick(s);
+        return interval ? [median, interval.low, interval.high] : [median];
+      }),
+  );
 }
 
 function wantsLog(all: readonly number[]): boolean {
@@ -103,14 +122,28 @@ function wantsLog(all: readonly number[]): boolean {
 function panels(results: readonly GroupResult[], ops: readonly Operation[]): Panel[] {
   const latency = (title: string, pick: (s: OperationStats) => Spread) => ({ title, pick });
   // One decision for the three latency panels: the same scale reads the same way in each.
-  const latencies = [latency('p50 latency', (s) => s.p50), latency('p95 latency', (s) => s.p95), latency('p99 latency', (s) => s.p99)];
+  const latencies = [
+    latency('p50 latency', (s) => s.p50),
+    latency('p95 latency', (s) => s.p95),
+    latency('p99 latency', (s) => s.p99),
+  ];
   const latencyLog = wantsLog(latencies.flatMap((l) => values(results, ops, l.pick)));
   const throughput = (s: OperationStats) => s.opsPerSecond;
   const throughputLog = wantsLog(values(results, ops, throughput));
   const scale = (log: boolean) => (log ? ' (log scale)' : '');
   return [
-    ...latencies.map((l) => ({ title: `${l.title} in ms${scale(latencyLog)}`, axisName: `${l.title} (ms)`, value: l.pick, log: latencyLog })),
-    { title: `throughput in successful ops/s${scale(throughputLog)}`, axisName: 'successful operations per second', value: throughput, log: throughputLog },
+    ...latencies.map((l) => ({
+      title: `${l.title} in ms${scale(latencyLog)}`,
+      axisName: `${l.title} (ms)`,
+      value: l.pick,
+      log: latencyLog,
+    })),
+    {
+      title: `throughput in successful ops/s${scale(throughputLog)}`,
+      axisName: 'successful operations per second',
+      value: throughput,
+      log: throughputLog,
+    },
   ];
 }
 
@@ -152,7 +185,12 @@ function panelBox(i: number, legendBottom: number): Box {
   const gap = 60;
   const width = (CHART_WIDTH - 2 * MARGIN - gap) / 2;
   const rowHeight = (CHART_HEIGHT - legendBottom - MARGIN) / 2;
-  return { left: MARGIN + col * (width + gap), top: legendBottom + row * rowHeight + PANEL_TITLE_HEIGHT, width, height: rowHeight - PANEL_TITLE_HEIGHT - 28 };
+  return {
+    left: MARGIN + col * (width + gap),
+    top: legendBottom + row * rowHeight + PANEL_TITLE_HEIGHT,
+    width,
+    height: rowHeight - PANEL_TITLE_HEIGHT - 28,
+  };
 }
 
 /** A log axis cannot place zero: a zero (or missing) value is left out there. */
@@ -182,14 +220,31 @@ function logCeiling(all: readonly number[]): number | undefined {
   return positive.length > 0 ? 10 ** Math.ceil(Math.log10(Math.max(...positive) * 1.5)) : undefined;
 }
 
-const SERIES_COLORS = ['#4e79a7', '#f28e2b', '#59a14f', '#e15759', '#76b7b2', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+const SERIES_COLORS = [
+  '#4e79a7',
+  '#f28e2b',
+  '#59a14f',
+  '#e15759',
+  '#76b7b2',
+  '#edc948',
+  '#b07aa1',
+  '#ff9da7',
+  '#9c755f',
+  '#bab0ac',
+];
 const WHISKER_COLOR = '#222222';
 /** The name the whiskers have in the legend. */
 export const INTERVAL_LEGEND = '95% CI of the median (bootstrap)';
 /** An I-beam, the legend's symbol for a whisker. */
 const WHISKER_ICON = 'path://M0,0h12v2h-5v16h5v2h-12v-2h5v-16h-5z';
 
-function barSeries(result: GroupResult, ops: readonly Operation[], panel: Panel, i: number, color: string): BarSeriesOption {
+function barSeries(
+  result: GroupResult,
+  ops: readonly Operation[],
+  panel: Panel,
+  i: number,
+  color: string,
+): BarSeriesOption {
   return {
     type: 'bar',
     name: result.group.label,
@@ -210,15 +265,23 @@ function barSeries(result: GroupResult, ops: readonly Operation[], panel: Panel,
 type Mark = [category: number, median: number, low: number, high: number, group: number, whisker: number];
 
 function marks(results: readonly GroupResult[], ops: readonly Operation[], panel: Panel): Mark[] {
-  return results.flatMap((r, g) => ops.map((op, c): Mark | undefined => {
-    const s = r.operations[op];
-    if (!s) return undefined;
-    const v = panel.value(s);
-    const [median, lo, hi] = [plotted(v.median, panel.log), plotted(v.interval?.low, panel.log), plotted(v.interval?.high, panel.log)];
-    if (median === null) return undefined;
-    const whisker = lo !== null && hi !== null;
-    return [c, median, whisker ? lo : median, whisker ? hi : median, g, whisker ? 1 : 0];
-  })).filter((m): m is Mark => m !== undefined);
+  return results
+    .flatMap((r, g) =>
+      ops.map((op, c): Mark | undefined => {
+        const s = r.operations[op];
+        if (!s) return undefined;
+        const v = panel.value(s);
+        const [median, lo, hi] = [
+          plotted(v.median, panel.log),
+          plotted(v.interval?.low, panel.log),
+          plotted(v.interval?.high, panel.log),
+        ];
+        if (median === null) return undefined;
+        const whisker = lo !== null && hi !== null;
+        return [c, median, whisker ? lo : median, whisker ? hi : median, g, whisker ? 1 : 0];
+      }),
+    )
+    .filter((m): m is Mark => m !== undefined);
 }
 
 const LABEL_FONT_SIZE = 11;
@@ -229,13 +292,21 @@ const LABEL_FONT_SIZE = 11;
  * bars. It finds a bar's centre from the category's width and the fixed gaps above. Labels wider
  * than their bars are turned upright.
  */
-function markSeries(results: readonly GroupResult[], ops: readonly Operation[], panel: Panel, i: number): CustomSeriesOption {
+function markSeries(
+  results: readonly GroupResult[],
+  ops: readonly Operation[],
+  panel: Panel,
+  i: number,
+): CustomSeriesOption {
   const k = results.length;
   const data = marks(results, ops, panel);
   const labelFont = `${LABEL_FONT_SIZE}px ${FONT_FAMILY}`;
   // One orientation for a whole panel: a mix of upright and level labels reads as noise.
   const widest = Math.max(0, ...data.map((m) => textWidth(barLabel(m[1]), labelFont)));
-  const renderItem = (_params: CustomSeriesRenderItemParams, api: CustomSeriesRenderItemAPI): CustomSeriesRenderItemReturn => {
+  const renderItem = (
+    _params: CustomSeriesRenderItemParams,
+    api: CustomSeriesRenderItemAPI,
+  ): CustomSeriesRenderItemReturn => {
     const [c, median, lo, hi, g, whiskered] = [0, 1, 2, 3, 4, 5].map((d) => Number(api.value(d))) as Mark;
     const band = (api.size?.([1, 0]) as number[] | undefined)?.[0] ?? 0;
     // echarts centres the category's bars: k bars and k - 1 gaps, each bar at most BAR_MAX_WIDTH.
@@ -245,23 +316,43 @@ function markSeries(results: readonly GroupResult[], ops: readonly Operation[], 
     const y = (v: number) => api.coord([c, v])[1] ?? 0;
     const style = { stroke: WHISKER_COLOR, lineWidth: 1.5 };
     const cap = Math.min(7, bar / 3);
-    const whisker = whiskered ? [
-      { type: 'line' as const, shape: { x1: x, y1: y(lo), x2: x, y2: y(hi) }, style },
-      { type: 'line' as const, shape: { x1: x - cap, y1: y(lo), x2: x + cap, y2: y(lo) }, style },
-      { type: 'line' as const, shape: { x1: x - cap, y1: y(hi), x2: x + cap, y2: y(hi) }, style },
-    ] : [];
+    const whisker = whiskered
+      ? [
+          { type: 'line' as const, shape: { x1: x, y1: y(lo), x2: x, y2: y(hi) }, style },
+          { type: 'line' as const, shape: { x1: x - cap, y1: y(lo), x2: x + cap, y2: y(lo) }, style },
+          { type: 'line' as const, shape: { x1: x - cap, y1: y(hi), x2: x + cap, y2: y(hi) }, style },
+        ]
+      : [];
     const text = barLabel(median);
     const top = Math.min(y(median), y(hi)) - 4;
     const upright = widest > bar * (1 + BAR_GAP) - 2;
     const label = {
       type: 'text' as const,
-      x, y: top,
+      x,
+      y: top,
       rotation: upright ? Math.PI / 2 : 0,
-      style: { text, fill: '#333333', fontSize: LABEL_FONT_SIZE, fontFamily: FONT_FAMILY, align: upright ? 'left' as const : 'center' as const, verticalAlign: upright ? 'middle' as const : 'bottom' as const },
+      style: {
+        text,
+        fill: '#333333',
+        fontSize: LABEL_FONT_SIZE,
+        fontFamily: FONT_FAMILY,
+        align: upright ? ('left' as const) : ('center' as const),
+        verticalAlign: upright ? ('middle' as const) : ('bottom' as const),
+      },
     };
     return { type: 'group', children: [...whisker, label] };
   };
-  return { type: 'custom', name: INTERVAL_LEGEND, xAxisIndex: i, yAxisIndex: i, data, renderItem, z: 10, silent: true, itemStyle: { color: WHISKER_COLOR } };
+  return {
+    type: 'custom',
+    name: INTERVAL_LEGEND,
+    xAxisIndex: i,
+    yAxisIndex: i,
+    data,
+    renderItem,
+    z: 10,
+    silent: true,
+    itemStyle: { color: WHISKER_COLOR },
+  };
 }
 
 /** The echarts option: titles, a shared legend, four panels. */
@@ -272,15 +363,28 @@ export function chartOption(results: readonly GroupResult[], text: ChartText): E
   const whiskers = shown.some((r) => ops.some((op) => (r.operations[op]?.n ?? 0) > 1));
   const color = (g: number) => SERIES_COLORS[g % SERIES_COLORS.length] ?? '#4e79a7';
   const names = shown.map((r) => r.group.label);
-  const legendBottom = LEGEND_TOP + legendRows([...names, ...(whiskers ? [INTERVAL_LEGEND] : [])]) * LEGEND_ROW_HEIGHT + 20;
+  const legendBottom =
+    LEGEND_TOP + legendRows([...names, ...(whiskers ? [INTERVAL_LEGEND] : [])]) * LEGEND_ROW_HEIGHT + 20;
   const boxes = ps.map((_, i) => panelBox(i, legendBottom));
   return {
     animation: false,
     backgroundColor: '#ffffff',
     textStyle: { fontFamily: FONT_FAMILY },
     title: [
-      { text: text.title, subtext: text.subtitle, left: 'center', top: 14, textStyle: { fontSize: 22, fontWeight: 'bold', color: '#222222' }, subtextStyle: { fontSize: 13, color: '#555555' } },
-      ...boxes.map((box, i) => ({ text: ps[i]?.title, left: box.left + 10, top: box.top - PANEL_TITLE_HEIGHT, textStyle: { fontSize: 16, fontWeight: 'bold' as const, color: '#222222' } })),
+      {
+        text: text.title,
+        subtext: text.subtitle,
+        left: 'center',
+        top: 14,
+        textStyle: { fontSize: 22, fontWeight: 'bold', color: '#222222' },
+        subtextStyle: { fontSize: 13, color: '#555555' },
+      },
+      ...boxes.map((box, i) => ({
+        text: ps[i]?.title,
+        left: box.left + 10,
+        top: box.top - PANEL_TITLE_HEIGHT,
+        textStyle: { fontSize: 16, fontWeight: 'bold' as const, color: '#222222' },
+      })),
     ],
     legend: {
       top: LEGEND_TOP,
@@ -288,15 +392,24 @@ export function chartOption(results: readonly GroupResult[], text: ChartText): E
       width: CHART_WIDTH - 2 * MARGIN,
       itemGap: LEGEND_ITEM_GAP,
       textStyle: { fontSize: LEGEND_FONT_SIZE, color: '#222222' },
-      data: [...names, ...(whiskers ? [{ name: INTERVAL_LEGEND, icon: WHISKER_ICON, itemStyle: { color: WHISKER_COLOR } }] : [])],
+      data: [
+        ...names,
+        ...(whiskers ? [{ name: INTERVAL_LEGEND, icon: WHISKER_ICON, itemStyle: { color: WHISKER_COLOR } }] : []),
+      ],
     },
     grid: boxes.map((box) => ({ ...box, outerBoundsMode: 'same' as const, outerBoundsContain: 'all' as const })),
-    xAxis: ps.map((_, i) => ({ type: 'category' as const, gridIndex: i, data: [...ops], axisLabel: { fontSize: 13, color: '#333333' }, axisTick: { alignWithLabel: true } })),
+    xAxis: ps.map((_, i) => ({
+      type: 'category' as const,
+      gridIndex: i,
+      data: [...ops],
+      axisLabel: { fontSize: 13, color: '#333333' },
+      axisTick: { alignWithLabel: true },
+    })),
     yAxis: ps.map((p, i) => {
       const start = p.log ? logFloor(values(shown, ops, p.value)) : undefined;
       const end = p.log ? logCeiling(values(shown, ops, p.value)) : undefined;
       return {
-        type: p.log ? 'log' as const : 'value' as const,
+        type: p.log ? ('log' as const) : ('value' as const),
         gridIndex: i,
         ...(start === undefined ? {} : { min: start, startValue: start }),
         ...(end === undefined ? {} : { max: end }),
@@ -308,7 +421,10 @@ export function chartOption(results: readonly GroupResult[], text: ChartText): E
         splitLine: { lineStyle: { color: '#e6e6e6' } },
       };
     }),
-    series: ps.flatMap((p, i): SeriesOption[] => [...shown.map((r, g) => barSeries(r, ops, p, i, color(g))), markSeries(shown, ops, p, i)]),
+    series: ps.flatMap((p, i): SeriesOption[] => [
+      ...shown.map((r, g) => barSeries(r, ops, p, i, color(g))),
+      markSeries(shown, ops, p, i),
+    ]),
   };
 }
 
@@ -338,7 +454,12 @@ export interface Png {
 export async function svgToPng(svg: string, fontFiles: readonly string[] = chartFontFiles()): Promise<Png> {
   const { Resvg } = await import('@resvg/resvg-js');
   const resvg = new Resvg(svg, {
-    font: { fontFiles: [...fontFiles], loadSystemFonts: false, defaultFontFamily: FONT_FAMILY, sansSerifFamily: FONT_FAMILY },
+    font: {
+      fontFiles: [...fontFiles],
+      loadSystemFonts: false,
+      defaultFontFamily: FONT_FAMILY,
+      sansSerifFamily: FONT_FAMILY,
+    },
     fitTo: { mode: 'zoom', value: PNG_SCALE },
     background: '#ffffff',
     logLevel: 'off',

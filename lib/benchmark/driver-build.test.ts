@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { FailedError, RefusedError } from '../errors.js';
@@ -27,7 +37,10 @@ function listing(dir: string): string[] {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const path = join(d, entry.name);
       const stat = statSync(path, { throwIfNoEntry: false });
-      out.push(`${relative(dir, path)} ${entry.isDirectory() ? 'dir' : 'file'} ${stat?.size ?? '-'} ` + `${stat?.mtimeMs ?? '-'}`);
+      out.push(
+        `${relative(dir, path)} ${entry.isDirectory() ? 'dir' : 'file'} ${stat?.size ?? '-'} ` +
+          `${stat?.mtimeMs ?? '-'}`,
+      );
       if (entry.isDirectory()) walk(path);
     }
   };
@@ -35,8 +48,15 @@ function listing(dir: string): string[] {
   return out.sort();
 }
 
-function runDriver(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(built.path, args, { encoding: 'utf8', timeout: 60_000, env: { PATH: process.env.PATH, TMPDIR: work, ...env } });
+function runDriver(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(built.path, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { PATH: process.env.PATH, TMPDIR: work, ...env },
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -58,8 +78,11 @@ describe('buildDriver against the real checkout', () => {
     expect(built.contentDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
     expect(built.contentDigest).toBe(digestCheckout(source));
     // The build's inputs are kept beside the binary (for go vet, or a rebuild by hand).
-    for (const name of ['go.mod', 'go.sum', 'overlay.json', 'vet-overlay.json']) expect(existsSync(join(dirname(built.path), name))).toBe(true);
-    expect(readFileSync(join(dirname(built.path), 'go.mod'), 'utf8')).toContain('github.com/HdrHistogram/hdrhistogram-go v1.4.0');
+    for (const name of ['go.mod', 'go.sum', 'overlay.json', 'vet-overlay.json'])
+      expect(existsSync(join(dirname(built.path), name))).toBe(true);
+    expect(readFileSync(join(dirname(built.path), 'go.mod'), 'utf8')).toContain(
+      'github.com/HdrHistogram/hdrhistogram-go v1.4.0',
+    );
   });
 
   test('a second call is a cache hit: same path and digests, at once', async () => {
@@ -78,13 +101,24 @@ describe('buildDriver against the real checkout', () => {
     expect(existsSync(join(source, 'run'))).toBe(false);
   });
 
-  test('go vet passes on the driver, through the same modfile (and an overlay into an existing directory)', () => {
-    const cache = dirname(built.path);
-    const result = spawnSync('go', ['vet', `-overlay=${join(cache, 'vet-overlay.json')}`, `-modfile=${join(cache, 'go.mod')}`, './clients'],
-      { cwd: source, encoding: 'utf8', env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly', GOWORK: 'off' } });
-    expect(result.stderr).toBe('');
-    expect(result.status).toBe(0);
-  }, BUILD_TIMEOUT_MS);
+  test(
+    'go vet passes on the driver, through the same modfile (and an overlay into an existing directory)',
+    () => {
+      const cache = dirname(built.path);
+      const result = spawnSync(
+        'go',
+        ['vet', `-overlay=${join(cache, 'vet-overlay.json')}`, `-modfile=${join(cache, 'go.mod')}`, './clients'],
+        {
+          cwd: source,
+          encoding: 'utf8',
+          env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly', GOWORK: 'off' },
+        },
+      );
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+    },
+    BUILD_TIMEOUT_MS,
+  );
 });
 
 describe('buildDriver refuses what it cannot build from', () => {
@@ -102,7 +136,9 @@ describe('buildDriver refuses what it cannot build from', () => {
     writeFileSync(join(other, 'go.mod'), 'module example.com/other\n\ngo 1.24\n');
     const error = await buildDriver({ source: other, cacheRoot: work }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RefusedError);
-    expect((error as RefusedError).message).toContain('is not a Sand Store checkout (its go.mod declares module example.com/other)');
+    expect((error as RefusedError).message).toContain(
+      'is not a Sand Store checkout (its go.mod declares module example.com/other)',
+    );
   });
 
   test('no go on PATH', async () => {
@@ -117,34 +153,54 @@ describe('buildDriver refuses what it cannot build from', () => {
     }
   });
 
-  test('a checkout that does not compile: the compiler\'s words, no half binary left', async () => {
-    const broken = join(work, 'broken-sandstore');
-    cpSync(source, broken, { recursive: true, filter: (path) => !path.split('/').includes('.git') });
-    spawnSync('chmod', ['-R', 'u+w', broken]); // the copy keeps a read-only checkout's modes
-    const file = join(broken, 'clients', 'library', 'client.go');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('func NewSandstoreClient(', 'func NewSandstoreClient(((('), { mode: 0o644 });
-    const cacheRoot = join(work, 'broken-cache');
-    const error = await buildDriver({ source: broken, cacheRoot }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(FailedError);
-    const failed = error as FailedError;
-    expect(failed.message).toContain(`the driver did not build from ${broken}`);
-    expect(failed.details.join('\n')).toMatch(/clients\/library\/client\.go:\d+:\d+: syntax error/);
-    expect(failed.details.join('\n')).not.toMatch(/goroutine|\n\s+at /);
-    const driverCache = join(cacheRoot, 'sandstore-deploy', 'driver');
-    expect(readdirSync(driverCache)).toEqual([]);
-  }, BUILD_TIMEOUT_MS);
+  test(
+    "a checkout that does not compile: the compiler's words, no half binary left",
+    async () => {
+      const broken = join(work, 'broken-sandstore');
+      cpSync(source, broken, { recursive: true, filter: (path) => !path.split('/').includes('.git') });
+      spawnSync('chmod', ['-R', 'u+w', broken]); // the copy keeps a read-only checkout's modes
+      const file = join(broken, 'clients', 'library', 'client.go');
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace('func NewSandstoreClient(', 'func NewSandstoreClient(((('),
+        { mode: 0o644 },
+      );
+      const cacheRoot = join(work, 'broken-cache');
+      const error = await buildDriver({ source: broken, cacheRoot }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FailedError);
+      const failed = error as FailedError;
+      expect(failed.message).toContain(`the driver did not build from ${broken}`);
+      expect(failed.details.join('\n')).toMatch(/clients\/library\/client\.go:\d+:\d+: syntax error/);
+      expect(failed.details.join('\n')).not.toMatch(/goroutine|\n\s+at /);
+      const driverCache = join(cacheRoot, 'sandstore-deploy', 'driver');
+      expect(readdirSync(driverCache)).toEqual([]);
+    },
+    BUILD_TIMEOUT_MS,
+  );
 });
 
 describe('the driver binary', () => {
   test.each([
     [['--out', 'x'], 'missing --seeds: expected host:port,...'],
     [['--seeds', 'nohost', '--out', 'x'], 'invalid --seeds "nohost": expected a comma-separated list of host:port'],
-    [['--seeds', 'h:1', '--out', 'x', '--duration', '0'], 'invalid --duration "0": expected seconds, a number > 0 and <= 86400'],
+    [
+      ['--seeds', 'h:1', '--out', 'x', '--duration', '0'],
+      'invalid --duration "0": expected seconds, a number > 0 and <= 86400',
+    ],
     [['--seeds', 'h:1', '--out', 'x', '--duration', '86401'], 'invalid --duration "86401"'],
     [['--seeds', 'h:1', '--out', 'x', '--warmup', '-1'], 'invalid --warmup "-1": expected seconds, a number >= 0'],
-    [['--seeds', 'h:1', '--out', 'x', '--concurrency', '1025'], 'invalid --concurrency "1025": expected a whole number of workers from 1 to 1024'],
-    [['--seeds', 'h:1', '--out', 'x', '--block-size', '0'], 'invalid --block-size "0": expected a whole number of bytes from 1 to 67108864'],
-    [['--seeds', 'h:1', '--out', 'x', '--ops', 'write,write'], 'invalid --ops "write,write": expected a comma list of distinct operations'],
+    [
+      ['--seeds', 'h:1', '--out', 'x', '--concurrency', '1025'],
+      'invalid --concurrency "1025": expected a whole number of workers from 1 to 1024',
+    ],
+    [
+      ['--seeds', 'h:1', '--out', 'x', '--block-size', '0'],
+      'invalid --block-size "0": expected a whole number of bytes from 1 to 67108864',
+    ],
+    [
+      ['--seeds', 'h:1', '--out', 'x', '--ops', 'write,write'],
+      'invalid --ops "write,write": expected a comma list of distinct operations',
+    ],
     [['--seeds', 'h:1', '--out', 'x', '--ops', 'write,delete'], 'invalid --ops "write,delete"'],
     [['--seeds', 'h:1'], 'missing --out'],
     [['--seeds', 'h:1', '--out', 'x', '--rate', '5'], 'flag provided but not defined: -rate'],

@@ -1,6 +1,19 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { FailedError, RefusedError } from '../errors.js';
@@ -64,7 +77,10 @@ export async function buildDriver(opts: DriverBuildOptions): Promise<DriverBuild
   const source = checkoutOf(opts.source);
   const go = findOnPath('go', process.env.PATH);
   if (go === undefined) {
-    throw new RefusedError('cannot build the load driver: `go` is not on PATH; install Go 1.24 or newer ' + '(https://go.dev/doc/install, or your distribution\'s golang package) and run again');
+    throw new RefusedError(
+      'cannot build the load driver: `go` is not on PATH; install Go 1.24 or newer ' +
+        "(https://go.dev/doc/install, or your distribution's golang package) and run again",
+    );
   }
   const contentDigest = digestCheckout(source);
   const driver = driverSources();
@@ -74,7 +90,10 @@ export async function buildDriver(opts: DriverBuildOptions): Promise<DriverBuild
   if (isExecutableFile(binary)) {
     log(`driver: ${binary} (cached build for this checkout)`);
   } else {
-    log(`driver: building ${BINARY_NAME} from ${source} with ${goVersion} (a first build ` + `fetches modules through the Go module proxy and can take minutes)`);
+    log(
+      `driver: building ${BINARY_NAME} from ${source} with ${goVersion} (a first build ` +
+        `fetches modules through the Go module proxy and can take minutes)`,
+    );
     await build(go, source, driver, dir, log);
     log(`driver: built ${binary}`);
   }
@@ -85,15 +104,18 @@ export async function buildDriver(opts: DriverBuildOptions): Promise<DriverBuild
 async function toolchainVersion(go: string, source: string): Promise<string> {
   const result = await runGo(go, ['version'], source, goEnv(source, ''));
   if (result.exitCode !== 0 || result.stdout.trim() === '') {
-    throw new FailedError(`cannot build the load driver: \`go version\` failed in ${source} (${describe(result)})`,
-      [...relevantLines(result.stderr), `Check that ${go} is a working Go installation (Go 1.24 or newer).`]);
+    throw new FailedError(`cannot build the load driver: \`go version\` failed in ${source} (${describe(result)})`, [
+      ...relevantLines(result.stderr),
+      `Check that ${go} is a working Go installation (Go 1.24 or newer).`,
+    ]);
   }
   return result.stdout.trim();
 }
 
 /** The checkout's real path; refused unless its go.mod declares Sand Store's module. */
 function checkoutOf(source: string): string {
-  const accepted = `give the path of a Sand Store checkout (a directory whose go.mod declares module ` + `${SANDSTORE_MODULE})`;
+  const accepted =
+    `give the path of a Sand Store checkout (a directory whose go.mod declares module ` + `${SANDSTORE_MODULE})`;
   if (!existsSync(source) || !statSync(source).isDirectory()) {
     throw new RefusedError(`cannot build the load driver: ${source} is not a directory; ${accepted}`);
   }
@@ -102,7 +124,10 @@ function checkoutOf(source: string): string {
   if (!existsSync(goMod)) throw new RefusedError(`cannot build the load driver: ${source} has no go.mod; ${accepted}`);
   const module = /^module\s+"?([^\s"]+)"?/m.exec(readFileSync(goMod, 'utf8'))?.[1];
   if (module !== SANDSTORE_MODULE) {
-    throw new RefusedError(`cannot build the load driver: ${source} is not a Sand Store checkout (its go.mod ` + `declares module ${module ?? 'nothing'}); ${accepted}`);
+    throw new RefusedError(
+      `cannot build the load driver: ${source} is not a Sand Store checkout (its go.mod ` +
+        `declares module ${module ?? 'nothing'}); ${accepted}`,
+    );
   }
   return real;
 }
@@ -126,7 +151,9 @@ interface SourceFile {
 
 function digestFiles(files: readonly SourceFile[]): string {
   const hash = createHash('sha256');
-  for (const file of [...files].sort((a, b) => (a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0))) {
+  for (const file of [...files].sort((a, b) =>
+    a.relativePath < b.relativePath ? -1 : a.relativePath > b.relativePath ? 1 : 0,
+  )) {
     hash.update(`${file.relativePath}\0${file.content.length}\0`).update(file.content);
   }
   return `sha256:${hash.digest('hex')}`;
@@ -165,10 +192,19 @@ interface DriverSources {
 
 function driverSources(): DriverSources {
   const dir = join(projectRoot(), 'drivers', 'sandstore-bench');
-  const names = existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort() : [];
+  const names = existsSync(dir)
+    ? readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => e.name)
+        .sort()
+    : [];
   const files = names.map((name) => ({ relativePath: name, content: readFileSync(join(dir, name)) }));
   const goFiles = files.filter((f) => f.relativePath.endsWith('.go') && !f.relativePath.endsWith('_test.go'));
-  if (goFiles.length === 0) throw new FailedError(`cannot build the load driver: ${dir} holds no Go files; the project's tree is ` + `incomplete (restore drivers/sandstore-bench from git)`);
+  if (goFiles.length === 0)
+    throw new FailedError(
+      `cannot build the load driver: ${dir} holds no Go files; the project's tree is ` +
+        `incomplete (restore drivers/sandstore-bench from git)`,
+    );
   return { dir, files, goFiles };
 }
 
@@ -197,7 +233,8 @@ function goEnv(source: string, goflags: string): NodeJS.ProcessEnv {
 /** An -overlay file placing the driver's sources (copies under srcDir) at packageDir in the checkout. */
 function overlayFile(source: string, driver: DriverSources, packageDir: string, srcDir: string): string {
   const replace: Record<string, string> = {};
-  for (const file of driver.goFiles) replace[join(source, packageDir, file.relativePath)] = join(srcDir, file.relativePath);
+  for (const file of driver.goFiles)
+    replace[join(source, packageDir, file.relativePath)] = join(srcDir, file.relativePath);
   return `${JSON.stringify({ Replace: replace }, null, 2)}\n`;
 }
 
@@ -207,14 +244,21 @@ function overlayFile(source: string, driver: DriverSources, packageDir: string, 
  * overlay.json and vet-overlay.json pointing at src/, for `go vet` (see
  * drivers/sandstore-bench/main.go) or a rebuild by hand.
  */
-async function build(go: string, source: string, driver: DriverSources, dir: string, log: (line: string) => void): Promise<void> {
+async function build(
+  go: string,
+  source: string,
+  driver: DriverSources,
+  dir: string,
+  log: (line: string) => void,
+): Promise<void> {
   const parent = dirname(dir);
   mkdirSync(parent, { recursive: true });
   const work = mkdtempSync(join(parent, '.build-'));
   try {
     chmodSync(work, 0o755);
     mkdirSync(join(work, 'src'));
-    for (const file of driver.goFiles) writeFileSync(join(work, 'src', file.relativePath), file.content, { mode: 0o644 });
+    for (const file of driver.goFiles)
+      writeFileSync(join(work, 'src', file.relativePath), file.content, { mode: 0o644 });
     prepareModFile(source, work);
     writeFileSync(join(work, 'overlay.json'), overlayFile(source, driver, VIRTUAL_PACKAGE, join(work, 'src')));
     await addHistogramModule(go, source, work, log);
@@ -238,32 +282,61 @@ function prepareModFile(source: string, work: string): void {
   chmodSync(join(work, 'go.sum'), 0o644);
 }
 
-async function addHistogramModule(go: string, source: string, work: string, log: (line: string) => void): Promise<void> {
+async function addHistogramModule(
+  go: string,
+  source: string,
+  work: string,
+  log: (line: string) => void,
+): Promise<void> {
   const module = `${HDRHISTOGRAM_MODULE}@${HDRHISTOGRAM_VERSION}`;
   const modfile = `-modfile=${join(work, 'go.mod')}`;
-  for (const args of [['mod', 'edit', modfile, `-require=${module}`], ['get', modfile, module]]) {
+  for (const args of [
+    ['mod', 'edit', modfile, `-require=${module}`],
+    ['get', modfile, module],
+  ]) {
     const result = await runGo(go, args, source, goEnv(source, ''), log);
     if (result.exitCode !== 0) {
-      throw new FailedError(`the driver did not build from ${source}: \`go ${args[0]} ${args[1]}\` could not add ` + `${module} (${describe(result)})`,
-        [...relevantLines(result.stderr), `The first build fetches ${HDRHISTOGRAM_MODULE} through the Go module proxy ` + `(GOPROXY=${process.env.GOPROXY ?? 'the default'}); check that it is reachable, then run again.`]);
+      throw new FailedError(
+        `the driver did not build from ${source}: \`go ${args[0]} ${args[1]}\` could not add ` +
+          `${module} (${describe(result)})`,
+        [
+          ...relevantLines(result.stderr),
+          `The first build fetches ${HDRHISTOGRAM_MODULE} through the Go module proxy ` +
+            `(GOPROXY=${process.env.GOPROXY ?? 'the default'}); check that it is reachable, then run again.`,
+        ],
+      );
     }
   }
 }
 
 async function compile(go: string, source: string, work: string, log: (line: string) => void): Promise<void> {
-  const args = ['build', '-trimpath', '-buildvcs=false', `-overlay=${join(work, 'overlay.json')}`, `-modfile=${join(work, 'go.mod')}`,
-    '-o', join(work, BINARY_NAME), `./${VIRTUAL_PACKAGE.split(sep).join('/')}`];
+  const args = [
+    'build',
+    '-trimpath',
+    '-buildvcs=false',
+    `-overlay=${join(work, 'overlay.json')}`,
+    `-modfile=${join(work, 'go.mod')}`,
+    '-o',
+    join(work, BINARY_NAME),
+    `./${VIRTUAL_PACKAGE.split(sep).join('/')}`,
+  ];
   log(`driver: go ${args.join(' ')}  (in ${source}, CGO_ENABLED=0 GOFLAGS=-mod=readonly GOWORK=off)`);
   const result = await runGo(go, args, source, goEnv(source, '-mod=readonly'), log);
   if (result.exitCode === 0) return;
   // The driver's files were compiled from copies in the (now discarded) build directory; named as
   // the project's files instead.
-  const lines = relevantLines(result.stderr).map((line) => line.replace(/\S*\.build-[A-Za-z0-9]+\/src\//g, 'drivers/sandstore-bench/'));
-  const inDriver = lines.some((line) => line.includes('sandstore_deploy_bench') || line.includes('drivers/sandstore-bench/'));
+  const lines = relevantLines(result.stderr).map((line) =>
+    line.replace(/\S*\.build-[A-Za-z0-9]+\/src\//g, 'drivers/sandstore-bench/'),
+  );
+  const inDriver = lines.some(
+    (line) => line.includes('sandstore_deploy_bench') || line.includes('drivers/sandstore-bench/'),
+  );
   throw new FailedError(`the driver did not build from ${source}: go build failed (${describe(result)})`, [
     ...lines,
     inDriver
-      ? 'The errors are in the driver (drivers/sandstore-bench, compiled as ' + 'clients/sandstore_deploy_bench): it does not fit this checkout\'s client library; use ' + 'a checkout it fits, or adapt the driver.'
+      ? 'The errors are in the driver (drivers/sandstore-bench, compiled as ' +
+        "clients/sandstore_deploy_bench): it does not fit this checkout's client library; use " +
+        'a checkout it fits, or adapt the driver.'
       : 'The errors are in the checkout itself: fix it (it must pass `go build ./...`) or give another checkout.',
   ]);
 }
@@ -280,7 +353,10 @@ function publish(work: string, dir: string): void {
 
 /** The go command's own words, without module download chatter, at most MAX_DETAIL_LINES of them. */
 function relevantLines(stderr: string): string[] {
-  const lines = stderr.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '' && !/^go: (downloading|finding|extracting) /.test(line));
+  const lines = stderr
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .filter((line) => line !== '' && !/^go: (downloading|finding|extracting) /.test(line));
   if (lines.length <= MAX_DETAIL_LINES) return lines;
   return [...lines.slice(0, MAX_DETAIL_LINES), `… ${lines.length - MAX_DETAIL_LINES} more lines`];
 }
@@ -319,23 +395,41 @@ function describe(result: Ran): string {
   return result.exitCode === null ? 'killed by a signal' : `exit code ${result.exitCode}`;
 }
 
-function runGo(go: string, args: readonly string[], source: string, env: NodeJS.ProcessEnv, log?: (line: string) => void): Promise<Ran> {
+function runGo(
+  go: string,
+  args: readonly string[],
+  source: string,
+  env: NodeJS.ProcessEnv,
+  log?: (line: string) => void,
+): Promise<Ran> {
   return run(go, args, source, env, log, GO_TIMEOUT_MS);
 }
 
 /** Runs a command to its end, collecting its output; stderr lines are also passed to `log`. */
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv, log?: (line: string) => void, timeoutMs?: number): Promise<Ran> {
+function run(
+  command: string,
+  args: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  log?: (line: string) => void,
+  timeoutMs?: number,
+): Promise<Ran> {
   return new Promise((resolvePromise) => {
     const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, timeoutMs);
     const errLines = lineSplitter((line) => log?.(`  ${line}`));
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
       errLines.push(chunk);

@@ -48,7 +48,11 @@ export function identityOf(pod: Pod): PodIdentity {
   return { name: pod.metadata.name, uid: pod.metadata.uid ?? '', restarts: restarts(pod), lastExit };
 }
 
-export async function passGate(ctx: CommandContext, manifests: readonly Manifest[], replicas: number): Promise<GatePassed> {
+export async function passGate(
+  ctx: CommandContext,
+  manifests: readonly Manifest[],
+  replicas: number,
+): Promise<GatePassed> {
   const deadline = Date.now() + ctx.timeoutSeconds * 1000;
   const seconds = () => Math.max(1, Math.round((deadline - Date.now()) / 1000));
   await requireDeployed(ctx);
@@ -60,7 +64,10 @@ export async function passGate(ctx: CommandContext, manifests: readonly Manifest
     const changed = describeChanges(pods, now);
     if (changed.length > 0) {
       ctx.report.problem('gate', `${changed.join('; ')} while the gate waited; it starts over`);
-      if (Date.now() >= deadline) throw new FailedError(`the data plane did not hold still for the gate within ${ctx.timeoutSeconds}s: ` + `${changed.join('; ')}`);
+      if (Date.now() >= deadline)
+        throw new FailedError(
+          `the data plane did not hold still for the gate within ${ctx.timeoutSeconds}s: ` + `${changed.join('; ')}`,
+        );
       continue;
     }
     ctx.report.step('gate', `leader ${leader} (term ${term}), no role change in the last ${QUIET_SECONDS}s`);
@@ -73,26 +80,38 @@ export async function passGate(ctx: CommandContext, manifests: readonly Manifest
 
 /** Nothing to measure without the data plane: said before any wait. */
 async function requireDeployed(ctx: CommandContext): Promise<void> {
-  const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
+  const pods = await ctx.kube.list('Pod', {
+    namespace: ctx.namespace,
+    labelSelector: componentSelector(ctx.profile.name, Component.dataPlane),
+  });
   if (pods.items.length > 0) return;
-  throw new FailedError(`profile ${ctx.profile.name} is not deployed on ${ctx.target.context}: no Sand Store ` + `pod in namespace ${ctx.namespace}. Nothing was measured.`, [
-    `Deploy it first (\`npm run deploy -- --profile=${ctx.profile.name}\`), or add --fresh ` + `to deploy from a clean slate before measuring.`,
-  ]);
+  throw new FailedError(
+    `profile ${ctx.profile.name} is not deployed on ${ctx.target.context}: no Sand Store ` +
+      `pod in namespace ${ctx.namespace}. Nothing was measured.`,
+    [
+      `Deploy it first (\`npm run deploy -- --profile=${ctx.profile.name}\`), or add --fresh ` +
+        `to deploy from a clean slate before measuring.`,
+    ],
+  );
 }
 
 /** Waits (by watch) until `replicas` data-plane pods are Ready; returns their identities in ordinal order. */
 async function allReady(ctx: CommandContext, replicas: number, timeoutSeconds: number): Promise<PodIdentity[]> {
   const selector = componentSelector(ctx.profile.name, Component.dataPlane);
-  const pods = await waitFor(ctx.kube, [{ key: 'pods', kind: 'Pod', namespace: ctx.namespace, labelSelector: selector }], {
-    what: `all ${replicas} Sand Store pods to be Ready`,
-    timeoutSeconds,
-    signal: ctx.signal,
-    onConnectionProblem: (text) => ctx.report.problem('api server', text),
-    check: (s) => {
-      const all = objectsOf(s, 'pods', 'Pod');
-      return all.length === replicas && all.every(isPodReady) ? all : undefined;
+  const pods = await waitFor(
+    ctx.kube,
+    [{ key: 'pods', kind: 'Pod', namespace: ctx.namespace, labelSelector: selector }],
+    {
+      what: `all ${replicas} Sand Store pods to be Ready`,
+      timeoutSeconds,
+      signal: ctx.signal,
+      onConnectionProblem: (text) => ctx.report.problem('api server', text),
+      check: (s) => {
+        const all = objectsOf(s, 'pods', 'Pod');
+        return all.length === replicas && all.every(isPodReady) ? all : undefined;
+      },
     },
-  });
+  );
   return pods.map(identityOf).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
 }
 
@@ -103,7 +122,10 @@ export function describeChanges(before: readonly PodIdentity[], after: readonly 
     const a = after.find((p) => p.name === b.name);
     if (!a) changes.push(`pod ${b.name} is gone`);
     else if (a.uid !== b.uid) changes.push(`pod ${b.name} was replaced (deleted and created again)`);
-    else if (a.restarts !== b.restarts) changes.push(`pod ${b.name} restarted (${b.restarts} → ${a.restarts} ` + `restarts${a.lastExit ? `; ${a.lastExit}` : ''})`);
+    else if (a.restarts !== b.restarts)
+      changes.push(
+        `pod ${b.name} restarted (${b.restarts} → ${a.restarts} ` + `restarts${a.lastExit ? `; ${a.lastExit}` : ''})`,
+      );
   }
   for (const a of after) if (!before.some((b) => b.name === a.name)) changes.push(`pod ${a.name} appeared`);
   return changes;
@@ -119,26 +141,40 @@ class NotSettled extends Error {}
 async function settledLeader(ctx: CommandContext, deadline: number): Promise<{ leader: string; term: number }> {
   let last = '';
   try {
-    return await pRetry(async () => {
-      const { leader, term, electing } = await readLeadership(ctx);
-      if (!leader || term === undefined) throw new NotSettled(electing ? 'an election is under way' : 'no node has logged a role change yet');
-      const recent = await readRoleChanges(ctx, QUIET_SECONDS);
-      if (recent.length > 0) throw new NotSettled(`a role change in the last ${QUIET_SECONDS}s ` + `(${recent.map((c) => `${c.pod} became ${c.role} in term ${c.term}`).join(', ')})`);
-      return { leader, term };
-    }, {
-      retries: Infinity, minTimeout: 500, factor: 1.5, maxTimeout: 2000, maxRetryTime: Math.max(0, deadline - Date.now()), signal: ctx.signal,
-      shouldRetry: ({ error }) => error instanceof NotSettled,
-      onFailedAttempt: ({ error }) => {
-        if (error.message !== last) ctx.report.problem('gate', `waiting for a settled leader: ${error.message}`);
-        last = error.message;
+    return await pRetry(
+      async () => {
+        const { leader, term, electing } = await readLeadership(ctx);
+        if (!leader || term === undefined)
+          throw new NotSettled(electing ? 'an election is under way' : 'no node has logged a role change yet');
+        const recent = await readRoleChanges(ctx, QUIET_SECONDS);
+        if (recent.length > 0)
+          throw new NotSettled(
+            `a role change in the last ${QUIET_SECONDS}s ` +
+              `(${recent.map((c) => `${c.pod} became ${c.role} in term ${c.term}`).join(', ')})`,
+          );
+        return { leader, term };
       },
-    });
+      {
+        retries: Infinity,
+        minTimeout: 500,
+        factor: 1.5,
+        maxTimeout: 2000,
+        maxRetryTime: Math.max(0, deadline - Date.now()),
+        signal: ctx.signal,
+        shouldRetry: ({ error }) => error instanceof NotSettled,
+        onFailedAttempt: ({ error }) => {
+          if (error.message !== last) ctx.report.problem('gate', `waiting for a settled leader: ${error.message}`);
+          last = error.message;
+        },
+      },
+    );
   } catch (err) {
     if (ctx.signal?.aborted) throw new InterruptedError('a settled Sand Store leader');
     if (err instanceof NotSettled) {
-      throw new FailedError(`no settled Sand Store leader within ${ctx.timeoutSeconds}s: ${err.message}. Nothing was measured.`, [
-        `\`npm run logs -- --profile=${ctx.profile.name}\` shows the nodes' events; --timeout gives the gate longer.`,
-      ]);
+      throw new FailedError(
+        `no settled Sand Store leader within ${ctx.timeoutSeconds}s: ${err.message}. Nothing was measured.`,
+        [`\`npm run logs -- --profile=${ctx.profile.name}\` shows the nodes' events; --timeout gives the gate longer.`],
+      );
     }
     throw err;
   }
@@ -150,23 +186,36 @@ async function nodePortsAccept(ctx: CommandContext, endpoints: readonly ClientEn
   if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
   if (refused.length === 0) return;
   const access = ctx.profile.clientAccess;
-  const advertised = access.advertiseHost ? `, advertiseHost ${access.advertiseHost}` : ' (no advertiseHost: the address is the node\'s InternalIP)';
+  const advertised = access.advertiseHost
+    ? `, advertiseHost ${access.advertiseHost}`
+    : " (no advertiseHost: the address is the node's InternalIP)";
   const why = ({ endpoint: e, reason }: RefusedEndpoint) => `${e.address} (${e.pod}): ${reason}`;
-  throw new FailedError(`node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ` + `${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`, [
-    `The profile's clientAccess: nodePortBase ${access.nodePortBase}${advertised}; the pods ` + `run on ${await nodeAddresses(ctx)}.`,
-    'Check that this machine can reach the node\'s address (a firewall, a VPN, minikube\'s ' + 'own network), or set clientAccess.advertiseHost to an address that reaches it.',
-  ]);
+  throw new FailedError(
+    `node port${refused.length === 1 ? '' : 's'} not reachable from this machine within ` +
+      `${ACCEPT_SECONDS}s: ${refused.map(why).join('; ')}. Nothing was measured.`,
+    [
+      `The profile's clientAccess: nodePortBase ${access.nodePortBase}${advertised}; the pods ` +
+        `run on ${await nodeAddresses(ctx)}.`,
+      "Check that this machine can reach the node's address (a firewall, a VPN, minikube's " +
+        'own network), or set clientAccess.advertiseHost to an address that reaches it.',
+    ],
+  );
 }
 
 /** "node n1 (InternalIP 10.0.0.2)" for each node a Sand Store pod runs on: what the operator checks. */
 async function nodeAddresses(ctx: CommandContext): Promise<string> {
-  const pods = await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) });
+  const pods = await ctx.kube.list('Pod', {
+    namespace: ctx.namespace,
+    labelSelector: componentSelector(ctx.profile.name, Component.dataPlane),
+  });
   const names = [...new Set(pods.items.map((p) => p.spec?.nodeName).filter((n): n is string => Boolean(n)))];
-  const described = await Promise.all(names.map(async (name) => {
-    const node = await ctx.kube.get('Node', name);
-    const addresses: { type: string; address: string }[] = node.status?.addresses ?? [];
-    const ip = addresses.find((a) => a.type === 'InternalIP')?.address;
-    return `node ${name} (InternalIP ${ip ?? 'unknown'})`;
-  }));
+  const described = await Promise.all(
+    names.map(async (name) => {
+      const node = await ctx.kube.get('Node', name);
+      const addresses: { type: string; address: string }[] = node.status?.addresses ?? [];
+      const ip = addresses.find((a) => a.type === 'InternalIP')?.address;
+      return `node ${name} (InternalIP ${ip ?? 'unknown'})`;
+    }),
+  );
   return described.join(', ') || 'no node yet';
 }

@@ -51,7 +51,12 @@ export interface Launch {
  * stops its processes in order, rather than every process at once; and the whole group can be killed.
  */
 export function launch(spec: Launch): Child {
-  const proc = spawn(spec.program, [...spec.args], { cwd: spec.cwd, env: { ...spec.env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const proc = spawn(spec.program, [...spec.args], {
+    cwd: spec.cwd,
+    env: { ...spec.env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+    detached: true,
+  });
   const lines: string[] = [];
   const listeners = new Set<(line: string) => void>();
   let partial = '';
@@ -66,15 +71,26 @@ export function launch(spec: Launch): Child {
     }
   });
   const exited = new Promise<void>((resolve) => {
-    proc.once('error', (err) => { ending ||= `could not start: ${err.message}`; resolve(); });
-    proc.once('close', (code, signal) => { ending ||= signal ? `killed by ${signal}` : `exited ${code}`; resolve(); });
+    proc.once('error', (err) => {
+      ending ||= `could not start: ${err.message}`;
+      resolve();
+    });
+    proc.once('close', (code, signal) => {
+      ending ||= signal ? `killed by ${signal}` : `exited ${code}`;
+      resolve();
+    });
   });
   return {
-    name: spec.name, proc, exited,
+    name: spec.name,
+    proc,
+    exited,
     running: () => ending === '',
     ending: () => ending,
     tail: () => [...lines, partial].filter((l) => l.trim() !== '').join('\n'),
-    onLine: (fn) => { listeners.add(fn); return () => listeners.delete(fn); },
+    onLine: (fn) => {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
   };
 }
 
@@ -97,7 +113,11 @@ export function killNow(children: readonly Child[]): void {
  * SIGTERM to each group (the data plane first, then etcd, as Kubernetes stops a profile), SIGKILL
  * after `graceMs`, and waits for every exit.
  */
-export async function stopAll(children: readonly Child[], isControlPlane: (c: Child) => boolean, graceMs: number): Promise<void> {
+export async function stopAll(
+  children: readonly Child[],
+  isControlPlane: (c: Child) => boolean,
+  graceMs: number,
+): Promise<void> {
   const stopOne = async (c: Child) => {
     if (!c.running()) return;
     signalGroup(c, 'SIGTERM');
@@ -113,7 +133,13 @@ export async function stopAll(children: readonly Child[], isControlPlane: (c: Ch
  * Resolves when `arm`'s check calls done; rejects when the deadline passes, `signal` aborts, or any
  * of `children` exits first, naming the process and its last stderr lines. `arm` returns its own clean-up.
  */
-export function until(what: string, ms: number, children: readonly Child[], arm: (done: () => void) => () => void, signal?: AbortSignal): Promise<void> {
+export function until(
+  what: string,
+  ms: number,
+  children: readonly Child[],
+  arm: (done: () => void) => () => void,
+  signal?: AbortSignal,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let disarm = () => {};
     let settled = false;
@@ -124,12 +150,17 @@ export function until(what: string, ms: number, children: readonly Child[], arm:
       clearTimeout(timer);
       signal?.removeEventListener('abort', aborted);
       disarm();
-      if (err) reject(err); else resolve();
+      if (err) reject(err);
+      else resolve();
     };
     const aborted = () => finish(new WaitInterrupted(what));
-    const timer = setTimeout(() => finish(new StartFailed(`no ${what} within ${ms / 1000} s;${children.map(describe).join(';')}`)), ms);
+    const timer = setTimeout(
+      () => finish(new StartFailed(`no ${what} within ${ms / 1000} s;${children.map(describe).join(';')}`)),
+      ms,
+    );
     signal?.addEventListener('abort', aborted);
-    for (const c of children) void c.exited.then(() => finish(new StartFailed(`${c.name} ${c.ending()} before ${what};${describe(c)}`)));
+    for (const c of children)
+      void c.exited.then(() => finish(new StartFailed(`${c.name} ${c.ending()} before ${what};${describe(c)}`)));
     disarm = arm(() => finish());
     if (signal?.aborted) aborted();
   });
@@ -146,8 +177,23 @@ export class WaitInterrupted extends Error {
 
 const describe = (c: Child) => ` ${c.name}'s last stderr: ${c.tail() || '(empty)'}`;
 
-export function waitForLine(child: Child, pattern: RegExp, ms: number, children: readonly Child[], signal?: AbortSignal): Promise<void> {
-  return until(`"${pattern.source}" from ${child.name}`, ms, children, (done) => child.onLine((line) => { if (pattern.test(line)) done(); }), signal);
+export function waitForLine(
+  child: Child,
+  pattern: RegExp,
+  ms: number,
+  children: readonly Child[],
+  signal?: AbortSignal,
+): Promise<void> {
+  return until(
+    `"${pattern.source}" from ${child.name}`,
+    ms,
+    children,
+    (done) =>
+      child.onLine((line) => {
+        if (pattern.test(line)) done();
+      }),
+    signal,
+  );
 }
 
 /** A node whose event log (<DATA_DIR>/logs/<id>.log) is watched. */
@@ -166,7 +212,10 @@ export function nodeRoleChanges(nodes: readonly LoggingNode[]): RoleChange[] {
 /** The leader and term the logs show now. */
 export function nodeLeadership(nodes: readonly LoggingNode[]): { leader?: string; term?: number } {
   const changes = nodeRoleChanges(nodes);
-  return { leader: currentLeader(changes), term: changes.length > 0 ? Math.max(...changes.map((c) => c.term)) : undefined };
+  return {
+    leader: currentLeader(changes),
+    term: changes.length > 0 ? Math.max(...changes.map((c) => c.term)) : undefined,
+  };
 }
 
 /**
@@ -176,48 +225,65 @@ export function nodeLeadership(nodes: readonly LoggingNode[]): { leader?: string
  * (the gate's rule on a cluster: an election that is still settling is not measured); a timer
  * re-checks when the quiet period would end.
  */
-export function waitForSettledLeader(nodes: readonly LoggingNode[], quietMs: number, ms: number, children: readonly Child[], signal?: AbortSignal): Promise<{ leader: string; term: number }> {
+export function waitForSettledLeader(
+  nodes: readonly LoggingNode[],
+  quietMs: number,
+  ms: number,
+  children: readonly Child[],
+  signal?: AbortSignal,
+): Promise<{ leader: string; term: number }> {
   let found: { leader: string; term: number } | undefined;
-  const waited = until(`a single leader and no role change for ${quietMs / 1000} s in the nodes' event logs`, ms, children, (done) => {
-    let seen = -1;
-    let changedAt = Date.now();
-    let quietTimer: NodeJS.Timeout | undefined;
-    const check = () => {
-      const changes = nodeRoleChanges(nodes);
-      if (changes.length !== seen) [seen, changedAt] = [changes.length, Date.now()];
-      const leader = currentLeader(changes);
-      clearTimeout(quietTimer);
-      if (!leader) return;
-      const left = changedAt + quietMs - Date.now();
-      if (left > 0) quietTimer = setTimeout(check, left);
-      else {
-        found = { leader, term: Math.max(...changes.map((c) => c.term)) };
-        done();
-      }
-    };
-    const watchers: FSWatcher[] = nodes.map((n) => watch(join(n.dataDir, 'logs'), check));
-    check();
-    return () => {
-      clearTimeout(quietTimer);
-      for (const w of watchers) w.close();
-    };
-  }, signal);
+  const waited = until(
+    `a single leader and no role change for ${quietMs / 1000} s in the nodes' event logs`,
+    ms,
+    children,
+    (done) => {
+      let seen = -1;
+      let changedAt = Date.now();
+      let quietTimer: NodeJS.Timeout | undefined;
+      const check = () => {
+        const changes = nodeRoleChanges(nodes);
+        if (changes.length !== seen) [seen, changedAt] = [changes.length, Date.now()];
+        const leader = currentLeader(changes);
+        clearTimeout(quietTimer);
+        if (!leader) return;
+        const left = changedAt + quietMs - Date.now();
+        if (left > 0) quietTimer = setTimeout(check, left);
+        else {
+          found = { leader, term: Math.max(...changes.map((c) => c.term)) };
+          done();
+        }
+      };
+      const watchers: FSWatcher[] = nodes.map((n) => watch(join(n.dataDir, 'logs'), check));
+      check();
+      return () => {
+        clearTimeout(quietTimer);
+        for (const w of watchers) w.close();
+      };
+    },
+    signal,
+  );
   return waited.then(() => found!);
 }
 
 /** Writes a key through etcd's JSON gateway (no etcdctl needed), as the membership Job does with etcdctl put. */
 export async function putKey(endpoint: string, key: string, value: string): Promise<void> {
   const b64 = (s: string) => Buffer.from(s).toString('base64');
-  const res = await fetch(`http://${endpoint}/v3/kv/put`, { method: 'POST', body: JSON.stringify({ key: b64(key), value: b64(value) }) });
+  const res = await fetch(`http://${endpoint}/v3/kv/put`, {
+    method: 'POST',
+    body: JSON.stringify({ key: b64(key), value: b64(value) }),
+  });
   if (!res.ok) throw new StartFailed(`etcd at ${endpoint} refused key ${key}: HTTP ${res.status} ${await res.text()}`);
 }
 
-const listenOn = (port: number) => new Promise<Server>((resolve, reject) => {
-  const s = createServer();
-  s.once('error', reject);
-  s.listen(port, '127.0.0.1', () => resolve(s));
-});
-const closeAll = (servers: readonly Server[]) => Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+const listenOn = (port: number) =>
+  new Promise<Server>((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+const closeAll = (servers: readonly Server[]) =>
+  Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
 
 /** `n` distinct free TCP ports on 127.0.0.1, asked of the OS (all held open until all are known). */
 export async function freePorts(n: number): Promise<number[]> {
@@ -323,11 +389,12 @@ export async function startLocalSandstore(spec: LocalSandstoreSpec, signal?: Abo
   };
   process.on('exit', onExit);
   let stopping: Promise<void> | undefined;
-  const stop = () => (stopping ??= (async () => {
-    await stopAll(children, (c) => etcdNames.has(c.name), spec.limits.graceMs);
-    process.off('exit', onExit);
-    rmSync(spec.dataRoot, { recursive: true, force: true });
-  })());
+  const stop = () =>
+    (stopping ??= (async () => {
+      await stopAll(children, (c) => etcdNames.has(c.name), spec.limits.graceMs);
+      process.off('exit', onExit);
+      rmSync(spec.dataRoot, { recursive: true, force: true });
+    })());
   try {
     for (const e of spec.etcd) children.push(launch(e));
     await Promise.all(children.map((c) => waitForLine(c, ETCD_SERVING, spec.limits.etcdMs, children, signal)));
@@ -335,7 +402,13 @@ export async function startLocalSandstore(spec: LocalSandstoreSpec, signal?: Abo
     // The log directories exist before the nodes do, so that the leader watch can start at once.
     for (const n of spec.nodes) mkdirSync(join(n.dataDir, 'logs'), { recursive: true });
     for (const n of spec.nodes) children.push(launch(n));
-    const { leader, term } = await waitForSettledLeader(spec.nodes, spec.limits.quietMs, spec.limits.leaderMs, children, signal);
+    const { leader, term } = await waitForSettledLeader(
+      spec.nodes,
+      spec.limits.quietMs,
+      spec.limits.leaderMs,
+      children,
+      signal,
+    );
     return { children, leader, term, stop };
   } catch (err) {
     await stop();

@@ -7,12 +7,19 @@
 
 /** Prints each file that exists, after a `==> path` line. Works with busybox's and Alpine's sh. */
 export const PROBE_FILES = [
-  '/sys/fs/cgroup/cpu.stat', '/sys/fs/cgroup/cpu.max', // cgroup v2
-  '/sys/fs/cgroup/cpu/cpu.stat', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us', '/sys/fs/cgroup/cpu/cpu.cfs_period_us',
+  '/sys/fs/cgroup/cpu.stat',
+  '/sys/fs/cgroup/cpu.max', // cgroup v2
+  '/sys/fs/cgroup/cpu/cpu.stat',
+  '/sys/fs/cgroup/cpu/cpu.cfs_quota_us',
+  '/sys/fs/cgroup/cpu/cpu.cfs_period_us',
   '/sys/fs/cgroup/cpuacct/cpuacct.usage', // cgroup v1
   '/proc/self/mountinfo',
 ] as const;
-export const PROBE_COMMAND = ['sh', '-c', `for f in ${PROBE_FILES.join(' ')}; do [ -r "$f" ] && echo "==> $f" && cat "$f"; done; true`];
+export const PROBE_COMMAND = [
+  'sh',
+  '-c',
+  `for f in ${PROBE_FILES.join(' ')}; do [ -r "$f" ] && echo "==> $f" && cat "$f"; done; true`,
+];
 
 /** The probe's output, file by file. */
 export function probeFiles(output: string): Map<string, string> {
@@ -35,10 +42,16 @@ export interface CpuCounters {
   readonly limitCores?: number;
 }
 
-const keyValues = (text: string | undefined) => new Map((text ?? '').split('\n').filter(Boolean).map((l) => {
-  const [key, value] = l.trim().split(/\s+/);
-  return [key, Number(value)] as const;
-}));
+const keyValues = (text: string | undefined) =>
+  new Map(
+    (text ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [key, value] = l.trim().split(/\s+/);
+        return [key, Number(value)] as const;
+      }),
+  );
 
 const quotaCores = (quota: number, period: number) => (quota > 0 && period > 0 ? quota / period : undefined);
 
@@ -49,8 +62,11 @@ export function cpuCounters(files: ReadonlyMap<string, string>): CpuCounters | u
     const stat = keyValues(v2);
     const [quota, period] = (files.get('/sys/fs/cgroup/cpu.max') ?? 'max').trim().split(/\s+/);
     return {
-      cgroup: 'v2', usageSeconds: (stat.get('usage_usec') ?? 0) / 1e6, periods: stat.get('nr_periods') ?? 0,
-      throttledPeriods: stat.get('nr_throttled') ?? 0, throttledSeconds: (stat.get('throttled_usec') ?? 0) / 1e6,
+      cgroup: 'v2',
+      usageSeconds: (stat.get('usage_usec') ?? 0) / 1e6,
+      periods: stat.get('nr_periods') ?? 0,
+      throttledPeriods: stat.get('nr_throttled') ?? 0,
+      throttledSeconds: (stat.get('throttled_usec') ?? 0) / 1e6,
       limitCores: quota === 'max' ? undefined : quotaCores(Number(quota), Number(period)),
     };
   }
@@ -59,17 +75,26 @@ export function cpuCounters(files: ReadonlyMap<string, string>): CpuCounters | u
   const stat = keyValues(v1);
   const number = (path: string) => Number((files.get(path) ?? '').trim());
   return {
-    cgroup: 'v1', usageSeconds: number('/sys/fs/cgroup/cpuacct/cpuacct.usage') / 1e9 || 0, periods: stat.get('nr_periods') ?? 0,
-    throttledPeriods: stat.get('nr_throttled') ?? 0, throttledSeconds: (stat.get('throttled_time') ?? 0) / 1e9,
-    limitCores: quotaCores(number('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'), number('/sys/fs/cgroup/cpu/cpu.cfs_period_us')),
+    cgroup: 'v1',
+    usageSeconds: number('/sys/fs/cgroup/cpuacct/cpuacct.usage') / 1e9 || 0,
+    periods: stat.get('nr_periods') ?? 0,
+    throttledPeriods: stat.get('nr_throttled') ?? 0,
+    throttledSeconds: (stat.get('throttled_time') ?? 0) / 1e9,
+    limitCores: quotaCores(
+      number('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'),
+      number('/sys/fs/cgroup/cpu/cpu.cfs_period_us'),
+    ),
   };
 }
 
 /** after − before; the limit is after's. */
 export function cpuDelta(before: CpuCounters, after: CpuCounters): CpuCounters {
   return {
-    cgroup: after.cgroup, usageSeconds: after.usageSeconds - before.usageSeconds, periods: after.periods - before.periods,
-    throttledPeriods: after.throttledPeriods - before.throttledPeriods, throttledSeconds: after.throttledSeconds - before.throttledSeconds,
+    cgroup: after.cgroup,
+    usageSeconds: after.usageSeconds - before.usageSeconds,
+    periods: after.periods - before.periods,
+    throttledPeriods: after.throttledPeriods - before.throttledPeriods,
+    throttledSeconds: after.throttledSeconds - before.throttledSeconds,
     limitCores: after.limitCores,
   };
 }
@@ -97,7 +122,8 @@ export function mountAt(mountinfo: string, mountPoint: string): MountFacts | und
     if (tail === undefined) continue;
     const fields = head.split(' ');
     const [fsType, source, superOptions] = tail.split(' ');
-    if (unoctal(fields[4]) === mountPoint) found = { mountPoint, fsType, source: unoctal(source), options: fields[5], superOptions: superOptions ?? '' };
+    if (unoctal(fields[4]) === mountPoint)
+      found = { mountPoint, fsType, source: unoctal(source), options: fields[5], superOptions: superOptions ?? '' };
   }
   return found;
 }

@@ -8,10 +8,23 @@ import type { Operation } from './record.js';
 /** One line of the driver's standard output. */
 export type DriverEvent =
   | {
-    readonly type: 'progress'; readonly operation: Operation; readonly stage: 'warmup' | 'measure';
-    readonly elapsed_s: number; readonly stage_s: number; readonly ok: number; readonly errors: number; readonly rate: number;
-  }
-  | { readonly type: 'phase'; readonly operation: Operation; readonly ops_per_s: number; readonly p50_ms: number; readonly p99_ms: number; readonly errors: number }
+      readonly type: 'progress';
+      readonly operation: Operation;
+      readonly stage: 'warmup' | 'measure';
+      readonly elapsed_s: number;
+      readonly stage_s: number;
+      readonly ok: number;
+      readonly errors: number;
+      readonly rate: number;
+    }
+  | {
+      readonly type: 'phase';
+      readonly operation: Operation;
+      readonly ops_per_s: number;
+      readonly p50_ms: number;
+      readonly p99_ms: number;
+      readonly errors: number;
+    }
   | { readonly type: 'done'; readonly interrupted: boolean };
 
 /** A line of the driver's output as an event; undefined for anything else (it is logged, not parsed). */
@@ -19,7 +32,9 @@ export function parseDriverEvent(line: string): DriverEvent | undefined {
   if (!line.startsWith('{')) return undefined;
   try {
     const event = JSON.parse(line) as { type?: unknown };
-    return event.type === 'progress' || event.type === 'phase' || event.type === 'done' ? (event as DriverEvent) : undefined;
+    return event.type === 'progress' || event.type === 'phase' || event.type === 'done'
+      ? (event as DriverEvent)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -54,10 +69,17 @@ export function progressLine(plan: RunPlan, event: Extract<DriverEvent, { type: 
   const stage = event.stage === 'warmup' ? 'warm-up' : 'measure';
   const errors = `${event.errors} error${event.errors === 1 ? '' : 's'}`;
   const times = `${clock(event.elapsed_s)} of ${clock(event.stage_s)}`;
-  return `${event.operation} ${index}/${plan.operations.length} ${stage.padEnd(7)} ${times}  ` + `${rate} ok/s  ${errors}  ~${clock(remainingSeconds(plan, event))} left`;
+  return (
+    `${event.operation} ${index}/${plan.operations.length} ${stage.padEnd(7)} ${times}  ` +
+    `${rate} ok/s  ${errors}  ~${clock(remainingSeconds(plan, event))} left`
+  );
 }
 
 /** `write: 1,234 ops/s, p50 0.61 ms, p99 4.20 ms, 0 errors` */
 export function phaseLine(event: Extract<DriverEvent, { type: 'phase' }>): string {
-  return `${Math.round(event.ops_per_s).toLocaleString('en-US')} ops/s, p50 ` + `${event.p50_ms.toFixed(2)} ms, p99 ${event.p99_ms.toFixed(2)} ms, ${event.errors} ` + `error${event.errors === 1 ? '' : 's'}`;
+  return (
+    `${Math.round(event.ops_per_s).toLocaleString('en-US')} ops/s, p50 ` +
+    `${event.p50_ms.toFixed(2)} ms, p99 ${event.p99_ms.toFixed(2)} ms, ${event.errors} ` +
+    `error${event.errors === 1 ? '' : 's'}`
+  );
 }

@@ -19,8 +19,13 @@ type ClusterRecord = RunRecord['cluster'];
 export function distDigest(distDir: string, profileName: string): string {
   const dir = join(distDir, profileName);
   const hash = createHash('sha256');
-  for (const name of readdirSync(dir).filter((n) => !n.startsWith('.')).sort()) {
-    hash.update(`${name}\0`).update(readFileSync(join(dir, name))).update('\0');
+  for (const name of readdirSync(dir)
+    .filter((n) => !n.startsWith('.'))
+    .sort()) {
+    hash
+      .update(`${name}\0`)
+      .update(readFileSync(join(dir, name)))
+      .update('\0');
   }
   return `sha256:${hash.digest('hex')}`;
 }
@@ -38,18 +43,29 @@ export function projectRevision(root: string): RunRecord['project'] {
  * The nodes, the profile's running pods (Sand Store and etcd; not finished Jobs') and its claims,
  * as the API server reports them now.
  */
-export async function clusterFacts(ctx: CommandContext): Promise<Omit<ClusterRecord, 'context' | 'server' | 'namespace'>> {
+export async function clusterFacts(
+  ctx: CommandContext,
+): Promise<Omit<ClusterRecord, 'context' | 'server' | 'namespace'>> {
   const [nodes, pods, claims] = await Promise.all([
     ctx.kube.list('Node'),
-    ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: profileSelector(ctx.profile.name), fieldSelector: 'status.phase=Running' }),
-    ctx.kube.list('PersistentVolumeClaim', { namespace: ctx.namespace, labelSelector: profileSelector(ctx.profile.name) }),
+    ctx.kube.list('Pod', {
+      namespace: ctx.namespace,
+      labelSelector: profileSelector(ctx.profile.name),
+      fieldSelector: 'status.phase=Running',
+    }),
+    ctx.kube.list('PersistentVolumeClaim', {
+      namespace: ctx.namespace,
+      labelSelector: profileSelector(ctx.profile.name),
+    }),
   ]);
   const used = new Set(pods.items.map((p) => p.spec?.nodeName));
   const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, 'en', { numeric: true });
   return {
     nodes: nodes.items.filter((n) => used.has(n.metadata.name)).map(nodeRecord),
     pods: pods.items.map(podRecord).sort(byName),
-    claims: claims.items.map((c) => ({ name: c.metadata.name, uid: c.metadata.uid ?? '', volume: c.spec?.volumeName })).sort(byName),
+    claims: claims.items
+      .map((c) => ({ name: c.metadata.name, uid: c.metadata.uid ?? '', volume: c.spec?.volumeName }))
+      .sort(byName),
   };
 }
 

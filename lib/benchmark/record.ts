@@ -25,7 +25,16 @@ export const RUN_RECORD_SCHEMA = 'sandstore-deploy/benchmark-run/v1';
 
 /** The upstream CSV's columns, then ours. */
 export const CSV_COLUMNS = [
-  'operation', 'concurrency', 'block_size_bytes', 'p50_ms', 'p95_ms', 'p99_ms', 'p100_ms', 'total_ops', 'error_count', 'ops_per_s',
+  'operation',
+  'concurrency',
+  'block_size_bytes',
+  'p50_ms',
+  'p95_ms',
+  'p99_ms',
+  'p100_ms',
+  'total_ops',
+  'error_count',
+  'ops_per_s',
 ] as const;
 
 const count = z.int().check(z.minimum(0));
@@ -34,8 +43,14 @@ const isoTime = z.iso.datetime({ offset: true });
 
 /** Latency of the successful calls of one phase, in milliseconds (failed calls are not in it). */
 const Latency = z.object({
-  p50: nonNegative, p90: nonNegative, p95: nonNegative, p99: nonNegative, p999: nonNegative,
-  p100: nonNegative, min: nonNegative, mean: nonNegative,
+  p50: nonNegative,
+  p90: nonNegative,
+  p95: nonNegative,
+  p99: nonNegative,
+  p999: nonNegative,
+  p100: nonNegative,
+  min: nonNegative,
+  mean: nonNegative,
 });
 
 /** One second of a phase's measured window. */
@@ -129,22 +144,46 @@ const signed = z.number();
 
 /** The servers' side of the run (server-view.ts): per pod, and per component from Sand Store's own histograms. */
 export const ServerRecord = z.object({
-  pods: z.array(z.object({
-    name: z.string(),
-    /** The file system under the pod's data volume, as the container's kernel lists the mount. */
-    volume: z.optional(z.object({ mountPoint: z.string(), fsType: z.string(), source: z.string(), options: z.string(), superOptions: z.string() })),
-    /** The container's cgroup CPU time and CFS throttling over the run (after − before). */
-    cpu: z.optional(z.object({
-      cgroup: z.enum(['v1', 'v2']), usageSeconds: signed, periods: signed, throttledPeriods: signed, throttledSeconds: signed,
-      limitCores: z.optional(nonNegative),
-    })),
-    unavailable: z.array(z.string()),
-  })),
-  components: z.array(z.object({
-    // p50Ms and p99Ms are estimated from the buckets (Sand Store uses Prometheus's default bounds:
-    // 5 ms, 10 ms, 25 ms, ...).
-    component: z.string(), operation: z.string(), calls: signed, totalSeconds: signed, meanMs: signed, p50Ms: signed, p99Ms: signed,
-  })),
+  pods: z.array(
+    z.object({
+      name: z.string(),
+      /** The file system under the pod's data volume, as the container's kernel lists the mount. */
+      volume: z.optional(
+        z.object({
+          mountPoint: z.string(),
+          fsType: z.string(),
+          source: z.string(),
+          options: z.string(),
+          superOptions: z.string(),
+        }),
+      ),
+      /** The container's cgroup CPU time and CFS throttling over the run (after − before). */
+      cpu: z.optional(
+        z.object({
+          cgroup: z.enum(['v1', 'v2']),
+          usageSeconds: signed,
+          periods: signed,
+          throttledPeriods: signed,
+          throttledSeconds: signed,
+          limitCores: z.optional(nonNegative),
+        }),
+      ),
+      unavailable: z.array(z.string()),
+    }),
+  ),
+  components: z.array(
+    z.object({
+      // p50Ms and p99Ms are estimated from the buckets (Sand Store uses Prometheus's default bounds:
+      // 5 ms, 10 ms, 25 ms, ...).
+      component: z.string(),
+      operation: z.string(),
+      calls: signed,
+      totalSeconds: signed,
+      meanMs: signed,
+      p50Ms: signed,
+      p99Ms: signed,
+    }),
+  ),
 });
 export type ServerRecord = z.infer<typeof ServerRecord>;
 

@@ -23,12 +23,24 @@ export interface DriverRun {
 /** The driver's command line for these options, its files written into `outDir`. */
 export function driverArgs(options: DriverOptions, outDir: string): string[] {
   return [
-    `--seeds=${options.seeds.join(',')}`, `--duration=${options.duration_s}`, `--warmup=${options.warmup_s}`,
-    `--concurrency=${options.concurrency}`, `--block-size=${options.block_size_bytes}`, `--ops=${options.operations.join(',')}`, `--out=${outDir}`,
+    `--seeds=${options.seeds.join(',')}`,
+    `--duration=${options.duration_s}`,
+    `--warmup=${options.warmup_s}`,
+    `--concurrency=${options.concurrency}`,
+    `--block-size=${options.block_size_bytes}`,
+    `--ops=${options.operations.join(',')}`,
+    `--out=${outDir}`,
   ];
 }
 
-export async function runDriver(binary: string, options: DriverOptions, outDir: string, logPath: string, report: Reporter, signal?: AbortSignal): Promise<DriverRun> {
+export async function runDriver(
+  binary: string,
+  options: DriverOptions,
+  outDir: string,
+  logPath: string,
+  report: Reporter,
+  signal?: AbortSignal,
+): Promise<DriverRun> {
   const child = spawn(binary, driverArgs(options, outDir), { stdio: ['ignore', 'pipe', 'pipe'], cwd: outDir });
   const log = createWriteStream(logPath, { flags: 'wx' });
   const lastErrors: string[] = [];
@@ -37,7 +49,11 @@ export async function runDriver(binary: string, options: DriverOptions, outDir: 
     lastErrors.push(line);
     if (lastErrors.length > 20) lastErrors.shift();
   });
-  const show = progressShower(report, { operations: options.operations, warmupSeconds: options.warmup_s, durationSeconds: options.duration_s });
+  const show = progressShower(report, {
+    operations: options.operations,
+    warmupSeconds: options.warmup_s,
+    durationSeconds: options.duration_s,
+  });
   createInterface({ input: child.stdout }).on('line', (line) => {
     const event = parseDriverEvent(line);
     if (event) show(event);

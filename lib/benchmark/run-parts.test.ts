@@ -21,12 +21,15 @@ describe('benchmark options', () => {
   };
 
   test('block sizes in bytes, Ki or Mi, from 1 byte to 16Mi', () => {
-    expect([blockSize('4096'), blockSize('64Ki'), blockSize('1Mi'), blockSize('16Mi')]).toEqual([4096, 65536, 1048576, 16777216]);
-    for (const bad of ['0', '17Mi', '4k', '-1', '1.5Ki', '4096B']) expect(refused(blockSize, bad)).toContain(`got "${bad}"`);
+    expect([blockSize('4096'), blockSize('64Ki'), blockSize('1Mi'), blockSize('16Mi')]).toEqual([
+      4096, 65536, 1048576, 16777216,
+    ]);
+    for (const bad of ['0', '17Mi', '4k', '-1', '1.5Ki', '4096B'])
+      expect(refused(blockSize, bad)).toContain(`got "${bad}"`);
     expect(refused(blockSize, '4k')).toContain('such as 4096, 64Ki or 1Mi');
   });
 
-  test('operations: known ones, each once, run in upstream\'s order', () => {
+  test("operations: known ones, each once, run in upstream's order", () => {
     expect(operations('listdir,write')).toEqual(['write', 'listdir']);
     expect(operations('write,read,stat,create,listdir')).toEqual(['write', 'read', 'stat', 'create', 'listdir']);
     expect(refused(operations, 'write,delete')).toContain('unknown "delete"');
@@ -35,8 +38,11 @@ describe('benchmark options', () => {
   });
 
   test('durations, warm-ups and workers within their ranges', () => {
-    expect([durationSeconds('30'), durationSeconds('2.5'), warmupSeconds('0'), concurrency('1024')]).toEqual([30, 2.5, 0, 1024]);
-    for (const bad of ['0', '-1', '1e3', '86401', 'ten']) expect(refused(durationSeconds, bad)).toContain('seconds per phase');
+    expect([durationSeconds('30'), durationSeconds('2.5'), warmupSeconds('0'), concurrency('1024')]).toEqual([
+      30, 2.5, 0, 1024,
+    ]);
+    for (const bad of ['0', '-1', '1e3', '86401', 'ten'])
+      expect(refused(durationSeconds, bad)).toContain('seconds per phase');
     expect(refused(warmupSeconds, '3601')).toContain('from 0 to 3600');
     for (const bad of ['0', '1025', '2.5']) expect(refused(concurrency, bad)).toContain('whole number of workers');
   });
@@ -45,7 +51,16 @@ describe('benchmark options', () => {
 describe('progress', () => {
   const plan: RunPlan = { operations: ['write', 'read', 'stat'], warmupSeconds: 5, durationSeconds: 30 };
   const at = (operation: 'write' | 'read' | 'stat', stage: 'warmup' | 'measure', elapsed: number) =>
-    ({ type: 'progress', operation, stage, elapsed_s: elapsed, stage_s: stage === 'warmup' ? 5 : 30, ok: 10, errors: 0, rate: 1234.4 }) as Extract<DriverEvent, { type: 'progress' }>;
+    ({
+      type: 'progress',
+      operation,
+      stage,
+      elapsed_s: elapsed,
+      stage_s: stage === 'warmup' ? 5 : 30,
+      ok: 10,
+      errors: 0,
+      rate: 1234.4,
+    }) as Extract<DriverEvent, { type: 'progress' }>;
 
   test('time left counts the rest of this stage, this phase and every later phase', () => {
     expect(remainingSeconds(plan, at('write', 'warmup', 0))).toBe(5 + 30 + 2 * 35);
@@ -54,11 +69,13 @@ describe('progress', () => {
   });
 
   test('a line says the phase, the stage, elapsed and remaining time, and the live rate', () => {
-    expect(progressLine(plan, at('read', 'measure', 10))).toBe('read 2/3 measure 10s of 30s  1,234 ok/s  0 errors  ~55s left');
+    expect(progressLine(plan, at('read', 'measure', 10))).toBe(
+      'read 2/3 measure 10s of 30s  1,234 ok/s  0 errors  ~55s left',
+    );
     expect(progressLine(plan, at('write', 'warmup', 0))).toContain('~1m45s left');
   });
 
-  test('only the driver\'s JSON events are parsed; anything else on its output is not', () => {
+  test("only the driver's JSON events are parsed; anything else on its output is not", () => {
     expect(parseDriverEvent('{"type":"done","interrupted":true}')).toEqual({ type: 'done', interrupted: true });
     expect(parseDriverEvent('{"type":"other"}')).toBeUndefined();
     expect(parseDriverEvent('{"type": broken')).toBeUndefined();
@@ -67,16 +84,31 @@ describe('progress', () => {
 });
 
 test('the pods compared before and after a run: replaced, restarted, gone and new pods are each named', () => {
-  const before = [{ name: 'sandstore-0', uid: 'a', restarts: 0 }, { name: 'sandstore-1', uid: 'b', restarts: 1 }, { name: 'sandstore-2', uid: 'c', restarts: 0 }];
+  const before = [
+    { name: 'sandstore-0', uid: 'a', restarts: 0 },
+    { name: 'sandstore-1', uid: 'b', restarts: 1 },
+    { name: 'sandstore-2', uid: 'c', restarts: 0 },
+  ];
   expect(describeChanges(before, before)).toEqual([]);
-  expect(describeChanges(before, [{ name: 'sandstore-0', uid: 'x', restarts: 0 }, { name: 'sandstore-1', uid: 'b', restarts: 2 }, { name: 'sandstore-3', uid: 'd', restarts: 0 }])).toEqual([
-    'pod sandstore-0 was replaced (deleted and created again)', 'pod sandstore-1 restarted (1 → 2 restarts)', 'pod sandstore-2 is gone', 'pod sandstore-3 appeared',
+  expect(
+    describeChanges(before, [
+      { name: 'sandstore-0', uid: 'x', restarts: 0 },
+      { name: 'sandstore-1', uid: 'b', restarts: 2 },
+      { name: 'sandstore-3', uid: 'd', restarts: 0 },
+    ]),
+  ).toEqual([
+    'pod sandstore-0 was replaced (deleted and created again)',
+    'pod sandstore-1 restarted (1 → 2 restarts)',
+    'pod sandstore-2 is gone',
+    'pod sandstore-3 appeared',
   ]);
 });
 
 describe('results/', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'results-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'results-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   test('a run folder is named by its UTC start, without colons, and never reused', () => {
@@ -90,7 +122,9 @@ describe('results/', () => {
 
   test('a results directory that cannot be created is refused, naming it', () => {
     expect(() => checkResultsDir('/etc/passwd/results')).toThrow(RefusedError);
-    expect(() => checkResultsDir('/etc/passwd/results')).toThrow(/results directory \/etc\/passwd\/results is not writable: ENOTDIR/);
+    expect(() => checkResultsDir('/etc/passwd/results')).toThrow(
+      /results directory \/etc\/passwd\/results is not writable: ENOTDIR/,
+    );
     checkResultsDir(join(dir, 'new', 'results'));
     expect(existsSync(join(dir, 'new', 'results'))).toBe(true);
   });

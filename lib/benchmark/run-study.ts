@@ -25,12 +25,17 @@ export interface StudyHooks {
   readonly signal: AbortSignal;
   readonly openContext: (profileName: string) => Promise<OpenedContext>;
   /** One recorded run of the context's profile. Throws only when it could not begin measuring. */
-  readonly runOne: (ctx: CommandContext) => Promise<{ readonly id: string; readonly status: RunStatus; readonly reasons: readonly string[] }>;
+  readonly runOne: (
+    ctx: CommandContext,
+  ) => Promise<{ readonly id: string; readonly status: RunStatus; readonly reasons: readonly string[] }>;
   /** The command that resumes this study, for the messages. */
   readonly resumeCommand: string;
 }
 
-const clock = (seconds: number) => (seconds >= 60 ? `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s` : `${Math.round(seconds)}s`);
+const clock = (seconds: number) =>
+  seconds >= 60
+    ? `${Math.floor(seconds / 60)}m${String(Math.round(seconds % 60)).padStart(2, '0')}s`
+    : `${Math.round(seconds)}s`;
 
 export async function runStudy(dir: string, study: StudyRecord, hooks: StudyHooks): Promise<StudyRecord> {
   const pending = pendingEntries(study);
@@ -38,19 +43,28 @@ export async function runStudy(dir: string, study: StudyRecord, hooks: StudyHook
   for (const [done, index] of pending.entries()) {
     const entry = study.entries[index];
     const left = secondsLeft(study, pending.length - done, OVERHEAD_SECONDS);
-    hooks.report.step('study', `run ${index + 1} of ${study.entries.length}: ${entry.profile}, round ${entry.round} of ` + `${study.repeat}; about ${clock(left)} left`);
+    hooks.report.step(
+      'study',
+      `run ${index + 1} of ${study.entries.length}: ${entry.profile}, round ${entry.round} of ` +
+        `${study.repeat}; about ${clock(left)} left`,
+    );
     const started = Date.now();
     const next = await oneEntry(study, entry, hooks);
     study.entries[index] = { ...next, seconds: (Date.now() - started) / 1000 };
     writeStudy(dir, study);
     if (next.status === 'interrupted' || hooks.signal.aborted) {
-      throw new CommandError(`study interrupted; what was measured is kept and ${dir}/study.json says what is left`, 130, [`Resume it with \`${hooks.resumeCommand}\`.`]);
+      throw new CommandError(
+        `study interrupted; what was measured is kept and ${dir}/study.json says what is left`,
+        130,
+        [`Resume it with \`${hooks.resumeCommand}\`.`],
+      );
     }
     failedInARow = next.status === 'failed' && next.run === undefined ? failedInARow + 1 : 0;
     if (failedInARow >= 2) {
-      throw new FailedError(`two runs in a row failed before measuring (the last: ${next.reasons.join('; ')}); the study stops`, [
-        `Fix what the messages above say, then resume with \`${hooks.resumeCommand}\`.`,
-      ]);
+      throw new FailedError(
+        `two runs in a row failed before measuring (the last: ${next.reasons.join('; ')}); the study stops`,
+        [`Fix what the messages above say, then resume with \`${hooks.resumeCommand}\`.`],
+      );
     }
   }
   return study;
@@ -58,14 +72,18 @@ export async function runStudy(dir: string, study: StudyRecord, hooks: StudyHook
 
 /** One entry of the plan, run: its outcome, or a failure that happened before a run folder existed. */
 async function oneEntry(study: StudyRecord, entry: StudyEntry, hooks: StudyHooks): Promise<StudyEntry> {
-  await clearOtherProfiles(study.profiles.filter((p) => p !== entry.profile), hooks);
+  await clearOtherProfiles(
+    study.profiles.filter((p) => p !== entry.profile),
+    hooks,
+  );
   const { ctx, release } = await hooks.openContext(entry.profile);
   try {
     const outcome = await hooks.runOne(ctx);
     return { ...entry, run: outcome.id, status: outcome.status, reasons: [...outcome.reasons] };
   } catch (err) {
     // Ctrl-C, and refusals (a stale dist/, another runner's lock): stopping is the only answer.
-    if (hooks.signal.aborted || (err instanceof CommandError && (err.exitCode === 130 || err instanceof RefusedError))) throw err;
+    if (hooks.signal.aborted || (err instanceof CommandError && (err.exitCode === 130 || err instanceof RefusedError)))
+      throw err;
     if (!(err instanceof CommandError)) throw err;
     hooks.report.problem('study', `${entry.profile}, round ${entry.round}: ${err.message}`);
     return { ...entry, status: 'failed', reasons: [err.message, ...err.details] };
@@ -82,7 +100,10 @@ async function clearOtherProfiles(others: readonly string[], hooks: StudyHooks):
       const pods = await ctx.kube.list('Pod', { labelSelector: profileSelector(name) });
       const claims = await ctx.kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(name) });
       if (pods.items.length === 0 && claims.items.length === 0) continue;
-      ctx.report.step('study', `destroying profile ${name} (its last run is recorded) before the next profile's deploy`);
+      ctx.report.step(
+        'study',
+        `destroying profile ${name} (its last run is recorded) before the next profile's deploy`,
+      );
       const manifests = await readManifests(ctx.distDir, ctx.profile, { allowStale: true }).catch(() => undefined);
       await ctx.holdLock();
       await destroyProfile(waitContext(ctx), manifests, { namespace: 'delete' });

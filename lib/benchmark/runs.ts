@@ -85,7 +85,8 @@ function readRecord<T>(path: string, schema: z.ZodMiniType<T>, what: string): T 
     text = readFileSync(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new RefusedError(`${path} is missing: a run folder holds ${what} beside ${RUN_FILE}. Nothing was written.`);
+    if (code === 'ENOENT')
+      throw new RefusedError(`${path} is missing: a run folder holds ${what} beside ${RUN_FILE}. Nothing was written.`);
     throw new FailedError(`cannot read ${path}: ${code ?? (err as Error).message}`);
   }
   let json: unknown;
@@ -98,15 +99,22 @@ function readRecord<T>(path: string, schema: z.ZodMiniType<T>, what: string): T 
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues;
   const first = issues[0];
-  throw new RefusedError(`${path} is not ${what}: field ${fieldPath(first?.path ?? [])}: ` + `${first?.message ?? 'invalid'}. Nothing was written.`,
-    issues.slice(1, 6).map((i) => `also field ${fieldPath(i.path)}: ${i.message}`));
+  throw new RefusedError(
+    `${path} is not ${what}: field ${fieldPath(first?.path ?? [])}: ` +
+      `${first?.message ?? 'invalid'}. Nothing was written.`,
+    issues.slice(1, 6).map((i) => `also field ${fieldPath(i.path)}: ${i.message}`),
+  );
 }
 
 /** A summary lists each operation once; a second phase of one would be counted twice. */
 function checkPhasesUnique(path: string, summary: DriverSummary): void {
   const seen = new Set<Operation>();
   summary.phases.forEach((phase, i) => {
-    if (seen.has(phase.operation)) throw new RefusedError(`${path} is not a driver summary: field phases[${i}].operation: ${phase.operation} is ` + `measured twice. Nothing was written.`);
+    if (seen.has(phase.operation))
+      throw new RefusedError(
+        `${path} is not a driver summary: field phases[${i}].operation: ${phase.operation} is ` +
+          `measured twice. Nothing was written.`,
+      );
     seen.add(phase.operation);
   });
 }
@@ -127,7 +135,10 @@ const isRunDir = (path: string) => existsSync(join(path, RUN_FILE));
 /** The sub-folders of `dir`, in name order (run folders are UTC timestamps: oldest first). */
 function subfolders(dir: string): string[] {
   if (!isDirectory(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** The profiles under `resultsDir` that hold at least one run, with their run folders. */
@@ -143,8 +154,12 @@ export function profilesWithRuns(resultsDir: string): Map<string, string[]> {
 /** What exists, for an error about a selector that matches nothing. */
 function whatExists(resultsDir: string): string[] {
   const profiles = profilesWithRuns(resultsDir);
-  if (profiles.size === 0) return [`There are no runs under ${resultsDir}: record one with \`npm run benchmark -- --profile=<name>\`.`];
-  const lines = [`Profiles with runs under ${resultsDir}: ` + `${[...profiles].map(([name, runs]) => `${name} (${runs.length} run${runs.length === 1 ? '' : 's'})`).join(', ')}.`];
+  if (profiles.size === 0)
+    return [`There are no runs under ${resultsDir}: record one with \`npm run benchmark -- --profile=<name>\`.`];
+  const lines = [
+    `Profiles with runs under ${resultsDir}: ` +
+      `${[...profiles].map(([name, runs]) => `${name} (${runs.length} run${runs.length === 1 ? '' : 's'})`).join(', ')}.`,
+  ];
   const ids = [...profiles].flatMap(([name, runs]) => runs.map((run) => `${name}/${run}`));
   const shown = ids.slice(-10);
   const last = ids.length > shown.length ? ` (the last ${shown.length} of ${ids.length})` : '';
@@ -164,7 +179,8 @@ function asTyped(selector: string): string {
 }
 
 /** A selector resolved: a run folder, a profile's folder of runs, or a study's folder. */
-type Resolved = { kind: 'run'; dir: string } | { kind: 'profile'; name: string; dir: string } | { kind: 'study'; dir: string };
+type Resolved =
+  { kind: 'run'; dir: string } | { kind: 'profile'; name: string; dir: string } | { kind: 'study'; dir: string };
 
 /**
  * A path (absolute, or with a slash, or starting with a dot) names a run folder, or a profile's folder
@@ -173,20 +189,28 @@ type Resolved = { kind: 'run'; dir: string } | { kind: 'profile'; name: string; 
  */
 function resolveSelector(selector: string, resultsDir: string): Resolved {
   const looksLikePath = isAbsolute(selector) || selector.includes('/') || selector.startsWith('.');
-  const candidates = looksLikePath ? [resolve(selector), join(resultsDir, asTyped(selector))] : [join(resultsDir, selector)];
+  const candidates = looksLikePath
+    ? [resolve(selector), join(resultsDir, asTyped(selector))]
+    : [join(resultsDir, selector)];
   for (const dir of candidates) {
     if (isRunDir(dir)) return { kind: 'run', dir };
     if (existsSync(join(dir, STUDY_FILE))) return { kind: 'study', dir };
     if (subfolders(dir).some((run) => isRunDir(join(dir, run)))) return { kind: 'profile', name: basename(dir), dir };
   }
   if (!looksLikePath && isDirectory(join(resultsDir, selector))) {
-    throw new RefusedError(`profile ${selector} has no runs under ${join(resultsDir, selector)}. Nothing was written.`, whatExists(resultsDir));
+    throw new RefusedError(
+      `profile ${selector} has no runs under ${join(resultsDir, selector)}. Nothing was written.`,
+      whatExists(resultsDir),
+    );
   }
-  const what = looksLikePath ? `${selector} is neither a run folder (no ${RUN_FILE}) nor a folder of runs` : `no profile or run named ${selector} under ${resultsDir}`;
+  const what = looksLikePath
+    ? `${selector} is neither a run folder (no ${RUN_FILE}) nor a folder of runs`
+    : `no profile or run named ${selector} under ${resultsDir}`;
   throw new RefusedError(`${what}. Nothing was written.`, whatExists(resultsDir));
 }
 
-const byStart = (a: LoadedRun, b: LoadedRun) => Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt) || a.dir.localeCompare(b.dir);
+const byStart = (a: LoadedRun, b: LoadedRun) =>
+  Date.parse(a.record.startedAt) - Date.parse(b.record.startedAt) || a.dir.localeCompare(b.dir);
 
 /**
  * A profile's runs (its Kubernetes runs and its process baselines apart), and the folders in it
@@ -194,7 +218,10 @@ const byStart = (a: LoadedRun, b: LoadedRun) => Date.parse(a.record.startedAt) -
  */
 function loadProfile(name: string, dir: string): { groups: RunGroup[]; skipped: string[] } {
   const folders = subfolders(dir);
-  const runs = folders.filter((f) => isRunDir(join(dir, f))).map((f) => loadRun(join(dir, f))).sort(byStart);
+  const runs = folders
+    .filter((f) => isRunDir(join(dir, f)))
+    .map((f) => loadRun(join(dir, f)))
+    .sort(byStart);
   const skipped = folders.filter((f) => !isRunDir(join(dir, f))).map((f) => join(dir, f));
   return { groups: splitByTarget({ label: name, kind: 'profile', runs }), skipped };
 }
@@ -204,10 +231,19 @@ function loadProfile(name: string, dir: string): { groups: RunGroup[]; skipped: 
  * Refuses a selector that matches nothing, and a results/ without runs.
  */
 export function selectRuns(selectors: readonly string[], resultsDir: string): Selection {
-  const resolved = selectors.length > 0
-    ? selectors.map((s) => resolveSelector(s, resultsDir))
-    : [...profilesWithRuns(resultsDir).keys()].map((name): Resolved => ({ kind: 'profile', name, dir: join(resultsDir, name) }));
-  if (resolved.length === 0) throw new RefusedError(`there are no benchmark runs under ${resultsDir} to compare. Nothing was written.`, whatExists(resultsDir));
+  const resolved =
+    selectors.length > 0
+      ? selectors.map((s) => resolveSelector(s, resultsDir))
+      : [...profilesWithRuns(resultsDir).keys()].map((name): Resolved => ({
+          kind: 'profile',
+          name,
+          dir: join(resultsDir, name),
+        }));
+  if (resolved.length === 0)
+    throw new RefusedError(
+      `there are no benchmark runs under ${resultsDir} to compare. Nothing was written.`,
+      whatExists(resultsDir),
+    );
   const groups: RunGroup[] = [];
   const skipped: string[] = [];
   const seen = new Set<string>();
@@ -217,7 +253,11 @@ export function selectRuns(selectors: readonly string[], resultsDir: string): Se
     seen.add(r.dir);
     if (r.kind === 'run') {
       const run = loadRun(r.dir);
-      groups.push({ label: run.record.target ? baselineLabel(run.record.id, run.record.target) : run.record.id, kind: 'run', runs: [run] });
+      groups.push({
+        label: run.record.target ? baselineLabel(run.record.id, run.record.target) : run.record.id,
+        kind: 'run',
+        runs: [run],
+      });
     } else if (r.kind === 'study') {
       groups.push(...studyGroups(r.dir, resultsDir));
     } else {
@@ -235,7 +275,10 @@ function studyGroups(dir: string, resultsDir: string): RunGroup[] {
   return study.profiles.map((profile) => ({
     label: profile,
     kind: 'profile' as const,
-    runs: study.entries.filter((e) => e.profile === profile && e.run !== undefined).map((e) => loadRun(join(resultsDir, e.run!))).sort(byStart),
+    runs: study.entries
+      .filter((e) => e.profile === profile && e.run !== undefined)
+      .map((e) => loadRun(join(resultsDir, e.run!)))
+      .sort(byStart),
   }));
 }
 
@@ -243,7 +286,11 @@ function studyGroups(dir: string, resultsDir: string): RunGroup[] {
 function uniqueLabels(groups: readonly RunGroup[]): RunGroup[] {
   const count = new Map<string, number>();
   for (const g of groups) count.set(g.label, (count.get(g.label) ?? 0) + 1);
-  return groups.map((g) => ((count.get(g.label) ?? 0) > 1 ? { ...g, label: g.kind === 'run' ? g.runs[0]?.dir ?? g.label : `${g.label} (${dirOf(g)})` } : g));
+  return groups.map((g) =>
+    (count.get(g.label) ?? 0) > 1
+      ? { ...g, label: g.kind === 'run' ? (g.runs[0]?.dir ?? g.label) : `${g.label} (${dirOf(g)})` }
+      : g,
+  );
 }
 
 const dirOf = (g: RunGroup) => (g.runs[0] ? resolve(g.runs[0].dir, '..') : g.label);
@@ -251,10 +298,13 @@ const dirOf = (g: RunGroup) => (g.runs[0] ? resolve(g.runs[0].dir, '..') : g.lab
 /** Whether a run's numbers count: valid ones always, invalid and interrupted ones when asked, failed ones never. */
 export function counts(run: LoadedRun, includeInvalid: boolean): boolean {
   switch (run.record.status) {
-    case 'valid': return true;
+    case 'valid':
+      return true;
     case 'invalid':
-    case 'interrupted': return includeInvalid;
-    case 'failed': return false;
+    case 'interrupted':
+      return includeInvalid;
+    case 'failed':
+      return false;
   }
 }
 
@@ -298,11 +348,18 @@ export function exclusionLine(run: LoadedRun): string {
 export function requireCountable(results: readonly GroupResult[]): void {
   if (results.some((r) => r.counted.length > 0)) {
     if (results.some((r) => Object.keys(r.operations).length > 0)) return;
-    throw new RefusedError('the runs counted measured no operation (their summary.json lists no phase): there is ' + 'nothing to compare. Nothing was written.');
+    throw new RefusedError(
+      'the runs counted measured no operation (their summary.json lists no phase): there is ' +
+        'nothing to compare. Nothing was written.',
+    );
   }
   const excluded = results.flatMap((r) => r.excluded);
-  throw new RefusedError(`none of the ${excluded.length} selected run${excluded.length === 1 ? '' : 's'} can be ` + `counted. Nothing was written.`, [
-    ...excluded.map(exclusionLine),
-    '--include-invalid counts runs marked invalid or interrupted; failed runs never count.',
-  ]);
+  throw new RefusedError(
+    `none of the ${excluded.length} selected run${excluded.length === 1 ? '' : 's'} can be ` +
+      `counted. Nothing was written.`,
+    [
+      ...excluded.map(exclusionLine),
+      '--include-invalid counts runs marked invalid or interrupted; failed runs never count.',
+    ],
+  );
 }

@@ -31,23 +31,36 @@ function labelsOf(text: string | undefined): Map<string, string> {
 
 const sampleValue = (text: string) => (text === '+Inf' ? Infinity : text === '-Inf' ? -Infinity : Number(text));
 
-interface MutableSeries { component: string; operation: string; count: number; sumSeconds: number; buckets: Map<number, number> }
+interface MutableSeries {
+  component: string;
+  operation: string;
+  count: number;
+  sumSeconds: number;
+  buckets: Map<number, number>;
+}
 
 /** Sand Store's latency histograms in one scrape (the text exposition format), one entry per family and operation. */
 export function parseSandstoreHistograms(text: string): HistogramSeries[] {
-  return combine(text.split('\n').flatMap((line) => {
-    const sample = SAMPLE.exec(line.trim());
-    const family = sample && FAMILY.exec(sample[1]);
-    if (!sample || !family) return [];
-    const labels = labelsOf(sample[2]);
-    const value = sampleValue(sample[3]);
-    const part = family[2];
-    const le = part === 'bucket' ? sampleValue(labels.get('le') ?? 'NaN') : NaN;
-    return [{
-      component: family[1], operation: labels.get('operation') ?? '', count: part === 'count' ? value : 0,
-      sumSeconds: part === 'sum' ? value : 0, buckets: part === 'bucket' ? [[le, value] as const] : [],
-    }];
-  }));
+  return combine(
+    text.split('\n').flatMap((line) => {
+      const sample = SAMPLE.exec(line.trim());
+      const family = sample && FAMILY.exec(sample[1]);
+      if (!sample || !family) return [];
+      const labels = labelsOf(sample[2]);
+      const value = sampleValue(sample[3]);
+      const part = family[2];
+      const le = part === 'bucket' ? sampleValue(labels.get('le') ?? 'NaN') : NaN;
+      return [
+        {
+          component: family[1],
+          operation: labels.get('operation') ?? '',
+          count: part === 'count' ? value : 0,
+          sumSeconds: part === 'sum' ? value : 0,
+          buckets: part === 'bucket' ? [[le, value] as const] : [],
+        },
+      ];
+    }),
+  );
 }
 
 /** The sum of several scrapes' series (the pods of one deployment), by component and operation. */
@@ -60,7 +73,12 @@ export function sumSeries(scrapes: readonly (readonly HistogramSeries[])[]): His
  * is counted whole.
  */
 export function seriesDelta(before: readonly HistogramSeries[], after: readonly HistogramSeries[]): HistogramSeries[] {
-  const negated = before.map((s) => ({ ...s, count: -s.count, sumSeconds: -s.sumSeconds, buckets: s.buckets.map(([le, c]) => [le, -c] as const) }));
+  const negated = before.map((s) => ({
+    ...s,
+    count: -s.count,
+    sumSeconds: -s.sumSeconds,
+    buckets: s.buckets.map(([le, c]) => [le, -c] as const),
+  }));
   const afterKeys = new Set(after.map(keyOf));
   return combine([...after, ...negated.filter((s) => afterKeys.has(keyOf(s)))]);
 }
@@ -70,7 +88,13 @@ const keyOf = (s: HistogramSeries) => `${s.component}\u0000${s.operation}`;
 function combine(all: readonly HistogramSeries[]): HistogramSeries[] {
   const out = new Map<string, MutableSeries>();
   for (const s of all) {
-    const entry = out.get(keyOf(s)) ?? { component: s.component, operation: s.operation, count: 0, sumSeconds: 0, buckets: new Map() };
+    const entry = out.get(keyOf(s)) ?? {
+      component: s.component,
+      operation: s.operation,
+      count: 0,
+      sumSeconds: 0,
+      buckets: new Map(),
+    };
     out.set(keyOf(s), entry);
     entry.count += s.count;
     entry.sumSeconds += s.sumSeconds;

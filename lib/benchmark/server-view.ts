@@ -12,8 +12,22 @@ import { SandstoreContainers } from '../labels.js';
 import { execInPod } from '../runner/exec.js';
 import { objectPath, type Kube, type Pod } from '../runner/kube.js';
 import type { ServerRecord } from './record.js';
-import { cpuCounters, cpuDelta, mountAt, PROBE_COMMAND, probeFiles, type CpuCounters, type MountFacts } from './pod-probe.js';
-import { histogramQuantile, parseSandstoreHistograms, seriesDelta, sumSeries, type HistogramSeries } from './server-metrics.js';
+import {
+  cpuCounters,
+  cpuDelta,
+  mountAt,
+  PROBE_COMMAND,
+  probeFiles,
+  type CpuCounters,
+  type MountFacts,
+} from './pod-probe.js';
+import {
+  histogramQuantile,
+  parseSandstoreHistograms,
+  seriesDelta,
+  sumSeries,
+  type HistogramSeries,
+} from './server-metrics.js';
 
 /** One pod read at one moment. */
 export interface PodReading {
@@ -30,36 +44,58 @@ export type ServerView = ServerRecord;
 type ServerPod = ServerRecord['pods'][number];
 type ComponentLatency = ServerRecord['components'][number];
 
-interface PodTarget { readonly kube: Kube; readonly namespace: string; readonly dir: string }
+interface PodTarget {
+  readonly kube: Kube;
+  readonly namespace: string;
+  readonly dir: string;
+}
 
 /** Reads every pod now, keeping the raw text in `<dir>/server/<pod>.<moment>.*`. */
-export async function readServers(target: PodTarget, pods: readonly Pod[], moment: 'before' | 'after'): Promise<PodReading[]> {
+export async function readServers(
+  target: PodTarget,
+  pods: readonly Pod[],
+  moment: 'before' | 'after',
+): Promise<PodReading[]> {
   mkdirSync(join(target.dir, 'server'), { recursive: true });
   return Promise.all(pods.map((pod) => readPod(target, pod, moment)));
 }
 
 async function readPod(target: PodTarget, pod: Pod, moment: string): Promise<PodReading> {
   const name = pod.metadata.name;
-  const keep = (suffix: string, text: string) => writeFileSync(join(target.dir, 'server', `${name}.${moment}.${suffix}`), text);
+  const keep = (suffix: string, text: string) =>
+    writeFileSync(join(target.dir, 'server', `${name}.${moment}.${suffix}`), text);
   const unavailable: string[] = [];
   const [metrics, probe] = await Promise.all([
-    scrape(target, pod).then((text) => (keep('prom', text), parseSandstoreHistograms(text)),
-      (err: Error) => void unavailable.push(`metrics: ${err.message}`)),
-    execInPod(target.kube, { namespace: target.namespace, name, container: SandstoreContainers.node }, PROBE_COMMAND)
-      .then(({ stdout }) => (keep('probe.txt', stdout), probeFiles(stdout)), (err: Error) => void unavailable.push(`exec: ${err.message}`)),
+    scrape(target, pod).then(
+      (text) => (keep('prom', text), parseSandstoreHistograms(text)),
+      (err: Error) => void unavailable.push(`metrics: ${err.message}`),
+    ),
+    execInPod(
+      target.kube,
+      { namespace: target.namespace, name, container: SandstoreContainers.node },
+      PROBE_COMMAND,
+    ).then(
+      ({ stdout }) => (keep('probe.txt', stdout), probeFiles(stdout)),
+      (err: Error) => void unavailable.push(`exec: ${err.message}`),
+    ),
   ]);
   const cpu = probe && cpuCounters(probe);
   if (probe && !cpu) unavailable.push('cgroup: neither cgroup v2 nor v1 CPU statistics are readable in the container');
   const mountPoint = dataMountPoint(pod);
   const volume = probe && mountPoint ? mountAt(probe.get('/proc/self/mountinfo') ?? '', mountPoint) : undefined;
-  if (probe && !volume) unavailable.push(`volume: no mount at ${mountPoint ?? '(no claim mounted in the sandstore container)'}`);
+  if (probe && !volume)
+    unavailable.push(`volume: no mount at ${mountPoint ?? '(no claim mounted in the sandstore container)'}`);
   return { pod: name, metrics: metrics ?? undefined, cpu, volume, unavailable };
 }
 
 function scrape(target: PodTarget, pod: Pod): Promise<string> {
   const port = containerOf(pod)?.ports?.find((p) => p.name === 'metrics')?.containerPort;
   if (port === undefined) return Promise.reject(new Error('the sandstore container declares no port named metrics'));
-  return target.kube.request<string>('GET', `${objectPath('Pod', `${pod.metadata.name}:${port}`, target.namespace)}/proxy/metrics`, { raw: true });
+  return target.kube.request<string>(
+    'GET',
+    `${objectPath('Pod', `${pod.metadata.name}:${port}`, target.namespace)}/proxy/metrics`,
+    { raw: true },
+  );
 }
 
 const containerOf = (pod: Pod) => pod.spec?.containers.find((c) => c.name === SandstoreContainers.node);
@@ -78,7 +114,12 @@ export function serverView(before: readonly PodReading[], after: readonly PodRea
   const pods = after.map((a): ServerPod => {
     const b = before.find((r) => r.pod === a.pod);
     const unavailable = [...new Set([...(b?.unavailable ?? ['not read before the run']), ...a.unavailable])];
-    return { name: a.pod, volume: a.volume ?? b?.volume, cpu: b?.cpu && a.cpu ? cpuDelta(b.cpu, a.cpu) : undefined, unavailable };
+    return {
+      name: a.pod,
+      volume: a.volume ?? b?.volume,
+      cpu: b?.cpu && a.cpu ? cpuDelta(b.cpu, a.cpu) : undefined,
+      unavailable,
+    };
   });
   const both = after.flatMap((a) => {
     const b = before.find((r) => r.pod === a.pod);
@@ -89,8 +130,16 @@ export function serverView(before: readonly PodReading[], after: readonly PodRea
 
 /** Series with calls during the run, the most time first. */
 export function componentLatencies(series: readonly HistogramSeries[]): ComponentLatency[] {
-  return series.filter((s) => s.count > 0).map((s): ComponentLatency => ({
-    component: s.component, operation: s.operation, calls: s.count, totalSeconds: s.sumSeconds, meanMs: (s.sumSeconds / s.count) * 1000,
-    p50Ms: histogramQuantile(0.5, s.buckets) * 1000, p99Ms: histogramQuantile(0.99, s.buckets) * 1000,
-  })).sort((a, b) => b.totalSeconds - a.totalSeconds);
+  return series
+    .filter((s) => s.count > 0)
+    .map((s): ComponentLatency => ({
+      component: s.component,
+      operation: s.operation,
+      calls: s.count,
+      totalSeconds: s.sumSeconds,
+      meanMs: (s.sumSeconds / s.count) * 1000,
+      p50Ms: histogramQuantile(0.5, s.buckets) * 1000,
+      p99Ms: histogramQuantile(0.99, s.buckets) * 1000,
+    }))
+    .sort((a, b) => b.totalSeconds - a.totalSeconds);
 }

@@ -112,7 +112,7 @@ export function exactUCounts(m: number, n: number): Float64Array {
       const counts = new Float64Array(i * j + 1);
       const xLargest = row[j] ?? new Float64Array(0);
       const yLargest = next[j - 1] ?? new Float64Array(0);
-      for (let u = 0; u < counts.length; u++) counts[u] = (u >= j ? xLargest[u - j] ?? 0 : 0) + (yLargest[u] ?? 0);
+      for (let u = 0; u < counts.length; u++) counts[u] = (u >= j ? (xLargest[u - j] ?? 0) : 0) + (yLargest[u] ?? 0);
       next.push(counts);
     }
     row = next;
@@ -186,7 +186,7 @@ export function rankSumTest(x: readonly number[], y: readonly number[], opts: Ra
     const cumulative = exactUCumulative(m, n);
     // U is an integer without ties; P(U ≥ u) = 1 − P(U ≤ u − 1).
     const below = cumulative[Math.floor(u)] ?? 1;
-    const above = 1 - (u >= 1 ? cumulative[Math.ceil(u) - 1] ?? 0 : 0);
+    const above = 1 - (u >= 1 ? (cumulative[Math.ceil(u) - 1] ?? 0) : 0);
     return { u, p: Math.min(1, 2 * Math.min(below, above)), method: 'exact' };
   }
   const total = m + n;
@@ -343,7 +343,8 @@ export function detectableDifference(shift: Shift): number | undefined {
  * approximation could dip under ALPHA at sizes where no permutation test could).
  */
 export function verdict(reference: readonly number[], other: readonly number[], better: Better): Verdict {
-  if (!verdictPossible(other.length, reference.length)) return { kind: 'no verdict possible', smallestP: smallestP(other.length, reference.length) };
+  if (!verdictPossible(other.length, reference.length))
+    return { kind: 'no verdict possible', smallestP: smallestP(other.length, reference.length) };
   const test = rankSumTest(other, reference);
   const shift = shiftOf(other, reference);
   const detectable = detectableDifference(shift);

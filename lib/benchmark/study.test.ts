@@ -4,15 +4,35 @@ import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { profileList, rounds } from '../runner/commands/benchmark.js';
 import { RefusedError } from '../errors.js';
-import { pendingEntries, planStudy, readStudy, secondsLeft, STUDY_SCHEMA, writeStudy, type StudyRecord } from './study.js';
+import {
+  pendingEntries,
+  planStudy,
+  readStudy,
+  secondsLeft,
+  STUDY_SCHEMA,
+  writeStudy,
+  type StudyRecord,
+} from './study.js';
 
 const study = (entries: StudyRecord['entries']): StudyRecord => ({
-  schema: STUDY_SCHEMA, id: 'studies/2026-12-06T05-00-00Z', createdAt: '2026-12-06T05:00:00.000Z', profiles: ['a', 'b'], repeat: 2,
-  load: { duration_s: 10, warmup_s: 2, concurrency: 4, block_size_bytes: 4096, operations: ['stat', 'create'] }, entries,
+  schema: STUDY_SCHEMA,
+  id: 'studies/2026-12-06T05-00-00Z',
+  createdAt: '2026-12-06T05:00:00.000Z',
+  profiles: ['a', 'b'],
+  repeat: 2,
+  load: { duration_s: 10, warmup_s: 2, concurrency: 4, block_size_bytes: 4096, operations: ['stat', 'create'] },
+  entries,
 });
 
 test('a study interleaves its profiles: each round runs every profile once, in the order given', () => {
-  expect(planStudy(['a', 'b', 'c'], 2).map((e) => `${e.round}${e.profile}`)).toEqual(['1a', '1b', '1c', '2a', '2b', '2c']);
+  expect(planStudy(['a', 'b', 'c'], 2).map((e) => `${e.round}${e.profile}`)).toEqual([
+    '1a',
+    '1b',
+    '1c',
+    '2a',
+    '2b',
+    '2c',
+  ]);
   expect(planStudy(['a', 'b'], 1).every((e) => e.status === undefined && e.reasons.length === 0)).toBe(true);
 });
 
@@ -36,26 +56,36 @@ test('time left: the mean of the runs so far, or before any, the load plus the o
   expect(secondsLeft(study(entries), 2, 45)).toBe(120);
 });
 
-test('a study record is written and read back; a folder without one, or a broken one, is ' + 'refused naming the file and field', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'study-'));
-  try {
-    const record = study(planStudy(['a', 'b'], 2));
-    writeStudy(dir, record);
-    expect(readStudy(dir)).toEqual(record);
-    writeFileSync(join(dir, 'study.json'), JSON.stringify({ ...record, repeat: 0 }));
-    expect(() => readStudy(dir)).toThrow(/study\.json is not a study record: repeat: /);
-    writeFileSync(join(dir, 'study.json'), '{');
-    expect(() => readStudy(dir)).toThrow(/is not JSON/);
-    expect(() => readStudy(join(dir, 'nothing'))).toThrow(RefusedError);
-    expect(() => readStudy(join(dir, 'nothing'))).toThrow(/is not a study folder: it holds no study\.json/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test(
+  'a study record is written and read back; a folder without one, or a broken one, is ' +
+    'refused naming the file and field',
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), 'study-'));
+    try {
+      const record = study(planStudy(['a', 'b'], 2));
+      writeStudy(dir, record);
+      expect(readStudy(dir)).toEqual(record);
+      writeFileSync(join(dir, 'study.json'), JSON.stringify({ ...record, repeat: 0 }));
+      expect(() => readStudy(dir)).toThrow(/study\.json is not a study record: repeat: /);
+      writeFileSync(join(dir, 'study.json'), '{');
+      expect(() => readStudy(dir)).toThrow(/is not JSON/);
+      expect(() => readStudy(join(dir, 'nothing'))).toThrow(RefusedError);
+      expect(() => readStudy(join(dir, 'nothing'))).toThrow(/is not a study folder: it holds no study\.json/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test('--profiles takes two or more distinct profile names; --repeat 1 to 100 rounds', () => {
   expect(profileList('local-node,local-node-xfs')).toEqual(['local-node', 'local-node-xfs']);
-  for (const [bad, said] of [['a', 'two or more'], ['a,a', 'each profile once'], ['a,B', '"B"'], ['a,', '""'], ['a,../x', '"../x"']]) {
+  for (const [bad, said] of [
+    ['a', 'two or more'],
+    ['a,a', 'each profile once'],
+    ['a,B', '"B"'],
+    ['a,', '""'],
+    ['a,../x', '"../x"'],
+  ]) {
     expect(() => profileList(bad)).toThrow(InvalidArgumentError);
     expect(() => profileList(bad)).toThrow(said);
   }

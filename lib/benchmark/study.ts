@@ -34,7 +34,10 @@ export type StudyEntry = z.infer<typeof StudyEntry>;
 
 /** The load every run of the study gets. */
 const StudyLoad = z.object({
-  duration_s: nonNegative, warmup_s: nonNegative, concurrency: count, block_size_bytes: count,
+  duration_s: nonNegative,
+  warmup_s: nonNegative,
+  concurrency: count,
+  block_size_bytes: count,
   operations: z.array(z.enum(OPERATIONS)),
 });
 export type StudyLoad = z.infer<typeof StudyLoad>;
@@ -53,7 +56,9 @@ export type StudyRecord = z.infer<typeof StudyRecord>;
 
 /** Rounds 1..repeat, each with every profile once, in the order given. */
 export function planStudy(profiles: readonly string[], repeat: number): StudyEntry[] {
-  return Array.from({ length: repeat }, (_, r) => profiles.map((profile) => ({ round: r + 1, profile, reasons: [] }))).flat();
+  return Array.from({ length: repeat }, (_, r) =>
+    profiles.map((profile) => ({ round: r + 1, profile, reasons: [] })),
+  ).flat();
 }
 
 /** What is left to run: entries never run, and those interrupted (their run is kept, marked, and run again). */
@@ -67,9 +72,10 @@ export function pendingEntries(study: StudyRecord): number[] {
  */
 export function secondsLeft(study: StudyRecord, remaining: number, overheadSeconds: number): number {
   const done = study.entries.map((e) => e.seconds).filter((s): s is number => s !== undefined);
-  const perRun = done.length > 0
-    ? done.reduce((a, b) => a + b, 0) / done.length
-    : overheadSeconds + study.load.operations.length * (study.load.warmup_s + study.load.duration_s);
+  const perRun =
+    done.length > 0
+      ? done.reduce((a, b) => a + b, 0) / done.length
+      : overheadSeconds + study.load.operations.length * (study.load.warmup_s + study.load.duration_s);
   return remaining * perRun;
 }
 
@@ -100,7 +106,10 @@ export function readStudy(dir: string): StudyRecord {
   const parsed = StudyRecord.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new RefusedError(`${path} is not a study record: ${issue.path.join('.') || '(top level)'}: ` + `${issue.message}. Nothing was sent.`);
+    throw new RefusedError(
+      `${path} is not a study record: ${issue.path.join('.') || '(top level)'}: ` +
+        `${issue.message}. Nothing was sent.`,
+    );
   }
   return parsed.data;
 }

@@ -73,9 +73,17 @@ function columnWidths(header: readonly string[], rows: readonly (readonly string
  * Plain text, columns aligned, a rule under the header, and a blank line between operations (the
  * first column) when an operation has several rows, so that they read as a block.
  */
-function alignedTable(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[]): string {
+function alignedTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAligned: readonly boolean[],
+): string {
   const widths = columnWidths(header, rows);
-  const line = (row: readonly string[]) => row.map((cell, i) => pad(cell, widths[i] ?? 0, rightAligned[i] ?? false)).join('  ').trimEnd();
+  const line = (row: readonly string[]) =>
+    row
+      .map((cell, i) => pad(cell, widths[i] ?? 0, rightAligned[i] ?? false))
+      .join('  ')
+      .trimEnd();
   const rule = widths.map((w) => '─'.repeat(w)).join('  ');
   const blocks = new Set(rows.map((r) => r[0])).size < rows.length;
   const out = [line(header), rule];
@@ -95,10 +103,15 @@ export function terminalTable(results: readonly GroupResult[]): string {
 export const markdownCell = (text: string) => text.replace(/\|/g, '\\|');
 
 /** A Markdown table, padded so that it also reads as text. */
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly boolean[]): string {
+export function markdownTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAligned: readonly boolean[],
+): string {
   const cells = [header, ...rows].map((row) => row.map(markdownCell));
   const widths = header.map((_, i) => Math.max(3, ...cells.map((row) => width(row[i] ?? ''))));
-  const line = (row: readonly string[]) => `| ${row.map((c, i) => pad(c, widths[i] ?? 0, rightAligned[i] ?? false)).join(' | ')} |`;
+  const line = (row: readonly string[]) =>
+    `| ${row.map((c, i) => pad(c, widths[i] ?? 0, rightAligned[i] ?? false)).join(' | ')} |`;
   const rule = `|${widths.map((w, i) => (rightAligned[i] ? `${'-'.repeat(w + 1)}:` : '-'.repeat(w + 2))).join('|')}|`;
   return [line(cells[0] ?? []), rule, ...cells.slice(1).map(line)].join('\n');
 }
@@ -108,7 +121,17 @@ export function resultsMarkdown(results: readonly GroupResult[]): string {
   return markdownTable(COLUMNS, tableRows(results), RIGHT_ALIGNED);
 }
 
-export const VERDICT_COLUMNS = ['operation', 'metric', 'group', 'verdict', 'change', '95% CI of change', 'p', 'test', 'detectable'] as const;
+export const VERDICT_COLUMNS = [
+  'operation',
+  'metric',
+  'group',
+  'verdict',
+  'change',
+  '95% CI of change',
+  'p',
+  'test',
+  'detectable',
+] as const;
 const VERDICT_RIGHT_ALIGNED: readonly boolean[] = [false, false, false, false, true, true, true, false, true];
 
 /** A difference with its sign: `+1.50`, `-0.320`, `0`. */
@@ -132,7 +155,9 @@ export function formatP(p: number): string {
 /** How many runs a verdict needs, in words: `at least 4 runs in each group (or 3 beside 5, 2 beside 8)`. */
 export function runsNeededText(): string {
   const each = runsEachNeeded();
-  const fewer = Array.from({ length: each - 2 }, (_, i) => each - 1 - i).map((m) => `${m} beside ${runsNeededBeside(m)}`);
+  const fewer = Array.from({ length: each - 2 }, (_, i) => each - 1 - i).map(
+    (m) => `${m} beside ${runsNeededBeside(m)}`,
+  );
   return `at least ${each} runs in each group${fewer.length > 0 ? ` (or ${fewer.join(', ')})` : ''}`;
 }
 
@@ -158,17 +183,28 @@ function verdictRow(gv: GroupVerdict, withTest: boolean): string[] {
   const head = [gv.operation, metric.label, groupCell(gv.group), verdictText(v, gv.runs)];
   const test = (cell: string) => (withTest ? [cell] : []);
   if (v.kind === 'no verdict possible') {
-    return [...head, MISSING, MISSING, `≥ ${formatP(v.smallestP)}`, ...test(MISSING), `none: ${runsEachNeeded()} runs each needed`];
+    return [
+      ...head,
+      MISSING,
+      MISSING,
+      `≥ ${formatP(v.smallestP)}`,
+      ...test(MISSING),
+      `none: ${runsEachNeeded()} runs each needed`,
+    ];
   }
   const unit = ` ${metric.unit}`;
-  const interval = v.shift.interval ? `[${formatSigned(v.shift.interval.low)}, ${formatSigned(v.shift.interval.high)}]` : MISSING;
+  const interval = v.shift.interval
+    ? `[${formatSigned(v.shift.interval.low)}, ${formatSigned(v.shift.interval.high)}]`
+    : MISSING;
   return [
     ...head,
     `${formatSigned(v.shift.estimate)}${unit}${share(v.shift.estimate, referenceMedian, true)}`,
     interval,
     formatP(v.test.p),
     ...test(v.test.method === 'exact' ? 'exact' : 'normal approx.'),
-    v.detectable === undefined ? MISSING : `${formatNumber(v.detectable)}${unit}${share(v.detectable, referenceMedian, false)}`,
+    v.detectable === undefined
+      ? MISSING
+      : `${formatNumber(v.detectable)}${unit}${share(v.detectable, referenceMedian, false)}`,
   ];
 }
 
@@ -183,7 +219,11 @@ function hopeless(verdicts: readonly GroupVerdict[]): Set<GroupResult> {
 export function hopelessLines(verdicts: readonly GroupVerdict[]): string[] {
   return [...hopeless(verdicts)].map((group) => {
     const runs = verdicts.find((v) => v.group === group)?.runs;
-    return `${group.group.label}: no verdict possible on any operation with ${runs?.group ?? 0} ` + `run${runs?.group === 1 ? '' : 's'} beside ${runs?.reference ?? 0}; a verdict needs ` + `${runsNeededText()}.`;
+    return (
+      `${group.group.label}: no verdict possible on any operation with ${runs?.group ?? 0} ` +
+      `run${runs?.group === 1 ? '' : 's'} beside ${runs?.reference ?? 0}; a verdict needs ` +
+      `${runsNeededText()}.`
+    );
   });
 }
 
@@ -208,12 +248,20 @@ function verdictTable(verdicts: readonly GroupVerdict[], withTest: boolean): Ver
 export function terminalVerdicts(verdicts: readonly GroupVerdict[]): string {
   const t = verdictTable(verdicts, false);
   const lines = hopelessLines(verdicts);
-  return [...(t.rows.length > 0 ? [alignedTable(t.header, t.rows, t.rightAligned)] : []), ...(t.rows.length > 0 && lines.length > 0 ? [''] : []), ...lines].join('\n');
+  return [
+    ...(t.rows.length > 0 ? [alignedTable(t.header, t.rows, t.rightAligned)] : []),
+    ...(t.rows.length > 0 && lines.length > 0 ? [''] : []),
+    ...lines,
+  ].join('\n');
 }
 
 /** The verdicts in Markdown: the table, then a bullet per group that cannot have any. */
 export function verdictsMarkdown(verdicts: readonly GroupVerdict[]): string {
   const t = verdictTable(verdicts, true);
   const lines = hopelessLines(verdicts).map((l) => `- ${markdownCell(l)}`);
-  return [...(t.rows.length > 0 ? [markdownTable(t.header, t.rows, t.rightAligned)] : []), ...(t.rows.length > 0 && lines.length > 0 ? [''] : []), ...lines].join('\n');
+  return [
+    ...(t.rows.length > 0 ? [markdownTable(t.header, t.rows, t.rightAligned)] : []),
+    ...(t.rows.length > 0 && lines.length > 0 ? [''] : []),
+    ...lines,
+  ].join('\n');
 }

@@ -41,19 +41,25 @@ export interface GroupVerdict {
 export function verdictsAgainstReference(groups: readonly GroupResult[]): GroupVerdict[] {
   const [reference, ...others] = groups;
   if (!reference) return [];
-  return OPERATIONS.flatMap((operation) => VERDICT_METRICS.flatMap((metric) => others.flatMap((group): GroupVerdict[] => {
-    const ref = reference.operations[operation];
-    const own = group.operations[operation];
-    if (!ref || !own) return [];
-    const refSpread = metric.pick(ref);
-    const ownSpread = metric.pick(own);
-    return [{
-      operation,
-      metric,
-      group,
-      referenceMedian: refSpread.median,
-      runs: { reference: refSpread.values.length, group: ownSpread.values.length },
-      verdict: verdict(refSpread.values, ownSpread.values, metric.better),
-    }];
-  })));
+  return OPERATIONS.flatMap((operation) =>
+    VERDICT_METRICS.flatMap((metric) =>
+      others.flatMap((group): GroupVerdict[] => {
+        const ref = reference.operations[operation];
+        const own = group.operations[operation];
+        if (!ref || !own) return [];
+        const refSpread = metric.pick(ref);
+        const ownSpread = metric.pick(own);
+        return [
+          {
+            operation,
+            metric,
+            group,
+            referenceMedian: refSpread.median,
+            runs: { reference: refSpread.values.length, group: ownSpread.values.length },
+            verdict: verdict(refSpread.values, ownSpread.values, metric.better),
+          },
+        ];
+      }),
+    ),
+  );
 }

@@ -25,7 +25,8 @@ export interface CheckResult {
   readonly metadata: Record<string, string>;
 }
 
-const FIX = 'change the construct in lib/constructs/ (or the profile) that writes it; `npm run test:unit` names the same problems';
+const FIX =
+  'change the construct in lib/constructs/ (or the profile) that writes it; `npm run test:unit` names the same problems';
 
 /** The manifests by directory: <outdir>/<profile>/<file>, so the directory's name is the profile's. */
 function byProfile(manifests: readonly string[]): Map<string, string[]> {
@@ -51,18 +52,30 @@ function objectFiles(files: readonly string[]): Map<string, string> {
 }
 
 /** The problems as the report's resources: one per object, its problems as the locations. */
-function violatingResources(profileName: string, dir: string, files: readonly string[], problems: readonly string[]): ValidationViolatingResource[] {
+function violatingResources(
+  profileName: string,
+  dir: string,
+  files: readonly string[],
+  problems: readonly string[],
+): ValidationViolatingResource[] {
   const where = objectFiles(files);
   const byObject = new Map<string, string[]>();
   for (const p of problems) {
     const object = objectOf(p) ?? profileName;
     byObject.set(object, [...(byObject.get(object) ?? []), p]);
   }
-  return [...byObject].map(([resourceName, locations]) => ({ resourceName, locations, manifestPath: where.get(resourceName) ?? dir }));
+  return [...byObject].map(([resourceName, locations]) => ({
+    resourceName,
+    locations,
+    manifestPath: where.get(resourceName) ?? dir,
+  }));
 }
 
 /** One profile's files through lib/manifest-checks.ts: a violation naming every problem, or none. */
-async function profileViolation(profileName: string, files: readonly string[]): Promise<ValidationViolation | undefined> {
+async function profileViolation(
+  profileName: string,
+  files: readonly string[],
+): Promise<ValidationViolation | undefined> {
   const dir = dirname(files[0]);
   let problems: string[];
   try {
@@ -75,7 +88,8 @@ async function profileViolation(profileName: string, files: readonly string[]): 
   if (problems.length === 0) return undefined;
   return {
     ruleName: `sandstore-deploy manifest checks: profile ${profileName} (Pod Security "restricted", labels, runtime contract)`,
-    recommendation: 'every pod passes Pod Security "restricted" and the output is what the profile asks of Sand Store (docs/profiles.md#what-is-synthesized)',
+    recommendation:
+      'every pod passes Pod Security "restricted" and the output is what the profile asks of Sand Store (docs/profiles.md#what-is-synthesized)',
     fix: FIX,
     violatingResources: violatingResources(profileName, dir, files, problems),
   };
@@ -86,18 +100,28 @@ async function profileViolation(profileName: string, files: readonly string[]): 
  * (exit 3: not installed).
  */
 function linterResult(outDir: string): CheckResult {
-  const r = spawnSync('bash', [join(projectRoot(), 'scripts', 'lint-manifests.sh'), '--if-installed', `--outdir=${outDir}`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'bash',
+    [join(projectRoot(), 'scripts', 'lint-manifests.sh'), '--if-installed', `--outdir=${outDir}`],
+    { encoding: 'utf8' },
+  );
   const label = 'kube-score, checkov';
   if (r.status === 0) return { violations: [], metadata: { [label]: 'passed' } };
-  if (r.status === 3) return { violations: [], metadata: { [label]: 'not installed, not run (npm run lint:manifests installs them)' } };
+  if (r.status === 3)
+    return { violations: [], metadata: { [label]: 'not installed, not run (npm run lint:manifests installs them)' } };
   const lines = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.trim() !== '');
   return {
-    violations: [{
-      ruleName: r.status === 1 ? 'kube-score and checkov: findings neither fixed nor declared' : `kube-score and checkov did not run (exit ${r.status ?? r.signal})`,
-      recommendation: 'what docs/profiles.md#manifest-checkers asks of every profile\'s output',
-      fix: `${FIX}, or declare the finding in lib/constructs/checker-declarations.ts with its reason`,
-      violatingResources: [{ resourceName: outDir, locations: lines, manifestPath: outDir }],
-    }],
+    violations: [
+      {
+        ruleName:
+          r.status === 1
+            ? 'kube-score and checkov: findings neither fixed nor declared'
+            : `kube-score and checkov did not run (exit ${r.status ?? r.signal})`,
+        recommendation: "what docs/profiles.md#manifest-checkers asks of every profile's output",
+        fix: `${FIX}, or declare the finding in lib/constructs/checker-declarations.ts with its reason`,
+        violatingResources: [{ resourceName: outDir, locations: lines, manifestPath: outDir }],
+      },
+    ],
     metadata: { [label]: 'failed' },
   };
 }

@@ -20,13 +20,22 @@ const ROOT = join(__dirname, '..', '..');
  * @returns {Promise<{ violations: Violation[], metadata: Record<string, string> }>}
  */
 function runChecks(manifests, linters) {
-  const args = [join(ROOT, 'scripts', 'run-ts.mjs'), 'lib/cdk8s-validation/check-manifests.ts', ...(linters ? ['--linters'] : []), ...manifests];
+  const args = [
+    join(ROOT, 'scripts', 'run-ts.mjs'),
+    'lib/cdk8s-validation/check-manifests.ts',
+    ...(linters ? ['--linters'] : []),
+    ...manifests,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       try {
@@ -54,7 +63,17 @@ class SandstoreManifestChecks {
     } catch (err) {
       // Not checked is not passed: the synth fails, saying why.
       const message = err instanceof Error ? err.message : String(err);
-      result = { violations: [{ ruleName: 'sandstore-deploy manifest checks', recommendation: message, fix: 'run again with SANDSTORE_DEBUG=1', violatingResources: [] }], metadata: {} };
+      result = {
+        violations: [
+          {
+            ruleName: 'sandstore-deploy manifest checks',
+            recommendation: message,
+            fix: 'run again with SANDSTORE_DEBUG=1',
+            violatingResources: [],
+          },
+        ],
+        metadata: {},
+      };
     }
     for (const violation of result.violations) context.report.addViolation(violation);
     context.report.submit(result.violations.length > 0 ? 'failure' : 'success', result.metadata);

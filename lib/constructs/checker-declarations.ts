@@ -26,47 +26,53 @@ export const Declared = {
   /** On the per-pod Services: SandstoreCluster's `sandstore-<i>` and ClientNodePort's `sandstore-<i>-external`. */
   perPodServiceSelector: {
     kubeScore: ['service-targets-pod'],
-    reason: 'Selects one pod by statefulset.kubernetes.io/pod-name, the label the StatefulSet controller '
-      + 'adds to each pod it creates; no pod template can carry it, so a checker reading the manifests '
-      + 'finds no pod to match.',
+    reason:
+      'Selects one pod by statefulset.kubernetes.io/pod-name, the label the StatefulSet controller ' +
+      'adds to each pod it creates; no pod template can carry it, so a checker reading the manifests ' +
+      'finds no pod to match.',
   },
   /** On ClientNodePort's Services. */
   perPodNodePort: {
     kubeScore: ['service-type'],
-    reason: 'A NodePort by design: a client outside the cluster reaches pod i at node port base + i, '
-      + 'the address that pod advertises as the leader\'s.',
+    reason:
+      'A NodePort by design: a client outside the cluster reaches pod i at node port base + i, ' +
+      "the address that pod advertises as the leader's.",
   },
   /** On the etcd StatefulSet. */
   etcdClientPlainHttp: {
     checkov: ['CKV_K8S_116', 'CKV_K8S_117'],
-    reason: 'etcd serves clients over plain HTTP because Sand Store\'s etcd client has no TLS or '
-      + 'authentication option (clientv3 given only endpoints and a dial timeout; ETCD_ENDPOINTS is '
-      + 'host:port). The NetworkPolicy etcd-ingress admits the client port only from Sand Store\'s '
-      + 'pods, the membership Job and etcd members, where the network plugin enforces NetworkPolicy.',
+    reason:
+      "etcd serves clients over plain HTTP because Sand Store's etcd client has no TLS or " +
+      'authentication option (clientv3 given only endpoints and a dial timeout; ETCD_ENDPOINTS is ' +
+      "host:port). The NetworkPolicy etcd-ingress admits the client port only from Sand Store's " +
+      'pods, the membership Job and etcd members, where the network plugin enforces NetworkPolicy.',
   },
   /** On the etcd StatefulSet. */
   etcdPeerPlainHttp: {
     checkov: ['CKV_K8S_119'],
-    reason: 'Members talk over plain HTTP: peer TLS needs a CA and a certificate per member, issued and '
-      + 'rotated by something this project does not deploy (dist/ is committed and holds no keys). '
-      + 'The NetworkPolicy etcd-ingress admits the peer port only from etcd members, where the '
-      + 'network plugin enforces NetworkPolicy.',
+    reason:
+      'Members talk over plain HTTP: peer TLS needs a CA and a certificate per member, issued and ' +
+      'rotated by something this project does not deploy (dist/ is committed and holds no keys). ' +
+      'The NetworkPolicy etcd-ingress admits the peer port only from etcd members, where the ' +
+      'network plugin enforces NetworkPolicy.',
   },
   /** On every workload: both StatefulSets and both Jobs. */
   imageByTag: {
     checkov: ['CKV_K8S_43'],
-    reason: 'Images are named by tag: npm run image pushes the profile\'s tag and npm run update rolls '
-      + 'it, the pull policy Always resolving the tag at each pod start; a digest exists only once '
-      + 'that build is pushed, after dist/ is synthesized and reviewed. The profile names etcd\'s '
-      + 'image by tag too.',
+    reason:
+      "Images are named by tag: npm run image pushes the profile's tag and npm run update rolls " +
+      'it, the pull policy Always resolving the tag at each pod start; a digest exists only once ' +
+      "that build is pushed, after dist/ is synthesized and reviewed. The profile names etcd's " +
+      'image by tag too.',
   },
   /** On the Sand Store StatefulSet. */
   eventsSidecarProbes: {
     checkov: ['CKV_K8S_8', 'CKV_K8S_9'],
-    reason: 'The sandstore container has startup, readiness and liveness probes; the events sidecar, '
-      + 'which streams its log file, has none: its shell exits when tail stops, so the kubelet '
-      + 'restarts it without a liveness probe, and a readiness probe would take a serving node out '
-      + 'of its Services for the sake of a log stream.',
+    reason:
+      'The sandstore container has startup, readiness and liveness probes; the events sidecar, ' +
+      'which streams its log file, has none: its shell exits when tail stops, so the kubelet ' +
+      'restarts it without a liveness probe, and a readiness probe would take a serving node out ' +
+      'of its Services for the sake of a log stream.',
   },
 } as const satisfies Record<string, Declaration>;
 

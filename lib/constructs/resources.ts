@@ -23,7 +23,12 @@ export function checkResources(who: string, field: string, r: ContainerResources
     check(who, `${field}.${part}.memory`, r[part].memory, rules.memory);
   }
   for (const kind of ['cpu', 'memory'] as const) {
-    check(who, `${field}.limits.${kind}`, r.limits[kind], rules.notBelowRequest(r.requests[kind], `${field}.requests.${kind}`));
+    check(
+      who,
+      `${field}.limits.${kind}`,
+      r.limits[kind],
+      rules.notBelowRequest(r.requests[kind], `${field}.requests.${kind}`),
+    );
   }
 }
 
@@ -55,8 +60,8 @@ export const EPHEMERAL_STORAGE = {
 /** The API form of checked resources, with the container's ephemeral storage. */
 export function toResourceRequirements(r: ContainerResources, ephemeral: EphemeralStorage): ResourceRequirements {
   const convert = (part: CpuMemory, storage: string) => ({
-    'cpu': Quantity.fromString(part.cpu),
-    'memory': Quantity.fromString(part.memory),
+    cpu: Quantity.fromString(part.cpu),
+    memory: Quantity.fromString(part.memory),
     'ephemeral-storage': Quantity.fromString(storage),
   });
   return { requests: convert(r.requests, ephemeral.request), limits: convert(r.limits, ephemeral.limit) };

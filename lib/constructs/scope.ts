@@ -43,10 +43,12 @@ export function selectorLabels(scope: IConstruct, name: string, component: Compo
 export function preferSeparateHosts(selector: Readonly<Record<string, string>>): Affinity {
   return {
     podAntiAffinity: {
-      preferredDuringSchedulingIgnoredDuringExecution: [{
-        weight: 100,
-        podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...selector } } },
-      }],
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        {
+          weight: 100,
+          podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: { ...selector } } },
+        },
+      ],
     },
   };
 }
@@ -55,14 +57,20 @@ export function preferSeparateHosts(selector: Readonly<Record<string, string>>):
  * The disruption budget of a Raft or etcd cluster of `members` pods (those `podSelector` matches):
  * a voluntary disruption (a node drain) may take a member only while a majority stays available.
  */
-export function quorumDisruptionBudget(scope: Construct, budget: {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly members: number;
-  readonly podSelector: Readonly<Record<string, string>>;
-}): KubePodDisruptionBudget {
+export function quorumDisruptionBudget(
+  scope: Construct,
+  budget: {
+    readonly name: string;
+    readonly labels: Readonly<Record<string, string>>;
+    readonly members: number;
+    readonly podSelector: Readonly<Record<string, string>>;
+  },
+): KubePodDisruptionBudget {
   return new KubePodDisruptionBudget(scope, 'DisruptionBudget', {
     metadata: { name: budget.name, labels: { ...budget.labels }, annotations: phaseAnnotation(DeployPhase.base) },
-    spec: { minAvailable: IntOrString.fromNumber(quorum(budget.members)), selector: { matchLabels: { ...budget.podSelector } } },
+    spec: {
+      minAvailable: IntOrString.fromNumber(quorum(budget.members)),
+      selector: { matchLabels: { ...budget.podSelector } },
+    },
   });
 }

@@ -33,7 +33,12 @@ export interface ImageResult {
 /** Something must be fixed before building (exit code 2); nothing was built or pushed. */
 export class ImagePreflightError extends RefusedError {
   public constructor(public readonly problems: readonly string[]) {
-    super(`cannot build the image (${problems.length} ` + `problem${problems.length === 1 ? '' : 's'}); nothing was built or pushed and no ` + `cluster was contacted:`, problems);
+    super(
+      `cannot build the image (${problems.length} ` +
+        `problem${problems.length === 1 ? '' : 's'}); nothing was built or pushed and no ` +
+        `cluster was contacted:`,
+      problems,
+    );
   }
 }
 
@@ -64,18 +69,40 @@ export async function buildAndPushImage(opts: ImageOptions): Promise<ImageResult
   const docker = findOnPath('docker', env.PATH)!;
   const sourcePath = resolve(opts.sourcePath);
 
-  opts.log(`image: ${image} for ${opts.profile.build.platform}, Go tags ` + `${opts.profile.build.goTags.join(',')}, from ${sourcePath}`);
-  await runStep('build', docker, dockerBuildArgs(opts.profile, sourcePath), env, opts.log, (code, lastError) =>
-    `docker build of ${image} failed ` + `(${describeExit(code)})${lastError ? `: ${lastError}` : ''}. Nothing was pushed. ` +
-      'Docker\'s output above shows the failing stage (a Go compile error appears under the ' + '`go build` step); fix it and run again.');
+  opts.log(
+    `image: ${image} for ${opts.profile.build.platform}, Go tags ` +
+      `${opts.profile.build.goTags.join(',')}, from ${sourcePath}`,
+  );
+  await runStep(
+    'build',
+    docker,
+    dockerBuildArgs(opts.profile, sourcePath),
+    env,
+    opts.log,
+    (code, lastError) =>
+      `docker build of ${image} failed ` +
+      `(${describeExit(code)})${lastError ? `: ${lastError}` : ''}. Nothing was pushed. ` +
+      "Docker's output above shows the failing stage (a Go compile error appears under the " +
+      '`go build` step); fix it and run again.',
+  );
   if (!push) {
     opts.log(`image: built ${image}; not pushed (push disabled)`);
     return { image, pushed: false };
   }
   const host = registryHost(opts.profile.image.registry);
-  await runStep('push', docker, ['push', image], env, opts.log, (code, lastError) =>
-    `docker push of ${image} failed ` + `(${describeExit(code)})${lastError ? `: ${lastError}` : ''}. The image was built ` + `locally but is not in the registry. ` +
-      `Check that \`${loginCommand(host)}\` succeeds and that this account may push to ` + `${opts.profile.image.registry}/${opts.profile.image.repository}, then run again.`);
+  await runStep(
+    'push',
+    docker,
+    ['push', image],
+    env,
+    opts.log,
+    (code, lastError) =>
+      `docker push of ${image} failed ` +
+      `(${describeExit(code)})${lastError ? `: ${lastError}` : ''}. The image was built ` +
+      `locally but is not in the registry. ` +
+      `Check that \`${loginCommand(host)}\` succeeds and that this account may push to ` +
+      `${opts.profile.image.registry}/${opts.profile.image.repository}, then run again.`,
+  );
   opts.log(`image: pushed ${image}`);
   return { image, pushed: true };
 }

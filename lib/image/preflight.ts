@@ -21,7 +21,8 @@ export async function preflight(opts: ImageOptions): Promise<string[]> {
   const docker = findOnPath('docker', env.PATH);
   if (docker === undefined) {
     problems.push(
-      `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` + `Desktop, or Docker Engine with its CLI) ` +
+      `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` +
+        `Desktop, or Docker Engine with its CLI) ` +
         'or add the directory holding `docker` to PATH',
     );
   } else {
@@ -40,15 +41,22 @@ export async function preflight(opts: ImageOptions): Promise<string[]> {
   return problems;
 }
 
-async function checkDaemon(docker: string, env: NodeJS.ProcessEnv, log: (line: string) => void): Promise<string | undefined> {
-  const fix = 'start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST ' + '/ `docker context use` at a running daemon';
+async function checkDaemon(
+  docker: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  const fix =
+    'start Docker (Docker Desktop, or `sudo systemctl start docker`), or point DOCKER_HOST ' +
+    '/ `docker context use` at a running daemon';
   let finished: Finished;
   try {
     finished = await run(docker, ['info', '--format', '{{.ServerVersion}}'], env, undefined, DAEMON_CHECK_TIMEOUT_MS);
   } catch (error) {
     return `the docker CLI at ${docker} could not be run (${(error as Error).message}): reinstall Docker or fix PATH`;
   }
-  if (finished.timedOut) return `the Docker daemon did not answer \`docker info\` within ` + `${DAEMON_CHECK_TIMEOUT_MS / 1000} s: ${fix}`;
+  if (finished.timedOut)
+    return `the Docker daemon did not answer \`docker info\` within ` + `${DAEMON_CHECK_TIMEOUT_MS / 1000} s: ${fix}`;
   if (finished.exitCode !== 0) {
     const said = finished.firstStderrLine ? `: ${finished.firstStderrLine}` : '';
     return `the Docker daemon is not reachable (\`docker info\` ${describeExit(finished.exitCode)}${said}): ${fix}`;
@@ -83,8 +91,14 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
   try {
     config = JSON.parse(readFileSync(configFile, 'utf8')) as DockerConfig;
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
-    return `no credentials for registry ${host}: ${configFile} ${reason}; ` + `${login}${env.DOCKER_CONFIG ? ' with this DOCKER_CONFIG' : ''}`;
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'does not exist'
+        : `cannot be read (${(error as Error).message})`;
+    return (
+      `no credentials for registry ${host}: ${configFile} ${reason}; ` +
+      `${login}${env.DOCKER_CONFIG ? ' with this DOCKER_CONFIG' : ''}`
+    );
   }
 
   const names = hostAliases(host);
@@ -92,30 +106,50 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
 
   const helperKey = matching(Object.keys(config.credHelpers ?? {}));
   if (helperKey !== undefined && config.credHelpers?.[helperKey]) {
-    log(`pre-flight: credentials for ${host}: credHelpers[${JSON.stringify(helperKey)}] ` + `(docker-credential-${config.credHelpers[helperKey]})`);
+    log(
+      `pre-flight: credentials for ${host}: credHelpers[${JSON.stringify(helperKey)}] ` +
+        `(docker-credential-${config.credHelpers[helperKey]})`,
+    );
     return undefined;
   }
-  const authKey = matching(Object.entries(config.auths ?? {}).filter(([, entry]) => entry?.auth || entry?.identitytoken).map(([key]) => key));
+  const authKey = matching(
+    Object.entries(config.auths ?? {})
+      .filter(([, entry]) => entry?.auth || entry?.identitytoken)
+      .map(([key]) => key),
+  );
   if (authKey !== undefined) {
     log(`pre-flight: credentials for ${host}: auths[${JSON.stringify(authKey)}] in ${configFile}`);
     return undefined;
   }
   if (config.credsStore) {
-    log(`pre-flight: credentials for ${host}: credsStore "${config.credsStore}" ` + `(docker-credential-${config.credsStore}; assumed to hold the login)`);
+    log(
+      `pre-flight: credentials for ${host}: credsStore "${config.credsStore}" ` +
+        `(docker-credential-${config.credsStore}; assumed to hold the login)`,
+    );
     return undefined;
   }
-  const known = [...new Set([...Object.keys(config.auths ?? {}), ...Object.keys(config.credHelpers ?? {})].map(hostOfConfigKey))];
+  const known = [
+    ...new Set([...Object.keys(config.auths ?? {}), ...Object.keys(config.credHelpers ?? {})].map(hostOfConfigKey)),
+  ];
   const others = known.length > 0 ? ` (it has entries only for: ${known.join(', ')})` : '';
-  return `no credentials for registry ${host} in ${configFile}${others}: ${login}, or set ` + `DOCKER_CONFIG to the directory whose config.json holds them`;
+  return (
+    `no credentials for registry ${host} in ${configFile}${others}: ${login}, or set ` +
+    `DOCKER_CONFIG to the directory whose config.json holds them`
+  );
 }
 
 function checkSource(sourcePath: string): string | undefined {
   const where = resolve(sourcePath);
   const stat = statSync(where, { throwIfNoEntry: false });
-  if (stat === undefined) return `the source path ${where} does not exist: pass --source=<path to a Sand Store checkout>`;
-  if (!stat.isDirectory()) return `the source path ${where} is not a directory: pass --source=<path to a Sand Store checkout>`;
+  if (stat === undefined)
+    return `the source path ${where} does not exist: pass --source=<path to a Sand Store checkout>`;
+  if (!stat.isDirectory())
+    return `the source path ${where} is not a directory: pass --source=<path to a Sand Store checkout>`;
   if (!statSync(join(where, DOCKERFILE), { throwIfNoEntry: false })?.isFile()) {
-    return `the source path ${where} has no ${DOCKERFILE}: --source must be the root of a Sand ` + `Store checkout (the directory holding deploy/docker/)`;
+    return (
+      `the source path ${where} has no ${DOCKERFILE}: --source must be the root of a Sand ` +
+      `Store checkout (the directory holding deploy/docker/)`
+    );
   }
   return undefined;
 }
@@ -129,7 +163,10 @@ function hostAliases(host: string): Set<string> {
 
 /** "https://index.docker.io/v1/" → "index.docker.io": config keys may carry a scheme and a path. */
 function hostOfConfigKey(key: string): string {
-  return key.replace(/^[a-z]+:\/\//i, '').split('/')[0].toLowerCase();
+  return key
+    .replace(/^[a-z]+:\/\//i, '')
+    .split('/')[0]
+    .toLowerCase();
 }
 
 function isLoopback(host: string): boolean {

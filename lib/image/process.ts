@@ -35,10 +35,13 @@ export function run(
     let lastStderrLine: string | undefined;
     let timedOut = false;
     let settled = false;
-    const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, timeoutMs);
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, timeoutMs);
 
     const outLines = lineSplitter((line) => onLine?.(line));
     const errLines = lineSplitter((line) => {

@@ -46,9 +46,18 @@ export function accepts(address: string): Promise<void> {
   const at = address.lastIndexOf(':');
   return new Promise((resolve, reject) => {
     const socket = connect({ host: address.slice(0, at), port: Number(address.slice(at + 1)), timeout: 1000 });
-    socket.once('connect', () => { socket.destroy(); resolve(); });
-    socket.once('timeout', () => { socket.destroy(); reject(new Error(`${address}: no answer within 1s`)); });
-    socket.once('error', (err) => { socket.destroy(); reject(err); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      reject(new Error(`${address}: no answer within 1s`));
+    });
+    socket.once('error', (err) => {
+      socket.destroy();
+      reject(err);
+    });
   });
 }
 
@@ -63,15 +72,29 @@ export interface RefusedEndpoint {
  * have written a new node port's rules), with back-off, for up to `seconds`; returns those that never
  * did. `onFirstRefusal` is told once, for a line saying why the command waits.
  */
-export async function refusedWithin(endpoints: readonly ClientEndpoint[], seconds: number, signal?: AbortSignal, onFirstRefusal?: () => void): Promise<RefusedEndpoint[]> {
+export async function refusedWithin(
+  endpoints: readonly ClientEndpoint[],
+  seconds: number,
+  signal?: AbortSignal,
+  onFirstRefusal?: () => void,
+): Promise<RefusedEndpoint[]> {
   let said = false;
-  const results = await Promise.allSettled(endpoints.map((e) => pRetry(() => accepts(e.address), {
-    retries: Infinity, minTimeout: 100, factor: 1.5, maxTimeout: 1000, maxRetryTime: seconds * 1000, signal,
-    onFailedAttempt: () => {
-      if (!said) onFirstRefusal?.();
-      said = true;
-    },
-  })));
+  const results = await Promise.allSettled(
+    endpoints.map((e) =>
+      pRetry(() => accepts(e.address), {
+        retries: Infinity,
+        minTimeout: 100,
+        factor: 1.5,
+        maxTimeout: 1000,
+        maxRetryTime: seconds * 1000,
+        signal,
+        onFailedAttempt: () => {
+          if (!said) onFirstRefusal?.();
+          said = true;
+        },
+      }),
+    ),
+  );
   return endpoints.flatMap((endpoint, i) => {
     const r = results[i];
     return r.status === 'rejected' ? [{ endpoint, reason: (r.reason as Error).message }] : [];

@@ -108,24 +108,37 @@ function resourceOf(kind: string): Resource {
 export function collectionPath(kind: string, namespace?: string): string {
   const r = resourceOf(kind);
   const base = r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
-  return r.namespaced && namespace !== undefined ? `${base}/namespaces/${namespace}/${r.plural}` : `${base}/${r.plural}`;
+  return r.namespaced && namespace !== undefined
+    ? `${base}/namespaces/${namespace}/${r.plural}`
+    : `${base}/${r.plural}`;
 }
 
 export function objectPath(kind: string, name: string, namespace?: string): string {
-  return `${collectionPath(kind, resourceOf(kind).namespaced ? namespace ?? 'default' : undefined)}/${encodeURIComponent(name)}`;
+  return `${collectionPath(kind, resourceOf(kind).namespaced ? (namespace ?? 'default') : undefined)}/${encodeURIComponent(name)}`;
 }
 
 /** The API server answered a request with an error (exit code 1): its own words say why. */
 export class ApiError extends FailedError {
-  public constructor(public readonly status: number, public readonly reason: string, message: string, public readonly body?: Json<V1Status>) {
+  public constructor(
+    public readonly status: number,
+    public readonly reason: string,
+    message: string,
+    public readonly body?: Json<V1Status>,
+  ) {
     super(`the API server refused ${message}`);
   }
 }
 
 /** The API server could not be reached at all (down, wrong address, TLS trouble, no answer). */
 export class ApiUnreachableError extends FailedError {
-  public constructor(public readonly server: string, message: string) {
-    super(message, ['Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the ' + 'context\'s server in your kubeconfig.']);
+  public constructor(
+    public readonly server: string,
+    message: string,
+  ) {
+    super(message, [
+      'Is the cluster up? For the local profile: npm run cluster:up. Otherwise check the ' +
+        "context's server in your kubeconfig.",
+    ]);
   }
 }
 
@@ -158,7 +171,10 @@ export class Kube {
    * @param watchSeconds how long each watch is asked to last (server-side timeoutSeconds); a watch
    *   silent for 1.25 times that is taken for dead. Default 60 s (SANDSTORE_WATCH_SECONDS).
    */
-  public constructor(public readonly config: KubeConfig, private readonly watchSeconds = DEFAULT_WATCH_SECONDS) {}
+  public constructor(
+    public readonly config: KubeConfig,
+    private readonly watchSeconds = DEFAULT_WATCH_SECONDS,
+  ) {}
 
   /**
    * New connections for every request from now on. Called when a watch went silent: the idle
@@ -168,10 +184,13 @@ export class Kube {
   private dropConnections(): void {
     const old = this.options;
     this.options = undefined;
-    old?.then((o) => {
-      const agent = o.agent as http.Agent;
-      for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
-    }, () => undefined);
+    old?.then(
+      (o) => {
+        const agent = o.agent as http.Agent;
+        for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+      },
+      () => undefined,
+    );
   }
 
   private connection(): Promise<https.RequestOptions> {
@@ -182,27 +201,57 @@ export class Kube {
       } catch (err) {
         // Computed before the first request goes out (an exec plugin that fails, a token file that
         // cannot be read): nothing was sent.
-        throw new RefusedError(`the credentials of kube context "${this.config.getCurrentContext()}" cannot be used: ` + `${(err as Error).message}. Nothing was sent.`);
+        throw new RefusedError(
+          `the credentials of kube context "${this.config.getCurrentContext()}" cannot be used: ` +
+            `${(err as Error).message}. Nothing was sent.`,
+        );
       }
       const server = new URL(this.config.getCurrentCluster()!.server);
       const secure = server.protocol === 'https:';
       // One keep-alive agent for the whole command instead of a connection per request.
       const agent = secure
-        ? new https.Agent({ keepAlive: true, ca: opts.ca, cert: opts.cert, key: opts.key, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername })
+        ? new https.Agent({
+            keepAlive: true,
+            ca: opts.ca,
+            cert: opts.cert,
+            key: opts.key,
+            rejectUnauthorized: opts.rejectUnauthorized,
+            servername: opts.servername,
+          })
         : new http.Agent({ keepAlive: true });
-      return { ...opts, agent, protocol: server.protocol, hostname: server.hostname, port: server.port || (secure ? 443 : 80), basePath: server.pathname.replace(/\/$/, '') } as https.RequestOptions;
+      return {
+        ...opts,
+        agent,
+        protocol: server.protocol,
+        hostname: server.hostname,
+        port: server.port || (secure ? 443 : 80),
+        basePath: server.pathname.replace(/\/$/, ''),
+      } as https.RequestOptions;
     })();
     return this.options;
   }
 
-  public async request<T = unknown>(method: string, path: string, opts: { query?: Record<string, string | number | boolean | undefined>; body?: unknown; contentType?: string; raw?: boolean } = {}): Promise<T> {
+  public async request<T = unknown>(
+    method: string,
+    path: string,
+    opts: {
+      query?: Record<string, string | number | boolean | undefined>;
+      body?: unknown;
+      contentType?: string;
+      raw?: boolean;
+    } = {},
+  ): Promise<T> {
     const conn = await this.connection();
-    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    const body =
+      opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
     this.requestCount[method] = (this.requestCount[method] ?? 0) + 1;
     mark('first request');
     const server = this.config.getCurrentCluster()?.server ?? '(unknown)';
     return new Promise<T>((resolve, reject) => {
-      const headers: Record<string, string | number> = body !== undefined ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) } : {};
+      const headers: Record<string, string | number> =
+        body !== undefined
+          ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) }
+          : {};
       const req = this.send(conn, method, path, opts.query ?? {}, headers, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -219,18 +268,46 @@ export class Kube {
               resolve(JSON.parse(text) as T);
             } catch {
               // Something between us and the API server (a proxy, a login page) answered instead.
-              reject(new FailedError(`${method} ${path}: the answer from ` + `${this.config.getCurrentCluster()?.server ?? 'the API server'} is not JSON (status ` + `${status}, begins ${JSON.stringify(text.slice(0, 80))}); is that a Kubernetes API server?`));
+              reject(
+                new FailedError(
+                  `${method} ${path}: the answer from ` +
+                    `${this.config.getCurrentCluster()?.server ?? 'the API server'} is not JSON (status ` +
+                    `${status}, begins ${JSON.stringify(text.slice(0, 80))}); is that a Kubernetes API server?`,
+                ),
+              );
             }
             return;
           }
           const parsed = parseStatus(text);
-          reject(new ApiError(status, parsed?.reason ?? res.statusMessage ?? '', `${method} ${path}: ${status} ${parsed?.message ?? text.slice(0, 300)}`, parsed));
+          reject(
+            new ApiError(
+              status,
+              parsed?.reason ?? res.statusMessage ?? '',
+              `${method} ${path}: ${status} ${parsed?.message ?? text.slice(0, 300)}`,
+              parsed,
+            ),
+          );
         });
         // The connection broke while the answer was arriving (the API server died mid-reply): as
         // unreachable as no answer at all, and a wait asks again.
-        res.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: the connection to the API server at ${server} broke while its ` + `answer was arriving: ${err.message}`)));
+        res.on('error', (err) =>
+          reject(
+            new ApiUnreachableError(
+              server,
+              `${method} ${path}: the connection to the API server at ${server} broke while its ` +
+                `answer was arriving: ${err.message}`,
+            ),
+          ),
+        );
       });
-      req.on('error', (err) => reject(new ApiUnreachableError(server, `${method} ${path}: cannot reach the API server at ${server}: ${err.message}`)));
+      req.on('error', (err) =>
+        reject(
+          new ApiUnreachableError(
+            server,
+            `${method} ${path}: cannot reach the API server at ${server}: ${err.message}`,
+          ),
+        ),
+      );
       // A request the server never answers must fail, not hang a wait forever.
       req.setTimeout(REQUEST_TIMEOUT_MS, () => {
         // The idle connections are suspect too (same proxy, same frozen server): a retry gets a new one.
@@ -243,23 +320,33 @@ export class Kube {
   }
 
   /** Sends one request on the command's connection pool: request() and watch() both go out here. */
-  private send(conn: https.RequestOptions, method: string, path: string, query: Record<string, string | number | boolean | undefined>, headers: Record<string, string | number>, onResponse: (res: http.IncomingMessage) => void): http.ClientRequest {
+  private send(
+    conn: https.RequestOptions,
+    method: string,
+    path: string,
+    query: Record<string, string | number | boolean | undefined>,
+    headers: Record<string, string | number>,
+    onResponse: (res: http.IncomingMessage) => void,
+  ): http.ClientRequest {
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') qs.set(k, String(v));
     const search = qs.toString();
     const lib = conn.protocol === 'https:' ? https : http;
-    return lib.request({
-      ...conn,
-      method,
-      path: `${(conn as { basePath?: string }).basePath ?? ''}${path}${search ? `?${search}` : ''}`,
-      headers: {
-        ...(conn.headers ?? {}),
-        Accept: 'application/json',
-        // Names the runner in the API server's audit log (the bench counts requests there).
-        'User-Agent': USER_AGENT,
-        ...headers,
+    return lib.request(
+      {
+        ...conn,
+        method,
+        path: `${(conn as { basePath?: string }).basePath ?? ''}${path}${search ? `?${search}` : ''}`,
+        headers: {
+          ...(conn.headers ?? {}),
+          Accept: 'application/json',
+          // Names the runner in the API server's audit log (the bench counts requests there).
+          'User-Agent': USER_AGENT,
+          ...headers,
+        },
       },
-    }, onResponse);
+      onResponse,
+    );
   }
 
   /**
@@ -271,7 +358,12 @@ export class Kube {
    * upstream: WatchSilentError, and the idle connections are dropped too). The caller re-lists and
    * watches again, so a stuck watch costs a bounded delay, never a hang.
    */
-  public watch(path: string, query: { labelSelector?: string; fieldSelector?: string; resourceVersion: string }, onEvent: (type: string, obj: KubeObject) => void, onEnd: (err?: Error) => void): { abort(): void } {
+  public watch(
+    path: string,
+    query: { labelSelector?: string; fieldSelector?: string; resourceVersion: string },
+    onEvent: (type: string, obj: KubeObject) => void,
+    onEnd: (err?: Error) => void,
+  ): { abort(): void } {
     let ended = false;
     let req: http.ClientRequest | undefined;
     const end = (err?: Error) => {
@@ -292,7 +384,14 @@ export class Kube {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('end', () => {
             const status = parseStatus(Buffer.concat(chunks).toString('utf8'));
-            end(new ApiError(res.statusCode ?? 0, status?.reason ?? res.statusMessage ?? '', `WATCH ${path}: ${res.statusCode} ${status?.message ?? res.statusMessage ?? ''}`, status));
+            end(
+              new ApiError(
+                res.statusCode ?? 0,
+                status?.reason ?? res.statusMessage ?? '',
+                `WATCH ${path}: ${res.statusCode} ${status?.message ?? res.statusMessage ?? ''}`,
+                status,
+              ),
+            );
           });
           return;
         }
@@ -322,11 +421,20 @@ export class Kube {
       const silence = this.watchSeconds * WATCH_SILENCE_FACTOR;
       req.setTimeout(silence * 1000, () => {
         this.dropConnections();
-        end(new WatchSilentError(`the watch of ${path} stayed silent for ${silence}s (asked to end after ${this.watchSeconds}s)`));
+        end(
+          new WatchSilentError(
+            `the watch of ${path} stayed silent for ${silence}s (asked to end after ${this.watchSeconds}s)`,
+          ),
+        );
       });
       req.end();
     }, end);
-    return { abort: () => { ended = true; req?.destroy(); } };
+    return {
+      abort: () => {
+        ended = true;
+        req?.destroy();
+      },
+    };
   }
 
   /** Server-side apply with the runner's fixed field manager; `force` takes over fields others own. */
@@ -339,7 +447,11 @@ export class Kube {
   }
 
   public mergePatch(kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<KubeObject> {
-    return this.request('PATCH', objectPath(kind, name, namespace), { query: { fieldManager: FIELD_MANAGER }, body: patch, contentType: 'application/merge-patch+json' });
+    return this.request('PATCH', objectPath(kind, name, namespace), {
+      query: { fieldManager: FIELD_MANAGER },
+      body: patch,
+      contentType: 'application/merge-patch+json',
+    });
   }
 
   public get<K extends string>(kind: K, name: string, namespace?: string): Promise<ObjectOf<K>> {
@@ -378,9 +490,22 @@ export class Kube {
   }
 
   /** Deletes; a NotFound counts as done (returns false). `preconditions.uid`: only that very object. */
-  public async delete(kind: string, name: string, namespace?: string, propagationPolicy: 'Background' | 'Foreground' = 'Background', preconditions?: { uid?: string }): Promise<boolean> {
+  public async delete(
+    kind: string,
+    name: string,
+    namespace?: string,
+    propagationPolicy: 'Background' | 'Foreground' = 'Background',
+    preconditions?: { uid?: string },
+  ): Promise<boolean> {
     try {
-      await this.request('DELETE', objectPath(kind, name, namespace), { body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy, ...(preconditions ? { preconditions } : {}) } });
+      await this.request('DELETE', objectPath(kind, name, namespace), {
+        body: {
+          kind: 'DeleteOptions',
+          apiVersion: 'v1',
+          propagationPolicy,
+          ...(preconditions ? { preconditions } : {}),
+        },
+      });
       return true;
     } catch (err) {
       if (isNotFound(err)) return false;

@@ -13,7 +13,11 @@ export interface RoleChange {
 
 /** Every role change in one node's event log, in order. */
 export function roleChanges(pod: string, log: string): RoleChange[] {
-  return [...log.matchAll(/Became (Leader|Follower|Candidate)\b[^\n]*?\bterm=(\d+)/g)].map((m) => ({ pod, role: m[1] as RoleChange['role'], term: Number(m[2]) }));
+  return [...log.matchAll(/Became (Leader|Follower|Candidate)\b[^\n]*?\bterm=(\d+)/g)].map((m) => ({
+    pod,
+    role: m[1] as RoleChange['role'],
+    term: Number(m[2]),
+  }));
 }
 
 /**
@@ -56,14 +60,26 @@ export async function readLeadership(ctx: CommandContext): Promise<Leadership> {
  * "an election in the last few seconds" does not depend on this machine's clock agreeing with it.
  */
 export async function readRoleChanges(ctx: CommandContext, sinceSeconds?: number): Promise<RoleChange[]> {
-  const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: componentSelector(ctx.profile.name, Component.dataPlane) })).items;
-  const logs = await Promise.all(pods.map(async (pod) => {
-    const running = (pod.status?.containerStatuses ?? []).some((c) => c.name === SandstoreContainers.events && c.state?.running);
-    if (!running) return [];
-    const query = { container: SandstoreContainers.events, sinceSeconds };
-    const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, { query, raw: true });
-    return roleChanges(pod.metadata.name, log);
-  }));
+  const pods = (
+    await ctx.kube.list('Pod', {
+      namespace: ctx.namespace,
+      labelSelector: componentSelector(ctx.profile.name, Component.dataPlane),
+    })
+  ).items;
+  const logs = await Promise.all(
+    pods.map(async (pod) => {
+      const running = (pod.status?.containerStatuses ?? []).some(
+        (c) => c.name === SandstoreContainers.events && c.state?.running,
+      );
+      if (!running) return [];
+      const query = { container: SandstoreContainers.events, sinceSeconds };
+      const log = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod.metadata.name, ctx.namespace)}/log`, {
+        query,
+        raw: true,
+      });
+      return roleChanges(pod.metadata.name, log);
+    }),
+  );
   return logs.flat();
 }
 
@@ -89,21 +105,35 @@ export async function awaitLeader(ctx: CommandContext): Promise<string | undefin
   const started = Date.now();
   let waited = false;
   try {
-    const leader = await pRetry(async () => {
-      const { leader: found, electing } = await readLeadership(ctx);
-      if (electing) throw new ElectionUnderWay();
-      return found;
-    }, {
-      retries: Infinity, minTimeout: 250, factor: 1.5, maxTimeout: 2000, maxRetryTime: seconds * 1000, signal: ctx.signal,
-      shouldRetry: ({ error }) => error instanceof ElectionUnderWay,
-      onFailedAttempt: ({ error }) => {
-        if (waited || !(error instanceof ElectionUnderWay)) return;
-        waited = true;
-        ctx.report.problem('leader', `an election is under way (role changes in the event logs, no current leader); waiting ` + `up to ${seconds}s for it to end`);
+    const leader = await pRetry(
+      async () => {
+        const { leader: found, electing } = await readLeadership(ctx);
+        if (electing) throw new ElectionUnderWay();
+        return found;
       },
-    });
-    if (leader === undefined) ctx.report.problem('leader', 'no role change in the event logs yet; going on with the nodes in ordinal order');
-    else if (waited) ctx.report.step('leader', `${leader}, after ${((Date.now() - started) / 1000).toFixed(1)}s of waiting`);
+      {
+        retries: Infinity,
+        minTimeout: 250,
+        factor: 1.5,
+        maxTimeout: 2000,
+        maxRetryTime: seconds * 1000,
+        signal: ctx.signal,
+        shouldRetry: ({ error }) => error instanceof ElectionUnderWay,
+        onFailedAttempt: ({ error }) => {
+          if (waited || !(error instanceof ElectionUnderWay)) return;
+          waited = true;
+          ctx.report.problem(
+            'leader',
+            `an election is under way (role changes in the event logs, no current leader); waiting ` +
+              `up to ${seconds}s for it to end`,
+          );
+        },
+      },
+    );
+    if (leader === undefined)
+      ctx.report.problem('leader', 'no role change in the event logs yet; going on with the nodes in ordinal order');
+    else if (waited)
+      ctx.report.step('leader', `${leader}, after ${((Date.now() - started) / 1000).toFixed(1)}s of waiting`);
     return leader;
   } catch (err) {
     if (ctx.signal?.aborted) throw new InterruptedError('a Sand Store leader to be elected');

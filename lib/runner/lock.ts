@@ -57,7 +57,11 @@ export const microTime = (ms = Date.now()) => new Date(ms).toISOString().replace
  * holder stopped renewing: killed) is taken over, and so is a live one with `breakLock`; both are
  * reported. Renews it until released.
  */
-export async function acquireLock(kube: Kube, report: Reporter, opts: { profileName: string; context: string; command: string; breakLock?: boolean }): Promise<HeldLock> {
+export async function acquireLock(
+  kube: Kube,
+  report: Reporter,
+  opts: { profileName: string; context: string; command: string; breakLock?: boolean },
+): Promise<HeldLock> {
   const name = lockName(opts.profileName);
   const identity = `${userInfo().username}@${hostname()} (pid ${process.pid})`;
   const body = (resourceVersion?: string): Lease => ({
@@ -70,7 +74,12 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
       annotations: { [COMMAND_ANNOTATION]: opts.command },
       ...(resourceVersion ? { resourceVersion } : {}),
     },
-    spec: { holderIdentity: identity, leaseDurationSeconds: LEASE_SECONDS, acquireTime: microTime(), renewTime: microTime() },
+    spec: {
+      holderIdentity: identity,
+      leaseDurationSeconds: LEASE_SECONDS,
+      acquireTime: microTime(),
+      renewTime: microTime(),
+    },
   });
 
   let lease: Lease;
@@ -80,7 +89,8 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
       lease = await kube.create(body());
     } catch (err) {
       // Another runner created it between our read and our write.
-      if (err instanceof ApiError && err.status === 409) throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
+      if (err instanceof ApiError && err.status === 409)
+        throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
       throw err;
     }
   } else {
@@ -89,24 +99,38 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
     try {
       lease = await kube.replace(body(existing.metadata.resourceVersion));
     } catch (err) {
-      if (err instanceof ApiError && err.status === 409) throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
+      if (err instanceof ApiError && err.status === 409)
+        throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
       throw err;
     }
-    report.problem('lock', holder.expired
-      ? `took over the lock of ${holder.identity} (${holder.command}, last renewed ` + `${holder.renewed}): it had expired, its runner is gone`
-      : `broke the lock of ${holder.identity} (${holder.command}, since ${holder.since}) as asked (--break-lock)`);
+    report.problem(
+      'lock',
+      holder.expired
+        ? `took over the lock of ${holder.identity} (${holder.command}, last renewed ` +
+            `${holder.renewed}): it had expired, its runner is gone`
+        : `broke the lock of ${holder.identity} (${holder.command}, since ${holder.since}) as asked (--break-lock)`,
+    );
   }
 
   let current = lease;
   let lost = false;
   const renew = setInterval(() => {
     const next = { ...current, spec: { ...current.spec, renewTime: microTime() } };
-    kube.replace(next).then((l) => { current = l; }, (err) => {
-      if (!lost && err instanceof ApiError && (err.status === 409 || err.status === 404)) {
-        lost = true;
-        report.problem('lock', `lost the lock of profile ${opts.profileName}: another runner broke it (--break-lock); ` + `this one goes on, but two runners may now act at once`);
-      }
-    });
+    kube.replace(next).then(
+      (l) => {
+        current = l;
+      },
+      (err) => {
+        if (!lost && err instanceof ApiError && (err.status === 409 || err.status === 404)) {
+          lost = true;
+          report.problem(
+            'lock',
+            `lost the lock of profile ${opts.profileName}: another runner broke it (--break-lock); ` +
+              `this one goes on, but two runners may now act at once`,
+          );
+        }
+      },
+    );
   }, RENEW_SECONDS * 1000);
   renew.unref();
   return {
@@ -114,14 +138,20 @@ export async function acquireLock(kube: Kube, report: Reporter, opts: { profileN
       clearInterval(renew);
       if (lost) return;
       // Only our own Lease: deleting with a precondition on its uid never removes a successor's.
-      await kube.delete('Lease', name, LOCK_NAMESPACE, 'Background', { uid: current.metadata.uid }).catch(() => undefined);
+      await kube
+        .delete('Lease', name, LOCK_NAMESPACE, 'Background', { uid: current.metadata.uid })
+        .catch(() => undefined);
     },
   };
 }
 
 function heldError(opts: { profileName: string; context: string; command: string }, holder: LockHolder): LockHeldError {
-  return new LockHeldError(`profile ${opts.profileName} on ${opts.context} is being changed by another runner: ` + `${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`, [
-    `its lock was last renewed ${holder.renewed}; it expires ${LEASE_SECONDS} s after that if the runner is gone`,
-    `wait for it to finish, or, if that runner is gone (killed, machine off), run again with --break-lock`,
-  ]);
+  return new LockHeldError(
+    `profile ${opts.profileName} on ${opts.context} is being changed by another runner: ` +
+      `${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`,
+    [
+      `its lock was last renewed ${holder.renewed}; it expires ${LEASE_SECONDS} s after that if the runner is gone`,
+      `wait for it to finish, or, if that runner is gone (killed, machine off), run again with --break-lock`,
+    ],
+  );
 }

@@ -57,14 +57,22 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
     const out = linePrefixer(prefix, (line) => report.info(line));
     streams.set(key, new AbortController());
     try {
-      const abort = await log.log(opts.namespace, pod.metadata.name, container, out, { follow: true, sinceSeconds: opts.sinceSeconds, pretty: false, timestamps: false });
+      const abort = await log.log(opts.namespace, pod.metadata.name, container, out, {
+        follow: true,
+        sinceSeconds: opts.sinceSeconds,
+        pretty: false,
+        timestamps: false,
+      });
       // Stopped while this stream was being opened: close it at once, or it would keep the process
       // running after the command ended (seen: Ctrl-C, then no exit until a second signal).
       if (stopped) abort.abort();
       else streams.set(key, abort);
     } catch (err) {
       streams.delete(key);
-      report.problem(`pod ${pod.metadata.name}`, `cannot stream logs of container ${container}: ${(err as Error).message}`);
+      report.problem(
+        `pod ${pod.metadata.name}`,
+        `cannot stream logs of container ${container}: ${(err as Error).message}`,
+      );
     }
   };
   await waitFor(kube, [{ key: 'pods', kind: 'Pod', namespace: opts.namespace, labelSelector: opts.labelSelector }], {
@@ -91,7 +99,11 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
  * through the runner's client, so that the API server's own words ("previous terminated container
  * not found") reach the user when there is nothing to show.
  */
-export async function printLogs(kube: Kube, report: Reporter, opts: { namespace: string; pod: string; container: string; previous: boolean; sinceSeconds?: number }): Promise<void> {
+export async function printLogs(
+  kube: Kube,
+  report: Reporter,
+  opts: { namespace: string; pod: string; container: string; previous: boolean; sinceSeconds?: number },
+): Promise<void> {
   const fetch = async (previous: boolean): Promise<string> => {
     try {
       return await kube.request<string>('GET', `${objectPath('Pod', opts.pod, opts.namespace)}/log`, {
@@ -100,7 +112,9 @@ export async function printLogs(kube: Kube, report: Reporter, opts: { namespace:
       });
     } catch (err) {
       const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
-      throw new FailedError(`no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ` + `${opts.pod}: ${reason}`);
+      throw new FailedError(
+        `no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ` + `${opts.pod}: ${reason}`,
+      );
     }
   };
   let text = await fetch(opts.previous);
@@ -110,10 +124,20 @@ export async function printLogs(kube: Kube, report: Reporter, opts: { namespace:
   // crashed, and its log is the post-mortem asked for.
   if (opts.previous && /^unable to retrieve container logs for \S+\s*$/.test(text)) {
     const pod = await kube.get('Pod', opts.pod, opts.namespace);
-    const status = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find((c) => c.name === opts.container);
+    const status = [...(pod.status?.containerStatuses ?? []), ...(pod.status?.initContainerStatuses ?? [])].find(
+      (c) => c.name === opts.container,
+    );
     const crashed = status?.state?.terminated;
-    if (!crashed) throw new FailedError(`no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no ` + `longer has them (${text.trim()})`);
-    report.detail(`the kubelet has already removed the previous instance of ${opts.container}; showing ` + `the latest one, which also ended (exit ${crashed.exitCode}, ` + `${crashed.reason ?? 'terminated'} at ${crashed.finishedAt})`);
+    if (!crashed)
+      throw new FailedError(
+        `no previous logs for container ${opts.container} of pod ${opts.pod}: the kubelet no ` +
+          `longer has them (${text.trim()})`,
+      );
+    report.detail(
+      `the kubelet has already removed the previous instance of ${opts.container}; showing ` +
+        `the latest one, which also ended (exit ${crashed.exitCode}, ` +
+        `${crashed.reason ?? 'terminated'} at ${crashed.finishedAt})`,
+    );
     text = await fetch(false);
   }
   if (text.length > 0) report.info(text.replace(/\n$/, ''));

@@ -62,24 +62,40 @@ class OtherProfileLiveError extends FailedError {}
  * project has the profile's file (destroy acts on its own pinned context; --context points it at
  * this one), else kubectl on the profile's namespaces, whose deletion takes its claims and data.
  */
-export function otherProfileLiveError(live: readonly LiveProfile[], opts: { profileName: string; context: string; profilesDir?: string }): OtherProfileLiveError {
+export function otherProfileLiveError(
+  live: readonly LiveProfile[],
+  opts: { profileName: string; context: string; profilesDir?: string },
+): OtherProfileLiveError {
   const known = new Set(listProfiles(opts.profilesDir));
   const names = live.map((p) => p.name).join(', ');
   const details = live.flatMap((p) => {
     const what = [
       p.objects ? `${p.objects}${p.namespaces.length ? ` in namespace ${p.namespaces.join(', ')}` : ''}` : '',
       p.runner ? `its runner ${p.runner.identity} runs \`${p.runner.command}\` since ${p.runner.since}` : '',
-    ].filter(Boolean).join('; ');
-    const remove = p.runner && !p.objects ? 'wait for that runner to finish, then remove the profile:' : 'to remove it (this deletes its claims and their data):';
+    ]
+      .filter(Boolean)
+      .join('; ');
+    const remove =
+      p.runner && !p.objects
+        ? 'wait for that runner to finish, then remove the profile:'
+        : 'to remove it (this deletes its claims and their data):';
     const commands = known.has(p.name)
       ? [`npm run destroy -- --profile=${p.name} --context=${opts.context}`]
       : p.namespaces.length
-        ? [`kubectl --context ${opts.context} delete namespace ${p.namespaces.join(' ')}  (no ` + `profiles/${p.name}.ts in this project)`]
-        : [`kubectl --context ${opts.context} delete statefulset,job,pod,pvc --all-namespaces -l ` + `${LabelKeys.profile}=${p.name}`];
+        ? [
+            `kubectl --context ${opts.context} delete namespace ${p.namespaces.join(' ')}  (no ` +
+              `profiles/${p.name}.ts in this project)`,
+          ]
+        : [
+            `kubectl --context ${opts.context} delete statefulset,job,pod,pvc --all-namespaces -l ` +
+              `${LabelKeys.profile}=${p.name}`,
+          ];
     return [`profile ${p.name}: ${what}`, `  ${remove}`, ...commands.map((c) => `    ${c}`)];
   });
   return new OtherProfileLiveError(
-    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so ` + `that benchmarks never share the node's disk, CPU or memory: profile ` + `${opts.profileName} was not deployed and nothing was changed`,
+    `${opts.context} already runs Sand Store profile ${names}; one profile at a time, so ` +
+      `that benchmarks never share the node's disk, CPU or memory: profile ` +
+      `${opts.profileName} was not deployed and nothing was changed`,
     details,
   );
 }

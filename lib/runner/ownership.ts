@@ -31,7 +31,8 @@ const FIELD_OF_KIND: Readonly<Record<string, string>> = { Namespace: 'namespace'
 /** Who a live object seems to belong to, from its labels, for messages. */
 function ownerOf(live: KubeObject): string {
   const labels = live.metadata.labels ?? {};
-  if (labels[LabelKeys.managedBy] === MANAGED_BY && labels[LabelKeys.profile]) return `belongs to Sand Store profile ${labels[LabelKeys.profile]}`;
+  if (labels[LabelKeys.managedBy] === MANAGED_BY && labels[LabelKeys.profile])
+    return `belongs to Sand Store profile ${labels[LabelKeys.profile]}`;
   if (labels[LabelKeys.managedBy]) return `is managed by ${labels[LabelKeys.managedBy]}`;
   return 'was not made by sandstore-deploy';
 }
@@ -41,12 +42,18 @@ function ownerOf(live: KubeObject): string {
  * the profile's labels, saying whose it seems to be and what to change in the profile. Empty when
  * the deploy may go on.
  */
-export function takeovers(profileName: string, wanted: readonly Manifest[], live: readonly (KubeObject | undefined)[]): string[] {
+export function takeovers(
+  profileName: string,
+  wanted: readonly Manifest[],
+  live: readonly (KubeObject | undefined)[],
+): string[] {
   return wanted.flatMap((m, i) => {
     const found = live[i];
     if (found === undefined || isProfiles(found, profileName)) return [];
     const field = FIELD_OF_KIND[m.kind];
-    const change = field ? `set \`${field}\` in profiles/${profileName}.ts to a name of its own` : `rename it in profiles/${profileName}.ts`;
+    const change = field
+      ? `set \`${field}\` in profiles/${profileName}.ts to a name of its own`
+      : `rename it in profiles/${profileName}.ts`;
     return [`${m.kind} ${m.metadata.name} already exists and ${ownerOf(found)}: ${change}`];
   });
 }
@@ -55,14 +62,23 @@ export function takeovers(profileName: string, wanted: readonly Manifest[], live
 export class TakeoverRefusedError extends FailedError {}
 
 /** Looks up the objects to claim and refuses, naming each, if one is someone else's. */
-export async function refuseTakeovers(kube: Kube, profileName: string, context: string, manifests: readonly Manifest[], command: string): Promise<void> {
+export async function refuseTakeovers(
+  kube: Kube,
+  profileName: string,
+  context: string,
+  manifests: readonly Manifest[],
+  command: string,
+): Promise<void> {
   const wanted = objectsToClaim(manifests);
   const live = await Promise.all(wanted.map((m) => kube.find(m.kind, m.metadata.name)));
   const problems = takeovers(profileName, wanted, live);
   if (problems.length === 0) return;
   throw new TakeoverRefusedError(
-    `${context} already has ${problems.length === 1 ? 'an object' : 'objects'} that profile ` + `${profileName} would take over, and a later destroy would delete: ` +
-      `${command} applies only objects the profile made itself (labels ` + `${LabelKeys.managedBy}=${MANAGED_BY}, ${LabelKeys.profile}=${profileName}); profile ` + `${profileName} was not ${command === 'deploy' ? 'deployed' : 'updated'} and nothing was changed`,
+    `${context} already has ${problems.length === 1 ? 'an object' : 'objects'} that profile ` +
+      `${profileName} would take over, and a later destroy would delete: ` +
+      `${command} applies only objects the profile made itself (labels ` +
+      `${LabelKeys.managedBy}=${MANAGED_BY}, ${LabelKeys.profile}=${profileName}); profile ` +
+      `${profileName} was not ${command === 'deploy' ? 'deployed' : 'updated'} and nothing was changed`,
     problems,
   );
 }

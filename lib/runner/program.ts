@@ -32,7 +32,18 @@ import { Reporter } from './report.js';
 import { mark, traceLine } from './trace.js';
 
 const COMMANDS: readonly RunnerCommand[] = [
-  deployCommand, destroyCommand, updateCommand, resumeCommand, imageCommand, logsCommand, smokeCommand, clientCommand, statusCommand, diffCommand, checkCommand, benchmarkCommand,
+  deployCommand,
+  destroyCommand,
+  updateCommand,
+  resumeCommand,
+  imageCommand,
+  logsCommand,
+  smokeCommand,
+  clientCommand,
+  statusCommand,
+  diffCommand,
+  checkCommand,
+  benchmarkCommand,
 ];
 
 const EXIT_INTERRUPTED = 130;
@@ -50,7 +61,10 @@ function declareCommands(program: Command, action: (spec: RunnerCommand, self: C
     const command = program.command(spec.name).description(spec.description);
     if (!('local' in spec)) withSharedOptions(command, spec.needsNamedProfile === 'always');
     if ('changesCluster' in spec && spec.changesCluster) {
-      command.option('--break-lock', 'take the profile\'s lock even though another runner holds it (only when that runner is gone)');
+      command.option(
+        '--break-lock',
+        "take the profile's lock even though another runner holds it (only when that runner is gone)",
+      );
     }
     spec.configure?.(command);
     command.action((...params: unknown[]) => action(spec, params[params.length - 1] as Command));
@@ -61,18 +75,26 @@ function declareCommands(program: Command, action: (spec: RunnerCommand, self: C
  * A command that deletes or replaces what runs acts only on a profile named on its command line:
  * a default there would destroy whatever that default names, which the user may not have meant.
  */
-function refuseUnnamedProfile(command: string, needs: 'always' | 'these options' | undefined, source: string | undefined): void {
+function refuseUnnamedProfile(
+  command: string,
+  needs: 'always' | 'these options' | undefined,
+  source: string | undefined,
+): void {
   if (needs === undefined || source === 'cli') return;
   const what = needs === 'always' ? command : `${command} with these options`;
-  throw new RefusedError(`${what} deletes or replaces what the cluster runs, so it needs the profile named: --profile=<name>. ` +
-    `Profiles: ${listProfiles().join(', ')}. Nothing was sent.`);
+  throw new RefusedError(
+    `${what} deletes or replaces what the cluster runs, so it needs the profile named: --profile=<name>. ` +
+      `Profiles: ${listProfiles().join(', ')}. Nothing was sent.`,
+  );
 }
 
 /** Every option of every command as declared: what the tests go through option by option. */
 export function declaredOptions(): { command: string; flag: string; takesValue: boolean }[] {
   const program = new Command('sandstore');
   declareCommands(program, async () => {});
-  return program.commands.flatMap((c) => c.options.map((o) => ({ command: c.name(), flag: o.long ?? o.flags, takesValue: o.required || o.optional })));
+  return program.commands.flatMap((c) =>
+    c.options.map((o) => ({ command: c.name(), flag: o.long ?? o.flags, takesValue: o.required || o.optional })),
+  );
 }
 
 /** Runs one runner command line (`deploy --profile=local ...`) and returns its exit code. */
@@ -95,7 +117,7 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
   let kube: Kube | undefined;
 
   const program = new Command('sandstore')
-    .description('Deploy Sand Store from dist/<profile>/ onto the profile\'s pinned kube context')
+    .description("Deploy Sand Store from dist/<profile>/ onto the profile's pinned kube context")
     // One line of hint, not the whole help: the error above it is what the user needs to read.
     .showHelpAfterError('(add --help for the options)')
     .configureOutput({ writeOut: (text) => stdout.write(text), writeErr: (text) => stderr.write(text) })
@@ -116,16 +138,33 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
     const openContext = async (profileName: string): Promise<OpenedContext> => {
       let lock: HeldLock | undefined;
       const holdLock = async () => {
-        const lockOptions = { profileName: ctx.profile.name, context: ctx.target.context, command: spec.name, breakLock: Boolean(options.breakLock) };
+        const lockOptions = {
+          profileName: ctx.profile.name,
+          context: ctx.target.context,
+          command: spec.name,
+          breakLock: Boolean(options.breakLock),
+        };
         lock ??= await acquireLock(ctx.kube, report, lockOptions);
       };
       // holdLock runs only once the command has its context.
-      const ctx = await prepareContext({ ...(options as SharedOptions), profile: profileName }, report, interrupt.signal, env, holdLock);
+      const ctx = await prepareContext(
+        { ...(options as SharedOptions), profile: profileName },
+        report,
+        interrupt.signal,
+        env,
+        holdLock,
+      );
       kube = ctx.kube;
-      return { ctx, release: async () => { await lock?.release(); } };
+      return {
+        ctx,
+        release: async () => {
+          await lock?.release();
+        },
+      };
     };
     if (spec.localMode?.when(options)) {
-      code = (await spec.localMode.run(report, options, self.processedArgs, { signal: interrupt.signal, openContext })) ?? 0;
+      code =
+        (await spec.localMode.run(report, options, self.processedArgs, { signal: interrupt.signal, openContext })) ?? 0;
       return;
     }
     const { ctx, release } = await openContext((options as SharedOptions).profile);
@@ -147,7 +186,11 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
     if (env.SANDSTORE_REQUEST_COUNT && kube) {
       const counts = kube.requestCount;
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      stderr.write(`api requests: ${total} (${Object.entries(counts).map(([v, n]) => `${v} ${n}`).join(', ')})\n`);
+      stderr.write(
+        `api requests: ${total} (${Object.entries(counts)
+          .map(([v, n]) => `${v} ${n}`)
+          .join(', ')})\n`,
+      );
     }
     if (env.SANDSTORE_TRACE) {
       mark('done');
@@ -159,14 +202,20 @@ export async function runRunner(argv: readonly string[], io: RunnerIo = {}): Pro
   return code;
 }
 
-function exitCodeFor(err: unknown, report: Reporter, running: RunnerCommand | undefined, env: NodeJS.ProcessEnv): number {
+function exitCodeFor(
+  err: unknown,
+  report: Reporter,
+  running: RunnerCommand | undefined,
+  env: NodeJS.ProcessEnv,
+): number {
   const e = err as Error & { code?: string; exitCode?: number };
   if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
     // --help and --version exit 0; usage errors were printed by commander.
     return e.exitCode === 0 ? 0 : 2;
   }
   if (err instanceof CommandError) {
-    if (err.exitCode === EXIT_INTERRUPTED && running && 'whenInterrupted' in running && running.whenInterrupted) err.withDetails(running.whenInterrupted);
+    if (err.exitCode === EXIT_INTERRUPTED && running && 'whenInterrupted' in running && running.whenInterrupted)
+      err.withDetails(running.whenInterrupted);
     report.error(err.message);
     for (const line of err.details) report.detail(line);
     return err.exitCode;
@@ -177,7 +226,10 @@ function exitCodeFor(err: unknown, report: Reporter, running: RunnerCommand | un
 /** Anything that is not a CommandError is a bug in the runner: one sentence, and the stack on request. */
 export function reportInternalError(err: unknown, report: Reporter, env: NodeJS.ProcessEnv = process.env): number {
   const e = err as Error | undefined;
-  report.error(`internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again ` + `with SANDSTORE_DEBUG=1 for the stack trace and report it)`);
+  report.error(
+    `internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again ` +
+      `with SANDSTORE_DEBUG=1 for the stack trace and report it)`,
+  );
   if (env.SANDSTORE_DEBUG) report.detail(e?.stack ?? String(err));
   return 1;
 }

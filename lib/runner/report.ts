@@ -13,7 +13,10 @@ export class Reporter {
   private readonly seen = new Set<string>();
   private liveShown = false;
 
-  public constructor(private readonly out: NodeJS.WritableStream = process.stdout, private readonly err: NodeJS.WritableStream = process.stderr) {
+  public constructor(
+    private readonly out: NodeJS.WritableStream = process.stdout,
+    private readonly err: NodeJS.WritableStream = process.stderr,
+  ) {
     this.color = Boolean((out as { isTTY?: boolean }).isTTY) && !process.env.NO_COLOR;
   }
 

@@ -26,7 +26,8 @@ export function assessRollout(sts: StatefulSet | undefined, pods: readonly Pod[]
   const status = sts.status;
   const replicas = sts.spec?.replicas ?? 1;
   const generation = sts.metadata.generation ?? 0;
-  if ((status?.observedGeneration ?? 0) < generation) return { state: 'progressing', detail: 'waiting for the controller to observe the new spec' };
+  if ((status?.observedGeneration ?? 0) < generation)
+    return { state: 'progressing', detail: 'waiting for the controller to observe the new spec' };
   const updateRevision = status?.updateRevision;
 
   for (const pod of [...pods].sort((a, b) => ordinalOf(b) - ordinalOf(a))) {
@@ -36,17 +37,28 @@ export function assessRollout(sts: StatefulSet | undefined, pods: readonly Pod[]
     const before = policy.restartsAtStart?.get(pod.metadata.name) ?? 0;
     if (crashed.length > 0) return { state: 'failed', pod: pod.metadata.name, reason: crashed.join('; ') };
     if (restarts(pod) > before && !isPodReady(pod)) {
-      return { state: 'failed', pod: pod.metadata.name, reason: `restarted ${restarts(pod) - before} time(s) since the rollout began and is not Ready` };
+      return {
+        state: 'failed',
+        pod: pod.metadata.name,
+        reason: `restarted ${restarts(pod) - before} time(s) since the rollout began and is not Ready`,
+      };
     }
     const created = Date.parse(pod.metadata.creationTimestamp ?? '');
     if (!isPodReady(pod) && Number.isFinite(created) && policy.now - created > policy.podReadySeconds * 1000) {
-      return { state: 'failed', pod: pod.metadata.name, reason: `not Ready ${Math.round((policy.now - created) / 1000)}s after it was created (deadline ` + `${policy.podReadySeconds}s)` };
+      return {
+        state: 'failed',
+        pod: pod.metadata.name,
+        reason:
+          `not Ready ${Math.round((policy.now - created) / 1000)}s after it was created (deadline ` +
+          `${policy.podReadySeconds}s)`,
+      };
     }
   }
 
   const ready = status?.readyReplicas ?? 0;
   const updated = status?.updatedReplicas ?? 0;
   const current = status?.currentRevision;
-  if (status?.replicas === replicas && ready === replicas && updated === replicas && current === updateRevision) return { state: 'done' };
+  if (status?.replicas === replicas && ready === replicas && updated === replicas && current === updateRevision)
+    return { state: 'done' };
   return { state: 'progressing', detail: `${updated}/${replicas} updated, ${ready}/${replicas} ready` };
 }

@@ -21,5 +21,8 @@ export function markLast(what: string): void {
 
 /** One line: `trace: bundle loaded 212ms, profile loaded 240ms, ...`, in time order. */
 export function traceLine(): string {
-  return `trace: ${[...marks].sort((a, b) => a[1] - b[1]).map(([w, t]) => `${w} ${Math.round(t)}ms`).join(', ')}`;
+  return `trace: ${[...marks]
+    .sort((a, b) => a[1] - b[1])
+    .map(([w, t]) => `${w} ${Math.round(t)}ms`)
+    .join(', ')}`;
 }

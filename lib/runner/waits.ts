@@ -19,8 +19,18 @@ export interface WaitContext {
 /** A wait that ended in a failure the user can act on (exit code 1): the details say which pods and why. */
 class WaitFailedError extends FailedError {}
 
-const podsSource = (namespace: string, labelSelector: string) => ({ key: 'pods', kind: 'Pod', namespace, labelSelector });
-const byName = (key: string, kind: string, namespace: string, name: string) => ({ key, kind, namespace, fieldSelector: `metadata.name=${name}` });
+const podsSource = (namespace: string, labelSelector: string) => ({
+  key: 'pods',
+  kind: 'Pod',
+  namespace,
+  labelSelector,
+});
+const byName = (key: string, kind: string, namespace: string, name: string) => ({
+  key,
+  kind,
+  namespace,
+  fieldSelector: `metadata.name=${name}`,
+});
 
 /** Reports each pod problem the moment it appears. */
 function reportPodProblems(report: Reporter) {
@@ -56,30 +66,43 @@ export interface RolloutWaitPolicy extends Omit<RolloutPolicy, 'now' | 'restarts
 /** How a rollout wait ends: done, or (with failFast) failed on a pod. */
 export type RolloutOutcome = Exclude<RolloutState, { readonly state: 'progressing' }>;
 
-export async function waitForRollout(ctx: WaitContext, name: string, podSelector: string, policy: RolloutWaitPolicy): Promise<RolloutOutcome> {
+export async function waitForRollout(
+  ctx: WaitContext,
+  name: string,
+  podSelector: string,
+  policy: RolloutWaitPolicy,
+): Promise<RolloutOutcome> {
   let lastDetail = '';
   let restartsAtStart: Map<string, number> | undefined;
   try {
-    return await waitFor(ctx.kube, [byName('sts', 'StatefulSet', ctx.namespace, name), podsSource(ctx.namespace, podSelector)], {
-      what: `StatefulSet ${name} to roll out`,
-      timeoutSeconds: ctx.timeoutSeconds,
-      // A pod that silently stays not-Ready produces no event; its deadline must still fire.
-      recheckSeconds: policy.failFast ? 1 : undefined,
-      signal: ctx.signal,
-      onConnectionProblem: (text) => ctx.report.problem('api server', text),
-      onChange: reportPodProblems(ctx.report),
-      check: (s: Snapshot) => {
-        const sts = objectsOf(s, 'sts', 'StatefulSet')[0];
-        const pods = objectsOf(s, 'pods', 'Pod');
-        restartsAtStart ??= new Map(pods.map((p) => [p.metadata.name, restarts(p)]));
-        const state = assessRollout(sts, pods, { podReadySeconds: policy.podReadySeconds, restartsAtStart, now: Date.now() });
-        if (state.state === 'progressing' && state.detail !== lastDetail) {
-          lastDetail = state.detail;
-          ctx.report.step(name, state.detail);
-        }
-        return state.state === 'done' || (state.state === 'failed' && policy.failFast) ? state : undefined;
+    return await waitFor(
+      ctx.kube,
+      [byName('sts', 'StatefulSet', ctx.namespace, name), podsSource(ctx.namespace, podSelector)],
+      {
+        what: `StatefulSet ${name} to roll out`,
+        timeoutSeconds: ctx.timeoutSeconds,
+        // A pod that silently stays not-Ready produces no event; its deadline must still fire.
+        recheckSeconds: policy.failFast ? 1 : undefined,
+        signal: ctx.signal,
+        onConnectionProblem: (text) => ctx.report.problem('api server', text),
+        onChange: reportPodProblems(ctx.report),
+        check: (s: Snapshot) => {
+          const sts = objectsOf(s, 'sts', 'StatefulSet')[0];
+          const pods = objectsOf(s, 'pods', 'Pod');
+          restartsAtStart ??= new Map(pods.map((p) => [p.metadata.name, restarts(p)]));
+          const state = assessRollout(sts, pods, {
+            podReadySeconds: policy.podReadySeconds,
+            restartsAtStart,
+            now: Date.now(),
+          });
+          if (state.state === 'progressing' && state.detail !== lastDetail) {
+            lastDetail = state.detail;
+            ctx.report.step(name, state.detail);
+          }
+          return state.state === 'done' || (state.state === 'failed' && policy.failFast) ? state : undefined;
+        },
       },
-    });
+    );
   } catch (err) {
     throw withPodSummary(err);
   }
@@ -88,30 +111,37 @@ export async function waitForRollout(ctx: WaitContext, name: string, podSelector
 /** Waits for a Job to complete; a Failed job ends the wait at once with its pods' last words. */
 export async function waitForJob(ctx: WaitContext, name: string): Promise<void> {
   try {
-    await waitFor(ctx.kube, [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, jobPodsSelector(name))], {
-      what: `Job ${name} to complete`,
-      timeoutSeconds: ctx.timeoutSeconds,
-      signal: ctx.signal,
-      onConnectionProblem: (text) => ctx.report.problem('api server', text),
-      onChange: reportPodProblems(ctx.report),
-      check: (s) => {
-        const job = objectsOf(s, 'job', 'Job')[0];
-        const conditions = job?.status?.conditions ?? [];
-        if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return true;
-        const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
-        if (failed) {
-          const pods = objectsOf(s, 'pods', 'Pod').map((p) => {
-            const t = lastTermination(p);
-            const reason = t?.reason ? ` (${t.reason})` : '';
-            const message = t?.message ? `: ${t.message}` : '';
-            const exit = t ? `, container ${t.container} exited ${t.exitCode}${reason}${message}` : '';
-            return `pod ${p.metadata.name}: ${p.status?.phase}${exit}`;
-          });
-          throw new WaitFailedError(`Job ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(), pods);
-        }
-        return undefined;
+    await waitFor(
+      ctx.kube,
+      [byName('job', 'Job', ctx.namespace, name), podsSource(ctx.namespace, jobPodsSelector(name))],
+      {
+        what: `Job ${name} to complete`,
+        timeoutSeconds: ctx.timeoutSeconds,
+        signal: ctx.signal,
+        onConnectionProblem: (text) => ctx.report.problem('api server', text),
+        onChange: reportPodProblems(ctx.report),
+        check: (s) => {
+          const job = objectsOf(s, 'job', 'Job')[0];
+          const conditions = job?.status?.conditions ?? [];
+          if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return true;
+          const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
+          if (failed) {
+            const pods = objectsOf(s, 'pods', 'Pod').map((p) => {
+              const t = lastTermination(p);
+              const reason = t?.reason ? ` (${t.reason})` : '';
+              const message = t?.message ? `: ${t.message}` : '';
+              const exit = t ? `, container ${t.container} exited ${t.exitCode}${reason}${message}` : '';
+              return `pod ${p.metadata.name}: ${p.status?.phase}${exit}`;
+            });
+            throw new WaitFailedError(
+              `Job ${name} failed: ${failed.reason ?? ''} ${failed.message ?? ''}`.trim(),
+              pods,
+            );
+          }
+          return undefined;
+        },
       },
-    });
+    );
   } catch (err) {
     throw withPodSummary(err);
   }
@@ -119,6 +149,7 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
 
 /** Turns a timeout into a failure that lists every pod that is not Ready and why. */
 function withPodSummary(err: unknown): unknown {
-  if (err instanceof WaitTimeoutError) return new WaitFailedError(err.message, summarizePods(objectsOf(err.snapshot, 'pods', 'Pod')));
+  if (err instanceof WaitTimeoutError)
+    return new WaitFailedError(err.message, summarizePods(objectsOf(err.snapshot, 'pods', 'Pod')));
   return err;
 }

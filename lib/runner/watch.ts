@@ -1,5 +1,13 @@
 import pRetry from 'p-retry';
-import { ApiError, ApiUnreachableError, collectionPath, WatchSilentError, type Kinds, type Kube, type KubeObject } from './kube.js';
+import {
+  ApiError,
+  ApiUnreachableError,
+  collectionPath,
+  WatchSilentError,
+  type Kinds,
+  type Kube,
+  type KubeObject,
+} from './kube.js';
 import { CommandError, FailedError } from '../errors.js';
 
 /**
@@ -18,7 +26,8 @@ const API_OUTAGE_SECONDS = 30;
 class ApiLostError extends FailedError {}
 
 /** Failures a later attempt may not meet: no connection, no answer, the server overloaded or restarting. */
-const isTransient = (err: unknown) => err instanceof ApiUnreachableError || (err instanceof ApiError && (err.status >= 500 || err.status === 429));
+const isTransient = (err: unknown) =>
+  err instanceof ApiUnreachableError || (err instanceof ApiError && (err.status >= 500 || err.status === 429));
 
 export interface WatchSource {
   /** Name of this source in the snapshot. */
@@ -46,14 +55,21 @@ export function objectsOf(s: Snapshot, key: string, kind?: string): KubeObject[]
 
 /** A wait's deadline passed (exit code 1); the waits that know more turn it into a richer failure. */
 export class WaitTimeoutError extends FailedError {
-  public constructor(public readonly what: string, public readonly seconds: number, public readonly snapshot: Snapshot) {
+  public constructor(
+    public readonly what: string,
+    public readonly seconds: number,
+    public readonly snapshot: Snapshot,
+  ) {
     super(`timed out after ${seconds}s waiting for ${what}`);
   }
 }
 
 /** Ctrl-C (or SIGTERM) during a wait (exit code 130); the command adds what the cluster now holds. */
 export class InterruptedError extends CommandError {
-  public constructor(public readonly what: string, public readonly snapshot?: Snapshot) {
+  public constructor(
+    public readonly what: string,
+    public readonly snapshot?: Snapshot,
+  ) {
     super(`interrupted while waiting for ${what}. No request was left half-sent.`, 130);
   }
 }
@@ -109,7 +125,10 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
     };
     // An infinite wait (logs --follow) has no timer: it ends on its predicate or on interrupt.
     const timer = Number.isFinite(opts.timeoutSeconds)
-      ? setTimeout(() => finish(() => reject(new WaitTimeoutError(opts.what, opts.timeoutSeconds, snapshot))), opts.timeoutSeconds * 1000)
+      ? setTimeout(
+          () => finish(() => reject(new WaitTimeoutError(opts.what, opts.timeoutSeconds, snapshot))),
+          opts.timeoutSeconds * 1000,
+        )
       : undefined;
     const recheck = opts.recheckSeconds ? setInterval(evaluate, opts.recheckSeconds * 1000) : undefined;
     const onAbort = () => finish(() => reject(new InterruptedError(opts.what, snapshot)));
@@ -123,22 +142,39 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       let failedAt: number | undefined;
       try {
         const listed = await pRetry(() => kube.list(source.kind, source), {
-          retries: Infinity, minTimeout: 250, factor: 2, maxTimeout: 4000, maxRetryTime: API_OUTAGE_SECONDS * 1000, signal: over.signal,
+          retries: Infinity,
+          minTimeout: 250,
+          factor: 2,
+          maxTimeout: 4000,
+          maxRetryTime: API_OUTAGE_SECONDS * 1000,
+          signal: over.signal,
           shouldRetry: ({ error }) => isTransient(error),
           onFailedAttempt: ({ error, attemptNumber }) => {
             if (attemptNumber === 1 && isTransient(error)) {
               failedAt = Date.now();
-              opts.onConnectionProblem?.(`no answer while waiting for ${opts.what} (${error.message}); asking again for up to ` + `${API_OUTAGE_SECONDS}s`);
+              opts.onConnectionProblem?.(
+                `no answer while waiting for ${opts.what} (${error.message}); asking again for up to ` +
+                  `${API_OUTAGE_SECONDS}s`,
+              );
             }
           },
         });
-        if (failedAt !== undefined) opts.onConnectionProblem?.(`the API server answers again after ${((Date.now() - failedAt) / 1000).toFixed(1)}s; ` + `still waiting for ${opts.what}`);
+        if (failedAt !== undefined)
+          opts.onConnectionProblem?.(
+            `the API server answers again after ${((Date.now() - failedAt) / 1000).toFixed(1)}s; ` +
+              `still waiting for ${opts.what}`,
+          );
         return listed;
       } catch (err) {
         if (!isTransient(err)) throw err;
-        throw new ApiLostError(`lost the API server while waiting for ${opts.what}: ${(err as Error).message}; it did ` + `not answer again within ${API_OUTAGE_SECONDS}s`, [
-          'what was requested before stays requested: Kubernetes goes on converging without the ' + 'runner; once the API server is back, `npm run status` shows where it got',
-        ]);
+        throw new ApiLostError(
+          `lost the API server while waiting for ${opts.what}: ${(err as Error).message}; it did ` +
+            `not answer again within ${API_OUTAGE_SECONDS}s`,
+          [
+            'what was requested before stays requested: Kubernetes goes on converging without the ' +
+              'runner; once the API server is back, `npm run status` shows where it got',
+          ],
+        );
       }
     };
     const start = async (source: WatchSource): Promise<void> => {
@@ -154,14 +190,19 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
       // is reported as one that gets there later would be.
       for (const [key, o] of objects) {
         const old = before.get(key);
-        if (old === undefined || old.metadata.resourceVersion !== o.metadata.resourceVersion) opts.onChange?.(source.key, old ? 'MODIFIED' : 'ADDED', o, snapshot);
+        if (old === undefined || old.metadata.resourceVersion !== o.metadata.resourceVersion)
+          opts.onChange?.(source.key, old ? 'MODIFIED' : 'ADDED', o, snapshot);
       }
       for (const [key, o] of before) if (!objects.has(key)) opts.onChange?.(source.key, 'DELETED', o, snapshot);
       evaluate();
       if (settled) return;
       const watch = kube.watch(
         collectionPath(source.kind, source.namespace),
-        { labelSelector: source.labelSelector, fieldSelector: source.fieldSelector, resourceVersion: listed.resourceVersion },
+        {
+          labelSelector: source.labelSelector,
+          fieldSelector: source.fieldSelector,
+          resourceVersion: listed.resourceVersion,
+        },
         (type, obj) => {
           if (settled || type === 'BOOKMARK' || type === 'ERROR') return;
           obj.kind ??= source.kind;
@@ -180,7 +221,8 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
             const refusal = err;
             return finish(() => reject(refusal));
           }
-          if (err instanceof WatchSilentError) opts.onConnectionProblem?.(`${err.message}; listing again on a new connection`);
+          if (err instanceof WatchSilentError)
+            opts.onConnectionProblem?.(`${err.message}; listing again on a new connection`);
           start(source).catch((e: unknown) => finish(() => reject(e)));
         },
       );

@@ -21,7 +21,12 @@ const PROFILE = 'local-node';
 const CACHE = process.env.SANDSTORE_CACHE_DIR ?? join(homedir(), '.cache', 'sandstore-deploy');
 const CRANE = join(CACHE, 'crane-v0.20.2', 'bin', 'crane');
 const results = mkdtempSync(join(tmpdir(), 'baseline-e2e-'));
-const runDirs = () => (existsSync(join(results, PROFILE)) ? readdirSync(join(results, PROFILE)).sort().map((d) => join(results, PROFILE, d)) : []);
+const runDirs = () =>
+  existsSync(join(results, PROFILE))
+    ? readdirSync(join(results, PROFILE))
+        .sort()
+        .map((d) => join(results, PROFILE, d))
+    : [];
 const readRecord = (dir: string) => RunRecord.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -30,7 +35,11 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
  * tar: not by the command's code.
  */
 function fileInImage(image: string, path: string): string {
-  const r = spawnSync('bash', ['-o', 'pipefail', '-c', `"${CRANE}" --insecure export "${image}" - | tar -xO "${path.replace(/^\//, '')}"`], { maxBuffer: 256 * 2 ** 20 });
+  const r = spawnSync(
+    'bash',
+    ['-o', 'pipefail', '-c', `"${CRANE}" --insecure export "${image}" - | tar -xO "${path.replace(/^\//, '')}"`],
+    { maxBuffer: 256 * 2 ** 20 },
+  );
   if (r.status !== 0) throw new Error(`crane export ${image} | tar ${path} failed: ${r.stderr.toString()}`);
   return sha256(r.stdout);
 }
@@ -63,20 +72,26 @@ function descendants(pid: number): { pid: number; exe: string; sha256: string }[
 /** The TCP ports `pids` listen on, by `ss` (iproute2). */
 function listeningPorts(pids: readonly number[]): number[] {
   const out = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' }).stdout;
-  return out.split('\n').filter((l) => pids.some((p) => l.includes(`pid=${p},`))).map((l) => Number(/:(\d+)\s/.exec(l.split(/\s+/)[3] + ' ')?.[1]));
+  return out
+    .split('\n')
+    .filter((l) => pids.some((p) => l.includes(`pid=${p},`)))
+    .map((l) => Number(/:(\d+)\s/.exec(l.split(/\s+/)[3] + ' ')?.[1]));
 }
 
-const portFree = (port: number) => new Promise<boolean>((resolve) => {
-  const s = createServer();
-  s.once('error', () => resolve(false));
-  s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-});
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 
 let expected: { sandstore: string; etcd: string };
 let scratch: string;
 
 beforeAll(async () => {
-  const images = spawnSync('bash', [join(root, 'scripts', 'local-cluster', 'images.sh'), 'ensure'], { encoding: 'utf8' });
+  const images = spawnSync('bash', [join(root, 'scripts', 'local-cluster', 'images.sh'), 'ensure'], {
+    encoding: 'utf8',
+  });
   if (images.status !== 0) throw new Error(`images.sh ensure failed: ${images.stderr}`);
   expected = {
     sandstore: fileInImage('localhost:5000/sandstore-node:local-node-latest', '/usr/local/bin/sandstore'),
@@ -84,7 +99,9 @@ beforeAll(async () => {
   };
   await buildDriver({ source: sandstoreSource() });
 }, 900_000);
-beforeEach(() => { scratch = mkdtempSync(join(tmpdir(), 'baseline-tmp-')); });
+beforeEach(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'baseline-tmp-'));
+});
 afterEach(() => rmSync(scratch, { recursive: true, force: true }));
 afterAll(() => rmSync(results, { recursive: true, force: true }));
 
@@ -101,33 +118,50 @@ interface Observed {
 async function runBaseline(args: readonly string[], then?: (child: ChildProcess) => void) {
   const observed: Observed = { processes: [], ports: [] };
   let seen = false;
-  const r = await runCli(['benchmark', `--profile=${PROFILE}`, '--baseline=processes', `--source=${sandstoreSource()}`, `--results-dir=${results}`, '--timeout=120', ...args], {
-    // The data folder goes where the test can see that it is gone.
-    env: { TMPDIR: scratch },
-    onStdout: (text, child) => {
-      if (seen || !/ 1\/\d measure/.test(text)) return;
-      seen = true;
-      // The driver is a descendant too: it is no Sand Store.
-      observed.processes = descendants(child.pid!).filter((p) => !p.exe.endsWith('sandstore-bench'));
-      observed.ports = listeningPorts(observed.processes.map((p) => p.pid));
-      then?.(child);
+  const r = await runCli(
+    [
+      'benchmark',
+      `--profile=${PROFILE}`,
+      '--baseline=processes',
+      `--source=${sandstoreSource()}`,
+      `--results-dir=${results}`,
+      '--timeout=120',
+      ...args,
+    ],
+    {
+      // The data folder goes where the test can see that it is gone.
+      env: { TMPDIR: scratch },
+      onStdout: (text, child) => {
+        if (seen || !/ 1\/\d measure/.test(text)) return;
+        seen = true;
+        // The driver is a descendant too: it is no Sand Store.
+        observed.processes = descendants(child.pid!).filter((p) => !p.exe.endsWith('sandstore-bench'));
+        observed.ports = listeningPorts(observed.processes.map((p) => p.pid));
+        then?.(child);
+      },
     },
-  });
+  );
   return { r, observed };
 }
 
 async function expectNothingLeft(observed: Observed): Promise<void> {
   expect(observed.processes.filter((p) => existsSync(`/proc/${p.pid}`))).toEqual([]);
-  expect(await Promise.all(observed.ports.map(async (port) => [port, await portFree(port)]))).toEqual(observed.ports.map((port) => [port, true]));
+  expect(await Promise.all(observed.ports.map(async (port) => [port, await portFree(port)]))).toEqual(
+    observed.ports.map((port) => [port, true]),
+  );
   expect(readdirSync(scratch).filter((f) => f.startsWith('sandstore-baseline-'))).toEqual([]);
 }
 
-test('the baseline runs etcd and three nodes from the images\' own binaries, measures them, and leaves nothing behind', async () => {
+test("the baseline runs etcd and three nodes from the images' own binaries, measures them, and leaves nothing behind", async () => {
   const { r, observed } = await runBaseline(['--duration=2', '--warmup=1', '--concurrency=2']);
   expectExit(r, 0);
   // Seen in /proc while they ran: three Sand Store nodes and one etcd, each the very file inside its image.
   const bySha = (sha: string) => observed.processes.filter((p) => p.sha256 === sha);
-  expect({ sandstore: bySha(expected.sandstore).length, etcd: bySha(expected.etcd).length, all: observed.processes.length }).toEqual({ sandstore: 3, etcd: 1, all: 4 });
+  expect({
+    sandstore: bySha(expected.sandstore).length,
+    etcd: bySha(expected.etcd).length,
+    all: observed.processes.length,
+  }).toEqual({ sandstore: 3, etcd: 1, all: 4 });
   // Each listened: the nodes' gRPC ports and etcd's client, peer and metrics ports (one node's
   // metrics, :2112, may be there too).
   expect(observed.ports.length).toBeGreaterThanOrEqual(3 + 3);
@@ -138,10 +172,14 @@ test('the baseline runs etcd and three nodes from the images\' own binaries, mea
   expect(record.status).toBe('valid');
   expect(record.target?.kind).toBe('processes');
   expect(record.target?.binaries.map((b) => [b.program, b.pathInImage, b.sha256])).toEqual([
-    ['sandstore', '/usr/local/bin/sandstore', expected.sandstore], ['etcd', '/usr/local/bin/etcd', expected.etcd],
+    ['sandstore', '/usr/local/bin/sandstore', expected.sandstore],
+    ['etcd', '/usr/local/bin/etcd', expected.etcd],
   ]);
   expect(record.target?.processes.map((p) => [p.name, p.exeSha256])).toEqual([
-    ['etcd-0', expected.etcd], ['sandstore-0', expected.sandstore], ['sandstore-1', expected.sandstore], ['sandstore-2', expected.sandstore],
+    ['etcd-0', expected.etcd],
+    ['sandstore-0', expected.sandstore],
+    ['sandstore-1', expected.sandstore],
+    ['sandstore-2', expected.sandstore],
   ]);
   expect(record.target?.processes.map((p) => p.pid).sort()).toEqual(observed.processes.map((p) => p.pid).sort());
   expect(record.target?.leftovers).toEqual([]);
@@ -152,7 +190,9 @@ test('the baseline runs etcd and three nodes from the images\' own binaries, mea
 
 test('Ctrl-C during the baseline keeps what was measured, marks it interrupted, exits 130 and leaves nothing behind', async () => {
   const before = runDirs().length;
-  const { r, observed } = await runBaseline(['--duration=20', '--warmup=0', '--ops=stat,listdir'], (child) => setTimeout(() => child.kill('SIGINT'), 1500));
+  const { r, observed } = await runBaseline(['--duration=20', '--warmup=0', '--ops=stat,listdir'], (child) =>
+    setTimeout(() => child.kill('SIGINT'), 1500),
+  );
   expectExit(r, 130);
   expect(observed.processes).toHaveLength(4);
   await expectNothingLeft(observed);

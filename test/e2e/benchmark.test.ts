@@ -8,7 +8,16 @@ import { buildDriver } from '../../lib/benchmark/driver-build.js';
 import { DriverSummary, OPERATIONS, RunRecord } from '../../lib/benchmark/record.js';
 import { Component, componentSelector } from '../../lib/labels.js';
 import type { Pod } from '../../lib/runner/kube.js';
-import { CONTEXT, expectExit, kubeFor, nodeMountOf, projectWithVariant, root, runCli, sandstoreSource } from './harness.js';
+import {
+  CONTEXT,
+  expectExit,
+  kubeFor,
+  nodeMountOf,
+  projectWithVariant,
+  root,
+  runCli,
+  sandstoreSource,
+} from './harness.js';
 import { checkCsvAndHistograms } from './run-files.js';
 
 /**
@@ -25,8 +34,14 @@ const results = mkdtempSync(join(tmpdir(), 'benchmark-e2e-'));
 /** Short phases: the point is the record, not the numbers. */
 const SHORT = ['--duration=3', '--warmup=1', '--concurrency=2'];
 const source = `--source=${sandstoreSource()}`;
-const bench = (...args: string[]) => runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--timeout=240', ...args]);
-const runDirs = () => (existsSync(join(results, PROFILE)) ? readdirSync(join(results, PROFILE)).sort().map((d) => join(results, PROFILE, d)) : []);
+const bench = (...args: string[]) =>
+  runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--timeout=240', ...args]);
+const runDirs = () =>
+  existsSync(join(results, PROFILE))
+    ? readdirSync(join(results, PROFILE))
+        .sort()
+        .map((d) => join(results, PROFILE, d))
+    : [];
 const readRecord = (dir: string) => RunRecord.parse(JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')));
 const readSummary = (dir: string) => DriverSummary.parse(JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')));
 const recorded: string[] = [];
@@ -65,13 +80,24 @@ test('a second run is recorded beside the first, never over it', async () => {
 
 test('Ctrl-C during a run stops the driver, keeps what was measured, marks the run interrupted and exits 130', async () => {
   let sent = false;
-  const r = await runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--duration=20', '--warmup=0', '--ops=stat,listdir'], {
-    onStdout: (text, child) => {
-      if (sent || !/stat 1\/2 measure/.test(text)) return;
-      sent = true;
-      setTimeout(() => child.kill('SIGINT'), 1500);
+  const r = await runCli(
+    [
+      'benchmark',
+      `--profile=${PROFILE}`,
+      source,
+      `--results-dir=${results}`,
+      '--duration=20',
+      '--warmup=0',
+      '--ops=stat,listdir',
+    ],
+    {
+      onStdout: (text, child) => {
+        if (sent || !/stat 1\/2 measure/.test(text)) return;
+        sent = true;
+        setTimeout(() => child.kill('SIGINT'), 1500);
+      },
     },
-  });
+  );
   expectExit(r, 130);
   const dir = runDirs()[2];
   const record = readRecord(dir);
@@ -83,15 +109,28 @@ test('Ctrl-C during a run stops the driver, keeps what was measured, marks the r
   expect(summary.phases[0].measured_s).toBeLessThan(20);
 });
 
-test('a run during which the leader\'s pod is deleted is kept, marked invalid with the reason, and exits 1', async () => {
+test("a run during which the leader's pod is deleted is kept, marked invalid with the reason, and exits 1", async () => {
   let leader: string | undefined;
-  const r = await runCli(['benchmark', `--profile=${PROFILE}`, source, `--results-dir=${results}`, '--duration=8', '--warmup=1', '--concurrency=2', '--ops=stat,listdir', '--timeout=240'], {
-    onStdout: (text) => {
-      if (leader || !/stat 1\/2 measure/.test(text)) return;
-      leader = /gate: leader (sandstore-\d)/.exec(text)?.[1];
-      if (leader) void kube.delete('Pod', leader, NAMESPACE);
+  const r = await runCli(
+    [
+      'benchmark',
+      `--profile=${PROFILE}`,
+      source,
+      `--results-dir=${results}`,
+      '--duration=8',
+      '--warmup=1',
+      '--concurrency=2',
+      '--ops=stat,listdir',
+      '--timeout=240',
+    ],
+    {
+      onStdout: (text) => {
+        if (leader || !/stat 1\/2 measure/.test(text)) return;
+        leader = /gate: leader (sandstore-\d)/.exec(text)?.[1];
+        if (leader) void kube.delete('Pod', leader, NAMESPACE);
+      },
     },
-  });
+  );
   expect(leader).toBeDefined();
   expectExit(r, 1);
   expect(r.stderr).toContain('marked invalid');
@@ -116,7 +155,10 @@ test('--compare writes a Markdown table across the runs, the invalid one marked 
   expect(XMLValidator.validate(svg)).toBe(true);
   const root = (new XMLParser({ ignoreAttributes: false }).parse(svg) as { svg: Record<string, string> }).svg;
   const png = decodePng(readFileSync(join(out, 'chart.png')));
-  expect(png.width / png.height).toBeCloseTo(Number.parseFloat(root['@_width']) / Number.parseFloat(root['@_height']), 2);
+  expect(png.width / png.height).toBeCloseTo(
+    Number.parseFloat(root['@_width']) / Number.parseFloat(root['@_height']),
+    2,
+  );
 });
 
 test('with the profile destroyed, a benchmark says it is not deployed, exits 1 and records nothing', async () => {
@@ -132,10 +174,17 @@ test('with the profile destroyed, a benchmark says it is not deployed, exits 1 a
 test('a node port this machine cannot reach stops the run before it measures, naming the address, clientAccess and the node', async () => {
   // The pods advertised at 127.0.0.1, where nothing listens on the host (the node ports live in the
   // real node's network namespace, at its own address).
-  const work = projectWithVariant(PROFILE, 'unreachable-node', `namespace: 'sandstore-unreachable-node', storage: { ...base.storage, className: 'sandstore-unreachable-ssd' },
-  clientAccess: { nodePortBase: 30680, advertiseHost: '127.0.0.1' }`);
+  const work = projectWithVariant(
+    PROFILE,
+    'unreachable-node',
+    `namespace: 'sandstore-unreachable-node', storage: { ...base.storage, className: 'sandstore-unreachable-ssd' },
+  clientAccess: { nodePortBase: 30680, advertiseHost: '127.0.0.1' }`,
+  );
   try {
-    const r = await runCli(['benchmark', '--profile=unreachable-node', '--fresh', source, `--results-dir=${results}`, ...SHORT], { cwd: work });
+    const r = await runCli(
+      ['benchmark', '--profile=unreachable-node', '--fresh', source, `--results-dir=${results}`, ...SHORT],
+      { cwd: work },
+    );
     expectExit(r, 1);
     expect(r.stderr).toContain('node ports not reachable from this machine within 30s: ');
     // Leader first, whichever pod leads: each address is named with its pod and the refusal.
@@ -158,9 +207,17 @@ async function checkRecordAgainstCluster(dir: string): Promise<void> {
   expect(record.driver.options.seeds).toHaveLength(3);
   const hash = createHash('sha256');
   const dist = join(root, 'dist', PROFILE);
-  for (const name of readdirSync(dist).filter((n) => !n.startsWith('.')).sort()) hash.update(`${name}\0`).update(readFileSync(join(dist, name))).update('\0');
+  for (const name of readdirSync(dist)
+    .filter((n) => !n.startsWith('.'))
+    .sort())
+    hash
+      .update(`${name}\0`)
+      .update(readFileSync(join(dist, name)))
+      .update('\0');
   expect(record.profile.distDigest).toBe(`sha256:${hash.digest('hex')}`);
-  const pods = (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: componentSelector(PROFILE, Component.dataPlane) })).items;
+  const pods = (
+    await kube.list('Pod', { namespace: NAMESPACE, labelSelector: componentSelector(PROFILE, Component.dataPlane) })
+  ).items;
   for (const pod of pods) {
     const inRecord = record.cluster.pods.find((p) => p.name === pod.metadata.name);
     const ids = (pod.status?.containerStatuses ?? []).map((c) => [c.name, c.imageID]).sort();
@@ -170,7 +227,12 @@ async function checkRecordAgainstCluster(dir: string): Promise<void> {
   }
   const node = await kube.get('Node', pods[0]?.spec?.nodeName ?? '');
   const nodeInRecord = record.cluster.nodes.find((n) => n.name === node.metadata.name);
-  expect(nodeInRecord).toMatchObject({ kernelVersion: node.status?.nodeInfo?.kernelVersion, osImage: node.status?.nodeInfo?.osImage, cpu: node.status?.capacity?.cpu, memory: node.status?.capacity?.memory });
+  expect(nodeInRecord).toMatchObject({
+    kernelVersion: node.status?.nodeInfo?.kernelVersion,
+    osImage: node.status?.nodeInfo?.osImage,
+    cpu: node.status?.capacity?.cpu,
+    memory: node.status?.capacity?.memory,
+  });
   expect(record.sandstore.contentDigest).toMatch(/^sha256:[0-9a-f]{64}$/);
   expect(record.project.revision).toMatch(/^[0-9a-f]{40}$/);
   await checkServerSide(record, pods);
@@ -187,16 +249,25 @@ async function checkServerSide(record: RunRecord, pods: Pod[]): Promise<void> {
     const inRecord = record.server!.pods.find((p) => p.name === pod.metadata.name)!;
     expect(inRecord.unavailable).toEqual([]);
     const claim = pod.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName ?? '';
-    const pv = await kube.get('PersistentVolume', (await kube.get('PersistentVolumeClaim', claim, NAMESPACE)).spec?.volumeName ?? '');
+    const pv = await kube.get(
+      'PersistentVolume',
+      (await kube.get('PersistentVolumeClaim', claim, NAMESPACE)).spec?.volumeName ?? '',
+    );
     const [fsType, source] = nodeMountOf(pv.spec?.hostPath?.path ?? pv.spec?.local?.path ?? '');
-    expect({ pod: pod.metadata.name, fsType: inRecord.volume?.fsType, source: inRecord.volume?.source }).toEqual({ pod: pod.metadata.name, fsType, source: source.replace(/\[.*$/, '') });
+    expect({ pod: pod.metadata.name, fsType: inRecord.volume?.fsType, source: inRecord.volume?.source }).toEqual({
+      pod: pod.metadata.name,
+      fsType,
+      source: source.replace(/\[.*$/, ''),
+    });
     const limit = pod.spec?.containers.find((c) => c.name === 'sandstore')?.resources?.limits?.cpu ?? '';
     expect(inRecord.cpu?.limitCores).toBe(limit.endsWith('m') ? Number(limit.slice(0, -1)) / 1000 : Number(limit));
     expect(inRecord.cpu!.usageSeconds).toBeGreaterThan(0);
     expect(inRecord.cpu!.periods).toBeGreaterThan(0);
   }
   // The servers saw at least the calls the driver counted (the warm-up's too, so not fewer).
-  const creates = record.server!.components.find((c) => c.component === 'hyperconverged_server' && c.operation === 'handle_create');
+  const creates = record.server!.components.find(
+    (c) => c.component === 'hyperconverged_server' && c.operation === 'handle_create',
+  );
   const driverCreates = readSummary(join(results, record.id)).phases.find((p) => p.operation === 'create')!.ok_ops;
   expect(creates?.calls).toBeGreaterThanOrEqual(driverCreates);
 }

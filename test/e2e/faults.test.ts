@@ -18,9 +18,21 @@ import { clusterEnv, CONTEXT, expectExit, kubeFor, root, runCli } from './harnes
 const NAME = `${CONTEXT}-faults`;
 const PROFILE = 'local';
 const NAMESPACE = 'sandstore-local';
-const up = () => execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', NAME, '--no-node'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+const up = () =>
+  execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', NAME, '--no-node'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 const cli = (args: string[], opts: Parameters<typeof runCli>[1] = {}) =>
-  runCli([...args, `--profile=${PROFILE}`, `--context=${NAME}`, ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=90'])], opts);
+  runCli(
+    [
+      ...args,
+      `--profile=${PROFILE}`,
+      `--context=${NAME}`,
+      ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=90']),
+    ],
+    opts,
+  );
 
 /** Kills the cluster's API server process (SIGKILL: no goodbye to open connections). */
 function killApiServer(): void {
@@ -35,9 +47,24 @@ function killApiServer(): void {
  */
 async function profileObjects(): Promise<string[]> {
   const kube = kubeFor(NAME);
-  const kinds = ['Namespace', 'StorageClass', 'StatefulSet', 'Job', 'Pod', 'PersistentVolumeClaim', 'Service', 'ConfigMap', 'NetworkPolicy', 'PodDisruptionBudget'];
+  const kinds = [
+    'Namespace',
+    'StorageClass',
+    'StatefulSet',
+    'Job',
+    'Pod',
+    'PersistentVolumeClaim',
+    'Service',
+    'ConfigMap',
+    'NetworkPolicy',
+    'PodDisruptionBudget',
+  ];
   const lists = await Promise.all(kinds.map((kind) => kube.list(kind, { labelSelector: profileSelector(PROFILE) })));
-  return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}${o.metadata.deletionTimestamp ? ' (terminating)' : ''}`)).sort();
+  return lists
+    .flatMap((l) =>
+      l.items.map((o) => `${o.kind}/${o.metadata.name}${o.metadata.deletionTimestamp ? ' (terminating)' : ''}`),
+    )
+    .sort();
 }
 
 /**
@@ -48,30 +75,49 @@ async function profileObjects(): Promise<string[]> {
 async function expectConverged(opts: { updated?: boolean } = {}): Promise<void> {
   const objects = await profileObjects();
   expect(objects.filter((o) => o.endsWith('(terminating)'))).toEqual([]);
-  expect(objects.filter((o) => o.startsWith('Pod/')).sort()).toEqual(['Pod/etcd-0', 'Pod/sandstore-0', 'Pod/sandstore-1', 'Pod/sandstore-2', expect.stringMatching(/^Pod\/sandstore-membership-bootstrap-/)]);
-  expect(objects.filter((o) => o.startsWith('PersistentVolumeClaim/'))).toEqual(['PersistentVolumeClaim/data-etcd-0', 'PersistentVolumeClaim/data-sandstore-0', 'PersistentVolumeClaim/data-sandstore-1', 'PersistentVolumeClaim/data-sandstore-2']);
+  expect(objects.filter((o) => o.startsWith('Pod/')).sort()).toEqual([
+    'Pod/etcd-0',
+    'Pod/sandstore-0',
+    'Pod/sandstore-1',
+    'Pod/sandstore-2',
+    expect.stringMatching(/^Pod\/sandstore-membership-bootstrap-/),
+  ]);
+  expect(objects.filter((o) => o.startsWith('PersistentVolumeClaim/'))).toEqual([
+    'PersistentVolumeClaim/data-etcd-0',
+    'PersistentVolumeClaim/data-sandstore-0',
+    'PersistentVolumeClaim/data-sandstore-1',
+    'PersistentVolumeClaim/data-sandstore-2',
+  ]);
   const status = await cli(['status']);
   expectExit(status, 0);
   expect(status.stdout).toMatch(/StatefulSet sandstore: 3\/3 ready, 3 updated, rolled out/);
   if (opts.updated) return;
   const diff = await cli(['diff']);
-  expect({ code: diff.code, stdout: diff.stdout }).toMatchObject({ code: 0, stdout: expect.stringContaining('no differences') });
+  expect({ code: diff.code, stdout: diff.stdout }).toMatchObject({
+    code: 0,
+    stdout: expect.stringContaining('no differences'),
+  });
 }
 
 /** After a converged destroy: nothing of the profile, and no volume of its claims. */
 async function expectGone(): Promise<void> {
   expect((await profileObjects()).filter((o) => !o.startsWith('Namespace/'))).toEqual([]);
-  const volumes = (await kubeFor(NAME).list('PersistentVolume')).items.filter((pv) => pv.spec?.claimRef?.namespace === NAMESPACE);
+  const volumes = (await kubeFor(NAME).list('PersistentVolume')).items.filter(
+    (pv) => pv.spec?.claimRef?.namespace === NAMESPACE,
+  );
   expect(volumes.map((pv) => pv.metadata.name)).toEqual([]);
 }
 
 beforeAll(() => up());
 afterAll(() => {
-  execFileSync('bash', ['scripts/local-cluster/down.sh', '--name', NAME], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  execFileSync('bash', ['scripts/local-cluster/down.sh', '--name', NAME], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 });
 
-describe('the API server stops in the middle of a deploy\'s wait', () => {
-  test('restarted within the runner\'s patience, the wait carries on and the deploy completes', async () => {
+describe("the API server stops in the middle of a deploy's wait", () => {
+  test("restarted within the runner's patience, the wait carries on and the deploy completes", async () => {
     let killed = false;
     const deploying = cli(['deploy'], {
       onStdout: (out) => {
@@ -86,8 +132,12 @@ describe('the API server stops in the middle of a deploy\'s wait', () => {
     const r = await deploying;
     expect(killed).toBe(true);
     expectExit(r, 0);
-    expect(r.stderr).toMatch(/! api server: no answer while waiting for StatefulSet etcd to roll out \(.*\); asking again for up to 30s/);
-    expect(r.stderr).toMatch(/! api server: the API server answers again after [\d.]+s; still waiting for StatefulSet etcd to roll out/);
+    expect(r.stderr).toMatch(
+      /! api server: no answer while waiting for StatefulSet etcd to roll out \(.*\); asking again for up to 30s/,
+    );
+    expect(r.stderr).toMatch(
+      /! api server: the API server answers again after [\d.]+s; still waiting for StatefulSet etcd to roll out/,
+    );
     await expectConverged();
   });
 
@@ -103,9 +153,13 @@ describe('the API server stops in the middle of a deploy\'s wait', () => {
     });
     expect(killed).toBe(true);
     expectExit(r, 1);
-    expect(r.stderr).toMatch(/^error: lost the API server while waiting for StatefulSet sandstore to roll out: .*; it did not answer again within 30s$/m);
+    expect(r.stderr).toMatch(
+      /^error: lost the API server while waiting for StatefulSet sandstore to roll out: .*; it did not answer again within 30s$/m,
+    );
     expect(r.stderr).toContain('once the API server is back, `npm run status` shows where it got');
-    expect(r.stderr).toContain('Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy` starts over from a clean slate');
+    expect(r.stderr).toContain(
+      'Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy` starts over from a clean slate',
+    );
     expect(r.stderr).not.toMatch(/^\s+at /m);
 
     up();
@@ -118,21 +172,25 @@ describe('the API server stops in the middle of a deploy\'s wait', () => {
 
 describe('Ctrl-C in each phase; the next run converges and nothing is orphaned', () => {
   /** Runs `args`, Ctrl-C the moment a line matching `when` appears; returns the result. */
-  const interruptAt = (args: string[], when: RegExp) => cli(args, {
-    onStdout: (out, child) => {
-      if (when.test(out) && !child.killed) child.kill('SIGINT');
-    },
-  });
+  const interruptAt = (args: string[], when: RegExp) =>
+    cli(args, {
+      onStdout: (out, child) => {
+        if (when.test(out) && !child.killed) child.kill('SIGINT');
+      },
+    });
 
   // Each deploy phase's line is printed once its objects are applied, while the runner waits for
   // them (or goes on to the next phase's apply).
-  test.each(['destroy', 'base', 'control-plane', 'bootstrap', 'data-plane'])('deploy, interrupted in phase %s', async (phase) => {
-    const r = await interruptAt(['deploy'], new RegExp(`\\] ${phase}: `));
-    expectExit(r, 130);
-    expect(r.stderr).toMatch(/interrupted while|Deploy stopped in phase/);
-    expectExit(await cli(['deploy']), 0);
-    await expectConverged();
-  });
+  test.each(['destroy', 'base', 'control-plane', 'bootstrap', 'data-plane'])(
+    'deploy, interrupted in phase %s',
+    async (phase) => {
+      const r = await interruptAt(['deploy'], new RegExp(`\\] ${phase}: `));
+      expectExit(r, 130);
+      expect(r.stderr).toMatch(/interrupted while|Deploy stopped in phase/);
+      expectExit(await cli(['deploy']), 0);
+      await expectConverged();
+    },
+  );
 
   test('update, interrupted while the controller rolls the pods', async () => {
     const r = await interruptAt(['update'], /update: applied/);
@@ -159,9 +217,18 @@ test('a claim that appears after destroy listed the profile (a controller catchi
       // controller that resynced after an API server restart created two claims just then).
       if (!created && /destroy: deleting \d+ objects/.test(out)) {
         created = kubeFor(NAME).create({
-          apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-          metadata: { name: 'data-late', namespace: NAMESPACE, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: PROFILE } },
-          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'sandstore-local-ssd-local' },
+          apiVersion: 'v1',
+          kind: 'PersistentVolumeClaim',
+          metadata: {
+            name: 'data-late',
+            namespace: NAMESPACE,
+            labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: PROFILE },
+          },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            resources: { requests: { storage: '1Gi' } },
+            storageClassName: 'sandstore-local-ssd-local',
+          },
         });
       }
     },
@@ -196,7 +263,10 @@ describe('a watch that stays open but goes silent', () => {
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
   });
   afterAll(() => {
-    for (const [a, b] of pairs) { a.destroy(); b.destroy(); }
+    for (const [a, b] of pairs) {
+      a.destroy();
+      b.destroy();
+    }
     proxy.close();
   });
 
@@ -225,23 +295,38 @@ describe('a watch that stays open but goes silent', () => {
         // The rollout's first progress line: its list is done and its watches are being opened.
         if (!frozen && /sandstore: .*updated/.test(out)) {
           frozen = true;
-          for (const [client, upstream] of pairs) { client.unpipe(upstream); upstream.unpipe(client); client.pause(); upstream.pause(); }
+          for (const [client, upstream] of pairs) {
+            client.unpipe(upstream);
+            upstream.unpipe(client);
+            client.pause();
+            upstream.pause();
+          }
         }
       },
     });
     expect(frozen).toBe(true);
     expectExit(r, 0);
-    expect(r.stderr).toMatch(/! api server: the watch of \S+ stayed silent for 5s \(asked to end after 4s\); listing again on a new connection/);
+    expect(r.stderr).toMatch(
+      /! api server: the watch of \S+ stayed silent for 5s \(asked to end after 4s\); listing again on a new connection/,
+    );
     expect(connectionsAfterFreeze).toBeGreaterThan(0);
     // Within a bounded time: the runner's own clock ([elapsed] on each line) from the progress line
     // that froze the connections to the line that found the watch dead: at most 5 s of silence
     // (less if the watch was already quiet before the freeze), plus slack.
-    const elapsedAt = (text: string, line: RegExp) => Number(new RegExp(`\\[\\s*([\\d.]+)s\\][^\\n]*${line.source}`).exec(text)?.[1]);
+    const elapsedAt = (text: string, line: RegExp) =>
+      Number(new RegExp(`\\[\\s*([\\d.]+)s\\][^\\n]*${line.source}`).exec(text)?.[1]);
     const detectedAfter = elapsedAt(r.stderr, /stayed silent/) - elapsedAt(r.stdout, /sandstore: .*updated/);
     expect(detectedAfter).toBeGreaterThan(0);
     expect(detectedAfter).toBeLessThan(8);
-    const pods = (await kubeFor(NAME).list('Pod', { namespace: NAMESPACE, labelSelector: `${profileSelector(PROFILE)},${LabelKeys.component}=data-plane` })).items;
-    expect(pods.map((p) => p.spec?.containers[0].image)).toEqual(Array(3).fill('sandstore.test/sandstore-node:slow-ready'));
+    const pods = (
+      await kubeFor(NAME).list('Pod', {
+        namespace: NAMESPACE,
+        labelSelector: `${profileSelector(PROFILE)},${LabelKeys.component}=data-plane`,
+      })
+    ).items;
+    expect(pods.map((p) => p.spec?.containers[0].image)).toEqual(
+      Array(3).fill('sandstore.test/sandstore-node:slow-ready'),
+    );
     expectExit(await cli(['destroy']), 0);
     await expectGone();
   });

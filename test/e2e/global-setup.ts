@@ -37,7 +37,10 @@ function withKubectl(name: string, script: string, args: readonly string[] = [])
 source scripts/local-cluster/lib.sh
 kc() { "$KUBE_BIN_DIR/kubectl" --context "$0" --request-timeout=10s "$@"; }
 `;
-  return execFileSync('bash', ['-c', prelude + script, name, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return execFileSync('bash', ['-c', prelude + script, name, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
 }
 
 /** The cluster is up: its API server answers on its context. */
@@ -52,24 +55,36 @@ function clusterAnswers(name: string): boolean {
 
 /** The Sand Store namespaces, StorageClasses and locks on the cluster, as `kind/name` lines. */
 const sandstoreObjects = (name: string) =>
-  withKubectl(name, 'kc get namespace,storageclass -l "$1" -o name; kc get lease -n default -l "$1" -o name', [SELECTOR]).split('\n').filter(Boolean);
+  withKubectl(name, 'kc get namespace,storageclass -l "$1" -o name; kc get lease -n default -l "$1" -o name', [
+    SELECTOR,
+  ])
+    .split('\n')
+    .filter(Boolean);
 
 /**
  * Refuses (throws, having changed nothing) when the cluster holds Sand Store and is not marked as
  * the suite's; marks an empty one as the suite's.
  */
 export function refuseForeignDeployments(name: string): void {
-  const marked = withKubectl(name, 'kc get configmap -n "$1" "$2" -o name --ignore-not-found', [SUITE_MARK.namespace, SUITE_MARK.configMap]).trim();
+  const marked = withKubectl(name, 'kc get configmap -n "$1" "$2" -o name --ignore-not-found', [
+    SUITE_MARK.namespace,
+    SUITE_MARK.configMap,
+  ]).trim();
   if (marked !== '') return;
   const objects = sandstoreObjects(name);
   if (objects.length > 0) {
-    throw new Error(`the e2e suite's cluster ${name} holds Sand Store that the suite did not deploy (${objects.join(', ')}), ` +
-      'so the suite will not start there: it would delete them. npm test runs on its own cluster, sandstore-test, unless ' +
-      `SANDSTORE_E2E_CLUSTER names another; unset it, or name a cluster of the suite's, or destroy what ${name} runs first ` +
-      `(npm run destroy -- --profile=<name> --context=${name}).`);
+    throw new Error(
+      `the e2e suite's cluster ${name} holds Sand Store that the suite did not deploy (${objects.join(', ')}), ` +
+        'so the suite will not start there: it would delete them. npm test runs on its own cluster, sandstore-test, unless ' +
+        `SANDSTORE_E2E_CLUSTER names another; unset it, or name a cluster of the suite's, or destroy what ${name} runs first ` +
+        `(npm run destroy -- --profile=<name> --context=${name}).`,
+    );
   }
-  withKubectl(name, 'kc create configmap -n "$1" "$2" --from-literal=purpose="the sandstore-deploy e2e suite\'s cluster: its set-up removes Sand Store left here" >/dev/null',
-    [SUITE_MARK.namespace, SUITE_MARK.configMap]);
+  withKubectl(
+    name,
+    'kc create configmap -n "$1" "$2" --from-literal=purpose="the sandstore-deploy e2e suite\'s cluster: its set-up removes Sand Store left here" >/dev/null',
+    [SUITE_MARK.namespace, SUITE_MARK.configMap],
+  );
 }
 
 /** Deletes every Sand Store namespace, StorageClass and lock on the (suite's) cluster; waits until they are gone. */
@@ -77,6 +92,10 @@ export function removeLeftovers(name: string): void {
   const left = sandstoreObjects(name);
   if (left.length === 0) return;
   process.stderr.write(`[e2e] removing what an earlier run left on ${name}: ${left.join(' ')}\n`);
-  withKubectl(name, `kc delete namespace,storageclass -l "$1" --wait=true --timeout=180s >&2
-kc delete lease -n default -l "$1" >&2`, [SELECTOR]);
+  withKubectl(
+    name,
+    `kc delete namespace,storageclass -l "$1" --wait=true --timeout=180s >&2
+kc delete lease -n default -l "$1" >&2`,
+    [SELECTOR],
+  );
 }

@@ -26,7 +26,16 @@ export interface CliResult {
  * through KUBE_CONTEXT, as a user points a profile at another cluster, whatever context the profile
  * pins; a test of that choice itself sets KUBE_CONTEXT in `opts.env` (undefined: not set).
  */
-export function runCli(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; onSpawn?: (child: ReturnType<typeof spawn>) => void; onStdout?: (text: string, child: ReturnType<typeof spawn>) => void; interruptAfterMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    onSpawn?: (child: ReturnType<typeof spawn>) => void;
+    onStdout?: (text: string, child: ReturnType<typeof spawn>) => void;
+    interruptAfterMs?: number;
+  } = {},
+): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn('node', ['scripts/run-ts.mjs', 'lib/runner/cli.ts', ...args], {
       cwd: opts.cwd ?? root,
@@ -73,10 +82,13 @@ export function kubeFor(context = CONTEXT): Kube {
  */
 export function projectWithVariant(base: string, name: string, overrides: string): string {
   const work = projectCopy();
-  writeFileSync(join(work, 'profiles', `${name}.ts`), `import { defineProfile } from '../lib/profile.js';
+  writeFileSync(
+    join(work, 'profiles', `${name}.ts`),
+    `import { defineProfile } from '../lib/profile.js';
 import base from './${base}.js';
 export default defineProfile({ ...base, name: '${name}', ${overrides} });
-`);
+`,
+  );
   synthIn(work, name);
   return work;
 }
@@ -98,7 +110,12 @@ export function clusterEnv(name = CONTEXT): Record<string, string> {
   const file = join(stateRoot, 'clusters', name, 'cluster.env');
   const out = spawnSync('bash', ['-c', 'set -a; source "$0"; env -0', file], { encoding: 'utf8' });
   if (out.status !== 0) throw new Error(`cannot read ${file}: ${out.stderr}`);
-  return Object.fromEntries(out.stdout.split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  return Object.fromEntries(
+    out.stdout
+      .split('\0')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 }
 
 /** The real node's kubelet process (up.sh's pid file): it runs in the node's mount namespace. */
@@ -114,13 +131,17 @@ export const onNode = (path: string, context = CONTEXT) => `/proc/${nodePid(cont
 
 /** findmnt run in the real node's mount namespace: what the node sees mounted. */
 const findmntOnNode = (args: readonly string[], context: string) =>
-  execFileSync('nsenter', [`--mount=${clusterEnv(context).NODE_MNTNS_PATH}`, 'findmnt', '-n', ...args], { encoding: 'utf8' }).trim();
+  execFileSync('nsenter', [`--mount=${clusterEnv(context).NODE_MNTNS_PATH}`, 'findmnt', '-n', ...args], {
+    encoding: 'utf8',
+  }).trim();
 
 /** The file system type and source of the mount at `path` in the node's mount namespace. */
-export const nodeMountAt = (path: string, context = CONTEXT) => findmntOnNode(['-o', 'FSTYPE,SOURCE', '--mountpoint', path], context).split(/\s+/);
+export const nodeMountAt = (path: string, context = CONTEXT) =>
+  findmntOnNode(['-o', 'FSTYPE,SOURCE', '--mountpoint', path], context).split(/\s+/);
 
 /** The type and source of the file system that holds `path` (findmnt walks up to its mount), as the node sees it. */
-export const nodeMountOf = (path: string, context = CONTEXT) => findmntOnNode(['-o', 'FSTYPE,SOURCE', '--target', path], context).split(/\s+/);
+export const nodeMountOf = (path: string, context = CONTEXT) =>
+  findmntOnNode(['-o', 'FSTYPE,SOURCE', '--target', path], context).split(/\s+/);
 
 /** The type of the file system that holds `path`, as the node sees it. */
 export const nodeFsType = (path: string, context = CONTEXT) => nodeMountOf(path, context)[0];
@@ -131,7 +152,8 @@ export const nodeFsType = (path: string, context = CONTEXT) => nodeMountOf(path,
  */
 export function sandstoreSource(): string {
   const candidates = process.env.SANDSTORE_SOURCE ? [process.env.SANDSTORE_SOURCE] : [];
-  for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir)) candidates.push(join(dir, 'shared', 'sandstore'));
+  for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir))
+    candidates.push(join(dir, 'shared', 'sandstore'));
   candidates.push('/work/shared/sandstore');
   const found = candidates.find((d) => existsSync(join(d, 'go.mod')));
   if (!found) throw new Error(`Sand Store's source not found (tried ${candidates.join(', ')}); set SANDSTORE_SOURCE`);
@@ -146,9 +168,34 @@ export function buildSandstoreFiles(): string {
   const out = mkdtempSync(join(tmpdir(), 'sandstore-files-'));
   const source = sandstoreSource();
   const overlay = join(out, 'overlay.json');
-  writeFileSync(overlay, JSON.stringify({ Replace: { [join(source, 'clients', 'sandstore_deploy_files', 'main.go')]: join(root, 'test', 'e2e', 'sandstore-files', 'main.go') } }));
-  const r = spawnSync('go', ['build', '-buildvcs=false', '-trimpath', '-overlay', overlay, '-o', join(out, 'sandstore-files'), './clients/sandstore_deploy_files'],
-    { cwd: source, encoding: 'utf8', env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' } });
+  writeFileSync(
+    overlay,
+    JSON.stringify({
+      Replace: {
+        [join(source, 'clients', 'sandstore_deploy_files', 'main.go')]: join(
+          root,
+          'test',
+          'e2e',
+          'sandstore-files',
+          'main.go',
+        ),
+      },
+    }),
+  );
+  const r = spawnSync(
+    'go',
+    [
+      'build',
+      '-buildvcs=false',
+      '-trimpath',
+      '-overlay',
+      overlay,
+      '-o',
+      join(out, 'sandstore-files'),
+      './clients/sandstore_deploy_files',
+    ],
+    { cwd: source, encoding: 'utf8', env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' } },
+  );
   if (r.status !== 0) throw new Error(`building sandstore-files failed: ${r.stderr}`);
   return join(out, 'sandstore-files');
 }

@@ -15,16 +15,32 @@ const cli = (...args: string[]) => runCli([...args, `--profile=${PROFILE}`, `--c
 const lease = () => kube.find('Lease', lockName(PROFILE), LOCK_NAMESPACE);
 const profileObjects = async () => {
   const selector = profileSelector(PROFILE);
-  const lists = await Promise.all(['StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'ConfigMap'].map((kind) => kube.list(kind, { labelSelector: selector })));
-  return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)).sort();
+  const lists = await Promise.all(
+    ['StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'ConfigMap'].map((kind) =>
+      kube.list(kind, { labelSelector: selector }),
+    ),
+  );
+  return lists
+    .flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`))
+    .sort();
 };
 /** A Lease as another runner (on another machine) would hold it, renewed `ageSeconds` ago. */
 const foreignLease = (ageSeconds: number): Lease => {
   const at = microTime(Date.now() - ageSeconds * 1000);
   return {
-    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-    metadata: { name: lockName(PROFILE), namespace: LOCK_NAMESPACE, annotations: { 'sandstore.io/lock-command': 'update' } },
-    spec: { holderIdentity: 'alice@laptop-2 (pid 4242)', leaseDurationSeconds: LEASE_SECONDS, acquireTime: at, renewTime: at },
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: lockName(PROFILE),
+      namespace: LOCK_NAMESPACE,
+      annotations: { 'sandstore.io/lock-command': 'update' },
+    },
+    spec: {
+      holderIdentity: 'alice@laptop-2 (pid 4242)',
+      leaseDurationSeconds: LEASE_SECONDS,
+      acquireTime: at,
+      renewTime: at,
+    },
   };
 };
 
@@ -57,7 +73,9 @@ test('a second runner while one is deploying is refused, naming who holds the pr
   expect(holder?.spec?.holderIdentity).toMatch(/^[^@]+@[^ ]+ \(pid \d+\)$/);
   expect({ code: r2.code, stderr: r2.stderr }).toMatchObject({
     code: 1,
-    stderr: expect.stringContaining(`is being changed by another runner: ${holder?.spec?.holderIdentity} runs \`deploy\` since ${holder?.spec?.acquireTime}; nothing was changed`),
+    stderr: expect.stringContaining(
+      `is being changed by another runner: ${holder?.spec?.holderIdentity} runs \`deploy\` since ${holder?.spec?.acquireTime}; nothing was changed`,
+    ),
   });
   expect(r2.stderr).toContain('--break-lock');
   expect(r2.stdout).not.toMatch(/update: applied/);
@@ -69,7 +87,11 @@ test('a live lock of another machine refuses every command that changes the clus
   for (const command of ['deploy', 'update', 'resume', 'destroy', 'smoke']) {
     const r = await cli(command);
     expect({ command, code: r.code, stderr: r.stderr }).toMatchObject({
-      command, code: 1, stderr: expect.stringContaining('is being changed by another runner: alice@laptop-2 (pid 4242) runs `update` since'),
+      command,
+      code: 1,
+      stderr: expect.stringContaining(
+        'is being changed by another runner: alice@laptop-2 (pid 4242) runs `update` since',
+      ),
     });
   }
   expect(await profileObjects()).toEqual(before);
@@ -82,13 +104,17 @@ test('a lock whose runner is gone expires and is taken over; --break-lock takes 
   await kube.create(foreignLease(LEASE_SECONDS + 5));
   const expired = await cli('update');
   expectExit(expired, 0);
-  expect(expired.output).toMatch(/took over the lock of alice@laptop-2 \(pid 4242\) \(update, last renewed .*\): it had expired/);
+  expect(expired.output).toMatch(
+    /took over the lock of alice@laptop-2 \(pid 4242\) \(update, last renewed .*\): it had expired/,
+  );
   expect(await lease()).toBeUndefined();
 
   await kube.create(foreignLease(1));
   const broken = await cli('update', '--break-lock');
   expectExit(broken, 0);
-  expect(broken.output).toMatch(/broke the lock of alice@laptop-2 \(pid 4242\) \(update, since .*\) as asked \(--break-lock\)/);
+  expect(broken.output).toMatch(
+    /broke the lock of alice@laptop-2 \(pid 4242\) \(update, since .*\) as asked \(--break-lock\)/,
+  );
   expect(await lease()).toBeUndefined();
 });
 
@@ -115,22 +141,39 @@ describe('another profile live on the cluster', () => {
   let work: string;
   const OTHER = 'other';
   const otherObjects = async () => {
-    const lists = await Promise.all(['Namespace', 'StorageClass', 'StatefulSet', 'Pod', 'PersistentVolumeClaim', 'Service', 'ConfigMap', 'Job', 'Lease']
-      .map((kind) => kube.list(kind, { labelSelector: profileSelector(OTHER) })));
+    const lists = await Promise.all(
+      [
+        'Namespace',
+        'StorageClass',
+        'StatefulSet',
+        'Pod',
+        'PersistentVolumeClaim',
+        'Service',
+        'ConfigMap',
+        'Job',
+        'Lease',
+      ].map((kind) => kube.list(kind, { labelSelector: profileSelector(OTHER) })),
+    );
     return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}`));
   };
   /** local's volumes, with their versions: a refused deploy must not have touched the data. */
   const localVolumes = async () => {
     const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items;
     expect(claims.length).toBeGreaterThan(0);
-    return Promise.all(claims.map(async (c) => {
-      const pv = await kube.get('PersistentVolume', c.spec?.volumeName ?? '');
-      return `${pv.metadata.name}@${pv.metadata.uid}/${pv.metadata.resourceVersion} ${pv.status?.phase}`;
-    }));
+    return Promise.all(
+      claims.map(async (c) => {
+        const pv = await kube.get('PersistentVolume', c.spec?.volumeName ?? '');
+        return `${pv.metadata.name}@${pv.metadata.uid}/${pv.metadata.resourceVersion} ${pv.status?.phase}`;
+      }),
+    );
   };
 
   beforeAll(() => {
-    work = projectWithVariant('local', OTHER, `namespace: 'sandstore-other', storage: { ...base.storage, className: 'sandstore-local-ssd-other' }, clientAccess: { nodePortBase: 30580 }`);
+    work = projectWithVariant(
+      'local',
+      OTHER,
+      `namespace: 'sandstore-other', storage: { ...base.storage, className: 'sandstore-local-ssd-other' }, clientAccess: { nodePortBase: 30580 }`,
+    );
   });
 
   test('a deploy while another profile is live is refused, naming it and the command that removes it; neither profile changes', async () => {
@@ -142,7 +185,9 @@ describe('another profile live on the cluster', () => {
       code: 1,
       stderr: expect.stringContaining(`${CONTEXT} already runs Sand Store profile ${PROFILE}; one profile at a time`),
     });
-    expect(r.stderr).toMatch(/profile local: 2 StatefulSet, .*\d+ Pod, 4 PersistentVolumeClaim in namespace sandstore-local\n/);
+    expect(r.stderr).toMatch(
+      /profile local: 2 StatefulSet, .*\d+ Pod, 4 PersistentVolumeClaim in namespace sandstore-local\n/,
+    );
     expect(r.stderr).toContain(`npm run destroy -- --profile=${PROFILE} --context=${CONTEXT}`);
     expect(r.stderr).not.toMatch(/^\s+at /m);
     expect(r.stdout).not.toMatch(/destroy: |base: /);
@@ -152,19 +197,35 @@ describe('another profile live on the cluster', () => {
     expect(await kube.find('Lease', lockName(OTHER), LOCK_NAMESPACE)).toBeUndefined();
   });
 
-  test('a runner holding another profile\'s lock also refuses a deploy: it may be creating that profile\'s objects', async () => {
+  test("a runner holding another profile's lock also refuses a deploy: it may be creating that profile's objects", async () => {
     const at = microTime();
     await kube.create({
-      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-      metadata: { name: lockName('ghost'), namespace: LOCK_NAMESPACE, labels: { 'app.kubernetes.io/managed-by': 'sandstore-deploy', 'sandstore.io/profile': 'ghost' }, annotations: { 'sandstore.io/lock-command': 'deploy' } },
-      spec: { holderIdentity: 'bob@laptop-3 (pid 99)', leaseDurationSeconds: LEASE_SECONDS, acquireTime: at, renewTime: at },
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: {
+        name: lockName('ghost'),
+        namespace: LOCK_NAMESPACE,
+        labels: { 'app.kubernetes.io/managed-by': 'sandstore-deploy', 'sandstore.io/profile': 'ghost' },
+        annotations: { 'sandstore.io/lock-command': 'deploy' },
+      },
+      spec: {
+        holderIdentity: 'bob@laptop-3 (pid 99)',
+        leaseDurationSeconds: LEASE_SECONDS,
+        acquireTime: at,
+        renewTime: at,
+      },
     });
     try {
       const r = await runCli(['deploy', `--profile=${OTHER}`, `--context=${CONTEXT}`, '--timeout=120'], { cwd: work });
-      expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining('already runs Sand Store profile ghost, local;') });
+      expect({ code: r.code, stderr: r.stderr }).toMatchObject({
+        code: 1,
+        stderr: expect.stringContaining('already runs Sand Store profile ghost, local;'),
+      });
       expect(r.stderr).toContain(`profile ghost: its runner bob@laptop-3 (pid 99) runs \`deploy\` since ${at}`);
       // No profiles/ghost.ts here: the way out is kubectl, on the context acted on.
-      expect(r.stderr).toContain(`kubectl --context ${CONTEXT} delete statefulset,job,pod,pvc --all-namespaces -l sandstore.io/profile=ghost`);
+      expect(r.stderr).toContain(
+        `kubectl --context ${CONTEXT} delete statefulset,job,pod,pvc --all-namespaces -l sandstore.io/profile=ghost`,
+      );
       expect(await otherObjects()).toEqual([]);
     } finally {
       await kube.delete('Lease', lockName('ghost'), LOCK_NAMESPACE);

@@ -24,7 +24,9 @@ describe.each(listProfiles())('profile %s on the local control plane', (name) =>
     for (const m of manifests.filter((o) => o.kind !== 'Namespace')) {
       await expect(kube.apply(m, { dryRun: true })).resolves.toMatchObject({ metadata: { name: m.metadata.name } });
     }
-    expect((await kube.get('Namespace', profile.namespace)).metadata.labels).toMatchObject({ 'pod-security.kubernetes.io/enforce': 'restricted' });
+    expect((await kube.get('Namespace', profile.namespace)).metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+    });
 
     const deployed = await runCli(['deploy', `--profile=${name}`, `--context=${CONTEXT}`, '--timeout=180']);
     expectExit(deployed, 0);
@@ -32,16 +34,20 @@ describe.each(listProfiles())('profile %s on the local control plane', (name) =>
 
     const selector = profileSelector(name);
     const pods = (await kube.list('Pod', { namespace: profile.namespace, labelSelector: selector })).items;
-    const running = pods.filter((p) => ['control-plane', 'data-plane'].includes(p.metadata.labels![LabelKeys.component]));
+    const running = pods.filter((p) =>
+      ['control-plane', 'data-plane'].includes(p.metadata.labels![LabelKeys.component]),
+    );
     expect(running).toHaveLength(profile.raft.replicas + profile.etcd.replicas);
     for (const p of running) {
       expect({ pod: p.metadata.name, ready: podReady(p) }).toEqual({ pod: p.metadata.name, ready: true });
       const node = await kube.get('Node', p.spec?.nodeName ?? '');
       expect(node.metadata.labels).toMatchObject(profile.nodeSelection.nodeSelector);
     }
-    const claims = (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: selector })).items;
+    const claims = (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: selector }))
+      .items;
     expect(claims).toHaveLength(profile.raft.replicas + profile.etcd.replicas);
-    for (const c of claims) expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
+    for (const c of claims)
+      expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
 
     const destroyed = await runCli(['destroy', `--profile=${name}`, `--context=${CONTEXT}`, '--timeout=120']);
     expectExit(destroyed, 0);

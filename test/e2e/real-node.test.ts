@@ -8,7 +8,16 @@ import { join } from 'node:path';
 import type { Pod } from '../../lib/runner/kube.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
-import { buildSandstoreFiles, clusterEnv, expectExit, kubeFor, onNode, podReady, projectWithVariant, runCli } from './harness.js';
+import {
+  buildSandstoreFiles,
+  clusterEnv,
+  expectExit,
+  kubeFor,
+  onNode,
+  podReady,
+  projectWithVariant,
+  runCli,
+} from './harness.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
 /**
@@ -29,13 +38,18 @@ afterEach(async () => {
 });
 /** The claims' directories the destroy test removed, for the deploy after it. */
 let destroyedDirectories = new Map<string, string>();
-const ctr = (...args: string[]) => execFileSync('ctr', ['--address', env.CONTAINERD_SOCK, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
+const ctr = (...args: string[]) =>
+  execFileSync('ctr', ['--address', env.CONTAINERD_SOCK, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
 const profilePods = async () =>
-  (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items.sort((a, b) =>
+    a.metadata.name.localeCompare(b.metadata.name),
+  );
 
 /** Claim name → the directory on the node's disk that backs it, reached through the node's mount namespace. */
 async function claimDirectories(): Promise<Map<string, string>> {
-  const claims = (await kube.list('PersistentVolumeClaim', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })).items;
+  const claims = (
+    await kube.list('PersistentVolumeClaim', { namespace: NAMESPACE, labelSelector: profileSelector(PROFILE) })
+  ).items;
   const dirs = new Map<string, string>();
   for (const c of claims) {
     expect({ claim: c.metadata.name, phase: c.status?.phase }).toEqual({ claim: c.metadata.name, phase: 'Bound' });
@@ -72,10 +86,15 @@ async function awaitLeaderOnDisk(): Promise<string> {
 async function deletePodAndAwaitBack(victim: string): Promise<{ before: Pod; back: Pod }> {
   const before = await kube.get('Pod', victim, NAMESPACE);
   await kube.delete('Pod', victim, NAMESPACE);
-  const back = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: `metadata.name=${victim}` }], {
-    what: `${victim} to come back Ready`, timeoutSeconds: 120,
-    check: (snap) => objectsOf(snap, 'pod', 'Pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
-  });
+  const back = await waitFor(
+    kube,
+    [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: `metadata.name=${victim}` }],
+    {
+      what: `${victim} to come back Ready`,
+      timeoutSeconds: 120,
+      check: (snap) => objectsOf(snap, 'pod', 'Pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
+    },
+  );
   return { before, back };
 }
 
@@ -103,22 +122,36 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
 
   // containerd's own view: every container the API server reports exists there, with a process.
   const containers = new Set(ctr('containers', 'ls', '--quiet').split('\n').filter(Boolean));
-  const tasks = new Map(ctr('tasks', 'ls').split('\n').slice(1).filter(Boolean).map((l) => {
-    const [id, pid, status] = l.trim().split(/\s+/);
-    return [id, { pid: Number(pid), status }] as const;
-  }));
+  const tasks = new Map(
+    ctr('tasks', 'ls')
+      .split('\n')
+      .slice(1)
+      .filter(Boolean)
+      .map((l) => {
+        const [id, pid, status] = l.trim().split(/\s+/);
+        return [id, { pid: Number(pid), status }] as const;
+      }),
+  );
   for (const pod of pods) {
-    expect({ pod: pod.metadata.name, node: pod.spec?.nodeName }).toEqual({ pod: pod.metadata.name, node: env.NODE_NAME });
+    expect({ pod: pod.metadata.name, node: pod.spec?.nodeName }).toEqual({
+      pod: pod.metadata.name,
+      node: env.NODE_NAME,
+    });
     for (const cs of [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])]) {
       const id = /^containerd:\/\/([0-9a-f]{64})$/.exec(cs.containerID ?? '')?.[1];
-      expect({ container: `${pod.metadata.name}/${cs.name}`, id: Boolean(id) }).toEqual({ container: `${pod.metadata.name}/${cs.name}`, id: true });
+      expect({ container: `${pod.metadata.name}/${cs.name}`, id: Boolean(id) }).toEqual({
+        container: `${pod.metadata.name}/${cs.name}`,
+        id: true,
+      });
       expect(cs.imageID).toMatch(/^localhost:5000\/[a-z-]+@sha256:[0-9a-f]{64}$/);
       expect(containers.has(id!)).toBe(true);
     }
     if (pod.metadata.labels?.[LabelKeys.component] === 'membership-bootstrap') continue;
     expect({ pod: pod.metadata.name, ready: podReady(pod) }).toEqual({ pod: pod.metadata.name, ready: true });
     // The running process is the real program, seen through /proc on this machine.
-    const main = pod.status?.containerStatuses?.find((c) => c.name === (pod.metadata.name === 'etcd-0' ? 'etcd' : 'sandstore'));
+    const main = pod.status?.containerStatuses?.find(
+      (c) => c.name === (pod.metadata.name === 'etcd-0' ? 'etcd' : 'sandstore'),
+    );
     const task = tasks.get(main?.containerID?.slice('containerd://'.length) ?? '');
     expect(task?.status).toBe('RUNNING');
     const exe = readlinkSync(`/proc/${task!.pid}/exe`);
@@ -126,12 +159,15 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
   }
 });
 
-test('every claim is a real directory on the node\'s disk holding the pod\'s data, and Raft elected exactly one leader', async () => {
+test("every claim is a real directory on the node's disk holding the pod's data, and Raft elected exactly one leader", async () => {
   const dirs = await claimDirectories();
   expect([...dirs.keys()].sort()).toEqual(['data-etcd-0', 'data-sandstore-0', 'data-sandstore-1', 'data-sandstore-2']);
   for (const [claim, dir] of dirs) {
-    expect({ claim, underVolumesDir: dir.startsWith(onNode(`${env.NODE_VIEW_DIR}/volumes/`)), isDir: statSync(dir).isDirectory() })
-      .toEqual({ claim, underVolumesDir: true, isDir: true });
+    expect({
+      claim,
+      underVolumesDir: dir.startsWith(onNode(`${env.NODE_VIEW_DIR}/volumes/`)),
+      isDir: statSync(dir).isDirectory(),
+    }).toEqual({ claim, underVolumesDir: true, isDir: true });
   }
   expect(readdirSync(dirs.get('data-etcd-0')!)).toContain('data');
   for (let i = 0; i < 3; i++) expect(existsSync(join(dirs.get(`data-sandstore-${i}`)!, 'state.db'))).toBe(true);
@@ -143,44 +179,81 @@ test('every claim is a real directory on the node\'s disk holding the pod\'s dat
   const elections = () => {
     const changes = roleChangesOnDisk(dirs);
     const leadersPerTerm = new Map<number, string[]>();
-    for (const c of changes.filter((c) => c.role === 'Leader')) leadersPerTerm.set(c.term, [...(leadersPerTerm.get(c.term) ?? []), c.pod]);
+    for (const c of changes.filter((c) => c.role === 'Leader'))
+      leadersPerTerm.set(c.term, [...(leadersPerTerm.get(c.term) ?? []), c.pod]);
     return { leadersPerTerm, current: newestLeader(changes) };
   };
-  for (const deadline = Date.now() + 30_000; !elections().current && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 250));
+  for (const deadline = Date.now() + 30_000; !elections().current && Date.now() < deadline;)
+    await new Promise((r) => setTimeout(r, 250));
   const { leadersPerTerm, current } = elections();
   expect(current).toBeDefined();
   for (const [term, leaders] of leadersPerTerm) expect({ term, leaders }).toEqual({ term, leaders: [leaders[0]] });
 });
 
-test('the node\'s network: cluster DNS, a ClusterIP Service, node ports from the host, and no way out', async () => {
+test("the node's network: cluster DNS, a ClusterIP Service, node ports from the host, and no way out", async () => {
   // A ClusterIP Service in front of etcd's client port (the profile's own Services are headless or
   // NodePort), and a pod on the real node that resolves and reaches it through kube-proxy's rules.
   const labels = { 'app.kubernetes.io/name': 'real-node-probe' };
-  await kube.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'probe-etcd', namespace: NAMESPACE, labels },
-    spec: { selector: { 'app.kubernetes.io/name': 'etcd', [LabelKeys.component]: 'control-plane' }, ports: [{ port: 12379, targetPort: 2379 }] } });
+  await kube.apply({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'probe-etcd', namespace: NAMESPACE, labels },
+    spec: {
+      selector: { 'app.kubernetes.io/name': 'etcd', [LabelKeys.component]: 'control-plane' },
+      ports: [{ port: 12379, targetPort: 2379 }],
+    },
+  });
   const script = [
     'set -e',
-    'wget -q -O - http://etcd-0.etcd:2379/health',                          // <pod>.<headless service>
-    'wget -q -O - http://probe-etcd.sandstore-node.svc:12379/health',      // <svc>.<ns>.svc, ClusterIP
+    'wget -q -O - http://etcd-0.etcd:2379/health', // <pod>.<headless service>
+    'wget -q -O - http://probe-etcd.sandstore-node.svc:12379/health', // <svc>.<ns>.svc, ClusterIP
     'if nslookup example.com >/dev/null 2>&1; then echo "example.com resolved"; exit 1; fi', // no forwarding
     'echo probe-ok',
   ].join('\n');
-  const security = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } };
-  await kube.apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'real-node-probe', namespace: NAMESPACE, labels },
+  const security = {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    runAsNonRoot: true,
+    runAsUser: 65532,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  await kube.apply({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'real-node-probe', namespace: NAMESPACE, labels },
     spec: {
-      restartPolicy: 'Never', automountServiceAccountToken: false,
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
       nodeSelector: { 'node.sandstore.io/runtime': 'containerd' },
       tolerations: [{ key: 'node.sandstore.io/runtime', operator: 'Equal', value: 'containerd', effect: 'NoSchedule' }],
-      containers: [{ name: 'probe', image: 'localhost:5000/sandstore-node:local-node-latest', command: ['sh', '-c', script], securityContext: security }],
-    } });
+      containers: [
+        {
+          name: 'probe',
+          image: 'localhost:5000/sandstore-node:local-node-latest',
+          command: ['sh', '-c', script],
+          securityContext: security,
+        },
+      ],
+    },
+  });
   try {
-    const done = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: 'metadata.name=real-node-probe' }], {
-      timeoutSeconds: 60,
-      what: 'the probe pod to finish',
-      check: (snap) => objectsOf(snap, 'pod', 'Pod').find((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')),
+    const done = await waitFor(
+      kube,
+      [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: 'metadata.name=real-node-probe' }],
+      {
+        timeoutSeconds: 60,
+        what: 'the probe pod to finish',
+        check: (snap) =>
+          objectsOf(snap, 'pod', 'Pod').find((p) => ['Succeeded', 'Failed'].includes(p.status?.phase ?? '')),
+      },
+    );
+    const log: string = await kube.request('GET', '/api/v1/namespaces/sandstore-node/pods/real-node-probe/log', {
+      raw: true,
     });
-    const log: string = await kube.request('GET', '/api/v1/namespaces/sandstore-node/pods/real-node-probe/log', { raw: true });
-    expect({ phase: done.status?.phase, log }).toEqual({ phase: 'Succeeded', log: expect.stringContaining('probe-ok') });
+    expect({ phase: done.status?.phase, log }).toEqual({
+      phase: 'Succeeded',
+      log: expect.stringContaining('probe-ok'),
+    });
   } finally {
     await kube.delete('Pod', 'real-node-probe', NAMESPACE);
     await kube.delete('Service', 'probe-etcd', NAMESPACE);
@@ -189,17 +262,22 @@ test('the node\'s network: cluster DNS, a ClusterIP Service, node ports from the
   // From the host, as the operator's laptop: every node port reaches a listening Sand Store.
   for (const port of [30380, 30381, 30382]) {
     await new Promise<void>((resolve, reject) => {
-      const socket = connect({ host: env.NODE_IP, port, timeout: 3000 }, () => { socket.end(); resolve(); });
+      const socket = connect({ host: env.NODE_IP, port, timeout: 3000 }, () => {
+        socket.end();
+        resolve();
+      });
       socket.on('error', (err) => reject(new Error(`node port ${env.NODE_IP}:${port}: ${err.message}`)));
       socket.on('timeout', () => reject(new Error(`node port ${env.NODE_IP}:${port}: timed out`)));
     });
   }
   // The node's namespace has no default route: nothing a pod sends can leave the machine.
-  const routes = execFileSync('nsenter', [`--net=/run/netns/${env.NODE_NETNS}`, 'ip', '-4', 'route', 'show'], { encoding: 'utf8' });
+  const routes = execFileSync('nsenter', [`--net=/run/netns/${env.NODE_NETNS}`, 'ip', '-4', 'route', 'show'], {
+    encoding: 'utf8',
+  });
   expect(routes).not.toMatch(/^default/m);
 });
 
-test('logs follows Sand Store\'s events of every pod from its log file, leader election included', async () => {
+test("logs follows Sand Store's events of every pod from its log file, leader election included", async () => {
   const seen = new Set<string>();
   let election = '';
   const r = await runCli(['logs', `--profile=${PROFILE}`], {
@@ -218,32 +296,54 @@ test('logs follows Sand Store\'s events of every pod from its log file, leader e
 });
 
 test('an update to an image that crashes at start pauses with one pod on it; its previous logs are the real crash; a good image completes the roll', async () => {
-  const pods = async () => (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
+  const pods = async () =>
+    (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
   const before = await pods();
-  const r = await runCli(['update', `--profile=${PROFILE}`, '--image=localhost:5000/sandstore-node:local-node-crash', '--pod-ready-timeout=90', '--timeout=180']);
+  const r = await runCli([
+    'update',
+    `--profile=${PROFILE}`,
+    '--image=localhost:5000/sandstore-node:local-node-crash',
+    '--pod-ready-timeout=90',
+    '--timeout=180',
+  ]);
   expectExit(r, 1);
   const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(sts.spec?.updateStrategy?.rollingUpdate?.partition).toBe(2);
   const after = await pods();
-  expect(after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision).map((p) => p.metadata.name)).toEqual(['sandstore-2']);
+  expect(
+    after
+      .filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision)
+      .map((p) => p.metadata.name),
+  ).toEqual(['sandstore-2']);
   for (const i of [0, 1]) {
-    expect({ pod: after[i].metadata.name, uid: after[i].metadata.uid, ready: podReady(after[i]) }).toEqual({ pod: before[i].metadata.name, uid: before[i].metadata.uid, ready: true });
+    expect({ pod: after[i].metadata.name, uid: after[i].metadata.uid, ready: podReady(after[i]) }).toEqual({
+      pod: before[i].metadata.name,
+      uid: before[i].metadata.uid,
+      ready: true,
+    });
   }
   const crashed = after[2]?.status?.containerStatuses?.find((c) => c.name === 'sandstore');
   expect(crashed?.restartCount).toBeGreaterThan(0);
 
   // The real program's own words, from the kubelet's log of the container that died.
   const previous = await runCli(['logs', `--profile=${PROFILE}`, '--pod=sandstore-2', '--previous']);
-  expect({ code: previous.code, stdout: previous.stdout }).toMatchObject({ code: 0, stdout: expect.stringContaining('flag provided but not defined: -local-cluster-crash') });
+  expect({ code: previous.code, stdout: previous.stdout }).toMatchObject({
+    code: 0,
+    stdout: expect.stringContaining('flag provided but not defined: -local-cluster-crash'),
+  });
 
   const fixed = await runCli(['update', `--profile=${PROFILE}`, '--timeout=180']);
   expectExit(fixed, 0);
   const done = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(done.status?.currentRevision).toBe(done.status?.updateRevision);
-  expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
+  expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([
+    ['sandstore-0', true],
+    ['sandstore-1', true],
+    ['sandstore-2', true],
+  ]);
 });
 
-test('a rolling update under a client\'s load replaces one pod at a time, highest first; no acknowledged write is lost and the client is refused only while the roll runs', async () => {
+test("a rolling update under a client's load replaces one pod at a time, highest first; no acknowledged write is lost and the client is refused only while the roll runs", async () => {
   const files = buildSandstoreFiles();
   const work = mkdtempSync(join(tmpdir(), 'churn-'));
   const reportFile = join(work, 'churn.json');
@@ -255,7 +355,9 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   const churn = runCli(['client', `--profile=${PROFILE}`, '--', files, 'churn', '0', reportFile], {
     env: { INIT_CWD: work },
     // Stopped whatever happens below (afterEach): a client left running keeps jest from exiting.
-    onSpawn: (child) => { stopAfterTest = () => child.kill('SIGTERM'); },
+    onSpawn: (child) => {
+      stopAfterTest = () => child.kill('SIGTERM');
+    },
     onStdout: (out) => {
       const seen = (out.match(/^churn: \d+ ok$/gm) ?? []).length;
       if (seen > progress.length) {
@@ -265,14 +367,20 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
     },
   });
   let churnEnded = false;
-  void churn.then(() => { churnEnded = true; for (const wake of waiting.splice(0)) wake(); });
+  void churn.then(() => {
+    churnEnded = true;
+    for (const wake of waiting.splice(0)) wake();
+  });
   /** Whether the client reports progress after `since` (ms), within two minutes: woken by its output. */
   const servedSince = async (since: number): Promise<boolean> => {
     const deadline = Date.now() + 120_000;
     while (!progress.some((t) => t > since) && !churnEnded && Date.now() < deadline) {
       await new Promise<void>((wake) => {
         const timer = setTimeout(wake, deadline - Date.now());
-        waiting.push(() => { clearTimeout(timer); wake(); });
+        waiting.push(() => {
+          clearTimeout(timer);
+          wake();
+        });
       });
     }
     return progress.some((t) => t > since);
@@ -281,27 +389,53 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
 
   // The roll, as the API server saw it: every pod change, from a watch of our own.
   const sts0 = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
-  const initialUids = new Map((await profilePods()).filter((p) => p.metadata.name.startsWith('sandstore-')).map((p) => [p.metadata.name, p.metadata.uid]));
+  const initialUids = new Map(
+    (await profilePods())
+      .filter((p) => p.metadata.name.startsWith('sandstore-'))
+      .map((p) => [p.metadata.name, p.metadata.uid]),
+  );
   const replaced: string[] = [];
   let mostUnavailable = 0;
-  const watched = waitFor(kube, [
-    { key: 'sts', kind: 'StatefulSet', namespace: NAMESPACE, fieldSelector: 'metadata.name=sandstore' },
-    { key: 'pods', kind: 'Pod', namespace: NAMESPACE, labelSelector: `${profileSelector(PROFILE)},${LabelKeys.component}=data-plane` },
-  ], {
-    what: 'the roll to finish', timeoutSeconds: 300,
-    onChange: (key, type, pod, snap) => {
-      if (key !== 'pods') return;
-      if (type !== 'DELETED' && pod.metadata.uid !== initialUids.get(pod.metadata.name) && !replaced.includes(pod.metadata.name)) replaced.push(pod.metadata.name);
-      const available = objectsOf(snap, 'pods', 'Pod').filter((p) => !p.metadata.deletionTimestamp && podReady(p)).length;
-      mostUnavailable = Math.max(mostUnavailable, 3 - available);
+  const watched = waitFor(
+    kube,
+    [
+      { key: 'sts', kind: 'StatefulSet', namespace: NAMESPACE, fieldSelector: 'metadata.name=sandstore' },
+      {
+        key: 'pods',
+        kind: 'Pod',
+        namespace: NAMESPACE,
+        labelSelector: `${profileSelector(PROFILE)},${LabelKeys.component}=data-plane`,
+      },
+    ],
+    {
+      what: 'the roll to finish',
+      timeoutSeconds: 300,
+      onChange: (key, type, pod, snap) => {
+        if (key !== 'pods') return;
+        if (
+          type !== 'DELETED' &&
+          pod.metadata.uid !== initialUids.get(pod.metadata.name) &&
+          !replaced.includes(pod.metadata.name)
+        )
+          replaced.push(pod.metadata.name);
+        const available = objectsOf(snap, 'pods', 'Pod').filter(
+          (p) => !p.metadata.deletionTimestamp && podReady(p),
+        ).length;
+        mostUnavailable = Math.max(mostUnavailable, 3 - available);
+      },
+      check: (snap) => {
+        const sts = objectsOf(snap, 'sts', 'StatefulSet')[0];
+        const st = sts?.status;
+        return (sts?.metadata.generation ?? 0) > (sts0.metadata.generation ?? 0) &&
+          st?.observedGeneration === sts?.metadata.generation &&
+          st?.updatedReplicas === 3 &&
+          st.readyReplicas === 3 &&
+          st.currentRevision === st.updateRevision
+          ? true
+          : undefined;
+      },
     },
-    check: (snap) => {
-      const sts = objectsOf(snap, 'sts', 'StatefulSet')[0];
-      const st = sts?.status;
-      return (sts?.metadata.generation ?? 0) > (sts0.metadata.generation ?? 0) && st?.observedGeneration === sts?.metadata.generation
-        && st?.updatedReplicas === 3 && st.readyReplicas === 3 && st.currentRevision === st.updateRevision ? true : undefined;
-    },
-  });
+  );
   const rollStart = Date.now();
   let rollEnd: number;
   let servedAfter: boolean;
@@ -322,14 +456,18 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   const ended = await churn;
   expectExit(ended, 0);
   const report = JSON.parse(readFileSync(reportFile, 'utf8')) as {
-    operations: number; abandoned: number; mismatches: unknown[];
+    operations: number;
+    abandoned: number;
+    mismatches: unknown[];
     outages: { startedAt: string; millis: number; attempts: number; mostFrequentError: string }[];
   };
   const refused = report.outages.reduce((sum, o) => sum + o.millis, 0);
   const longest = Math.max(0, ...report.outages.map((o) => o.millis));
   const after = (o: { startedAt: string; millis: number }) => (Date.parse(o.startedAt) + o.millis - rollEnd) / 1000;
   // The measured window, for the README, printed before anything is asserted on it.
-  console.log(`update under load: roll ${((rollEnd - rollStart) / 1000).toFixed(1)}s; ${report.operations} operations; ${report.outages.length} outage(s), longest ${(longest / 1000).toFixed(1)}s, ${(refused / 1000).toFixed(1)}s in all, the last ending ${Math.max(0, ...report.outages.map(after)).toFixed(1)}s after the roll; ${report.outages.map((o) => o.mostFrequentError.slice(0, 120)).join(' | ')}`);
+  console.log(
+    `update under load: roll ${((rollEnd - rollStart) / 1000).toFixed(1)}s; ${report.operations} operations; ${report.outages.length} outage(s), longest ${(longest / 1000).toFixed(1)}s, ${(refused / 1000).toFixed(1)}s in all, the last ending ${Math.max(0, ...report.outages.map(after)).toFixed(1)}s after the roll; ${report.outages.map((o) => o.mostFrequentError.slice(0, 120)).join(' | ')}`,
+  );
   // Every operation succeeded in the end (none still failing after 60 s of retries), and read back
   // what it wrote.
   expect({ abandoned: report.abandoned, mismatches: report.mismatches }).toEqual({ abandoned: 0, mismatches: [] });
@@ -338,11 +476,14 @@ test('a rolling update under a client\'s load replaces one pod at a time, highes
   // printed above, bounded by the 60 s above, not asserted tighter.
   for (const o of report.outages) {
     const start = Date.parse(o.startedAt);
-    expect({ outage: o.startedAt, beganDuringRoll: start >= rollStart - 1000 && start <= rollEnd }).toEqual({ outage: o.startedAt, beganDuringRoll: true });
+    expect({ outage: o.startedAt, beganDuringRoll: start >= rollStart - 1000 && start <= rollEnd }).toEqual({
+      outage: o.startedAt,
+      beganDuringRoll: true,
+    });
   }
 });
 
-test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke client run from this machine through the node ports', async () => {
+test("the in-cluster smoke Job passes, and so does Sand Store's open_smoke client run from this machine through the node ports", async () => {
   const smoke = await runCli(['smoke', `--profile=${PROFILE}`, '--timeout=120']);
   expectExit(smoke, 0);
   expect(smoke.stdout).toContain('Smoke test complete.');
@@ -350,7 +491,9 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
   // The operator's client, built from ../shared/sandstore (clients/open_smoke) by images.sh, run as a
   // process on the host with only what `client` gives it: the node's address and the node ports.
   const cache = process.env.SANDSTORE_CACHE_DIR ?? join(homedir(), '.cache', 'sandstore-deploy');
-  const binDir = readdirSync(join(cache, 'sandstore-bin')).map((d) => join(cache, 'sandstore-bin', d)).find((d) => existsSync(join(d, 'smoke')));
+  const binDir = readdirSync(join(cache, 'sandstore-bin'))
+    .map((d) => join(cache, 'sandstore-bin', d))
+    .find((d) => existsSync(join(d, 'smoke')));
   expect(binDir).toBeDefined();
   const work = mkdtempSync(join(tmpdir(), 'open-smoke-'));
   // The leader must not be the pod behind the profile's first node port (30380), so that passing
@@ -373,21 +516,30 @@ test('the in-cluster smoke Job passes, and so does Sand Store\'s open_smoke clie
   expect(r.output).toMatch(new RegExp(`Smoke test complete\\. target=${nodeIp}:${leaderPort}\\b`));
 });
 
-test('a deploy of another profile while local-node runs is refused, naming it; local-node\'s pods, claims, volumes and directories are untouched', async () => {
+test("a deploy of another profile while local-node runs is refused, naming it; local-node's pods, claims, volumes and directories are untouched", async () => {
   const dirs = await claimDirectories();
   const versions = async () => {
     const claims = (await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items;
     const volumes = await Promise.all(claims.map((c) => kube.get('PersistentVolume', c.spec?.volumeName ?? '')));
     const pods = await profilePods();
-    return [...claims, ...volumes].map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)
-      .concat(pods.map((p) => `Pod/${p.metadata.name}@${p.metadata.uid} ready=${podReady(p)}`)).sort();
+    return [...claims, ...volumes]
+      .map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`)
+      .concat(pods.map((p) => `Pod/${p.metadata.name}@${p.metadata.uid} ready=${podReady(p)}`))
+      .sort();
   };
   const before = await versions();
-  const work = projectWithVariant('local-node', 'other-node', `namespace: 'sandstore-other-node', storage: { ...base.storage, className: 'sandstore-other-node-ssd' }, clientAccess: { nodePortBase: 30580 }`);
+  const work = projectWithVariant(
+    'local-node',
+    'other-node',
+    `namespace: 'sandstore-other-node', storage: { ...base.storage, className: 'sandstore-other-node-ssd' }, clientAccess: { nodePortBase: 30580 }`,
+  );
   const r = await runCli(['deploy', '--profile=other-node', '--timeout=60'], { cwd: work });
   // Should it not be refused, it must not stay: every later deploy would be refused in its turn.
   if (r.code !== 1) stopAfterTest = () => runCli(['destroy', '--profile=other-node'], { cwd: work });
-  expect({ code: r.code, stderr: r.stderr }).toMatchObject({ code: 1, stderr: expect.stringContaining(`already runs Sand Store profile ${PROFILE}; one profile at a time`) });
+  expect({ code: r.code, stderr: r.stderr }).toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining(`already runs Sand Store profile ${PROFILE}; one profile at a time`),
+  });
   expect(r.stderr).toContain(`npm run destroy -- --profile=${PROFILE} --context=`);
   expect(await versions()).toEqual(before);
   // The data on the node's disk is still there, in the same directories.
@@ -397,26 +549,36 @@ test('a deploy of another profile while local-node runs is refused, naming it; l
   expect(await kube.find('Namespace', 'sandstore-other-node')).toBeUndefined();
 });
 
-test('destroy removes the profile\'s pods, claims, volumes and their directories on disk', async () => {
+test("destroy removes the profile's pods, claims, volumes and their directories on disk", async () => {
   destroyedDirectories = await claimDirectories();
   const before = destroyedDirectories;
   const destroyed = await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']);
   expectExit(destroyed, 0);
   expect((await kube.list('Pod', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
   expect((await kube.list('PersistentVolumeClaim', { labelSelector: profileSelector(PROFILE) })).items).toEqual([]);
-  expect((await kube.list('PersistentVolume')).items.filter((pv) => pv.spec?.claimRef?.namespace === NAMESPACE)).toEqual([]);
+  expect(
+    (await kube.list('PersistentVolume')).items.filter((pv) => pv.spec?.claimRef?.namespace === NAMESPACE),
+  ).toEqual([]);
   for (const [claim, dir] of before) expect({ claim, onDisk: existsSync(dir) }).toEqual({ claim, onDisk: false });
 });
 
 test('a profile asking for more CPU than the real node has stays Pending, and the runner says why and what to change', async () => {
-  const work = projectWithVariant('local-node', 'huge-node', `namespace: 'sandstore-huge-node', storage: { ...base.storage, className: 'sandstore-huge-node-ssd' },
+  const work = projectWithVariant(
+    'local-node',
+    'huge-node',
+    `namespace: 'sandstore-huge-node', storage: { ...base.storage, className: 'sandstore-huge-node-ssd' },
   clientAccess: { nodePortBase: 30480 },
-  resources: { ...base.resources, etcd: { requests: { cpu: '3', memory: '64Mi' }, limits: { cpu: '3', memory: '64Mi' } } }`);
+  resources: { ...base.resources, etcd: { requests: { cpu: '3', memory: '64Mi' }, limits: { cpu: '3', memory: '64Mi' } } }`,
+  );
   try {
     // Past the pre-flight, which refuses it (test/e2e/check.test.ts): what the scheduler says while the deploy waits.
-    const r = await runCli(['deploy', '--profile=huge-node', '--timeout=20', '--ignore-check=resources'], { cwd: work });
+    const r = await runCli(['deploy', '--profile=huge-node', '--timeout=20', '--ignore-check=resources'], {
+      cwd: work,
+    });
     expectExit(r, 1);
-    expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: 1 Insufficient cpu/);
+    expect(r.stderr).toMatch(
+      /! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: 1 Insufficient cpu/,
+    );
     expect(r.stderr).toContain('lower resources.etcd.requests.{cpu} in profiles/huge-node.ts');
     // The scheduler's own record, read back: Pending, never placed on a node.
     const pod = await kube.get('Pod', 'etcd-0', 'sandstore-huge-node');
@@ -434,35 +596,47 @@ test('the next deploy starts from empty directories: nothing of the last run com
   const redeployed = await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']);
   expectExit(redeployed, 0);
   const after = await claimDirectories();
-  for (const [claim, dir] of after) expect({ claim, reused: [...before.values()].includes(dir) }).toEqual({ claim, reused: false });
+  for (const [claim, dir] of after)
+    expect({ claim, reused: [...before.values()].includes(dir) }).toEqual({ claim, reused: false });
   // Nothing of the last run came along: each node's event log begins after this deploy began (Raft
   // state and the log live in the same directory, which did not exist before).
   for (let i = 0; i < 3; i++) {
     const log = readFileSync(join(after.get(`data-sandstore-${i}`)!, 'logs', `sandstore-${i}.log`), 'utf8');
     const first = Date.parse(log.slice(0, log.indexOf(' ')));
-    expect({ node: i, startsAfterDeploy: first >= Math.floor(redeployStart / 1000) * 1000 }).toEqual({ node: i, startsAfterDeploy: true });
+    expect({ node: i, startsAfterDeploy: first >= Math.floor(redeployStart / 1000) * 1000 }).toEqual({
+      node: i,
+      startsAfterDeploy: true,
+    });
   }
 });
 
-test('crash-recovery drill: a file written through Sand Store survives the leader\'s and then a follower\'s pod being deleted, byte for byte', async () => {
+test("crash-recovery drill: a file written through Sand Store survives the leader's and then a follower's pod being deleted, byte for byte", async () => {
   const files = buildSandstoreFiles();
   const work = mkdtempSync(join(tmpdir(), 'drill-'));
   const content = randomBytes(3 * 1024 * 1024 + 17);
   writeFileSync(join(work, 'written.bin'), content);
-  const sandstoreFiles = (...args: string[]) => runCli(['client', `--profile=${PROFILE}`, '--', files, ...args], { env: { INIT_CWD: work } });
+  const sandstoreFiles = (...args: string[]) =>
+    runCli(['client', `--profile=${PROFILE}`, '--', files, ...args], { env: { INIT_CWD: work } });
   const written = await sandstoreFiles('write', '/drill.bin', join(work, 'written.bin'));
-  expect({ code: written.code, output: written.output }).toMatchObject({ code: 0, output: expect.stringContaining(`wrote ${content.length} bytes`) });
+  expect({ code: written.code, output: written.output }).toMatchObject({
+    code: 0,
+    output: expect.stringContaining(`wrote ${content.length} bytes`),
+  });
 
   for (const which of ['leader', 'follower'] as const) {
     const leader = await leaderOnDisk();
     expect(leader).toBeDefined();
-    const victim = which === 'leader' ? leader! : ['sandstore-0', 'sandstore-1', 'sandstore-2'].find((p) => p !== leader)!;
+    const victim =
+      which === 'leader' ? leader! : ['sandstore-0', 'sandstore-1', 'sandstore-2'].find((p) => p !== leader)!;
     const claim = await kube.get('PersistentVolumeClaim', `data-${victim}`, NAMESPACE);
     // The StatefulSet controller re-creates the pod under the same name, on the same claim.
     const { back } = await deletePodAndAwaitBack(victim);
     expect(back.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(`data-${victim}`);
     const claimNow = await kube.get('PersistentVolumeClaim', `data-${victim}`, NAMESPACE);
-    expect({ uid: claimNow.metadata.uid, volume: claimNow.spec?.volumeName }).toEqual({ uid: claim.metadata.uid, volume: claim.spec?.volumeName });
+    expect({ uid: claimNow.metadata.uid, volume: claimNow.spec?.volumeName }).toEqual({
+      uid: claim.metadata.uid,
+      volume: claim.spec?.volumeName,
+    });
     // A leader again (Sand Store's logs on the node's disk).
     await awaitLeaderOnDisk();
 

@@ -16,7 +16,11 @@ export function checkCsvAndHistograms(dir: string, workers: number): void {
   const summary = readSummary(dir);
   for (const phase of summary.phases) {
     const row = csv.find((c) => c.operation === phase.operation)!;
-    expect({ op: phase.operation, errors: Number(row.error_count), complete: phase.complete }).toEqual({ op: phase.operation, errors: 0, complete: true });
+    expect({ op: phase.operation, errors: Number(row.error_count), complete: phase.complete }).toEqual({
+      op: phase.operation,
+      errors: 0,
+      complete: true,
+    });
     expect(Number(row.total_ops)).toBe(phase.total_ops);
     // Decoded by HdrHistogram's JavaScript implementation: every successful call is in it.
     const histogram = hdr.decodeFromCompressedBase64(phase.histogram);

@@ -23,14 +23,26 @@ const SLOW_IMAGE = 'sandstore.test/sandstore-node:slow-ready';
 const kube = kubeFor();
 let profile: Profile;
 const sandstorePods = async () => {
-  const items = (await kube.list('Pod', { namespace: profile.namespace, labelSelector: `${profileSelector('local')},${LabelKeys.component}=data-plane` })).items;
+  const items = (
+    await kube.list('Pod', {
+      namespace: profile.namespace,
+      labelSelector: `${profileSelector('local')},${LabelKeys.component}=data-plane`,
+    })
+  ).items;
   return items.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
 };
-const claimsOf = async () => (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: profileSelector('local') })).items;
+const claimsOf = async () =>
+  (await kube.list('PersistentVolumeClaim', { namespace: profile.namespace, labelSelector: profileSelector('local') }))
+    .items;
 // A deadline per wait well inside jest's, so a stuck wait fails with the runner's own summary.
 // A single-valued flag given twice is refused, so the default deadline goes in only when none is given.
 const cli = (command: string, ...args: string[]) =>
-  runCli([command, ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=120']), ...args, '--profile=local']);
+  runCli([
+    command,
+    ...(args.some((a) => a.startsWith('--timeout')) ? [] : ['--timeout=120']),
+    ...args,
+    '--profile=local',
+  ]);
 
 beforeAll(async () => {
   profile = await loadProfile('local');
@@ -43,10 +55,17 @@ describe('runner on the local control plane', () => {
     await cli('destroy');
     const r = await cli('deploy');
     expectExit(r, 0);
-    for (const phase of ['destroy', 'base', 'control-plane', 'bootstrap', 'data-plane', 'client-access']) expect(r.stdout).toContain(`${phase}:`);
-    expect(r.stdout).toMatch(new RegExp(`acting on context ${CONTEXT} \\(from KUBE_CONTEXT\\), API server https?://127\\.0\\.0\\.1:\\d+`));
+    for (const phase of ['destroy', 'base', 'control-plane', 'bootstrap', 'data-plane', 'client-access'])
+      expect(r.stdout).toContain(`${phase}:`);
+    expect(r.stdout).toMatch(
+      new RegExp(`acting on context ${CONTEXT} \\(from KUBE_CONTEXT\\), API server https?://127\\.0\\.0\\.1:\\d+`),
+    );
     const pods = await sandstorePods();
-    expect(pods.map((p) => [p.metadata.name, podReady(p)])).toEqual([['sandstore-0', true], ['sandstore-1', true], ['sandstore-2', true]]);
+    expect(pods.map((p) => [p.metadata.name, podReady(p)])).toEqual([
+      ['sandstore-0', true],
+      ['sandstore-1', true],
+      ['sandstore-2', true],
+    ]);
     firstClaims = await claimsOf();
     expect(firstClaims.map((c) => c.status?.phase)).toEqual(['Bound', 'Bound', 'Bound', 'Bound']);
   });
@@ -92,14 +111,20 @@ describe('runner on the local control plane', () => {
     const claim = firstClaims.find((c) => c.metadata.name === 'data-sandstore-1')!;
     await kube.delete('Pod', before.metadata.name, profile.namespace);
     // Watched, not polled: the StatefulSet controller re-creates the pod under the same name.
-    const after = await waitFor(kube, [{ key: 'pod', kind: 'Pod', namespace: profile.namespace, fieldSelector: 'metadata.name=sandstore-1' }], {
-      what: 'sandstore-1 to come back Ready',
-      timeoutSeconds: 60,
-      check: (s) => objectsOf(s, 'pod', 'Pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
-    });
+    const after = await waitFor(
+      kube,
+      [{ key: 'pod', kind: 'Pod', namespace: profile.namespace, fieldSelector: 'metadata.name=sandstore-1' }],
+      {
+        what: 'sandstore-1 to come back Ready',
+        timeoutSeconds: 60,
+        check: (s) => objectsOf(s, 'pod', 'Pod').find((p) => p.metadata.uid !== before.metadata.uid && podReady(p)),
+      },
+    );
     expect(after?.metadata.uid).not.toBe(before.metadata.uid);
     expect(podReady(after)).toBe(true);
-    expect(after.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe('data-sandstore-1');
+    expect(after.spec?.volumes?.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(
+      'data-sandstore-1',
+    );
     const now = await kube.get('PersistentVolumeClaim', 'data-sandstore-1', profile.namespace);
     expect(now.metadata.uid).toBe(claim.metadata.uid);
     expect(now.spec?.volumeName).toBe(claim.spec?.volumeName);
@@ -140,7 +165,11 @@ describe('runner on the local control plane', () => {
     expect(r.stdout).toContain('rolled out');
     const sts = await kube.get('StatefulSet', 'sandstore', profile.namespace);
     expect(sts.status?.currentRevision).toBe(sts.status?.updateRevision);
-    expect((await sandstorePods()).every((p) => podReady(p) && p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision)).toBe(true);
+    expect(
+      (await sandstorePods()).every(
+        (p) => podReady(p) && p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision,
+      ),
+    ).toBe(true);
   });
 
   test('a rollout paused on a pod that is too slow can be resumed and then completes', async () => {
@@ -169,8 +198,21 @@ describe('runner on the local control plane', () => {
     const r = await cli('destroy');
     expectExit(r, 0);
     const selector = profileSelector('local');
-    for (const kind of ['StatefulSet', 'Job', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass']) {
-      expect({ kind, left: (await kube.list(kind, { labelSelector: selector })).items.map((o) => o.metadata.name) }).toEqual({ kind, left: [] });
+    for (const kind of [
+      'StatefulSet',
+      'Job',
+      'Service',
+      'ConfigMap',
+      'PodDisruptionBudget',
+      'NetworkPolicy',
+      'PersistentVolumeClaim',
+      'Pod',
+      'StorageClass',
+    ]) {
+      expect({
+        kind,
+        left: (await kube.list(kind, { labelSelector: selector })).items.map((o) => o.metadata.name),
+      }).toEqual({ kind, left: [] });
     }
     // The namespace is deleted and left to the namespace controller to finalize (destroy does not
     // wait for that): gone or terminating, never active.
@@ -188,12 +230,22 @@ describe('runner on the local control plane', () => {
 /** A kubeconfig whose current-context is "production" and which has "sandstore-local" but not "minikube-laptop". */
 function kubeconfigText(server: string): string {
   return [
-    'apiVersion: v1', 'kind: Config', 'current-context: production',
-    'clusters:', `- name: production`, `  cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
-    `- name: pinned`, `  cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
-    'users:', '- name: u', '  user: { token: t }',
-    'contexts:', '- name: production', '  context: { cluster: production, user: u }',
-    '- name: sandstore-local', '  context: { cluster: pinned, user: u }',
+    'apiVersion: v1',
+    'kind: Config',
+    'current-context: production',
+    'clusters:',
+    `- name: production`,
+    `  cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
+    `- name: pinned`,
+    `  cluster: { server: "${server}", insecure-skip-tls-verify: true }`,
+    'users:',
+    '- name: u',
+    '  user: { token: t }',
+    'contexts:',
+    '- name: production',
+    '  context: { cluster: production, user: u }',
+    '- name: sandstore-local',
+    '  context: { cluster: pinned, user: u }',
   ].join('\n');
 }
 
@@ -203,7 +255,10 @@ describe('runner refusals and failures', () => {
   let port = 0;
   let kubeconfig: string;
   beforeAll(async () => {
-    listener = createServer((socket) => { connections++; socket.destroy(); });
+    listener = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
     port = (listener.address() as { port: number }).port;
     // Its current-context points at a "production" server that counts connections; the local
@@ -214,7 +269,9 @@ describe('runner refusals and failures', () => {
   afterAll(() => listener.close());
 
   test('a context missing from the kubeconfig is refused and no request is sent (not even to the current-context)', async () => {
-    const r = await runCli(['destroy', '--profile=ssd-raft'], { env: { KUBECONFIG: kubeconfig, KUBE_CONTEXT: undefined } });
+    const r = await runCli(['destroy', '--profile=ssd-raft'], {
+      env: { KUBECONFIG: kubeconfig, KUBE_CONTEXT: undefined },
+    });
     expectExit(r, 2);
     expect(r.stderr).toContain('kube context "minikube-laptop" (from profile) is not in the kubeconfig');
     expect(r.stderr).toContain('contexts there: production, sandstore-local. Nothing was sent.');
@@ -231,24 +288,42 @@ describe('runner refusals and failures', () => {
     expect(r.stderr).not.toMatch(/^\s+at /m);
   });
 
-  test('a context whose API server differs from the profile\'s pin is refused and no request is sent', async () => {
-    const work = projectWithVariant('local', 'pinned', `namespace: 'sandstore-pinned', kube: { context: 'sandstore-local', apiServer: 'https://10.1.2.3:6443' }`);
-    const r = await runCli(['deploy', '--profile=pinned'], { cwd: work, env: { KUBECONFIG: kubeconfig, KUBE_CONTEXT: undefined } });
+  test("a context whose API server differs from the profile's pin is refused and no request is sent", async () => {
+    const work = projectWithVariant(
+      'local',
+      'pinned',
+      `namespace: 'sandstore-pinned', kube: { context: 'sandstore-local', apiServer: 'https://10.1.2.3:6443' }`,
+    );
+    const r = await runCli(['deploy', '--profile=pinned'], {
+      cwd: work,
+      env: { KUBECONFIG: kubeconfig, KUBE_CONTEXT: undefined },
+    });
     expectExit(r, 2);
-    expect(r.stderr).toContain(`kube context "sandstore-local" points at https://127.0.0.1:${port}, but profile "pinned" is pinned to https://10.1.2.3:6443`);
+    expect(r.stderr).toContain(
+      `kube context "sandstore-local" points at https://127.0.0.1:${port}, but profile "pinned" is pinned to https://10.1.2.3:6443`,
+    );
     expect(connections).toBe(0);
   });
 
-  test('insufficient resources are reported with the scheduler\'s reason, and the deploy fails on its deadline', async () => {
-    const work = projectWithVariant('local', 'huge', `namespace: 'sandstore-huge', storage: { ...base.storage, className: 'sandstore-local-ssd-huge' },
+  test("insufficient resources are reported with the scheduler's reason, and the deploy fails on its deadline", async () => {
+    const work = projectWithVariant(
+      'local',
+      'huge',
+      `namespace: 'sandstore-huge', storage: { ...base.storage, className: 'sandstore-local-ssd-huge' },
   clientAccess: { nodePortBase: 30380 },
-  resources: { ...base.resources, etcd: { requests: { cpu: '64', memory: '64Mi' }, limits: { cpu: '64', memory: '64Mi' } } }`);
+  resources: { ...base.resources, etcd: { requests: { cpu: '64', memory: '64Mi' }, limits: { cpu: '64', memory: '64Mi' } } }`,
+    );
     try {
       // Past the pre-flight (which refuses this profile: test/e2e/check.test.ts): the scheduler's words still matter
       // when the cluster changes between the pre-flight and the pods.
-      const r = await runCli(['deploy', '--profile=huge', `--context=${CONTEXT}`, '--timeout=20', '--ignore-check=resources'], { cwd: work });
+      const r = await runCli(
+        ['deploy', '--profile=huge', `--context=${CONTEXT}`, '--timeout=20', '--ignore-check=resources'],
+        { cwd: work },
+      );
       expectExit(r, 1);
-      expect(r.stderr).toMatch(/! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: .*Insufficient cpu/);
+      expect(r.stderr).toMatch(
+        /! pod etcd-0: cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: .*Insufficient cpu/,
+      );
       expect(r.stderr).toContain('timed out after 20s waiting for StatefulSet etcd to roll out');
       expect(r.stderr).toMatch(/pod etcd-0: Pending, not Ready: cannot be scheduled/);
     } finally {
@@ -256,34 +331,56 @@ describe('runner refusals and failures', () => {
     }
   });
 
-  test('a namespace and a StorageClass that exist without the profile\'s labels are not taken over: deploy and update refuse naming both, and leave them as they were', async () => {
+  test("a namespace and a StorageClass that exist without the profile's labels are not taken over: deploy and update refuse naming both, and leave them as they were", async () => {
     // Someone else's objects under the names a profile uses (as `namespace: 'monitoring'` or k3s's
     // `local-path` class would be).
     const suffix = Date.now().toString(36);
     const ns = `sandstore-foreign-${suffix}`;
     const sc = `sandstore-foreign-ssd-${suffix}`;
-    const work = projectWithVariant('local', 'takeover', `namespace: '${ns}', storage: { ...base.storage, className: '${sc}' }`);
+    const work = projectWithVariant(
+      'local',
+      'takeover',
+      `namespace: '${ns}', storage: { ...base.storage, className: '${sc}' }`,
+    );
     await kube.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { team: 'monitoring' } } });
-    await kube.create({ apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', metadata: { name: sc }, provisioner: 'rancher.io/local-path', reclaimPolicy: 'Retain', volumeBindingMode: 'WaitForFirstConsumer' });
-    const state = async () => (await Promise.all([kube.get('Namespace', ns), kube.get('StorageClass', sc)])).map((o) => ({
-      resourceVersion: o.metadata.resourceVersion, labels: o.metadata.labels ?? {}, annotations: o.metadata.annotations ?? {},
-      managers: ((o.metadata.managedFields ?? []) as { manager: string }[]).map((f) => f.manager).sort(),
-    }));
+    await kube.create({
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: sc },
+      provisioner: 'rancher.io/local-path',
+      reclaimPolicy: 'Retain',
+      volumeBindingMode: 'WaitForFirstConsumer',
+    });
+    const state = async () =>
+      (await Promise.all([kube.get('Namespace', ns), kube.get('StorageClass', sc)])).map((o) => ({
+        resourceVersion: o.metadata.resourceVersion,
+        labels: o.metadata.labels ?? {},
+        annotations: o.metadata.annotations ?? {},
+        managers: ((o.metadata.managedFields ?? []) as { manager: string }[]).map((f) => f.manager).sort(),
+      }));
     try {
       const before = await state();
       for (const command of ['deploy', 'update']) {
         const r = await runCli([command, '--profile=takeover', `--context=${CONTEXT}`, '--timeout=30'], { cwd: work });
         expectExit(r, 1);
-        expect(r.stderr).toContain(`${CONTEXT} already has objects that profile takeover would take over, and a later destroy would delete`);
-        expect(r.stderr).toContain(`Namespace ${ns} already exists and was not made by sandstore-deploy: set \`namespace\` in profiles/takeover.ts to a name of its own`);
-        expect(r.stderr).toContain(`StorageClass ${sc} already exists and was not made by sandstore-deploy: set \`storage.className\` in profiles/takeover.ts to a name of its own`);
+        expect(r.stderr).toContain(
+          `${CONTEXT} already has objects that profile takeover would take over, and a later destroy would delete`,
+        );
+        expect(r.stderr).toContain(
+          `Namespace ${ns} already exists and was not made by sandstore-deploy: set \`namespace\` in profiles/takeover.ts to a name of its own`,
+        );
+        expect(r.stderr).toContain(
+          `StorageClass ${sc} already exists and was not made by sandstore-deploy: set \`storage.className\` in profiles/takeover.ts to a name of its own`,
+        );
         expect(r.stderr).toContain('nothing was changed');
         // Both exactly as they were (no label, annotation or field manager of ours), and nothing of
         // the profile in the namespace.
         expect(await state()).toEqual(before);
         // (Kubernetes' own kube-root-ca.crt ConfigMap appears in every namespace: only the profile's objects count.)
         for (const kind of ['StatefulSet', 'Service', 'ConfigMap', 'NetworkPolicy', 'Job'] as const) {
-          expect((await kube.list(kind, { namespace: ns, labelSelector: profileSelector('takeover') })).items).toEqual([]);
+          expect((await kube.list(kind, { namespace: ns, labelSelector: profileSelector('takeover') })).items).toEqual(
+            [],
+          );
         }
       }
       // Destroy finds nothing of the profile (they carry none of its labels) and deletes neither.
@@ -297,44 +394,89 @@ describe('runner refusals and failures', () => {
 
   test('a deletion held by a finalizer makes destroy fail on its deadline, saying what is stuck and how to force it', async () => {
     const ns = 'sandstore-local';
-    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' } } });
     await kube.apply({
-      apiVersion: 'v1', kind: 'PersistentVolumeClaim',
-      metadata: { name: 'held', namespace: ns, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' }, finalizers: ['sandstore.test/hold'] },
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' } },
+    });
+    await kube.apply({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: {
+        name: 'held',
+        namespace: ns,
+        labels: { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'local' },
+        finalizers: ['sandstore.test/hold'],
+      },
       spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } }, storageClassName: 'none' },
     });
     try {
       const r = await cli('destroy', '--timeout=3');
       expectExit(r, 1);
       expect(r.stderr).toContain('timed out after 3s');
-      expect(r.stderr).toMatch(/PersistentVolumeClaim\/held in sandstore-local: terminating since .*; finalizers sandstore\.test\/hold/);
-      expect(r.stderr).toContain(`kubectl --context ${CONTEXT} -n sandstore-local patch persistentvolumeclaim/held --type=merge -p '{"metadata":{"finalizers":null}}'`);
+      expect(r.stderr).toMatch(
+        /PersistentVolumeClaim\/held in sandstore-local: terminating since .*; finalizers sandstore\.test\/hold/,
+      );
+      expect(r.stderr).toContain(
+        `kubectl --context ${CONTEXT} -n sandstore-local patch persistentvolumeclaim/held --type=merge -p '{"metadata":{"finalizers":null}}'`,
+      );
     } finally {
       await kube.mergePatch('PersistentVolumeClaim', 'held', ns, { metadata: { finalizers: null } });
       expectExit(await cli('destroy'), 0);
     }
   });
 
-  test('a failed Job ends the wait at once with its pod\'s exit, not at the deadline', async () => {
+  test("a failed Job ends the wait at once with its pod's exit, not at the deadline", async () => {
     const ns = 'sandstore-jobfail';
     const labels = { [LabelKeys.managedBy]: 'sandstore-deploy', [LabelKeys.profile]: 'jobfail' };
-    await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'restricted' } } });
-    const restricted = { runAsNonRoot: true, runAsUser: 65532, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } };
     await kube.apply({
-      apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'bootstrap', namespace: ns, labels },
-      spec: { backoffLimit: 0, template: { metadata: { labels }, spec: { restartPolicy: 'Never', containers: [{ name: 'etcdctl', image: 'sandstore.test/job:fail', securityContext: restricted }] } } },
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: ns, labels: { ...labels, 'pod-security.kubernetes.io/enforce': 'restricted' } },
+    });
+    const restricted = {
+      runAsNonRoot: true,
+      runAsUser: 65532,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    };
+    await kube.apply({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { name: 'bootstrap', namespace: ns, labels },
+      spec: {
+        backoffLimit: 0,
+        template: {
+          metadata: { labels },
+          spec: {
+            restartPolicy: 'Never',
+            containers: [{ name: 'etcdctl', image: 'sandstore.test/job:fail', securityContext: restricted }],
+          },
+        },
+      },
     });
     const started = Date.now();
     try {
-      await expect(waitForJob({ kube, namespace: ns, report: new Reporter(new PassThrough(), new PassThrough()), timeoutSeconds: 120 }, 'bootstrap'))
-        .rejects.toMatchObject({ name: 'WaitFailedError', message: expect.stringContaining('Job bootstrap failed'), details: [expect.stringMatching(/container etcdctl exited 1 \(Error\)/)] });
+      await expect(
+        waitForJob(
+          { kube, namespace: ns, report: new Reporter(new PassThrough(), new PassThrough()), timeoutSeconds: 120 },
+          'bootstrap',
+        ),
+      ).rejects.toMatchObject({
+        name: 'WaitFailedError',
+        message: expect.stringContaining('Job bootstrap failed'),
+        details: [expect.stringMatching(/container etcdctl exited 1 \(Error\)/)],
+      });
       expect(Date.now() - started).toBeLessThan(30_000);
     } finally {
       // Gone, not only deleting: its Job and pod carry Sand Store's labels, and a deploy refuses
       // while another profile's objects are on the cluster, terminating ones included.
       await kube.delete('Namespace', ns);
       await waitFor(kube, [{ key: 'ns', kind: 'Namespace', fieldSelector: `metadata.name=${ns}` }], {
-        what: `namespace ${ns} to be gone`, timeoutSeconds: 60, check: (s) => (objectsOf(s, 'ns').length === 0 ? true : undefined),
+        what: `namespace ${ns} to be gone`,
+        timeoutSeconds: 60,
+        check: (s) => (objectsOf(s, 'ns').length === 0 ? true : undefined),
       });
     }
   });
@@ -346,7 +488,9 @@ describe('runner refusals and failures', () => {
       },
     });
     expectExit(r, 130);
-    expect(r.stderr).toMatch(/interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\.\n\s+Deploy stopped in phase "control-plane"; phases applied: base, control-plane\. The cluster holds a partial deployment/);
+    expect(r.stderr).toMatch(
+      /interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\.\n\s+Deploy stopped in phase "control-plane"; phases applied: base, control-plane\. The cluster holds a partial deployment/,
+    );
     expectExit(await cli('destroy'), 0);
   });
 });

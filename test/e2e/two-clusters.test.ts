@@ -22,8 +22,16 @@ test('deploying and destroying on one cluster leaves the other unchanged', async
   const onA = await runCli(['deploy', '--profile=local', `--context=${CONTEXT}`, '--timeout=90']);
   expectExit(onA, 0);
   const fingerprint = async () => {
-    const lists = await Promise.all(['Namespace', 'StatefulSet', 'Pod', 'PersistentVolumeClaim', 'PersistentVolume', 'StorageClass', 'Service'].map((k) => a.list(k)));
-    return lists.flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}@${o.metadata.resourceVersion}`)).sort();
+    const lists = await Promise.all(
+      ['Namespace', 'StatefulSet', 'Pod', 'PersistentVolumeClaim', 'PersistentVolume', 'StorageClass', 'Service'].map(
+        (k) => a.list(k),
+      ),
+    );
+    return lists
+      .flatMap((l) =>
+        l.items.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}@${o.metadata.resourceVersion}`),
+      )
+      .sort();
   };
   const before = await fingerprint();
 

@@ -22,7 +22,9 @@ import { clientEndpoints } from '../../lib/runner/client-access.js';
 import type { CommandContext } from '../../lib/runner/commands/context.js';
 
 let profile: Profile;
-beforeAll(async () => { profile = await loadProfile('ssd-raft'); });
+beforeAll(async () => {
+  profile = await loadProfile('ssd-raft');
+});
 
 function kubeconfig(contexts: Record<string, string>, current = Object.keys(contexts)[0]): KubeConfig {
   const kc = new KubeConfig();
@@ -40,27 +42,42 @@ describe('context resolution', () => {
     expect(chooseContext(profile, 'a', { KUBE_CONTEXT: 'b' })).toEqual({ context: 'a', source: 'flag --context' });
     expect(chooseContext(profile, undefined, { KUBE_CONTEXT: 'b' })).toEqual({ context: 'b', source: 'KUBE_CONTEXT' });
     expect(chooseContext(profile, undefined, {})).toEqual({ context: 'minikube-laptop', source: 'profile' });
-    const kc = kubeconfig({ production: 'https://prod:6443', 'minikube-laptop': 'https://192.168.1.20:8443' }, 'production');
+    const kc = kubeconfig(
+      { production: 'https://prod:6443', 'minikube-laptop': 'https://192.168.1.20:8443' },
+      'production',
+    );
     const t = resolveTarget(profile, undefined, {}, kc);
     expect(t.context).toBe('minikube-laptop');
     expect(t.server).toBe('https://192.168.1.20:8443');
   });
 
   test('a context missing from the kubeconfig is refused, naming the ones there are', () => {
-    expect(() => resolveTarget(profile, undefined, {}, kubeconfig({ production: 'https://prod:6443' }))).toThrow(TargetRefusedError);
-    expect(() => resolveTarget(profile, undefined, {}, kubeconfig({ production: 'https://prod:6443' }))).toThrow(/"minikube-laptop" \(from profile\) is not in the kubeconfig .*contexts there: production\. Nothing was sent/);
+    expect(() => resolveTarget(profile, undefined, {}, kubeconfig({ production: 'https://prod:6443' }))).toThrow(
+      TargetRefusedError,
+    );
+    expect(() => resolveTarget(profile, undefined, {}, kubeconfig({ production: 'https://prod:6443' }))).toThrow(
+      /"minikube-laptop" \(from profile\) is not in the kubeconfig .*contexts there: production\. Nothing was sent/,
+    );
   });
 
   test('a pinned API server that differs is refused; the same server written differently is accepted', () => {
     const pinned = { ...profile, kube: { ...profile.kube, apiServer: 'https://192.168.1.20:8443/' } };
-    expect(() => resolveTarget(pinned, undefined, {}, kubeconfig({ 'minikube-laptop': 'https://10.0.0.9:8443' }))).toThrow(/points at https:\/\/10\.0\.0\.9:8443, but profile "ssd-raft" is pinned to https:\/\/192\.168\.1\.20:8443/);
-    expect(resolveTarget(pinned, undefined, {}, kubeconfig({ 'minikube-laptop': 'https://192.168.1.20:8443' })).context).toBe('minikube-laptop');
+    expect(() =>
+      resolveTarget(pinned, undefined, {}, kubeconfig({ 'minikube-laptop': 'https://10.0.0.9:8443' })),
+    ).toThrow(
+      /points at https:\/\/10\.0\.0\.9:8443, but profile "ssd-raft" is pinned to https:\/\/192\.168\.1\.20:8443/,
+    );
+    expect(
+      resolveTarget(pinned, undefined, {}, kubeconfig({ 'minikube-laptop': 'https://192.168.1.20:8443' })).context,
+    ).toBe('minikube-laptop');
   });
 });
 
 describe('reading dist/', () => {
   let dir: string;
-  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'dist-')); });
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dist-'));
+  });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
   const write = (files: ReadonlyMap<string, string>) => {
     mkdirSync(join(dir, profile.name), { recursive: true });
@@ -68,11 +85,16 @@ describe('reading dist/', () => {
   };
 
   test('missing, empty and stale dist/ are refused: an empty set must never turn into deletions', async () => {
-    await expect(readManifests(dir, profile)).rejects.toThrow(/does not exist; run `npm run synth -- --profile=ssd-raft` first/);
+    await expect(readManifests(dir, profile)).rejects.toThrow(
+      /does not exist; run `npm run synth -- --profile=ssd-raft` first/,
+    );
     mkdirSync(join(dir, profile.name));
     await expect(readManifests(dir, profile)).rejects.toThrow(/holds no manifests/);
     const files = new Map(renderProfile(profile));
-    files.set('statefulset-sandstore.yaml', files.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 5'));
+    files.set(
+      'statefulset-sandstore.yaml',
+      files.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 5'),
+    );
     write(files);
     await expect(readManifests(dir, profile)).rejects.toThrow(ManifestsRefusedError);
     await expect(readManifests(dir, profile)).rejects.toThrow(/stale.*\n.*statefulset-sandstore\.yaml: differs/);
@@ -85,7 +107,10 @@ describe('reading dist/', () => {
     expect(knownFresh(profile, outputDigest(filesOnDisk(dir, profile.name)))).toBe(true);
     await expect(readManifests(dir, profile)).resolves.toHaveLength(rendered.size);
 
-    writeFileSync(join(dir, profile.name, 'statefulset-sandstore.yaml'), rendered.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 4'));
+    writeFileSync(
+      join(dir, profile.name, 'statefulset-sandstore.yaml'),
+      rendered.get('statefulset-sandstore.yaml')!.replace('replicas: 3', 'replicas: 4'),
+    );
     expect(knownFresh(profile, outputDigest(filesOnDisk(dir, profile.name)))).toBe(false);
     await expect(readManifests(dir, profile)).rejects.toThrow(/statefulset-sandstore\.yaml: differs/);
 
@@ -99,7 +124,13 @@ describe('reading dist/', () => {
     const rendered = renderProfile(profile);
     write(rendered);
     recordRender(profile, rendered);
-    const changed = { ...profile, raft: { ...profile.raft, maxBatchSize: (profile.raft.maxBatchSize ?? SANDSTORE_CLUSTER_DEFAULTS.raft.maxBatchSize) + 1 } };
+    const changed = {
+      ...profile,
+      raft: {
+        ...profile.raft,
+        maxBatchSize: (profile.raft.maxBatchSize ?? SANDSTORE_CLUSTER_DEFAULTS.raft.maxBatchSize) + 1,
+      },
+    };
     expect(inputDigest(changed)).not.toBe(inputDigest(profile));
     expect(knownFresh(changed, outputDigest(filesOnDisk(dir, profile.name)))).toBe(false);
   });
@@ -107,34 +138,71 @@ describe('reading dist/', () => {
   test('phases: namespace and storage class first; etcd, bootstrap, data plane, node ports apart; smoke on demand', async () => {
     write(renderProfile(profile));
     const m = await readManifests(dir, profile);
-    const names = (phase: Parameters<typeof manifestsOfPhase>[1]) => manifestsOfPhase(m, phase).map((o) => `${o.kind}/${o.metadata.name}`);
+    const names = (phase: Parameters<typeof manifestsOfPhase>[1]) =>
+      manifestsOfPhase(m, phase).map((o) => `${o.kind}/${o.metadata.name}`);
     expect(names('base').slice(0, 2)).toEqual(['Namespace/sandstore', 'StorageClass/sandstore-local-ssd']);
     expect(names('control-plane')).toEqual(['StatefulSet/etcd']);
     expect(names('bootstrap')).toEqual(['Job/sandstore-membership-bootstrap']);
     expect(names('data-plane')).toEqual(['StatefulSet/sandstore']);
-    expect(names('client-access')).toEqual(['Service/sandstore-0-external', 'Service/sandstore-1-external', 'Service/sandstore-2-external']);
+    expect(names('client-access')).toEqual([
+      'Service/sandstore-0-external',
+      'Service/sandstore-1-external',
+      'Service/sandstore-2-external',
+    ]);
     expect(names('on-demand')).toEqual(['Job/sandstore-smoke-test']);
   });
 });
 
-interface PodState { ready?: boolean; restarts?: number; waiting?: string; created?: number; terminated?: { exitCode: number; message?: string }; unschedulable?: string }
+interface PodState {
+  ready?: boolean;
+  restarts?: number;
+  waiting?: string;
+  created?: number;
+  terminated?: { exitCode: number; message?: string };
+  unschedulable?: string;
+}
 const pod = (name: string, rev: string, o: PodState = {}): Pod => ({
   kind: 'Pod',
-  metadata: { name, labels: { 'controller-revision-hash': rev }, creationTimestamp: new Date(o.created ?? 0).toISOString() },
+  metadata: {
+    name,
+    labels: { 'controller-revision-hash': rev },
+    creationTimestamp: new Date(o.created ?? 0).toISOString(),
+  },
   status: {
     phase: 'Running',
     conditions: [
       { type: 'Ready', status: o.ready === false ? 'False' : 'True' },
-      ...(o.unschedulable ? [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: o.unschedulable }] : []),
+      ...(o.unschedulable
+        ? [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: o.unschedulable }]
+        : []),
     ],
-    containerStatuses: [{ name: 'sandstore', image: 'i', imageID: '', ready: o.ready !== false, restartCount: o.restarts ?? 0, state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} }, lastState: o.terminated ? { terminated: o.terminated } : {} }],
+    containerStatuses: [
+      {
+        name: 'sandstore',
+        image: 'i',
+        imageID: '',
+        ready: o.ready !== false,
+        restartCount: o.restarts ?? 0,
+        state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} },
+        lastState: o.terminated ? { terminated: o.terminated } : {},
+      },
+    ],
   },
 });
-const sts = (s: Partial<{ gen: number; observed: number; ready: number; updated: number; current: string; update: string }>): StatefulSet => ({
+const sts = (
+  s: Partial<{ gen: number; observed: number; ready: number; updated: number; current: string; update: string }>,
+): StatefulSet => ({
   kind: 'StatefulSet',
   metadata: { name: 'sandstore', generation: s.gen ?? 2 },
   spec: { replicas: 3, selector: {}, template: {} },
-  status: { replicas: 3, observedGeneration: s.observed ?? 2, readyReplicas: s.ready ?? 3, updatedReplicas: s.updated ?? 3, currentRevision: s.current ?? 'new', updateRevision: s.update ?? 'new' },
+  status: {
+    replicas: 3,
+    observedGeneration: s.observed ?? 2,
+    readyReplicas: s.ready ?? 3,
+    updatedReplicas: s.updated ?? 3,
+    currentRevision: s.current ?? 'new',
+    updateRevision: s.update ?? 'new',
+  },
 });
 const policy = { podReadySeconds: 60, now: 10_000 };
 
@@ -149,7 +217,16 @@ describe('rollout decision', () => {
   });
 
   test('an updated pod that crash-loops fails the rollout, naming it; old-revision pods are not judged', () => {
-    const pods = [pod('sandstore-0', 'old', { waiting: 'CrashLoopBackOff' }), pod('sandstore-1', 'old'), pod('sandstore-2', 'new', { ready: false, waiting: 'CrashLoopBackOff', restarts: 3, terminated: { exitCode: 2, message: 'panic: boom' } })];
+    const pods = [
+      pod('sandstore-0', 'old', { waiting: 'CrashLoopBackOff' }),
+      pod('sandstore-1', 'old'),
+      pod('sandstore-2', 'new', {
+        ready: false,
+        waiting: 'CrashLoopBackOff',
+        restarts: 3,
+        terminated: { exitCode: 2, message: 'panic: boom' },
+      }),
+    ];
     const s = assessRollout(sts({ updated: 1, ready: 2, current: 'old' }), pods, policy);
     expect(s).toMatchObject({ state: 'failed', pod: 'sandstore-2' });
     const reason = s.state === 'failed' ? s.reason : '';
@@ -159,13 +236,20 @@ describe('rollout decision', () => {
 
   test('a restart since the rollout began, or a missed Ready deadline, fails it too', () => {
     const restarted = [pod('sandstore-2', 'new', { ready: false, restarts: 1, created: 9_000 })];
-    expect(assessRollout(sts({ updated: 1, current: 'old' }), restarted, { ...policy, restartsAtStart: new Map([['sandstore-2', 0]]) }).state).toBe('failed');
+    expect(
+      assessRollout(sts({ updated: 1, current: 'old' }), restarted, {
+        ...policy,
+        restartsAtStart: new Map([['sandstore-2', 0]]),
+      }).state,
+    ).toBe('failed');
     const slow = [pod('sandstore-2', 'new', { ready: false, created: 10_000 - 61_000 })];
-    expect(assessRollout(sts({ updated: 1, current: 'old' }), slow, policy)).toMatchObject({ state: 'failed', reason: expect.stringContaining('deadline 60s') });
+    expect(assessRollout(sts({ updated: 1, current: 'old' }), slow, policy)).toMatchObject({
+      state: 'failed',
+      reason: expect.stringContaining('deadline 60s'),
+    });
     const young = [pod('sandstore-2', 'new', { ready: false, created: 9_000 })];
     expect(assessRollout(sts({ updated: 1, current: 'old' }), young, policy).state).toBe('progressing');
   });
-
 
   test('an update applies the dist StatefulSet with a restart annotation, partition 0 and optionally another image', () => {
     const dist = renderProfile(profile);
@@ -181,39 +265,82 @@ describe('rollout decision', () => {
 
 describe('pod problems', () => {
   test('scheduler reasons, image pulls and crash loops are reported in words', () => {
-    expect(podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 Insufficient cpu.' }))).toEqual([
+    expect(
+      podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 Insufficient cpu.' })),
+    ).toEqual([
       'cannot be scheduled (FailedScheduling): 0/3 nodes are available: 3 Insufficient cpu.; the profile asks for more cpu than a matching node has free: lower the cpu requests, or free capacity on the node',
     ]);
     // A pod of a profile: the field to change, by component.
-    const etcd = pod('etcd-0', 'r', { ready: false, unschedulable: '0/4 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 3 node(s) had untolerated taint.' });
-    etcd.metadata.labels = { ...etcd.metadata.labels, 'app.kubernetes.io/component': 'control-plane', 'sandstore.io/profile': 'local-node' };
-    expect(podProblems(etcd)[0]).toMatch(/; the profile asks for more cpu and memory than a matching node has free: lower resources\.etcd\.requests\.\{cpu,memory\} in profiles\/local-node\.ts, or free capacity on the node$/);
-    expect(podProblems(pod('p', 'r', { ready: false, unschedulable: '0/3 nodes are available: 3 node(s) didn\'t match Pod\'s node affinity/selector.' }))[0]).not.toContain('the profile asks for');
-    expect(podProblems(pod('p', 'r', { waiting: 'ImagePullBackOff' }))[0]).toMatch(/^container sandstore: ImagePullBackOff/);
+    const etcd = pod('etcd-0', 'r', {
+      ready: false,
+      unschedulable:
+        '0/4 nodes are available: 1 Insufficient cpu, 1 Insufficient memory, 3 node(s) had untolerated taint.',
+    });
+    etcd.metadata.labels = {
+      ...etcd.metadata.labels,
+      'app.kubernetes.io/component': 'control-plane',
+      'sandstore.io/profile': 'local-node',
+    };
+    expect(podProblems(etcd)[0]).toMatch(
+      /; the profile asks for more cpu and memory than a matching node has free: lower resources\.etcd\.requests\.\{cpu,memory\} in profiles\/local-node\.ts, or free capacity on the node$/,
+    );
+    expect(
+      podProblems(
+        pod('p', 'r', {
+          ready: false,
+          unschedulable: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+        }),
+      )[0],
+    ).not.toContain('the profile asks for');
+    expect(podProblems(pod('p', 'r', { waiting: 'ImagePullBackOff' }))[0]).toMatch(
+      /^container sandstore: ImagePullBackOff/,
+    );
     expect(podProblems(pod('p', 'r'))).toEqual([]);
   });
 });
 
 describe('what destroy deletes', () => {
-  const obj = (kind: string, name: string, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({ kind, metadata: { name, namespace: 'ns', ...extra } });
+  const obj = (kind: string, name: string, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
+    kind,
+    metadata: { name, namespace: 'ns', ...extra },
+  });
   test('controllers first, namespace last; owned pods are left to the garbage collector', () => {
     const plan = deletionPlan([
-      obj('Namespace', 'ns'), obj('PersistentVolumeClaim', 'data-sandstore-0'), obj('Service', 'svc'),
-      obj('Pod', 'sandstore-0', { ownerReferences: [{ kind: 'StatefulSet', name: 'sandstore', uid: 'u' }] }), obj('Pod', 'stray'),
-      obj('StatefulSet', 'sandstore'), obj('StorageClass', 'sc'),
+      obj('Namespace', 'ns'),
+      obj('PersistentVolumeClaim', 'data-sandstore-0'),
+      obj('Service', 'svc'),
+      obj('Pod', 'sandstore-0', { ownerReferences: [{ kind: 'StatefulSet', name: 'sandstore', uid: 'u' }] }),
+      obj('Pod', 'stray'),
+      obj('StatefulSet', 'sandstore'),
+      obj('StorageClass', 'sc'),
     ]);
     expect(plan.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
-      'StatefulSet/sandstore', 'Pod/stray', 'Service/svc', 'PersistentVolumeClaim/data-sandstore-0', 'StorageClass/sc', 'Namespace/ns',
+      'StatefulSet/sandstore',
+      'Pod/stray',
+      'Service/svc',
+      'PersistentVolumeClaim/data-sandstore-0',
+      'StorageClass/sc',
+      'Namespace/ns',
     ]);
   });
 
   test('the sweep covers every kind in dist/ and the profile kinds even without dist/', () => {
-    expect(kindsToSweep(undefined)).toEqual(expect.arrayContaining(['StatefulSet', 'PersistentVolumeClaim', 'Pod', 'Namespace', 'StorageClass']));
+    expect(kindsToSweep(undefined)).toEqual(
+      expect.arrayContaining(['StatefulSet', 'PersistentVolumeClaim', 'Pod', 'Namespace', 'StorageClass']),
+    );
   });
 
-  test('volumes are matched to the profile\'s claims by claimRef', () => {
-    const pv = (name: string, ns: string, claim: string): PersistentVolume => ({ kind: 'PersistentVolume', metadata: { name }, spec: { claimRef: { namespace: ns, name: claim } } });
-    const volumes = [pv('a', 'ns', 'data-sandstore-0'), pv('b', 'other', 'data-sandstore-0'), pv('c', 'ns', 'unrelated')];
+  test("volumes are matched to the profile's claims by claimRef", () => {
+    const pv = (name: string, ns: string, claim: string): PersistentVolume => ({
+      kind: 'PersistentVolume',
+      metadata: { name },
+      spec: { claimRef: { namespace: ns, name: claim } },
+    });
+    const volumes = [
+      pv('a', 'ns', 'data-sandstore-0'),
+      pv('b', 'other', 'data-sandstore-0'),
+      pv('c', 'ns', 'unrelated'),
+    ];
     expect(volumesOfClaims(volumes, new Set(['ns/data-sandstore-0'])).map((v) => v.metadata.name)).toEqual(['a']);
   });
 });
@@ -223,13 +350,27 @@ describe('another profile live on the cluster', () => {
     const dir = mkdtempSync(join(tmpdir(), 'profiles-'));
     writeFileSync(join(dir, 'local.ts'), '');
     try {
-      const err = otherProfileLiveError([
-        { name: 'local', namespaces: ['sandstore-local'], objects: '2 StatefulSet, 3 Pod' },
-        { name: 'gone', namespaces: ['sandstore-gone', 'sandstore-gone-2'], objects: '1 PersistentVolumeClaim (terminating)' },
-        { name: 'ghost', namespaces: [], objects: '', runner: { identity: 'bob@l (pid 1)', command: 'deploy', since: 'T', renewed: 'T', expired: false } },
-      ], { profileName: 'ssd-raft', context: 'c', profilesDir: dir });
+      const err = otherProfileLiveError(
+        [
+          { name: 'local', namespaces: ['sandstore-local'], objects: '2 StatefulSet, 3 Pod' },
+          {
+            name: 'gone',
+            namespaces: ['sandstore-gone', 'sandstore-gone-2'],
+            objects: '1 PersistentVolumeClaim (terminating)',
+          },
+          {
+            name: 'ghost',
+            namespaces: [],
+            objects: '',
+            runner: { identity: 'bob@l (pid 1)', command: 'deploy', since: 'T', renewed: 'T', expired: false },
+          },
+        ],
+        { profileName: 'ssd-raft', context: 'c', profilesDir: dir },
+      );
       expect(err.exitCode).toBe(1);
-      expect(err.message).toBe('c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node\'s disk, CPU or memory: profile ssd-raft was not deployed and nothing was changed');
+      expect(err.message).toBe(
+        "c already runs Sand Store profile local, gone, ghost; one profile at a time, so that benchmarks never share the node's disk, CPU or memory: profile ssd-raft was not deployed and nothing was changed",
+      );
       expect(err.details).toEqual([
         'profile local: 2 StatefulSet, 3 Pod in namespace sandstore-local',
         '  to remove it (this deletes its claims and their data):',
@@ -249,12 +390,18 @@ describe('another profile live on the cluster', () => {
 
 describe('client addresses', () => {
   test('are listed in ordinal order whatever the file order of dist/ (sandstore-10 sorts before sandstore-2 there)', async () => {
-    const eleven: Profile = { ...profile, raft: { ...profile.raft, replicas: 11 }, clientAccess: { ...profile.clientAccess, advertiseHost: 'bench.example' } };
+    const eleven: Profile = {
+      ...profile,
+      raft: { ...profile.raft, replicas: 11 },
+      clientAccess: { ...profile.clientAccess, advertiseHost: 'bench.example' },
+    };
     const manifests = [...renderProfile(eleven)].map(([, text]) => parse(text.replace(/^#.*\n/gm, '')) as Manifest);
     // An advertised host needs no request: the context's client is never used.
     const ctx = { profile: eleven, namespace: eleven.namespace, kube: undefined } as unknown as CommandContext;
     const endpoints = await clientEndpoints(ctx, manifests);
     expect(endpoints.map((e) => e.pod)).toEqual(Array.from({ length: 11 }, (_, i) => `sandstore-${i}`));
-    expect(endpoints.map((e) => e.address)).toEqual(Array.from({ length: 11 }, (_, i) => `bench.example:${eleven.clientAccess.nodePortBase + i}`));
+    expect(endpoints.map((e) => e.address)).toEqual(
+      Array.from({ length: 11 }, (_, i) => `bench.example:${eleven.clientAccess.nodePortBase + i}`),
+    );
   });
 });

@@ -10,9 +10,11 @@ import { kubeAt } from '../cli-harness.js';
  * named as it happened, only in the timeout's summary).
  */
 
-const pod = (name: string, resourceVersion: string): KubeObject => ({ metadata: { name, namespace: 'x', resourceVersion } });
+const pod = (name: string, resourceVersion: string): KubeObject => ({
+  metadata: { name, namespace: 'x', resourceVersion },
+});
 
-describe('a wait\'s changes', () => {
+describe("a wait's changes", () => {
   let http: Server;
   let base = '';
   /**
@@ -30,14 +32,16 @@ describe('a wait\'s changes', () => {
       }
       const items = lists[Math.min(served, lists.length - 1)];
       served++;
-      res.end(JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(served) }, items }));
+      res.end(
+        JSON.stringify({ kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(served) }, items }),
+      );
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(http.address() as { port: number }).port}`;
   });
   afterAll(() => new Promise<void>((resolve) => http.close(() => resolve())));
 
-  test('the first list\'s objects are ADDED, a re-list\'s differences MODIFIED or DELETED, and what did not change is not told again', async () => {
+  test("the first list's objects are ADDED, a re-list's differences MODIFIED or DELETED, and what did not change is not told again", async () => {
     lists = [[pod('a', '1'), pod('b', '1')], [pod('a', '1'), pod('b', '2')], [pod('b', '2')]];
     served = 0;
     const changes: string[] = [];

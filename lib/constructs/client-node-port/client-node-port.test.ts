@@ -7,7 +7,12 @@ import { POD_NAME_LABEL } from '../../labels.js';
 function build(replicas: number, externalAccess: ExternalAccess | undefined) {
   return synthesize((chart) => {
     const etcd = new EtcdControlPlane(chart, 'etcd');
-    const cluster = new SandstoreCluster(chart, 'sandstore', { etcd, image: 'r/sandstore-node:t', replicas, externalAccess });
+    const cluster = new SandstoreCluster(chart, 'sandstore', {
+      etcd,
+      image: 'r/sandstore-node:t',
+      replicas,
+      externalAccess,
+    });
     new ClientNodePort(chart, 'client', { cluster });
   });
 }
@@ -22,6 +27,8 @@ describe('ClientNodePort', () => {
   });
 
   test('a cluster without external access is refused: its nodes would advertise no node port', () => {
-    expect(() => build(3, undefined)).toThrow(/ClientNodePort test\/client: the cluster test\/sandstore has no externalAccess/);
+    expect(() => build(3, undefined)).toThrow(
+      /ClientNodePort test\/client: the cluster test\/sandstore has no externalAccess/,
+    );
   });
 });

@@ -26,21 +26,32 @@ export class ClientNodePort extends Construct {
     super(scope, id);
     const { cluster } = props;
     if (cluster.externalAccess === undefined) {
-      throw new Error(`ClientNodePort ${this.node.path}: the cluster ${cluster.node.path} has no ` + `externalAccess; give it one (its node ports and advertised host) to expose it`);
+      throw new Error(
+        `ClientNodePort ${this.node.path}: the cluster ${cluster.node.path} has no ` +
+          `externalAccess; give it one (its node ports and advertised host) to expose it`,
+      );
     }
     const { basePort } = cluster.externalAccess;
 
     const labels = componentLabels(this, cluster.name, Component.clientAccess);
-    this.nodePorts = cluster.podNames.map((pod, ordinal) => ({ pod, nodePort: basePort + ordinal, service: `${pod}-external` }));
+    this.nodePorts = cluster.podNames.map((pod, ordinal) => ({
+      pod,
+      nodePort: basePort + ordinal,
+      service: `${pod}-external`,
+    }));
     for (const { pod, nodePort, service } of this.nodePorts) {
-      declareFindings(new KubeService(this, pod, {
-        metadata: { name: service, labels, annotations: phaseAnnotation(DeployPhase.clientAccess) },
-        spec: {
-          type: 'NodePort',
-          selector: { ...cluster.podSelector, [POD_NAME_LABEL]: pod },
-          ports: [{ name: 'grpc', port: cluster.port, targetPort: IntOrString.fromString('grpc'), nodePort }],
-        },
-      }), Declared.perPodServiceSelector, Declared.perPodNodePort);
+      declareFindings(
+        new KubeService(this, pod, {
+          metadata: { name: service, labels, annotations: phaseAnnotation(DeployPhase.clientAccess) },
+          spec: {
+            type: 'NodePort',
+            selector: { ...cluster.podSelector, [POD_NAME_LABEL]: pod },
+            ports: [{ name: 'grpc', port: cluster.port, targetPort: IntOrString.fromString('grpc'), nodePort }],
+          },
+        }),
+        Declared.perPodServiceSelector,
+        Declared.perPodNodePort,
+      );
     }
   }
 }

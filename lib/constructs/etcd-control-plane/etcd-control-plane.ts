@@ -1,15 +1,16 @@
 import { Construct } from 'constructs';
-import {
-  IntOrString,
-  KubeService,
-  KubeStatefulSet,
-  type Probe,
-} from '../../../imports/k8s.js';
+import { IntOrString, KubeService, KubeStatefulSet, type Probe } from '../../../imports/k8s.js';
 import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { podPlacement } from '../local-ssd-storage/local-ssd-storage.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
-import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import {
+  checkResources,
+  EPHEMERAL_STORAGE,
+  toResourceRequirements,
+  volumeClaimSpec,
+  type ContainerResources,
+} from '../resources.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { ETCD_CONTROL_PLANE_DEFAULTS as DEFAULTS, type EtcdControlPlaneProps } from './etcd-control-plane-props.js';
@@ -109,51 +110,56 @@ export class EtcdControlPlane extends Construct {
             terminationGracePeriodSeconds: 30,
             // One host's failure then costs one member, not the quorum.
             affinity: preferSeparateHosts(this.podSelector),
-            containers: [{
-              name: 'etcd',
-              image: this.image,
-              imagePullPolicy: this.imagePullPolicy,
-              command: ['etcd'],
-              args: [
-                '--name=$(POD_NAME)',
-                `--data-dir=${DATA_MOUNT}/data`,
-                `--listen-client-urls=http://0.0.0.0:${ETCD_CLIENT_PORT}`,
-                `--advertise-client-urls=http://$(POD_NAME).${this.serviceName}.${namespace}.svc:${ETCD_CLIENT_PORT}`,
-                `--listen-peer-urls=http://0.0.0.0:${ETCD_PEER_PORT}`,
-                `--initial-advertise-peer-urls=http://$(POD_NAME).${this.serviceName}.${namespace}.svc:${ETCD_PEER_PORT}`,
-                `--listen-metrics-urls=http://0.0.0.0:${ETCD_METRICS_PORT}`,
-                `--initial-cluster=${initialCluster}`,
-                '--initial-cluster-state=new',
-                `--initial-cluster-token=${namespace}-${this.name}`,
-              ],
-              env: [
-                { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-                { name: 'ETCDCTL_API', value: '3' },
-              ],
-              ports: [
-                { name: 'client', containerPort: ETCD_CLIENT_PORT },
-                { name: 'peer', containerPort: ETCD_PEER_PORT },
-                { name: 'metrics', containerPort: ETCD_METRICS_PORT },
-              ],
-              // A restarting member may replay its WAL for a while before serving.
-              startupProbe: health('/health', 2, 60),
-              readinessProbe: health('/health', 5, 3),
-              // Serializable: a member that lost quorum is not dead; restarting it would not help.
-              livenessProbe: health('/health?serializable=true', 10, 6),
-              resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.logging),
-              securityContext: restrictedContainerSecurityContext(),
-              volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
-            }],
+            containers: [
+              {
+                name: 'etcd',
+                image: this.image,
+                imagePullPolicy: this.imagePullPolicy,
+                command: ['etcd'],
+                args: [
+                  '--name=$(POD_NAME)',
+                  `--data-dir=${DATA_MOUNT}/data`,
+                  `--listen-client-urls=http://0.0.0.0:${ETCD_CLIENT_PORT}`,
+                  `--advertise-client-urls=http://$(POD_NAME).${this.serviceName}.${namespace}.svc:${ETCD_CLIENT_PORT}`,
+                  `--listen-peer-urls=http://0.0.0.0:${ETCD_PEER_PORT}`,
+                  `--initial-advertise-peer-urls=http://$(POD_NAME).${this.serviceName}.${namespace}.svc:${ETCD_PEER_PORT}`,
+                  `--listen-metrics-urls=http://0.0.0.0:${ETCD_METRICS_PORT}`,
+                  `--initial-cluster=${initialCluster}`,
+                  '--initial-cluster-state=new',
+                  `--initial-cluster-token=${namespace}-${this.name}`,
+                ],
+                env: [
+                  { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                  { name: 'ETCDCTL_API', value: '3' },
+                ],
+                ports: [
+                  { name: 'client', containerPort: ETCD_CLIENT_PORT },
+                  { name: 'peer', containerPort: ETCD_PEER_PORT },
+                  { name: 'metrics', containerPort: ETCD_METRICS_PORT },
+                ],
+                // A restarting member may replay its WAL for a while before serving.
+                startupProbe: health('/health', 2, 60),
+                readinessProbe: health('/health', 5, 3),
+                // Serializable: a member that lost quorum is not dead; restarting it would not help.
+                livenessProbe: health('/health?serializable=true', 10, 6),
+                resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.logging),
+                securityContext: restrictedContainerSecurityContext(),
+                volumeMounts: [{ name: 'data', mountPath: DATA_MOUNT }],
+              },
+            ],
           },
         },
-        volumeClaimTemplates: [{
-          metadata: { name: 'data', labels },
-          spec: volumeClaimSpec(this.storageSize, props.storage?.storageClassName),
-        }],
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data', labels },
+            spec: volumeClaimSpec(this.storageSize, props.storage?.storageClassName),
+          },
+        ],
       },
     });
     declareFindings(statefulSet, Declared.etcdClientPlainHttp, Declared.etcdPeerPlainHttp, Declared.imageByTag);
 
-    if (this.replicas > 1) quorumDisruptionBudget(this, { name: this.name, labels, members: this.replicas, podSelector: this.podSelector });
+    if (this.replicas > 1)
+      quorumDisruptionBudget(this, { name: this.name, labels, members: this.replicas, podSelector: this.podSelector });
   }
 }

@@ -3,7 +3,12 @@ import { KubeStorageClass, type PodSpec, type Toleration } from '../../../import
 import { Component, DeployPhase, phaseAnnotation } from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { componentLabels, markClusterScoped } from '../scope.js';
-import { LOCAL_SSD_STORAGE_DEFAULTS as DEFAULTS, type LocalSsdStorageProps, type ReclaimPolicy, type TaintEffect } from './local-ssd-storage-props.js';
+import {
+  LOCAL_SSD_STORAGE_DEFAULTS as DEFAULTS,
+  type LocalSsdStorageProps,
+  type ReclaimPolicy,
+  type TaintEffect,
+} from './local-ssd-storage-props.js';
 
 /** Where storage-heavy pods must run: the part of a pod spec that LocalSsdStorage owns. */
 export interface StoragePlacement {
@@ -37,7 +42,11 @@ export class LocalSsdStorage extends Construct {
     this.allowVolumeExpansion = props.allowVolumeExpansion ?? DEFAULTS.allowVolumeExpansion;
     this.nodePath = props.nodePath;
     this.nodeSelector = { ...(props.nodeSelector ?? DEFAULTS.nodeSelector) };
-    this.taint = props.taint && { key: props.taint.key, value: props.taint.value, effect: props.taint.effect ?? DEFAULTS.taintEffect };
+    this.taint = props.taint && {
+      key: props.taint.key,
+      value: props.taint.value,
+      effect: props.taint.effect ?? DEFAULTS.taintEffect,
+    };
     check(who, 'storageClassName', this.storageClassName, rules.dnsSubdomain);
     check(who, 'provisioner', this.provisioner, rules.provisioner);
     check(who, 'reclaimPolicy', this.reclaimPolicy, rules.cleanSlateReclaimPolicy);

@@ -13,21 +13,31 @@ const members = [
 function build() {
   let bootstrap!: MembershipBootstrap;
   let etcd!: EtcdControlPlane;
-  const objects = synthesize((chart) => {
-    const storage = new LocalSsdStorage(chart, 'storage', { taint: { key: 'node.sandstore.io/disk', value: 'ssd' } });
-    etcd = new EtcdControlPlane(chart, 'etcd', { storage, replicas: 3, image: 'registry.example/etcd:v3.5.9' });
-    bootstrap = new MembershipBootstrap(chart, 'bootstrap', { etcd, members, dataPlaneName: 'store', placement: storage.placement });
-  }, { namespace: 'bench', labels: { [LabelKeys.profile]: 'p', [LabelKeys.instance]: 'p' } });
+  const objects = synthesize(
+    (chart) => {
+      const storage = new LocalSsdStorage(chart, 'storage', { taint: { key: 'node.sandstore.io/disk', value: 'ssd' } });
+      etcd = new EtcdControlPlane(chart, 'etcd', { storage, replicas: 3, image: 'registry.example/etcd:v3.5.9' });
+      bootstrap = new MembershipBootstrap(chart, 'bootstrap', {
+        etcd,
+        members,
+        dataPlaneName: 'store',
+        placement: storage.placement,
+      });
+    },
+    { namespace: 'bench', labels: { [LabelKeys.profile]: 'p', [LabelKeys.instance]: 'p' } },
+  );
   return { bootstrap, etcd, job: find(objects, 'Job', 'store-membership-bootstrap') };
 }
 
 describe('MembershipBootstrap', () => {
-  test('clears the prefix, then writes one voter per member, with etcd\'s own etcdctl against every member', () => {
+  test("clears the prefix, then writes one voter per member, with etcd's own etcdctl against every member", () => {
     const { bootstrap, etcd, job } = build();
-    expect(bootstrap.membership).toEqual(members.map((m) => ({
-      key: `/sandstore/config/nodes/${m.id}`,
-      value: JSON.stringify({ id: m.id, address: m.address, role: 'voter' }),
-    })));
+    expect(bootstrap.membership).toEqual(
+      members.map((m) => ({
+        key: `/sandstore/config/nodes/${m.id}`,
+        value: JSON.stringify({ id: m.id, address: m.address, role: 'voter' }),
+      })),
+    );
     const pod = job.spec.template.spec;
     expect(pod.initContainers.map((c) => c.command)).toEqual([
       ['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/'],
@@ -45,8 +55,14 @@ describe('MembershipBootstrap', () => {
     const { bootstrap, job } = build();
     expect(job.metadata.annotations['sandstore.io/deploy-phase']).toBe('bootstrap');
     expect(job.spec.backoffLimit).toBe(2);
-    expect(job.spec.template.spec.tolerations).toEqual([{ key: 'node.sandstore.io/disk', operator: 'Equal', value: 'ssd', effect: 'NoSchedule' }]);
+    expect(job.spec.template.spec.tolerations).toEqual([
+      { key: 'node.sandstore.io/disk', operator: 'Equal', value: 'ssd', effect: 'NoSchedule' },
+    ]);
     expect(job.spec.template.metadata.labels).toMatchObject(bootstrap.podSelector);
-    expect(bootstrap.podSelector).toEqual({ [LabelKeys.name]: 'store', [LabelKeys.component]: 'membership-bootstrap', [LabelKeys.instance]: 'p' });
+    expect(bootstrap.podSelector).toEqual({
+      [LabelKeys.name]: 'store',
+      [LabelKeys.component]: 'membership-bootstrap',
+      [LabelKeys.instance]: 'p',
+    });
   });
 });

@@ -52,7 +52,10 @@ export class MembershipBootstrap extends Construct {
       imagePullPolicy: props.etcd.imagePullPolicy,
       command: ['etcdctl', ...args],
       env,
-      resources: toResourceRequirements({ requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } }, EPHEMERAL_STORAGE.quiet),
+      resources: toResourceRequirements(
+        { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+        EPHEMERAL_STORAGE.quiet,
+      ),
       securityContext: restrictedContainerSecurityContext(),
     });
     const job = runToCompletionJob(this, 'Job', {

@@ -9,7 +9,11 @@ function build(exposed: boolean) {
   let etcd!: EtcdControlPlane;
   const objects = synthesize((chart) => {
     etcd = new EtcdControlPlane(chart, 'etcd', { replicas: 3 });
-    cluster = new SandstoreCluster(chart, 'sandstore', { etcd, image: 'r/sandstore-node:t', externalAccess: exposed ? {} : undefined });
+    cluster = new SandstoreCluster(chart, 'sandstore', {
+      etcd,
+      image: 'r/sandstore-node:t',
+      externalAccess: exposed ? {} : undefined,
+    });
     if (exposed) new ClientNodePort(chart, 'client', { cluster });
     new SandstoreNetworkPolicies(chart, 'policies', { etcd, cluster });
   });
@@ -27,10 +31,16 @@ describe('SandstoreNetworkPolicies', () => {
     const policy = find(objects, 'NetworkPolicy', 'etcd-ingress');
     expect(policy.spec.podSelector.matchLabels).toEqual(etcd.podSelector);
     const [clients, peers] = policy.spec.ingress;
-    expect(clients.from).toEqual([{ podSelector: { matchLabels: cluster.podSelector } }, { podSelector: { matchLabels: cluster.membershipBootstrap.podSelector } }]);
+    expect(clients.from).toEqual([
+      { podSelector: { matchLabels: cluster.podSelector } },
+      { podSelector: { matchLabels: cluster.membershipBootstrap.podSelector } },
+    ]);
     expect(clients.ports).toEqual([{ protocol: 'TCP', port: 2379 }]);
     expect(peers.from).toEqual([{ podSelector: { matchLabels: etcd.podSelector } }]);
-    expect(peers.ports).toEqual([{ protocol: 'TCP', port: 2379 }, { protocol: 'TCP', port: 2380 }]);
+    expect(peers.ports).toEqual([
+      { protocol: 'TCP', port: 2379 },
+      { protocol: 'TCP', port: 2380 },
+    ]);
   });
 
   test('8080 is open to outside clients only when node ports expose it; metrics to any namespace', () => {

@@ -21,18 +21,23 @@ export class SandstoreNetworkPolicies extends Construct {
         spec: { podSelector: { matchLabels: podSelector }, policyTypes: ['Ingress'], ingress },
       });
     const tcp = (port: number) => ({ protocol: 'TCP', port: IntOrString.fromNumber(port) });
-    const pods = (matchLabels: Readonly<Record<string, string>>) => ({ podSelector: { matchLabels: { ...matchLabels } } });
+    const pods = (matchLabels: Readonly<Record<string, string>>) => ({
+      podSelector: { matchLabels: { ...matchLabels } },
+    });
 
     policy(`${cluster.name}-default-deny-ingress`, {}, []);
     policy(`${etcd.name}-ingress`, { ...etcd.podSelector }, [
-      { from: [pods(cluster.podSelector), pods(cluster.membershipBootstrap.podSelector)], ports: [tcp(etcd.clientPort)] },
+      {
+        from: [pods(cluster.podSelector), pods(cluster.membershipBootstrap.podSelector)],
+        ports: [tcp(etcd.clientPort)],
+      },
       { from: [pods(etcd.podSelector)], ports: [tcp(etcd.clientPort), tcp(etcd.peerPort)] },
     ]);
     const external = cluster.externalAccess !== undefined;
     policy(`${cluster.name}-ingress`, { ...cluster.podSelector }, [
       external
-        // Node-port clients arrive from outside the cluster, with any source address.
-        ? { ports: [tcp(cluster.port)] }
+        ? // Node-port clients arrive from outside the cluster, with any source address.
+          { ports: [tcp(cluster.port)] }
         : { from: [{ podSelector: {} }], ports: [tcp(cluster.port)] },
       { from: [{ namespaceSelector: {} }], ports: [tcp(cluster.metricsPort)] },
     ]);

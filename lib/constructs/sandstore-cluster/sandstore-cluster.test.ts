@@ -11,35 +11,52 @@ const IMAGE = 'registry.example/sandstore-node:t1';
 function build(props: Partial<SandstoreClusterProps> = {}, etcdReplicas = 1) {
   let cluster!: SandstoreCluster;
   let etcd!: EtcdControlPlane;
-  const objects = synthesize((chart) => {
-    const storage = new LocalSsdStorage(chart, 'storage');
-    etcd = new EtcdControlPlane(chart, 'etcd', { storage, replicas: etcdReplicas });
-    cluster = new SandstoreCluster(chart, 'sandstore', { etcd, storage, image: IMAGE, ...props });
-  }, { namespace: 'bench', labels: { [LabelKeys.profile]: 'p', [LabelKeys.instance]: 'p' } });
+  const objects = synthesize(
+    (chart) => {
+      const storage = new LocalSsdStorage(chart, 'storage');
+      etcd = new EtcdControlPlane(chart, 'etcd', { storage, replicas: etcdReplicas });
+      cluster = new SandstoreCluster(chart, 'sandstore', { etcd, storage, image: IMAGE, ...props });
+    },
+    { namespace: 'bench', labels: { [LabelKeys.profile]: 'p', [LabelKeys.instance]: 'p' } },
+  );
   return { cluster, etcd, objects, sts: find(objects, 'StatefulSet', 'sandstore') };
 }
 
 describe('SandstoreCluster', () => {
-  test.each([3, 5, 9, 51])('%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those', (replicas) => {
-    const { cluster, objects } = build({ replicas });
-    expect(cluster.membershipBootstrap.membership.map((m) => JSON.parse(m.value) as unknown)).toEqual(
-      Array.from({ length: replicas }, (_, i) => ({ id: `sandstore-${i}`, address: `sandstore-${i}.bench.svc:8080`, role: 'voter' })),
-    );
-    // Each address is a Service of its own in front of exactly that pod (a stable virtual IP: a
-    // restarted pod's new IP must not leave its peers dialing the old one), Ready or not.
-    for (let i = 0; i < replicas; i++) {
-      const peer = find(objects, 'Service', `sandstore-${i}`);
-      expect(peer.spec.clusterIP).toBeUndefined();
-      expect(peer.spec.publishNotReadyAddresses).toBe(true);
-      expect(peer.spec.selector).toEqual({ ...cluster.podSelector, 'statefulset.kubernetes.io/pod-name': `sandstore-${i}` });
-      expect(peer.spec.ports).toEqual([{ name: 'grpc', port: 8080, targetPort: 'grpc' }]);
-    }
-    expect(cluster.membershipBootstrap.membership.map((m) => m.key)).toEqual(Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`));
-    const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
-    const commands = job.initContainers.map((c) => c.command);
-    expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
-    expect(commands.slice(1)).toEqual(cluster.membershipBootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]));
-  });
+  test.each([3, 5, 9, 51])(
+    '%i replicas: one membership entry per pod, and the bootstrap Job writes exactly those',
+    (replicas) => {
+      const { cluster, objects } = build({ replicas });
+      expect(cluster.membershipBootstrap.membership.map((m) => JSON.parse(m.value) as unknown)).toEqual(
+        Array.from({ length: replicas }, (_, i) => ({
+          id: `sandstore-${i}`,
+          address: `sandstore-${i}.bench.svc:8080`,
+          role: 'voter',
+        })),
+      );
+      // Each address is a Service of its own in front of exactly that pod (a stable virtual IP: a
+      // restarted pod's new IP must not leave its peers dialing the old one), Ready or not.
+      for (let i = 0; i < replicas; i++) {
+        const peer = find(objects, 'Service', `sandstore-${i}`);
+        expect(peer.spec.clusterIP).toBeUndefined();
+        expect(peer.spec.publishNotReadyAddresses).toBe(true);
+        expect(peer.spec.selector).toEqual({
+          ...cluster.podSelector,
+          'statefulset.kubernetes.io/pod-name': `sandstore-${i}`,
+        });
+        expect(peer.spec.ports).toEqual([{ name: 'grpc', port: 8080, targetPort: 'grpc' }]);
+      }
+      expect(cluster.membershipBootstrap.membership.map((m) => m.key)).toEqual(
+        Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`),
+      );
+      const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
+      const commands = job.initContainers.map((c) => c.command);
+      expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
+      expect(commands.slice(1)).toEqual(
+        cluster.membershipBootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]),
+      );
+    },
+  );
 
   test.each([1, 3, 5])('ETCD_ENDPOINTS lists the %i etcd members, as host:port without a scheme', (etcdReplicas) => {
     const { etcd, objects } = build({}, etcdReplicas);
@@ -49,14 +66,22 @@ describe('SandstoreCluster', () => {
     for (const e of endpoints) expect(e).toMatch(/^etcd-\d+\.etcd\.bench\.svc:2379$/);
   });
 
-  test('at the most Raft and etcd members, in the longest namespace, the bootstrap Job fits in ' + 'half an etcd request', () => {
-    const objects = synthesize((chart) => {
-      const etcd = new EtcdControlPlane(chart, 'etcd', { replicas: 7 });
-      new SandstoreCluster(chart, 'sandstore', { etcd, image: IMAGE, replicas: 501 });
-    }, { namespace: 'n'.repeat(63) });
-    // Half: the API server adds defaults and managed fields to what it stores.
-    expect(JSON.stringify(find(objects, 'Job', 'sandstore-membership-bootstrap')).length).toBeLessThan(1.5 * 2 ** 20 / 2);
-  });
+  test(
+    'at the most Raft and etcd members, in the longest namespace, the bootstrap Job fits in ' + 'half an etcd request',
+    () => {
+      const objects = synthesize(
+        (chart) => {
+          const etcd = new EtcdControlPlane(chart, 'etcd', { replicas: 7 });
+          new SandstoreCluster(chart, 'sandstore', { etcd, image: IMAGE, replicas: 501 });
+        },
+        { namespace: 'n'.repeat(63) },
+      );
+      // Half: the API server adds defaults and managed fields to what it stores.
+      expect(JSON.stringify(find(objects, 'Job', 'sandstore-membership-bootstrap')).length).toBeLessThan(
+        (1.5 * 2 ** 20) / 2,
+      );
+    },
+  );
 
   test.each([3, 5, 7, 51])('the disruption budget for %i replicas can never let quorum be lost', (replicas) => {
     const { objects } = build({ replicas });
@@ -74,7 +99,12 @@ describe('SandstoreCluster', () => {
     expect(node.env).toContainEqual({ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
     expect(node.envFrom).toEqual([{ configMapRef: { name: 'sandstore-config' } }]);
     const config = find(objects, 'ConfigMap', 'sandstore-config').data;
-    expect(config).toMatchObject({ LISTEN_ADDR: ':8080', RAFT_MAX_BATCH_SIZE: '64', RAFT_MAX_BATCH_WAIT_MS: '10', RAFT_SNAPSHOT_THRESHOLD_LOGS: '1000' });
+    expect(config).toMatchObject({
+      LISTEN_ADDR: ':8080',
+      RAFT_MAX_BATCH_SIZE: '64',
+      RAFT_MAX_BATCH_WAIT_MS: '10',
+      RAFT_SNAPSHOT_THRESHOLD_LOGS: '1000',
+    });
     expect(node.volumeMounts).toContainEqual({ name: 'data', mountPath: config.DATA_DIR });
     expect(node.ports.map((p) => p.containerPort)).toEqual([8080, 2112]);
     expect(node.startupProbe && node.readinessProbe && node.livenessProbe).toBeTruthy();
@@ -82,8 +112,15 @@ describe('SandstoreCluster', () => {
     // an open socket succeeds even when the program is stuck), so the two probes differ.
     expect(node.readinessProbe.tcpSocket).toEqual({ port: 'grpc' });
     expect(node.livenessProbe.httpGet).toEqual({ path: '/metrics', port: 'metrics' });
-    expect(sts.spec).toMatchObject({ podManagementPolicy: 'Parallel', updateStrategy: { type: 'RollingUpdate' }, serviceName: 'sandstore-headless' });
-    expect(sts.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '2112' });
+    expect(sts.spec).toMatchObject({
+      podManagementPolicy: 'Parallel',
+      updateStrategy: { type: 'RollingUpdate' },
+      serviceName: 'sandstore-headless',
+    });
+    expect(sts.spec.template.metadata.annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '2112',
+    });
   });
 
   test('pods wait for their membership in etcd before starting, so start-up races end cleanly', () => {
@@ -91,55 +128,107 @@ describe('SandstoreCluster', () => {
     const init = sts.spec.template.spec.initContainers[0];
     expect(init.name).toBe('wait-for-membership');
     expect(init.command.join(' ')).toContain('/v3/kv/range');
-    expect(init.env).toContainEqual({ name: 'ETCD_ENDPOINTS', valueFrom: { configMapKeyRef: { name: 'sandstore-config', key: 'ETCD_ENDPOINTS' } } });
+    expect(init.env).toContainEqual({
+      name: 'ETCD_ENDPOINTS',
+      valueFrom: { configMapKeyRef: { name: 'sandstore-config', key: 'ETCD_ENDPOINTS' } },
+    });
   });
 
   test('claim template from the SSD class with the profile labels; SSD placement; anti-affinity across hosts', () => {
     const { sts } = build({ storageSize: '50Gi' });
     const claim = sts.spec.volumeClaimTemplates[0];
-    expect(claim.spec).toMatchObject({ storageClassName: 'sandstore-local-ssd', resources: { requests: { storage: '50Gi' } } });
-    expect(claim.metadata.labels).toMatchObject({ [LabelKeys.profile]: 'p', [LabelKeys.component]: 'data-plane', [LabelKeys.name]: 'sandstore' });
+    expect(claim.spec).toMatchObject({
+      storageClassName: 'sandstore-local-ssd',
+      resources: { requests: { storage: '50Gi' } },
+    });
+    expect(claim.metadata.labels).toMatchObject({
+      [LabelKeys.profile]: 'p',
+      [LabelKeys.component]: 'data-plane',
+      [LabelKeys.name]: 'sandstore',
+    });
     const pod = sts.spec.template.spec;
     expect(pod.nodeSelector).toEqual({ 'node.sandstore.io/disk': 'ssd' });
-    expect(pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    expect(
+      pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey,
+    ).toBe('kubernetes.io/hostname');
   });
 
-  test('the data plane advertises its leader at the node port: EXTERNAL_BASE_PORT, and HOST_IP ' + 'or ADVERTISE_HOST', () => {
-    const byHostIp = find(build({ externalAccess: { basePort: 31000 } }).objects, 'ConfigMap', 'sandstore-config').data;
-    expect(byHostIp.EXTERNAL_BASE_PORT).toBe('31000');
-    expect(byHostIp.ADVERTISE_HOST).toBeUndefined();
-    const byHost = find(build({ externalAccess: { advertiseHost: '192.168.1.20' } }).objects, 'ConfigMap', 'sandstore-config').data;
-    expect(byHost).toMatchObject({ EXTERNAL_BASE_PORT: '30080', ADVERTISE_HOST: '192.168.1.20' });
-    const { sts } = build({ externalAccess: {} });
-    expect(sts.spec.template.spec.containers[0].env).toContainEqual({ name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } });
-  });
+  test(
+    'the data plane advertises its leader at the node port: EXTERNAL_BASE_PORT, and HOST_IP ' + 'or ADVERTISE_HOST',
+    () => {
+      const byHostIp = find(
+        build({ externalAccess: { basePort: 31000 } }).objects,
+        'ConfigMap',
+        'sandstore-config',
+      ).data;
+      expect(byHostIp.EXTERNAL_BASE_PORT).toBe('31000');
+      expect(byHostIp.ADVERTISE_HOST).toBeUndefined();
+      const byHost = find(
+        build({ externalAccess: { advertiseHost: '192.168.1.20' } }).objects,
+        'ConfigMap',
+        'sandstore-config',
+      ).data;
+      expect(byHost).toMatchObject({ EXTERNAL_BASE_PORT: '30080', ADVERTISE_HOST: '192.168.1.20' });
+      const { sts } = build({ externalAccess: {} });
+      expect(sts.spec.template.spec.containers[0].env).toContainEqual({
+        name: 'HOST_IP',
+        valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } },
+      });
+    },
+  );
 
   test('the smoke-test Job targets every node and is applied only on request', () => {
     const { cluster, objects } = build({ replicas: 5 });
     const job = find(objects, 'Job', 'sandstore-smoke-test');
     expect(job.metadata.annotations['sandstore.io/deploy-phase']).toBe('on-demand');
-    expect(job.spec.template.spec.containers[0].env).toEqual([{ name: 'SANDSTORE_SEEDS', value: cluster.nodeAddresses.join(',') }]);
+    expect(job.spec.template.spec.containers[0].env).toEqual([
+      { name: 'SANDSTORE_SEEDS', value: cluster.nodeAddresses.join(',') },
+    ]);
     expect(() => find(build({ smokeTest: false }).objects, 'Job', 'sandstore-smoke-test')).toThrow();
   });
 
   test.each([
     [{ replicas: 4 }, /replicas 4; expected an odd whole number from 3 to 501/],
     [{ replicas: 1 }, /replicas 1; expected an odd whole number from 3 to 501/],
-    [{ image: 'registry.example/sandstore-node' }, /image "registry.example\/sandstore-node"; expected an image reference with a tag/],
+    [
+      { image: 'registry.example/sandstore-node' },
+      /image "registry.example\/sandstore-node"; expected an image reference with a tag/,
+    ],
     [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
     [{ storageSize: '' }, /storageSize ""; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0/],
-    [{ resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '999m', memory: '1Gi' } } }, /resources.limits.cpu "999m"; expected at least resources.requests.cpu, "1"/],
-    [{ resources: { requests: { cpu: '1', memory: '0Mi' }, limits: { cpu: '1', memory: '1Gi' } } }, /resources.requests.memory "0Mi"; expected .*in whole bytes .*at least "12Mi"/],
-    [{ externalAccess: { advertiseHost: ' 192.168.1.20' } }, /externalAccess.advertiseHost " 192.168.1.20"; expected a host name or IP address/],
-    [{ externalAccess: { advertiseHost: 'fd00::20' } }, /externalAccess.advertiseHost "fd00::20"; expected a host name or IP address/],
+    [
+      { resources: { requests: { cpu: '1', memory: '1Gi' }, limits: { cpu: '999m', memory: '1Gi' } } },
+      /resources.limits.cpu "999m"; expected at least resources.requests.cpu, "1"/,
+    ],
+    [
+      { resources: { requests: { cpu: '1', memory: '0Mi' }, limits: { cpu: '1', memory: '1Gi' } } },
+      /resources.requests.memory "0Mi"; expected .*in whole bytes .*at least "12Mi"/,
+    ],
+    [
+      { externalAccess: { advertiseHost: ' 192.168.1.20' } },
+      /externalAccess.advertiseHost " 192.168.1.20"; expected a host name or IP address/,
+    ],
+    [
+      { externalAccess: { advertiseHost: 'fd00::20' } },
+      /externalAccess.advertiseHost "fd00::20"; expected a host name or IP address/,
+    ],
     [{ raft: { maxBatchSize: 0 } }, /raft\.maxBatchSize 0; expected a whole number from 1 to 10000/],
     [{ raft: { maxBatchWaitMs: 2.5 } }, /raft\.maxBatchWaitMs 2.5/],
     [{ replicas: 503 }, /replicas 503; expected an odd whole number from 3 to 501/],
-    [{ raft: { snapshotThresholdLogs: 1e21 } }, /raft\.snapshotThresholdLogs 1e\+21; expected a whole number from 1 to 10000/],
-    [{ raft: { maxBatchWaitMs: 9_223_372_036_854 } }, /raft\.maxBatchWaitMs 9223372036854; expected a whole number from 1 to 10000/],
+    [
+      { raft: { snapshotThresholdLogs: 1e21 } },
+      /raft\.snapshotThresholdLogs 1e\+21; expected a whole number from 1 to 10000/,
+    ],
+    [
+      { raft: { maxBatchWaitMs: 9_223_372_036_854 } },
+      /raft\.maxBatchWaitMs 9223372036854; expected a whole number from 1 to 10000/,
+    ],
     [{ externalAccess: { basePort: 29999 } }, /basePort 29999; expected a whole number from 30000 to 32767/],
     [{ externalAccess: { basePort: 32768 } }, /basePort 32768; expected a whole number from 30000 to 32767/],
-    [{ replicas: 5, externalAccess: { basePort: 32765 } }, /basePort 32765; expected at most 32763: with 5 Raft replicas the last node port would be 32769, above 32767/],
+    [
+      { replicas: 5, externalAccess: { basePort: 32765 } },
+      /basePort 32765; expected at most 32763: with 5 Raft replicas the last node port would be 32769, above 32767/,
+    ],
   ])('rejects %j naming the field, the value and the accepted form', (props, message) => {
     expect(() => build(props as Partial<SandstoreClusterProps>)).toThrow(message);
   });

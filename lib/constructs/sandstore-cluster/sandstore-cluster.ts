@@ -13,7 +13,13 @@ import { Declared, declareFindings } from '../checker-declarations.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/etcd-control-plane.js';
 import { podPlacement, type StoragePlacement } from '../local-ssd-storage/local-ssd-storage.js';
 import { MEMBERSHIP_PREFIX, MembershipBootstrap } from '../membership-bootstrap/membership-bootstrap.js';
-import { checkResources, EPHEMERAL_STORAGE, toResourceRequirements, volumeClaimSpec, type ContainerResources } from '../resources.js';
+import {
+  checkResources,
+  EPHEMERAL_STORAGE,
+  toResourceRequirements,
+  volumeClaimSpec,
+  type ContainerResources,
+} from '../resources.js';
 import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
@@ -89,7 +95,8 @@ export class SandstoreCluster extends Construct {
     if (this.externalAccess) {
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePort);
       check(who, 'externalAccess.basePort', this.externalAccess.basePort, rules.nodePortBaseFor(this.replicas));
-      if (this.externalAccess.advertiseHost !== undefined) check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.host);
+      if (this.externalAccess.advertiseHost !== undefined)
+        check(who, 'externalAccess.advertiseHost', this.externalAccess.advertiseHost, rules.host);
     }
 
     this.labels = componentLabels(this, this.name, Component.dataPlane);
@@ -106,7 +113,12 @@ export class SandstoreCluster extends Construct {
     this.headlessService();
     this.peerServices();
     this.statefulSet(props.storage?.storageClassName);
-    quorumDisruptionBudget(this, { name: this.name, labels: this.labels, members: this.replicas, podSelector: this.podSelector });
+    quorumDisruptionBudget(this, {
+      name: this.name,
+      labels: this.labels,
+      members: this.replicas,
+      podSelector: this.podSelector,
+    });
     this.membershipBootstrap = new MembershipBootstrap(this, 'MembershipBootstrap', {
       etcd: props.etcd,
       members: this.podNames.map((pod, i) => ({ id: pod, address: this.nodeAddresses[i] })),
@@ -170,14 +182,17 @@ export class SandstoreCluster extends Construct {
    */
   private peerServices(): void {
     for (const pod of this.podNames) {
-      declareFindings(new KubeService(this, `PeerService-${pod}`, {
-        metadata: { name: pod, labels: this.labels, annotations: phaseAnnotation(DeployPhase.base) },
-        spec: {
-          publishNotReadyAddresses: true,
-          selector: { ...this.podSelector, [POD_NAME_LABEL]: pod },
-          ports: [{ name: 'grpc', port: SANDSTORE_PORT, targetPort: IntOrString.fromString('grpc') }],
-        },
-      }), Declared.perPodServiceSelector);
+      declareFindings(
+        new KubeService(this, `PeerService-${pod}`, {
+          metadata: { name: pod, labels: this.labels, annotations: phaseAnnotation(DeployPhase.base) },
+          spec: {
+            publishNotReadyAddresses: true,
+            selector: { ...this.podSelector, [POD_NAME_LABEL]: pod },
+            ports: [{ name: 'grpc', port: SANDSTORE_PORT, targetPort: IntOrString.fromString('grpc') }],
+          },
+        }),
+        Declared.perPodServiceSelector,
+      );
     }
   }
 
@@ -217,10 +232,12 @@ export class SandstoreCluster extends Construct {
             volumes: [{ name: 'tmp', emptyDir: {} }],
           },
         },
-        volumeClaimTemplates: [{
-          metadata: { name: 'data', labels: this.labels },
-          spec: volumeClaimSpec(this.storageSize, storageClassName),
-        }],
+        volumeClaimTemplates: [
+          {
+            metadata: { name: 'data', labels: this.labels },
+            spec: volumeClaimSpec(this.storageSize, storageClassName),
+          },
+        ],
       },
     });
     declareFindings(statefulSet, Declared.imageByTag, Declared.eventsSidecarProbes);
@@ -256,7 +273,12 @@ export class SandstoreCluster extends Construct {
       // Alive: its metrics server, which the program starts first, answers an HTTP request. A TCP
       // connect to the gRPC port would not tell: the kernel completes the handshake for an open
       // listening socket even while the program itself is stuck.
-      livenessProbe: { httpGet: { path: '/metrics', port: IntOrString.fromString('metrics') }, periodSeconds: 10, failureThreshold: 6, timeoutSeconds: 3 },
+      livenessProbe: {
+        httpGet: { path: '/metrics', port: IntOrString.fromString('metrics') },
+        periodSeconds: 10,
+        failureThreshold: 6,
+        timeoutSeconds: 3,
+      },
       resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.logging),
       securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [
@@ -281,7 +303,10 @@ export class SandstoreCluster extends Construct {
       // stays PID 1 with a trap, so the container stops at once on SIGTERM (tail as PID 1 ignores it).
       command: ['sh', '-c', `trap "exit 0" TERM INT\ntail -n +1 -F "${DATA_DIR}/logs/$NODE_ID.log" &\nwait`],
       env: [{ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-      resources: toResourceRequirements({ requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } }, EPHEMERAL_STORAGE.logging),
+      resources: toResourceRequirements(
+        { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+        EPHEMERAL_STORAGE.logging,
+      ),
       securityContext: restrictedContainerSecurityContext(),
       volumeMounts: [{ name: 'data', mountPath: DATA_DIR, readOnly: true }],
     };
@@ -301,7 +326,8 @@ export class SandstoreCluster extends Construct {
       'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
       'while :; do',
       '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
-      '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" ' + '"http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
+      '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" ' +
+        '"http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
       '      echo "membership of $NODE_ID found in etcd at $endpoint"; exit 0',
       '    fi',
       '  done',

@@ -26,4 +26,7 @@ export interface SmokeTestProps {
 /** The value of each optional prop that is left out (but `placement`, which has none). */
 export const SMOKE_TEST_DEFAULTS = {
   resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
-} as const satisfies Omit<Required<SmokeTestProps>, 'dataPlaneName' | 'image' | 'imagePullPolicy' | 'seeds' | 'placement'>;
+} as const satisfies Omit<
+  Required<SmokeTestProps>,
+  'dataPlaneName' | 'image' | 'imagePullPolicy' | 'seeds' | 'placement'
+>;

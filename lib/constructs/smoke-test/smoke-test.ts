@@ -28,19 +28,21 @@ export class SmokeTest extends Construct {
       backoffLimit: 0,
       placement: props.placement,
       pod: {
-        containers: [{
-          name: SMOKE_TEST_CONTAINER,
-          image: props.image,
-          imagePullPolicy: props.imagePullPolicy,
-          command: ['/usr/local/bin/smoke'],
-          // The client writes its own log under ./run/smoke/logs: the writable emptyDir, not the
-          // read-only root (found on the real node: "mkdir run: read-only file system").
-          workingDir: '/tmp',
-          env: [{ name: 'SANDSTORE_SEEDS', value: props.seeds.join(',') }],
-          resources: toResourceRequirements(resources, EPHEMERAL_STORAGE.logging),
-          securityContext: restrictedContainerSecurityContext(),
-          volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
-        }],
+        containers: [
+          {
+            name: SMOKE_TEST_CONTAINER,
+            image: props.image,
+            imagePullPolicy: props.imagePullPolicy,
+            command: ['/usr/local/bin/smoke'],
+            // The client writes its own log under ./run/smoke/logs: the writable emptyDir, not the
+            // read-only root (found on the real node: "mkdir run: read-only file system").
+            workingDir: '/tmp',
+            env: [{ name: 'SANDSTORE_SEEDS', value: props.seeds.join(',') }],
+            resources: toResourceRequirements(resources, EPHEMERAL_STORAGE.logging),
+            securityContext: restrictedContainerSecurityContext(),
+            volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+          },
+        ],
         volumes: [{ name: 'tmp', emptyDir: {} }],
       },
     });

@@ -28,15 +28,24 @@ async function client(ctx: CommandContext, command: readonly string[]): Promise<
   if (command.length > 0) {
     // Found before the leader is looked up: a typo in the command sends nothing.
     const program = command[0];
-    const found = program.includes('/') ? isExecutableFile(resolve(cwd, program)) : findOnPath(program, process.env.PATH) !== undefined;
+    const found = program.includes('/')
+      ? isExecutableFile(resolve(cwd, program))
+      : findOnPath(program, process.env.PATH) !== undefined;
     if (!found) {
-      const where = program.includes('/') ? `${resolve(cwd, program)} is not an executable file` : `no executable ${program} on PATH`;
-      throw new RefusedError(`cannot run ${program}: ${where}; give the path of a Sand Store client (e.g. -- ` + `./open_smoke). Nothing was sent.`);
+      const where = program.includes('/')
+        ? `${resolve(cwd, program)} is not an executable file`
+        : `no executable ${program} on PATH`;
+      throw new RefusedError(
+        `cannot run ${program}: ${where}; give the path of a Sand Store client (e.g. -- ` +
+          `./open_smoke). Nothing was sent.`,
+      );
     }
   }
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   if (manifestsOfPhase(manifests, DeployPhase.clientAccess).length === 0) {
-    throw new RefusedError(`profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. ` + `Nothing was sent.`);
+    throw new RefusedError(
+      `profile ${ctx.profile.name} has no node ports (clientAccess) to reach from outside. ` + `Nothing was sent.`,
+    );
   }
   const endpoints = await clientEndpoints(ctx, manifests);
   const leader = await awaitLeader(ctx);
@@ -51,7 +60,11 @@ async function client(ctx: CommandContext, command: readonly string[]): Promise<
   await waitUntilAccepting(ctx, ordered);
   ctx.report.info(`running ${command.join(' ')} with SANDSTORE_SEEDS=${seeds}`);
   return new Promise<number>((resolve, reject) => {
-    const child = spawn(command[0], command.slice(1), { stdio: 'inherit', cwd, env: { ...process.env, SANDSTORE_SEEDS: seeds } });
+    const child = spawn(command[0], command.slice(1), {
+      stdio: 'inherit',
+      cwd,
+      env: { ...process.env, SANDSTORE_SEEDS: seeds },
+    });
     // Ctrl-C in a terminal reaches the client directly (same process group); a SIGTERM or SIGINT
     // sent to the runner alone (a supervisor, a test) is passed on, and the client's exit is ours.
     const forward = () => child.kill('SIGTERM');
@@ -77,10 +90,19 @@ const ACCEPT_WAIT_SECONDS = 30;
 async function waitUntilAccepting(ctx: CommandContext, endpoints: readonly ClientEndpoint[]): Promise<void> {
   const reachable = endpoints.filter((e) => !e.address.startsWith('<'));
   const refused = await refusedWithin(reachable, ACCEPT_WAIT_SECONDS, ctx.signal, () => {
-    ctx.report.info(`waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they ` + `were created moments ago, or something is in the way`);
+    ctx.report.info(
+      `waiting for the node ports to accept connections (up to ${ACCEPT_WAIT_SECONDS}s): they ` +
+        `were created moments ago, or something is in the way`,
+    );
   });
   if (ctx.signal?.aborted) throw new InterruptedError('the node ports to accept connections');
-  if (refused.length > 0) ctx.report.problem('client', `no connection to ` + `${refused.map(({ endpoint: e }) => `${e.address} (${e.pod})`).join(', ')} within ` + `${ACCEPT_WAIT_SECONDS}s; running the client anyway`);
+  if (refused.length > 0)
+    ctx.report.problem(
+      'client',
+      `no connection to ` +
+        `${refused.map(({ endpoint: e }) => `${e.address} (${e.pod})`).join(', ')} within ` +
+        `${ACCEPT_WAIT_SECONDS}s; running the client anyway`,
+    );
 }
 
 export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {
@@ -90,7 +112,9 @@ export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string
 /** `client`. */
 export const clientCommand: ClusterCommand = {
   name: 'client',
-  description: 'the <host>:<node port> addresses a client outside the cluster uses, leader first; with ' + 'a command after --, run it with SANDSTORE_SEEDS set to them',
+  description:
+    'the <host>:<node port> addresses a client outside the cluster uses, leader first; with ' +
+    'a command after --, run it with SANDSTORE_SEEDS set to them',
   configure: (command) => command.argument('[command...]', 'a Sand Store client to run, e.g. -- ./open_smoke'),
   run: (ctx, _opts, args) => client(ctx, (args[0] as string[] | undefined) ?? []),
 };

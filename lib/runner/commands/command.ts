@@ -32,7 +32,12 @@ export interface ClusterCommand<Options = Record<string, unknown>> {
    */
   readonly localMode?: {
     readonly when: (options: Options) => boolean;
-    readonly run: (report: Reporter, options: Options, args: readonly unknown[], session: Session) => Promise<number | void>;
+    readonly run: (
+      report: Reporter,
+      options: Options,
+      args: readonly unknown[],
+      session: Session,
+    ) => Promise<number | void>;
   };
 }
 
@@ -82,7 +87,12 @@ export const profileOption = (defaulted = true) => {
 export function withSharedOptions(command: Command, namedProfile = false): Command {
   return command
     .addOption(profileOption(!namedProfile))
-    .addOption(new Option('--context <name>', 'kube context to act on; else KUBE_CONTEXT, else the profile\'s pinned context (never the current-context)'))
+    .addOption(
+      new Option(
+        '--context <name>',
+        "kube context to act on; else KUBE_CONTEXT, else the profile's pinned context (never the current-context)",
+      ),
+    )
     .addOption(new Option('--timeout <seconds>', 'deadline of each wait').argParser(seconds).default(300));
 }
 
@@ -98,7 +108,10 @@ const MIN_WAIT_SECONDS = 1;
 export function seconds(value: string): number {
   const n = /^\d+(\.\d+)?$/.test(value) ? Number(value) : NaN;
   if (!(n >= MIN_WAIT_SECONDS && n <= MAX_WAIT_SECONDS)) {
-    throw new InvalidArgumentError(`expected a number of seconds from ${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS} (one ` + `day), such as 300, got "${value}"`);
+    throw new InvalidArgumentError(
+      `expected a number of seconds from ${MIN_WAIT_SECONDS} to ${MAX_WAIT_SECONDS} (one ` +
+        `day), such as 300, got "${value}"`,
+    );
   }
   return n;
 }
@@ -134,4 +147,6 @@ export const sourceOption = (description: string) =>
 
 /** --pod-ready-timeout, shared by update and resume. */
 export const podReadyTimeoutOption = () =>
-  new Option('--pod-ready-timeout <seconds>', 'how long an updated pod may take to become Ready').argParser(seconds).default(120);
+  new Option('--pod-ready-timeout <seconds>', 'how long an updated pod may take to become Ready')
+    .argParser(seconds)
+    .default(120);

@@ -28,17 +28,40 @@ export interface CommandContext extends WaitContext {
 }
 
 /** Loads the profile and resolves the target, and says where it acts: all before the first request. */
-export async function prepareContext(opts: SharedOptions, report: Reporter, signal: AbortSignal, env: NodeJS.ProcessEnv, holdLock: CommandContext['holdLock']): Promise<CommandContext> {
+export async function prepareContext(
+  opts: SharedOptions,
+  report: Reporter,
+  signal: AbortSignal,
+  env: NodeJS.ProcessEnv,
+  holdLock: CommandContext['holdLock'],
+): Promise<CommandContext> {
   const profile = await loadProfile(opts.profile);
   mark('profile loaded');
   const target = resolveTarget(profile, opts.context, env);
   mark('target resolved');
-  report.info(`${report.paint('bold', 'acting on')} ${describeTarget(target)}, namespace ` + `${profile.namespace} (profile ${profile.name})`);
-  return { profile, target, kube: new Kube(target.kubeConfig, watchSeconds(env)), report, distDir: distDir(), timeoutSeconds: opts.timeout, signal, namespace: profile.namespace, holdLock };
+  report.info(
+    `${report.paint('bold', 'acting on')} ${describeTarget(target)}, namespace ` +
+      `${profile.namespace} (profile ${profile.name})`,
+  );
+  return {
+    profile,
+    target,
+    kube: new Kube(target.kubeConfig, watchSeconds(env)),
+    report,
+    distDir: distDir(),
+    timeoutSeconds: opts.timeout,
+    signal,
+    namespace: profile.namespace,
+    holdLock,
+  };
 }
 
 /** The context destroy's waits take: the profile's name for its label selector, the context for its hints. */
-export const waitContext = (ctx: CommandContext) => ({ ...ctx, profileName: ctx.profile.name, context: ctx.target.context });
+export const waitContext = (ctx: CommandContext) => ({
+  ...ctx,
+  profileName: ctx.profile.name,
+  context: ctx.target.context,
+});
 
 /** Longest watch the runner asks for: an hour (the API server's own cap is in the same range). */
 const MAX_WATCH_SECONDS = 3600;
@@ -52,7 +75,10 @@ function watchSeconds(env: NodeJS.ProcessEnv): number {
   if (value === undefined) return DEFAULT_WATCH_SECONDS;
   const n = /^\d+$/.test(value) ? Number(value) : NaN;
   if (!(n >= 1 && n <= MAX_WATCH_SECONDS)) {
-    throw new RefusedError(`SANDSTORE_WATCH_SECONDS: expected a whole number of seconds from 1 to ` + `${MAX_WATCH_SECONDS}, such as ${DEFAULT_WATCH_SECONDS}, got ${JSON.stringify(value)}`);
+    throw new RefusedError(
+      `SANDSTORE_WATCH_SECONDS: expected a whole number of seconds from 1 to ` +
+        `${MAX_WATCH_SECONDS}, such as ${DEFAULT_WATCH_SECONDS}, got ${JSON.stringify(value)}`,
+    );
   }
   return n;
 }

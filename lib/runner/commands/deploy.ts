@@ -22,7 +22,8 @@ interface DeployProgress {
 /** One profile at a time: refused while another is live on the cluster. */
 async function refuseOtherProfiles(ctx: CommandContext): Promise<void> {
   const others = await otherLiveProfiles(ctx.kube, ctx.profile.name);
-  if (others.length > 0) throw otherProfileLiveError(others, { profileName: ctx.profile.name, context: ctx.target.context });
+  if (others.length > 0)
+    throw otherProfileLiveError(others, { profileName: ctx.profile.name, context: ctx.target.context });
 }
 
 /**
@@ -33,7 +34,11 @@ async function refuseOtherProfiles(ctx: CommandContext): Promise<void> {
  * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
  * once); the data plane until rolled out; the node ports.
  */
-export async function deploy(ctx: CommandContext, progress: DeployProgress, opts: { ignoreChecks?: readonly string[] } = {}): Promise<void> {
+export async function deploy(
+  ctx: CommandContext,
+  progress: DeployProgress,
+  opts: { ignoreChecks?: readonly string[] } = {},
+): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   // Read-only, before the lock (the first write): a deploy the cluster cannot hold sends no change.
   // The refusals that name their cause first: another profile's pods and node ports, or someone
@@ -56,17 +61,35 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress, opts
     progress.applied.push(phase);
     ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
     if (phase === DeployPhase.controlPlane) {
-      const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
-      await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      const etcd = required(
+        findManifest(objects, 'StatefulSet', Component.controlPlane),
+        'the etcd StatefulSet',
+        phase,
+      );
+      await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), {
+        podReadySeconds: ctx.timeoutSeconds,
+        failFast: false,
+      });
       const members = etcd.spec?.replicas ?? 1;
       ctx.report.step(phase, `etcd Ready (${members} member${members === 1 ? '' : 's'})`);
     } else if (phase === DeployPhase.bootstrap) {
-      const job = required(findManifest(objects, 'Job', Component.membershipBootstrap), 'the membership bootstrap Job', phase);
+      const job = required(
+        findManifest(objects, 'Job', Component.membershipBootstrap),
+        'the membership bootstrap Job',
+        phase,
+      );
       await waitForJob(ctx, job.metadata.name);
       ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
     } else if (phase === DeployPhase.dataPlane) {
-      const sts = required(findManifest(objects, 'StatefulSet', Component.dataPlane), 'the Sand Store StatefulSet', phase);
-      await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds: ctx.timeoutSeconds, failFast: false });
+      const sts = required(
+        findManifest(objects, 'StatefulSet', Component.dataPlane),
+        'the Sand Store StatefulSet',
+        phase,
+      );
+      await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), {
+        podReadySeconds: ctx.timeoutSeconds,
+        failFast: false,
+      });
       ctx.report.step(phase, `${sts.spec?.replicas ?? 1} Sand Store pods Ready, claims Bound`);
     }
   }
@@ -75,12 +98,19 @@ export async function deploy(ctx: CommandContext, progress: DeployProgress, opts
   // (see client.ts), and an election may still be under way; `client` orders them when asked.
   const endpoints = await clientEndpoints(ctx, manifests);
   // A few addresses show the form; at 51 replicas the whole list would bury the line (`client` has it).
-  const shown = endpoints.slice(0, SHOWN_ADDRESSES).map((e) => e.address).join(', ');
+  const shown = endpoints
+    .slice(0, SHOWN_ADDRESSES)
+    .map((e) => e.address)
+    .join(', ');
   const more = endpoints.length > SHOWN_ADDRESSES ? ` and ${endpoints.length - SHOWN_ADDRESSES} more` : '';
   const reach = endpoints.length
-    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- ` + `--profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a ` + `Sand Store client with them`
+    ? `; clients outside the cluster reach the pods at ${shown}${more}; \`npm run client -- ` +
+      `--profile=${ctx.profile.name} [-- <client>]\` lists them all leader first or runs a ` +
+      `Sand Store client with them`
     : '';
-  ctx.report.success(`profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`);
+  ctx.report.success(
+    `profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`,
+  );
 }
 
 /** How many client addresses deploy's last line shows. */
@@ -106,7 +136,9 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean; ignoreCheck?: stri
       // How far it got and how to go on, whatever stopped it once it had begun (the error itself
       // says what went wrong); a refusal changed nothing.
       if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
-        err.withDetails(`Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy -- --profile=${ctx.profile.name}\` starts over from a clean slate, \`npm run destroy -- --profile=${ctx.profile.name}\` removes it, \`npm run status -- --profile=${ctx.profile.name}\` shows it.`);
+        err.withDetails(
+          `Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy -- --profile=${ctx.profile.name}\` starts over from a clean slate, \`npm run destroy -- --profile=${ctx.profile.name}\` removes it, \`npm run status -- --profile=${ctx.profile.name}\` shows it.`,
+        );
       }
       throw err;
     }

@@ -16,10 +16,32 @@ import { countByKind } from '../report.js';
  */
 
 /** The kinds a profile makes, whatever dist/ says: the chart's kinds plus pods and claims. */
-const PROFILE_KINDS = ['StatefulSet', 'Job', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'Pod', 'StorageClass', 'Namespace'] as const;
+const PROFILE_KINDS = [
+  'StatefulSet',
+  'Job',
+  'Service',
+  'ConfigMap',
+  'PodDisruptionBudget',
+  'NetworkPolicy',
+  'PersistentVolumeClaim',
+  'Pod',
+  'StorageClass',
+  'Namespace',
+] as const;
 
 /** Deletion order: controllers first (so they stop re-creating pods), then the rest, namespace last. */
-const ORDER = ['StatefulSet', 'Job', 'Pod', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'NetworkPolicy', 'PersistentVolumeClaim', 'StorageClass', 'Namespace'];
+const ORDER = [
+  'StatefulSet',
+  'Job',
+  'Pod',
+  'Service',
+  'ConfigMap',
+  'PodDisruptionBudget',
+  'NetworkPolicy',
+  'PersistentVolumeClaim',
+  'StorageClass',
+  'Namespace',
+];
 
 export function kindsToSweep(manifests: readonly Manifest[] | undefined): string[] {
   const kinds = new Set<string>(PROFILE_KINDS);
@@ -49,8 +71,16 @@ export function volumesOfClaims(volumes: readonly PersistentVolume[], claims: Re
 
 /** Destroy's deadline passed with objects left (exit code 1): what is stuck, why, and how to force it. */
 class DestroyStuckError extends FailedError {
-  public constructor(message: string, public readonly stuck: readonly string[], public readonly forceCommands: readonly string[]) {
-    super(message, [...stuck, 'to force (this deletes data and skips clean-up):', ...forceCommands.map((c) => `  ${c}`)]);
+  public constructor(
+    message: string,
+    public readonly stuck: readonly string[],
+    public readonly forceCommands: readonly string[],
+  ) {
+    super(message, [
+      ...stuck,
+      'to force (this deletes data and skips clean-up):',
+      ...forceCommands.map((c) => `  ${c}`),
+    ]);
   }
 }
 
@@ -72,21 +102,33 @@ export interface DestroyOptions {
   readonly namespace?: 'keep' | 'delete' | 'delete-and-wait';
 }
 
-export async function destroyProfile(ctx: DestroyContext, manifests?: readonly Manifest[], opts: DestroyOptions = {}): Promise<void> {
+export async function destroyProfile(
+  ctx: DestroyContext,
+  manifests?: readonly Manifest[],
+  opts: DestroyOptions = {},
+): Promise<void> {
   const { kube, report } = ctx;
   const selector = profileSelector(ctx.profileName);
   const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
   const live = lists.flatMap((l) => l.items);
   const namespacePolicy = opts.namespace ?? 'delete';
   const plan = deletionPlan(live).filter((o) => !(namespacePolicy === 'keep' && o.kind === 'Namespace'));
-  const claims = new Set(live.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => `${c.metadata.namespace}/${c.metadata.name}`));
+  const claims = new Set(
+    live.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => `${c.metadata.namespace}/${c.metadata.name}`),
+  );
   const namespaces = plan.filter((o) => o.kind === 'Namespace').map((n) => n.metadata.name);
 
   const contents = plan.filter((o) => o.kind !== 'Namespace');
   const namespaceObjects = plan.filter((o) => o.kind === 'Namespace');
   if (plan.length === 0) {
-    const finalizing = live.filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp).map((n) => n.metadata.name);
-    report.step('destroy', `nothing of profile ${ctx.profileName} on the ` + `cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`);
+    const finalizing = live
+      .filter((o) => o.kind === 'Namespace' && o.metadata.deletionTimestamp)
+      .map((n) => n.metadata.name);
+    report.step(
+      'destroy',
+      `nothing of profile ${ctx.profileName} on the ` +
+        `cluster${finalizing.length ? ` (namespace ${finalizing.join(', ')} still being finalized by the cluster)` : ''}`,
+    );
   } else {
     report.step('destroy', `deleting ${plan.length} objects (${countByKind(plan)})`);
     // Controllers first, so no new pods appear; the data plane before the control plane: a Sand
@@ -94,19 +136,36 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
     // its whole grace period (30 s, seen on the real node), where with etcd up it stops in ~1 s.
     const controllers = contents.filter((o) => o.kind === 'StatefulSet' || o.kind === 'Job');
     const controlPlane = (o: KubeObject) => o.metadata.labels?.[LabelKeys.component] === Component.controlPlane;
-    await Promise.all(controllers.filter((o) => !controlPlane(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
-    await waitGone(ctx, `profile ${ctx.profileName}'s data-plane pods to stop`, [
-      { key: 'pods', kind: 'Pod', labelSelector: componentSelector(ctx.profileName, Component.controlPlane, '!=') },
-    ], (s) => objectsOf(s, 'pods'));
-    await Promise.all(controllers.filter(controlPlane).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
-    await Promise.all(contents.filter((o) => !controllers.includes(o)).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)));
+    await Promise.all(
+      controllers
+        .filter((o) => !controlPlane(o))
+        .map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)),
+    );
+    await waitGone(
+      ctx,
+      `profile ${ctx.profileName}'s data-plane pods to stop`,
+      [{ key: 'pods', kind: 'Pod', labelSelector: componentSelector(ctx.profileName, Component.controlPlane, '!=') }],
+      (s) => objectsOf(s, 'pods'),
+    );
+    await Promise.all(
+      controllers.filter(controlPlane).map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)),
+    );
+    await Promise.all(
+      contents
+        .filter((o) => !controllers.includes(o))
+        .map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)),
+    );
   }
 
   // Claims and volumes may also be left from an earlier run whose namespace is already gone, so the
   // wait always looks at the cluster, not only at what this run deleted.
   const remaining = (s: Snapshot) => {
     for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
-    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...volumesOfClaims(objectsOf(s, 'volumes', 'PersistentVolume'), claims)];
+    return [
+      ...objectsOf(s, 'pods'),
+      ...objectsOf(s, 'claims'),
+      ...volumesOfClaims(objectsOf(s, 'volumes', 'PersistentVolume'), claims),
+    ];
   };
   // A claim can also appear after the list above: a StatefulSet controller that was catching up
   // (after an API server restart, say) creates it between our list and its StatefulSet's deletion.
@@ -117,28 +176,50 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
       if (c.metadata.deletionTimestamp || requested.has(c.metadata.uid)) continue;
       requested.add(c.metadata.uid);
       report.step('destroy', `deleting claim ${c.metadata.name}, created after the first list`);
-      kube.delete('PersistentVolumeClaim', c.metadata.name, c.metadata.namespace, 'Background', { uid: c.metadata.uid }).catch((err) => {
-        report.problem(`claim ${c.metadata.name}`, `could not delete it: ${(err as Error).message}`);
-      });
+      kube
+        .delete('PersistentVolumeClaim', c.metadata.name, c.metadata.namespace, 'Background', { uid: c.metadata.uid })
+        .catch((err) => {
+          report.problem(`claim ${c.metadata.name}`, `could not delete it: ${(err as Error).message}`);
+        });
     }
   };
-  await waitGone(ctx, `profile ${ctx.profileName}'s pods, claims and volumes to be gone`, [
-    { key: 'pods', kind: 'Pod', labelSelector: selector },
-    { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
-    { key: 'volumes', kind: 'PersistentVolume' },
-  ], remaining, deleteLateClaims);
+  await waitGone(
+    ctx,
+    `profile ${ctx.profileName}'s pods, claims and volumes to be gone`,
+    [
+      { key: 'pods', kind: 'Pod', labelSelector: selector },
+      { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
+      { key: 'volumes', kind: 'PersistentVolume' },
+    ],
+    remaining,
+    deleteLateClaims,
+  );
   // The namespace goes last, once empty: the namespace controller then finalizes it at once, where
   // deleting it with pods inside makes it re-check its contents on a back-off of seconds.
   await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
   if (namespacePolicy !== 'delete') {
-    const waitedFor = (s: Snapshot) => objectsOf(s, 'namespaces').filter((n) => namespacePolicy === 'delete-and-wait' || n.metadata.deletionTimestamp);
-    await waitGone(ctx, `profile ${ctx.profileName}'s namespace to be gone`, [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }], waitedFor);
+    const waitedFor = (s: Snapshot) =>
+      objectsOf(s, 'namespaces').filter((n) => namespacePolicy === 'delete-and-wait' || n.metadata.deletionTimestamp);
+    await waitGone(
+      ctx,
+      `profile ${ctx.profileName}'s namespace to be gone`,
+      [{ key: 'namespaces', kind: 'Namespace', labelSelector: selector }],
+      waitedFor,
+    );
   }
   if (plan.length > 0) {
-    const ns = namespaces.length === 0 ? ''
-      : namespacePolicy === 'delete' ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the ` + `background; a deploy of this profile waits for that)`
-        : `, namespace ${namespaces.join(', ')} deleted`;
-    report.step('destroy', `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} ` + `claims and their volumes removed${ns}`);
+    const ns =
+      namespaces.length === 0
+        ? ''
+        : namespacePolicy === 'delete'
+          ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the ` +
+            `background; a deploy of this profile waits for that)`
+          : `, namespace ${namespaces.join(', ')} deleted`;
+    report.step(
+      'destroy',
+      `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} ` +
+        `claims and their volumes removed${ns}`,
+    );
   }
 }
 
@@ -146,7 +227,13 @@ export async function destroyProfile(ctx: DestroyContext, manifests?: readonly M
  * Waits by watch until `remaining` is empty; on timeout, says what is stuck and how to force it.
  * `sweep` sees every snapshot first (to delete what appeared after the deletions were sent).
  */
-async function waitGone(ctx: DestroyContext, what: string, sources: WatchSource[], remaining: (s: Snapshot) => KubeObject[], sweep?: (s: Snapshot) => void): Promise<void> {
+async function waitGone(
+  ctx: DestroyContext,
+  what: string,
+  sources: WatchSource[],
+  remaining: (s: Snapshot) => KubeObject[],
+  sweep?: (s: Snapshot) => void,
+): Promise<void> {
   let lastPrinted = 0;
   try {
     await waitFor(ctx.kube, sources, {
@@ -180,14 +267,17 @@ function stuckError(err: WaitTimeoutError, left: readonly KubeObject[], context:
       (o.metadata.finalizers ?? []).length ? `finalizers ${o.metadata.finalizers!.join(', ')}` : '',
       isKind(o, 'Pod') ? `phase ${o.status?.phase ?? 'Unknown'} on node ${o.spec?.nodeName ?? '(none)'}` : '',
       isKind(o, 'PersistentVolume') ? `phase ${o.status?.phase}, reclaim ${o.spec?.persistentVolumeReclaimPolicy}` : '',
-    ].filter(Boolean).join('; ');
+    ]
+      .filter(Boolean)
+      .join('; ');
     return `${o.kind}/${o.metadata.name}${o.metadata.namespace ? ` in ${o.metadata.namespace}` : ''}: ${why}`;
   });
   const force = left.map((o) => {
     const ns = o.metadata.namespace ? ` -n ${o.metadata.namespace}` : '';
     const name = `${o.kind!.toLowerCase()}/${o.metadata.name}`;
     if (o.kind === 'Pod') return `${kc}${ns} delete ${name} --grace-period=0 --force`;
-    if ((o.metadata.finalizers ?? []).length) return `${kc}${ns} patch ${name} --type=merge -p '{"metadata":{"finalizers":null}}'`;
+    if ((o.metadata.finalizers ?? []).length)
+      return `${kc}${ns} patch ${name} --type=merge -p '{"metadata":{"finalizers":null}}'`;
     return `${kc}${ns} delete ${name} --wait=false`;
   });
   return new DestroyStuckError(`${err.message}; ${left.length} object(s) remain`, stuck, force);
@@ -196,10 +286,16 @@ function stuckError(err: WaitTimeoutError, left: readonly KubeObject[], context:
 /** `destroy` (Flow 2). */
 export const destroyCommand: ClusterCommand<{ waitNamespace?: boolean }> = {
   name: 'destroy',
-  description: 'delete everything of the profile, claims included, and wait until no pod, claim or ' + 'volume of it remains (Flow 2)',
-  configure: (command) => command
-    .option('--wait-namespace', 'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool'),
-  whenInterrupted: 'Deletions were requested and the cluster finishes them by itself; run the same `npm run destroy -- --profile=<name>` again to wait for them.',
+  description:
+    'delete everything of the profile, claims included, and wait until no pod, claim or ' +
+    'volume of it remains (Flow 2)',
+  configure: (command) =>
+    command.option(
+      '--wait-namespace',
+      'also wait until the cluster has finalized the namespace (~5 s), e.g. before applying into it with another tool',
+    ),
+  whenInterrupted:
+    'Deletions were requested and the cluster finishes them by itself; run the same `npm run destroy -- --profile=<name>` again to wait for them.',
   changesCluster: true,
   needsNamedProfile: 'always',
   run: async (ctx: CommandContext, opts) => {

@@ -9,7 +9,8 @@ function comparable(o: KubeObject | undefined): unknown {
   if (!o) return undefined;
   const copy = structuredClone(o);
   delete copy.status;
-  for (const f of ['managedFields', 'resourceVersion', 'uid', 'generation', 'creationTimestamp', 'selfLink']) delete copy.metadata[f];
+  for (const f of ['managedFields', 'resourceVersion', 'uid', 'generation', 'creationTimestamp', 'selfLink'])
+    delete copy.metadata[f];
   const annotations = copy.metadata.annotations;
   if (annotations) {
     delete annotations['deprecated.daemonset.template.generation'];
@@ -24,7 +25,12 @@ function comparable(o: KubeObject | undefined): unknown {
  */
 async function diff(ctx: CommandContext): Promise<boolean> {
   // Loaded here rather than at start-up: only this command needs the diff and YAML libraries.
-  const [{ createTwoFilesPatch }, { default: { stringify } }] = await Promise.all([import('diff'), import('yaml')]);
+  const [
+    { createTwoFilesPatch },
+    {
+      default: { stringify },
+    },
+  ] = await Promise.all([import('diff'), import('yaml')]);
   // On-demand objects (the smoke-test Job) are not part of a deployment, so never "missing" from one.
   const manifests = (await readManifests(ctx.distDir, ctx.profile)).filter((m) => phaseOf(m) !== DeployPhase.onDemand);
   let changed = 0;
@@ -43,9 +49,19 @@ async function diff(ctx: CommandContext): Promise<boolean> {
     if (before === after) continue;
     changed++;
     const name = `${m.kind}/${m.metadata.name}`;
-    ctx.report.info(createTwoFilesPatch(live ? `live/${name}` : '/dev/null', `dist/${name}`, before, after, '', '', { context: 3 }).split('\n').slice(1).map((l) => colourLine(ctx, l)).join('\n'));
+    ctx.report.info(
+      createTwoFilesPatch(live ? `live/${name}` : '/dev/null', `dist/${name}`, before, after, '', '', { context: 3 })
+        .split('\n')
+        .slice(1)
+        .map((l) => colourLine(ctx, l))
+        .join('\n'),
+    );
   }
-  ctx.report.info(changed === 0 ? `no differences: ${ctx.target.context} runs what dist/${ctx.profile.name}/ says` : `${changed} of ${manifests.length} objects would change`);
+  ctx.report.info(
+    changed === 0
+      ? `no differences: ${ctx.target.context} runs what dist/${ctx.profile.name}/ says`
+      : `${changed} of ${manifests.length} objects would change`,
+  );
   return changed > 0;
 }
 

@@ -17,7 +17,11 @@ import type { CommandContext } from './context.js';
 export async function smoke(ctx: CommandContext): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const job = findManifest(manifestsOfPhase(manifests, DeployPhase.onDemand), 'Job', Component.smokeTest);
-  if (!job) throw new RefusedError(`profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in ` + `profiles/${ctx.profile.name}.ts). Nothing was sent.`);
+  if (!job)
+    throw new RefusedError(
+      `profile ${ctx.profile.name} has no smoke-test Job (smokeTest: false in ` +
+        `profiles/${ctx.profile.name}.ts). Nothing was sent.`,
+    );
   const ns = ctx.namespace;
   await ctx.holdLock();
   // A Job's pod template is immutable: a previous run is removed first (its pods with it).
@@ -27,7 +31,8 @@ export async function smoke(ctx: CommandContext): Promise<void> {
   // Sand Store 7ab6010 cannot send a client from a follower to the leader (see client.ts): the
   // Job's seeds are reordered, the leader's first, the only change made to what dist/ holds.
   const leader = await awaitLeader(ctx);
-  if (leader) ctx.report.step('smoke', `leader: ${leader} (from its event log); its address goes first in SANDSTORE_SEEDS`);
+  if (leader)
+    ctx.report.step('smoke', `leader: ${leader} (from its event log); its address goes first in SANDSTORE_SEEDS`);
   await applyAll(ctx.kube, [leader ? withLeaderFirst(job, leader) : job]);
   ctx.report.step('smoke', `started Job ${job.metadata.name}`);
   let failure: Error | undefined;
@@ -39,7 +44,12 @@ export async function smoke(ctx: CommandContext): Promise<void> {
   const pods = await ctx.kube.list('Pod', { namespace: ns, labelSelector: jobPodsSelector(job.metadata.name) });
   for (const pod of pods.items) {
     try {
-      await printLogs(ctx.kube, ctx.report, { namespace: ns, pod: pod.metadata.name, container: SMOKE_TEST_CONTAINER, previous: false });
+      await printLogs(ctx.kube, ctx.report, {
+        namespace: ns,
+        pod: pod.metadata.name,
+        container: SMOKE_TEST_CONTAINER,
+        previous: false,
+      });
     } catch (err) {
       ctx.report.problem(`pod ${pod.metadata.name}`, `logs unavailable: ${(err as Error).message}`);
     }
@@ -57,20 +67,27 @@ export function withLeaderFirst(job: ManifestOf<'Job'>, leader: string): Manifes
     for (const e of c.env ?? []) {
       if (e.name !== 'SANDSTORE_SEEDS' || e.value === undefined) continue;
       const seeds = e.value.split(',');
-      e.value = [...seeds.filter((a) => a.startsWith(`${leader}.`)), ...seeds.filter((a) => !a.startsWith(`${leader}.`))].join(',');
+      e.value = [
+        ...seeds.filter((a) => a.startsWith(`${leader}.`)),
+        ...seeds.filter((a) => !a.startsWith(`${leader}.`)),
+      ].join(',');
     }
   }
   return copy;
 }
 
 async function waitForGone(ctx: CommandContext, name: string): Promise<void> {
-  await waitFor(ctx.kube, [{ key: 'job', kind: 'Job', namespace: ctx.namespace, fieldSelector: `metadata.name=${name}` }], {
-    what: `the previous Job ${name} to be removed`,
-    timeoutSeconds: ctx.timeoutSeconds,
-    signal: ctx.signal,
-    onConnectionProblem: (text) => ctx.report.problem('api server', text),
-    check: (s) => (s.job.size === 0 ? true : undefined),
-  });
+  await waitFor(
+    ctx.kube,
+    [{ key: 'job', kind: 'Job', namespace: ctx.namespace, fieldSelector: `metadata.name=${name}` }],
+    {
+      what: `the previous Job ${name} to be removed`,
+      timeoutSeconds: ctx.timeoutSeconds,
+      signal: ctx.signal,
+      onConnectionProblem: (text) => ctx.report.problem('api server', text),
+      check: (s) => (s.job.size === 0 ? true : undefined),
+    },
+  );
 }
 
 /** `smoke`. */

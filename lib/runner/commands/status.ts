@@ -7,7 +7,11 @@ import type { ClusterCommand } from './command.js';
 /** Lines of a left-aligned table. */
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (c ?? '').padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (c ?? '').padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -19,9 +23,14 @@ async function status(ctx: CommandContext): Promise<void> {
   const { kube, report } = ctx;
   const ns = ctx.namespace;
   const labelSelector = profileSelector(ctx.profile.name);
-  const list = <K extends keyof Kinds>(kind: K) => kube.list(kind, { namespace: ns, labelSelector }).then((l) => l.items);
+  const list = <K extends keyof Kinds>(kind: K) =>
+    kube.list(kind, { namespace: ns, labelSelector }).then((l) => l.items);
   const [sets, pods, claims, services, jobs] = await Promise.all([
-    list('StatefulSet'), list('Pod'), list('PersistentVolumeClaim'), list('Service'), list('Job'),
+    list('StatefulSet'),
+    list('Pod'),
+    list('PersistentVolumeClaim'),
+    list('Service'),
+    list('Job'),
   ]);
   report.info(`profile ${ctx.profile.name} on ${ctx.target.context}, namespace ${ns}`);
   if (sets.length + pods.length + claims.length + services.length + jobs.length === 0) {
@@ -32,29 +41,49 @@ async function status(ctx: CommandContext): Promise<void> {
   for (const sts of sets) report.info(`StatefulSet ${sts.metadata.name}: ${rolloutLine(sts)}`);
   for (const job of jobs) report.info(`Job ${job.metadata.name}: ${jobState(job)}`);
   report.info('');
-  const byName = (a: KubeObject, b: KubeObject) => a.metadata.name.localeCompare(b.metadata.name, undefined, { numeric: true });
-  for (const l of table(['POD', 'READY', 'STATUS', 'RESTARTS', 'NODE', 'REVISION', 'PROBLEMS'], [...pods].sort(byName).map((p) => [
-    p.metadata.name,
-    isPodReady(p) ? 'yes' : 'no',
-    p.metadata.deletionTimestamp ? 'Terminating' : p.status?.phase ?? 'Unknown',
-    String(restarts(p)),
-    p.spec?.nodeName ?? '-',
-    podRevision(p) ?? '-',
-    podProblems(p).join('; ') || '-',
-  ]))) report.info(l);
+  const byName = (a: KubeObject, b: KubeObject) =>
+    a.metadata.name.localeCompare(b.metadata.name, undefined, { numeric: true });
+  for (const l of table(
+    ['POD', 'READY', 'STATUS', 'RESTARTS', 'NODE', 'REVISION', 'PROBLEMS'],
+    [...pods]
+      .sort(byName)
+      .map((p) => [
+        p.metadata.name,
+        isPodReady(p) ? 'yes' : 'no',
+        p.metadata.deletionTimestamp ? 'Terminating' : (p.status?.phase ?? 'Unknown'),
+        String(restarts(p)),
+        p.spec?.nodeName ?? '-',
+        podRevision(p) ?? '-',
+        podProblems(p).join('; ') || '-',
+      ]),
+  ))
+    report.info(l);
   report.info('');
-  for (const l of table(['CLAIM', 'STATUS', 'SIZE', 'CLASS', 'VOLUME'], [...claims].sort(byName).map((c) => [
-    c.metadata.name,
-    c.status?.phase ?? '-',
-    c.status?.capacity?.storage ?? c.spec?.resources?.requests?.storage ?? '-',
-    c.spec?.storageClassName ?? '-',
-    c.spec?.volumeName ?? '-',
-  ]))) report.info(l);
+  for (const l of table(
+    ['CLAIM', 'STATUS', 'SIZE', 'CLASS', 'VOLUME'],
+    [...claims]
+      .sort(byName)
+      .map((c) => [
+        c.metadata.name,
+        c.status?.phase ?? '-',
+        c.status?.capacity?.storage ?? c.spec?.resources?.requests?.storage ?? '-',
+        c.spec?.storageClassName ?? '-',
+        c.spec?.volumeName ?? '-',
+      ]),
+  ))
+    report.info(l);
   report.info('');
-  for (const l of table(['SERVICE', 'TYPE', 'PORTS'], [...services].sort(byName).map((s) => [
-    s.metadata.name, s.spec?.clusterIP === 'None' ? 'Headless' : s.spec?.type ?? '-',
-    (s.spec?.ports ?? []).map((p) => (p.nodePort ? `${p.port}→node:${p.nodePort}` : `${p.port}`)).join(', '),
-  ]))) report.info(l);
+  for (const l of table(
+    ['SERVICE', 'TYPE', 'PORTS'],
+    [...services]
+      .sort(byName)
+      .map((s) => [
+        s.metadata.name,
+        s.spec?.clusterIP === 'None' ? 'Headless' : (s.spec?.type ?? '-'),
+        (s.spec?.ports ?? []).map((p) => (p.nodePort ? `${p.port}→node:${p.nodePort}` : `${p.port}`)).join(', '),
+      ]),
+  ))
+    report.info(l);
 }
 
 function rolloutLine(sts: StatefulSet): string {
@@ -62,16 +91,29 @@ function rolloutLine(sts: StatefulSet): string {
   const replicas = sts.spec?.replicas ?? 0;
   const partition = sts.spec?.updateStrategy?.rollingUpdate?.partition ?? 0;
   const caughtUp = (s?.observedGeneration ?? 0) >= (sts.metadata.generation ?? 0);
-  const done = caughtUp && s?.readyReplicas === replicas && s.updatedReplicas === replicas && s.currentRevision === s.updateRevision;
-  const state = done ? 'rolled out' : partition > 0 ? `PAUSED at partition ${partition} (npm run resume -- --profile=${sts.metadata.labels?.[LabelKeys.profile] ?? '<name>'}, or update after a fix)` : 'rolling';
+  const done =
+    caughtUp &&
+    s?.readyReplicas === replicas &&
+    s.updatedReplicas === replicas &&
+    s.currentRevision === s.updateRevision;
+  const state = done
+    ? 'rolled out'
+    : partition > 0
+      ? `PAUSED at partition ${partition} (npm run resume -- --profile=${sts.metadata.labels?.[LabelKeys.profile] ?? '<name>'}, or update after a fix)`
+      : 'rolling';
   const next = s?.updateRevision && s.updateRevision !== s.currentRevision ? ` → ${s.updateRevision}` : '';
   const revision = `${s?.currentRevision ?? '-'}${next}`;
   const component = sts.metadata.labels?.[LabelKeys.component];
-  return `${s?.readyReplicas ?? 0}/${replicas} ready, ${s?.updatedReplicas ?? 0} updated, ` + `${state}; revision ${revision}${component ? ` [${component}]` : ''}`;
+  return (
+    `${s?.readyReplicas ?? 0}/${replicas} ready, ${s?.updatedReplicas ?? 0} updated, ` +
+    `${state}; revision ${revision}${component ? ` [${component}]` : ''}`
+  );
 }
 
 function jobState(job: Job): string {
-  const c = (job.status?.conditions ?? []).find((x) => (x.type === 'Complete' || x.type === 'Failed') && x.status === 'True');
+  const c = (job.status?.conditions ?? []).find(
+    (x) => (x.type === 'Complete' || x.type === 'Failed') && x.status === 'True',
+  );
   if (c) return `${c.type}${c.message ? ` (${c.message})` : ''}`;
   return `running (${job.status?.active ?? 0} active, ${job.status?.failed ?? 0} failed)`;
 }

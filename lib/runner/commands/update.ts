@@ -40,20 +40,34 @@ export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<
   await refuseTakeovers(ctx.kube, ctx.profile.name, ctx.target.context, manifests, 'update');
   const live = await ctx.kube.find('StatefulSet', dist.metadata.name, ctx.namespace);
   if (!live) {
-    throw new FailedError(`StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ` + `${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`);
+    throw new FailedError(
+      `StatefulSet ${dist.metadata.name} is not on ${ctx.target.context} (namespace ` +
+        `${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`,
+    );
   }
   const restartedAt = new Date().toISOString();
   const sts = withRestart(dist, restartedAt, opts.image);
   try {
-    await applyAll(ctx.kube, [...manifestsOfPhase(manifests, DeployPhase.base).filter((m) => m.kind !== 'Namespace'), sts]);
+    await applyAll(ctx.kube, [
+      ...manifestsOfPhase(manifests, DeployPhase.base).filter((m) => m.kind !== 'Namespace'),
+      sts,
+    ]);
   } catch (err) {
     // A StatefulSet field other than the template, replicas and update strategy changed in dist/
     // (the pod management policy, the claim templates): Kubernetes cannot change it in place.
-    if (err instanceof ApiError && err.status === 422 && /updates to statefulset spec for fields other than/.test(err.message)) {
-      throw new FailedError(`dist/ changes a field of StatefulSet ${dist.metadata.name} that Kubernetes cannot ` + `update in place; no pod was replaced`, [
-        `the API server said: ${err.body?.message ?? err.message}`,
-        `redeploy from a clean slate instead: npm run deploy -- --profile=${ctx.profile.name}`,
-      ]);
+    if (
+      err instanceof ApiError &&
+      err.status === 422 &&
+      /updates to statefulset spec for fields other than/.test(err.message)
+    ) {
+      throw new FailedError(
+        `dist/ changes a field of StatefulSet ${dist.metadata.name} that Kubernetes cannot ` +
+          `update in place; no pod was replaced`,
+        [
+          `the API server said: ${err.body?.message ?? err.message}`,
+          `redeploy from a clean slate instead: npm run deploy -- --profile=${ctx.profile.name}`,
+        ],
+      );
     }
     throw err;
   }
@@ -74,9 +88,16 @@ export function withRestart(dist: ManifestOf<'StatefulSet'>, at: string, image?:
   const sts = structuredClone(dist);
   const spec = sts.spec;
   const pod = spec?.template.spec;
-  if (!spec || !pod) throw new RefusedError(`StatefulSet ${dist.metadata.name} in dist/ has no pod template; re-run \`npm run ` + `synth\`. Nothing was sent.`);
+  if (!spec || !pod)
+    throw new RefusedError(
+      `StatefulSet ${dist.metadata.name} in dist/ has no pod template; re-run \`npm run ` +
+        `synth\`. Nothing was sent.`,
+    );
   const template = spec.template;
-  template.metadata = { ...template.metadata, annotations: { ...template.metadata?.annotations, [RESTARTED_AT_ANNOTATION]: at } };
+  template.metadata = {
+    ...template.metadata,
+    annotations: { ...template.metadata?.annotations, [RESTARTED_AT_ANNOTATION]: at },
+  };
   spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
   if (image) {
     const sandstoreImage = pod.containers[0]?.image;
@@ -91,7 +112,10 @@ export function withRestart(dist: ManifestOf<'StatefulSet'>, at: string, image?:
  */
 export async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
   const ns = ctx.namespace;
-  const state = await waitForRollout(ctx, name, componentSelector(ctx.profile.name, Component.dataPlane), { podReadySeconds, failFast: true });
+  const state = await waitForRollout(ctx, name, componentSelector(ctx.profile.name, Component.dataPlane), {
+    podReadySeconds,
+    failFast: true,
+  });
   if (state.state === 'done') {
     ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);
     return;
@@ -106,31 +130,53 @@ export async function watchRollout(ctx: CommandContext, name: string, podReadySe
   const reason = t?.reason ? ` (${t.reason})` : '';
   const message = t?.message ? `: ${t.message.trim()}` : '';
   const termination = t ? `container ${t.container} exit ${t.exitCode ?? '?'}${reason}${message}` : 'none recorded';
-  throw new RolloutPausedError(`rollout of StatefulSet ${name} paused at partition ${partition}: pod ${state.pod} ` + `failed (${state.reason}); pods below ordinal ${partition} were not touched`, [
-    `failing pod: ${state.pod}${pod ? ` (${podProblems(pod).join('; ') || pod.status?.phase})` : ''}`,
-    `last termination: ${termination}`,
-    `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} ` + `--previous   (or: ${kubectl} logs ${state.pod} -c ${SandstoreContainers.node} --previous)`,
-    `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is ` + `replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
-  ]);
+  throw new RolloutPausedError(
+    `rollout of StatefulSet ${name} paused at partition ${partition}: pod ${state.pod} ` +
+      `failed (${state.reason}); pods below ordinal ${partition} were not touched`,
+    [
+      `failing pod: ${state.pod}${pod ? ` (${podProblems(pod).join('; ') || pod.status?.phase})` : ''}`,
+      `last termination: ${termination}`,
+      `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} ` +
+        `--previous   (or: ${kubectl} logs ${state.pod} -c ${SandstoreContainers.node} --previous)`,
+      `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is ` +
+        `replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
+    ],
+  );
 }
 
 /** `update` (Flow 4). */
-export const updateCommand: ClusterCommand<{ image?: string; build?: boolean; source: string; podReadyTimeout: number }> = {
+export const updateCommand: ClusterCommand<{
+  image?: string;
+  build?: boolean;
+  source: string;
+  podReadyTimeout: number;
+}> = {
   name: 'update',
   description: 'rolling update (Flow 4): restart (or new image), one pod at a time, paused on a failing pod',
-  configure: (command) => command
-    .addOption(new Option('--image <ref>', 'run this image instead of the profile\'s: <registry>/<repository>:<tag>').argParser(ruled(rules.imageReference)))
-    .option('--build', 'build and push the profile\'s image first (see `image`)')
-    .addOption(sourceOption('Sand Store source checkout for --build'))
-    .addOption(podReadyTimeoutOption()),
-  whenInterrupted: 'The new spec is applied and the StatefulSet controller goes on rolling pods one at a ' + 'time by itself, without the runner\'s crash guard; `npm run status` shows where it is.',
+  configure: (command) =>
+    command
+      .addOption(
+        new Option('--image <ref>', "run this image instead of the profile's: <registry>/<repository>:<tag>").argParser(
+          ruled(rules.imageReference),
+        ),
+      )
+      .option('--build', "build and push the profile's image first (see `image`)")
+      .addOption(sourceOption('Sand Store source checkout for --build'))
+      .addOption(podReadyTimeoutOption()),
+  whenInterrupted:
+    'The new spec is applied and the StatefulSet controller goes on rolling pods one at a ' +
+    "time by itself, without the runner's crash guard; `npm run status` shows where it is.",
   changesCluster: true,
   needsNamedProfile: 'always',
   run: async (ctx, opts) => {
     if (opts.build && opts.image) {
-      throw new RefusedError(`--build builds and pushes the profile's image, --image runs another (${opts.image}): ` + `give one of them. Nothing was built or sent.`);
+      throw new RefusedError(
+        `--build builds and pushes the profile's image, --image runs another (${opts.image}): ` +
+          `give one of them. Nothing was built or sent.`,
+      );
     }
-    if (opts.build) await buildAndPushImage({ profile: ctx.profile, sourcePath: opts.source, log: (line) => ctx.report.info(line) });
+    if (opts.build)
+      await buildAndPushImage({ profile: ctx.profile, sourcePath: opts.source, log: (line) => ctx.report.info(line) });
     await update(ctx, { image: opts.image, podReadySeconds: opts.podReadyTimeout });
   },
 };

@@ -46,13 +46,24 @@ export interface CheckInput {
 export function checkInput(kube: Kube, profile: Profile, context: string, manifests: readonly Manifest[]): CheckInput {
   const lists = new Map<string, Promise<KubeObject[]>>();
   const list = <K extends string>(kind: K): Promise<ObjectOf<K>[]> => {
-    if (!lists.has(kind)) lists.set(kind, kube.list(kind).then((l) => l.items));
+    if (!lists.has(kind))
+      lists.set(
+        kind,
+        kube.list(kind).then((l) => l.items),
+      );
     return lists.get(kind)! as Promise<ObjectOf<K>[]>;
   };
   // The nodes tell which distribution this is; without permission to list them, every one's fix is shown.
   const distribution = () => list('Node').then(distributionOf, () => 'unknown' as const);
   // What a deploy applies: the on-demand smoke Job is not part of it.
-  return { kube, profile, context, manifests: manifests.filter((m) => phaseOf(m) !== DeployPhase.onDemand), list, distribution };
+  return {
+    kube,
+    profile,
+    context,
+    manifests: manifests.filter((m) => phaseOf(m) !== DeployPhase.onDemand),
+    list,
+    distribution,
+  };
 }
 
 /** The checks after the connection's, in the order printed. */
@@ -81,7 +92,12 @@ export async function runChecks(input: CheckInput, skip: readonly string[] = [])
 
 /** A check whose read the API server refused (403, say): not run, saying why; anything else is a bug and goes on up. */
 export function notRun(check: string, err: unknown): Finding {
-  if (err instanceof ApiError) return { check, verdict: 'notRun', text: `could not run: ${err.message.replace(/^the API server refused /, 'the API server refused ')}` };
+  if (err instanceof ApiError)
+    return {
+      check,
+      verdict: 'notRun',
+      text: `could not run: ${err.message.replace(/^the API server refused /, 'the API server refused ')}`,
+    };
   throw err;
 }
 
@@ -89,10 +105,21 @@ async function connectionFinding(input: CheckInput): Promise<Finding> {
   const server = input.kube.config.getCurrentCluster()?.server ?? '(unknown)';
   try {
     const v = await input.kube.request<{ gitVersion: string }>('GET', '/version');
-    return { check: 'connection', verdict: 'ok', text: `context ${input.context} reaches the API server at ${server} (Kubernetes ${v.gitVersion})` };
+    return {
+      check: 'connection',
+      verdict: 'ok',
+      text: `context ${input.context} reaches the API server at ${server} (Kubernetes ${v.gitVersion})`,
+    };
   } catch (err) {
-    if (err instanceof ApiUnreachableError) return { check: 'connection', verdict: 'problem', text: err.message, fix: clusterStartFix(input.context) };
-    if (err instanceof ApiError && err.status === 401) return { check: 'connection', verdict: 'problem', text: `the API server at ${server} does not accept the credentials of context ${input.context} (401 Unauthorized)`, fix: `refresh the credentials of context ${input.context} in the kubeconfig` };
+    if (err instanceof ApiUnreachableError)
+      return { check: 'connection', verdict: 'problem', text: err.message, fix: clusterStartFix(input.context) };
+    if (err instanceof ApiError && err.status === 401)
+      return {
+        check: 'connection',
+        verdict: 'problem',
+        text: `the API server at ${server} does not accept the credentials of context ${input.context} (401 Unauthorized)`,
+        fix: `refresh the credentials of context ${input.context} in the kubeconfig`,
+      };
     throw err;
   }
 }
@@ -103,12 +130,30 @@ async function nodesFinding(input: CheckInput): Promise<Finding> {
   for (const t of templates) {
     const { fit, obstacles } = schedulableNodes(nodes, t);
     if (fit.length > 0) continue;
-    const selector = Object.entries(t.nodeSelector).map(([k, v]) => `${k}=${v}`).join(',') || '(none)';
-    const why = obstacles.length > 0 ? `: ${obstacles.slice(0, 4).map(([n, o]) => `${n} ${o.join(' and ')}`).join('; ')}${obstacles.length > 4 ? `; and ${obstacles.length - 4} more` : ''}` : '';
-    return { check: 'nodes', verdict: 'problem', text: `no schedulable node for ${t.workload} (node selector ${selector})${why}`, fix: nodeOrTaintFix(input.context, nodes, t) ?? labelNodeFix(input.context, '<node>', t.nodeSelector) };
+    const selector =
+      Object.entries(t.nodeSelector)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '(none)';
+    const why =
+      obstacles.length > 0
+        ? `: ${obstacles
+            .slice(0, 4)
+            .map(([n, o]) => `${n} ${o.join(' and ')}`)
+            .join('; ')}${obstacles.length > 4 ? `; and ${obstacles.length - 4} more` : ''}`
+        : '';
+    return {
+      check: 'nodes',
+      verdict: 'problem',
+      text: `no schedulable node for ${t.workload} (node selector ${selector})${why}`,
+      fix: nodeOrTaintFix(input.context, nodes, t) ?? labelNodeFix(input.context, '<node>', t.nodeSelector),
+    };
   }
   const names = [...new Set(templates.flatMap((t) => schedulableNodes(nodes, t).fit.map((n) => n.metadata.name)))];
-  return { check: 'nodes', verdict: 'ok', text: `${names.length} schedulable node${names.length === 1 ? ' matches' : 's match'} the node selector and taints: ${names.join(', ')}` };
+  return {
+    check: 'nodes',
+    verdict: 'ok',
+    text: `${names.length} schedulable node${names.length === 1 ? ' matches' : 's match'} the node selector and taints: ${names.join(', ')}`,
+  };
 }
 
 /**
@@ -117,24 +162,43 @@ async function nodesFinding(input: CheckInput): Promise<Finding> {
  */
 async function nodePortsFinding(input: CheckInput): Promise<Finding> {
   const services = input.manifests.filter((m) => isManifestOf(m, 'Service'));
-  const ports = services.flatMap((m) => (m.spec?.ports ?? []).flatMap((p) => (p.nodePort ? [[p.nodePort, m.metadata.name] as const] : [])));
+  const ports = services.flatMap((m) =>
+    (m.spec?.ports ?? []).flatMap((p) => (p.nodePort ? [[p.nodePort, m.metadata.name] as const] : [])),
+  );
   const wanted = new Map<number, string>(ports);
   if (wanted.size === 0) return { check: 'node ports', verdict: 'ok', text: 'the profile opens no node port' };
   const live = await input.list('Service');
-  const held = live.filter((s) => !isProfiles(s, input.profile.name)).flatMap((s) => ((s.spec?.ports ?? []) as { nodePort?: number }[]).filter((p) => p.nodePort !== undefined && wanted.has(p.nodePort)).map((p) => ({ port: p.nodePort!, service: s })));
-  if (held.length === 0) return { check: 'node ports', verdict: 'ok', text: `node ports ${describePorts([...wanted.keys()])} are free` };
-  const taken = new Set(live.flatMap((s) => ((s.spec?.ports ?? []) as { nodePort?: number }[]).map((p) => p.nodePort).filter((p): p is number => p !== undefined)));
+  const held = live
+    .filter((s) => !isProfiles(s, input.profile.name))
+    .flatMap((s) =>
+      ((s.spec?.ports ?? []) as { nodePort?: number }[])
+        .filter((p) => p.nodePort !== undefined && wanted.has(p.nodePort))
+        .map((p) => ({ port: p.nodePort!, service: s })),
+    );
+  if (held.length === 0)
+    return { check: 'node ports', verdict: 'ok', text: `node ports ${describePorts([...wanted.keys()])} are free` };
+  const taken = new Set(
+    live.flatMap((s) =>
+      ((s.spec?.ports ?? []) as { nodePort?: number }[])
+        .map((p) => p.nodePort)
+        .filter((p): p is number => p !== undefined),
+    ),
+  );
   const base = freeBase(taken, wanted.size);
   const first = held[0];
-  const holders = held.map((h) => `${h.port} by Service ${h.service.metadata.namespace}/${h.service.metadata.name}`).join(', ');
+  const holders = held
+    .map((h) => `${h.port} by Service ${h.service.metadata.namespace}/${h.service.metadata.name}`)
+    .join(', ');
   return {
-    check: 'node ports', verdict: 'problem',
+    check: 'node ports',
+    verdict: 'problem',
     text: `node port${held.length === 1 ? '' : 's'} held by another Service: ${holders}`,
     fix: `${kubectl(input.context)} delete service -n ${first.service.metadata.namespace} ${first.service.metadata.name}${base ? `, or set clientAccess.nodePortBase to ${base} in profiles/${input.profile.name}.ts (${base}-${base + wanted.size - 1} are free)` : ''}`,
   };
 }
 
-const describePorts = (ports: number[]) => (ports.length > 2 ? `${Math.min(...ports)}-${Math.max(...ports)}` : ports.join(', '));
+const describePorts = (ports: number[]) =>
+  ports.length > 2 ? `${Math.min(...ports)}-${Math.max(...ports)}` : ports.join(', ');
 
 /** The default node-port range (the API server's --service-node-port-range). */
 const NODE_PORT_RANGE = [30000, 32767] as const;

@@ -12,16 +12,25 @@ export function distributionOf(nodes: readonly Node[]): Distribution {
   for (const n of nodes) {
     const labels = n.metadata.labels ?? {};
     if (String(n.spec?.providerID ?? '').startsWith('kind://')) return 'kind';
-    if (String(n.status?.nodeInfo?.kubeletVersion ?? '').includes('+k3s') || labels['node.kubernetes.io/instance-type'] === 'k3s') return 'k3s';
+    if (
+      String(n.status?.nodeInfo?.kubeletVersion ?? '').includes('+k3s') ||
+      labels['node.kubernetes.io/instance-type'] === 'k3s'
+    )
+      return 'k3s';
     if (Object.keys(labels).some((k) => k.startsWith('minikube.k8s.io/'))) return 'minikube';
   }
   return 'unknown';
 }
 
 /** One command per distribution; the one for this cluster when known, else all, each named. */
-export function perDistribution(distribution: Distribution, fixes: Readonly<Record<Exclude<Distribution, 'unknown'>, string>>): string {
+export function perDistribution(
+  distribution: Distribution,
+  fixes: Readonly<Record<Exclude<Distribution, 'unknown'>, string>>,
+): string {
   if (distribution !== 'unknown') return fixes[distribution];
-  return Object.entries(fixes).map(([d, fix]) => `${d}: ${fix}`).join('; ');
+  return Object.entries(fixes)
+    .map(([d, fix]) => `${d}: ${fix}`)
+    .join('; ');
 }
 
 /** `kubectl --context=<c>`: every command names the context, as the runner acts on no other. */
@@ -41,14 +50,23 @@ export function provisionerFix(provisioner: string, distribution: Distribution, 
       kind: upstream,
     });
   }
-  if (provisioner === 'k8s.io/minikube-hostpath') return perDistribution(distribution, { minikube: 'minikube addons enable storage-provisioner', k3s: 'set storage.provisioner to rancher.io/local-path (k3s ships it)', kind: 'set storage.provisioner to rancher.io/local-path (kind ships it)' });
+  if (provisioner === 'k8s.io/minikube-hostpath')
+    return perDistribution(distribution, {
+      minikube: 'minikube addons enable storage-provisioner',
+      k3s: 'set storage.provisioner to rancher.io/local-path (k3s ships it)',
+      kind: 'set storage.provisioner to rancher.io/local-path (kind ships it)',
+    });
   return `install the provisioner (or CSI driver) that serves ${provisioner}, or set storage.provisioner to one the cluster runs`;
 }
 
 /** How to bring the API server back, by distribution. */
 export function clusterStartFix(context: string): string {
   if (context.startsWith('sandstore-')) return `npm run cluster:up -- --name ${context}`;
-  return perDistribution('unknown', { minikube: 'minikube start', k3s: 'sudo systemctl start k3s', kind: `docker start ${context.replace(/^kind-/, '')}-control-plane` });
+  return perDistribution('unknown', {
+    minikube: 'minikube start',
+    k3s: 'sudo systemctl start k3s',
+    kind: `docker start ${context.replace(/^kind-/, '')}-control-plane`,
+  });
 }
 
 /** A Kubernetes release the manifests are tested on, per distribution's way of running it. */
@@ -61,7 +79,9 @@ export function upgradeFix(distribution: Distribution, version: string): string 
 }
 
 export const labelNodeFix = (context: string, node: string, labels: Readonly<Record<string, string>>) =>
-  `${kubectl(context)} label node ${node} ${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(' ')}`;
+  `${kubectl(context)} label node ${node} ${Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}`;
 
 export const uncordonFix = (context: string, node: string) => `${kubectl(context)} uncordon ${node}`;
 

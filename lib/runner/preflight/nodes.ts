@@ -5,8 +5,17 @@ import type { Node } from '../kube.js';
 import type { CheckInput, Finding } from './checks.js';
 import { labelNodeFix, uncordonFix, untaintFix } from './fixes.js';
 import {
-  formatAmount, freeOn, holdsRequests, isCordoned, matchesSelector, nodeObstacles, placePods, plannedPods, untoleratedTaints,
-  type Amounts, type Toleration,
+  formatAmount,
+  freeOn,
+  holdsRequests,
+  isCordoned,
+  matchesSelector,
+  nodeObstacles,
+  placePods,
+  plannedPods,
+  untoleratedTaints,
+  type Amounts,
+  type Toleration,
 } from './scheduling.js';
 
 /** What one pod template asks of a node. */
@@ -21,14 +30,28 @@ export function podTemplates(manifests: readonly Manifest[]): PodTemplateNeeds[]
   return manifests.flatMap((m) => {
     const spec = isManifestOf(m, 'StatefulSet') || isManifestOf(m, 'Job') ? m.spec?.template?.spec : undefined;
     if (!spec) return [];
-    return [{ workload: `${m.kind} ${m.metadata.name}`, nodeSelector: spec.nodeSelector ?? {}, tolerations: spec.tolerations ?? [] }];
+    return [
+      {
+        workload: `${m.kind} ${m.metadata.name}`,
+        nodeSelector: spec.nodeSelector ?? {},
+        tolerations: spec.tolerations ?? [],
+      },
+    ];
   });
 }
 
 /** The nodes that can take the template's pods, and what keeps each other node out. */
-export function schedulableNodes(nodes: readonly Node[], t: PodTemplateNeeds): { fit: Node[]; obstacles: [string, string[]][] } {
-  const obstacles = nodes.map((n) => [n.metadata.name, nodeObstacles(n, t.nodeSelector, t.tolerations)] as [string, string[]]);
-  return { fit: nodes.filter((_, i) => obstacles[i][1].length === 0), obstacles: obstacles.filter(([, o]) => o.length > 0) };
+export function schedulableNodes(
+  nodes: readonly Node[],
+  t: PodTemplateNeeds,
+): { fit: Node[]; obstacles: [string, string[]][] } {
+  const obstacles = nodes.map(
+    (n) => [n.metadata.name, nodeObstacles(n, t.nodeSelector, t.tolerations)] as [string, string[]],
+  );
+  return {
+    fit: nodes.filter((_, i) => obstacles[i][1].length === 0),
+    obstacles: obstacles.filter(([, o]) => o.length > 0),
+  };
 }
 
 /**
@@ -60,21 +83,41 @@ export function nodeOrTaintFix(context: string, nodes: readonly Node[], t: PodTe
 export async function resourcesFinding(input: CheckInput): Promise<Finding> {
   const [nodes, pods] = await Promise.all([input.list('Node'), input.list('Pod')]);
   const planned = plannedPods(input.manifests);
-  const others = pods.filter((p) => holdsRequests(p) && p.metadata.labels?.['sandstore.io/profile'] !== input.profile.name);
+  const others = pods.filter(
+    (p) => holdsRequests(p) && p.metadata.labels?.['sandstore.io/profile'] !== input.profile.name,
+  );
   const templates = podTemplates(input.manifests);
-  const eligible = nodes.filter((n) => templates.every((t) => nodeObstacles(n, t.nodeSelector, t.tolerations).length === 0));
-  if (eligible.length === 0) return { check: 'resources', verdict: 'notRun', text: 'could not run: no node the pods may go to (see nodes)' };
-  const free = new Map<string, Amounts>(eligible.map((n) => [n.metadata.name, freeOn(n, others.filter((p) => p.spec?.nodeName === n.metadata.name))]));
+  const eligible = nodes.filter((n) =>
+    templates.every((t) => nodeObstacles(n, t.nodeSelector, t.tolerations).length === 0),
+  );
+  if (eligible.length === 0)
+    return { check: 'resources', verdict: 'notRun', text: 'could not run: no node the pods may go to (see nodes)' };
+  const free = new Map<string, Amounts>(
+    eligible.map((n) => [
+      n.metadata.name,
+      freeOn(
+        n,
+        others.filter((p) => p.spec?.nodeName === n.metadata.name),
+      ),
+    ]),
+  );
   const unplaced = placePods(planned, free);
   const count = planned.reduce((a, p) => a + p.count, 0);
-  if (unplaced.length === 0) return { check: 'resources', verdict: 'ok', text: `the ${count} pods' requests fit on ${eligible.map((n) => n.metadata.name).join(', ')} beside what is already there` };
+  if (unplaced.length === 0)
+    return {
+      check: 'resources',
+      verdict: 'ok',
+      text: `the ${count} pods' requests fit on ${eligible.map((n) => n.metadata.name).join(', ')} beside what is already there`,
+    };
   const u = unplaced[0];
   const field = u.workload.includes('etcd') ? 'resources.etcd.requests' : 'resources.sandstore.requests';
   return {
-    check: 'resources', verdict: 'problem',
+    check: 'resources',
+    verdict: 'problem',
     text: `${unplaced.length} of ${count} pods do not fit: a pod of ${u.workload} requests ${formatAmount(u.resource, u.wants)} ${u.resource}, the most left on any node it may go to is ${formatAmount(u.resource, u.mostFree)}${u.node ? ` (${u.node})` : ''}`,
-    fix: u.resource === 'pods'
-      ? labelNodeFix(input.context, '<another node>', templates[0]?.nodeSelector ?? {})
-      : `lower ${u.resource === 'cpu' || u.resource === 'memory' ? `${field}.${u.resource}` : field} in profiles/${input.profile.name}.ts and run \`npm run synth -- --profile=${input.profile.name}\`, or free room on the node, or ${labelNodeFix(input.context, '<another node>', templates[0]?.nodeSelector ?? {})}`,
+    fix:
+      u.resource === 'pods'
+        ? labelNodeFix(input.context, '<another node>', templates[0]?.nodeSelector ?? {})
+        : `lower ${u.resource === 'cpu' || u.resource === 'memory' ? `${field}.${u.resource}` : field} in profiles/${input.profile.name}.ts and run \`npm run synth -- --profile=${input.profile.name}\`, or free room on the node, or ${labelNodeFix(input.context, '<another node>', templates[0]?.nodeSelector ?? {})}`,
   };
 }

@@ -8,9 +8,18 @@ import type { Manifest } from '../../synth.js';
 import { quantityValue } from '../../validation.js';
 import type { Node, Pod } from '../kube.js';
 
-export interface Taint { readonly key: string; readonly value?: string; readonly effect: string }
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: string;
+}
 // operator: 'Exists' or 'Equal' (the default); the API types it as a string.
-export interface Toleration { readonly key?: string; readonly operator?: string; readonly value?: string; readonly effect?: string }
+export interface Toleration {
+  readonly key?: string;
+  readonly operator?: string;
+  readonly value?: string;
+  readonly effect?: string;
+}
 
 /** Effects that keep a pod off a node; PreferNoSchedule only steers the scheduler. */
 const BLOCKING_EFFECTS = new Set(['NoSchedule', 'NoExecute']);
@@ -35,20 +44,28 @@ export function matchesSelector(node: Node, selector: Readonly<Record<string, st
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
-export const isNodeReady = (node: Node) => (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+export const isNodeReady = (node: Node) =>
+  (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 export const isCordoned = (node: Node) => Boolean(node.spec?.unschedulable);
 
 /** Why a node cannot take the pods, or [] when it can. */
-export function nodeObstacles(node: Node, selector: Readonly<Record<string, string>>, tolerations: readonly Toleration[]): string[] {
+export function nodeObstacles(
+  node: Node,
+  selector: Readonly<Record<string, string>>,
+  tolerations: readonly Toleration[],
+): string[] {
   const out: string[] = [];
   const labels = node.metadata.labels ?? {};
-  const missing = Object.entries(selector).filter(([k, v]) => labels[k] !== v).map(([k, v]) => `${k}=${v}`);
+  const missing = Object.entries(selector)
+    .filter(([k, v]) => labels[k] !== v)
+    .map(([k, v]) => `${k}=${v}`);
   if (missing.length > 0) out.push(`lacks label ${missing.join(', ')}`);
   if (isCordoned(node)) out.push('is cordoned');
   if (!isNodeReady(node)) out.push('is not Ready');
   // The taints the node controller adds for the two states above are already said.
   const own = untoleratedTaints(node, tolerations).filter((t) => !t.key.startsWith('node.kubernetes.io/'));
-  if (own.length > 0) out.push(`has taint${own.length === 1 ? '' : 's'} the pods do not tolerate: ${own.map(taintText).join(', ')}`);
+  if (own.length > 0)
+    out.push(`has taint${own.length === 1 ? '' : 's'} the pods do not tolerate: ${own.map(taintText).join(', ')}`);
   return out;
 }
 
@@ -84,7 +101,9 @@ const maxAmounts = (a: Amounts, b: Amounts): Amounts => {
   return out;
 };
 
-interface ContainerSpec { resources?: { requests?: Record<string, string> } }
+interface ContainerSpec {
+  resources?: { requests?: Record<string, string> };
+}
 
 /**
  * A pod's effective request, as the scheduler computes it: the sum over its containers, or the
@@ -92,11 +111,21 @@ interface ContainerSpec { resources?: { requests?: Record<string, string> } }
  * the pod's overhead.
  */
 /** What of a pod spec its requests come from. */
-export interface PodSpecRequests { containers?: ContainerSpec[]; initContainers?: ContainerSpec[]; overhead?: Record<string, string> }
+export interface PodSpecRequests {
+  containers?: ContainerSpec[];
+  initContainers?: ContainerSpec[];
+  overhead?: Record<string, string>;
+}
 
 export function podRequests(podSpec: PodSpecRequests): Amounts {
-  const sum = (podSpec.containers ?? []).reduce((acc, c) => addAmounts(acc, amountsOf(c.resources?.requests)), new Map() as Amounts);
-  const init = (podSpec.initContainers ?? []).reduce((acc, c) => maxAmounts(acc, amountsOf(c.resources?.requests)), new Map() as Amounts);
+  const sum = (podSpec.containers ?? []).reduce(
+    (acc, c) => addAmounts(acc, amountsOf(c.resources?.requests)),
+    new Map() as Amounts,
+  );
+  const init = (podSpec.initContainers ?? []).reduce(
+    (acc, c) => maxAmounts(acc, amountsOf(c.resources?.requests)),
+    new Map() as Amounts,
+  );
   return addAmounts(maxAmounts(sum, init), amountsOf(podSpec.overhead));
 }
 
@@ -112,8 +141,10 @@ export function plannedPods(manifests: readonly Manifest[]): PlannedPods[] {
   return manifests.flatMap((m) => {
     const podSpec = isManifestOf(m, 'StatefulSet') || isManifestOf(m, 'Job') ? m.spec?.template?.spec : undefined;
     if (!podSpec) return [];
-    if (isManifestOf(m, 'StatefulSet')) return [{ workload: `StatefulSet ${m.metadata.name}`, podSpec, count: m.spec?.replicas ?? 1 }];
-    if (isManifestOf(m, 'Job')) return [{ workload: `Job ${m.metadata.name}`, podSpec, count: m.spec?.parallelism ?? 1 }];
+    if (isManifestOf(m, 'StatefulSet'))
+      return [{ workload: `StatefulSet ${m.metadata.name}`, podSpec, count: m.spec?.replicas ?? 1 }];
+    if (isManifestOf(m, 'Job'))
+      return [{ workload: `Job ${m.metadata.name}`, podSpec, count: m.spec?.parallelism ?? 1 }];
     return [];
   });
 }
@@ -126,10 +157,17 @@ export function freeOn(node: Node, podsOnNode: readonly Pod[]): Amounts {
 }
 
 /** Pods that hold their requests on a node: scheduled there and neither Succeeded nor Failed. */
-export const holdsRequests = (p: Pod) => Boolean(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
+export const holdsRequests = (p: Pod) =>
+  Boolean(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed';
 
 /** One pod that did not fit: what it asks for, and the room left on the node with the most of what it lacked. */
-export interface Unplaced { readonly workload: string; readonly resource: string; readonly wants: bigint; readonly mostFree: bigint; readonly node: string }
+export interface Unplaced {
+  readonly workload: string;
+  readonly resource: string;
+  readonly wants: bigint;
+  readonly mostFree: bigint;
+  readonly node: string;
+}
 
 /**
  * Places every pod (each with its request, pod count included) on the nodes' free room, largest
@@ -139,7 +177,12 @@ export interface Unplaced { readonly workload: string; readonly resource: string
  */
 export function placePods(pods: readonly PlannedPods[], free: ReadonlyMap<string, Amounts>): Unplaced[] {
   const room = new Map([...free].map(([n, a]) => [n, new Map(a)]));
-  const wanted = pods.flatMap((p) => Array.from({ length: p.count }, () => ({ workload: p.workload, ask: addAmounts(podRequests(p.podSpec), new Map([['pods', 1000n]])) })));
+  const wanted = pods.flatMap((p) =>
+    Array.from({ length: p.count }, () => ({
+      workload: p.workload,
+      ask: addAmounts(podRequests(p.podSpec), new Map([['pods', 1000n]])),
+    })),
+  );
   wanted.sort((a, b) => Number((b.ask.get('cpu') ?? 0n) - (a.ask.get('cpu') ?? 0n)));
   const unplaced: Unplaced[] = [];
   for (const pod of wanted) {
@@ -158,7 +201,10 @@ export function placePods(pods: readonly PlannedPods[], free: ReadonlyMap<string
 function shortfall(workload: string, ask: Amounts, room: ReadonlyMap<string, Amounts>): Unplaced {
   for (const [resource, wants] of ask) {
     if (wants === 0n) continue;
-    const best = [...room].reduce<[string, bigint]>((acc, [n, r]) => ((r.get(resource) ?? 0n) > acc[1] ? [n, r.get(resource) ?? 0n] : acc), ['', -1n]);
+    const best = [...room].reduce<[string, bigint]>(
+      (acc, [n, r]) => ((r.get(resource) ?? 0n) > acc[1] ? [n, r.get(resource) ?? 0n] : acc),
+      ['', -1n],
+    );
     if (best[1] < wants) return { workload, resource, wants, mostFree: best[1] < 0n ? 0n : best[1], node: best[0] };
   }
   return { workload, resource: 'cpu', wants: ask.get('cpu') ?? 0n, mostFree: 0n, node: '' };
@@ -169,7 +215,11 @@ export function formatAmount(resource: string, value: bigint): string {
   if (resource === 'cpu') return value % 1000n === 0n ? `${value / 1000n}` : `${value}m`;
   if (resource === 'pods') return `${value / 1000n}`;
   const bytes = value / 1000n;
-  for (const [suffix, size] of [['Gi', 1n << 30n], ['Mi', 1n << 20n], ['Ki', 1n << 10n]] as const) {
+  for (const [suffix, size] of [
+    ['Gi', 1n << 30n],
+    ['Mi', 1n << 20n],
+    ['Ki', 1n << 10n],
+  ] as const) {
     if (bytes >= size) return `${(Number(bytes) / Number(size)).toFixed(bytes % size === 0n ? 0 : 1)}${suffix}`;
   }
   return `${bytes}`;

@@ -27,19 +27,39 @@ export function parseVersion(gitVersion: string): [number, number] | undefined {
   return m ? [Number(m[1]), Number(m[2])] : undefined;
 }
 
-const below = (v: readonly [number, number], min: readonly [number, number]) => v[0] < min[0] || (v[0] === min[0] && v[1] < min[1]);
+const below = (v: readonly [number, number], min: readonly [number, number]) =>
+  v[0] < min[0] || (v[0] === min[0] && v[1] < min[1]);
 
 /** The verdict on a version, pure: what is missing below each threshold. */
 export function versionVerdict(gitVersion: string): Pick<Finding, 'verdict' | 'text'> {
   const v = parseVersion(gitVersion);
-  if (!v) return { verdict: 'warning', text: `the API server's version ${JSON.stringify(gitVersion)} cannot be read; the manifests need 1.21 or later` };
-  if (below(v, MIN_VERSION)) return { verdict: 'problem', text: `Kubernetes ${gitVersion} is older than 1.21, the first to serve policy/v1 PodDisruptionBudget, which the profile applies` };
-  if (below(v, ENFORCED_POD_SECURITY)) return { verdict: 'warning', text: `Kubernetes ${gitVersion} runs the manifests, but before 1.25 Pod Security admission does not enforce the namespace's "restricted" label` };
-  return { verdict: 'ok', text: `Kubernetes ${gitVersion} serves everything the manifests use (they need 1.21+, 1.25+ for Pod Security enforcement; tested on ${TESTED_VERSION})` };
+  if (!v)
+    return {
+      verdict: 'warning',
+      text: `the API server's version ${JSON.stringify(gitVersion)} cannot be read; the manifests need 1.21 or later`,
+    };
+  if (below(v, MIN_VERSION))
+    return {
+      verdict: 'problem',
+      text: `Kubernetes ${gitVersion} is older than 1.21, the first to serve policy/v1 PodDisruptionBudget, which the profile applies`,
+    };
+  if (below(v, ENFORCED_POD_SECURITY))
+    return {
+      verdict: 'warning',
+      text: `Kubernetes ${gitVersion} runs the manifests, but before 1.25 Pod Security admission does not enforce the namespace's "restricted" label`,
+    };
+  return {
+    verdict: 'ok',
+    text: `Kubernetes ${gitVersion} serves everything the manifests use (they need 1.21+, 1.25+ for Pod Security enforcement; tested on ${TESTED_VERSION})`,
+  };
 }
 
 export async function versionFinding(input: CheckInput): Promise<Finding> {
   const { gitVersion } = await input.kube.request<{ gitVersion: string }>('GET', '/version');
   const verdict = versionVerdict(gitVersion);
-  return { check: 'version', ...verdict, ...(verdict.verdict === 'ok' ? {} : { fix: upgradeFix(await input.distribution(), TESTED_VERSION) }) };
+  return {
+    check: 'version',
+    ...verdict,
+    ...(verdict.verdict === 'ok' ? {} : { fix: upgradeFix(await input.distribution(), TESTED_VERSION) }),
+  };
 }

@@ -158,7 +158,7 @@ describe("the API server stops in the middle of a deploy's wait", () => {
     );
     expect(r.stderr).toContain('once the API server is back, `npm run status` shows where it got');
     expect(r.stderr).toContain(
-      'Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy` starts over from a clean slate',
+      'Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy -- --profile=local` starts over from a clean slate',
     );
     expect(r.stderr).not.toMatch(/^\s+at /m);
 
@@ -202,7 +202,7 @@ describe('Ctrl-C in each phase; the next run converges and nothing is orphaned',
   test('destroy, interrupted while it deletes and waits', async () => {
     const r = await interruptAt(['destroy'], /destroy: deleting \d+ objects/);
     expectExit(r, 130);
-    expect(r.stderr).toContain('run `npm run destroy` again to wait for them');
+    expect(r.stderr).toContain('run the same `npm run destroy -- --profile=<name>` again to wait for them');
     expectExit(await cli(['destroy']), 0);
     await expectGone();
   });

@@ -5,6 +5,7 @@
 #
 #   host netns                          node netns "<cluster name>"
 #   127.0.0.1:<apiserver>, :5000  <-- nodeproxy --  127.0.0.1:<apiserver>, :5000 (same addresses)
+#   127.0.0.1:<apiserver>         <-- nodeproxy --  <node IP>:<apiserver> (the `kubernetes` Service's endpoint)
 #   ssn<slot> 10.213.<slot>.1/30  ----- veth -----  eth0 10.213.<slot>.2/30 = node IP
 #   route 10.214.<slot>.0/24 via node IP            cni0 bridge 10.214.<slot>.1/24, pods
 #                                                   containerd, kubelet, kube-proxy rules,
@@ -411,8 +412,12 @@ node_start() {
   node_mntns_up
   node_cgroup_up
 
+  # The node's daemons use the host's addresses; pods reach the API server through the `kubernetes`
+  # Service, whose endpoint is the node IP (up.sh's advertise_address): listened on here, in the
+  # node's namespace, which no packet from beyond this machine can reach (no default route).
   start_component nodeproxy -netns "$NODE_NETNS_PATH" \
-    -forward "127.0.0.1:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT" -forward "$REGISTRY_ADDR=$REGISTRY_ADDR"
+    -forward "127.0.0.1:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT" -forward "$REGISTRY_ADDR=$REGISTRY_ADDR" \
+    -forward "$NODE_IP:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT"
   IN_NETNS=$NODE_NETNS_PATH IN_MNTNS=$NODE_MNTNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
   wait_until 30 "containerd to answer on $CONTAINERD_SOCK" containerd \
     ctr --address "$CONTAINERD_SOCK" version

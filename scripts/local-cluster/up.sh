@@ -157,6 +157,19 @@ healthy() {
   [[ -z $NODE_SLOT ]] || { node_ready && node_fs_mounted ext4 && node_fs_mounted xfs; }
 }
 
+# advertise_address: what kube-apiserver advertises as its address, i.e. the endpoint of the
+# `kubernetes` Service (kube-proxy DNATs 10.96.0.1:443 to it). It listens on 127.0.0.1 only, which
+# no pod can reach (and Endpoints may not name loopback), so a cluster with a real node advertises
+# the node's IP, where nodeproxy listens inside the node's network namespace and relays to the
+# host's 127.0.0.1 (node.sh). Without a node: an address nothing routes (no pod runs anywhere).
+advertise_address() { echo "${NODE_IP:-10.255.0.1}"; }
+
+# api_endpoint: the `kubernetes` Service's endpoints, "IP[ IP...]:PORT".
+api_endpoint() {
+  kc get endpoints kubernetes -n default -o 'jsonpath={.subsets[*].addresses[*].ip}:{.subsets[*].ports[*].port}'
+}
+api_endpoint_current() { [[ $(api_endpoint 2>/dev/null) == "$(advertise_address):$APISERVER_PORT" ]]; }
+
 choose_ports() {
   # A block of 10 ports, starting at a base derived from the cluster name so
   # a given name usually gets the same ports; moved on if anything is in use.
@@ -411,6 +424,9 @@ up() {
     if [[ -z $RECORDED_KWOK_SERVER_PORT ]]; then
       # kube-apiserver and kwok need new flags, the nodes a kubelet endpoint
       log "cluster '$NAME' was started by an older version of up.sh (no kubelet API for pod logs): (re)starting its processes on the existing state"
+    elif healthy && ! api_endpoint_current; then
+      # A cluster started before kube-apiserver advertised the node's IP: pods cannot reach it.
+      log "cluster '$NAME' runs, but the kubernetes Service's endpoint is $(api_endpoint 2>/dev/null), not $(advertise_address):$APISERVER_PORT: restarting its processes on the existing state with the current flags"
     elif healthy; then
       log "cluster '$NAME' is already running and healthy (pids alive, /readyz ok): reusing it"
       if ! cmp -s <(render_kwok_config) "$CLUSTER_DIR/kwok.yaml"; then
@@ -491,7 +507,7 @@ up() {
   start_component kube-apiserver \
     --audit-policy-file "$CLUSTER_DIR/audit-policy.yaml" --audit-log-path "$CLUSTER_DIR/logs/audit.log" \
     --audit-log-maxsize 200 --audit-log-maxbackup 1 \
-    --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" --advertise-address 10.255.0.1 \
+    --bind-address 127.0.0.1 --secure-port "$APISERVER_PORT" --advertise-address "$(advertise_address)" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --cert-dir "$CLUSTER_DIR/certs" \
     --client-ca-file "$PKI/ca.crt" \
@@ -561,6 +577,8 @@ up() {
   if [[ -n $NODE_SLOT ]]; then
     bash "$LC_DIR/images.sh" ensure >/dev/null || fail "" "the images of the real node could not be built or pushed (see above)"
     node_start
+    # An apiserver killed with an older address leaves its lease (and that endpoint) for up to 15 s.
+    wait_until 60 "the kubernetes Service's endpoint to be $(advertise_address):$APISERVER_PORT" kube-apiserver api_endpoint_current
   fi
   check_alive "${COMPONENTS[@]}"
 

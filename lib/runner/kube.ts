@@ -125,7 +125,16 @@ export class ApiError extends FailedError {
     message: string,
     public readonly body?: Json<V1Status>,
   ) {
-    super(`the API server refused ${message}`);
+    super(
+      `the API server refused ${message}`,
+      // Forbidden: the context's user lacks a permission; say where the permissions are written down.
+      status === 403
+        ? [
+            "the kube context's user may not do this: docs/commands.md#permissions lists what each command " +
+              'needs, and `npm run rbac -- --profile=<p> --user=<name>` prints the roles an admin applies to grant it',
+          ]
+        : [],
+    );
   }
 }
 

@@ -114,6 +114,8 @@ export async function printLogs(
       const reason = err instanceof ApiError ? (err.body?.message ?? err.message) : (err as Error).message;
       throw new FailedError(
         `no ${previous ? 'previous ' : ''}logs for container ${opts.container} of pod ` + `${opts.pod}: ${reason}`,
+        // A refusal's own hint (a 403: where the permissions are written down) goes along.
+        err instanceof ApiError ? err.details : [],
       );
     }
   };

@@ -22,6 +22,7 @@ import { destroyCommand } from './commands/destroy.js';
 import { diffCommand } from './commands/diff.js';
 import { imageCommand } from './commands/image.js';
 import { logsCommand } from './commands/logs.js';
+import { rbacCommand } from './commands/rbac.js';
 import { resumeCommand } from './commands/resume.js';
 import { smokeCommand } from './commands/smoke.js';
 import { statusCommand } from './commands/status.js';
@@ -44,6 +45,7 @@ const COMMANDS: readonly RunnerCommand[] = [
   diffCommand,
   checkCommand,
   benchmarkCommand,
+  rbacCommand,
 ];
 
 const EXIT_INTERRUPTED = 130;

@@ -1,8 +1,16 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
-import { CONTEXT, expectExit, kubeFor, projectWithVariant, runCli, type CliResult } from './harness.js';
+import { existsSync } from 'node:fs';
+import {
+  auditEntries,
+  auditLog,
+  type AuditEntry,
+  CONTEXT,
+  expectExit,
+  kubeFor,
+  kubeconfigAs,
+  projectWithVariant,
+  runCli,
+  type CliResult,
+} from './harness.js';
 
 /**
  * `check` and deploy's pre-flight against the real local control plane: each check made to fail
@@ -20,45 +28,9 @@ const line = (r: CliResult, name: string) =>
     .find((l) => l.startsWith(`✓ ${name}:`) || l.startsWith(`✗ ${name}:`) || l.startsWith(`! ${name}:`)) ??
   `(no line for ${name})`;
 
-interface AuditEntry {
-  verb: string;
-  userAgent?: string;
-  requestReceivedTimestamp: string;
-  requestURI: string;
-}
-const auditLog = () =>
-  join(
-    process.env.SANDSTORE_STATE_DIR ?? join(homedir(), '.local', 'state', 'sandstore-deploy'),
-    'clusters',
-    CONTEXT,
-    'logs',
-    'audit.log',
-  );
-const entries = () =>
-  readFileSync(auditLog(), 'utf8')
-    .trimEnd()
-    .split('\n')
-    .map((l) => JSON.parse(l) as AuditEntry);
-
-/**
- * The runner's requests (its user agent) received in [from, to], from the API server's audit log.
- * The log is written in batches: read once it holds an entry from after `to` (the test provisioner
- * renews its Lease every 2 s, so one comes), with a deadline.
- */
-async function runnerRequests(from: number, to: number): Promise<AuditEntry[]> {
-  const deadline = Date.now() + 20_000;
-  while (!entries().some((e) => Date.parse(e.requestReceivedTimestamp) > to)) {
-    if (Date.now() > deadline)
-      throw new Error(`the audit log ${auditLog()} has no entry after the command within 20 s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  return entries().filter(
-    (e) =>
-      (e.userAgent ?? '').startsWith('sandstore-deploy') &&
-      Date.parse(e.requestReceivedTimestamp) >= from &&
-      Date.parse(e.requestReceivedTimestamp) <= to,
-  );
-}
+/** The runner's requests (its user agent) received in [from, to], from the API server's audit log. */
+const runnerRequests = async (from: number, to: number) =>
+  (await auditEntries(from, to)).filter((e) => (e.userAgent ?? '').startsWith('sandstore-deploy'));
 
 /** Runs `run` and returns its result with the runner's requests the audit log saw meanwhile. */
 async function audited(run: () => Promise<CliResult>): Promise<{ r: CliResult; requests: AuditEntry[] }> {
@@ -183,34 +155,6 @@ describe('profiles the cluster cannot hold', () => {
     expect(line(r, 'nodes')).toMatch(/^✓ nodes:/);
   });
 });
-
-/** A kubeconfig with one context, named CONTEXT, on the local cluster's server and CA, as `user`. */
-function kubeconfigAs(user: Record<string, unknown>, server?: string): string {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  const cluster = kc.getCluster(kc.getContextObject(CONTEXT)!.cluster)!;
-  const file = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        {
-          name: 'c',
-          cluster: {
-            server: server ?? cluster.server,
-            'certificate-authority-data':
-              cluster.caData ?? Buffer.from(readFileSync(cluster.caFile!)).toString('base64'),
-          },
-        },
-      ],
-      users: [{ name: 'u', user }],
-      contexts: [{ name: CONTEXT, context: { cluster: 'c', user: 'u' } }],
-    }),
-  );
-  return file;
-}
 
 test('a user who may not list nodes: the checks that need nodes say they could not run and why, the others run (exit 1)', async () => {
   const suffix = Date.now().toString(36);

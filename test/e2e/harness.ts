@@ -63,9 +63,100 @@ export function runCli(
   });
 }
 
+/**
+ * `logs` following every Sand Store pod of `profile` until each has printed a line (then Ctrl-C,
+ * or after 30 s): the pods seen, sorted, and the command's result.
+ */
+export async function followUntilEveryPod(
+  profile: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ r: CliResult; seen: string[] }> {
+  const seen = new Set<string>();
+  const r = await runCli(['logs', `--profile=${profile}`], {
+    env,
+    interruptAfterMs: 30_000,
+    onStdout: (text, child) => {
+      for (const m of text.matchAll(/^(sandstore-\d)\s+\| /gm)) seen.add(m[1]);
+      if (seen.size === 3 && !child.killed) child.kill('SIGINT');
+    },
+  });
+  return { r, seen: [...seen].sort() };
+}
+
 /** The command's exit code; when it is not the one expected, the failure shows everything the command printed. */
 export function expectExit(r: CliResult, code: number): void {
   if (r.code !== code) throw new Error(`expected exit code ${code}, got ${r.code}; the command printed:\n${r.output}`);
+}
+
+/** A kubeconfig with one context, named CONTEXT, on the local cluster's server and CA, as `user`. */
+export function kubeconfigAs(user: Record<string, unknown>, server?: string): string {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  const cluster = kc.getCluster(kc.getContextObject(CONTEXT)!.cluster)!;
+  const file = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'c',
+          cluster: {
+            server: server ?? cluster.server,
+            'certificate-authority-data':
+              cluster.caData ?? Buffer.from(readFileSync(cluster.caFile!)).toString('base64'),
+          },
+        },
+      ],
+      users: [{ name: 'u', user }],
+      contexts: [{ name: CONTEXT, context: { cluster: 'c', user: 'u' } }],
+    }),
+  );
+  return file;
+}
+
+/** One request as the API server's audit log (level Metadata, up.sh's policy) records it. */
+export interface AuditEntry {
+  verb: string;
+  userAgent?: string;
+  requestReceivedTimestamp: string;
+  requestURI: string;
+  user?: { username?: string };
+  objectRef?: { apiGroup?: string; resource?: string; subresource?: string; namespace?: string; name?: string };
+  responseStatus?: { code?: number };
+}
+
+/** The suite's cluster's audit log. */
+export const auditLog = () =>
+  join(
+    process.env.SANDSTORE_STATE_DIR ?? join(homedir(), '.local', 'state', 'sandstore-deploy'),
+    'clusters',
+    CONTEXT,
+    'logs',
+    'audit.log',
+  );
+const entries = () =>
+  readFileSync(auditLog(), 'utf8')
+    .trimEnd()
+    .split('\n')
+    .map((l) => JSON.parse(l) as AuditEntry);
+
+/**
+ * Every request received in [from, to], from the API server's audit log.
+ * The log is written in batches: read once it holds an entry from after `to` (the test provisioner
+ * renews its Lease every 2 s, so one comes), with a deadline.
+ */
+export async function auditEntries(from: number, to: number): Promise<AuditEntry[]> {
+  const deadline = Date.now() + 20_000;
+  while (!entries().some((e) => Date.parse(e.requestReceivedTimestamp) > to)) {
+    if (Date.now() > deadline)
+      throw new Error(`the audit log ${auditLog()} has no entry after the command within 20 s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return entries().filter(
+    (e) => Date.parse(e.requestReceivedTimestamp) >= from && Date.parse(e.requestReceivedTimestamp) <= to,
+  );
 }
 
 /** A client on one context of the user's kubeconfig (what up.sh wrote). */

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { Reporter } from '../../lib/runner/report.js';
 import { waitForJob } from '../../lib/runner/waits.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
-import { CONTEXT, expectExit, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
+import { CONTEXT, expectExit, followUntilEveryPod, kubeFor, podReady, projectWithVariant, runCli } from './harness.js';
 
 /**
  * The runner's commands against the real local control plane, on the `local` profile, in the order
@@ -91,16 +91,9 @@ describe('runner on the local control plane', () => {
   });
 
   test('logs follows every Sand Store pod at once, each line prefixed by its pod; Ctrl-C ends it', async () => {
-    const seen = new Set<string>();
-    const r = await runCli(['logs', '--profile=local'], {
-      interruptAfterMs: 30_000,
-      onStdout: (text, child) => {
-        for (const m of text.matchAll(/^(sandstore-\d)\s+\| /gm)) seen.add(m[1]);
-        if (seen.size === 3 && !child.killed) child.kill('SIGINT');
-      },
-    });
+    const { r, seen } = await followUntilEveryPod('local');
     expect(r.code).toBe(0);
-    expect([...seen].sort()).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
+    expect(seen).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
     const refused = await cli('logs', '--previous');
     expectExit(refused, 2);
     expect(refused.stderr).toContain('--previous needs --pod=<name>');

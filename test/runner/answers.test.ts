@@ -182,6 +182,8 @@ describe('a watch the API server refuses', () => {
     expect((err as FailedError).message).toBe(
       'the API server refused WATCH /api/v1/namespaces/x/pods: 403 pods is forbidden: User "u" cannot watch resource "pods"',
     );
+    // Forbidden: the line under it says where the permissions each command needs are written down.
+    expect((err as FailedError).details.join('\n')).toMatch(/docs\/commands\.md#permissions.*npm run rbac/);
     expect(seen).toEqual({ lists: 1, watches: 1 });
   });
 });

@@ -122,6 +122,9 @@ const GOOD_VALUE: Record<string, string> = {
   '--resume': '/nonexistent/study',
   '--baseline': 'processes',
   '--ignore-check': 'resources',
+  '--user': 'alice',
+  '--group': 'devs',
+  '--service-account': 'default/alice',
 };
 
 test("the table of options the properties go through is the runner's own, and every option taking a value has a known good value", () => {

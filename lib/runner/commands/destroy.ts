@@ -8,6 +8,7 @@ import { waitContext, type CommandContext } from './context.js';
 import type { ClusterCommand } from './command.js';
 import { readManifests } from '../manifests.js';
 import { countByKind } from '../report.js';
+import { KEEP_NAMESPACE_ANNOTATION } from '../rbac.js';
 
 /**
  * Destroy (Flow 2): everything of a profile, found by its labels, deleted, then waited for by watch
@@ -16,7 +17,7 @@ import { countByKind } from '../report.js';
  */
 
 /** The kinds a profile makes, whatever dist/ says: the chart's kinds plus pods and claims. */
-const PROFILE_KINDS = [
+export const PROFILE_KINDS = [
   'StatefulSet',
   'Job',
   'Service',
@@ -112,7 +113,11 @@ export async function destroyProfile(
   const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
   const live = lists.flatMap((l) => l.items);
   const namespacePolicy = opts.namespace ?? 'delete';
-  const plan = deletionPlan(live).filter((o) => !(namespacePolicy === 'keep' && o.kind === 'Namespace'));
+  // A namespace an admin made for the profile holds the teammate's access (rbac.ts): emptied, kept.
+  const kept = (o: KubeObject) =>
+    o.kind === 'Namespace' && o.metadata.annotations?.[KEEP_NAMESPACE_ANNOTATION] !== undefined;
+  const keptNamespaces = live.filter(kept).map((n) => n.metadata.name);
+  const plan = deletionPlan(live).filter((o) => !(namespacePolicy === 'keep' && o.kind === 'Namespace') && !kept(o));
   const claims = new Set(
     live.filter((o) => o.kind === 'PersistentVolumeClaim').map((c) => `${c.metadata.namespace}/${c.metadata.name}`),
   );
@@ -199,7 +204,9 @@ export async function destroyProfile(
   await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
   if (namespacePolicy !== 'delete') {
     const waitedFor = (s: Snapshot) =>
-      objectsOf(s, 'namespaces').filter((n) => namespacePolicy === 'delete-and-wait' || n.metadata.deletionTimestamp);
+      objectsOf(s, 'namespaces').filter(
+        (n) => (namespacePolicy === 'delete-and-wait' && !kept(n)) || n.metadata.deletionTimestamp,
+      );
     await waitGone(
       ctx,
       `profile ${ctx.profileName}'s namespace to be gone`,
@@ -208,6 +215,11 @@ export async function destroyProfile(
     );
   }
   if (plan.length > 0) {
+    const keptNote =
+      keptNamespaces.length && namespacePolicy !== 'keep'
+        ? `; namespace ${keptNamespaces.join(', ')} kept (annotation ${KEEP_NAMESPACE_ANNOTATION}: it ` +
+          `holds the access an admin granted)`
+        : '';
     const ns =
       namespaces.length === 0
         ? ''
@@ -218,7 +230,7 @@ export async function destroyProfile(
     report.step(
       'destroy',
       `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} ` +
-        `claims and their volumes removed${ns}`,
+        `claims and their volumes removed${ns}${keptNote}`,
     );
   }
 }

@@ -1,0 +1,91 @@
+import { LabelKeys } from '../../lib/labels.js';
+import { listProfiles, loadProfile } from '../../lib/profiles.js';
+import { subjectOf } from '../../lib/runner/commands/rbac.js';
+import { RESOURCES } from '../../lib/runner/kube.js';
+import { isProfiles } from '../../lib/runner/ownership.js';
+import { KEEP_NAMESPACE_ANNOTATION, rbacObjects, type PolicyRule } from '../../lib/runner/rbac.js';
+import { synthesizeObjects, type Manifest } from '../../lib/synth.js';
+import { RefusedError } from '../../lib/errors.js';
+
+/**
+ * The roles `npm run rbac` prints, for every profile: the shape that makes them least privilege
+ * (writes only in the profile's namespace or by the profile's own names), and what lets them work
+ * across destroys (the namespace is the profile's and kept, the grants are not swept). Whether
+ * they are enough for every command is the e2e test's (test/e2e/rbac.test.ts), on a real API server.
+ */
+
+const READS = new Set(['get', 'list', 'watch']);
+const rulesOf = (objects: Manifest[], kind: string, namespace?: string) =>
+  objects.find((o) => o.kind === kind && o.metadata.namespace === namespace)!.rules as PolicyRule[];
+/** Pairs of "group/resource verb" a rule set grants, with "[names]" when limited to names. */
+const grants = (rules: PolicyRule[]) =>
+  rules.flatMap((r) =>
+    r.apiGroups.flatMap((g) =>
+      r.resources.flatMap((res) =>
+        r.verbs.map((v) => `${g}/${res} ${v}${r.resourceNames ? ` [${r.resourceNames.join(',')}]` : ''}`),
+      ),
+    ),
+  );
+
+describe.each(listProfiles())('profile %s', (name) => {
+  let objects: Manifest[];
+  let namespace: string;
+  beforeAll(async () => {
+    const profile = await loadProfile(name);
+    namespace = profile.namespace;
+    objects = rbacObjects(profile, synthesizeObjects(profile), { kind: 'User', name: 'alice' });
+  });
+
+  test("cluster-wide: reads of the kind table, no Secrets; the only writes are by the profile's names, or create of a StorageClass", () => {
+    const cluster = grants(rulesOf(objects, 'ClusterRole'));
+    const writes = cluster.filter((g) => !READS.has(g.split(' ')[1]));
+    for (const w of writes) expect(w).toMatch(/ \[[^\]]+\]$|^storage\.k8s\.io\/storageclasses create$/);
+    expect(writes.filter((w) => w.startsWith('/namespaces '))).toEqual([`/namespaces patch [${namespace}]`]);
+    expect(cluster.some((g) => g.includes('secrets'))).toBe(false);
+    expect(cluster.filter((g) => g.endsWith(' list')).length).toBe(Object.keys(RESOURCES).length);
+  });
+
+  test('in the namespace: logs, exec and proxy of pods, writes of what dist/ applies and destroy deletes; nothing on secrets or RBAC', () => {
+    const ns = grants(rulesOf(objects, 'Role', namespace));
+    expect(ns).toEqual(
+      expect.arrayContaining(['/pods/log get', '/pods/exec create', '/pods/proxy get', '/pods delete']),
+    );
+    expect(ns.filter((g) => /secrets|rbac|escalate|bind|impersonate/.test(g))).toEqual([]);
+  });
+
+  test("the lock: create, and update and delete of the profile's Lease alone, in default", () => {
+    expect(grants(rulesOf(objects, 'Role', 'default')).sort()).toEqual([
+      'coordination.k8s.io/leases create',
+      `coordination.k8s.io/leases delete [sandstore-deploy-${name}]`,
+      `coordination.k8s.io/leases update [sandstore-deploy-${name}]`,
+    ]);
+  });
+
+  test("the namespace is the profile's (deploy takes it as its own) and marked to be kept; the grants carry no profile label (destroy never sweeps them)", () => {
+    const ns = objects.find((o) => o.kind === 'Namespace')!;
+    expect(isProfiles({ ...ns, metadata: { ...ns.metadata } }, name)).toBe(true);
+    expect(ns.metadata.annotations?.[KEEP_NAMESPACE_ANNOTATION]).toBeDefined();
+    for (const o of objects.filter((x) => x.kind !== 'Namespace')) {
+      expect(o.metadata.labels?.[LabelKeys.profile]).toBeUndefined();
+      expect(o.metadata.labels?.[LabelKeys.managedBy]).toBeUndefined();
+    }
+  });
+});
+
+test('the subject: exactly one of --user, --group, --service-account=<namespace>/<name>', () => {
+  expect(subjectOf({ user: 'alice' })).toEqual({ kind: 'User', name: 'alice' });
+  expect(subjectOf({ group: 'devs' })).toEqual({ kind: 'Group', name: 'devs' });
+  expect(subjectOf({ serviceAccount: 'team/alice' })).toEqual({
+    kind: 'ServiceAccount',
+    namespace: 'team',
+    name: 'alice',
+  });
+  for (const bad of [
+    {},
+    { user: 'a', group: 'b' },
+    { serviceAccount: 'alice' },
+    { serviceAccount: 'a/b/c' },
+    { serviceAccount: 'A B/x' },
+  ])
+    expect(() => subjectOf(bad)).toThrow(RefusedError);
+});

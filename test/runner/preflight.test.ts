@@ -2,7 +2,7 @@ import type { Lease, Node, ObjectOf, Pod } from '../../lib/runner/kube.js';
 import { findingLine, ignoredChecks } from '../../lib/runner/commands/check.js';
 import { freeBase } from '../../lib/runner/preflight/checks.js';
 import { distributionOf, provisionerFix, upgradeFix } from '../../lib/runner/preflight/fixes.js';
-import { nodeOrTaintFix, podTemplates, schedulableNodes } from '../../lib/runner/preflight/nodes.js';
+import { nodeOrTaintFix, templateNeeds, schedulableNodes } from '../../lib/runner/preflight/nodes.js';
 import {
   addAmounts,
   formatAmount,
@@ -202,7 +202,7 @@ describe('tolerations and nodes', () => {
   test('the pod templates are read from dist/, smoke Job included only when given', async () => {
     const local = [...renderProfile(await loadProfile('local'))].map(([, text]) => parse(text) as Manifest);
     expect(
-      podTemplates(local)
+      templateNeeds(local)
         .map((t) => t.workload)
         .sort(),
     ).toEqual([
@@ -211,7 +211,7 @@ describe('tolerations and nodes', () => {
       'StatefulSet etcd',
       'StatefulSet sandstore',
     ]);
-    expect(podTemplates(local)[0].tolerations).toEqual([
+    expect(templateNeeds(local)[0].tolerations).toEqual([
       { effect: 'NoSchedule', key: 'node.sandstore.io/disk', operator: 'Equal', value: 'ssd' },
     ]);
   });

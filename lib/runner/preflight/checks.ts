@@ -12,7 +12,7 @@ import { ApiError, ApiUnreachableError, type Kube, type KubeObject, type ObjectO
 import { phaseOf } from '../manifests.js';
 import { isProfiles } from '../ownership.js';
 import { clusterStartFix, distributionOf, kubectl, labelNodeFix, type Distribution } from './fixes.js';
-import { nodeOrTaintFix, podTemplates, resourcesFinding, schedulableNodes } from './nodes.js';
+import { nodeOrTaintFix, resourcesFinding, schedulableNodes, templateNeeds } from './nodes.js';
 import { provisionerFinding, storageClassFinding } from './storage.js';
 import { registryFinding } from './registry.js';
 import { versionFinding } from './version.js';
@@ -126,7 +126,7 @@ async function connectionFinding(input: CheckInput): Promise<Finding> {
 
 async function nodesFinding(input: CheckInput): Promise<Finding> {
   const nodes = await input.list('Node');
-  const templates = podTemplates(input.manifests);
+  const templates = templateNeeds(input.manifests);
   for (const t of templates) {
     const { fit, obstacles } = schedulableNodes(nodes, t);
     if (fit.length > 0) continue;

@@ -1,5 +1,5 @@
 /** The nodes and resources checks: which nodes can take the pods, and whether the pods fit there. */
-import { isManifestOf } from '../../k8s-types.js';
+import { podTemplates } from '../../pod-security.js';
 import type { Manifest } from '../../synth.js';
 import type { Node } from '../kube.js';
 import type { CheckInput, Finding } from './checks.js';
@@ -25,19 +25,13 @@ export interface PodTemplateNeeds {
   readonly tolerations: readonly Toleration[];
 }
 
-/** The pod templates of dist/ with what they ask of a node: the node selector and tolerations. */
-export function podTemplates(manifests: readonly Manifest[]): PodTemplateNeeds[] {
-  return manifests.flatMap((m) => {
-    const spec = isManifestOf(m, 'StatefulSet') || isManifestOf(m, 'Job') ? m.spec?.template?.spec : undefined;
-    if (!spec) return [];
-    return [
-      {
-        workload: `${m.kind} ${m.metadata.name}`,
-        nodeSelector: spec.nodeSelector ?? {},
-        tolerations: spec.tolerations ?? [],
-      },
-    ];
-  });
+/** The pod templates of dist/ (as pod-security.ts finds them) with what they ask of a node. */
+export function templateNeeds(manifests: readonly Manifest[]): PodTemplateNeeds[] {
+  return podTemplates(manifests).map(({ owner, template }) => ({
+    workload: owner.replace('/', ' '),
+    nodeSelector: template.spec?.nodeSelector ?? {},
+    tolerations: template.spec?.tolerations ?? [],
+  }));
 }
 
 /** The nodes that can take the template's pods, and what keeps each other node out. */
@@ -86,7 +80,7 @@ export async function resourcesFinding(input: CheckInput): Promise<Finding> {
   const others = pods.filter(
     (p) => holdsRequests(p) && p.metadata.labels?.['sandstore.io/profile'] !== input.profile.name,
   );
-  const templates = podTemplates(input.manifests);
+  const templates = templateNeeds(input.manifests);
   const eligible = nodes.filter((n) =>
     templates.every((t) => nodeObstacles(n, t.nodeSelector, t.tolerations).length === 0),
   );

@@ -175,6 +175,8 @@ export class Kube {
    */
   public readonly requestCount: Record<string, number> = {};
   private options?: Promise<https.RequestOptions>;
+  /** The API server's clock minus ours, at most: from the Date header of its latest answer. */
+  private serverClockAhead?: number;
 
   /**
    * @param watchSeconds how long each watch is asked to last (server-side timeoutSeconds); a watch
@@ -240,6 +242,20 @@ export class Kube {
     return this.options;
   }
 
+  /**
+   * The API server's time now, never later than its real clock: its Date header (whole seconds,
+   * rounded down) against our clock when the answer arrived. Our own clock where it sent none yet.
+   * Times the server stamps (managedFields) compared with this are on one clock, whatever ours says.
+   */
+  public serverNow(): number {
+    return Date.now() + (this.serverClockAhead ?? 0);
+  }
+
+  private observeServerClock(res: http.IncomingMessage): void {
+    const date = Date.parse(res.headers.date ?? '');
+    if (Number.isFinite(date)) this.serverClockAhead = date - Date.now();
+  }
+
   public async request<T = unknown>(
     method: string,
     path: string,
@@ -262,6 +278,7 @@ export class Kube {
           ? { 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) }
           : {};
       const req = this.send(conn, method, path, opts.query ?? {}, headers, (res) => {
+        this.observeServerClock(res);
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {

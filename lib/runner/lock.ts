@@ -10,7 +10,8 @@ import type { Reporter } from './report.js';
  * run. The cluster holds it (not a local file), so runners on two laptops see each other. It lives
  * in the namespace `default`, which always exists (the profile's own is created by deploy and
  * deleted by destroy, under the lock). A runner renews it every RENEW_SECONDS; one that was killed
- * stops renewing, and its lock expires after LEASE_SECONDS, or can be broken with --break-lock.
+ * stops renewing, and its lock expires LEASE_SECONDS after its last renewal on the API server's
+ * clock (not the holder's or ours: see holderOf), or can be broken with --break-lock.
  */
 export const LOCK_NAMESPACE = 'default';
 export const LEASE_SECONDS = 30;
@@ -24,20 +25,48 @@ export interface LockHolder {
   readonly identity: string;
   readonly command: string;
   readonly since: string;
+  /** When the holder last wrote the Lease, on the API server's clock where it says. */
   readonly renewed: string;
+  readonly leaseSeconds: number;
   readonly expired: boolean;
 }
 
-export function holderOf(lease: Lease, now = Date.now()): LockHolder {
+/**
+ * When the Lease was last written, on the API server's clock: the latest time in its managedFields
+ * (the server stamps an entry each time a writer changes a field, as every renewal changes
+ * renewTime; whole seconds). Undefined on a server that keeps none.
+ */
+export function lastWrittenOnServer(lease: Lease): number | undefined {
+  const entries = lease.metadata.managedFields;
+  if (!Array.isArray(entries)) return undefined;
+  const times = entries.map((e) => Date.parse((e as { time?: string }).time ?? '')).filter((t) => Number.isFinite(t));
+  return times.length > 0 ? Math.max(...times) : undefined;
+}
+
+/**
+ * Whether the lock expired, judged on one clock: the server's time of the holder's last write
+ * against the server's time now (`serverNow`, Kube.serverNow()). The holder's renewTime is its own
+ * clock's: compared with ours, a holder whose clock is behind would lose a live lock, and one whose
+ * clock is ahead would keep a dead one. Only a server that stamps no write time leaves that
+ * comparison, as client-go's leader election makes its own.
+ */
+export function holderOf(lease: Lease, serverNow: number): LockHolder {
   const spec = lease.spec ?? {};
-  const renewed = Date.parse(spec.renewTime ?? spec.acquireTime ?? lease.metadata.creationTimestamp ?? '');
-  const duration = (spec.leaseDurationSeconds ?? LEASE_SECONDS) * 1000;
+  const leaseSeconds = spec.leaseDurationSeconds ?? LEASE_SECONDS;
+  const written = lastWrittenOnServer(lease);
+  // Whole seconds, rounded down: the write may have been up to a second later.
+  const renewed =
+    written !== undefined
+      ? written + 1000
+      : Date.parse(spec.renewTime ?? spec.acquireTime ?? lease.metadata.creationTimestamp ?? '');
+  const now = written !== undefined ? serverNow : Date.now();
   return {
     identity: spec.holderIdentity ?? '(unknown)',
     command: lease.metadata.annotations?.[COMMAND_ANNOTATION] ?? '(unknown)',
     since: spec.acquireTime ?? '(unknown)',
-    renewed: Number.isFinite(renewed) ? new Date(renewed).toISOString() : '(never)',
-    expired: !Number.isFinite(renewed) || renewed + duration < now,
+    renewed: Number.isFinite(renewed) ? new Date(written ?? renewed).toISOString() : '(never)',
+    leaseSeconds,
+    expired: !Number.isFinite(renewed) || renewed + leaseSeconds * 1000 < now,
   };
 }
 
@@ -90,17 +119,17 @@ export async function acquireLock(
     } catch (err) {
       // Another runner created it between our read and our write.
       if (err instanceof ApiError && err.status === 409)
-        throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
+        throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE), kube.serverNow()));
       throw err;
     }
   } else {
-    const holder = holderOf(existing);
+    const holder = holderOf(existing, kube.serverNow());
     if (!holder.expired && !opts.breakLock) throw heldError(opts, holder);
     try {
       lease = await kube.replace(body(existing.metadata.resourceVersion));
     } catch (err) {
       if (err instanceof ApiError && err.status === 409)
-        throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE)));
+        throw heldError(opts, holderOf(await kube.get('Lease', name, LOCK_NAMESPACE), kube.serverNow()));
       throw err;
     }
     report.problem(
@@ -150,7 +179,8 @@ function heldError(opts: { profileName: string; context: string; command: string
     `profile ${opts.profileName} on ${opts.context} is being changed by another runner: ` +
       `${holder.identity} runs \`${holder.command}\` since ${holder.since}; nothing was changed`,
     [
-      `its lock was last renewed ${holder.renewed}; it expires ${LEASE_SECONDS} s after that if the runner is gone`,
+      `its lock was last renewed ${holder.renewed} (the API server's clock); it expires ` +
+        `${holder.leaseSeconds} s after that if the runner is gone`,
       `wait for it to finish, or, if that runner is gone (killed, machine off), run again with --break-lock`,
     ],
   );

@@ -40,7 +40,7 @@ export async function otherLiveProfiles(kube: Kube, profileName: string): Promis
   }
   const runners = new Map<string, LockHolder>();
   for (const lease of leases.items) {
-    const holder = holderOf(lease);
+    const holder = holderOf(lease, kube.serverNow());
     if (!holder.expired) runners.set(lease.metadata.labels![LabelKeys.profile], holder);
   }
   return [...new Set([...byProfile.keys(), ...runners.keys()])].sort().map((name) => {

@@ -55,6 +55,8 @@ declare -A PKG=(
   [ip]=iproute2 [nsenter]=util-linux [iptables]=iptables [conntrack]=conntrack
   # up.sh: the real node's file system images (loop-mounted ext4 and xfs)
   [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount [findmnt]=util-linux [truncate]=coreutils
+  # e2e: the lock's clock-skew tests run a runner under a clock an hour off (libfaketime)
+  [faketime]=faketime
 )
 need_pkgs=()
 for cmd in "${!PKG[@]}"; do

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { projectCopy } from '../cli-harness.js';
 import { projectRoot } from '../../lib/paths.js';
 import { Kube, type Pod } from '../../lib/runner/kube.js';
+import { holderOf, LEASE_SECONDS, LOCK_NAMESPACE } from '../../lib/runner/lock.js';
 import { suiteClusterName } from './global-setup.js';
 
 /** Helpers for the e2e suite: the runner as a user runs it, and a client to check the cluster. */
@@ -289,4 +290,25 @@ export function buildSandstoreFiles(): string {
   );
   if (r.status !== 0) throw new Error(`building sandstore-files failed: ${r.stderr}`);
   return join(out, 'sandstore-files');
+}
+
+/**
+ * Waits until the lock `name` has expired on the API server's clock, the only clock its expiry is
+ * judged on: no event marks that moment, so the Lease is read again every 250 ms until then.
+ */
+export async function untilLockExpired(kube: Kube, name: string, timeoutSeconds = LEASE_SECONDS + 15): Promise<void> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const lease = await kube.find('Lease', name, LOCK_NAMESPACE);
+    if (!lease || holderOf(lease, kube.serverNow()).expired) return;
+    if (Date.now() > deadline) throw new Error(`lock ${name} did not expire within ${timeoutSeconds}s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** The environment that runs a command under a clock `offset` from this machine's (libfaketime, e.g. '+1h'). */
+export function skewedClock(offset: string): NodeJS.ProcessEnv {
+  const lib = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
+  if (!existsSync(lib)) throw new Error(`${lib} is missing: install Debian's faketime (install-prereqs.sh does)`);
+  return { LD_PRELOAD: lib, FAKETIME: offset };
 }

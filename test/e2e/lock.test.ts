@@ -2,7 +2,7 @@ import { expect } from '@jest/globals';
 import { profileSelector } from '../../lib/labels.js';
 import type { Lease } from '../../lib/runner/kube.js';
 import { LEASE_SECONDS, LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
-import { CONTEXT, expectExit, kubeFor, projectWithVariant, runCli } from './harness.js';
+import { CONTEXT, expectExit, kubeFor, projectWithVariant, runCli, skewedClock, untilLockExpired } from './harness.js';
 
 /**
  * One runner at a time per profile and cluster: deploy, update, resume, destroy and smoke hold a
@@ -24,8 +24,11 @@ const profileObjects = async () => {
     .flatMap((l) => l.items.map((o) => `${o.kind}/${o.metadata.name}@${o.metadata.uid}/${o.metadata.resourceVersion}`))
     .sort();
 };
-/** A Lease as another runner (on another machine) would hold it, renewed `ageSeconds` ago. */
-const foreignLease = (ageSeconds: number): Lease => {
+/**
+ * A Lease as another runner (on another machine) holds it, written now: `ageSeconds` is how long ago
+ * it renewed by its own clock (negative: its clock is ahead of ours).
+ */
+const foreignLease = (ageSeconds: number, leaseSeconds = LEASE_SECONDS): Lease => {
   const at = microTime(Date.now() - ageSeconds * 1000);
   return {
     apiVersion: 'coordination.k8s.io/v1',
@@ -37,7 +40,7 @@ const foreignLease = (ageSeconds: number): Lease => {
     },
     spec: {
       holderIdentity: 'alice@laptop-2 (pid 4242)',
-      leaseDurationSeconds: LEASE_SECONDS,
+      leaseDurationSeconds: leaseSeconds,
       acquireTime: at,
       renewTime: at,
     },
@@ -101,7 +104,9 @@ test('a live lock of another machine refuses every command that changes the clus
 });
 
 test('a lock whose runner is gone expires and is taken over; --break-lock takes a live one, and says whose it broke', async () => {
-  await kube.create(foreignLease(LEASE_SECONDS + 5));
+  // Its clock an hour ahead: by its renewTime it would look live for an hour yet.
+  await kube.create(foreignLease(-3600, 1));
+  await untilLockExpired(kube, lockName(PROFILE));
   const expired = await cli('update');
   expectExit(expired, 0);
   expect(expired.output).toMatch(
@@ -118,8 +123,34 @@ test('a lock whose runner is gone expires and is taken over; --break-lock takes 
   expect(await lease()).toBeUndefined();
 });
 
-test('a runner killed while holding the lock leaves it until it expires or is broken', async () => {
+/**
+ * Clocks differ between machines: expiry is judged on the API server's clock, so neither the
+ * holder's clock nor this runner's can end a live lock or prolong a dead one.
+ */
+test("a live lock is kept whoever's clock is off: the holder's an hour behind, or this runner's an hour ahead", async () => {
+  // Renewed an hour ago by its own clock, which is behind: by renewTime it expired long ago.
+  await kube.create(foreignLease(3600));
+  const behind = await cli('update');
+  expect({ code: behind.code, stderr: behind.stderr }).toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining('is being changed by another runner: alice@laptop-2 (pid 4242)'),
+  });
+  await kube.delete('Lease', lockName(PROFILE), LOCK_NAMESPACE);
+
+  await kube.create(foreignLease(2));
+  const args = ['update', `--profile=${PROFILE}`, `--context=${CONTEXT}`, '--timeout=120'];
+  const ahead = await runCli(args, { env: skewedClock('+1h') });
+  expect({ code: ahead.code, stderr: ahead.stderr }).toMatchObject({
+    code: 1,
+    stderr: expect.stringContaining('is being changed by another runner: alice@laptop-2 (pid 4242)'),
+  });
+  expect((await lease())?.spec?.holderIdentity).toBe('alice@laptop-2 (pid 4242)');
+});
+
+test('a runner killed while holding the lock leaves it until it expires or is broken, whatever its clock said', async () => {
+  // The killed runner's clock was an hour ahead: its renewTime says the lock is live for an hour.
   const killed = await runCli(['update', `--profile=${PROFILE}`, `--context=${CONTEXT}`], {
+    env: skewedClock('+1h'),
     onStdout: (out, child) => {
       if (/update: applied/.test(out) && !child.killed) child.kill('SIGKILL');
     },
@@ -127,10 +158,15 @@ test('a runner killed while holding the lock leaves it until it expires or is br
   expect(killed.code).toBeNull();
   const left = await lease();
   expect(left?.metadata.annotations?.['sandstore.io/lock-command']).toBe('update');
+  expect(Date.parse(left!.spec!.renewTime!) - Date.now()).toBeGreaterThan(3000_000);
   const refused = await cli('update');
   expect(refused.code).toBe(1);
   expect(refused.stderr).toContain(`runs \`update\` since ${left?.spec?.acquireTime}`);
-  expect((await cli('update', '--break-lock')).code).toBe(0);
+  // A lease after its last renewal on the server's clock, it is taken over without --break-lock.
+  await untilLockExpired(kube, lockName(PROFILE));
+  const after = await cli('update');
+  expectExit(after, 0);
+  expect(after.output).toMatch(/took over the lock of .* \(update, last renewed .*\): it had expired/);
 });
 
 /**

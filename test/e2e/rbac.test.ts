@@ -2,8 +2,17 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { spawnSync } from 'node:child_process';
 import { parseAllDocuments } from 'yaml';
 import { ApiError, Kube } from '../../lib/runner/kube.js';
-import { LEASE_SECONDS, LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
-import { auditEntries, CONTEXT, expectExit, followUntilEveryPod, kubeFor, kubeconfigAs, runCli } from './harness.js';
+import { LOCK_NAMESPACE, lockName, microTime } from '../../lib/runner/lock.js';
+import {
+  auditEntries,
+  CONTEXT,
+  expectExit,
+  followUntilEveryPod,
+  kubeFor,
+  kubeconfigAs,
+  runCli,
+  untilLockExpired,
+} from './harness.js';
 
 /**
  * Least privilege, on a real API server: a teammate who holds only what `npm run rbac` prints for
@@ -106,20 +115,17 @@ describe('a teammate bound only to the printed roles', () => {
     const updated = await asTeammate('update');
     expectExit(updated, 0);
     expect(updated.stdout).toContain('rolled out');
-    // A lock whose runner is gone (renewed long ago): resume takes it over, which is an update of the
-    // Lease by name, as every renewal is (the commands here end before their first, 10 s in).
-    const at = microTime(Date.now() - (LEASE_SECONDS + 5) * 1000);
+    // A lock whose runner is gone (its lease of 1 s over on the server's clock): resume takes it
+    // over, which is an update of the Lease by name, as every renewal is (the commands here end
+    // before their first, 10 s in).
+    const at = microTime();
     await admin.create({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: { name: lockName('local'), namespace: LOCK_NAMESPACE },
-      spec: {
-        holderIdentity: 'bob@laptop (pid 1)',
-        leaseDurationSeconds: LEASE_SECONDS,
-        acquireTime: at,
-        renewTime: at,
-      },
+      spec: { holderIdentity: 'bob@laptop (pid 1)', leaseDurationSeconds: 1, acquireTime: at, renewTime: at },
     });
+    await untilLockExpired(admin, lockName('local'));
     const resumed = await asTeammate('resume');
     expectExit(resumed, 0);
     expect(resumed.stderr).toContain('took over the lock of bob@laptop (pid 1)');

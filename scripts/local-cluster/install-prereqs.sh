@@ -55,6 +55,9 @@ declare -A PKG=(
   [ip]=iproute2 [nsenter]=util-linux [iptables]=iptables [conntrack]=conntrack
   # up.sh: the real node's file system images (loop-mounted ext4 and xfs)
   [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount [findmnt]=util-linux [truncate]=coreutils
+  # scripts/docker-engine.sh: a real Docker engine (its own socket, no networking) and an
+  # htpasswd registry for Flow 1's tests; the package's own service is never started by us.
+  [dockerd]=docker.io [htpasswd]=apache2-utils [curl]=curl
 )
 need_pkgs=()
 for cmd in "${!PKG[@]}"; do

@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabelKeys } from '../../lib/labels.js';
+import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import {
   auditEntries,
   auditLog,
@@ -222,6 +223,46 @@ describe('the real node pulls with the pull Secret; update --build rolls onto th
       pods.map(() => `${registry}/sandstore-node@${first.digest}`),
     );
   }, 600_000);
+
+  test("the guard's absence: a pod naming no pull Secret cannot pull the same image (401 from the registry)", async () => {
+    const name = 'no-pull-secret';
+    await kube.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NAMESPACE },
+      spec: {
+        nodeSelector: { 'node.sandstore.io/runtime': 'containerd' },
+        tolerations: [{ key: 'node.sandstore.io/runtime', operator: 'Exists', effect: 'NoSchedule' }],
+        securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'sandstore',
+            image: `${registry}/sandstore-node:${PROFILE}-latest`,
+            imagePullPolicy: 'Always',
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    });
+    try {
+      const waiting = await waitFor(
+        kube,
+        [{ key: 'pod', kind: 'Pod', namespace: NAMESPACE, fieldSelector: `metadata.name=${name}` }],
+        {
+          what: 'the pod without a pull Secret to fail its pull',
+          timeoutSeconds: 120,
+          check: (s) =>
+            objectsOf(s, 'pod', 'Pod')
+              .flatMap((p) => p.status?.containerStatuses ?? [])
+              .map((c) => c.state?.waiting)
+              .find((w) => w?.reason === 'ErrImagePull' || w?.reason === 'ImagePullBackOff'),
+        },
+      );
+      expect(waiting.message).toMatch(/401 Unauthorized|unauthorized/i);
+    } finally {
+      await kube.delete('Pod', name, NAMESPACE);
+    }
+  }, 300_000);
 
   test('update --build: the registry holds a linux/amd64 image, and every pod runs exactly its digest', async () => {
     const { r } = await updateBuild(source);

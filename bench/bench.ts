@@ -12,6 +12,7 @@
  *   npm run bench -- --only=image  `npm run image` against the seed's docker build + docker push on a real
  *                                 dockerd and an htpasswd registry (scripts/docker-engine.sh; no cluster)
  *   npm run bench -- --runs=7     runs per side (default 5)
+ *   npm run bench -- --edit-runs=1  runs per side of the image's after-a-change row (default 3; 0 skips it)
  */
 import { Command, Option } from 'commander';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -58,9 +59,14 @@ const program = new Command('bench')
       'image',
     ]),
   )
-  .addOption(new Option('--context <name>', 'local cluster context').default('sandstore-local'));
+  .addOption(new Option('--context <name>', 'local cluster context').default('sandstore-local'))
+  .addOption(
+    new Option('--edit-runs <n>', "runs per side of the image's after-a-change row (minutes each; 0 skips it)")
+      .default(3)
+      .argParser(Number),
+  );
 program.parse();
-const opts = program.opts<{ runs: number; only?: string; context: string }>();
+const opts = program.opts<{ runs: number; only?: string; context: string; editRuns: number }>();
 const root = projectRoot();
 const entries: Entry[] = [];
 const median = (xs: number[]) => {
@@ -992,14 +998,15 @@ function benchImage(): void {
     return copy;
   };
   const saved = opts.runs;
-  opts.runs = Math.min(saved, 3);
-  compare(
-    'image: npm run image against docker build + push (after a one-line change)',
-    1.0,
-    () => image(edited()),
-    () => seed(edited()),
-    `a comment line added to cmd/sandstore/main.go before each build: COPY . . and the four go build steps run again, with upstream's empty Go cache in the builder (${opts.runs} runs per side)`,
-  );
+  opts.runs = opts.editRuns;
+  if (opts.runs > 0)
+    compare(
+      'image: npm run image against docker build + push (after a one-line change)',
+      1.0,
+      () => image(edited()),
+      () => seed(edited()),
+      `a comment line added to cmd/sandstore/main.go before each build: COPY . . and the four go build steps run again, with upstream's empty Go cache in the builder (${opts.runs} runs per side)`,
+    );
   opts.runs = saved;
   rmSync(work, { recursive: true, force: true });
 }

@@ -16,29 +16,18 @@ const DAEMON_CHECK_TIMEOUT_MS = 20_000;
  */
 export async function preflight(opts: ImageOptions): Promise<string[]> {
   const env = opts.env ?? process.env;
-  const problems: string[] = [];
-
   const docker = findOnPath('docker', env.PATH);
-  if (docker === undefined) {
-    problems.push(
-      `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` +
+  // The daemon and the registry are asked at the same time: each answer takes a round trip or a
+  // process start, and the pre-flight is paid on every build, a cached one of a second included.
+  const [dockerProblem, credentialProblem] = await Promise.all([
+    docker === undefined
+      ? `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` +
         `Desktop, or Docker Engine with its CLI) ` +
-        'or add the directory holding `docker` to PATH',
-    );
-  } else {
-    const daemonProblem = await checkDaemon(docker, env, opts.log);
-    if (daemonProblem !== undefined) problems.push(daemonProblem);
-  }
-
-  if (opts.push ?? true) {
-    const credentialProblem = await checkCredentials(registryHost(opts.profile.image.registry), env, opts.log);
-    if (credentialProblem !== undefined) problems.push(credentialProblem);
-  }
-
-  const sourceProblem = checkSource(opts.sourcePath);
-  if (sourceProblem !== undefined) problems.push(sourceProblem);
-
-  return problems;
+        'or add the directory holding `docker` to PATH'
+      : checkDaemon(docker, env, opts.log),
+    (opts.push ?? true) ? checkCredentials(registryHost(opts.profile.image.registry), env, opts.log) : undefined,
+  ]);
+  return [dockerProblem, credentialProblem, checkSource(opts.sourcePath)].filter((p) => p !== undefined);
 }
 
 async function checkDaemon(

@@ -9,7 +9,10 @@
  *   npm run bench -- --only=driver  the load driver's rows: its ceiling against a three-node Sand Store on
  *                                 loopback (started and stopped here), the local-node profile's rates
  *                                 when it is deployed, its memory, upstream's clients/bench beside it
+ *   npm run bench -- --only=image  `npm run image` against the seed's docker build + docker push on a real
+ *                                 dockerd and an htpasswd registry (scripts/docker-engine.sh; no cluster)
  *   npm run bench -- --runs=7     runs per side (default 5)
+ *   npm run bench -- --edit-runs=1  runs per side of the image's after-a-change row (default 3; 0 skips it)
  */
 import { Command, Option } from 'commander';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -53,11 +56,17 @@ const program = new Command('bench')
       'requests',
       'scale',
       'real-node',
+      'image',
     ]),
   )
-  .addOption(new Option('--context <name>', 'local cluster context').default('sandstore-local'));
+  .addOption(new Option('--context <name>', 'local cluster context').default('sandstore-local'))
+  .addOption(
+    new Option('--edit-runs <n>', "runs per side of the image's after-a-change row (minutes each; 0 skips it)")
+      .default(3)
+      .argParser(Number),
+  );
 program.parse();
-const opts = program.opts<{ runs: number; only?: string; context: string }>();
+const opts = program.opts<{ runs: number; only?: string; context: string; editRuns: number }>();
 const root = projectRoot();
 const entries: Entry[] = [];
 const median = (xs: number[]) => {
@@ -881,7 +890,8 @@ if (!only || only === 'synth') benchSynth();
 // Before the cluster is started: the loopback nodes need none, and the local-node half measures
 // the profile only when it is already deployed.
 if (!only || only === 'driver') await benchDriver();
-if (!only || (only !== 'synth' && only !== 'driver')) {
+if (!only || only === 'image') benchImage();
+if (!only || (only !== 'synth' && only !== 'driver' && only !== 'image')) {
   // up.sh prints its cluster.env on stdout; keep stdout for the table.
   execFileSync('bash', ['scripts/local-cluster/up.sh', '--name', opts.context], {
     cwd: root,
@@ -897,6 +907,108 @@ if (!only || (only !== 'synth' && only !== 'driver')) {
     else
       process.stderr.write('bench: no real node in this cluster (started with --no-node?): real-node rows skipped\n');
   }
+}
+
+/**
+ * Flow 1 on a real engine (scripts/docker-engine.sh: dockerd and an htpasswd registry on
+ * 127.0.0.1:5001, logged in with a docker config of the bench's own): `npm run image` against the
+ * seed's Flow 1 as written (docker build --platform linux/amd64 with GO_FLAGS, GOOS, GOARCH and the
+ * tag, then docker push), on the same daemon, registry and checkout, interleaved. Warm: nothing
+ * changed since the last build, so both are the daemon's cache and a push of known layers. After a
+ * one-line change: each build gets a checkout copy whose cmd/sandstore/main.go has one more comment
+ * line, so upstream's `COPY . .` and every step after it run again (minutes each, so fewer runs).
+ */
+function benchImage(): void {
+  const source = sandstoreSource();
+  const env = Object.fromEntries(
+    execFileSync('bash', ['scripts/docker-engine.sh', 'up'], {
+      cwd: root,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    })
+      .trim()
+      .split('\n')
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+  const work = mkdtempSync(join(tmpdir(), 'sandstore-bench-image-'));
+  copyProject(work);
+  const registry = env.SANDSTORE_AUTH_REGISTRY;
+  writeFileSync(
+    join(work, 'profiles', 'bench-image.ts'),
+    `import { defineProfile } from '../lib/profile.js';\nimport base from './local-node.js';\n` +
+      `export default defineProfile({ ...base, name: 'bench-image', image: { registry: '${registry}', tag: 'bench-image-latest' } });\n`,
+  );
+  const dockerEnv = {
+    PATH: `/usr/bin:${process.env.PATH ?? ''}`,
+    DOCKER_HOST: env.DOCKER_HOST,
+    DOCKER_CONFIG: join(work, 'docker'),
+  };
+  execFileSync('/usr/bin/docker', ['login', '-u', env.SANDSTORE_AUTH_REGISTRY_USER, '--password-stdin', registry], {
+    input: env.SANDSTORE_AUTH_REGISTRY_PASSWORD,
+    env: { ...process.env, ...dockerEnv },
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
+  const tag = `${registry}/sandstore-node:bench-image-latest`;
+  const image = (src: string) =>
+    timed(
+      'node',
+      ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'image', '--profile=bench-image', `--source=${src}`],
+      dockerEnv,
+      work,
+    );
+  const seed = (src: string) =>
+    timed(
+      'docker',
+      [
+        'build',
+        '--platform',
+        'linux/amd64',
+        '--build-arg',
+        'TAGS=grpc etcd',
+        '--build-arg',
+        'GO_FLAGS=-tags=grpc,etcd',
+        '--build-arg',
+        'GOOS=linux',
+        '--build-arg',
+        'GOARCH=amd64',
+        '--target',
+        'runner',
+        '-t',
+        tag,
+        '-f',
+        join(src, 'deploy', 'docker', 'Dockerfile'),
+        src,
+      ],
+      dockerEnv,
+    ) + timed('docker', ['push', tag], dockerEnv);
+  image(source); // warm the daemon's cache and the registry
+  compare(
+    'image: npm run image against docker build + push (warm cache)',
+    1.0,
+    () => image(source),
+    () => seed(source),
+    "same dockerd, registry, checkout and build args (upstream's Dockerfile from the offline base images); nothing changed, so both are the build cache and a push of known layers",
+  );
+  let edits = 0;
+  const edited = () => {
+    const copy = join(work, `checkout-${++edits}`);
+    execFileSync('cp', ['-a', source, copy]);
+    const main = join(copy, 'cmd', 'sandstore', 'main.go');
+    writeFileSync(main, `${readFileSync(main, 'utf8')}// bench edit ${edits}\n`);
+    return copy;
+  };
+  const saved = opts.runs;
+  opts.runs = opts.editRuns;
+  if (opts.runs > 0)
+    compare(
+      'image: npm run image against docker build + push (after a one-line change)',
+      1.0,
+      () => image(edited()),
+      () => seed(edited()),
+      `a comment line added to cmd/sandstore/main.go before each build: COPY . . and the four go build steps run again, with upstream's empty Go cache in the builder (${opts.runs} runs per side)`,
+    );
+  opts.runs = saved;
+  rmSync(work, { recursive: true, force: true });
 }
 
 const fmt = (x: number) => (Number.isFinite(x) ? String(x) : '–');

@@ -116,6 +116,13 @@ const ProfileSchema = z
       tag: ruledString(rules.imageTag),
       /** SandstoreCluster's imagePullPolicy, whose default applies. */
       pullPolicy: z.optional(z.enum(IMAGE_PULL_POLICIES)),
+      /**
+       * A Secret of type kubernetes.io/dockerconfigjson in the profile's namespace that the kubelet
+       * pulls the Sand Store image with (a private registry); the operator makes it, the runner
+       * never does (docs/image.md#a-private-registry). SandstoreCluster's imagePullSecret, whose
+       * default (none: anonymous pulls) applies.
+       */
+      pullSecret: z.optional(ruledString(rules.dnsSubdomain)),
     }),
     build: z.strictObject({
       /** Go build tags, passed to the Dockerfile as TAGS and GO_FLAGS="-tags ...". */

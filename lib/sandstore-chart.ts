@@ -71,6 +71,7 @@ export class SandstoreChart extends Chart {
       etcd: this.etcd,
       image: imageRef(profile),
       imagePullPolicy: profile.image.pullPolicy,
+      imagePullSecret: profile.image.pullSecret,
       replicas: profile.raft.replicas,
       storage: this.storage,
       storageSize: profile.storage.sizePerPod,

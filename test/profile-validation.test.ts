@@ -719,6 +719,14 @@ describe('profile validation', () => {
     );
   });
 
+  test('image.pullSecret: a Secret name (DNS subdomain) or left out (anonymous pulls)', () => {
+    expect(parseProfile('ssd-raft', ssdRaft).image.pullSecret).toBeUndefined();
+    const named = variant((p) => (p.image.pullSecret = 'registry-login'));
+    expect(parseProfile('ssd-raft', named).image.pullSecret).toBe('registry-login');
+    const [problem] = problemsOf(variant((p) => (p.image.pullSecret = 'Registry_Login')));
+    expect(problem).toMatch(/^image\.pullSecret: got "Registry_Login"; expected a DNS subdomain/);
+  });
+
   test('a name that is not the file name is refused', () => {
     expect(problemsOf(ssdRaft, 'other')).toEqual([
       'name: got "ssd-raft"; expected "other", the file\'s name (profiles/other.ts)',

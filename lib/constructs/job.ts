@@ -18,8 +18,8 @@ export interface RunToCompletionJobOptions {
    * @default - anywhere
    */
   readonly placement?: StoragePlacement;
-  /** The pod's containers and volumes. */
-  readonly pod: Pick<PodSpec, 'containers' | 'initContainers' | 'volumes'>;
+  /** The pod's containers, volumes and pull Secrets. */
+  readonly pod: Pick<PodSpec, 'containers' | 'initContainers' | 'volumes' | 'imagePullSecrets'>;
 }
 
 /** A Job that runs once to completion, whose pods never restart in place and pass "restricted". */

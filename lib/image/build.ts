@@ -28,7 +28,12 @@ export interface ImageOptions {
 export interface ImageResult {
   readonly image: string;
   readonly pushed: boolean;
+  /** The manifest digest the registry stored, as `docker push` reports it; undefined when not pushed. */
+  readonly digest?: string;
 }
+
+/** `docker push`'s last line: `<tag>: digest: sha256:<hex> size: <bytes>`. */
+const PUSHED_DIGEST = /\bdigest: (sha256:[0-9a-f]{64})\b/;
 
 /** Something must be fixed before building (exit code 2); nothing was built or pushed. */
 export class ImagePreflightError extends RefusedError {
@@ -90,12 +95,16 @@ export async function buildAndPushImage(opts: ImageOptions): Promise<ImageResult
     return { image, pushed: false };
   }
   const host = registryHost(opts.profile.image.registry);
+  let digest: string | undefined;
   await runStep(
     'push',
     docker,
     ['push', image],
     env,
-    opts.log,
+    (line) => {
+      digest = PUSHED_DIGEST.exec(line)?.[1] ?? digest;
+      opts.log(line);
+    },
     (code, lastError) =>
       `docker push of ${image} failed ` +
       `(${describeExit(code)})${lastError ? `: ${lastError}` : ''}. The image was built ` +
@@ -103,8 +112,16 @@ export async function buildAndPushImage(opts: ImageOptions): Promise<ImageResult
       `Check that \`${loginCommand(host)}\` succeeds and that this account may push to ` +
       `${opts.profile.image.registry}/${opts.profile.image.repository}, then run again.`,
   );
-  opts.log(`image: pushed ${image}`);
-  return { image, pushed: true };
+  if (digest === undefined) {
+    throw new ImageBuildError(
+      'push',
+      0,
+      `docker push of ${image} succeeded but printed no digest (\`digest: sha256:…\`), so what the ` +
+        `registry holds is not known; check with \`docker buildx imagetools inspect ${image}\` or the registry`,
+    );
+  }
+  opts.log(`image: pushed ${image}@${digest}`);
+  return { image, pushed: true, digest };
 }
 
 async function runStep(

@@ -16,29 +16,18 @@ const DAEMON_CHECK_TIMEOUT_MS = 20_000;
  */
 export async function preflight(opts: ImageOptions): Promise<string[]> {
   const env = opts.env ?? process.env;
-  const problems: string[] = [];
-
   const docker = findOnPath('docker', env.PATH);
-  if (docker === undefined) {
-    problems.push(
-      `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` +
+  // The daemon and the registry are asked at the same time: each answer takes a round trip or a
+  // process start, and the pre-flight is paid on every build, a cached one of a second included.
+  const [dockerProblem, credentialProblem] = await Promise.all([
+    docker === undefined
+      ? `the docker CLI is not on PATH (${env.PATH || 'PATH is empty'}): install Docker (Docker ` +
         `Desktop, or Docker Engine with its CLI) ` +
-        'or add the directory holding `docker` to PATH',
-    );
-  } else {
-    const daemonProblem = await checkDaemon(docker, env, opts.log);
-    if (daemonProblem !== undefined) problems.push(daemonProblem);
-  }
-
-  if (opts.push ?? true) {
-    const credentialProblem = checkCredentials(registryHost(opts.profile.image.registry), env, opts.log);
-    if (credentialProblem !== undefined) problems.push(credentialProblem);
-  }
-
-  const sourceProblem = checkSource(opts.sourcePath);
-  if (sourceProblem !== undefined) problems.push(sourceProblem);
-
-  return problems;
+        'or add the directory holding `docker` to PATH'
+      : checkDaemon(docker, env, opts.log),
+    (opts.push ?? true) ? checkCredentials(registryHost(opts.profile.image.registry), env, opts.log) : undefined,
+  ]);
+  return [dockerProblem, credentialProblem, checkSource(opts.sourcePath)].filter((p) => p !== undefined);
 }
 
 async function checkDaemon(
@@ -71,18 +60,16 @@ interface DockerConfig {
   credsStore?: string;
 }
 
+/** What docker has stored for a registry: a problem to report, or where the login is (and, inline, what). */
+type StoredLogin = { problem: string } | { where: string; basicAuth?: string };
+
 /**
  * Looks for credentials the way the docker CLI does: config.json in $DOCKER_CONFIG, else
  * ~/.docker; a per-registry helper (credHelpers) first, then an inline auths entry, then the
  * default store (credsStore). A store is only known to exist, not to hold this registry's login:
  * asking it would run the helper, which may prompt (a keychain); push failures still say so.
  */
-function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: string) => void): string | undefined {
-  // A registry on the operator's own machine (registry:2 for a local cluster) takes anonymous pushes.
-  if (isLoopback(host)) {
-    log(`pre-flight: ${host} is on this machine; no registry credentials needed`);
-    return undefined;
-  }
+function storedLogin(host: string, env: NodeJS.ProcessEnv): StoredLogin {
   const configDir = env.DOCKER_CONFIG || join(env.HOME || homedir(), '.docker');
   const configFile = join(configDir, 'config.json');
   const login = `run \`${loginCommand(host)}\``;
@@ -95,10 +82,11 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
       (error as NodeJS.ErrnoException).code === 'ENOENT'
         ? 'does not exist'
         : `cannot be read (${(error as Error).message})`;
-    return (
-      `no credentials for registry ${host}: ${configFile} ${reason}; ` +
-      `${login}${env.DOCKER_CONFIG ? ' with this DOCKER_CONFIG' : ''}`
-    );
+    return {
+      problem:
+        `no credentials for registry ${host}: ${configFile} ${reason}; ` +
+        `${login}${env.DOCKER_CONFIG ? ' with this DOCKER_CONFIG' : ''}`,
+    };
   }
 
   const names = hostAliases(host);
@@ -106,36 +94,86 @@ function checkCredentials(host: string, env: NodeJS.ProcessEnv, log: (line: stri
 
   const helperKey = matching(Object.keys(config.credHelpers ?? {}));
   if (helperKey !== undefined && config.credHelpers?.[helperKey]) {
-    log(
-      `pre-flight: credentials for ${host}: credHelpers[${JSON.stringify(helperKey)}] ` +
-        `(docker-credential-${config.credHelpers[helperKey]})`,
-    );
-    return undefined;
+    return { where: `credHelpers[${JSON.stringify(helperKey)}] (docker-credential-${config.credHelpers[helperKey]})` };
   }
   const authKey = matching(
     Object.entries(config.auths ?? {})
       .filter(([, entry]) => entry?.auth || entry?.identitytoken)
       .map(([key]) => key),
   );
-  if (authKey !== undefined) {
-    log(`pre-flight: credentials for ${host}: auths[${JSON.stringify(authKey)}] in ${configFile}`);
-    return undefined;
-  }
+  if (authKey !== undefined)
+    return { where: `auths[${JSON.stringify(authKey)}] in ${configFile}`, basicAuth: config.auths?.[authKey]?.auth };
   if (config.credsStore) {
-    log(
-      `pre-flight: credentials for ${host}: credsStore "${config.credsStore}" ` +
-        `(docker-credential-${config.credsStore}; assumed to hold the login)`,
-    );
-    return undefined;
+    return {
+      where: `credsStore "${config.credsStore}" (docker-credential-${config.credsStore}; assumed to hold the login)`,
+    };
   }
   const known = [
     ...new Set([...Object.keys(config.auths ?? {}), ...Object.keys(config.credHelpers ?? {})].map(hostOfConfigKey)),
   ];
   const others = known.length > 0 ? ` (it has entries only for: ${known.join(', ')})` : '';
-  return (
-    `no credentials for registry ${host} in ${configFile}${others}: ${login}, or set ` +
-    `DOCKER_CONFIG to the directory whose config.json holds them`
-  );
+  return {
+    problem:
+      `no credentials for registry ${host} in ${configFile}${others}: ${login}, or set ` +
+      `DOCKER_CONFIG to the directory whose config.json holds them`,
+  };
+}
+
+async function checkCredentials(
+  host: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  if (isLoopback(host)) return checkLoopbackRegistry(host, env, log);
+  const stored = storedLogin(host, env);
+  if ('problem' in stored) return stored.problem;
+  log(`pre-flight: credentials for ${host}: ${stored.where}`);
+  return undefined;
+}
+
+/** A registry on this machine answers at once; one that does not is left to the push to report. */
+const REGISTRY_CHECK_TIMEOUT_MS = 5_000;
+
+/**
+ * A registry on this machine may take anonymous pushes (registry:2 for a local cluster) or ask for
+ * a login (htpasswd): ask it, as `docker login` does (GET /v2/ over HTTP, which docker uses for
+ * loopback registries), and when it asks, try docker's stored login on it, so that a missing or
+ * refused login stops the flow before a build of minutes rather than at the push.
+ */
+async function checkLoopbackRegistry(
+  host: string,
+  env: NodeJS.ProcessEnv,
+  log: (line: string) => void,
+): Promise<string | undefined> {
+  const url = `http://${host}/v2/`;
+  const ask = (headers: Record<string, string> = {}) =>
+    fetch(url, { headers, signal: AbortSignal.timeout(REGISTRY_CHECK_TIMEOUT_MS) }).then((r) => r.status);
+  let status: number;
+  try {
+    status = await ask();
+  } catch {
+    log(`pre-flight: ${host} is on this machine but did not answer ${url}; the push will say why`);
+    return undefined;
+  }
+  if (status !== 401) {
+    log(`pre-flight: ${host} is on this machine and asks for no login (GET ${url}: HTTP ${status})`);
+    return undefined;
+  }
+  const stored = storedLogin(host, env);
+  if ('problem' in stored) return `the registry ${host} asks for a login (GET ${url}: HTTP 401); ${stored.problem}`;
+  if (stored.basicAuth === undefined) {
+    log(`pre-flight: ${host} asks for a login; credentials: ${stored.where} (not tried here)`);
+    return undefined;
+  }
+  const withLogin = await ask({ authorization: `Basic ${stored.basicAuth}` }).catch(() => undefined);
+  if (withLogin === 401) {
+    return (
+      `the registry ${host} refuses the login docker has stored for it (${stored.where}; GET ${url}: ` +
+      `HTTP 401): run \`${loginCommand(host)}\` again with the right user and password`
+    );
+  }
+  log(`pre-flight: ${host} accepts the login in ${stored.where}`);
+  return undefined;
 }
 
 function checkSource(sourcePath: string): string | undefined {

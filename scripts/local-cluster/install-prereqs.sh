@@ -57,6 +57,9 @@ declare -A PKG=(
   [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount [findmnt]=util-linux [truncate]=coreutils
   # e2e: the lock's clock-skew tests run a runner under a clock an hour off (libfaketime)
   [faketime]=faketime
+  # scripts/docker-engine.sh: a real Docker engine (its own socket, no networking) and an
+  # htpasswd registry for Flow 1's tests; the package's own service is never started by us.
+  [dockerd]=docker.io [htpasswd]=apache2-utils [curl]=curl
 )
 need_pkgs=()
 for cmd in "${!PKG[@]}"; do

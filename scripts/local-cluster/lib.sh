@@ -30,6 +30,9 @@ COREDNS_BIN_DIR=$CACHE_DIR/coredns-$COREDNS_VERSION/bin
 # The image registry every local cluster shares (images.sh); the real node
 # reaches it at the same address through nodeproxy.
 REGISTRY_ADDR=127.0.0.1:5000
+# The authenticated registry scripts/docker-engine.sh starts for Flow 1's tests (htpasswd, plain
+# HTTP on loopback): the real node reaches and trusts it like the one above, pulling with a Secret.
+AUTH_REGISTRY_ADDR=127.0.0.1:5001
 
 # Process start order of the control plane (node.sh lists the real node's).
 CONTROL_PLANE_COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller provisioner)

@@ -247,7 +247,7 @@ node_fs_down() {
 node_write_configs() {
   local cfg=$NODE_DIR/config
   mkdir -p "$cfg" "$NODE_DIR"/{containerd,kubelet,cni/net.d,cni/ipam} "$NODE_RUN_DIR" \
-    "$NODE_DIR/containerd/certs.d/localhost:5000"
+    "$NODE_DIR/containerd/certs.d/localhost:5000" "$NODE_DIR/containerd/certs.d/$AUTH_REGISTRY_ADDR"
   chmod 711 "$NODE_DIR"
 
   cat >"$cfg/containerd.toml" <<EOF
@@ -284,6 +284,12 @@ EOF
   cat >"$NODE_DIR/containerd/certs.d/localhost:5000/hosts.toml" <<EOF
 server = "http://localhost:5000"
 [host."http://localhost:5000"]
+  capabilities = ["pull", "resolve"]
+EOF
+  # The authenticated one (scripts/docker-engine.sh): the kubelet passes the pod's pull Secret.
+  cat >"$NODE_DIR/containerd/certs.d/$AUTH_REGISTRY_ADDR/hosts.toml" <<EOF
+server = "http://$AUTH_REGISTRY_ADDR"
+[host."http://$AUTH_REGISTRY_ADDR"]
   capabilities = ["pull", "resolve"]
 EOF
 
@@ -417,6 +423,7 @@ node_start() {
   # node's namespace, which no packet from beyond this machine can reach (no default route).
   start_component nodeproxy -netns "$NODE_NETNS_PATH" \
     -forward "127.0.0.1:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT" -forward "$REGISTRY_ADDR=$REGISTRY_ADDR" \
+    -forward "$AUTH_REGISTRY_ADDR=$AUTH_REGISTRY_ADDR" \
     -forward "$NODE_IP:$APISERVER_PORT=127.0.0.1:$APISERVER_PORT"
   IN_NETNS=$NODE_NETNS_PATH IN_MNTNS=$NODE_MNTNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
   wait_until 30 "containerd to answer on $CONTAINERD_SOCK" containerd \

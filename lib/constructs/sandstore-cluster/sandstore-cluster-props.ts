@@ -96,6 +96,13 @@ export interface SandstoreClusterProps {
    */
   readonly imagePullPolicy?: ImagePullPolicy;
   /**
+   * The name of a Secret (type kubernetes.io/dockerconfigjson, in the chart's namespace) that the
+   * kubelet pulls the image with: the pods of the StatefulSet and of the smoke test name it in
+   * imagePullSecrets. Made by the operator (`kubectl create secret docker-registry`), not here.
+   * @default - none: the image is pulled anonymously (or with the node's own registry credentials)
+   */
+  readonly imagePullSecret?: string;
+  /**
    * Whether to generate the smoke-test Job (applied only on request: `npm run smoke`).
    * @default true
    */
@@ -118,7 +125,10 @@ export const SANDSTORE_CLUSTER_DEFAULTS = {
   imagePullPolicy: 'Always',
   smokeTest: true,
   externalAccessBasePort: 30080,
-} as const satisfies Omit<Required<SandstoreClusterProps>, 'etcd' | 'image' | 'storage' | 'externalAccess'> & {
+} as const satisfies Omit<
+  Required<SandstoreClusterProps>,
+  'etcd' | 'image' | 'storage' | 'externalAccess' | 'imagePullSecret'
+> & {
   raft: Required<RaftTunables>;
   externalAccessBasePort: number;
 };

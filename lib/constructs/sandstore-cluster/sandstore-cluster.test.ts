@@ -187,6 +187,16 @@ describe('SandstoreCluster', () => {
     expect(() => find(build({ smokeTest: false }).objects, 'Job', 'sandstore-smoke-test')).toThrow();
   });
 
+  test('imagePullSecret: the StatefulSet and the smoke test pull with it; left out, neither names one', () => {
+    const { objects, sts } = build({ imagePullSecret: 'registry-login' });
+    const smoke = find(objects, 'Job', 'sandstore-smoke-test');
+    expect(sts.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-login' }]);
+    expect(smoke.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-login' }]);
+    const without = build();
+    expect(without.sts.spec.template.spec.imagePullSecrets).toBeUndefined();
+    expect(find(without.objects, 'Job', 'sandstore-smoke-test').spec.template.spec.imagePullSecrets).toBeUndefined();
+  });
+
   test.each([
     [{ replicas: 4 }, /replicas 4; expected an odd whole number from 3 to 501/],
     [{ replicas: 1 }, /replicas 1; expected an odd whole number from 3 to 501/],
@@ -194,6 +204,7 @@ describe('SandstoreCluster', () => {
       { image: 'registry.example/sandstore-node' },
       /image "registry.example\/sandstore-node"; expected an image reference with a tag/,
     ],
+    [{ imagePullSecret: 'Login!' }, /imagePullSecret "Login!"; expected .*DNS/],
     [{ storageSize: '20GB' }, /storageSize "20GB"; expected a Kubernetes quantity such as "20Gi"/],
     [{ storageSize: '' }, /storageSize ""; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0/],
     [

@@ -44,6 +44,8 @@ export class SandstoreCluster extends Construct {
   public readonly replicas: number;
   public readonly image: string;
   public readonly imagePullPolicy: ImagePullPolicy;
+  /** Undefined: pulled without a Secret. */
+  public readonly imagePullSecret?: string;
   public readonly storageSize: string;
   public readonly resources: ContainerResources;
   public readonly raft: Required<RaftTunables>;
@@ -73,6 +75,7 @@ export class SandstoreCluster extends Construct {
     this.replicas = props.replicas ?? DEFAULTS.replicas;
     this.image = props.image;
     this.imagePullPolicy = props.imagePullPolicy ?? DEFAULTS.imagePullPolicy;
+    this.imagePullSecret = props.imagePullSecret;
     this.storageSize = props.storageSize ?? DEFAULTS.storageSize;
     this.resources = props.resources ?? DEFAULTS.resources;
     this.raft = {
@@ -87,6 +90,7 @@ export class SandstoreCluster extends Construct {
     check(who, 'name', this.name, rules.dnsLabel);
     check(who, 'replicas', this.replicas, rules.raftReplicas);
     check(who, 'image', this.image, rules.imageReference);
+    if (this.imagePullSecret !== undefined) check(who, 'imagePullSecret', this.imagePullSecret, rules.dnsSubdomain);
     check(who, 'storageSize', this.storageSize, rules.bytes);
     checkResources(who, 'resources', this.resources);
     check(who, 'raft.maxBatchSize', this.raft.maxBatchSize, rules.raftLogEntries);
@@ -130,6 +134,7 @@ export class SandstoreCluster extends Construct {
         dataPlaneName: this.name,
         image: this.image,
         imagePullPolicy: this.imagePullPolicy,
+        imagePullSecret: this.imagePullSecret,
         seeds: this.nodeAddresses,
         placement: this.placement,
       });
@@ -225,6 +230,7 @@ export class SandstoreCluster extends Construct {
             securityContext: restrictedPodSecurityContext(),
             ...podPlacement(this.placement),
             automountServiceAccountToken: false,
+            ...(this.imagePullSecret !== undefined && { imagePullSecrets: [{ name: this.imagePullSecret }] }),
             terminationGracePeriodSeconds: 30,
             affinity: preferSeparateHosts(this.podSelector),
             initContainers: [this.waitForMembershipContainer()],

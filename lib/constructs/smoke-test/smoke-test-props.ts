@@ -8,6 +8,11 @@ export interface SmokeTestProps {
   /** The node image, which carries the smoke client, `/usr/local/bin/smoke`. */
   readonly image: string;
   readonly imagePullPolicy: ImagePullPolicy;
+  /**
+   * The Secret the kubelet pulls the image with (imagePullSecrets).
+   * @default - none
+   */
+  readonly imagePullSecret?: string;
   /** The in-cluster `host:port` of every node, which the client starts from (SANDSTORE_SEEDS). */
   readonly seeds: readonly string[];
   /**
@@ -28,5 +33,5 @@ export const SMOKE_TEST_DEFAULTS = {
   resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
 } as const satisfies Omit<
   Required<SmokeTestProps>,
-  'dataPlaneName' | 'image' | 'imagePullPolicy' | 'seeds' | 'placement'
+  'dataPlaneName' | 'image' | 'imagePullPolicy' | 'imagePullSecret' | 'seeds' | 'placement'
 >;

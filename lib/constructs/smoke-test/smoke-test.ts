@@ -18,6 +18,7 @@ export class SmokeTest extends Construct {
     const who = `SmokeTest ${this.node.path}`;
     check(who, 'dataPlaneName', props.dataPlaneName, rules.dnsLabel);
     check(who, 'image', props.image, rules.imageReference);
+    if (props.imagePullSecret !== undefined) check(who, 'imagePullSecret', props.imagePullSecret, rules.dnsSubdomain);
     const resources = props.resources ?? DEFAULTS.resources;
     checkResources(who, 'resources', resources);
 
@@ -28,6 +29,7 @@ export class SmokeTest extends Construct {
       backoffLimit: 0,
       placement: props.placement,
       pod: {
+        ...(props.imagePullSecret !== undefined && { imagePullSecrets: [{ name: props.imagePullSecret }] }),
         containers: [
           {
             name: SMOKE_TEST_CONTAINER,

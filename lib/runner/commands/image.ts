@@ -20,6 +20,6 @@ export const imageCommand: LocalCommand<{ source: string; push: boolean }> = {
       push: opts.push,
       log: (line) => report.info(line),
     });
-    report.success(`${result.image} ${result.pushed ? 'built and pushed' : 'built'}`);
+    report.success(result.digest ? `${result.image} built and pushed: ${result.digest}` : `${result.image} built`);
   },
 };

@@ -7,6 +7,8 @@
  *
  *   node scripts/run-ts.mjs bench/deploy-timeline.ts --context=sandstore-local [--profile=local-node] [--runs=5]
  *   ... --from-empty   destroy (untimed) before each deploy, so the deploy finds nothing to clear
+ *   ... --before=<dir>  also time the project in <dir> (another checkout, say the commit before a
+ *                       change), alternating with this one run by run: the before and after of one run
  */
 import { Command, Option } from 'commander';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -24,9 +26,10 @@ const program = new Command('deploy-timeline')
   .addOption(new Option('--context <name>', 'the local cluster').default('sandstore-local'))
   .addOption(new Option('--profile <name>', 'profile to deploy').default('local-node'))
   .addOption(new Option('--runs <n>', 'deploys to time').default(5).argParser(Number))
-  .addOption(new Option('--from-empty', 'destroy (untimed) before each deploy'));
+  .addOption(new Option('--from-empty', 'destroy (untimed) before each deploy'))
+  .addOption(new Option('--before <dir>', "another checkout's deploy to alternate with this one"));
 program.parse();
-const opts = program.opts<{ context: string; profile: string; runs: number; fromEmpty?: boolean }>();
+const opts = program.opts<{ context: string; profile: string; runs: number; fromEmpty?: boolean; before?: string }>();
 
 /** Mark name → seconds since the command was spawned (the first time the change was seen). */
 type Marks = Map<string, number>;
@@ -85,7 +88,7 @@ function podMarks(pod: Pod): [string, boolean][] {
   ];
 }
 
-async function oneRun(kube: Kube, namespace: string): Promise<Marks> {
+async function oneRun(kube: Kube, namespace: string, project: string): Promise<Marks> {
   const marks: Marks = new Map();
   const stop = new AbortController();
   let t0 = 0;
@@ -118,7 +121,7 @@ async function oneRun(kube: Kube, namespace: string): Promise<Marks> {
     const child = spawn(
       'node',
       ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'deploy', `--profile=${opts.profile}`, `--context=${opts.context}`],
-      { cwd: projectRoot(), env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: project, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const onLine = (line: string) => {
       for (const [re, mark] of RUNNER_LINES) if (re.test(line.replace(/^\[\s*[\d.]+s\]\s*/, ''))) note(mark);
@@ -135,12 +138,12 @@ async function oneRun(kube: Kube, namespace: string): Promise<Marks> {
   return marks;
 }
 
-function destroy(): Promise<void> {
+function destroy(project: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       'node',
       ['scripts/run-ts.mjs', 'lib/runner/cli.ts', 'destroy', `--profile=${opts.profile}`, `--context=${opts.context}`],
-      { cwd: projectRoot(), stdio: 'ignore' },
+      { cwd: project, stdio: 'ignore' },
     );
     child.on('exit', (c) => (c === 0 ? resolve() : reject(new Error(`destroy exited ${c}`))));
   });
@@ -167,18 +170,27 @@ async function main(): Promise<void> {
   kc.loadFromDefault();
   kc.setCurrentContext(opts.context);
   const kube = new Kube(kc);
-  const runs: Marks[] = [];
-  for (let i = 0; i < opts.runs; i++) {
-    if (opts.fromEmpty) await destroy();
-    runs.push(await oneRun(kube, profile.namespace));
-    process.stderr.write(`run ${i + 1}/${opts.runs}: ${fmt(at(runs[i], 'command exited'))} s\n`);
-  }
+  const projects = opts.before
+    ? [['before', opts.before] as const, ['after', projectRoot()] as const]
+    : [['', projectRoot()] as const];
+  const runs = new Map<string, Marks[]>(projects.map(([label]) => [label, []]));
+  for (let i = 0; i < opts.runs; i++)
+    for (const [label, dir] of projects) {
+      if (opts.fromEmpty) await destroy(dir);
+      const marks = await oneRun(kube, profile.namespace, dir);
+      runs.get(label)!.push(marks);
+      process.stderr.write(`run ${i + 1}/${opts.runs} ${label}: ${fmt(at(marks, 'command exited'))} s\n`);
+    }
+  for (const [label, of] of runs) report(label, of);
+}
+
+function report(label: string, runs: readonly Marks[]): void {
   const names = [...new Set(runs.flatMap((m) => [...m.keys()]))];
   const med = (k: string) => median(runs.map((m) => at(m, k)).filter(Number.isFinite));
-  console.log(`\nmarks (seconds since the command started; median of ${runs.length}; per run)`);
+  console.log(`\n${label} marks (seconds since the command started; median of ${runs.length}; per run)`);
   for (const k of names.sort((a, b) => med(a) - med(b)))
     console.log(`${fmt(med(k)).padStart(7)}  ${k.padEnd(60)} ${runs.map((m) => fmt(at(m, k))).join(' ')}`);
-  console.log(`\nphases (seconds; median of ${runs.length}; per run)`);
+  console.log(`\n${label} phases (seconds; median of ${runs.length}; per run)`);
   for (const [name, from, to] of PHASES) {
     const lengths = runs.map((m) => at(m, to) - at(m, from));
     console.log(`${fmt(median(lengths)).padStart(7)}  ${name.padEnd(60)} ${lengths.map(fmt).join(' ')}`);

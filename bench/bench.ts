@@ -6,6 +6,7 @@
  *   npm run bench                 everything (synth, then the cluster flows; starts the local cluster)
  *   npm run bench -- --only=synth synth rows only (no cluster needed)
  *   npm run bench -- --only=real-node  deploy, update and destroy on the real node (profile local-node)
+ *   npm run bench -- --only=real-node-deploy  the real node's deploy row alone
  *   npm run bench -- --only=driver  the load driver's rows: its ceiling against a three-node Sand Store on
  *                                 loopback (started and stopped here), the local-node profile's rates
  *                                 when it is deployed, its memory, upstream's clients/bench beside it
@@ -56,6 +57,7 @@ const program = new Command('bench')
       'requests',
       'scale',
       'real-node',
+      'real-node-deploy',
       'image',
     ]),
   )
@@ -349,7 +351,8 @@ function ours(
   return { seconds, requests: m ? Number(m[1]) : NaN };
 }
 
-function benchFlows(profileName = 'local', namespace = 'sandstore-local', label = 'local profile'): void {
+/** The clean-slate deploy row, ours against the seed's kubectl sequence; leaves the profile deployed. */
+function benchDeploy(profileName: string, namespace: string, label: string): ReturnType<typeof kubectlFlows> {
   const k = kubectlFlows(profileName, namespace, join(root, 'dist', profileName), opts.context);
   ours('deploy', profileName); // warm: bundle cache, cluster
   compare(
@@ -360,6 +363,11 @@ function benchFlows(profileName = 'local', namespace = 'sandstore-local', label 
     "baseline: the seed's Flow 2 + Flow 3 as kubectl commands (delete -f, delete pvc -l, wait --for=delete, apply per group, rollout status, wait job)",
     namespace,
   );
+  return k;
+}
+
+function benchFlows(profileName = 'local', namespace = 'sandstore-local', label = 'local profile'): void {
+  const k = benchDeploy(profileName, namespace, label);
   compare(
     `update (${label}, rolling restart of 3 pods)`,
     1.0,
@@ -902,8 +910,12 @@ if (!only || (only !== 'synth' && only !== 'driver' && only !== 'image')) {
   if (!only || only === 'scale') await benchScale();
   // The same flows on the real node (profile local-node: real containers running Sand Store), when
   // the cluster has one (`npm run cluster:up` without --no-node).
-  if (!only || only === 'real-node') {
-    if (hasRealNode()) benchFlows('local-node', 'sandstore-node', 'real node, local-node profile');
+  if (!only || only === 'real-node' || only === 'real-node-deploy') {
+    const realNode = ['local-node', 'sandstore-node', 'real node, local-node profile'] as const;
+    if (hasRealNode() && only === 'real-node-deploy') {
+      benchDeploy(...realNode);
+      ours('destroy', realNode[0]);
+    } else if (hasRealNode()) benchFlows(...realNode);
     else
       process.stderr.write('bench: no real node in this cluster (started with --no-node?): real-node rows skipped\n');
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parse } from 'yaml';
 import { ETCD_CONTROL_PLANE_DEFAULTS } from './constructs/etcd-control-plane/etcd-control-plane-props.js';
+import { MEMBERSHIP_TXN_ANNOTATION, membershipOfTxn } from './constructs/membership-bootstrap/membership-txn.js';
 import { LOCAL_SSD_STORAGE_DEFAULTS } from './constructs/local-ssd-storage/local-ssd-storage-props.js';
 import { SANDSTORE_CLUSTER_DEFAULTS } from './constructs/sandstore-cluster/sandstore-cluster-props.js';
 import {
@@ -202,13 +203,12 @@ function contractProblems(profile: Profile, objects: readonly Manifest[]): strin
   );
 
   const bootstrap = findIn(objects, 'Job', `${name}-membership-bootstrap`);
-  const registered = (bootstrap?.spec.template.spec.initContainers ?? [])
-    .filter((c) => c.command[1] === 'put')
-    .map((c) => (JSON.parse(c.command[3] ?? '') as { id: string }).id);
+  const txn = bootstrap?.spec.template.metadata?.annotations?.[MEMBERSHIP_TXN_ANNOTATION];
+  const registered = (txn ? membershipOfTxn(txn) : []).map((m) => (JSON.parse(m.value) as { id: string }).id);
   expect(
     'members registered by the bootstrap Job',
-    registered,
-    Array.from({ length: profile.raft.replicas }, (_, i) => `${name}-${i}`),
+    [...registered].sort(),
+    Array.from({ length: profile.raft.replicas }, (_, i) => `${name}-${i}`).sort(),
   );
 
   const nodePorts = ofKind(objects, 'Service')

@@ -10,6 +10,7 @@
  * this cannot mirror refused) before anything starts, and tested without processes.
  */
 import { posix } from 'node:path';
+import { MEMBERSHIP_TXN_ANNOTATION, membershipOfTxn } from '../constructs/membership-bootstrap/membership-txn.js';
 import { RefusedError } from '../errors.js';
 import { Component, LabelKeys, SandstoreContainers } from '../labels.js';
 import type { Manifest } from '../synth.js';
@@ -277,17 +278,18 @@ function sandstoreNode(
   return { name: pod, args, env: rewritten, dataDir, address: rewritten.LISTEN_ADDR };
 }
 
-/** The membership Job's `etcdctl put <key> <value>` steps, their addresses made local. */
+/** The keys and values the membership Job's transaction puts, their addresses made local. */
 function membership(manifests: readonly Manifest[], local: (s: string) => string): { key: string; value: string }[] {
-  const job = byComponent<Manifest & { spec: { template: { spec: PodSpec } } }>(
+  const job = byComponent<Manifest & { spec: { template: { metadata?: { annotations?: Record<string, string> } } } }>(
     manifests,
     'Job',
     Component.membershipBootstrap,
   );
-  const steps = [...(job.spec.template.spec.initContainers ?? []), ...job.spec.template.spec.containers];
-  const puts = steps.map((s) => s.command ?? []).filter((cmd) => cmd[0] === 'etcdctl' && cmd[1] === 'put');
-  if (puts.length === 0) throw refuse(`the membership Job ${job.metadata.name} writes no key with etcdctl put`);
-  return puts.map((cmd) => ({ key: cmd[2], value: local(cmd[3]) }));
+  const txn = job.spec.template.metadata?.annotations?.[MEMBERSHIP_TXN_ANNOTATION];
+  const puts = txn ? membershipOfTxn(txn) : [];
+  if (puts.length === 0)
+    throw refuse(`the membership Job ${job.metadata.name} writes no key (no ${MEMBERSHIP_TXN_ANNOTATION} annotation)`);
+  return puts.map((m) => ({ key: m.key, value: local(m.value) }));
 }
 
 const distinct = (values: readonly (string | undefined)[]) => [...new Set(values)].join(', ');

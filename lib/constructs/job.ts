@@ -18,6 +18,11 @@ export interface RunToCompletionJobOptions {
    * @default - anywhere
    */
   readonly placement?: StoragePlacement;
+  /**
+   * Annotations of the pod (read back by its containers through the downward API).
+   * @default - none
+   */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
   /** The pod's containers, volumes and pull Secrets. */
   readonly pod: Pick<PodSpec, 'containers' | 'initContainers' | 'volumes' | 'imagePullSecrets'>;
 }
@@ -31,7 +36,7 @@ export function runToCompletionJob(scope: Construct, id: string, options: RunToC
       backoffLimit: options.backoffLimit,
       activeDeadlineSeconds: 300,
       template: {
-        metadata: { labels },
+        metadata: { labels, ...(options.podAnnotations && { annotations: { ...options.podAnnotations } }) },
         spec: {
           restartPolicy: 'Never',
           securityContext: restrictedPodSecurityContext(),

@@ -145,6 +145,7 @@ describe("the API server stops in the middle of a deploy's wait", () => {
     let killed = false;
     const r = await cli(['deploy'], {
       onStdout: (out) => {
+        // The Job and the data plane applied together: the runner now waits for the Job, then the data plane.
         if (!killed && out.includes('data-plane: applied')) {
           killed = true;
           killApiServer();
@@ -154,11 +155,11 @@ describe("the API server stops in the middle of a deploy's wait", () => {
     expect(killed).toBe(true);
     expectExit(r, 1);
     expect(r.stderr).toMatch(
-      /^error: lost the API server while waiting for StatefulSet sandstore to roll out: .*; it did not answer again within 30s$/m,
+      /^error: lost the API server while waiting for Job sandstore-membership-bootstrap to complete: .*; it did not answer again within 30s$/m,
     );
     expect(r.stderr).toContain('once the API server is back, `npm run status` shows where it got');
     expect(r.stderr).toContain(
-      'Deploy stopped in phase "data-plane"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy -- --profile=local` starts over from a clean slate',
+      'Deploy stopped in phase "bootstrap"; phases applied: base, control-plane, bootstrap, data-plane. The cluster holds a partial deployment that Kubernetes keeps converging; `npm run deploy -- --profile=local` starts over from a clean slate',
     );
     expect(r.stderr).not.toMatch(/^\s+at /m);
 

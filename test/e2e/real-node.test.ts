@@ -11,6 +11,7 @@ import { LabelKeys, profileSelector } from '../../lib/labels.js';
 import {
   buildSandstoreFiles,
   clusterEnv,
+  CONTEXT,
   expectExit,
   kubeFor,
   onNode,
@@ -156,6 +157,55 @@ test('deploy runs etcd, the membership Job and every Sand Store pod as real cont
     expect(task?.status).toBe('RUNNING');
     const exe = readlinkSync(`/proc/${task!.pid}/exe`);
     expect(exe).toBe(pod.metadata.name === 'etcd-0' ? '/usr/local/bin/etcd' : '/usr/local/bin/sandstore');
+  }
+});
+
+test('the membership is in etcd whole, written in one transaction, and every Sand Store node waited for it before it started', async () => {
+  // Read from etcd itself, through its JSON gateway, from a Sand Store pod (the network policy lets
+  // the data plane reach etcd's client port), with the tools its wait-for-membership uses.
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const range = JSON.stringify({ key: b64('/sandstore/config/nodes/'), range_end: b64('/sandstore/config/nodes0') });
+  const out = execFileSync(
+    env.KUBECTL,
+    ['--context', CONTEXT, '-n', NAMESPACE, 'exec', 'sandstore-0', '-c', 'events', '--'].concat([
+      'wget',
+      '-q',
+      '-O',
+      '-',
+      '--post-data',
+      range,
+      'http://etcd-0.etcd.sandstore-node.svc:2379/v3/kv/range',
+    ]),
+    { encoding: 'utf8' },
+  );
+  const kvs = (JSON.parse(out) as { kvs: { key: string; value: string; mod_revision: string }[] }).kvs;
+  const entries = kvs.map((kv) => ({
+    key: Buffer.from(kv.key, 'base64').toString(),
+    value: JSON.parse(Buffer.from(kv.value, 'base64').toString()) as unknown,
+  }));
+  expect(entries).toEqual(
+    [0, 1, 2].map((i) => ({
+      key: `/sandstore/config/nodes/sandstore-${i}`,
+      value: { id: `sandstore-${i}`, address: `sandstore-${i}.sandstore-node.svc:8080`, role: 'voter' },
+    })),
+  );
+  // One revision for all: no moment when a node could see its own key but not every other member's
+  // (one etcdctl put per member, as the Job did before, gives each key a revision of its own).
+  expect(new Set(kvs.map((kv) => kv.mod_revision)).size).toBe(1);
+  // Each node's gate passed on its own key, and only then did Sand Store start (init containers run
+  // to completion first): the node never ran against an etcd without the membership.
+  for (const pod of (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane')) {
+    const gate = pod.status?.initContainerStatuses?.find((c) => c.name === 'wait-for-membership');
+    expect({ pod: pod.metadata.name, exit: gate?.state?.terminated?.exitCode }).toEqual({
+      pod: pod.metadata.name,
+      exit: 0,
+    });
+    const log = execFileSync(
+      env.KUBECTL,
+      ['--context', CONTEXT, '-n', NAMESPACE, 'logs', pod.metadata.name, '-c', 'wait-for-membership'],
+      { encoding: 'utf8' },
+    );
+    expect(log).toContain(`membership of ${pod.metadata.name} found in etcd at etcd-0.etcd.sandstore-node.svc:2379`);
   }
 });
 

@@ -10,6 +10,8 @@ import type { Profile } from '../../lib/profile.js';
 import { renderProfile, type Manifest } from '../../lib/synth.js';
 import { filesOnDisk, inputDigest, knownFresh, outputDigest, recordRender } from '../../lib/freshness.js';
 import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/commands/destroy.js';
+import { DEPLOY_STEPS } from '../../lib/runner/commands/deploy.js';
+import { DEPLOY_PHASE_ORDER, DeployPhase } from '../../lib/labels.js';
 import type { ManifestOf } from '../../lib/k8s-types.js';
 import type { KubeObject, PersistentVolume, Pod, StatefulSet } from '../../lib/runner/kube.js';
 import { manifestsOfPhase, ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
@@ -150,6 +152,13 @@ describe('reading dist/', () => {
       'Service/sandstore-2-external',
     ]);
     expect(names('on-demand')).toEqual(['Job/sandstore-smoke-test']);
+  });
+
+  test("deploy's steps cover every phase once, in order; the data plane goes with the Job, after etcd is Ready", () => {
+    expect(DEPLOY_STEPS.flat()).toEqual(DEPLOY_PHASE_ORDER);
+    const stepOf = (phase: DeployPhase) => DEPLOY_STEPS.findIndex((s) => s.includes(phase));
+    expect(stepOf(DeployPhase.dataPlane)).toBe(stepOf(DeployPhase.bootstrap));
+    expect(stepOf(DeployPhase.bootstrap)).toBeGreaterThan(stepOf(DeployPhase.controlPlane));
   });
 });
 

@@ -64,6 +64,16 @@ describe('EtcdControlPlane', () => {
       expect(container.startupProbe.httpGet.path).toBe('/health');
       expect(container.readinessProbe.httpGet.path).toBe('/health');
       expect(container.livenessProbe.httpGet.path).toBe('/health?serializable=true');
+      // Probed every second (the deploy waits for Ready), with the patience of before: 120 s to
+      // start, 15 s of failures before a member is taken out of service.
+      const patience = (p: { periodSeconds: number; failureThreshold: number }) => [
+        p.periodSeconds,
+        p.periodSeconds * p.failureThreshold,
+      ];
+      expect(patience(container.startupProbe)).toEqual([1, 120]);
+      expect(patience(container.readinessProbe)).toEqual([1, 15]);
+      // The membership bootstrap writes every node in one transaction.
+      expect(container.args).toContain('--max-txn-ops=1024');
       expect(container.resources.requests).toEqual({ cpu: '100m', memory: '256Mi', 'ephemeral-storage': '64Mi' });
       expect(container.resources.limits).toEqual({ cpu: '1', memory: '512Mi', 'ephemeral-storage': '1Gi' });
       expect(container.imagePullPolicy).toBe('Always');

@@ -20,6 +20,11 @@ const ETCD_PEER_PORT = 2380;
 /** etcd serves /health here, separately from the client port, as kubeadm's static pod does. */
 const ETCD_METRICS_PORT = 2381;
 const DATA_MOUNT = '/var/lib/etcd';
+/**
+ * Operations etcd accepts in one transaction (its default is 128): the membership bootstrap writes
+ * Sand Store's whole membership in one, 2 operations per node plus 1, up to 501 nodes.
+ */
+const MAX_TXN_OPS = 1024;
 
 /**
  * The etcd control plane Sand Store keeps its membership in: a StatefulSet of `replicas` members
@@ -45,6 +50,8 @@ export class EtcdControlPlane extends Construct {
   /** Labels selecting the members' pods (for network policies). */
   public readonly podSelector: Readonly<Record<string, string>>;
   public readonly clientPort = ETCD_CLIENT_PORT;
+  /** The most operations one transaction may hold (`--max-txn-ops`). */
+  public readonly maxTxnOps = MAX_TXN_OPS;
   public readonly peerPort = ETCD_PEER_PORT;
 
   public constructor(scope: Construct, id: string, props: EtcdControlPlaneProps = {}) {
@@ -127,6 +134,7 @@ export class EtcdControlPlane extends Construct {
                   `--initial-cluster=${initialCluster}`,
                   '--initial-cluster-state=new',
                   `--initial-cluster-token=${namespace}-${this.name}`,
+                  `--max-txn-ops=${MAX_TXN_OPS}`,
                 ],
                 env: [
                   { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
@@ -137,9 +145,11 @@ export class EtcdControlPlane extends Construct {
                   { name: 'peer', containerPort: ETCD_PEER_PORT },
                   { name: 'metrics', containerPort: ETCD_METRICS_PORT },
                 ],
-                // A restarting member may replay its WAL for a while before serving.
-                startupProbe: health('/health', 2, 60),
-                readinessProbe: health('/health', 5, 3),
+                // Probed every second: the deploy waits for etcd Ready, and a probe every 5 s cost it up
+                // to 5 s after etcd served. The thresholds keep the patience as before: 120 s for a
+                // restarting member replaying its WAL, 15 s of failures before a member is unready.
+                startupProbe: health('/health', 1, 120),
+                readinessProbe: health('/health', 1, 15),
                 // Serializable: a member that lost quorum is not dead; restarting it would not help.
                 livenessProbe: health('/health?serializable=true', 10, 6),
                 resources: toResourceRequirements(this.resources, EPHEMERAL_STORAGE.logging),

@@ -1,2 +1,3 @@
 export * from './membership-bootstrap.js';
 export * from './membership-bootstrap-props.js';
+export * from './membership-txn.js';

@@ -3,6 +3,7 @@ import { find, synthesize } from '../../../test/helpers.js';
 import { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import { LocalSsdStorage } from '../local-ssd-storage/index.js';
 import { MembershipBootstrap } from './membership-bootstrap.js';
+import { MEMBERSHIP_ANNOTATION, MEMBERSHIP_TXN_ANNOTATION, membershipOfTxn } from './membership-txn.js';
 
 const members = [
   { id: 'store-0', address: 'store-0.bench.svc:8080' },
@@ -10,7 +11,9 @@ const members = [
   { id: 'store-2', address: 'store-2.bench.svc:8080' },
 ];
 
-function build() {
+const IMAGE = 'registry.example/sandstore:v1';
+
+function build(memberList = members) {
   let bootstrap!: MembershipBootstrap;
   let etcd!: EtcdControlPlane;
   const objects = synthesize(
@@ -19,7 +22,9 @@ function build() {
       etcd = new EtcdControlPlane(chart, 'etcd', { storage, replicas: 3, image: 'registry.example/etcd:v3.5.9' });
       bootstrap = new MembershipBootstrap(chart, 'bootstrap', {
         etcd,
-        members,
+        members: memberList,
+        image: IMAGE,
+        imagePullPolicy: 'Always',
         dataPlaneName: 'store',
         placement: storage.placement,
       });
@@ -30,7 +35,7 @@ function build() {
 }
 
 describe('MembershipBootstrap', () => {
-  test("clears the prefix, then writes one voter per member, with etcd's own etcdctl against every member", () => {
+  test('one container writes one voter per member in one transaction, mounted from its annotation', () => {
     const { bootstrap, etcd, job } = build();
     expect(bootstrap.membership).toEqual(
       members.map((m) => ({
@@ -38,17 +43,39 @@ describe('MembershipBootstrap', () => {
         value: JSON.stringify({ id: m.id, address: m.address, role: 'voter' }),
       })),
     );
+    const annotations = job.spec.template.metadata.annotations;
+    expect(membershipOfTxn(annotations[MEMBERSHIP_TXN_ANNOTATION])).toEqual(bootstrap.membership);
+    expect(JSON.parse(annotations[MEMBERSHIP_ANNOTATION])).toEqual(bootstrap.membership);
     const pod = job.spec.template.spec;
-    expect(pod.initContainers.map((c) => c.command)).toEqual([
-      ['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/'],
-      ...bootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]),
+    expect(pod.initContainers).toBeUndefined();
+    expect(pod.containers).toHaveLength(1);
+    const [c] = pod.containers;
+    expect(c.image).toBe(IMAGE);
+    expect(c.imagePullPolicy).toBe('Always');
+    expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+    expect(c.env).toContainEqual({ name: 'ETCD_ENDPOINTS', value: etcd.clientEndpoints.join(',') });
+    expect(c.command.join(' ')).toMatch(
+      /wget .*--post-file "\/etc\/membership\/txn.json" "http:\/\/\$endpoint\/v3\/kv\/txn"/,
+    );
+    expect(c.volumeMounts).toEqual([{ name: 'membership', mountPath: '/etc/membership', readOnly: true }]);
+    expect(pod.volumes).toEqual([
+      {
+        name: 'membership',
+        downwardAPI: {
+          items: [
+            { path: 'txn.json', fieldRef: { fieldPath: `metadata.annotations['${MEMBERSHIP_TXN_ANNOTATION}']` } },
+          ],
+        },
+      },
     ]);
-    for (const c of [...pod.initContainers, ...pod.containers]) {
-      expect(c.image).toBe('registry.example/etcd:v3.5.9');
-      expect(c.imagePullPolicy).toBe(etcd.imagePullPolicy);
-      expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
-      expect(c.env).toContainEqual({ name: 'ETCDCTL_ENDPOINTS', value: etcd.clientEndpoints.join(',') });
-    }
+  });
+
+  test('more members than one etcd transaction holds are refused, naming the field and the limit', () => {
+    const many = Array.from({ length: 512 }, (_, i) => ({ id: `store-${i}`, address: `store-${i}.bench.svc:8080` }));
+    expect(() => build(many)).toThrow(
+      /MembershipBootstrap .*: invalid members \(512 of them\); expected at most 511: .* --max-txn-ops \(1024\)/,
+    );
+    expect(() => build(many.slice(0, 511))).not.toThrow();
   });
 
   test('applied in the bootstrap phase, retried twice, on the placement given, selected as its own component', () => {

@@ -1,5 +1,4 @@
 import { Construct } from 'constructs';
-import type { Container } from '../../../imports/k8s.js';
 import { Component, DeployPhase } from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
@@ -8,20 +7,31 @@ import { EPHEMERAL_STORAGE, toResourceRequirements } from '../resources.js';
 import { componentLabels, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext } from '../security.js';
 import type { MembershipBootstrapProps } from './membership-bootstrap-props.js';
+import {
+  MEMBERSHIP_ANNOTATION,
+  MEMBERSHIP_PREFIX,
+  MEMBERSHIP_TXN_ANNOTATION,
+  membershipTxn,
+  membershipTxnOps,
+  type MembershipEntry,
+} from './membership-txn.js';
 
-/** Where Sand Store looks up its members in etcd: one key per node, `<prefix><node id>`. */
-export const MEMBERSHIP_PREFIX = '/sandstore/config/nodes/';
+export { MEMBERSHIP_PREFIX, type MembershipEntry } from './membership-txn.js';
 
-/** One entry of the static membership, as Sand Store reads it from etcd. */
-export interface MembershipEntry {
-  readonly key: string;
-  readonly value: string;
-}
+/** Where the Job's container finds the transaction (its pod's annotation, through the downward API). */
+const TXN_DIR = '/etc/membership';
+const TXN_FILE = 'txn.json';
+
+/** Seconds between the Job's attempts to reach etcd, which may still be starting. */
+const RETRY_SECONDS = '0.2';
 
 /**
- * The Job that writes Sand Store's static membership to etcd before the data plane starts: clear
- * the prefix, then one key per node. etcd's image has no shell, so each etcdctl call is its own
- * init container, generated for any replica count.
+ * The Job that writes Sand Store's static membership to etcd: one container, one transaction
+ * (membership-txn.ts) that leaves exactly one key per node under the prefix, sent to etcd's JSON
+ * gateway with the shell and wget of the data plane's image (the tools its wait-for-membership uses).
+ * It retries until etcd answers, so the runner may apply it before etcd is Ready: one container
+ * start instead of one per etcdctl call (etcd's image has no shell), the first write the moment
+ * etcd serves. Each attempt is bounded by busybox's `timeout`, as wait-for-membership's are.
  */
 export class MembershipBootstrap extends Construct {
   /** The keys and values the Job writes, in ordinal order. */
@@ -33,7 +43,15 @@ export class MembershipBootstrap extends Construct {
     super(scope, id);
     const who = `MembershipBootstrap ${this.node.path}`;
     check(who, 'dataPlaneName', props.dataPlaneName, rules.dnsLabel);
+    check(who, 'image', props.image, rules.imageReference);
     for (const [i, member] of props.members.entries()) check(who, `members[${i}].id`, member.id, rules.dnsLabel);
+    const ops = membershipTxnOps(props.members.length);
+    if (ops > props.etcd.maxTxnOps)
+      throw new Error(
+        `${who}: invalid members (${props.members.length} of them); expected at most ` +
+          `${Math.floor((props.etcd.maxTxnOps - 1) / 2)}: their transaction of ${ops} operations must fit ` +
+          `etcd's --max-txn-ops (${props.etcd.maxTxnOps})`,
+      );
 
     this.membership = props.members.map(({ id: nodeId, address }) => ({
       key: `${MEMBERSHIP_PREFIX}${nodeId}`,
@@ -41,35 +59,62 @@ export class MembershipBootstrap extends Construct {
     }));
     this.podSelector = selectorLabels(this, props.dataPlaneName, Component.membershipBootstrap);
 
-    const env = [
-      { name: 'ETCDCTL_API', value: '3' },
-      { name: 'ETCDCTL_ENDPOINTS', value: props.etcd.clientEndpoints.join(',') },
-      { name: 'ETCDCTL_DIAL_TIMEOUT', value: '5s' },
-    ];
-    const etcdctl = (name: string, args: string[]): Container => ({
-      name,
-      image: props.etcd.image,
-      imagePullPolicy: props.etcd.imagePullPolicy,
-      command: ['etcdctl', ...args],
-      env,
-      resources: toResourceRequirements(
-        { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
-        EPHEMERAL_STORAGE.quiet,
-      ),
-      securityContext: restrictedContainerSecurityContext(),
-    });
+    const script = [
+      // The shell is PID 1 of its container, which ignores SIGTERM unless trapped.
+      'trap "exit 143" TERM INT',
+      'while :; do',
+      '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
+      `    if timeout 3 wget -q -O - --post-file "${TXN_DIR}/${TXN_FILE}" "http://$endpoint/v3/kv/txn" 2>/dev/null ` +
+        '| grep -q "\\"succeeded\\":true"; then',
+      '      echo "membership of $MEMBERS written to etcd at $endpoint"; exit 0',
+      '    fi',
+      '  done',
+      `  sleep ${RETRY_SECONDS}`,
+      'done',
+    ].join('\n');
     const job = runToCompletionJob(this, 'Job', {
       name: `${props.dataPlaneName}-membership-bootstrap`,
       labels: componentLabels(this, props.dataPlaneName, Component.membershipBootstrap),
       phase: DeployPhase.bootstrap,
       backoffLimit: 2,
       placement: props.placement,
+      podAnnotations: {
+        // For a reviewer of dist/: the entries in plain text (the transaction carries them in base64).
+        [MEMBERSHIP_ANNOTATION]: JSON.stringify(this.membership),
+        [MEMBERSHIP_TXN_ANNOTATION]: membershipTxn(this.membership),
+      },
       pod: {
-        initContainers: [
-          etcdctl('clear-membership', ['del', '--prefix', MEMBERSHIP_PREFIX]),
-          ...this.membership.map((entry, i) => etcdctl(`register-member-${i}`, ['put', entry.key, entry.value])),
+        containers: [
+          {
+            name: 'write-membership',
+            image: props.image,
+            imagePullPolicy: props.imagePullPolicy,
+            command: ['sh', '-c', script],
+            env: [
+              { name: 'ETCD_ENDPOINTS', value: props.etcd.clientEndpoints.join(',') },
+              { name: 'MEMBERS', value: props.members.map((m) => m.id).join(' ') },
+            ],
+            resources: toResourceRequirements(
+              { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+              EPHEMERAL_STORAGE.quiet,
+            ),
+            securityContext: restrictedContainerSecurityContext(),
+            volumeMounts: [{ name: 'membership', mountPath: TXN_DIR, readOnly: true }],
+          },
         ],
-        containers: [etcdctl('show-membership', ['get', '--prefix', MEMBERSHIP_PREFIX])],
+        volumes: [
+          {
+            name: 'membership',
+            downwardApi: {
+              items: [
+                {
+                  path: TXN_FILE,
+                  fieldRef: { fieldPath: `metadata.annotations['${MEMBERSHIP_TXN_ANNOTATION}']` },
+                },
+              ],
+            },
+          },
+        ],
       },
     });
     declareFindings(job, Declared.imageByTag);

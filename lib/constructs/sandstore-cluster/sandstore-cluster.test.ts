@@ -4,6 +4,7 @@ import { find, synthesize } from '../../../test/helpers.js';
 import { EtcdControlPlane } from '../etcd-control-plane/index.js';
 import { LocalSsdStorage } from '../local-ssd-storage/index.js';
 import { SandstoreCluster } from './sandstore-cluster.js';
+import { MEMBERSHIP_TXN_ANNOTATION, membershipOfTxn } from '../membership-bootstrap/membership-txn.js';
 import type { SandstoreClusterProps } from './sandstore-cluster-props.js';
 
 const IMAGE = 'registry.example/sandstore-node:t1';
@@ -49,12 +50,13 @@ describe('SandstoreCluster', () => {
       expect(cluster.membershipBootstrap.membership.map((m) => m.key)).toEqual(
         Array.from({ length: replicas }, (_, i) => `/sandstore/config/nodes/sandstore-${i}`),
       );
-      const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template.spec;
-      const commands = job.initContainers.map((c) => c.command);
-      expect(commands[0]).toEqual(['etcdctl', 'del', '--prefix', '/sandstore/config/nodes/']);
-      expect(commands.slice(1)).toEqual(
-        cluster.membershipBootstrap.membership.map((m) => ['etcdctl', 'put', m.key, m.value]),
+      const job = find(objects, 'Job', 'sandstore-membership-bootstrap').spec.template;
+      const written = membershipOfTxn(job.metadata.annotations[MEMBERSHIP_TXN_ANNOTATION]);
+      expect(new Set(written.map((m) => `${m.key}=${m.value}`))).toEqual(
+        new Set(cluster.membershipBootstrap.membership.map((m) => `${m.key}=${m.value}`)),
       );
+      // The same image as the nodes: the Job's shell and wget are the ones wait-for-membership uses.
+      expect(job.spec.containers.map((c) => c.image)).toEqual([IMAGE]);
     },
   );
 

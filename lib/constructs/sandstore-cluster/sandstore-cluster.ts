@@ -125,6 +125,8 @@ export class SandstoreCluster extends Construct {
     });
     this.membershipBootstrap = new MembershipBootstrap(this, 'MembershipBootstrap', {
       etcd: props.etcd,
+      image: this.image,
+      imagePullPolicy: this.imagePullPolicy,
       members: this.podNames.map((pod, i) => ({ id: pod, address: this.nodeAddresses[i] })),
       dataPlaneName: this.name,
       placement: this.placement,

@@ -1,4 +1,4 @@
-import { Component, componentSelector, DeployPhase, DEPLOY_PHASE_ORDER } from '../../labels.js';
+import { Component, componentSelector, DeployPhase } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { clientEndpoints } from '../client-access.js';
@@ -12,6 +12,23 @@ import { smoke } from './smoke.js';
 import { otherLiveProfiles, otherProfileLiveError } from '../other-profiles.js';
 import { refuseTakeovers } from '../ownership.js';
 import { ignoreCheckOption, preflight } from './check.js';
+
+/**
+ * The deploy's steps: each applies its phases, then waits for them in order. The data plane is
+ * applied together with the membership Job instead of after it, so that its volumes are provisioned
+ * and its pods started while the Job runs. The order still holds inside the pods: the Job writes
+ * the whole membership in one transaction, and each Sand Store pod's wait-for-membership holds the
+ * node back until its key, and with it every member's, is in etcd (a fresh etcd: its claim went
+ * with the clean slate). Not before etcd is Ready: a pod that looks etcd's name up before etcd's
+ * pod has an address gets NXDOMAIN, which CoreDNS caches (5 s on the local cluster, 30 s in
+ * kubeadm's default Corefile), and would wait that long after etcd serves.
+ */
+export const DEPLOY_STEPS: readonly (readonly DeployPhase[])[] = [
+  [DeployPhase.base],
+  [DeployPhase.controlPlane],
+  [DeployPhase.bootstrap, DeployPhase.dataPlane],
+  [DeployPhase.clientAccess],
+];
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
 interface DeployProgress {
@@ -29,10 +46,10 @@ async function refuseOtherProfiles(ctx: CommandContext): Promise<void> {
 /**
  * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts; no
  * object of someone else's that dist/ would take over, ownership.ts; then the checks of `check`,
- * commands/check.ts), a clean slate (destroy, waited for), then server-side apply in phases, each
- * waited for:
- * base objects; etcd until Ready; the membership bootstrap until Complete (a failed Job fails at
- * once); the data plane until rolled out; the node ports.
+ * commands/check.ts), a clean slate (destroy, waited for), then server-side apply in the steps of
+ * DEPLOY_STEPS: base objects; etcd, until Ready; the membership bootstrap and the data plane
+ * together, waited for in that order (the Job until Complete, a failed Job failing at once; the
+ * data plane until rolled out); the node ports.
  */
 export async function deploy(
   ctx: CommandContext,
@@ -53,44 +70,11 @@ export async function deploy(
   // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
   progress.phase = 'destroy';
   await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });
-  for (const phase of DEPLOY_PHASE_ORDER) {
-    progress.phase = phase;
-    const objects = manifestsOfPhase(manifests, phase);
-    if (objects.length === 0) continue;
-    await applyAll(ctx.kube, objects);
-    progress.applied.push(phase);
-    ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
-    if (phase === DeployPhase.controlPlane) {
-      const etcd = required(
-        findManifest(objects, 'StatefulSet', Component.controlPlane),
-        'the etcd StatefulSet',
-        phase,
-      );
-      await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), {
-        podReadySeconds: ctx.timeoutSeconds,
-        failFast: false,
-      });
-      const members = etcd.spec?.replicas ?? 1;
-      ctx.report.step(phase, `etcd Ready (${members} member${members === 1 ? '' : 's'})`);
-    } else if (phase === DeployPhase.bootstrap) {
-      const job = required(
-        findManifest(objects, 'Job', Component.membershipBootstrap),
-        'the membership bootstrap Job',
-        phase,
-      );
-      await waitForJob(ctx, job.metadata.name);
-      ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
-    } else if (phase === DeployPhase.dataPlane) {
-      const sts = required(
-        findManifest(objects, 'StatefulSet', Component.dataPlane),
-        'the Sand Store StatefulSet',
-        phase,
-      );
-      await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), {
-        podReadySeconds: ctx.timeoutSeconds,
-        failFast: false,
-      });
-      ctx.report.step(phase, `${sts.spec?.replicas ?? 1} Sand Store pods Ready, claims Bound`);
+  for (const step of DEPLOY_STEPS) {
+    for (const phase of step) await applyPhase(ctx, progress, phase, manifestsOfPhase(manifests, phase));
+    for (const phase of step) {
+      progress.phase = phase;
+      await waitForPhase(ctx, phase, manifestsOfPhase(manifests, phase));
     }
   }
   progress.phase = 'done';
@@ -111,6 +95,51 @@ export async function deploy(
   ctx.report.success(
     `profile ${ctx.profile.name} deployed to ${ctx.target.context} in ${ctx.report.elapsed()}${reach}`,
   );
+}
+
+async function applyPhase(
+  ctx: CommandContext,
+  progress: DeployProgress,
+  phase: DeployPhase,
+  objects: readonly Manifest[],
+): Promise<void> {
+  progress.phase = phase;
+  if (objects.length === 0) return;
+  await applyAll(ctx.kube, objects);
+  progress.applied.push(phase);
+  ctx.report.step(phase, `applied ${objects.length} object${objects.length === 1 ? '' : 's'}`);
+}
+
+/** Waits for what a phase applied: etcd Ready, the membership Job Complete, the data plane rolled out. */
+async function waitForPhase(ctx: CommandContext, phase: DeployPhase, objects: readonly Manifest[]): Promise<void> {
+  if (phase === DeployPhase.controlPlane) {
+    const etcd = required(findManifest(objects, 'StatefulSet', Component.controlPlane), 'the etcd StatefulSet', phase);
+    await waitForRollout(ctx, etcd.metadata.name, componentSelector(ctx.profile.name, Component.controlPlane), {
+      podReadySeconds: ctx.timeoutSeconds,
+      failFast: false,
+    });
+    const members = etcd.spec?.replicas ?? 1;
+    ctx.report.step(phase, `etcd Ready (${members} member${members === 1 ? '' : 's'})`);
+  } else if (phase === DeployPhase.bootstrap) {
+    const job = required(
+      findManifest(objects, 'Job', Component.membershipBootstrap),
+      'the membership bootstrap Job',
+      phase,
+    );
+    await waitForJob(ctx, job.metadata.name);
+    ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
+  } else if (phase === DeployPhase.dataPlane) {
+    const sts = required(
+      findManifest(objects, 'StatefulSet', Component.dataPlane),
+      'the Sand Store StatefulSet',
+      phase,
+    );
+    await waitForRollout(ctx, sts.metadata.name, componentSelector(ctx.profile.name, Component.dataPlane), {
+      podReadySeconds: ctx.timeoutSeconds,
+      failFast: false,
+    });
+    ctx.report.step(phase, `${sts.spec?.replicas ?? 1} Sand Store pods Ready, claims Bound`);
+  }
 }
 
 /** How many client addresses deploy's last line shows. */

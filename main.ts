@@ -12,7 +12,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { join } from 'node:path';
-import { CommandError } from './lib/errors.js';
+import { CommandError, fileSystemFailure, isFileSystemError } from './lib/errors.js';
 import { recordRender } from './lib/freshness.js';
 import { strictOptionValues } from './lib/options.js';
 import {
@@ -117,12 +117,9 @@ function exitCodeFor(err: unknown): number {
     console.error([`synth: ${err.message}`, ...err.details.map((d) => `  ${d}`)].join('\n'));
     return err.exitCode;
   }
+  // The file system said no (permissions, a full or read-only disk): what and where, not a bug.
+  if (isFileSystemError(err)) return exitCodeFor(fileSystemFailure(err));
   const e = err as NodeJS.ErrnoException;
-  if (typeof e?.code === 'string' && typeof e.path === 'string') {
-    // The file system said no (permissions, a full or read-only disk): what and where, not a bug.
-    console.error(`synth: cannot ${e.syscall ?? 'access'} ${e.path}: ${e.code} (${e.message})`);
-    return 1;
-  }
   console.error(
     `synth: internal error: ${e?.message ?? String(err)} (a bug in sandstore-deploy; run again with SANDSTORE_DEBUG=1 for the stack trace and report it)`,
   );

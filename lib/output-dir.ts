@@ -16,7 +16,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { FailedError, RefusedError } from './errors.js';
+import { FailedError, fileSystemCause, fileSystemFailure, isFileSystemError, RefusedError } from './errors.js';
 
 /**
  * The synth's output directory (dist/, or --outdir / CDK8S_OUTDIR) and what in it the synth may
@@ -162,16 +162,6 @@ export function checkWritable(outDir: string): void {
   });
 }
 
-/** What a file system error code means for an output path, in words. */
-const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
-  ENOTDIR: 'a part of the path is a file, not a directory',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'a read-only file system',
-  ELOOP: 'too many symbolic links',
-  ENAMETOOLONG: 'the name is too long',
-};
-
 /** Runs `body`; a file system error (the synth has not written anything yet) becomes a refusal naming the path. */
 function refusingFileSystemErrors<T>(outDir: string, body: () => T): T {
   try {
@@ -181,7 +171,7 @@ function refusingFileSystemErrors<T>(outDir: string, body: () => T): T {
     if (err instanceof OutputRefusedError || typeof e?.code !== 'string') throw err;
     const where = e.path !== undefined && e.path !== outDir ? ` (${e.syscall ?? 'access'} ${e.path})` : '';
     throw new OutputRefusedError(
-      `output path ${outDir} cannot be used: ${FILE_SYSTEM_PROBLEMS[e.code] ?? e.message} (${e.code})${where}; ` +
+      `output path ${outDir} cannot be used: ${fileSystemCause(e)}${where}; ` +
         'expected a directory the synth can read and write (dist/, or a new or empty one). ' +
         'Nothing was written or deleted.',
     );
@@ -265,20 +255,61 @@ function planOutputOf(outDir: string, writing: readonly string[], profiles?: rea
  * in the meantime survives, in the staging directory, which is then kept and named.
  */
 export function writeProfileAtomically(outDir: string, profileName: string, files: ReadonlyMap<string, string>): void {
-  mkdirSync(outDir, { recursive: true });
-  // Before any profile: an interrupted first synth still leaves a directory recognizably ours.
-  if (markerOf(outDir) === undefined) writeFileSync(join(outDir, OUTPUT_MARKER), MARKER_TEXT, { flag: 'wx' });
+  try {
+    mkdirSync(outDir, { recursive: true });
+    // Before any profile: an interrupted first synth still leaves a directory recognizably ours.
+    if (markerOf(outDir) === undefined) writeFileSync(join(outDir, OUTPUT_MARKER), MARKER_TEXT, { flag: 'wx' });
+  } catch (err) {
+    throw isFileSystemError(err) ? fileSystemFailure(err, `nothing of ${profileName} was written`) : err;
+  }
   const target = join(outDir, profileName);
   // mkdtemp: a new directory every time, so nothing that was there before is ever overwritten.
-  const staging = mkdtempSync(join(outDir, STAGING_PREFIX(profileName)));
+  let staging: string;
+  try {
+    staging = mkdtempSync(join(outDir, STAGING_PREFIX(profileName)));
+  } catch (err) {
+    throw isFileSystemError(err) ? fileSystemFailure(err, `nothing of ${profileName} was written`) : err;
+  }
   const fresh = join(staging, 'new');
   const previous = join(staging, 'previous');
-  mkdirSync(fresh);
-  for (const [file, text] of files) writeFileSync(join(fresh, file), text, { flag: 'wx' });
-  const hadPrevious = statOrUndefined(target) !== undefined;
-  if (hadPrevious) renameSync(target, previous);
-  renameSync(fresh, target);
+  let hadPrevious = false;
+  // The file being written: a failed write() names no path (Node sets one for open, not for write).
+  let writing = fresh;
+  try {
+    mkdirSync(fresh);
+    for (const [file, text] of files) {
+      writing = join(fresh, file);
+      writeFileSync(writing, text, { flag: 'wx' });
+    }
+    hadPrevious = statOrUndefined(target) !== undefined;
+    writing = target;
+    if (hadPrevious) renameSync(target, previous);
+    renameSync(fresh, target);
+  } catch (caught) {
+    // A full or failing disk half way: the previous output goes back where it was, the new one away.
+    const err =
+      typeof (caught as NodeJS.ErrnoException)?.code === 'string' ? { path: writing, ...(caught as object) } : caught;
+    if (!isFileSystemError(err)) throw caught;
+    if (hadPrevious && statOrUndefined(previous) !== undefined && statOrUndefined(target) === undefined)
+      renameSync(previous, target);
+    discardStaging(staging, [...files.keys()]);
+    throw fileSystemFailure(err, `the previous output in ${target} is unchanged`);
+  }
   if (hadPrevious) removeOurFiles(staging, 'previous');
+  rmdirSync(staging);
+}
+
+/**
+ * Removes the staging directory of a write that failed: the files it was writing (by name: a file
+ * cut short by a full disk has no whole header to recognize it by; the directory is the synth's own,
+ * made by mkdtemp), then the directories.
+ */
+function discardStaging(staging: string, names: readonly string[]): void {
+  const fresh = join(staging, 'new');
+  if (statOrUndefined(fresh) !== undefined) {
+    for (const name of names) if (statOrUndefined(join(fresh, name)) !== undefined) unlinkSync(join(fresh, name));
+    rmdirSync(fresh);
+  }
   rmdirSync(staging);
 }
 

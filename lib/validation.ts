@@ -194,6 +194,18 @@ export function serverProblem(server: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The largest amount the API server stores: it keeps a quantity in a 64-bit integer, CPU in
+ * thousandths of a core (its MilliValue). A larger one would be silently changed or refused at apply.
+ */
+const INT64_MAX = 2n ** 63n - 1n;
+const AT_MOST_INT64 = `at most ${INT64_MAX} (2^63 - 1, the largest the API server stores)`;
+
+/** Whether quantity `v`, counted in `1 / perUnit` units (1000 for CPU's millicores), fits in 64 bits. */
+function fitsInt64(value: { numerator: bigint; denominator: bigint }, perUnit = 1n): boolean {
+  return value.numerator * perUnit <= INT64_MAX * value.denominator;
+}
+
 /** Whether quantity `a` is less than quantity `b` (false when either is no quantity: other rules say so). */
 function quantityBelow(a: string, b: string): boolean {
   const x = quantityValue(a);
@@ -207,9 +219,9 @@ export const rules = {
   /** CPU, more than nothing: a profile that states an amount means one ("0" would reserve nothing). */
   cpu: ((v: string) => {
     const value = quantityValue(v);
-    return value !== undefined && value.numerator > 0n
+    return value !== undefined && value.numerator > 0n && fitsInt64(value, 1000n)
       ? undefined
-      : 'a Kubernetes quantity such as "500m" or "2", greater than 0';
+      : `a Kubernetes quantity such as "500m" or "2", greater than 0 and, in thousandths of a core, ${AT_MOST_INT64}`;
   }) as Rule<string>,
   /**
    * Memory and storage sizes: more than nothing, in whole bytes. The API server rounds a fraction of
@@ -217,16 +229,16 @@ export const rules = {
    */
   bytes: ((v: string) => {
     const value = quantityValue(v);
-    return value !== undefined && value.numerator > 0n && value.numerator % value.denominator === 0n
+    return value !== undefined && value.numerator > 0n && value.numerator % value.denominator === 0n && fitsInt64(value)
       ? undefined
-      : 'a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes';
+      : `a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0, in whole bytes and ${AT_MOST_INT64}`;
   }) as Rule<string>,
   /** A container's memory (request or limit): whole bytes, at least what a container can start with (MIN_MEMORY). */
   memory: ((v: string) =>
     rules.bytes(v) === undefined && !quantityBelow(v, MIN_MEMORY)
       ? undefined
       : `a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least ` +
-        `"${MIN_MEMORY}" (the least a container starts with)`) as Rule<string>,
+        `"${MIN_MEMORY}" (the least a container starts with) and ${AT_MOST_INT64}`) as Rule<string>,
   /** A limit against its request, named `requestField`: the API server refuses a limit below the request. */
   notBelowRequest:
     (request: string, requestField: string): Rule<string> =>

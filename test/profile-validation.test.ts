@@ -107,7 +107,7 @@ describe('profile validation', () => {
       (p) => {
         p.resources.sandstore.requests.memory = '1';
       },
-      /^resources\.sandstore\.requests\.memory: got "1"; expected a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "12Mi" \(the least a container starts with\)$/,
+      /^resources\.sandstore\.requests\.memory: got "1"; expected a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "12Mi" \(the least a container starts with\) and at most 9223372036854775807 \(2\^63 - 1, the largest the API server stores\)$/,
     ],
     [
       'a memory request no container starts with',
@@ -149,7 +149,7 @@ describe('profile validation', () => {
       (p) => {
         p.storage.sizePerPod = '0Mi';
       },
-      /^storage\.sizePerPod: got "0Mi"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes$/,
+      /^storage\.sizePerPod: got "0Mi"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0, in whole bytes and at most 9223372036854775807 \(2\^63 - 1, the largest the API server stores\)$/,
     ],
     [
       'an empty etcd claim size',
@@ -170,7 +170,7 @@ describe('profile validation', () => {
       (p) => {
         p.resources.sandstore.requests.cpu = '0';
       },
-      /^resources\.sandstore\.requests\.cpu: got "0"; expected a Kubernetes quantity such as "500m" or "2", greater than 0$/,
+      /^resources\.sandstore\.requests\.cpu: got "0"; expected a Kubernetes quantity such as "500m" or "2", greater than 0 and, in thousandths of a core, at most 9223372036854775807/,
     ],
     [
       'an empty memory request',
@@ -685,7 +685,7 @@ describe('profile validation', () => {
           expect(problems).toEqual(
             ['requests', 'limits'].map(
               (part) =>
-                `resources.sandstore.${part}.memory: got "${text}"; expected a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "12Mi" (the least a container starts with)`,
+                `resources.sandstore.${part}.memory: got "${text}"; expected a Kubernetes quantity in whole bytes such as "512Mi" or "2Gi", at least "12Mi" (the least a container starts with) and at most 9223372036854775807 (2^63 - 1, the largest the API server stores)`,
             ),
           );
         }
@@ -693,6 +693,45 @@ describe('profile validation', () => {
       { numRuns: 400 },
     );
     expect(accepted).toBeGreaterThan(50);
+  });
+
+  test('a quantity beyond what the API server stores (64 bits) is refused, naming the field (generated around the bound)', () => {
+    const INT64_MAX = 2n ** 63n - 1n;
+    const UNITS: Record<string, bigint> = { '': 1n, k: 1000n, E: 10n ** 18n, Ki: 1024n, Ei: 1024n ** 6n };
+    // Amounts in base units around 2^63 - 1, written in a unit that divides them when one does.
+    const bytes = fc.record({
+      unit: fc.constantFrom(...Object.keys(UNITS)),
+      amount: fc.oneof(
+        fc.bigInt({ min: INT64_MAX - 5_000n, max: INT64_MAX + 5_000n }),
+        fc.bigInt({ min: 1n, max: 2n ** 80n }),
+        fc.constantFrom(INT64_MAX, INT64_MAX + 1n, 2n ** 64n, 8n * 1024n ** 6n, 9n * 1024n ** 6n, 10n ** 19n),
+      ),
+    });
+    let refused = 0;
+    fc.assert(
+      fc.property(bytes, ({ unit, amount }) => {
+        const inUnit = amount / UNITS[unit];
+        if (inUnit === 0n) return;
+        const text = `${inUnit}${unit}`;
+        const value = inUnit * UNITS[unit];
+        const problems = problemsOf(
+          variant((p) => {
+            p.storage.sizePerPod = text;
+            p.resources.sandstore.limits.cpu = text;
+          }),
+        );
+        const tooMany = [
+          ...(value > INT64_MAX ? [`storage.sizePerPod: got "${text}"`] : []),
+          // CPU is kept in thousandths of a core.
+          ...(value * 1000n > INT64_MAX ? [`resources.sandstore.limits.cpu: got "${text}"`] : []),
+        ];
+        if (tooMany.length > 0) refused++;
+        expect(problems.map((p) => p.replace(/; expected .*$/, ''))).toEqual(tooMany);
+        for (const problem of problems) expect(problem).toMatch(/at most 9223372036854775807 \(2\^63 - 1/);
+      }),
+      { numRuns: 300 },
+    );
+    expect(refused).toBeGreaterThan(50);
   });
 
   test('each Raft tunable takes a whole number from 1 to 10000 (generated numbers against a model)', () => {

@@ -3,9 +3,9 @@
  * overwritten. Checked before anything is built or sent, so that a run that cannot be recorded is
  * not measured.
  */
-import { accessSync, constants, mkdirSync, renameSync, statfsSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, renameSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FailedError, RefusedError } from '../errors.js';
+import { FailedError, fileSystemCause, RefusedError } from '../errors.js';
 
 /** Less free space than this and a run is not started: its histograms, CSV and logs need a few MiB. */
 export const MIN_FREE_BYTES = 64 * 1024 * 1024;
@@ -67,15 +67,19 @@ export function createRunDir(
   );
 }
 
-/** Writes a file whole or not at all (a temporary name, then a rename), so a record is never half written. */
+/**
+ * Writes a file whole or not at all (a temporary name, then a rename), so a record is never half
+ * written: a write cut short (a full disk) leaves no temporary file and the previous file as it was.
+ */
 export function writeFileAtomic(path: string, text: string): void {
   const temp = `${path}.tmp-${process.pid}`;
   try {
     writeFileSync(temp, text, { flag: 'wx' });
     renameSync(temp, path);
   } catch (err) {
-    throw new FailedError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, [
-      "Is the disk full? What was measured so far stays in the run's folder.",
+    rmSync(temp, { force: true });
+    throw new FailedError(`cannot write ${path}: ${fileSystemCause(err as NodeJS.ErrnoException)}`, [
+      "What was measured so far stays in the run's folder.",
     ]);
   }
 }

@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { blockSize, concurrency, durationSeconds, operations, warmupSeconds } from '../runner/commands/benchmark.js';
 import { describeChanges } from './gate.js';
 import { parseDriverEvent, progressLine, remainingSeconds, type DriverEvent, type RunPlan } from './progress.js';
-import { checkResultsDir, createRunDir, MIN_FREE_BYTES, runFolderName } from './results-dir.js';
-import { RefusedError } from '../errors.js';
+import { checkResultsDir, createRunDir, MIN_FREE_BYTES, runFolderName, writeFileAtomic } from './results-dir.js';
+import { FailedError, RefusedError } from '../errors.js';
 
 describe('benchmark options', () => {
   const refused = (parse: (v: string) => unknown, value: string) => {
@@ -140,5 +140,28 @@ describe('results/', () => {
       execFileSync('umount', [mount]);
     }
     checkResultsDir(dir);
+  });
+
+  test('a record the disk has no room for: one sentence naming it and ENOSPC, the previous record whole, no temporary file', () => {
+    // A real tmpfs that fills up (root), a record bigger than the room left.
+    const mount = join(dir, 'full');
+    mkdirSync(mount);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mount]);
+    try {
+      const record = join(mount, 'run.json');
+      writeFileAtomic(record, '{"previous": true}\n');
+      const big = `${JSON.stringify({ samples: 'x'.repeat(128 * 1024) })}\n`;
+      expect(() => writeFileAtomic(record, big)).toThrow(FailedError);
+      expect(() => writeFileAtomic(record, big)).toThrow(
+        new RegExp(`^cannot write ${record}: no space left on the device \\(ENOSPC\\)$`),
+      );
+      expect(readFileSync(record, 'utf8')).toBe('{"previous": true}\n');
+      expect(readdirSync(mount)).toEqual(['run.json']);
+      // The control: a record that fits replaces it.
+      writeFileAtomic(record, '{"next": true}\n');
+      expect(readFileSync(record, 'utf8')).toBe('{"next": true}\n');
+    } finally {
+      execFileSync('umount', [mount]);
+    }
   });
 });

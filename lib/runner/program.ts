@@ -9,7 +9,7 @@
  * pre-flight); 130 interrupted.
  */
 import { Command } from 'commander';
-import { CommandError, RefusedError } from '../errors.js';
+import { CommandError, fileSystemFailure, isFileSystemError, RefusedError } from '../errors.js';
 import { listProfiles } from '../profiles.js';
 import { strictOptionValues } from '../options.js';
 import { benchmarkCommand } from './commands/benchmark.js';
@@ -222,6 +222,9 @@ function exitCodeFor(
     for (const line of err.details) report.detail(line);
     return err.exitCode;
   }
+  // The machine said no (a full or read-only disk, permissions) on a path no command expected to
+  // fail: the path and the cause in one sentence, not a bug.
+  if (isFileSystemError(err)) return exitCodeFor(fileSystemFailure(err), report, running, env);
   return reportInternalError(err, report, env);
 }
 

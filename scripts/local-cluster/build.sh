@@ -6,6 +6,7 @@
 #   $SANDSTORE_CACHE_DIR/etcd-<v>/bin/        etcd etcdctl (etcdctl also goes into the etcd image)
 #   $SANDSTORE_CACHE_DIR/kwok-<v>/bin/        kwok
 #   $SANDSTORE_CACHE_DIR/coredns-<v>/bin/     coredns (cluster DNS of the real node)
+#   $SANDSTORE_CACHE_DIR/kube-router-<v>/bin/ kube-router (the real node's NetworkPolicies)
 #   $SANDSTORE_CACHE_DIR/local-path-provisioner-<v>-<hash>/bin/  local-path-provisioner (the real node's volumes)
 #   $SANDSTORE_CACHE_DIR/local-tools-<hash>/bin/  sandstore-local-provisioner sandstore-local-pki
 #                                                 sandstore-local-nodeproxy
@@ -148,6 +149,11 @@ build_coredns() {
   go_install_into "$COREDNS_BIN_DIR" coredns "github.com/coredns/coredns@$COREDNS_VERSION"
 }
 
+build_kube_router() {
+  go_install_into "$KUBE_ROUTER_BIN_DIR" kube-router "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" \
+    "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION"
+}
+
 # rancher local-path-provisioner, built from a copy of its module's source
 # (as the module proxy serves it) with local-path/qualifier.go added; go
 # install cannot add a file, and -overlay may not touch the module cache.
@@ -170,7 +176,7 @@ link_bin() {
   local tools_dir f
   tools_dir=$(tools_bin_dir)
   mkdir -p "$CACHE_DIR/bin"
-  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$COREDNS_BIN_DIR"/* "$tools_dir"/* "$(local_path_bin_dir)"/*; do
+  for f in "$KUBE_BIN_DIR"/* "$ETCD_BIN_DIR"/* "$KWOK_BIN_DIR"/* "$COREDNS_BIN_DIR"/* "$KUBE_ROUTER_BIN_DIR"/* "$tools_dir"/* "$(local_path_bin_dir)"/*; do
     ln -sfn "$f" "$CACHE_DIR/bin/$(basename "$f")"
   done
 }
@@ -180,7 +186,7 @@ do_build() {
   start=$(now_ms)
   local cold=0
   complete "$KUBE_BIN_DIR" "${KUBE_BINS[@]}" && complete "$ETCD_BIN_DIR" "${ETCD_BINS[@]}" && complete "$KWOK_BIN_DIR" &&
-    complete "$COREDNS_BIN_DIR" coredns && complete "$(tools_bin_dir)" && complete "$(local_path_bin_dir)" local-path-provisioner || cold=1
+    complete "$COREDNS_BIN_DIR" coredns && complete "$KUBE_ROUTER_BIN_DIR" kube-router && complete "$(tools_bin_dir)" && complete "$(local_path_bin_dir)" local-path-provisioner || cold=1
   [[ $FORCE == 1 ]] && cold=1
   if [[ $cold == 1 ]]; then
     log "$(go version) ; cache: $CACHE_DIR"
@@ -188,6 +194,7 @@ do_build() {
   build_upstream_and_tools
   build_kwok
   build_coredns
+  build_kube_router
   build_local_path
   link_bin
   if [[ $cold == 1 ]]; then log "all binaries ready in $(elapsed "$start")"; fi

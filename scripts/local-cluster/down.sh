@@ -49,6 +49,7 @@ expected_bin() {
     kubelet | kube-proxy) echo "${KUBE_BIN_DIR:-$CACHE_DIR/kubernetes-$KUBE_VERSION/bin}/$c" ;;
     containerd) command -v containerd || echo /usr/bin/containerd ;;
     coredns) echo "${COREDNS_BIN_DIR:-$CACHE_DIR/coredns-$COREDNS_VERSION/bin}/coredns" ;;
+    kube-router) echo "${KUBE_ROUTER_BIN_DIR:-$CACHE_DIR/kube-router-$KUBE_ROUTER_VERSION/bin}/kube-router" ;;
   esac
 }
 
@@ -103,7 +104,7 @@ stop_all() {
     # The node first, while the apiserver still answers its last updates; its
     # provisioner before it (no helper pod is started on a node going away).
     stop_group local-path
-    stop_group coredns kube-proxy kubelet
+    stop_group coredns kube-router kube-proxy kubelet
     stop_group containerd nodeproxy
     node_teardown
     log "real node '$NODE_NAME' stopped: containers, mounts (its ext4 and xfs images too), network namespace $NODE_NETNS and cgroups removed"

@@ -5,7 +5,7 @@
 # Needs: bash >= 4.2, coreutils, util-linux (setsid, flock, nsenter), ca-certificates,
 # Go >= 1.21 (1.26+ preferred, see below) and access to the Go module proxy;
 # for the images and the real node also Debian's containerd, runc,
-# containernetworking-plugins, iproute2, iptables, conntrack, docker-registry,
+# containernetworking-plugins, iproute2, iptables, conntrack, ipset, docker-registry,
 # busybox-static, gcc + libc6-dev (a static pause), tar and binutils; e2fsprogs
 # and xfsprogs for the real node's ext4 and xfs file system images.
 # Installs missing Debian packages with apt-get when run as root; otherwise,
@@ -53,6 +53,8 @@ declare -A PKG=(
   # node.sh: the real node (containerd + runc, its network namespace, kube-proxy's iptables).
   [containerd]=containerd [containerd-shim-runc-v2]=containerd [ctr]=containerd [runc]=runc
   [ip]=iproute2 [nsenter]=util-linux [iptables]=iptables [conntrack]=conntrack
+  # kube-router's firewall (the node's NetworkPolicies) keeps its address sets in ipsets
+  [ipset]=ipset
   # up.sh: the real node's file system images (loop-mounted ext4 and xfs)
   [mkfs.ext4]=e2fsprogs [mkfs.xfs]=xfsprogs [losetup]=mount [findmnt]=util-linux [truncate]=coreutils
   # e2e: the lock's clock-skew tests run a runner under a clock an hour off (libfaketime)

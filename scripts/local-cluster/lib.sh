@@ -16,6 +16,9 @@ COREDNS_VERSION=v1.11.4
 # rancher local-path-provisioner: the real node's volumes (built from its own
 # module by build.sh, plus one file: local-path/qualifier.go).
 LOCAL_PATH_VERSION=v0.0.30
+# kube-router: the real node's NetworkPolicy agent, its firewall only (`go install` from its own
+# module; why this one and not kube-network-policies: README.md, "The real node").
+KUBE_ROUTER_VERSION=v2.1.0
 # Its helper pods' image (images.sh): Debian bookworm's busybox-static.
 BUSYBOX_VERSION=1.35.0
 
@@ -27,6 +30,7 @@ KUBE_BIN_DIR=$CACHE_DIR/kubernetes-$KUBE_VERSION/bin
 ETCD_BIN_DIR=$CACHE_DIR/etcd-$ETCD_VERSION/bin
 KWOK_BIN_DIR=$CACHE_DIR/kwok-$KWOK_VERSION/bin
 COREDNS_BIN_DIR=$CACHE_DIR/coredns-$COREDNS_VERSION/bin
+KUBE_ROUTER_BIN_DIR=$CACHE_DIR/kube-router-$KUBE_ROUTER_VERSION/bin
 # The image registry every local cluster shares (images.sh); the real node
 # reaches it at the same address through nodeproxy.
 REGISTRY_ADDR=127.0.0.1:5000

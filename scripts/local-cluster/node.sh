@@ -23,7 +23,8 @@
 # Model: Kubernetes' hack/local-up-cluster.sh.
 
 # local-path: rancher's provisioner for the node's volumes (up.sh starts it last).
-NODE_COMPONENTS=(nodeproxy containerd kubelet kube-proxy coredns local-path)
+# kube-router: NetworkPolicies (its firewall only: iptables and ipsets in the node's namespace).
+NODE_COMPONENTS=(nodeproxy containerd kubelet kube-proxy kube-router coredns local-path)
 NODE_SUBNET_PREFIX=10.213 # node IPs: 10.213.<slot>.0/30, one per cluster
 POD_SUBNET_PREFIX=10.214  # pod ranges: 10.214.<slot>.0/24, one per cluster
 
@@ -112,7 +113,8 @@ node_preflight() {
   grep -q '^Seccomp:' /proc/self/status 2>/dev/null || miss+=("seccomp support in the kernel (pods run with RuntimeDefault)")
   declare -A pkg=([ip]=iproute2 [nsenter]=util-linux [mount]=mount [umount]=mount [iptables]=iptables
     [iptables-save]=iptables [iptables-restore]=iptables [containerd]=containerd [containerd-shim-runc-v2]=containerd
-    [ctr]=containerd [runc]=runc [conntrack]=conntrack)
+    [ctr]=containerd [runc]=runc [conntrack]=conntrack
+    [ipset]=ipset)
   for c in "${!pkg[@]}"; do
     command -v "$c" >/dev/null 2>&1 || miss+=("command '$c' (Debian package ${pkg[$c]}; scripts/local-cluster/install-prereqs.sh installs it)")
   done
@@ -408,6 +410,7 @@ node_start() {
   write_component_kubeconfig kubelet kubelet
   write_component_kubeconfig kube-proxy kube-proxy
   write_component_kubeconfig coredns coredns
+  write_component_kubeconfig kube-router kube-router
   kc apply -f "$LC_DIR/node-rbac.yaml" >/dev/null || fail kube-apiserver "applying node-rbac.yaml (CoreDNS's read-only role) failed"
   node_write_configs
   node_net_up
@@ -439,6 +442,12 @@ node_start() {
     --pod-infra-container-image localhost:5000/pause:3.9 \
     --v=1
   IN_NETNS=$NODE_NETNS_PATH start_component kube-proxy --config "$NODE_DIR/config/kube-proxy.yaml" --v=1
+  # NetworkPolicies: kube-router's firewall alone, in the node's network namespace (its iptables
+  # chains and ipsets are that namespace's own, gone with it), for the node's pods only.
+  IN_NETNS=$NODE_NETNS_PATH start_component kube-router --run-firewall=true --run-router=false \
+    --run-service-proxy=false --enable-cni=false --enable-pod-egress=false --enable-overlay=false \
+    --kubeconfig "$CLUSTER_DIR/kubeconfigs/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
+    --service-cluster-ip-range 10.96.0.0/12 --health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0 --v=1
   IN_NETNS=$NODE_NETNS_PATH start_component coredns -conf "$NODE_DIR/config/Corefile"
 
   # The kubelet's own health first: a Node object left from before a restart still says Ready.
@@ -446,6 +455,7 @@ node_start() {
   wait_until 120 "the real node $NODE_NAME to be Ready" kubelet node_ready
   wait_until 60 "kube-proxy /healthz" kube-proxy node_http_ok 127.0.0.1 10256 /healthz
   wait_until 60 "CoreDNS /ready" coredns node_http_ok 127.0.0.1 10253 /ready
+  wait_until 60 "kube-router's firewall to sync the NetworkPolicies" kube-router kube_router_ready
   local_path_start
   log "  real node Ready after $(elapsed "$t")"
 }
@@ -484,6 +494,13 @@ local_path_start() {
     --service-account-name local-path-provisioner-service-account \
     --helper-image "localhost:5000/busybox:$BUSYBOX_VERSION"
   wait_until 60 "local-path-provisioner to start its controller" local-path local_path_started
+}
+
+KUBE_ROUTER_HEALTH_PORT=20244 # kube-router's default, in the node's namespace
+# kube_router_ready: healthy, and its first sync has hooked its chains into the node's FORWARD chain
+# (until then no policy is enforced).
+kube_router_ready() {
+  node_http_ok 127.0.0.1 "$KUBE_ROUTER_HEALTH_PORT" /healthz && nsx iptables -w 5 -S FORWARD 2>/dev/null | grep -q KUBE-ROUTER-FORWARD
 }
 
 node_running() {

@@ -60,6 +60,7 @@ declare -A BIN=(
   [kubelet]=$KUBE_BIN_DIR/kubelet
   [kube-proxy]=$KUBE_BIN_DIR/kube-proxy
   [coredns]=$COREDNS_BIN_DIR/coredns
+  [kube-router]=$KUBE_ROUTER_BIN_DIR/kube-router
 )
 PKI=$CLUSTER_DIR/pki
 POD_LOGS_DIR=$CLUSTER_DIR/pod-logs # log fixtures served by kwok (kubectl logs)
@@ -205,7 +206,7 @@ write_env() {
     for k in CLUSTER_NAME CLUSTER_DIR KUBE_CONTEXT API_SERVER KUBECONFIG_CLUSTER KUBECONFIG_MERGED_FILES KUBECTL \
       KUBE_VERSION ETCD_VERSION KWOK_VERSION APISERVER_PORT ETCD_PORT ETCD_PEER_PORT KCM_PORT SCHEDULER_PORT \
       PROVISIONER_HEALTH_PORT KWOK_SERVER_PORT POD_LOGS_DIR KUBE_BIN_DIR ETCD_BIN_DIR KWOK_BIN_DIR TOOLS_BIN_DIR \
-      COREDNS_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_STORAGE_DIR \
+      COREDNS_BIN_DIR KUBE_ROUTER_BIN_DIR NODE_SLOT NODE_NAME NODE_NETNS NODE_IP NODE_HOST_IP NODE_POD_CIDR NODE_DIR NODE_STORAGE_DIR \
       NODE_VOLUMES_DIR NODE_EXT4_DIR NODE_XFS_DIR NODE_VIEW_DIR NODE_RUN_DIR NODE_MNTNS_PATH NODE_POD_LOGS_DIR NODE_CGROUP CONTAINERD_SOCK \
       LOCAL_PATH_BIN_DIR; do
       printf '%s=%q\n' "$k" "${!k-}"
@@ -605,6 +606,7 @@ load_recorded_env() {
     printf 'OLD_BIN[local-path]=%q\n' "${LOCAL_PATH_BIN_DIR-}/local-path-provisioner"
     for c in kubelet kube-proxy; do printf 'OLD_BIN[%s]=%q\n' "$c" "${KUBE_BIN_DIR-}/$c"; done
     printf 'OLD_BIN[coredns]=%q\n' "${COREDNS_BIN_DIR-}/coredns"
+    printf 'OLD_BIN[kube-router]=%q\n' "${KUBE_ROUTER_BIN_DIR-}/kube-router"
   )"
   [[ -n $APISERVER_PORT && -n $PROVISIONER_HEALTH_PORT ]] || die "$CLUSTER_DIR/cluster.env is incomplete; run down.sh --name $NAME"
   # Clusters started by an older up.sh have no kwok server port recorded: it

@@ -37,6 +37,7 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
     'kube-apiserver',
     'kube-controller-manager',
     'kube-proxy',
+    'kube-router',
     'kube-scheduler',
     'kubelet',
     'kwok-controller',
@@ -92,6 +93,17 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
   expect(readdirSync(env.NODE_POD_LOGS_DIR)).toEqual(podLogDirs);
   expect(readdirSync('/var/log/pods').filter((d) => pauseLogs.includes(d))).toEqual([]);
 
+  // kube-router's firewall acts in the node's network namespace only: its chains are there, and
+  // neither they nor its address sets (one per policy's pods) ever in this machine's own.
+  const inNode = (cmd: string, ...args: string[]) =>
+    execFileSync('nsenter', [`--net=/run/netns/${env.NODE_NETNS}`, cmd, ...args], { encoding: 'utf8' });
+  expect(inNode('iptables-save', '-t', 'filter')).toContain(':KUBE-ROUTER-FORWARD');
+  const hostFirewall = () => ({
+    chains: execFileSync('iptables-save', ['-t', 'filter'], { encoding: 'utf8' }).match(/KUBE-ROUTER-\w+/g) ?? [],
+    sets: execFileSync('ipset', ['list', '-n'], { encoding: 'utf8' }).match(/^KUBE-(SRC|DST)-\w+$/gm) ?? [],
+  });
+  expect(hostFirewall()).toEqual({ chains: [], sets: [] });
+
   // A dead kubelet: the next up.sh repairs the node.
   process.kill(pids.kubelet, 'SIGKILL');
   const repaired = up();
@@ -120,5 +132,7 @@ test('up twice reuses the node; a killed kubelet is repaired; down leaves nothin
     .split('\n')
     .filter((a) => a.includes(env.CONTAINERD_SOCK));
   expect(shims).toEqual([]);
+  // The firewall's rules and sets went with the node's namespace; none ever reached this machine's.
+  expect(hostFirewall()).toEqual({ chains: [], sets: [] });
   expect(existsSync(env.CLUSTER_DIR)).toBe(false);
 });

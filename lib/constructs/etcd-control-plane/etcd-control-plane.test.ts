@@ -112,7 +112,7 @@ describe('EtcdControlPlane', () => {
     ],
     [
       { storageSize: '0' },
-      /storageSize "0"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0 and in whole bytes/,
+      /storageSize "0"; expected a Kubernetes quantity such as "20Gi" or "512Mi", greater than 0, in whole bytes and at most 9223372036854775807/,
     ],
     [
       { resources: { requests: { cpu: '0m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },

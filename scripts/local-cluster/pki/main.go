@@ -153,6 +153,8 @@ func run(dir, name string, ips, dns []string, node, nodeIP string) error {
 			{"kube-proxy", pkix.Name{CommonName: "system:kube-proxy"}, false, nil, nil},
 			// Bound to a read-only ClusterRole by up.sh (node-rbac.yaml).
 			{"coredns", pkix.Name{CommonName: "system:coredns"}, false, nil, nil},
+			// The NetworkPolicy agent; bound to its read-only ClusterRole by up.sh (node-rbac.yaml).
+			{"kube-router", pkix.Name{CommonName: "system:kube-router"}, false, nil, nil},
 		}...)
 	}
 	for _, l := range leaves {

@@ -241,22 +241,24 @@ test("every claim is a real directory on the node's disk holding the pod's data,
 });
 
 test("the node's network: cluster DNS, a ClusterIP Service, node ports from the host, and no way out", async () => {
-  // A ClusterIP Service in front of etcd's client port (the profile's own Services are headless or
-  // NodePort), and a pod on the real node that resolves and reaches it through kube-proxy's rules.
+  // A ClusterIP Service in front of Sand Store's metrics port (the profile's own Services are headless
+  // or NodePort), and a pod on the real node that resolves and reaches it through kube-proxy's rules.
+  // Metrics, not etcd: the profile's NetworkPolicies, enforced on the real node, let only Sand Store
+  // and the membership Job reach etcd (test/e2e/network-policies.test.ts), and metrics any pod.
   const labels = { 'app.kubernetes.io/name': 'real-node-probe' };
   await kube.apply({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: 'probe-etcd', namespace: NAMESPACE, labels },
+    metadata: { name: 'probe-metrics', namespace: NAMESPACE, labels },
     spec: {
-      selector: { 'app.kubernetes.io/name': 'etcd', [LabelKeys.component]: 'control-plane' },
-      ports: [{ port: 12379, targetPort: 2379 }],
+      selector: { 'app.kubernetes.io/name': 'sandstore', [LabelKeys.component]: 'data-plane' },
+      ports: [{ port: 12112, targetPort: 2112 }],
     },
   });
   const script = [
     'set -e',
-    'wget -q -O - http://etcd-0.etcd:2379/health', // <pod>.<headless service>
-    'wget -q -O - http://probe-etcd.sandstore-node.svc:12379/health', // <svc>.<ns>.svc, ClusterIP
+    'wget -q -O /dev/null http://sandstore-0.sandstore-headless:2112/metrics', // <pod>.<headless service>
+    'wget -q -O /dev/null http://probe-metrics.sandstore-node.svc:12112/metrics', // <svc>.<ns>.svc, ClusterIP
     'if nslookup example.com >/dev/null 2>&1; then echo "example.com resolved"; exit 1; fi', // no forwarding
     'echo probe-ok',
   ].join('\n');
@@ -306,7 +308,7 @@ test("the node's network: cluster DNS, a ClusterIP Service, node ports from the 
     });
   } finally {
     await kube.delete('Pod', 'real-node-probe', NAMESPACE);
-    await kube.delete('Service', 'probe-etcd', NAMESPACE);
+    await kube.delete('Service', 'probe-metrics', NAMESPACE);
   }
 
   // From the host, as the operator's laptop: every node port reaches a listening Sand Store.

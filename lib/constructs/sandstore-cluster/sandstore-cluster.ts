@@ -7,7 +7,15 @@ import {
   type Container,
   type Probe,
 } from '../../../imports/k8s.js';
-import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
+import {
+  Component,
+  DeployPhase,
+  phaseAnnotation,
+  POD_NAME_LABEL,
+  SandstoreContainers,
+  SEED_CLAIM_LABELS,
+  SEED_POD_LABELS,
+} from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/etcd-control-plane.js';
@@ -214,7 +222,7 @@ export class SandstoreCluster extends Construct {
         selector: { matchLabels: { ...this.podSelector } },
         template: {
           metadata: {
-            labels: this.labels,
+            labels: { ...this.labels, ...SEED_POD_LABELS },
             annotations: {
               'prometheus.io/scrape': 'true',
               'prometheus.io/port': String(SANDSTORE_METRICS_PORT),
@@ -234,7 +242,7 @@ export class SandstoreCluster extends Construct {
         },
         volumeClaimTemplates: [
           {
-            metadata: { name: 'data', labels: this.labels },
+            metadata: { name: 'data', labels: { ...this.labels, ...SEED_CLAIM_LABELS } },
             spec: volumeClaimSpec(this.storageSize, storageClassName),
           },
         ],

@@ -111,6 +111,13 @@ export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
 export const SEED_POD_LABELS = { app: 'sandstore', 'sandstore-role': 'node' } as const;
 export const SEED_CLAIM_LABELS = { app: SEED_POD_LABELS.app } as const;
 
+/**
+ * The label each Sand Store pod's role sidecar keeps on its own pod: what its Raft node last became,
+ * `leader` or `follower` (docs/leader-access.md). The leader Services select on it.
+ */
+export const RAFT_ROLE_LABEL = 'sandstore.io/raft-role';
+export const RaftRole = { leader: 'leader', follower: 'follower' } as const;
+
 /** The label the StatefulSet controller puts on each pod; selecting on it pins a service to one pod. */
 export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 

@@ -290,3 +290,13 @@ export function buildSandstoreFiles(): string {
   if (r.status !== 0) throw new Error(`building sandstore-files failed: ${r.stderr}`);
   return join(out, 'sandstore-files');
 }
+
+/** Deploys `profile` before the file's tests and destroys it after them, each required to succeed. */
+export function deployedDuringSuite(profile: string): void {
+  beforeAll(async () => {
+    expectExit(await runCli(['deploy', `--profile=${profile}`]), 0);
+  }, 600_000);
+  afterAll(async () => {
+    expectExit(await runCli(['destroy', `--profile=${profile}`]), 0);
+  }, 600_000);
+}

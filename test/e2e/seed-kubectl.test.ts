@@ -2,7 +2,7 @@ import { expect } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { componentSelector, Component, profileSelector } from '../../lib/labels.js';
 import { objectsOf, waitFor } from '../../lib/runner/watch.js';
-import { CONTEXT, expectExit, kubeFor, runCli } from './harness.js';
+import { CONTEXT, deployedDuringSuite, kubeFor } from './harness.js';
 
 /**
  * Seed 004's own kubectl lines, run verbatim against `local-node` on the real node: Flow 5's
@@ -16,13 +16,7 @@ const NAMESPACE = 'sandstore-node';
 const kube = kubeFor();
 const scoped = [`--context=${CONTEXT}`, `--namespace=${NAMESPACE}`];
 
-beforeAll(async () => {
-  expectExit(await runCli(['deploy', `--profile=${PROFILE}`]), 0);
-}, 600_000);
-
-afterAll(async () => {
-  expectExit(await runCli(['destroy', `--profile=${PROFILE}`]), 0);
-}, 600_000);
+deployedDuringSuite(PROFILE);
 
 const dataPlanePods = async () =>
   (

@@ -106,9 +106,25 @@ export interface SandstoreClusterProps {
    * @default - none: only pods in the namespace reach the nodes
    */
   readonly externalAccess?: ExternalAccess;
+  /**
+   * A sidecar in each pod keeps the pod's Raft role label (`sandstore.io/raft-role`) from Sand
+   * Store's event log, and a Service `<name>-leader` selects the leader: one seed that a leader
+   * answers (docs/leader-access.md). The sidecar's image is `sandstore-role-label`
+   * (scripts/local-cluster/rolelabel).
+   * @default - none: no role label, no leader Service
+   */
+  readonly leaderRouting?: LeaderRouting;
 }
 
-/** The value of each optional prop that is left out (but `storage` and `externalAccess`, which have none). */
+export interface LeaderRouting {
+  /** The role sidecar's image, `<registry>/sandstore-role-label:<tag>`. */
+  readonly roleLabelImage: string;
+}
+
+/**
+ * The value of each optional prop that is left out (but `storage`, `externalAccess` and
+ * `leaderRouting`, which have none).
+ */
 export const SANDSTORE_CLUSTER_DEFAULTS = {
   replicas: 3,
   name: 'sandstore',
@@ -118,7 +134,10 @@ export const SANDSTORE_CLUSTER_DEFAULTS = {
   imagePullPolicy: 'Always',
   smokeTest: true,
   externalAccessBasePort: 30080,
-} as const satisfies Omit<Required<SandstoreClusterProps>, 'etcd' | 'image' | 'storage' | 'externalAccess'> & {
+} as const satisfies Omit<
+  Required<SandstoreClusterProps>,
+  'etcd' | 'image' | 'storage' | 'externalAccess' | 'leaderRouting'
+> & {
   raft: Required<RaftTunables>;
   externalAccessBasePort: number;
 };

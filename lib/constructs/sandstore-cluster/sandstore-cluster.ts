@@ -31,6 +31,7 @@ import {
 import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
+import { LeaderRouting } from './leader-routing.js';
 import {
   SANDSTORE_CLUSTER_DEFAULTS as DEFAULTS,
   type ImagePullPolicy,
@@ -69,6 +70,8 @@ export class SandstoreCluster extends Construct {
   public readonly membershipBootstrap: MembershipBootstrap;
   /** Undefined when the smoke test is disabled. */
   public readonly smokeTest?: SmokeTest;
+  /** The leader's Service and the role sidecar; undefined without `leaderRouting`. */
+  public readonly leaderRouting?: LeaderRouting;
 
   /** Where every pod of the cluster runs, Jobs included (undefined: anywhere). */
   private readonly placement?: StoragePlacement;
@@ -117,6 +120,23 @@ export class SandstoreCluster extends Construct {
     // outlives the pod's IP: `<pod>.<namespace>.svc:8080`.
     this.nodeAddresses = this.podNames.map((pod) => `${pod}.${namespaceOf(this)}.svc:${SANDSTORE_PORT}`);
 
+    if (props.leaderRouting) {
+      check(who, 'leaderRouting.roleLabelImage', props.leaderRouting.roleLabelImage, rules.imageReference);
+      this.leaderRouting = new LeaderRouting(
+        this,
+        'LeaderRouting',
+        {
+          name: this.name,
+          podNames: this.podNames,
+          podSelector: this.podSelector,
+          labels: this.labels,
+          port: SANDSTORE_PORT,
+          dataDir: DATA_DIR,
+          imagePullPolicy: this.imagePullPolicy,
+        },
+        props.leaderRouting.roleLabelImage,
+      );
+    }
     this.configMap(props.etcd);
     this.headlessService();
     this.peerServices();
@@ -233,11 +253,16 @@ export class SandstoreCluster extends Construct {
             securityContext: restrictedPodSecurityContext(),
             ...podPlacement(this.placement),
             automountServiceAccountToken: false,
+            ...(this.leaderRouting && { serviceAccountName: this.leaderRouting.serviceAccountName }),
             terminationGracePeriodSeconds: 30,
             affinity: preferSeparateHosts(this.podSelector),
             initContainers: [this.waitForMembershipContainer()],
-            containers: [this.nodeContainer(), this.eventsContainer()],
-            volumes: [{ name: 'tmp', emptyDir: {} }],
+            containers: [
+              this.nodeContainer(),
+              this.eventsContainer(),
+              ...(this.leaderRouting ? [this.leaderRouting.sidecar()] : []),
+            ],
+            volumes: [{ name: 'tmp', emptyDir: {} }, ...(this.leaderRouting ? [this.leaderRouting.tokenVolume()] : [])],
           },
         },
         volumeClaimTemplates: [

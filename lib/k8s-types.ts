@@ -11,6 +11,9 @@ import type {
   V1PersistentVolumeClaim,
   V1Pod,
   V1PodDisruptionBudget,
+  V1Role,
+  V1RoleBinding,
+  V1ServiceAccount,
   V1Service,
   V1StatefulSet,
   V1StorageClass,
@@ -46,6 +49,9 @@ export interface KindModels {
   Job: V1Job;
   PodDisruptionBudget: V1PodDisruptionBudget;
   NetworkPolicy: V1NetworkPolicy;
+  ServiceAccount: V1ServiceAccount;
+  Role: V1Role;
+  RoleBinding: V1RoleBinding;
   StorageClass: V1StorageClass;
   Lease: V1Lease;
   Endpoints: V1Endpoints;

@@ -100,6 +100,24 @@ export function phaseAnnotation(phase: DeployPhase): Record<string, string> {
   return { [DEPLOY_PHASE_ANNOTATION]: phase };
 }
 
+/**
+ * Labels that kubectl lines written for Sand Store select its data-plane pods (both) and claims
+ * (`app` only) by, carried besides the scheme above so that they work verbatim: seed 004's Flow 2
+ * (`kubectl delete pvc -l app=sandstore`, `kubectl wait --for=delete pod -l app=sandstore`) and Flow
+ * 5 (`kubectl logs -l app=sandstore`), and upstream's cluster tests (integration/cluster), which
+ * wait for `app=sandstore,sandstore-role=node` pods to go when they scale the StatefulSet to zero.
+ * Never in a selector of ours: they say nothing of the profile.
+ */
+export const SEED_POD_LABELS = { app: 'sandstore', 'sandstore-role': 'node' } as const;
+export const SEED_CLAIM_LABELS = { app: SEED_POD_LABELS.app } as const;
+
+/**
+ * The label each Sand Store pod's role sidecar keeps on its own pod: what its Raft node last became,
+ * `leader` or `follower` (docs/leader-access.md). The leader Services select on it.
+ */
+export const RAFT_ROLE_LABEL = 'sandstore.io/raft-role';
+export const RaftRole = { leader: 'leader', follower: 'follower' } as const;
+
 /** The label the StatefulSet controller puts on each pod; selecting on it pins a service to one pod. */
 export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
 

@@ -12,6 +12,8 @@ import {
   MANAGED_BY,
   PART_OF,
   POD_NAME_LABEL,
+  RAFT_ROLE_LABEL,
+  RaftRole,
   SandstoreContainers,
 } from './labels.js';
 import { podTemplates, restrictedViolations } from './pod-security.js';
@@ -214,10 +216,21 @@ function contractProblems(profile: Profile, objects: readonly Manifest[]): strin
   const nodePorts = ofKind(objects, 'Service')
     .filter((s) => s.spec.type === 'NodePort')
     .sort((a, b) => a.spec.ports[0].nodePort - b.spec.ports[0].nodePort);
+  // Each pod's own, and with `clientAccess.leader` one to whichever pod is labelled leader.
+  const leader = profile.clientAccess.leader;
   expect(
     'node ports',
-    nodePorts.map((s) => [s.spec.selector[POD_NAME_LABEL], s.spec.ports[0].nodePort]),
-    Array.from({ length: profile.raft.replicas }, (_, i) => [`${name}-${i}`, profile.clientAccess.nodePortBase + i]),
+    nodePorts.map((s) => [
+      s.spec.selector[POD_NAME_LABEL] ?? s.spec.selector[RAFT_ROLE_LABEL],
+      s.spec.ports[0].nodePort,
+    ]),
+    [
+      ...(leader ? [[RaftRole.leader, leader.nodePort]] : []),
+      ...Array.from({ length: profile.raft.replicas }, (_, i) => [
+        `${name}-${i}`,
+        profile.clientAccess.nodePortBase + i,
+      ]),
+    ].sort((a, b) => Number(a[1]) - Number(b[1])),
   );
   for (const s of nodePorts)
     if (rules.nodePort(s.spec.ports[0].nodePort) !== undefined)

@@ -175,6 +175,19 @@ const ProfileSchema = z
       nodePortBase: ruledNumber(rules.nodePort),
       /** @default - each pod's node IP (HOST_IP) */
       advertiseHost: z.optional(ruledString(rules.host)),
+      /**
+       * A role label on each pod, a leader Service in the cluster and a node port to the leader: one
+       * address that a leader answers, inside and outside the cluster (docs/leader-access.md).
+       * @default - none
+       */
+      leader: z.optional(
+        z.strictObject({
+          /** The leader's node port, besides the pods' own. */
+          nodePort: ruledNumber(rules.nodePort),
+          /** The role sidecar's image (scripts/local-cluster/rolelabel). */
+          roleLabelImage: ruledString(rules.imageReference),
+        }),
+      ),
     }),
     resources: z.strictObject({ sandstore: resources, etcd: resources }),
     /** Whether to generate the smoke-test Job (SandstoreCluster's smokeTest, whose default applies). */
@@ -194,6 +207,27 @@ const ProfileSchema = z
         }
       },
       { when: whenFieldsValid(['raft', 'replicas'], ['clientAccess', 'nodePortBase']) },
+    ),
+    z.superRefine(
+      (p, ctx) => {
+        const leader = p.clientAccess.leader;
+        const base = p.clientAccess.nodePortBase;
+        if (leader && leader.nodePort >= base && leader.nodePort < base + p.raft.replicas) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['clientAccess', 'leader', 'nodePort'],
+            input: leader.nodePort,
+            message: `expected a node port outside the pods' own, ${base}-${base + p.raft.replicas - 1}`,
+          });
+        }
+      },
+      {
+        when: whenFieldsValid(
+          ['raft', 'replicas'],
+          ['clientAccess', 'nodePortBase'],
+          ['clientAccess', 'leader', 'nodePort'],
+        ),
+      },
     ),
     // Each part may be fine and the whole too long (SandstoreCluster checks the whole).
     z.superRefine(

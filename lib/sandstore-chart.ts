@@ -82,8 +82,12 @@ export class SandstoreChart extends Chart {
         basePort: profile.clientAccess.nodePortBase,
         advertiseHost: profile.clientAccess.advertiseHost,
       },
+      leaderRouting: profile.clientAccess.leader && { roleLabelImage: profile.clientAccess.leader.roleLabelImage },
     });
-    this.clientAccess = new ClientNodePort(this, 'ClientAccess', { cluster: this.cluster });
+    this.clientAccess = new ClientNodePort(this, 'ClientAccess', {
+      cluster: this.cluster,
+      leaderNodePort: profile.clientAccess.leader?.nodePort,
+    });
     new SandstoreNetworkPolicies(this, 'NetworkPolicies', { etcd: this.etcd, cluster: this.cluster });
   }
 }

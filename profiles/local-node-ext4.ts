@@ -13,7 +13,7 @@ export default defineProfile({
   // A namespace and node ports of its own: a destroyed profile's namespace may still be
   // terminating (and own its node ports) when the next one deploys.
   namespace: 'sandstore-node-ext4',
-  clientAccess: { ...localNode.clientAccess, nodePortBase: 30880 },
+  clientAccess: { nodePortBase: 30880, leader: { ...localNode.clientAccess.leader!, nodePort: 30879 } },
   description: "local-node with its volumes on an ext4 file system (the real node's loop-mounted image)",
   storage: { ...localNode.storage, className: 'sandstore-local-node-ext4', nodePath: '/var/lib/sandstore-node/ext4' },
 });

@@ -13,7 +13,7 @@ export default defineProfile({
   // A namespace and node ports of its own: a destroyed profile's namespace may still be
   // terminating (and own its node ports) when the next one deploys.
   namespace: 'sandstore-node-xfs',
-  clientAccess: { ...localNode.clientAccess, nodePortBase: 30980 },
+  clientAccess: { nodePortBase: 30980, leader: { ...localNode.clientAccess.leader!, nodePort: 30979 } },
   description: "local-node with its volumes on an xfs file system (the real node's loop-mounted image)",
   storage: { ...localNode.storage, className: 'sandstore-local-node-xfs', nodePath: '/var/lib/sandstore-node/xfs' },
 });

@@ -24,7 +24,11 @@ export default defineProfile({
     nodeSelector: { 'node.sandstore.io/disk': 'ssd', 'node.sandstore.io/runtime': 'containerd' },
     ssdTaint: { key: 'node.sandstore.io/runtime', value: 'containerd' },
   },
-  clientAccess: { nodePortBase: 30380 },
+  // The leader at one node port, 30379, whichever pod leads (docs/leader-access.md).
+  clientAccess: {
+    nodePortBase: 30380,
+    leader: { nodePort: 30379, roleLabelImage: 'localhost:5000/sandstore-role-label:v1' },
+  },
   resources: {
     // Limits a benchmark does not hit (measured with `npm run benchmark`, 4 workers): at 256Mi the
     // nodes were OOM-killed in the write phase; at 500m CPU the leader was throttled (1.2 s in one

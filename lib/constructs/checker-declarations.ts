@@ -32,6 +32,18 @@ export const Declared = {
       'finds no pod to match.',
   },
   /** On ClientNodePort's Services. */
+  leaderSelector: {
+    kubeScore: ['service-targets-pod'],
+    reason:
+      'Selects the pod labelled sandstore.io/raft-role=leader, a label the role sidecar sets on its ' +
+      'own pod at run time; no pod template carries it, so a checker reading the manifests finds no pod.',
+  },
+  leaderNodePort: {
+    kubeScore: ['service-type'],
+    reason:
+      'A NodePort by design: a client outside the cluster reaches the Raft leader at one node port, ' +
+      'whichever pod leads (the role label its sidecar keeps).',
+  },
   perPodNodePort: {
     kubeScore: ['service-type'],
     reason:

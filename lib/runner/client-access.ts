@@ -21,8 +21,10 @@ export interface ClientEndpoint {
 export async function clientEndpoints(ctx: CommandContext, manifests: readonly Manifest[]): Promise<ClientEndpoint[]> {
   // In ordinal order (node port = base + ordinal); dist/'s file order puts sandstore-10 before sandstore-2.
   const nodePort = (svc: ManifestOf<'Service'>) => svc.spec?.ports?.[0]?.nodePort ?? 0;
+  // Each pod's own node port; the leader's (no pod name in its selector) is leaderAddress's.
   const services = manifestsOfPhase(manifests, DeployPhase.clientAccess)
     .filter((m) => isManifestOf(m, 'Service'))
+    .filter((svc) => svc.spec?.selector?.[POD_NAME_LABEL] !== undefined)
     .sort((a, b) => nodePort(a) - nodePort(b));
   const advertised = ctx.profile.clientAccess.advertiseHost;
   const nodeIps = new Map<string, string>();
@@ -39,6 +41,19 @@ export async function clientEndpoints(ctx: CommandContext, manifests: readonly M
     const host = advertised ?? (nodeName ? nodeIps.get(nodeName) : undefined) ?? '<node address>';
     return { pod, address: `${host}:${nodePort(svc)}` };
   });
+}
+
+/**
+ * The one address at which a client outside the cluster reaches the leader, whichever pod leads
+ * (the profile's `clientAccess.leader`, docs/leader-access.md): `<host>:<leader node port>`, the
+ * host as for clientEndpoints (a node port opens on every node: the first pod's). Undefined without.
+ */
+export async function leaderAddress(ctx: CommandContext, manifests: readonly Manifest[]): Promise<string | undefined> {
+  const leader = ctx.profile.clientAccess.leader;
+  if (!leader) return undefined;
+  const [first] = await clientEndpoints(ctx, manifests);
+  const host = first?.address.slice(0, first.address.lastIndexOf(':')) ?? '<node address>';
+  return `${host}:${leader.nodePort}`;
 }
 
 /** Resolves once `host:port` accepts a TCP connection (closed at once), rejects otherwise. */

@@ -88,6 +88,9 @@ export function profileRules(
     { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
     { apiGroups: [''], resources: ['pods/exec'], verbs: ['get', 'create'] },
     { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
+    // What dist/'s Roles grant (the role sidecar's patch of its own pods): the API server lets a
+    // user create a Role, and bind it, only with the permissions it grants.
+    ...grantedByRoles(manifests),
   ];
   const storageClass = manifests.find((m) => m.kind === 'StorageClass')?.metadata.name;
   const clusterRules = [
@@ -111,6 +114,12 @@ export function profileRules(
     ...rulesFor(['Lease'], ['update', 'delete'], [lockName(profile.name)]),
   ];
   return { cluster: clusterRules, namespace: namespaceRules, lock: lockRules };
+}
+
+function grantedByRoles(manifests: readonly Manifest[]): PolicyRule[] {
+  return manifests
+    .filter((m) => m.kind === 'Role')
+    .flatMap((m) => ((m as Manifest & { rules?: PolicyRule[] }).rules ?? []).map((r) => structuredClone(r)));
 }
 
 /** The objects an admin applies: the namespace, two Roles, a ClusterRole and their bindings. */

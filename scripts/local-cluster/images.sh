@@ -28,6 +28,7 @@ IMAGES=(
   "sandstore-node:local-node-never-ready   node   grpc,etcd  node_never_ready"
   "busybox:$BUSYBOX_VERSION                busybox -          busybox"
   "kube-api-probe:v1                       apiprobe -         apiprobe"
+  "sandstore-role-label:v1                 rolelabel -        rolelabel"
 )
 CRANE_VERSION=v0.20.2
 # Loopback only: the registry has no authentication. Debian's docker-registry
@@ -113,6 +114,9 @@ inputs_busybox() {
 inputs_apiprobe() { # image_key has set GOVERSION
   INPUTS+="apiprobe $(cat "$LC_DIR"/apiprobe/*.go | sha) $GOVERSION"$'\n'
 }
+inputs_rolelabel() { # image_key has set GOVERSION
+  INPUTS+="rolelabel $(cat "$LC_DIR"/rolelabel/*.go | sha) $GOVERSION"$'\n'
+}
 # image_key ROOTFS TAGS CFG -> KEY, and INPUTS (kept readable next to the image)
 image_key() {
   [[ -n ${GOVERSION-} ]] || read -r GOVERSION GOARCH < <(go env GOVERSION GOARCH | paste -sd' ')
@@ -167,6 +171,14 @@ rootfs_apiprobe() {
     go -C "$LC_DIR" build -trimpath -ldflags="-s -w" -o "$1/usr/local/bin/kube-api-probe" ./apiprobe
   base_files "$1" /sbin/nologin
 }
+# rolelabel: the sidecar that keeps a Sand Store pod's Raft role label
+# (rolelabel/main.go), standard library only, static; no shell.
+rootfs_rolelabel() {
+  mkdir -p "$1/usr/local/bin"
+  step "go build ./rolelabel" env CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" \
+    go -C "$LC_DIR" build -trimpath -ldflags="-s -w" -o "$1/usr/local/bin/sandstore-role-label" ./rolelabel
+  base_files "$1" /sbin/nologin
+}
 # sandstore_bins TAGS -> SS_BINS (sandstore, smoke, durability_smoke): built
 # once per source, Go version and tags, shared by every image using them.
 sandstore_bins() {
@@ -190,6 +202,7 @@ sandstore_bins() {
 # cfg_<x>: crane mutate flags, i.e. the image config (no timestamps are set).
 cfg_busybox() { CFG=(--env "PATH=$IMAGE_PATH" --cmd /bin/sh); }
 cfg_apiprobe() { CFG=(--entrypoint /usr/local/bin/kube-api-probe --user 65532:65532); }
+cfg_rolelabel() { CFG=(--entrypoint /usr/local/bin/sandstore-role-label --user 65532:65532); }
 cfg_pause() { CFG=(--entrypoint /pause --user 65535:65535); }
 cfg_etcd() { CFG=(--env "PATH=$IMAGE_PATH" --cmd /usr/local/bin/etcd --workdir /var/lib/etcd --exposed-ports 2379/tcp --exposed-ports 2380/tcp); }
 cfg_node() { CFG=(--entrypoint "${1:-/usr/local/bin/sandstore}" --env "PATH=$IMAGE_PATH" --label io.sandstore.topology=hyperconverged); }

@@ -312,3 +312,13 @@ export function skewedClock(offset: string): NodeJS.ProcessEnv {
   if (!existsSync(lib)) throw new Error(`${lib} is missing: install Debian's faketime (install-prereqs.sh does)`);
   return { LD_PRELOAD: lib, FAKETIME: offset };
 }
+
+/** Deploys `profile` before the file's tests and destroys it after them, each required to succeed. */
+export function deployedDuringSuite(profile: string): void {
+  beforeAll(async () => {
+    expectExit(await runCli(['deploy', `--profile=${profile}`]), 0);
+  }, 600_000);
+  afterAll(async () => {
+    expectExit(await runCli(['destroy', `--profile=${profile}`]), 0);
+  }, 600_000);
+}

@@ -29,11 +29,13 @@ const grants = (rules: PolicyRule[]) =>
 
 describe.each(listProfiles())('profile %s', (name) => {
   let objects: Manifest[];
+  let manifests: Manifest[];
   let namespace: string;
   beforeAll(async () => {
     const profile = await loadProfile(name);
     namespace = profile.namespace;
-    objects = rbacObjects(profile, synthesizeObjects(profile), { kind: 'User', name: 'alice' });
+    manifests = synthesizeObjects(profile);
+    objects = rbacObjects(profile, manifests, { kind: 'User', name: 'alice' });
   });
 
   test("cluster-wide: reads of the kind table, no Secrets; the only writes are by the profile's names, or create of a StorageClass", () => {
@@ -45,12 +47,21 @@ describe.each(listProfiles())('profile %s', (name) => {
     expect(cluster.filter((g) => g.endsWith(' list')).length).toBe(Object.keys(RESOURCES).length);
   });
 
-  test('in the namespace: logs, exec and proxy of pods, writes of what dist/ applies and destroy deletes; nothing on secrets or RBAC', () => {
+  test('in the namespace: logs, exec and proxy of pods, writes of what dist/ applies and destroy deletes; nothing on secrets, no escalate, bind or impersonate; RBAC objects only where dist/ has them', () => {
     const ns = grants(rulesOf(objects, 'Role', namespace));
     expect(ns).toEqual(
       expect.arrayContaining(['/pods/log get', '/pods/exec create', '/pods/proxy get', '/pods delete']),
     );
-    expect(ns.filter((g) => /secrets|rbac|escalate|bind|impersonate/.test(g))).toEqual([]);
+    expect(ns.filter((g) => /secrets|escalate|bind |impersonate/.test(g))).toEqual([]);
+    // The role sidecar's Role and binding (clientAccess.leader) are applied like the rest of dist/.
+    const rbacKinds = new Set(manifests.filter((m) => m.metadata.name.endsWith('-role-label')).map((m) => m.kind));
+    const rbacGrants = ns.filter((g) => g.startsWith('rbac.authorization.k8s.io/'));
+    expect(rbacGrants.sort()).toEqual(
+      [...rbacKinds]
+        .filter((k) => k !== 'ServiceAccount')
+        .flatMap((k) => ['create', 'patch', 'delete'].map((v) => `rbac.authorization.k8s.io/${k.toLowerCase()}s ${v}`))
+        .sort(),
+    );
   });
 
   test("the lock: create, and update and delete of the profile's Lease alone, in default", () => {

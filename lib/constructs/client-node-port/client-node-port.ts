@@ -3,6 +3,7 @@ import { IntOrString, KubeService } from '../../../imports/k8s.js';
 import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL } from '../../labels.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import { componentLabels } from '../scope.js';
+import { check, rules } from '../../validation.js';
 import type { ClientNodePortProps } from './client-node-port-props.js';
 
 /** One pod's node port, and the Service that opens it. */
@@ -21,6 +22,8 @@ export interface PodNodePort {
 export class ClientNodePort extends Construct {
   /** Every pod's node port, in ordinal order. */
   public readonly nodePorts: readonly PodNodePort[];
+  /** The leader's node port and its Service; undefined without `leaderNodePort`. */
+  public readonly leader?: { readonly nodePort: number; readonly service: string };
 
   public constructor(scope: Construct, id: string, props: ClientNodePortProps) {
     super(scope, id);
@@ -53,5 +56,31 @@ export class ClientNodePort extends Construct {
         Declared.perPodNodePort,
       );
     }
+    if (props.leaderNodePort !== undefined) this.leader = this.leaderNodePort(props, labels);
+  }
+
+  /** The leader's node port: what pod it reaches follows the role label (see LeaderRouting). */
+  private leaderNodePort(props: ClientNodePortProps, labels: Record<string, string>): ClientNodePort['leader'] {
+    const { cluster, leaderNodePort: nodePort = 0 } = props;
+    const who = `ClientNodePort ${this.node.path}`;
+    check(who, 'leaderNodePort', nodePort, rules.nodePort);
+    if (cluster.leaderRouting === undefined)
+      throw new Error(`${who}: leaderNodePort needs the cluster ${cluster.node.path}'s leaderRouting (its role label)`);
+    if (this.nodePorts.some((p) => p.nodePort === nodePort))
+      throw new Error(`${who}: leaderNodePort ${nodePort} is one of the pods' node ports; expected another port`);
+    const service = `${cluster.leaderRouting.serviceName}-external`;
+    declareFindings(
+      new KubeService(this, 'Leader', {
+        metadata: { name: service, labels, annotations: phaseAnnotation(DeployPhase.clientAccess) },
+        spec: {
+          type: 'NodePort',
+          selector: { ...cluster.leaderRouting.leaderSelector },
+          ports: [{ name: 'grpc', port: cluster.port, targetPort: IntOrString.fromString('grpc'), nodePort }],
+        },
+      }),
+      Declared.leaderSelector,
+      Declared.leaderNodePort,
+    );
+    return { nodePort, service };
   }
 }

@@ -113,9 +113,25 @@ export interface SandstoreClusterProps {
    * @default - none: only pods in the namespace reach the nodes
    */
   readonly externalAccess?: ExternalAccess;
+  /**
+   * A sidecar in each pod keeps the pod's Raft role label (`sandstore.io/raft-role`) from Sand
+   * Store's event log, and a Service `<name>-leader` selects the leader: one seed that a leader
+   * answers (docs/leader-access.md). The sidecar's image is `sandstore-role-label`
+   * (scripts/local-cluster/rolelabel).
+   * @default - none: no role label, no leader Service
+   */
+  readonly leaderRouting?: LeaderRouting;
 }
 
-/** The value of each optional prop that is left out (but `storage` and `externalAccess`, which have none). */
+export interface LeaderRouting {
+  /** The role sidecar's image, `<registry>/sandstore-role-label:<tag>`. */
+  readonly roleLabelImage: string;
+}
+
+/**
+ * The value of each optional prop that is left out (but `storage`, `externalAccess` and
+ * `leaderRouting`, which have none).
+ */
 export const SANDSTORE_CLUSTER_DEFAULTS = {
   replicas: 3,
   name: 'sandstore',
@@ -127,7 +143,7 @@ export const SANDSTORE_CLUSTER_DEFAULTS = {
   externalAccessBasePort: 30080,
 } as const satisfies Omit<
   Required<SandstoreClusterProps>,
-  'etcd' | 'image' | 'storage' | 'externalAccess' | 'imagePullSecret'
+  'etcd' | 'image' | 'storage' | 'externalAccess' | 'imagePullSecret' | 'leaderRouting'
 > & {
   raft: Required<RaftTunables>;
   externalAccessBasePort: number;

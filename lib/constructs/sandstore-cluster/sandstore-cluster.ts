@@ -7,7 +7,15 @@ import {
   type Container,
   type Probe,
 } from '../../../imports/k8s.js';
-import { Component, DeployPhase, phaseAnnotation, POD_NAME_LABEL, SandstoreContainers } from '../../labels.js';
+import {
+  Component,
+  DeployPhase,
+  phaseAnnotation,
+  POD_NAME_LABEL,
+  SandstoreContainers,
+  SEED_CLAIM_LABELS,
+  SEED_POD_LABELS,
+} from '../../labels.js';
 import { check, rules } from '../../validation.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/etcd-control-plane.js';
@@ -23,6 +31,7 @@ import {
 import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
+import { LeaderRouting } from './leader-routing.js';
 import {
   SANDSTORE_CLUSTER_DEFAULTS as DEFAULTS,
   type ImagePullPolicy,
@@ -63,6 +72,8 @@ export class SandstoreCluster extends Construct {
   public readonly membershipBootstrap: MembershipBootstrap;
   /** Undefined when the smoke test is disabled. */
   public readonly smokeTest?: SmokeTest;
+  /** The leader's Service and the role sidecar; undefined without `leaderRouting`. */
+  public readonly leaderRouting?: LeaderRouting;
 
   /** Where every pod of the cluster runs, Jobs included (undefined: anywhere). */
   private readonly placement?: StoragePlacement;
@@ -113,6 +124,23 @@ export class SandstoreCluster extends Construct {
     // outlives the pod's IP: `<pod>.<namespace>.svc:8080`.
     this.nodeAddresses = this.podNames.map((pod) => `${pod}.${namespaceOf(this)}.svc:${SANDSTORE_PORT}`);
 
+    if (props.leaderRouting) {
+      check(who, 'leaderRouting.roleLabelImage', props.leaderRouting.roleLabelImage, rules.imageReference);
+      this.leaderRouting = new LeaderRouting(
+        this,
+        'LeaderRouting',
+        {
+          name: this.name,
+          podNames: this.podNames,
+          podSelector: this.podSelector,
+          labels: this.labels,
+          port: SANDSTORE_PORT,
+          dataDir: DATA_DIR,
+          imagePullPolicy: this.imagePullPolicy,
+        },
+        props.leaderRouting.roleLabelImage,
+      );
+    }
     this.configMap(props.etcd);
     this.headlessService();
     this.peerServices();
@@ -221,7 +249,7 @@ export class SandstoreCluster extends Construct {
         selector: { matchLabels: { ...this.podSelector } },
         template: {
           metadata: {
-            labels: this.labels,
+            labels: { ...this.labels, ...SEED_POD_LABELS },
             annotations: {
               'prometheus.io/scrape': 'true',
               'prometheus.io/port': String(SANDSTORE_METRICS_PORT),
@@ -233,16 +261,21 @@ export class SandstoreCluster extends Construct {
             ...podPlacement(this.placement),
             automountServiceAccountToken: false,
             ...(this.imagePullSecret !== undefined && { imagePullSecrets: [{ name: this.imagePullSecret }] }),
+            ...(this.leaderRouting && { serviceAccountName: this.leaderRouting.serviceAccountName }),
             terminationGracePeriodSeconds: 30,
             affinity: preferSeparateHosts(this.podSelector),
             initContainers: [this.waitForMembershipContainer()],
-            containers: [this.nodeContainer(), this.eventsContainer()],
-            volumes: [{ name: 'tmp', emptyDir: {} }],
+            containers: [
+              this.nodeContainer(),
+              this.eventsContainer(),
+              ...(this.leaderRouting ? [this.leaderRouting.sidecar()] : []),
+            ],
+            volumes: [{ name: 'tmp', emptyDir: {} }, ...(this.leaderRouting ? [this.leaderRouting.tokenVolume()] : [])],
           },
         },
         volumeClaimTemplates: [
           {
-            metadata: { name: 'data', labels: this.labels },
+            metadata: { name: 'data', labels: { ...this.labels, ...SEED_CLAIM_LABELS } },
             spec: volumeClaimSpec(this.storageSize, storageClassName),
           },
         ],

@@ -1,0 +1,103 @@
+import { expect } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { componentSelector, Component, RAFT_ROLE_LABEL } from '../../lib/labels.js';
+import type { Pod } from '../../lib/runner/kube.js';
+import { currentLeader, roleChanges } from '../../lib/runner/leader.js';
+import { objectsOf, waitFor } from '../../lib/runner/watch.js';
+import { clusterEnv, CONTEXT, deployedDuringSuite, kubeFor, podReady } from './harness.js';
+
+/**
+ * The leader Service of `local-node` on the real node (docs/leader-access.md): the role sidecars
+ * label the pod that Sand Store's own event logs name as leader, and Sand Store's open_smoke client
+ * run from this machine with only the leader node port passes, before and after the leader's pod
+ * is deleted; with the pods' own node ports, a follower's first, the same client fails.
+ */
+const PROFILE = 'local-node';
+const NAMESPACE = 'sandstore-node';
+const LEADER_NODE_PORT = 30379;
+const kube = kubeFor();
+const env = clusterEnv();
+const selector = componentSelector(PROFILE, Component.dataPlane);
+
+deployedDuringSuite(PROFILE);
+
+/** The leader by Sand Store's own event logs (the events sidecar's output), not by our label. */
+function leaderByLogs(pods: readonly Pod[]): string | undefined {
+  const changes = [];
+  for (const p of pods) {
+    const log = spawnSync(
+      'kubectl',
+      [`--context=${CONTEXT}`, `--namespace=${NAMESPACE}`, 'logs', p.metadata.name, '-c', 'events'],
+      { encoding: 'utf8' },
+    ).stdout;
+    changes.push(...roleChanges(p.metadata.name, log));
+  }
+  return currentLeader(changes);
+}
+
+/** Waits (by watch) until every data-plane pod is Ready and exactly one is labelled leader; returns it. */
+function labelledLeader(not?: string): Promise<Pod> {
+  return waitFor(kube, [{ key: 'pods', kind: 'Pod', namespace: NAMESPACE, labelSelector: selector }], {
+    what: `every Sand Store pod Ready and one labelled leader${not ? ` other than ${not}` : ''}`,
+    timeoutSeconds: 180,
+    check: (snap) => {
+      const pods = objectsOf(snap, 'pods', 'Pod').filter((p) => !p.metadata.deletionTimestamp);
+      const leaders = pods.filter((p) => p.metadata.labels?.[RAFT_ROLE_LABEL] === 'leader');
+      const ready = pods.length === 3 && pods.every(podReady);
+      return ready && leaders.length === 1 && leaders[0].metadata.name !== not ? leaders[0] : undefined;
+    },
+  });
+}
+
+function openSmoke(seeds: string): { code: number | null; output: string } {
+  const cache = process.env.SANDSTORE_CACHE_DIR ?? join(homedir(), '.cache', 'sandstore-deploy');
+  const binDir = readdirSync(join(cache, 'sandstore-bin'))
+    .map((d) => join(cache, 'sandstore-bin', d))
+    .find((d) => existsSync(join(d, 'smoke')));
+  if (!binDir) throw new Error(`no open_smoke build under ${cache}/sandstore-bin (images.sh builds it)`);
+  const r = spawnSync(join(binDir, 'smoke'), [], {
+    cwd: mkdtempSync(join(tmpdir(), 'leader-smoke-')),
+    env: { ...process.env, SANDSTORE_SEEDS: seeds },
+    encoding: 'utf8',
+    timeout: 90_000,
+  });
+  return { code: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+test('the pod labelled leader is the one Sand Store logged as leader, and the leader Service selects only it', async () => {
+  const leader = await labelledLeader();
+  const pods = (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: selector })).items;
+  expect(leaderByLogs(pods)).toBe(leader.metadata.name);
+  const followers = pods.filter((p) => p.metadata.name !== leader.metadata.name);
+  expect(followers.map((p) => p.metadata.labels?.[RAFT_ROLE_LABEL])).toEqual(['follower', 'follower']);
+  const endpoints = await kube.get('Endpoints', 'sandstore-leader', NAMESPACE);
+  const ips = (endpoints.subsets ?? []).flatMap((s) => (s.addresses ?? []).map((a) => a.ip));
+  expect(ips).toEqual([leader.status?.podIP]);
+}, 240_000);
+
+test("open_smoke from this machine passes with the leader node port alone, also after the leader's pod is deleted", async () => {
+  const address = `${env.NODE_IP}:${LEADER_NODE_PORT}`;
+  const leader = await labelledLeader();
+  const before = openSmoke(`${address},${address}`);
+  expect(before).toMatchObject({ code: 0 });
+  expect(before.output).toContain('Smoke test complete.');
+
+  await kube.delete('Pod', leader.metadata.name, NAMESPACE);
+  const next = await labelledLeader(undefined);
+  const pods = (await kube.list('Pod', { namespace: NAMESPACE, labelSelector: selector })).items;
+  expect(leaderByLogs(pods)).toBe(next.metadata.name);
+  const after = openSmoke(address);
+  expect(after.output).toContain('Smoke test complete.');
+  expect(after.code).toBe(0);
+}, 420_000);
+
+test("without the leader seed, a follower's node port first, the same client fails (what the leader Service fixes)", async () => {
+  const leader = await labelledLeader();
+  const ordinal = (name: string) => Number(name.slice('sandstore-'.length));
+  const follower = [0, 1, 2].find((i) => i !== ordinal(leader.metadata.name))!;
+  const r = openSmoke(`${env.NODE_IP}:${30380 + follower}`);
+  expect(r.code).not.toBe(0);
+}, 240_000);

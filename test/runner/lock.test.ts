@@ -33,7 +33,8 @@ const lease = (renewTime: number, writtenOnServer?: number): Lease => ({
 });
 
 test("a live holder whose clock is an hour behind keeps its lock; judged on the holder's clock, it would lose it", () => {
-  const behind = lease(serverWrote - HOUR, serverWrote);
+  // renewTime by the holder's clock, an hour behind this machine's; the server wrote it at serverWrote.
+  const behind = lease(Date.now() - HOUR, serverWrote);
   const live = holderOf(behind, serverWrote + 5_000);
   expect(live).toMatchObject({ expired: false, renewed: '2026-12-06T13:00:00.000Z', leaseSeconds: LEASE_SECONDS });
   // Without the server's write time the only clocks left are the holder's and ours.
@@ -42,11 +43,12 @@ test("a live holder whose clock is an hour behind keeps its lock; judged on the 
 });
 
 test('a dead holder whose clock was an hour ahead loses its lock a lease after its last write on the server', () => {
-  const ahead = lease(serverWrote + HOUR, serverWrote);
+  const ahead = lease(Date.now() + HOUR, serverWrote);
   // The write time is whole seconds: up to a second is added before the lease counts.
   expect(holderOf(ahead, serverWrote + (LEASE_SECONDS + 1) * 1000).expired).toBe(false);
   expect(holderOf(ahead, serverWrote + (LEASE_SECONDS + 1) * 1000 + 1).expired).toBe(true);
   const { managedFields: _, ...metadata } = ahead.metadata;
+  // Judged on the holder's clock against ours, it would stay live for an hour.
   expect(holderOf({ ...ahead, metadata }, serverWrote + (LEASE_SECONDS + 2) * 1000).expired).toBe(false);
 });
 

@@ -71,6 +71,15 @@ function parseStatus(text: string): Json<V1Status> | undefined {
   }
 }
 
+/** Whether `o` is an object as the API server sends each: metadata with a name. */
+const isNamedObject = (o: unknown): o is KubeObject => {
+  const metadata = (o as { metadata?: unknown } | null)?.metadata;
+  return typeof metadata === 'object' && metadata !== null && typeof (metadata as { name?: unknown }).name === 'string';
+};
+
+/** A short sample of an answer, for the message that says it is not what a Kubernetes API server sends. */
+const sample = (value: unknown) => JSON.stringify(value)?.slice(0, 80) ?? String(value);
+
 interface Resource {
   readonly group: string; // '' for the core group
   readonly version: string;
@@ -260,6 +269,25 @@ export class Kube {
     if (Number.isFinite(date)) this.serverClockAhead = date - Date.now();
   }
 
+  /**
+   * Something answered that is not a Kubernetes API server (a proxy, a login page, a stub): the
+   * answer is well-formed JSON, just not of the shape every API server gives.
+   */
+  private notKubernetes(method: string, path: string, expected: string, got: unknown): FailedError {
+    const server = this.config.getCurrentCluster()?.server ?? 'the API server';
+    return new FailedError(
+      `${method} ${path}: the answer from ${server} is not ${expected} (it begins ${sample(got)}); ` +
+        'is that a Kubernetes API server?',
+    );
+  }
+
+  /** The server's version (GET /version): its gitVersion, such as "v1.28.15". */
+  public async version(): Promise<string> {
+    const v = await this.request<{ gitVersion?: unknown } | null>('GET', '/version');
+    if (typeof v?.gitVersion !== 'string') throw this.notKubernetes('GET', '/version', 'a version', v);
+    return v.gitVersion;
+  }
+
   public async request<T = unknown>(
     method: string,
     path: string,
@@ -441,6 +469,16 @@ export class Kube {
               end(new Error(`watch of ${path}: an event that is not JSON (${JSON.stringify(line.slice(0, 80))})`));
               return;
             }
+            const changesObject = ['ADDED', 'MODIFIED', 'DELETED'].includes(event?.type);
+            if (
+              typeof event?.type !== 'string' ||
+              typeof event.object !== 'object' ||
+              event.object === null ||
+              (changesObject && !isNamedObject(event.object))
+            ) {
+              end(this.notKubernetes('WATCH', path, 'a watch event', event));
+              return;
+            }
             onEvent(event.type, event.object);
           }
         });
@@ -484,8 +522,11 @@ export class Kube {
     });
   }
 
-  public get<K extends string>(kind: K, name: string, namespace?: string): Promise<ObjectOf<K>> {
-    return this.request('GET', objectPath(kind, name, namespace));
+  public async get<K extends string>(kind: K, name: string, namespace?: string): Promise<ObjectOf<K>> {
+    const path = objectPath(kind, name, namespace);
+    const res = await this.request<ObjectOf<K> | null>('GET', path);
+    if (!isNamedObject(res)) throw this.notKubernetes('GET', path, `a ${kind} object`, res);
+    return res;
   }
 
   /** The object, or undefined when it does not exist. */
@@ -503,8 +544,11 @@ export class Kube {
     opts: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
   ): Promise<{ items: ObjectOf<K>[]; resourceVersion: string }> {
     const query = { labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector };
-    const res = await this.request<ObjectList<K>>('GET', collectionPath(kind, opts.namespace), { query });
-    const items = res.items ?? [];
+    const path = collectionPath(kind, opts.namespace);
+    const res = await this.request<ObjectList<K> | null>('GET', path, { query });
+    if (!Array.isArray(res?.items) || !res.items.every(isNamedObject))
+      throw this.notKubernetes('GET', path, `a list of ${kind} objects`, res);
+    const items = res.items;
     for (const item of items) item.kind ??= kind;
     return { items, resourceVersion: res.metadata?.resourceVersion ?? '' };
   }

@@ -20,6 +20,11 @@ export interface MembershipBootstrapProps {
   readonly image: string;
   /** The image's pull policy (the data plane's, for the same image). */
   readonly imagePullPolicy: ImagePullPolicy;
+  /**
+   * The Secret the kubelet pulls the image with (imagePullSecrets): the data plane's, for the same image.
+   * @default - none
+   */
+  readonly imagePullSecret?: string;
   /** Every node of the data plane, in ordinal order. */
   readonly members: readonly SandstoreMember[];
   /** The data plane's name: the Job is `<dataPlaneName>-membership-bootstrap`. */

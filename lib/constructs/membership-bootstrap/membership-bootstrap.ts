@@ -84,6 +84,7 @@ export class MembershipBootstrap extends Construct {
         [MEMBERSHIP_TXN_ANNOTATION]: membershipTxn(this.membership),
       },
       pod: {
+        ...(props.imagePullSecret !== undefined && { imagePullSecrets: [{ name: props.imagePullSecret }] }),
         containers: [
           {
             name: 'write-membership',

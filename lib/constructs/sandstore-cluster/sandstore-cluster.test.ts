@@ -189,14 +189,16 @@ describe('SandstoreCluster', () => {
     expect(() => find(build({ smokeTest: false }).objects, 'Job', 'sandstore-smoke-test')).toThrow();
   });
 
-  test('imagePullSecret: the StatefulSet and the smoke test pull with it; left out, neither names one', () => {
+  test('imagePullSecret: every pod of the image (StatefulSet, membership Job, smoke test) pulls with it; left out, none names one', () => {
     const { objects, sts } = build({ imagePullSecret: 'registry-login' });
-    const smoke = find(objects, 'Job', 'sandstore-smoke-test');
+    const jobs = ['sandstore-smoke-test', 'sandstore-membership-bootstrap'];
     expect(sts.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-login' }]);
-    expect(smoke.spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-login' }]);
+    for (const job of jobs)
+      expect(find(objects, 'Job', job).spec.template.spec.imagePullSecrets).toEqual([{ name: 'registry-login' }]);
     const without = build();
     expect(without.sts.spec.template.spec.imagePullSecrets).toBeUndefined();
-    expect(find(without.objects, 'Job', 'sandstore-smoke-test').spec.template.spec.imagePullSecrets).toBeUndefined();
+    for (const job of jobs)
+      expect(find(without.objects, 'Job', job).spec.template.spec.imagePullSecrets).toBeUndefined();
   });
 
   test.each([

@@ -155,6 +155,7 @@ export class SandstoreCluster extends Construct {
       etcd: props.etcd,
       image: this.image,
       imagePullPolicy: this.imagePullPolicy,
+      imagePullSecret: this.imagePullSecret,
       members: this.podNames.map((pod, i) => ({ id: pod, address: this.nodeAddresses[i] })),
       dataPlaneName: this.name,
       placement: this.placement,

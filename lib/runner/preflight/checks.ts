@@ -104,11 +104,11 @@ export function notRun(check: string, err: unknown): Finding {
 async function connectionFinding(input: CheckInput): Promise<Finding> {
   const server = input.kube.config.getCurrentCluster()?.server ?? '(unknown)';
   try {
-    const v = await input.kube.request<{ gitVersion: string }>('GET', '/version');
+    const gitVersion = await input.kube.version();
     return {
       check: 'connection',
       verdict: 'ok',
-      text: `context ${input.context} reaches the API server at ${server} (Kubernetes ${v.gitVersion})`,
+      text: `context ${input.context} reaches the API server at ${server} (Kubernetes ${gitVersion})`,
     };
   } catch (err) {
     if (err instanceof ApiUnreachableError)

@@ -55,7 +55,7 @@ export function versionVerdict(gitVersion: string): Pick<Finding, 'verdict' | 't
 }
 
 export async function versionFinding(input: CheckInput): Promise<Finding> {
-  const { gitVersion } = await input.kube.request<{ gitVersion: string }>('GET', '/version');
+  const gitVersion = await input.kube.version();
   const verdict = versionVerdict(gitVersion);
   return {
     check: 'version',

@@ -8,7 +8,7 @@ import type { SandstoreNetworkPoliciesProps } from './network-policies-props.js'
  * Ingress rules for the namespace: deny by default; etcd's client port only from Sand Store pods
  * and the bootstrap Job, its peer port only from etcd members; Sand Store's gRPC port from peers
  * and clients (anyone when the cluster has external access, else in-namespace pods); metrics from
- * any namespace. Egress is left open: pods need DNS and each other.
+ * anywhere. Egress is left open: pods need DNS and each other.
  */
 export class SandstoreNetworkPolicies extends Construct {
   public constructor(scope: Construct, id: string, props: SandstoreNetworkPoliciesProps) {
@@ -39,7 +39,10 @@ export class SandstoreNetworkPolicies extends Construct {
         ? // Node-port clients arrive from outside the cluster, with any source address.
           { ports: [tcp(cluster.port)] }
         : { from: [{ podSelector: {} }], ports: [tcp(cluster.port)] },
-      { from: [{ namespaceSelector: {} }], ports: [tcp(cluster.metricsPort)] },
+      // From anywhere, not only from pods: the benchmark reads them through the API server's pod
+      // proxy, whose connections come from the API server's host, which no selector matches where
+      // the API server is not on the node (managed clusters, the local cluster's real node).
+      { ports: [tcp(cluster.metricsPort)] },
     ]);
   }
 }

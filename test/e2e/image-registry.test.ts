@@ -8,6 +8,7 @@ import {
   auditEntries,
   auditLog,
   type AuditEntry,
+  clusterEnv,
   CONTEXT,
   expectExit,
   kubeFor,
@@ -137,10 +138,27 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (work) await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120'], { cwd: work });
+  forgetPulledImages();
   engine('readonly', 'off');
   if (temp) rmSync(temp, { recursive: true, force: true });
   if (work) rmSync(work, { recursive: true, force: true });
 }, 300_000);
+
+/**
+ * The node's containerd forgets what it pulled from this registry: an image of the same content
+ * pulled later from the local cluster's registry would otherwise report this registry's name in
+ * its pods' imageID (containerd names content by the first reference it knew).
+ */
+function forgetPulledImages(): void {
+  const ctr = (...args: string[]) =>
+    spawnSync('ctr', ['--address', clusterEnv().CONTAINERD_SOCK, '-n', 'k8s.io', 'images', ...args], {
+      encoding: 'utf8',
+    });
+  const refs = ctr('ls', '-q')
+    .stdout.split('\n')
+    .filter((ref) => ref.startsWith(`${registry}/`));
+  if (refs.length > 0) expect(ctr('rm', ...refs).status).toBe(0);
+}
 
 describe('update --build stops before the cluster', () => {
   test('the checkout has no Dockerfile', async () => {

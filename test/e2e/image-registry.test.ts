@@ -140,6 +140,8 @@ afterAll(async () => {
   if (work) await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120'], { cwd: work });
   forgetPulledImages();
   engine('readonly', 'off');
+  // Nothing of the suite's is left running; the engine's data root (its build cache) is kept.
+  engine('down');
   if (temp) rmSync(temp, { recursive: true, force: true });
   if (work) rmSync(work, { recursive: true, force: true });
 }, 300_000);

@@ -39,15 +39,15 @@ function leaderByLogs(pods: readonly Pod[]): string | undefined {
 }
 
 /** Waits (by watch) until every data-plane pod is Ready and exactly one is labelled leader; returns it. */
-function labelledLeader(not?: string): Promise<Pod> {
+function labelledLeader(): Promise<Pod> {
   return waitFor(kube, [{ key: 'pods', kind: 'Pod', namespace: NAMESPACE, labelSelector: selector }], {
-    what: `every Sand Store pod Ready and one labelled leader${not ? ` other than ${not}` : ''}`,
+    what: 'every Sand Store pod Ready and one labelled leader',
     timeoutSeconds: 180,
     check: (snap) => {
       const pods = objectsOf(snap, 'pods', 'Pod').filter((p) => !p.metadata.deletionTimestamp);
       const leaders = pods.filter((p) => p.metadata.labels?.[RAFT_ROLE_LABEL] === 'leader');
       const ready = pods.length === 3 && pods.every(podReady);
-      return ready && leaders.length === 1 && leaders[0].metadata.name !== not ? leaders[0] : undefined;
+      return ready && leaders.length === 1 ? leaders[0] : undefined;
     },
   });
 }

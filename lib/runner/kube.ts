@@ -454,35 +454,43 @@ export class Kube {
           return;
         }
         let buffered = '';
+        const handle = (line: string): void => {
+          if (!line || ended) return;
+          let event: { type: string; object: KubeObject };
+          try {
+            event = JSON.parse(line) as { type: string; object: KubeObject };
+          } catch {
+            // Not a watch event: end this watch; the caller lists and watches again.
+            end(new Error(`watch of ${path}: an event that is not JSON (${JSON.stringify(line.slice(0, 80))})`));
+            return;
+          }
+          const changesObject = ['ADDED', 'MODIFIED', 'DELETED'].includes(event?.type);
+          if (
+            typeof event?.type !== 'string' ||
+            typeof event.object !== 'object' ||
+            event.object === null ||
+            (changesObject && !isNamedObject(event.object))
+          ) {
+            end(this.notKubernetes('WATCH', path, 'a watch event', event));
+            return;
+          }
+          onEvent(event.type, event.object);
+        };
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           buffered += chunk;
           for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
             const line = buffered.slice(0, nl).trim();
             buffered = buffered.slice(nl + 1);
-            if (!line || ended) continue;
-            let event: { type: string; object: KubeObject };
-            try {
-              event = JSON.parse(line) as { type: string; object: KubeObject };
-            } catch {
-              // Not a watch event: end this watch; the caller lists and watches again.
-              end(new Error(`watch of ${path}: an event that is not JSON (${JSON.stringify(line.slice(0, 80))})`));
-              return;
-            }
-            const changesObject = ['ADDED', 'MODIFIED', 'DELETED'].includes(event?.type);
-            if (
-              typeof event?.type !== 'string' ||
-              typeof event.object !== 'object' ||
-              event.object === null ||
-              (changesObject && !isNamedObject(event.object))
-            ) {
-              end(this.notKubernetes('WATCH', path, 'a watch event', event));
-              return;
-            }
-            onEvent(event.type, event.object);
+            handle(line);
           }
         });
-        res.on('end', () => end());
+        // The server ends every event with a newline; an answer that ends without one (a stub's
+        // single JSON document) is judged too, else it would be taken for an empty watch, forever.
+        res.on('end', () => {
+          handle(buffered.trim());
+          end();
+        });
         res.on('error', end);
       });
       req.on('error', (err) => end(err));

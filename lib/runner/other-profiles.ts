@@ -26,6 +26,19 @@ export interface LiveProfile {
   readonly runner?: LockHolder;
 }
 
+/**
+ * The profile label of an object listed by `selector`, which requires it: an answer without it
+ * broke the selector it was asked for, so what answered is not a Kubernetes API server.
+ */
+function profileLabelOf(o: KubeObject, selector: string): string {
+  const name = o.metadata.labels?.[LabelKeys.profile];
+  if (typeof name === 'string') return name;
+  throw new FailedError(
+    `the list for label selector ${selector} holds ${o.kind ?? 'an object'} ${o.metadata.name} without ` +
+      `label ${LabelKeys.profile}; is that a Kubernetes API server?`,
+  );
+}
+
 /** Every Sand Store profile but `profileName` that is live on the cluster, by name. */
 export async function otherLiveProfiles(kube: Kube, profileName: string): Promise<LiveProfile[]> {
   const selector = otherProfilesSelector(profileName);
@@ -35,13 +48,13 @@ export async function otherLiveProfiles(kube: Kube, profileName: string): Promis
   ]);
   const byProfile = new Map<string, KubeObject[]>();
   for (const o of lists.flatMap((l) => l.items)) {
-    const name = o.metadata.labels![LabelKeys.profile];
+    const name = profileLabelOf(o, selector);
     byProfile.set(name, [...(byProfile.get(name) ?? []), o]);
   }
   const runners = new Map<string, LockHolder>();
   for (const lease of leases.items) {
     const holder = holderOf(lease, kube.serverNow());
-    if (!holder.expired) runners.set(lease.metadata.labels![LabelKeys.profile], holder);
+    if (!holder.expired) runners.set(profileLabelOf(lease, selector), holder);
   }
   return [...new Set([...byProfile.keys(), ...runners.keys()])].sort().map((name) => {
     const objects = byProfile.get(name) ?? [];

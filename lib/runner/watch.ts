@@ -29,6 +29,12 @@ class ApiLostError extends FailedError {}
 const isTransient = (err: unknown) =>
   err instanceof ApiUnreachableError || (err instanceof ApiError && (err.status >= 500 || err.status === 429));
 
+/** A watch's end that a new list and watch would only meet again: 4xx but 410 Gone, or not Kubernetes. */
+const isFinalWatchEnd = (err: Error | undefined): boolean =>
+  err instanceof ApiError
+    ? err.status >= 400 && err.status < 500 && err.status !== 410
+    : err instanceof FailedError && !isTransient(err);
+
 export interface WatchSource {
   /** Name of this source in the snapshot. */
   readonly key: string;
@@ -213,14 +219,11 @@ export async function waitFor<R>(kube: Kube, sources: readonly WatchSource[], op
         },
         // The watch ended (server-side timeout, expired resourceVersion, dropped or silent
         // connection): start over from a fresh list rather than trusting a snapshot that may have
-        // missed events. A refusal that a new list would only meet again (forbidden, not found)
-        // ends the wait instead of re-listing in a loop.
+        // missed events. A refusal that a new list would only meet again (forbidden, not found, an
+        // answer that is not Kubernetes') ends the wait instead of re-listing in a loop.
         (err) => {
           if (settled) return;
-          if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 410) {
-            const refusal = err;
-            return finish(() => reject(refusal));
-          }
+          if (err && isFinalWatchEnd(err)) return finish(() => reject(err));
           if (err instanceof WatchSilentError)
             opts.onConnectionProblem?.(`${err.message}; listing again on a new connection`);
           start(source).catch((e: unknown) => finish(() => reject(e)));

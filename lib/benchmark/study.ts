@@ -27,6 +27,8 @@ const StudyEntry = z.object({
   /** Undefined: not run yet (or interrupted before its run was recorded). */
   status: z.optional(z.enum(RUN_STATUSES)),
   reasons: z.array(z.string()),
+  /** Runs of this entry found invalid and measured again (run-study.ts INVALID_REPEATS), oldest first. */
+  replaced: z.optional(z.array(z.object({ run: z.string(), reasons: z.array(z.string()) }))),
   /** Wall time of the whole step (deploy, gate, measurement), for the estimate of the time left. */
   seconds: z.optional(nonNegative),
 });

@@ -22,8 +22,13 @@ export { MEMBERSHIP_PREFIX, type MembershipEntry } from './membership-txn.js';
 const TXN_DIR = '/etc/membership';
 const TXN_FILE = 'txn.json';
 
-/** Seconds between the Job's attempts to reach etcd, which may still be starting. */
-const RETRY_SECONDS = '0.2';
+/**
+ * Seconds between attempts to reach etcd, here and in the data plane's wait-for-membership: etcd
+ * may still be starting, and under an enforcing NetworkPolicy plugin a new pod's first connection
+ * is refused until the plugin has learnt its address (kube-router: a fraction of a second), so a
+ * long pause would be paid on every pod start.
+ */
+export const ETCD_RETRY_SECONDS = '0.2';
 
 /**
  * The Job that writes Sand Store's static membership to etcd: one container, one transaction
@@ -69,7 +74,7 @@ export class MembershipBootstrap extends Construct {
       '      echo "membership of $MEMBERS written to etcd at $endpoint"; exit 0',
       '    fi',
       '  done',
-      `  sleep ${RETRY_SECONDS}`,
+      `  sleep ${ETCD_RETRY_SECONDS}`,
       'done',
     ].join('\n');
     const job = runToCompletionJob(this, 'Job', {

@@ -20,7 +20,11 @@ import { check, rules } from '../../validation.js';
 import { Declared, declareFindings } from '../checker-declarations.js';
 import type { EtcdControlPlane } from '../etcd-control-plane/etcd-control-plane.js';
 import { podPlacement, type StoragePlacement } from '../local-ssd-storage/local-ssd-storage.js';
-import { MEMBERSHIP_PREFIX, MembershipBootstrap } from '../membership-bootstrap/membership-bootstrap.js';
+import {
+  ETCD_RETRY_SECONDS,
+  MEMBERSHIP_PREFIX,
+  MembershipBootstrap,
+} from '../membership-bootstrap/membership-bootstrap.js';
 import {
   checkResources,
   EPHEMERAL_STORAGE,
@@ -366,15 +370,18 @@ export class SandstoreCluster extends Construct {
       // waiting pod would hold its deletion for the whole grace period.
       'trap "exit 143" TERM INT',
       'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
+      'tries=0',
       'while :; do',
       '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
       '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" ' +
         '"http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
-      '      echo "membership of $NODE_ID found in etcd at $endpoint"; exit 0',
+      '      echo "membership of $NODE_ID found in etcd at $endpoint after $tries failed tries"; exit 0',
       '    fi',
       '  done',
-      '  echo "waiting for etcd ($ETCD_ENDPOINTS) to hold the membership of $NODE_ID"',
-      '  sleep 2',
+      // Said on the first failure and every 50th after it (about every 10 s), not on every try.
+      '  [ $((tries % 50)) -eq 0 ] && echo "waiting for etcd ($ETCD_ENDPOINTS) to hold the membership of $NODE_ID"',
+      '  tries=$((tries + 1))',
+      `  sleep ${ETCD_RETRY_SECONDS}`,
       'done',
     ].join('\n');
     return {

@@ -1,4 +1,5 @@
 import { Log } from '@kubernetes/client-node';
+import type { Writable } from 'node:stream';
 import { FailedError } from '../errors.js';
 import { Component, jobPodsSelector, LabelKeys } from '../labels.js';
 import { lineSplitter } from '../lines.js';
@@ -124,6 +125,27 @@ async function waitForEnd(ctx: ClusterContext, pod: string, timeoutSeconds: numb
   });
 }
 
+/** Follows the container's log into `out`; a stream that cannot open is reported, not fatal. */
+async function followLog(
+  ctx: ClusterContext & { kube: Kube },
+  pod: string,
+  out: Writable,
+): Promise<AbortController | undefined> {
+  try {
+    return await new Log(ctx.kube.config).log(ctx.namespace, pod, CONFORMANCE_CONTAINER, out, {
+      follow: true,
+      pretty: false,
+      timestamps: false,
+    });
+  } catch (err) {
+    ctx.report.problem(
+      `pod ${pod}`,
+      `cannot stream the tests' output (${(err as Error).message}); it is read whole when they end`,
+    );
+    return undefined;
+  }
+}
+
 /**
  * Streams the tests' output as it comes (each line printed and read for verdicts), until the
  * container ends; then reads the whole log once, which is what the verdicts come from (a follow
@@ -141,16 +163,12 @@ export async function followTests(
     live.push(line);
     ctx.report.info(line);
   });
-  const stream = await new Log(ctx.kube.config).log(ctx.namespace, pod, CONFORMANCE_CONTAINER, out, {
-    follow: true,
-    pretty: false,
-    timestamps: false,
-  });
+  const stream = await followLog(ctx, pod, out);
   let ended;
   try {
     ended = await waitForEnd(ctx, pod, timeoutSeconds);
   } finally {
-    stream.abort();
+    stream?.abort();
   }
   const text = await ctx.kube.request<string>('GET', `${objectPath('Pod', pod, ctx.namespace)}/log`, {
     query: { container: CONFORMANCE_CONTAINER },

@@ -1,8 +1,10 @@
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CONFORMANCE_NAME } from '../../lib/conformance/objects.js';
 import { Component, componentSelector, LabelKeys } from '../../lib/labels.js';
+import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import {
   auditLog,
   type AuditEntry,
@@ -42,7 +44,8 @@ async function conformance(
   args: string[],
   opts: Parameters<typeof runCli>[1] = {},
 ): Promise<{ r: CliResult; requests: AuditEntry[] }> {
-  const started = Date.now() - 100;
+  // No margin before: the deploy before the first test ends right before it (its lock's release).
+  const started = Date.now();
   const r = await runCli(['conformance', `--profile=${PROFILE}`, ...args], opts);
   return { r, requests: await runnerRequests(started, Date.now() + 100) };
 }
@@ -141,22 +144,45 @@ test('an image that does not exist: the command fails within its bounded wait wi
   expectOnlyOwnWrites(requests);
 }, 300_000);
 
-test('Ctrl-C while the tests scale the StatefulSet: exit 130, the Job and its permissions removed, the replicas put back', async () => {
-  let interrupted = false;
-  const { r, requests } = await conformance([`--source=${source}`, '--run=^TestDurabilitySmoke$'], {
-    onStdout: (text, child) => {
-      if (!interrupted && text.includes('=== RUN   TestDurabilitySmoke/DataSurvivesFullClusterRestart')) {
-        interrupted = true;
-        child.kill('SIGINT');
-      }
-    },
+test('Ctrl-C once the tests have scaled the StatefulSet to zero: exit 130, the Job and its permissions removed, the 3 replicas back', async () => {
+  let child: ChildProcess | undefined;
+  const running = conformance([`--source=${source}`, '--run=^TestDurabilitySmoke$'], {
+    onSpawn: (c) => (child = c),
   });
-  expect(interrupted).toBe(true);
+  // What the tests do, seen from the API server: DataSurvivesFullClusterRestart's scale to zero.
+  await waitFor(
+    kube,
+    [{ key: 'sts', kind: 'StatefulSet', namespace: NAMESPACE, fieldSelector: 'metadata.name=sandstore' }],
+    {
+      what: 'the tests to scale StatefulSet sandstore to zero',
+      timeoutSeconds: 600,
+      check: (s) => (objectsOf(s, 'sts', 'StatefulSet')[0]?.spec?.replicas === 0 ? true : undefined),
+    },
+  );
+  child!.kill('SIGINT');
+  const { r, requests } = await running;
   expectExit(r, 130);
   expect(r.stderr).toContain('The test Job and its permissions were removed');
+  expect(r.stdout).toContain('the tests left StatefulSet sandstore at 0 replicas; back at 3, all Ready');
   await expectNothingLeft();
   expectOnlyOwnWrites(requests);
 }, 900_000);
+
+test("a pod the scheduler cannot place (the real node cordoned): the command fails at --start-timeout with the scheduler's reason, and removes what it wrote", async () => {
+  const [node] = (await kube.list('Node', { labelSelector: 'node.sandstore.io/runtime=containerd' })).items;
+  await kube.mergePatch('Node', node.metadata.name, undefined, { spec: { unschedulable: true } });
+  let r: CliResult;
+  try {
+    r = (await conformance(['--test-image=localhost:5000/sandstore-cluster-tests:unused', '--start-timeout=20'])).r;
+  } finally {
+    await kube.mergePatch('Node', node.metadata.name, undefined, { spec: { unschedulable: null } });
+  }
+  expectExit(r, 1);
+  expect(r.stderr).toMatch(
+    /error: the tests did not start within 20s: pod sandstore-conformance-\S+ cannot be scheduled \(FailedScheduling\): 0\/\d+ nodes are available: [^\n]*1 node\(s\) were unschedulable/,
+  );
+  await expectNothingLeft();
+}, 300_000);
 
 test('a profile that is not deployed fails in one sentence naming what is missing', async () => {
   const r = await runCli(['conformance', '--profile=local-node-ext4', `--source=${source}`]);

@@ -17,7 +17,6 @@ import { isManifestOf } from '../../k8s-types.js';
 import { Component, componentSelector, DeployPhase, RAFT_ROLE_LABEL } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { rules } from '../../validation.js';
-import { applyAll } from '../apply.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { ruled, seconds, sourceOption, type ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';
@@ -89,7 +88,9 @@ async function cleanUp(ctx: CommandContext, statefulSet: string, replicas: numbe
 /** Runs the tests in the Job and reports each verdict; returns the exit code. */
 async function runTests(ctx: CommandContext, opts: ConformanceOptions, spec: ConformanceJobSpec): Promise<number> {
   const cluster = clusterContext(ctx);
-  await applyAll(ctx.kube, [...testRbac(ctx.profile), conformanceJob(ctx.profile, spec)]);
+  // One at a time, in order: a user without `bind` may bind a Role only once the API server can
+  // read it to see that the user holds what it grants (in parallel, the binding may come first: 404).
+  for (const object of [...testRbac(ctx.profile), conformanceJob(ctx.profile, spec)]) await ctx.kube.apply(object);
   ctx.report.step('conformance', `started Job sandstore-conformance: ${TEST_BINARY} ${testArgs(spec).join(' ')}`);
   const pod = await waitForStart(cluster, opts.startTimeout);
   ctx.report.step('conformance', `pod ${pod} runs the tests; their output follows`);

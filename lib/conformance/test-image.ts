@@ -124,7 +124,7 @@ async function buildTestBinary(source: string, out: string, log: (line: string) 
   );
   if (r.exitCode !== 0)
     throw new FailedError(
-      `go test -c ./${TESTS_PACKAGE} failed (${describeExit(r.exitCode)})${r.lastStderrLine ? `: ${r.lastStderrLine}` : ''}; nothing was sent to the cluster`,
+      `go test -c ./${TESTS_PACKAGE} failed (${describeExit(r.exitCode)})${r.lastStderrLine ? `: ${r.lastStderrLine}` : ''}; nothing was written to the cluster`,
     );
   log(`conformance: built the cluster tests in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
@@ -240,13 +240,13 @@ async function registryRequest(
   } catch (err) {
     const cause = (err as { cause?: { code?: string } }).cause;
     throw new FailedError(
-      `cannot reach the registry ${registry} at ${url}: ${cause?.code ?? (err as Error).message}; nothing was sent to the cluster`,
+      `cannot reach the registry ${registry} at ${url}: ${cause?.code ?? (err as Error).message}; nothing was written to the cluster`,
       ["Is the registry up? The local cluster's is started by `bash scripts/local-cluster/images.sh ensure`."],
     );
   }
   if (res.status === 401)
     throw new FailedError(
-      `the registry ${registry} asks for authentication (${res.headers.get('www-authenticate') ?? 'credentials'}); conformance pushes its test image anonymously, as to the local cluster's registry. Nothing was sent to the cluster.`,
+      `the registry ${registry} asks for authentication (${res.headers.get('www-authenticate') ?? 'credentials'}); conformance pushes its test image anonymously, as to the local cluster's registry. Nothing was written to the cluster.`,
     );
   return res;
 }
@@ -255,7 +255,7 @@ async function expectStatus(res: Response, ok: number[], what: string): Promise<
   if (ok.includes(res.status)) return;
   const body = (await res.text()).slice(0, 200).trim();
   throw new FailedError(
-    `${what} failed: the registry answered ${res.status}${body ? ` (${body})` : ''}; nothing was sent to the cluster`,
+    `${what} failed: the registry answered ${res.status}${body ? ` (${body})` : ''}; nothing was written to the cluster`,
   );
 }
 

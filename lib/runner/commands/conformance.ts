@@ -47,7 +47,7 @@ function seedsOf(manifests: readonly Manifest[], nodeAddrs: readonly string[]): 
 }
 
 /** The Job's spec from dist/'s data plane: its StatefulSet, its nodes' addresses, the seeds. */
-async function jobSpecOf(ctx: CommandContext, opts: ConformanceOptions, image: string): Promise<ConformanceJobSpec> {
+async function jobSpecOf(ctx: CommandContext, opts: ConformanceOptions): Promise<Omit<ConformanceJobSpec, 'image'>> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
   const sts = findManifest(manifestsOfPhase(manifests, DeployPhase.dataPlane), 'StatefulSet', Component.dataPlane);
   if (!sts)
@@ -60,7 +60,6 @@ async function jobSpecOf(ctx: CommandContext, opts: ConformanceOptions, image: s
     (_, i) => `${sts.metadata.name}-${i}.${headless}:${GRPC_PORT}`,
   );
   return {
-    image,
     statefulSet: sts.metadata.name,
     seeds: seedsOf(manifests, nodeAddrs),
     nodeAddrs,
@@ -114,30 +113,33 @@ async function runTests(ctx: CommandContext, opts: ConformanceOptions, spec: Con
 }
 
 async function conformance(ctx: CommandContext, opts: ConformanceOptions): Promise<number> {
-  // Everything refusable is refused before the first request.
-  const source = opts.testImage === undefined ? checkSource(opts.source) : undefined;
-  const kubectl = opts.testImage === undefined ? checkKubectl(opts.kubectl) : undefined;
-  const pending = await jobSpecOf(ctx, opts, '');
+  // Everything refusable is refused before the first request: the image named, or its inputs.
+  const named = opts.testImage;
+  const plan: { image: string } | { build: { source: string; kubectl: string } } =
+    named !== undefined
+      ? { image: named }
+      : { build: { source: checkSource(opts.source), kubectl: checkKubectl(opts.kubectl) } };
+  const spec = await jobSpecOf(ctx, opts);
   const replicas = await deployedReplicas(
     clusterContext(ctx),
-    pending.statefulSet,
+    spec.statefulSet,
     componentSelector(ctx.profile.name, Component.dataPlane),
   );
   const image =
-    opts.testImage ??
-    (await ensureTestImage({
-      source: source!,
-      kubectl: kubectl!,
-      registry: ctx.profile.image.registry,
-      log: (line) => ctx.report.info(line),
-    }));
+    'image' in plan
+      ? plan.image
+      : await ensureTestImage({
+          ...plan.build,
+          registry: ctx.profile.image.registry,
+          log: (line) => ctx.report.info(line),
+        });
   await ctx.holdLock();
   // A previous run cut short (a killed runner) may have left its Job: removed first, ours only.
   await removeConformanceObjects(clusterContext(ctx), ctx.timeoutSeconds);
   try {
-    return await runTests(ctx, opts, { ...pending, image });
+    return await runTests(ctx, opts, { ...spec, image });
   } finally {
-    await cleanUp(ctx, pending.statefulSet, replicas);
+    await cleanUp(ctx, spec.statefulSet, replicas);
   }
 }
 

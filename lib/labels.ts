@@ -35,6 +35,8 @@ export const Component = {
   smokeTest: 'smoke-test',
   clientAccess: 'client-access',
   networkPolicy: 'network-policy',
+  /** What `conformance` writes while it runs upstream's cluster tests, and removes after. */
+  conformance: 'conformance',
 } as const;
 export type Component = (typeof Component)[keyof typeof Component];
 

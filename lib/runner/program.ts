@@ -15,6 +15,7 @@ import { strictOptionValues } from '../options.js';
 import { benchmarkCommand } from './commands/benchmark.js';
 import { checkCommand } from './commands/check.js';
 import { clientCommand } from './commands/client.js';
+import { conformanceCommand } from './commands/conformance.js';
 import { withSharedOptions, type OpenedContext, type RunnerCommand, type SharedOptions } from './commands/command.js';
 import { prepareContext } from './commands/context.js';
 import { deployCommand } from './commands/deploy.js';
@@ -40,6 +41,7 @@ const COMMANDS: readonly RunnerCommand[] = [
   imageCommand,
   logsCommand,
   smokeCommand,
+  conformanceCommand,
   clientCommand,
   statusCommand,
   diffCommand,

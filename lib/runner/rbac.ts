@@ -4,6 +4,7 @@ import type { Manifest } from '../synth.js';
 import { RESOURCES } from './kube.js';
 import { LOCK_NAMESPACE, lockName } from './lock.js';
 import { PROFILE_KINDS } from './commands/destroy.js';
+import { CONFORMANCE_KINDS, TEST_RUNNER_RULES } from '../conformance/objects.js';
 
 /**
  * Least privilege: the Kubernetes permissions every runner command needs for one profile, derived
@@ -76,10 +77,12 @@ export function profileRules(
   const applied = new Set(manifests.map((m) => m.kind).filter((k) => k in RESOURCES));
   // What destroy deletes (and smoke its Job, update and resume patch the StatefulSet: applied kinds).
   const deleted = new Set<string>(PROFILE_KINDS);
+  // What conformance writes for any profile (its Job and the tests' RBAC), applied then deleted.
+  const written = new Set<string>([...applied, ...CONFORMANCE_KINDS]);
   const namespaceRules = [
-    ...rulesFor([...applied].filter(namespaced), ['create', 'patch', 'delete']),
+    ...rulesFor([...written].filter(namespaced), ['create', 'patch', 'delete']),
     ...rulesFor(
-      [...deleted].filter((k) => namespaced(k) && !applied.has(k)),
+      [...deleted].filter((k) => namespaced(k) && !written.has(k)),
       ['delete'],
     ),
     // logs, smoke, client and update read the pods' logs; the benchmark reads the servers inside
@@ -91,6 +94,8 @@ export function profileRules(
     // What dist/'s Roles grant (the role sidecar's patch of its own pods): the API server lets a
     // user create a Role, and bind it, only with the permissions it grants.
     ...grantedByRoles(manifests),
+    // What conformance's Role grants the tests (upstream's rbac-cluster-tests.yaml), for the same reason.
+    ...structuredClone(TEST_RUNNER_RULES),
   ];
   const storageClass = manifests.find((m) => m.kind === 'StorageClass')?.metadata.name;
   const clusterRules = [

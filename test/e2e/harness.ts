@@ -160,6 +160,10 @@ export async function auditEntries(from: number, to: number): Promise<AuditEntry
   );
 }
 
+/** The runner's requests (its user agent) received in [from, to], from the API server's audit log. */
+export const runnerRequests = async (from: number, to: number): Promise<AuditEntry[]> =>
+  (await auditEntries(from, to)).filter((e) => (e.userAgent ?? '').startsWith('sandstore-deploy'));
+
 /** A client on one context of the user's kubeconfig (what up.sh wrote). */
 export function kubeFor(context = CONTEXT): Kube {
   const kc = new KubeConfig();

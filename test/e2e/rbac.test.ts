@@ -111,6 +111,18 @@ describe('a teammate bound only to the printed roles', () => {
     expect(client.stdout).toMatch(/SANDSTORE_SEEDS=\S+:3028\d/);
   });
 
+  test("conformance: writes its Job, the tests' ServiceAccount and the Role it binds them to (the escalation check: only what the teammate holds), and removes them", async () => {
+    // kwok completes the Job's pod (exit 0) and serves its fixture log, which holds no test: the run
+    // fails saying so, after every write and removal the teammate's roles must allow.
+    const r = await asTeammate('conformance', '--test-image=localhost:5000/sandstore-cluster-tests:kwok');
+    expectExit(r, 1);
+    expect(r.stderr).toContain('error: the test binary ran no test (exit 0');
+    expect(r.output).not.toMatch(/forbidden/i);
+    expect(r.stdout).toContain(
+      'removed Job sandstore-conformance, RoleBinding sandstore-conformance, Role sandstore-conformance, ServiceAccount sandstore-conformance',
+    );
+  }, 300_000);
+
   test('update, resume', async () => {
     const updated = await asTeammate('update');
     expectExit(updated, 0);
@@ -172,6 +184,11 @@ describe('a teammate bound only to the printed roles', () => {
       '/pods/exec create',
       '/pods/exec get',
       '/pods/proxy get',
+      // Held only to be granted: conformance binds the tests to upstream's Role, and the API server
+      // lets a user bind only what it holds. The tests scale through it (not run on kwok).
+      'apps/statefulsets update',
+      'apps/statefulsets/scale patch',
+      'apps/statefulsets/scale update',
     ]);
   });
 

@@ -10,6 +10,7 @@ import type { Profile } from '../../lib/profile.js';
 import { renderProfile, type Manifest } from '../../lib/synth.js';
 import { filesOnDisk, inputDigest, knownFresh, outputDigest, recordRender } from '../../lib/freshness.js';
 import { deletionPlan, kindsToSweep, volumesOfClaims } from '../../lib/runner/commands/destroy.js';
+import { CONFORMANCE_KINDS } from '../../lib/conformance/objects.js';
 import { DEPLOY_STEPS } from '../../lib/runner/commands/deploy.js';
 import { DEPLOY_PHASE_ORDER, DeployPhase } from '../../lib/labels.js';
 import type { ManifestOf } from '../../lib/k8s-types.js';
@@ -333,10 +334,12 @@ describe('what destroy deletes', () => {
     ]);
   });
 
-  test('the sweep covers every kind in dist/ and the profile kinds even without dist/', () => {
+  test("the sweep covers every kind in dist/ and the profile kinds even without dist/, conformance's included", () => {
     expect(kindsToSweep(undefined)).toEqual(
       expect.arrayContaining(['StatefulSet', 'PersistentVolumeClaim', 'Pod', 'Namespace', 'StorageClass']),
     );
+    // What a killed `conformance` may leave, for any profile.
+    expect(kindsToSweep(undefined)).toEqual(expect.arrayContaining([...CONFORMANCE_KINDS]));
   });
 
   test("volumes are matched to the profile's claims by claimRef", () => {

@@ -6,6 +6,8 @@ import { isProfiles } from '../../lib/runner/ownership.js';
 import { KEEP_NAMESPACE_ANNOTATION, rbacObjects, type PolicyRule } from '../../lib/runner/rbac.js';
 import { synthesizeObjects, type Manifest } from '../../lib/synth.js';
 import { RefusedError } from '../../lib/errors.js';
+import { testRbac } from '../../lib/conformance/objects.js';
+import type { Profile } from '../../lib/profile.js';
 
 /**
  * The roles `npm run rbac` prints, for every profile: the shape that makes them least privilege
@@ -31,8 +33,11 @@ describe.each(listProfiles())('profile %s', (name) => {
   let objects: Manifest[];
   let manifests: Manifest[];
   let namespace: string;
+  const loaded = new Map<string, Profile>();
+  const profileOf = (n: string) => loaded.get(n)!;
   beforeAll(async () => {
     const profile = await loadProfile(name);
+    loaded.set(name, profile);
     namespace = profile.namespace;
     manifests = synthesizeObjects(profile);
     objects = rbacObjects(profile, manifests, { kind: 'User', name: 'alice' });
@@ -47,21 +52,28 @@ describe.each(listProfiles())('profile %s', (name) => {
     expect(cluster.filter((g) => g.endsWith(' list')).length).toBe(Object.keys(RESOURCES).length);
   });
 
-  test('in the namespace: logs, exec and proxy of pods, writes of what dist/ applies and destroy deletes; nothing on secrets, no escalate, bind or impersonate; RBAC objects only where dist/ has them', () => {
+  test("in the namespace: logs, exec and proxy of pods, writes of what dist/ applies, conformance writes and destroy deletes; nothing on secrets, no escalate, bind or impersonate; RBAC objects only dist/'s and conformance's", () => {
     const ns = grants(rulesOf(objects, 'Role', namespace));
     expect(ns).toEqual(
       expect.arrayContaining(['/pods/log get', '/pods/exec create', '/pods/proxy get', '/pods delete']),
     );
     expect(ns.filter((g) => /secrets|escalate|bind |impersonate/.test(g))).toEqual([]);
-    // The role sidecar's Role and binding (clientAccess.leader) are applied like the rest of dist/.
-    const rbacKinds = new Set(manifests.filter((m) => m.metadata.name.endsWith('-role-label')).map((m) => m.kind));
+    // The role sidecar's Role and binding (clientAccess.leader) are applied like the rest of dist/,
+    // and conformance writes its tests' own for every profile: each kind granted once.
     const rbacGrants = ns.filter((g) => g.startsWith('rbac.authorization.k8s.io/'));
     expect(rbacGrants.sort()).toEqual(
-      [...rbacKinds]
-        .filter((k) => k !== 'ServiceAccount')
+      ['Role', 'RoleBinding']
         .flatMap((k) => ['create', 'patch', 'delete'].map((v) => `rbac.authorization.k8s.io/${k.toLowerCase()}s ${v}`))
         .sort(),
     );
+    expect(ns).toEqual(expect.arrayContaining(['/serviceaccounts create', 'batch/jobs create', 'batch/jobs delete']));
+  });
+
+  test("conformance: the runner may grant the tests' Role (the API server lets it bind only what it holds), in the namespace only", () => {
+    const ns = grants(rulesOf(objects, 'Role', namespace));
+    const testRole = testRbac(profileOf(name)).find((o) => o.kind === 'Role') as Manifest & { rules: PolicyRule[] };
+    expect(ns).toEqual(expect.arrayContaining(grants(testRole.rules)));
+    expect(grants(rulesOf(objects, 'ClusterRole')).filter((g) => g.includes('statefulsets/scale'))).toEqual([]);
   });
 
   test("the lock: create, and update and delete of the profile's Lease alone, in default", () => {

@@ -125,6 +125,11 @@ const GOOD_VALUE: Record<string, string> = {
   '--user': 'alice',
   '--group': 'devs',
   '--service-account': 'default/alice',
+  '--kubectl': '/nonexistent/kubectl',
+  '--test-image': 'localhost:5000/sandstore-cluster-tests:next',
+  '--run': '^TestOpenSmoke$',
+  '--test-timeout': '600',
+  '--start-timeout': '60',
 };
 
 test("the table of options the properties go through is the runner's own, and every option taking a value has a known good value", () => {
@@ -431,6 +436,73 @@ describe('what a command is asked to run', () => {
       await run(['update', '--profile=local', '--build', '--image=localhost:5000/sandstore-node:next']),
       "--build builds and pushes the profile's image, --image runs another",
     );
+  });
+});
+
+describe('conformance: the checkout and the kubectl the test image is built from', () => {
+  /** A checkout with Sand Store's go.mod, and with its cluster tests when `tests`. */
+  const checkout = (tests: boolean, module = 'github.com/AnishMulay/sandstore') => {
+    const dir = mkdtempSync(join(tmpdir(), 'conformance-checkout-'));
+    writeFileSync(join(dir, 'go.mod'), `module ${module}\n\ngo 1.24\n`);
+    if (tests) {
+      mkdirSync(join(dir, 'integration', 'cluster'), { recursive: true });
+      writeFileSync(join(dir, 'integration', 'cluster', 'cluster_test.go'), 'package cluster\n');
+    }
+    return dir;
+  };
+  /** The smallest file the kubectl check takes for a static linux/amd64 program: an ELF header, no program headers. */
+  const staticAmd64 = () => {
+    const elf = Buffer.alloc(64);
+    Buffer.from('7f454c46', 'hex').copy(elf);
+    elf.writeUInt16LE(62, 18);
+    const file = join(mkdtempSync(join(tmpdir(), 'conformance-kubectl-')), 'kubectl');
+    writeFileSync(file, elf, { mode: 0o755 });
+    return file;
+  };
+  const conformance = (...args: string[]) => run(['conformance', '--profile=local', ...args]);
+
+  test('a checkout without integration/cluster is refused naming the path and the accepted form; nothing is built or sent', async () => {
+    const dir = checkout(false);
+    expectRefused(
+      await conformance(`--source=${dir}`, `--kubectl=${staticAmd64()}`),
+      `--source: ${dir} has no integration/cluster (Sand Store's cluster tests); expected a Sand Store checkout`,
+      'Nothing was built or sent.',
+    );
+    rmSync(dir, { recursive: true });
+  });
+
+  test('a directory that is not Sand Store, or is not there, is refused the same way', async () => {
+    for (const dir of [checkout(true, 'example.com/other'), '/nonexistent/sandstore']) {
+      expectRefused(
+        await conformance(`--source=${dir}`, `--kubectl=${staticAmd64()}`),
+        `--source: ${dir} is not Sand Store (no go.mod of module github.com/AnishMulay/sandstore)`,
+      );
+    }
+  });
+
+  test('a kubectl that is missing, or no static linux/amd64 executable, is refused naming it', async () => {
+    const source = checkout(true);
+    expectRefused(
+      await conformance(`--source=${source}`, '--kubectl=/nonexistent/kubectl'),
+      '--kubectl: /nonexistent/kubectl does not exist; expected a static linux/amd64 kubectl',
+    );
+    const script = writeKubeconfig('#!/bin/sh\n');
+    expectRefused(
+      await conformance(`--source=${source}`, `--kubectl=${script}`),
+      `--kubectl: ${script} is not a static linux/amd64 executable`,
+    );
+  });
+
+  test('with both right, the command goes on to the cluster: the guards above are what stopped it', async () => {
+    const o = await conformance(`--source=${checkout(true)}`, `--kubectl=${staticAmd64()}`, '--timeout=5');
+    // The counting server drops every connection: the first request fails (exit 1), but it was sent.
+    expect(o.sent).toBeGreaterThan(0);
+    expect(o.code).toBe(1);
+  });
+
+  test('--profile must be named (the tests scale the StatefulSet to zero); --test-image must be a tagged reference', async () => {
+    expectRefused(await run(['conformance', '--context=sandstore-local']), 'conformance deletes or replaces');
+    expectRefused(await conformance('--test-image=not an image'), '--test-image', 'an image reference with a tag');
   });
 });
 

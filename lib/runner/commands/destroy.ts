@@ -16,7 +16,11 @@ import { KEEP_NAMESPACE_ANNOTATION } from '../rbac.js';
  * touched: an object in dist/ that exists without them (someone else's) is left alone.
  */
 
-/** The kinds a profile makes, whatever dist/ says: the chart's kinds plus pods and claims. */
+/**
+ * The kinds a profile makes, whatever dist/ says: the chart's kinds plus pods and claims, and what
+ * `conformance` writes for any profile (its tests' ServiceAccount, Role and binding), should a run
+ * be killed before it removes them.
+ */
 export const PROFILE_KINDS = [
   'StatefulSet',
   'Job',
@@ -24,6 +28,9 @@ export const PROFILE_KINDS = [
   'ConfigMap',
   'PodDisruptionBudget',
   'NetworkPolicy',
+  'RoleBinding',
+  'Role',
+  'ServiceAccount',
   'PersistentVolumeClaim',
   'Pod',
   'StorageClass',

@@ -314,7 +314,8 @@ export class SandstoreCluster extends Construct {
       ],
       // Registration with etcd may take up to its 30 s timeout before the port opens.
       startupProbe: tcp(2, 30),
-      // Ready: it accepts gRPC connections, which peers and clients use.
+      // Ready: it accepts gRPC connections, which peers and clients use. Sand Store exposes no
+      // richer signal (no health service, no role in its metrics): docs/leader-access.md.
       readinessProbe: tcp(5, 3),
       // Alive: its metrics server, which the program starts first, answers an HTTP request. A TCP
       // connect to the gRPC port would not tell: the kernel completes the handshake for an open

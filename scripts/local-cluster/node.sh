@@ -442,17 +442,19 @@ node_start() {
     --pod-infra-container-image localhost:5000/pause:3.9 \
     --v=1
   IN_NETNS=$NODE_NETNS_PATH start_component kube-proxy --config "$NODE_DIR/config/kube-proxy.yaml" --v=1
-  # NetworkPolicies: kube-router's firewall alone, in the node's network namespace (its iptables
-  # chains and ipsets are that namespace's own, gone with it), for the node's pods only.
-  IN_NETNS=$NODE_NETNS_PATH start_component kube-router --run-firewall=true --run-router=false \
-    --run-service-proxy=false --enable-cni=false --enable-pod-egress=false --enable-overlay=false \
-    --kubeconfig "$CLUSTER_DIR/kubeconfigs/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
-    --service-cluster-ip-range 10.96.0.0/12 --health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0 --v=1
   IN_NETNS=$NODE_NETNS_PATH start_component coredns -conf "$NODE_DIR/config/Corefile"
 
   # The kubelet's own health first: a Node object left from before a restart still says Ready.
   wait_until 60 "the kubelet's /healthz" kubelet node_http_ok 127.0.0.1 10248 /healthz
   wait_until 120 "the real node $NODE_NAME to be Ready" kubelet node_ready
+  # NetworkPolicies: kube-router's firewall alone, in the node's network namespace (its iptables
+  # chains and ipsets are that namespace's own, gone with it), for the node's pods only. Started
+  # once the Node is registered: kube-router exits when no Node has its --hostname-override yet,
+  # which happened on a loaded machine when it started alongside the kubelet.
+  IN_NETNS=$NODE_NETNS_PATH start_component kube-router --run-firewall=true --run-router=false \
+    --run-service-proxy=false --enable-cni=false --enable-pod-egress=false --enable-overlay=false \
+    --kubeconfig "$CLUSTER_DIR/kubeconfigs/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
+    --service-cluster-ip-range 10.96.0.0/12 --health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0 --v=1
   wait_until 60 "kube-proxy /healthz" kube-proxy node_http_ok 127.0.0.1 10256 /healthz
   wait_until 60 "CoreDNS /ready" coredns node_http_ok 127.0.0.1 10253 /ready
   wait_until 60 "kube-router's firewall to sync the NetworkPolicies" kube-router kube_router_ready

@@ -1,3 +1,7 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { LabelKeys } from '../../labels.js';
 import { quorum } from '../../validation.js';
 import { find, synthesize } from '../../../test/helpers.js';
@@ -134,6 +138,46 @@ describe('SandstoreCluster', () => {
       name: 'ETCD_ENDPOINTS',
       valueFrom: { configMapKeyRef: { name: 'sandstore-config', key: 'ETCD_ENDPOINTS' } },
     });
+  });
+
+  test("a first attempt that hangs (its SYN's REJECT lost on the pod's own node) does not hold up the next", async () => {
+    const { sts } = build();
+    const init = sts.spec.template.spec.initContainers[0];
+    // etcd's JSON gateway, faked: the first request never gets an answer (as a SYN whose REJECT was
+    // lost waits for TCP's retransmission), every later one finds the key. The script runs in a
+    // real busybox shell with busybox's own wget and timeout, as in the image.
+    let requests = 0;
+    const server = createServer((_req, res) => {
+      if (requests++ === 0) return;
+      res.end('{"kvs":[{"key":"k"}]}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    // Kubernetes turns `$$` in a command into `$`.
+    const script = init.command[2].replaceAll('$$', '$');
+    const started = performance.now();
+    const shell = spawn('busybox', ['sh', '-c', script], {
+      env: {
+        PATH: process.env.PATH,
+        NODE_ID: 'sandstore-0',
+        ETCD_ENDPOINTS: `127.0.0.1:${port}`,
+        MEMBERSHIP_PREFIX: '/m/',
+      },
+    });
+    let stdout = '';
+    shell.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    // 'exit', not 'close': attempts still running hold stdout open (in the pod they end with PID 1).
+    const status = await new Promise<number | null>((resolve) => shell.on('exit', resolve));
+    const seconds = (performance.now() - started) / 1000;
+    await new Promise((resolve) => shell.on('close', resolve));
+    server.closeAllConnections();
+    server.close();
+    expect(status).toBe(0);
+    expect(stdout).toMatch(
+      new RegExp(`^membership of sandstore-0 found in etcd at 127.0.0.1:${port} after [1-9]\\d* earlier tries$`, 'm'),
+    );
+    // One attempt at a time would have waited out the first one's 3 s bound.
+    expect(seconds).toBeLessThan(2.5);
   });
 
   test('claim template from the SSD class with the profile labels; SSD placement; anti-affinity across hosts', () => {

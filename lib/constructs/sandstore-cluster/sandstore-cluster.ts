@@ -364,23 +364,32 @@ export class SandstoreCluster extends Construct {
    * so a node that starts before etcd (or before the bootstrap Job) waits instead of failing its
    * 30 s registration and crash-looping. Each attempt is bounded by busybox's `timeout` rather than
    * `wget -T`, which crashes (SIGSEGV) in Debian's busybox-static 1.35, found on the real node.
+   *
+   * Attempts start every ETCD_RETRY_SECONDS in the background, none waits for the one before: a
+   * NetworkPolicy enforcer admits a new pod's address only once it has seen the pod's IP (kube-router
+   * on the real node: 0.1–0.3 s after the pod's first packet), and the REJECT of a first SYN sent
+   * before then is lost when the enforcer runs on the pod's own node (the ICMP comes back while
+   * connect() still holds the socket: the pod's LockDroppedIcmps), so that attempt stalls for TCP's
+   * 1 s initial retransmission. Busybox's `timeout` counts whole seconds and cannot cut it shorter.
    */
   private waitForMembershipContainer(): Container {
     const script = [
       // The shell is PID 1 of its container, which ignores SIGTERM unless trapped: without this a
       // waiting pod would hold its deletion for the whole grace period.
       'trap "exit 143" TERM INT',
+      // An attempt that finds the key signals the shell (`$$$$`: Kubernetes turns `$$` into `$`),
+      // which exits at once with success.
+      'trap "exit 0" USR1',
       'key=$(printf "%s%s" "$MEMBERSHIP_PREFIX" "$NODE_ID" | base64 | tr -d "\\n")',
       'tries=0',
       'while :; do',
       '  for endpoint in $(echo "$ETCD_ENDPOINTS" | tr "," " "); do',
-      '    if timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" ' +
-        '"http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\""; then',
-      '      echo "membership of $NODE_ID found in etcd at $endpoint after $tries failed tries"; exit 0',
-      '    fi',
+      '    { timeout 3 wget -q -O - --post-data "{\\"key\\":\\"$key\\"}" ' +
+        '"http://$endpoint/v3/kv/range" 2>/dev/null | grep -q "\\"kvs\\"" && ' +
+        'echo "membership of $NODE_ID found in etcd at $endpoint after $tries earlier tries" && kill -USR1 $$$$; } &',
       '  done',
-      // Said on the first failure and every 50th after it (about every 10 s), not on every try.
-      '  [ $((tries % 50)) -eq 0 ] && echo "waiting for etcd ($ETCD_ENDPOINTS) to hold the membership of $NODE_ID"',
+      // Said once a second has passed without the key, then every 50 tries (about every 10 s).
+      '  [ $((tries % 50)) -eq 5 ] && echo "waiting for etcd ($ETCD_ENDPOINTS) to hold the membership of $NODE_ID"',
       '  tries=$((tries + 1))',
       `  sleep ${ETCD_RETRY_SECONDS}`,
       'done',

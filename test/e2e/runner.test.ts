@@ -475,6 +475,7 @@ describe('runner refusals and failures', () => {
   });
 
   test('Ctrl-C during a wait exits 130 and says what state the cluster is in', async () => {
+    // etcd, the Job and the data plane are applied in one step, so all three are named as applied.
     const r = await runCli(['deploy', `--context=${CONTEXT}`, '--profile=local'], {
       onStdout: (text, child) => {
         if (text.includes('control-plane: applied') && !child.killed) child.kill('SIGINT');
@@ -482,7 +483,7 @@ describe('runner refusals and failures', () => {
     });
     expectExit(r, 130);
     expect(r.stderr).toMatch(
-      /interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\.\n\s+Deploy stopped in phase "control-plane"; phases applied: base, control-plane\. The cluster holds a partial deployment/,
+      /interrupted while waiting for StatefulSet etcd to roll out\. No request was left half-sent\.\n\s+Deploy stopped in phase "control-plane"; phases applied: base, control-plane, bootstrap, data-plane\. The cluster holds a partial deployment/,
     );
     expectExit(await cli('destroy'), 0);
   });

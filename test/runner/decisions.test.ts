@@ -155,11 +155,12 @@ describe('reading dist/', () => {
     expect(names('on-demand')).toEqual(['Job/sandstore-smoke-test']);
   });
 
-  test("deploy's steps cover every phase once, in order; the data plane goes with the Job, after etcd is Ready", () => {
+  test("deploy's steps cover every phase once, in order (the order of the waits); etcd, the Job and the data plane go together, after the base objects", () => {
     expect(DEPLOY_STEPS.flat()).toEqual(DEPLOY_PHASE_ORDER);
     const stepOf = (phase: DeployPhase) => DEPLOY_STEPS.findIndex((s) => s.includes(phase));
     expect(stepOf(DeployPhase.dataPlane)).toBe(stepOf(DeployPhase.bootstrap));
-    expect(stepOf(DeployPhase.bootstrap)).toBeGreaterThan(stepOf(DeployPhase.controlPlane));
+    expect(stepOf(DeployPhase.bootstrap)).toBe(stepOf(DeployPhase.controlPlane));
+    expect(stepOf(DeployPhase.controlPlane)).toBeGreaterThan(stepOf(DeployPhase.base));
   });
 });
 

@@ -47,6 +47,17 @@ describe('EtcdControlPlane', () => {
     expect(find(objects, 'Service', 'etcd').spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true });
   });
 
+  test('a client Service with a cluster IP, routing to members before they are Ready, for the waits applied with etcd', () => {
+    const { etcd, objects } = build({ replicas: 3 });
+    const svc = find(objects, 'Service', 'etcd-client');
+    expect(svc.metadata.annotations['sandstore.io/deploy-phase']).toBe('base');
+    expect(svc.spec.clusterIP).toBeUndefined();
+    expect(svc.spec.publishNotReadyAddresses).toBe(true);
+    expect(svc.spec.selector).toEqual(etcd.podSelector);
+    expect(svc.spec.ports).toEqual([{ name: 'client', port: 2379, targetPort: 'client' }]);
+    expect(etcd.clientServiceEndpoint).toBe('etcd-client.bench.svc:2379');
+  });
+
   test.each([
     [3, 2],
     [5, 3],

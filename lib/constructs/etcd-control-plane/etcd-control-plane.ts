@@ -47,6 +47,13 @@ export class EtcdControlPlane extends Construct {
   public readonly serviceName: string;
   /** `host:port` of every member's client URL, no scheme: the form Sand Store's ETCD_ENDPOINTS takes. */
   public readonly clientEndpoints: readonly string[];
+  /**
+   * `host:port` of the client Service (a ClusterIP in front of every member), for the waits that
+   * start before etcd's pods have addresses: the membership Job and wait-for-membership. Its name
+   * resolves from the moment the Service exists, whereas a member's name looked up before its pod
+   * has an address gets NXDOMAIN, which the cluster's DNS caches (CoreDNS: up to its `cache` TTL).
+   */
+  public readonly clientServiceEndpoint: string;
   /** Labels selecting the members' pods (for network policies). */
   public readonly podSelector: Readonly<Record<string, string>>;
   public readonly clientPort = ETCD_CLIENT_PORT;
@@ -73,6 +80,8 @@ export class EtcdControlPlane extends Construct {
     const memberHost = (pod: string) => `${pod}.${this.serviceName}.${namespace}.svc`;
     const members = Array.from({ length: this.replicas }, (_, i) => `${this.name}-${i}`);
     this.clientEndpoints = members.map((m) => `${memberHost(m)}:${ETCD_CLIENT_PORT}`);
+    const clientServiceName = `${this.name}-client`;
+    this.clientServiceEndpoint = `${clientServiceName}.${namespace}.svc:${ETCD_CLIENT_PORT}`;
     const initialCluster = members.map((m) => `${m}=http://${memberHost(m)}:${ETCD_PEER_PORT}`).join(',');
 
     const labels = componentLabels(this, this.name, Component.controlPlane);
@@ -88,6 +97,19 @@ export class EtcdControlPlane extends Construct {
           { name: 'client', port: ETCD_CLIENT_PORT, targetPort: IntOrString.fromString('client') },
           { name: 'peer', port: ETCD_PEER_PORT, targetPort: IntOrString.fromString('peer') },
         ],
+      },
+    });
+
+    // Publishes not-ready addresses too, so that kube-proxy routes to a member as soon as its pod
+    // has an address: the waits behind it then reach etcd the moment it serves, without waiting
+    // for the readiness probe and an endpoint update. A member that does not serve yet refuses the
+    // connection, and the waits retry.
+    new KubeService(this, 'ClientService', {
+      metadata: { name: clientServiceName, labels, annotations: phaseAnnotation(DeployPhase.base) },
+      spec: {
+        publishNotReadyAddresses: true,
+        selector: { ...this.podSelector },
+        ports: [{ name: 'client', port: ETCD_CLIENT_PORT, targetPort: IntOrString.fromString('client') }],
       },
     });
 

@@ -53,7 +53,9 @@ describe('MembershipBootstrap', () => {
     expect(c.image).toBe(IMAGE);
     expect(c.imagePullPolicy).toBe('Always');
     expect(Object.keys(c.resources.requests).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
-    expect(c.env).toContainEqual({ name: 'ETCD_ENDPOINTS', value: etcd.clientEndpoints.join(',') });
+    // etcd's client Service: the Job is applied with etcd, before its pod has an address.
+    expect(c.env).toContainEqual({ name: 'ETCD_ENDPOINTS', value: etcd.clientServiceEndpoint });
+    expect(etcd.clientServiceEndpoint).toBe('etcd-client.bench.svc:2379');
     expect(c.command.join(' ')).toMatch(
       /wget .*--post-file "\/etc\/membership\/txn.json" "http:\/\/\$endpoint\/v3\/kv\/txn"/,
     );

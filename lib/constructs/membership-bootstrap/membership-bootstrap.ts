@@ -97,7 +97,7 @@ export class MembershipBootstrap extends Construct {
             imagePullPolicy: props.imagePullPolicy,
             command: ['sh', '-c', script],
             env: [
-              { name: 'ETCD_ENDPOINTS', value: props.etcd.clientEndpoints.join(',') },
+              { name: 'ETCD_ENDPOINTS', value: props.etcd.clientServiceEndpoint },
               { name: 'MEMBERS', value: props.members.map((m) => m.id).join(' ') },
             ],
             resources: toResourceRequirements(

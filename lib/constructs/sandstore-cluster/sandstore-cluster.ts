@@ -82,6 +82,8 @@ export class SandstoreCluster extends Construct {
   /** Where every pod of the cluster runs, Jobs included (undefined: anywhere). */
   private readonly placement?: StoragePlacement;
   private readonly labels: Readonly<Record<string, string>>;
+  /** Where wait-for-membership asks etcd: its client Service, which resolves before etcd's pods have addresses. */
+  private readonly etcdGateEndpoint: string;
 
   public constructor(scope: Construct, id: string, props: SandstoreClusterProps) {
     super(scope, id);
@@ -123,6 +125,7 @@ export class SandstoreCluster extends Construct {
     this.placement = props.storage?.placement;
     this.headlessServiceName = `${this.name}-headless`;
     this.configMapName = `${this.name}-config`;
+    this.etcdGateEndpoint = props.etcd.clientServiceEndpoint;
     this.podNames = Array.from({ length: this.replicas }, (_, i) => `${this.name}-${i}`);
     // Each node is addressed through a Service of its own (see peerServices), whose virtual IP
     // outlives the pod's IP: `<pod>.<namespace>.svc:8080`.
@@ -401,7 +404,10 @@ export class SandstoreCluster extends Construct {
       command: ['sh', '-c', script],
       env: [
         { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
-        { name: 'ETCD_ENDPOINTS', valueFrom: { configMapKeyRef: { name: this.configMapName, key: 'ETCD_ENDPOINTS' } } },
+        // Not the members' names Sand Store uses (the ConfigMap's ETCD_ENDPOINTS): this container
+        // may start before etcd's pods have addresses, and a member's name looked up then is
+        // NXDOMAIN, cached by the cluster's DNS for a while after the member is up.
+        { name: 'ETCD_ENDPOINTS', value: this.etcdGateEndpoint },
         { name: 'MEMBERSHIP_PREFIX', value: MEMBERSHIP_PREFIX },
       ],
       // As much CPU and memory as the node: it runs before the node starts, so this costs the pod

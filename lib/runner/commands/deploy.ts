@@ -14,19 +14,19 @@ import { refuseTakeovers } from '../ownership.js';
 import { ignoreCheckOption, preflight } from './check.js';
 
 /**
- * The deploy's steps: each applies its phases, then waits for them in order. The data plane is
- * applied together with the membership Job instead of after it, so that its volumes are provisioned
- * and its pods started while the Job runs. The order still holds inside the pods: the Job writes
- * the whole membership in one transaction, and each Sand Store pod's wait-for-membership holds the
- * node back until its key, and with it every member's, is in etcd (a fresh etcd: its claim went
- * with the clean slate). Not before etcd is Ready: a pod that looks etcd's name up before etcd's
- * pod has an address gets NXDOMAIN, which CoreDNS caches (5 s on the local cluster, 30 s in
- * kubeadm's default Corefile), and would wait that long after etcd serves.
+ * The deploy's steps: each applies its phases, then waits for them in order. etcd, the membership
+ * Job and the data plane are applied together, so that every claim is provisioned at once and
+ * every pod started while etcd starts. The order still holds inside the pods: the Job retries until
+ * etcd serves and writes the whole membership in one transaction, and each Sand Store pod's
+ * wait-for-membership holds the node back until its key, and with it every member's, is in etcd (a
+ * fresh etcd: its claim went with the clean slate). Both reach etcd through its client Service,
+ * whose name resolves before etcd's pod has an address (a member's name looked up then would be
+ * NXDOMAIN, which CoreDNS caches). The waits keep their order: etcd Ready, the Job Complete, the
+ * data plane rolled out.
  */
 export const DEPLOY_STEPS: readonly (readonly DeployPhase[])[] = [
   [DeployPhase.base],
-  [DeployPhase.controlPlane],
-  [DeployPhase.bootstrap, DeployPhase.dataPlane],
+  [DeployPhase.controlPlane, DeployPhase.bootstrap, DeployPhase.dataPlane],
   [DeployPhase.clientAccess],
 ];
 
@@ -47,8 +47,8 @@ async function refuseOtherProfiles(ctx: CommandContext): Promise<void> {
  * Flow 3: the pre-flight (no other Sand Store profile live on the cluster, other-profiles.ts; no
  * object of someone else's that dist/ would take over, ownership.ts; then the checks of `check`,
  * commands/check.ts), a clean slate (destroy, waited for), then server-side apply in the steps of
- * DEPLOY_STEPS: base objects; etcd, until Ready; the membership bootstrap and the data plane
- * together, waited for in that order (the Job until Complete, a failed Job failing at once; the
+ * DEPLOY_STEPS: base objects; etcd, the membership bootstrap and the data plane together, waited
+ * for in that order (etcd until Ready; the Job until Complete, a failed Job failing at once; the
  * data plane until rolled out); the node ports.
  */
 export async function deploy(

@@ -26,6 +26,7 @@ import { isKind, Kube, type StatefulSet } from '../lib/runner/kube.js';
 import { isPodReady } from '../lib/runner/pods.js';
 import { roleChanges, type RoleChange } from '../lib/runner/leader.js';
 import { objectsOf, waitFor } from '../lib/runner/watch.js';
+import { restrictedContainerSecurityContext } from '../lib/constructs/security.js';
 import { profileSelector } from '../lib/labels.js';
 import { loadProfile } from '../lib/profiles.js';
 
@@ -64,13 +65,7 @@ const ownService = (namespace: string): Container[] => [
     ],
     env: [{ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
     resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
-    securityContext: {
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ['ALL'] },
-      readOnlyRootFilesystem: true,
-      runAsNonRoot: true,
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
+    securityContext: restrictedContainerSecurityContext(),
   },
 ];
 

@@ -1,3 +1,4 @@
+import { restrictedContainerSecurityContext } from '../constructs/security.js';
 import { Component, LabelKeys, profileLabels } from '../labels.js';
 import type { ManifestOf } from '../k8s-types.js';
 import type { Profile } from '../profile.js';
@@ -149,13 +150,7 @@ export function conformanceJob(profile: Profile, spec: ConformanceJobSpec): Mani
                 requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '64Mi' },
                 limits: { cpu: '1', memory: '512Mi', 'ephemeral-storage': '1Gi' },
               },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                capabilities: { drop: ['ALL'] },
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: restrictedContainerSecurityContext(),
               volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
             },
           ],

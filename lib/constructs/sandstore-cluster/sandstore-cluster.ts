@@ -315,8 +315,10 @@ export class SandstoreCluster extends Construct {
         { name: 'grpc', containerPort: SANDSTORE_PORT },
         { name: 'metrics', containerPort: SANDSTORE_METRICS_PORT },
       ],
-      // Registration with etcd may take up to its 30 s timeout before the port opens.
-      startupProbe: tcp(2, 30),
+      // Registration with etcd may take up to its 30 s timeout before the port opens: 60 s of
+      // patience. Asked every second, not two: a deploy or a roll waits on this probe once per
+      // pod, and the second probe alone cost ~0.5 s of each on the real node.
+      startupProbe: tcp(1, 60),
       // Ready: it accepts gRPC connections, which peers and clients use. Sand Store exposes no
       // richer signal (no health service, no role in its metrics): docs/leader-access.md.
       readinessProbe: tcp(5, 3),

@@ -401,6 +401,11 @@ node_ready() {
 
 # node_start: configs, network, then the daemons in dependency order. The
 # caller (up.sh) has started the control plane and the registry.
+cri_serving() { # this start of containerd's has logged that its CRI service serves
+  awk '/===== .* starting containerd =====/ { up = 0 } /msg="Start streaming server"/ { up = 1 } END { exit !up }' \
+    "$CLUSTER_DIR/logs/containerd.log"
+}
+
 node_start() {
   local t
   t=$(now_ms)
@@ -431,6 +436,11 @@ node_start() {
   IN_NETNS=$NODE_NETNS_PATH IN_MNTNS=$NODE_MNTNS_PATH start_component containerd --config "$NODE_DIR/config/containerd.toml"
   wait_until 30 "containerd to answer on $CONTAINERD_SOCK" containerd \
     ctr --address "$CONTAINERD_SOCK" version
+  # containerd answers before its CRI service has reloaded its saved state (longer the more dead
+  # containers it holds: 3 ms on a new node, 255 ms after a few restarts); a kubelet started then
+  # fails its first CRI call ("server is not initialized yet") and exits. The CRI logs "Start
+  # streaming server" as its last step before it serves.
+  wait_until 30 "containerd's CRI service to load its state" containerd cri_serving
   KUBELET_STARTED_AT=$(date -u +%s)
   IN_NETNS=$NODE_NETNS_PATH IN_MNTNS=$NODE_MNTNS_PATH start_component kubelet \
     --config "$NODE_DIR/config/kubelet.yaml" \

@@ -11,6 +11,7 @@ import {
   assessQuorum,
   assessReplacement,
   isFailing,
+  leaderServes,
   nextToReplace,
   type QuorumReading,
 } from './quorum.js';
@@ -48,11 +49,11 @@ export async function readQuorumLeadership(ctx: CommandContext): Promise<Leaders
 }
 
 /** AppendEntries the pod's Sand Store handled since it started, from its metrics; undefined while unreadable. */
-async function appendEntriesOf(ctx: CommandContext, pod: Pod | undefined): Promise<number | undefined> {
-  const port = pod?.spec?.containers
+async function appendEntriesOf(ctx: CommandContext, pod: Pod): Promise<number | undefined> {
+  const port = pod.spec?.containers
     .find((c) => c.name === SandstoreContainers.node)
     ?.ports?.find((p) => p.name === 'metrics')?.containerPort;
-  if (!pod || port === undefined || isFailing(pod)) return undefined;
+  if (port === undefined || isFailing(pod)) return undefined;
   try {
     const path = `${objectPath('Pod', `${pod.metadata.name}:${port}`, ctx.namespace)}/proxy/metrics`;
     return appendEntriesHandled(parseSandstoreHistograms(await ctx.kube.request<string>('GET', path, { raw: true })));
@@ -61,20 +62,69 @@ async function appendEntriesOf(ctx: CommandContext, pod: Pod | undefined): Promi
   }
 }
 
-async function readQuorum(ctx: CommandContext, sts: StatefulSet, rejoining?: string): Promise<QuorumReading> {
-  const selector = componentSelector(ctx.profile.name, Component.dataPlane);
-  const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: selector })).items;
-  const leadership = await readQuorumLeadership(ctx);
-  const recent = leadership ? await readRoleChanges(ctx, QUIET_SECONDS) : [];
-  const rejoiningPod = pods.find((p) => p.metadata.name === rejoining);
-  return {
-    pods,
-    replicas: sts.spec?.replicas ?? 1,
-    leadership,
-    recentRoleChanges: recent.length,
-    rejoining:
-      rejoining && leadership ? { pod: rejoining, appendEntries: await appendEntriesOf(ctx, rejoiningPod) } : undefined,
-  };
+/** Reads the cluster again and again; each reading compares the members' AppendEntries with the one before. */
+class QuorumReader {
+  private counts = new Map<string, number | undefined>();
+
+  public constructor(
+    private readonly ctx: CommandContext,
+    private readonly replicas: number,
+  ) {}
+
+  public async read(): Promise<QuorumReading> {
+    const ctx = this.ctx;
+    const selector = componentSelector(ctx.profile.name, Component.dataPlane);
+    const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: selector })).items;
+    const leadership = await readQuorumLeadership(ctx);
+    const recent = leadership ? await readRoleChanges(ctx, QUIET_SECONDS) : [];
+    // Keyed by uid: a replaced pod starts counting from zero.
+    const counts = new Map(
+      await Promise.all(
+        pods.map(async (p) => [p.metadata.uid ?? '', leadership ? await appendEntriesOf(ctx, p) : undefined] as const),
+      ),
+    );
+    const hearsLeader = new Map(
+      pods.map((p) => {
+        const [before, now] = [this.counts.get(p.metadata.uid ?? ''), counts.get(p.metadata.uid ?? '')];
+        return [p.metadata.name, before === undefined || now === undefined ? undefined : now > before] as const;
+      }),
+    );
+    this.counts = counts;
+    return { pods, replicas: this.replicas, leadership, recentRoleChanges: recent.length, hearsLeader };
+  }
+}
+
+/**
+ * Refuses (exit 1, before anything is changed) a roll of a cluster whose leader does not serve:
+ * none logged, or too few members hear it. Two readings a second apart. Without Sand Store events
+ * (kwok's stand-ins) there is nothing to tell: it goes on, ordered and gated by readiness alone.
+ */
+export async function refuseWithoutLeader(ctx: CommandContext, sts: StatefulSet): Promise<void> {
+  const reader = new QuorumReader(ctx, sts.spec?.replicas ?? 1);
+  const first = await reader.read();
+  if (!first.leadership) {
+    ctx.report.problem('quorum', 'no role change in the event logs: order and gate by readiness only');
+    return;
+  }
+  await pause1s(ctx);
+  const { serves, why } = leaderServes(await reader.read());
+  if (serves) {
+    ctx.report.step('quorum', why);
+    return;
+  }
+  throw new FailedError(
+    `the Sand Store cluster on ${ctx.target.context} has no serving leader: ${why}; a roll would take a ` +
+      `member out of a cluster that is not serving. Nothing was replaced.`,
+    [`what the nodes log: npm run logs -- --profile=${ctx.profile.name}`, 'run update again once one leads'],
+  );
+}
+
+async function pause1s(ctx: CommandContext): Promise<void> {
+  try {
+    await delay(1000, undefined, { signal: ctx.signal });
+  } catch {
+    throw new InterruptedError('the cluster to be read again');
+  }
 }
 
 /** The StatefulSet once its controller has seen its latest spec (its update revision is then the new one). */
@@ -101,14 +151,14 @@ async function observedStatefulSet(ctx: CommandContext, name: string): Promise<S
  */
 async function awaitHealthy(
   ctx: CommandContext,
-  sts: StatefulSet,
-  rejoining: string | undefined,
+  reader: QuorumReader,
+  updateRevision: string,
 ): Promise<{ readonly next?: Pod; readonly leader?: string }> {
   const deadline = Date.now() + ctx.timeoutSeconds * 1000;
   let said = '';
   for (;;) {
-    const reading = await readQuorum(ctx, sts, rejoining);
-    const next = nextToReplace(reading.pods, sts.status?.updateRevision ?? '', reading.leadership?.leader);
+    const reading = await reader.read();
+    const next = nextToReplace(reading.pods, updateRevision, reading.leadership?.leader);
     const health = assessQuorum(reading, next);
     if (health.healthy) return { next, leader: reading.leadership?.leader };
     if (health.reason !== said) ctx.report.step('quorum', `waiting: ${(said = health.reason)}`);
@@ -129,7 +179,7 @@ async function awaitReplacement(
   ctx: CommandContext,
   stsName: string,
   name: string,
-  want: { oldUid?: string; updateRevision: string; readySeconds: number },
+  want: { oldUid?: string; updateRevision: string; readySeconds: number; restartsBefore: number },
 ): Promise<void> {
   const state = await waitFor(
     ctx.kube,
@@ -179,32 +229,32 @@ async function pause(ctx: CommandContext, stsName: string, podName: string, reas
  * first waits for a pod already on the new revision that is not Ready (a paused roll's) to come up.
  */
 export async function rollInOrder(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
-  let sts = await observedStatefulSet(ctx, name);
+  const sts = await observedStatefulSet(ctx, name);
   const updateRevision = sts.status?.updateRevision ?? '';
   const selector = componentSelector(ctx.profile.name, Component.dataPlane);
   const pods = (await ctx.kube.list('Pod', { namespace: ctx.namespace, labelSelector: selector })).items;
-  let rejoining: string | undefined;
   for (const pod of pods.filter((p) => podRevision(p) === updateRevision && isFailing(p))) {
     ctx.report.step('quorum', `${pod.metadata.name} is on the new revision and not Ready: waiting for it first`);
-    await awaitReplacement(ctx, name, pod.metadata.name, { updateRevision, readySeconds: podReadySeconds });
-    rejoining = pod.metadata.name;
+    await awaitReplacement(ctx, name, pod.metadata.name, {
+      updateRevision,
+      readySeconds: podReadySeconds,
+      restartsBefore: restarts(pod),
+    });
   }
-  const leadership = await readQuorumLeadership(ctx);
-  if (!leadership) ctx.report.problem('quorum', 'no role change in the event logs: order and gate by readiness only');
+  const reader = new QuorumReader(ctx, sts.spec?.replicas ?? 1);
   for (;;) {
-    const { next, leader } = await awaitHealthy(ctx, sts, rejoining);
+    const { next, leader } = await awaitHealthy(ctx, reader, updateRevision);
     if (!next) break;
     const uid = next.metadata.uid;
     const role = isFailing(next) ? 'not Ready' : next.metadata.name === leader ? 'the leader' : 'a follower';
-    ctx.report.step('update', `replacing ${next.metadata.name} (${role}, restarts ${restarts(next)})`);
+    ctx.report.step('update', `replacing ${next.metadata.name} (${role})`);
     await ctx.kube.delete('Pod', next.metadata.name, ctx.namespace, 'Background', { uid });
     await awaitReplacement(ctx, name, next.metadata.name, {
       oldUid: uid,
       updateRevision,
       readySeconds: podReadySeconds,
+      restartsBefore: 0,
     });
-    rejoining = next.metadata.name;
-    sts = await ctx.kube.get('StatefulSet', name, ctx.namespace);
   }
   // Every pod is on the new revision: the StatefulSet goes back to RollingUpdate, which its
   // controller completes at once (current revision = update revision).

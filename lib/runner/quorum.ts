@@ -31,8 +31,11 @@ export interface QuorumReading {
   readonly leadership?: Leadership;
   /** Role changes logged within the quiet window: an election just happened, or is under way. */
   readonly recentRoleChanges: number;
-  /** The pod replaced in the step before, and how many AppendEntries it has handled since it started. */
-  readonly rejoining?: { readonly pod: string; readonly appendEntries?: number };
+  /**
+   * Per pod: whether the AppendEntries it handled grew since the reading before (the leader's
+   * heartbeats, every 50 ms, reach it); undefined when its metrics could not be read.
+   */
+  readonly hearsLeader: ReadonlyMap<string, boolean | undefined>;
 }
 
 export type QuorumHealth = { readonly healthy: true } | { readonly healthy: false; readonly reason: string };
@@ -40,9 +43,10 @@ export type QuorumHealth = { readonly healthy: true } | { readonly healthy: fals
 /**
  * Whether the cluster may lose `next` now (or, without `next`, whether the roll may end): every
  * other member Ready, and `next` too unless it is failing (replacing a member that serves nobody
- * takes nobody out); exactly one leader and no election in the quiet window; and the pod replaced
- * before has heard the leader (it handled AppendEntries: the heartbeats reach it, so it will not
- * call an election of its own) or leads itself. Without Sand Store events (kwok's stand-in pods) only readiness counts.
+ * takes nobody out); exactly one leader and no election in the quiet window; and every other
+ * member, the pod replaced before included, hears the leader (its handled AppendEntries grow: a
+ * member that hears the heartbeats calls no election of its own). Without Sand Store events (kwok's
+ * stand-in pods) only readiness counts.
  */
 export function assessQuorum(reading: QuorumReading, next?: Pod): QuorumHealth {
   const live = reading.pods.filter((p) => !p.metadata.deletionTimestamp);
@@ -61,10 +65,11 @@ export function assessQuorum(reading: QuorumReading, next?: Pod): QuorumHealth {
       healthy: false,
       reason: `an election ended moments ago (leader ${leadership.leader}, term ${leadership.term})`,
     };
-  const rejoining = reading.rejoining;
-  const heard = (rejoining?.appendEntries ?? 0) > 0 || rejoining?.pod === leadership.leader;
-  if (rejoining && !heard)
-    return { healthy: false, reason: `${rejoining.pod} has not yet heard the leader's heartbeat` };
+  const deaf = live
+    .filter((p) => p.metadata.name !== leadership.leader && p.metadata.name !== next?.metadata.name)
+    .filter((p) => reading.hearsLeader.get(p.metadata.name) !== true)
+    .map((p) => p.metadata.name);
+  if (deaf.length > 0) return { healthy: false, reason: `not hearing the leader's heartbeats: ${deaf.join(', ')}` };
   return { healthy: true };
 }
 
@@ -85,6 +90,8 @@ export function assessReplacement(
     readonly oldUid?: string;
     readonly updateRevision: string;
     readonly readySeconds: number;
+    /** Restarts it had already (a paused roll's pod, resumed); a new pod has none. */
+    readonly restartsBefore: number;
     readonly now: number;
   },
 ): ReplacementState {
@@ -95,7 +102,8 @@ export function assessReplacement(
   const problems = podProblems(pod);
   if (problems.length > 0) return { state: 'failed', reason: problems.join('; ') };
   if (isPodReady(pod)) return { state: 'ready' };
-  if (restarts(pod) > 0) return { state: 'failed', reason: `restarted ${restarts(pod)} time(s) and is not Ready` };
+  const restarted = restarts(pod) - want.restartsBefore;
+  if (restarted > 0) return { state: 'failed', reason: `restarted ${restarted} time(s) and is not Ready` };
   const created = Date.parse(pod.metadata.creationTimestamp ?? '');
   const age = want.now - created;
   if (Number.isFinite(created) && age > want.readySeconds * 1000)
@@ -111,4 +119,22 @@ export function appendEntriesHandled(
   series: readonly { component: string; operation: string; count: number }[],
 ): number | undefined {
   return series.find((s) => s.component === 'raft_replicator' && s.operation === 'handle_append_entries')?.count;
+}
+
+/**
+ * Whether a leader serves: the event logs name one, and enough members hear its heartbeats for a
+ * quorum with it. Sand Store 7ab6010 logs no candidacy, so followers cut off from their leader show
+ * only here: their handled AppendEntries stop growing while the logs still name the old leader.
+ */
+export function leaderServes(reading: QuorumReading): { readonly serves: boolean; readonly why: string } {
+  const leader = reading.leadership?.leader;
+  if (!leader) return { serves: false, why: `no leader: an election is under way (term ${reading.leadership?.term})` };
+  const hearing = [...reading.hearsLeader].filter(([pod, heard]) => pod !== leader && heard === true).length;
+  const needed = Math.floor(reading.replicas / 2);
+  return hearing >= needed
+    ? { serves: true, why: `${leader} leads, heard by ${hearing} other member(s)` }
+    : {
+        serves: false,
+        why: `${leader} last logged leadership, but ${hearing} other member(s) hear its heartbeats (a quorum needs ${needed})`,
+      };
 }

@@ -5,6 +5,7 @@ import {
   appendEntriesHandled,
   assessQuorum,
   assessReplacement,
+  leaderServes,
   nextToReplace,
   type QuorumReading,
 } from '../../lib/runner/quorum.js';
@@ -13,11 +14,15 @@ import { parseSandstoreHistograms } from '../../lib/benchmark/server-metrics.js'
 const three = (states: Partial<Record<string, PodState>> = {}, rev = 'old') =>
   [0, 1, 2].map((i) => pod(`sandstore-${i}`, rev, { uid: `sandstore-${i}-uid`, ...states[`sandstore-${i}`] }));
 const led = (leader?: string, term = 4): Leadership => ({ leader, term, electing: leader === undefined });
+/** Whether each member's handled AppendEntries grew since the reading before. */
+const hearing = (o: Record<string, boolean | undefined> = {}) =>
+  new Map(['sandstore-0', 'sandstore-1', 'sandstore-2'].map((p) => [p, p in o ? o[p] : true]));
 const reading = (o: Partial<QuorumReading> = {}): QuorumReading => ({
   pods: three(),
   replicas: 3,
   leadership: led('sandstore-1'),
   recentRoleChanges: 0,
+  hearsLeader: hearing(),
   ...o,
 });
 
@@ -44,8 +49,8 @@ describe('the quorum-aware order', () => {
 });
 
 describe('the gate before each step', () => {
-  test('healthy: all Ready, one leader, no recent election, the replaced pod heard the leader', () => {
-    const r = reading({ rejoining: { pod: 'sandstore-2', appendEntries: 40 } });
+  test('healthy: all Ready, one leader, no recent election, every other member hears the leader', () => {
+    const r = reading();
     expect(assessQuorum(r, r.pods[0])).toEqual({ healthy: true });
   });
 
@@ -56,16 +61,28 @@ describe('the gate before each step', () => {
       [{ pods: three().slice(0, 2) }, /2\/3 members exist/],
       [{ leadership: led(undefined) }, /no leader/],
       [{ recentRoleChanges: 2 }, /election ended moments ago/],
-      [{ rejoining: { pod: 'sandstore-2', appendEntries: 0 } }, /sandstore-2 has not yet heard/],
-      [{ rejoining: { pod: 'sandstore-2' } }, /sandstore-2 has not yet heard/],
+      // The pod replaced before has not rejoined: its AppendEntries do not grow, or cannot be read yet.
+      [{ hearsLeader: hearing({ 'sandstore-2': false }) }, /heartbeats: sandstore-2$/],
+      [{ hearsLeader: hearing({ 'sandstore-2': undefined }) }, /heartbeats: sandstore-2$/],
     ];
     for (const [o, reason] of cases)
       expect(assessQuorum(reading(o), next)).toEqual({ healthy: false, reason: expect.stringMatching(reason) });
   });
 
-  test('a replaced pod that won an election has rejoined: it leads', () => {
-    const r = reading({ leadership: led('sandstore-2', 5), rejoining: { pod: 'sandstore-2', appendEntries: 0 } });
+  test('the leader handles no AppendEntries: only the others must hear it', () => {
+    const r = reading({ leadership: led('sandstore-2', 5), hearsLeader: hearing({ 'sandstore-2': false }) });
     expect(assessQuorum(r)).toEqual({ healthy: true });
+  });
+
+  test('a leader serves when a quorum hears it; logs naming a leader nobody hears do not count', () => {
+    expect(leaderServes(reading())).toMatchObject({ serves: true });
+    expect(leaderServes(reading({ hearsLeader: hearing({ 'sandstore-0': false }) }))).toMatchObject({ serves: true });
+    const cutOff = reading({ hearsLeader: hearing({ 'sandstore-0': false, 'sandstore-2': false }) });
+    expect(leaderServes(cutOff)).toEqual({ serves: false, why: expect.stringContaining('0 other member(s) hear') });
+    expect(leaderServes(reading({ leadership: led(undefined, 7) }))).toEqual({
+      serves: false,
+      why: 'no leader: an election is under way (term 7)',
+    });
   });
 
   test('a failing member may be replaced while the others are healthy, never while another is out', () => {
@@ -79,14 +96,16 @@ describe('the gate before each step', () => {
   });
 
   test('without Sand Store events (kwok stand-ins) readiness alone decides', () => {
-    expect(assessQuorum(reading({ leadership: undefined, rejoining: { pod: 'sandstore-2' } }))).toEqual({
+    expect(
+      assessQuorum(reading({ leadership: undefined, hearsLeader: hearing({ 'sandstore-2': undefined }) })),
+    ).toEqual({
       healthy: true,
     });
   });
 });
 
 describe('the replacement pod', () => {
-  const want = { oldUid: 'old-uid', updateRevision: 'new', readySeconds: 60, now: 30_000 };
+  const want = { oldUid: 'old-uid', updateRevision: 'new', readySeconds: 60, restartsBefore: 0, now: 30_000 };
   test('waits for a new pod on the new revision, then Ready', () => {
     expect(assessReplacement(pod('sandstore-1', 'old', { uid: 'old-uid' }), want).state).toBe('waiting');
     expect(assessReplacement(pod('sandstore-1', 'new', { ready: false, created: 20_000 }), want).state).toBe('waiting');
@@ -99,6 +118,8 @@ describe('the replacement pod', () => {
     expect(assessReplacement(restarted, want)).toMatchObject({ state: 'failed', reason: /restarted 1 time/ });
     const slow = pod('sandstore-1', 'new', { ready: false, created: -40_000 });
     expect(assessReplacement(slow, want)).toMatchObject({ state: 'failed', reason: /deadline 60s/ });
+    // Resumed: the restarts a paused pod had already do not count again.
+    expect(assessReplacement(restarted, { ...want, restartsBefore: 1 }).state).toBe('waiting');
   });
 });
 

@@ -6,7 +6,7 @@ import { applyAll } from '../apply.js';
 import { ApiError } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { refuseTakeovers } from '../ownership.js';
-import { readQuorumLeadership, rollInOrder, takeOverRoll } from '../quorum-roll.js';
+import { refuseWithoutLeader, rollInOrder, takeOverRoll } from '../quorum-roll.js';
 import { buildAndPushImage } from '../../image/build.js';
 import { FailedError, RefusedError } from '../../errors.js';
 import { rules } from '../../validation.js';
@@ -42,17 +42,7 @@ export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<
         `${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`,
     );
   }
-  const leadership = await readQuorumLeadership(ctx);
-  if (leadership && !leadership.leader) {
-    throw new FailedError(
-      `the Sand Store cluster on ${ctx.target.context} has no leader (an election is under way at term ` +
-        `${leadership.term}); a roll would take a member out of a cluster that is not serving. Nothing was replaced.`,
-      [
-        `who leads, as the nodes log it: npm run logs -- --profile=${ctx.profile.name}`,
-        'run update again once one leads',
-      ],
-    );
-  }
+  await refuseWithoutLeader(ctx, live);
   const restartedAt = new Date().toISOString();
   await takeOverRoll(ctx, dist.metadata.name);
   const sts = withRestart(dist, restartedAt, opts.image);

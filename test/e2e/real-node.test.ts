@@ -19,6 +19,7 @@ import {
   projectWithVariant,
   runCli,
 } from './harness.js';
+import { rolledOutSince } from './harness.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
 /**
@@ -478,17 +479,7 @@ test("a rolling update under a client's load replaces one pod at a time, highest
         ).length;
         mostUnavailable = Math.max(mostUnavailable, 3 - available);
       },
-      check: (snap) => {
-        const sts = objectsOf(snap, 'sts', 'StatefulSet')[0];
-        const st = sts?.status;
-        return (sts?.metadata.generation ?? 0) > (sts0.metadata.generation ?? 0) &&
-          st?.observedGeneration === sts?.metadata.generation &&
-          st?.updatedReplicas === 3 &&
-          st.readyReplicas === 3 &&
-          st.currentRevision === st.updateRevision
-          ? true
-          : undefined;
-      },
+      check: (snap) => (rolledOutSince(objectsOf(snap, 'sts', 'StatefulSet')[0], sts0, 3) ? true : undefined),
     },
   );
   const rollStart = Date.now();

@@ -51,19 +51,41 @@ interface ChurnReport {
   mismatches: unknown[];
   outages: { startedAt: string; millis: number; mostFrequentError: string }[];
 }
-/** A churn client through `client`, stopped by SIGTERM (which the runner passes on) when `stop` is called. */
+/**
+ * A churn client through `client`, stopped by SIGTERM (which the runner passes on) when `stop` is
+ * called. `served(after)` resolves once it has printed a count of operations done above `after` (it
+ * prints "churn: <n> ok" every 10): the client is being served, which no event of the cluster says.
+ */
 function startChurn(mode: 'churn' | 'churn-follow') {
   const work = mkdtempSync(join(tmpdir(), `${mode}-`));
   const report = join(work, 'report.json');
   let stop = () => {};
+  let ok = 0;
+  let waiters: { after: number; resolve: () => void }[] = [];
   const done = runCli(['client', `--profile=${PROFILE}`, '--', buildSandstoreFiles(), mode, '0', report], {
     env: { INIT_CWD: work },
     onSpawn: (child) => {
       stop = () => child.kill('SIGTERM');
       stopClients.push(stop);
     },
+    onStdout: (text) => {
+      const counts = [...text.matchAll(/^churn: (\d+) ok$/gm)];
+      ok = counts.length > 0 ? Number(counts[counts.length - 1][1]) : 0;
+      for (const w of waiters) if (ok > w.after) w.resolve();
+      waiters = waiters.filter((w) => ok <= w.after);
+    },
   });
   return {
+    done: () => ok,
+    served: (after: number, seconds = 120) =>
+      new Promise<void>((resolve, reject) => {
+        if (ok > after) return resolve();
+        const timer = setTimeout(
+          () => reject(new Error(`${mode}: no operation done beyond ${after} within ${seconds}s`)),
+          seconds * 1000,
+        );
+        waiters.push({ after, resolve: () => (clearTimeout(timer), resolve()) });
+      }),
     stop: async () => {
       stop();
       expectExit(await done, 0);
@@ -90,8 +112,8 @@ async function rollUnderLoad(roll: () => Promise<void>): Promise<RollResult> {
   const uids = new Map((await pods()).map((p) => [p.metadata.name, p.metadata.uid]));
   const follow = startChurn('churn-follow');
   const naive = startChurn('churn');
-  // Both clients served before the roll starts (a first full operation each takes well under this).
-  await new Promise((r) => setTimeout(r, 3000));
+  // Both clients served before the roll starts.
+  await Promise.all([follow.served(0), naive.served(0)]);
   const order: string[] = [];
   let mostOut = 0;
   const sts0 = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
@@ -123,8 +145,9 @@ async function rollUnderLoad(roll: () => Promise<void>): Promise<RollResult> {
     (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? ''),
   );
   order.splice(0, order.length, ...created.map((p) => p.metadata.name));
-  // The elections a roll causes may end after it: the clients run until both are served again.
-  await new Promise((r) => setTimeout(r, 5000));
+  // The elections a roll causes may end after it: the clients run until both are served again,
+  // each having done operations since the roll ended (their outages until then are the roll's).
+  await Promise.all([follow.served(follow.done()), naive.served(naive.done())]);
   const [followReport, naiveReport] = [await follow.stop(), await naive.stop()];
   const after = await roleChangesOnDisk();
   return {

@@ -272,8 +272,9 @@ export class SandstoreCluster extends Construct {
         // ordered start buys nothing and costs one pod's start-up per replica. The policy governs
         // creation and deletion only: a rolling update still replaces one pod at a time.
         podManagementPolicy: 'Parallel',
-        // Replaces the highest ordinal first, one pod at a time, each once the one before is Ready;
-        // the runner raises the partition to halt a rollout whose new pod does not become Ready.
+        // For `kubectl apply` users: the highest ordinal first, one pod at a time, each once the one
+        // before is Ready. `npm run update` switches it to OnDelete and replaces the pods itself in
+        // quorum order (lib/runner/quorum-roll.ts), then sets this back.
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         selector: { matchLabels: { ...this.podSelector } },

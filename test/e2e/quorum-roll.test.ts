@@ -208,8 +208,13 @@ test('the quorum-aware roll against the ordinal RollingUpdate, under load, in on
   for (const r of [quorum, ordinal])
     for (const c of [r.follow, r.naive])
       expect({ abandoned: c.abandoned, mismatches: c.mismatches }).toEqual({ abandoned: 0, mismatches: [] });
-  // Not asserted: fewer elections. Sand Store 7ab6010 makes every restarted member call an election
-  // (and win it) within 300-600 ms of starting, before the leader's reconnecting gRPC client
-  // reaches it, in either order; measured and explained in docs/commands.md ("Quorum-aware update").
+  // The leader's own replacement costs one election (Sand Store has no leadership transfer); with
+  // the leader handover (SandstoreCluster's leaderHandover) a replaced follower hears the leader
+  // before its election timer runs out, so the quorum order (the leader last) costs about that one.
+  // Without the handover every replaced member called an election and won it: 8-11 per roll here.
+  // Measured over 14+14 rolls (docs/commands.md, "Quorum-aware update"): quorum order 1 election in
+  // 13 rolls and 2 in one; ordinal order 1 to 5 (median 2). One run cannot order two such
+  // distributions; it asserts the quorum order's bound.
   expect(quorum.elections).toBeGreaterThan(0);
+  expect(quorum.elections).toBeLessThanOrEqual(2);
 });

@@ -89,6 +89,16 @@ async function dial(port: number): Promise<ClientHttp2Session> {
   }
 }
 
+/** Sends a request whose body carries a message type, as Sand Store's MessageRequest does; errors ignored. */
+function call(session: ClientHttp2Session, type: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = session.request({ ':path': '/communication.MessageService/SendMessage', ':method': 'POST' });
+    req.on('error', () => resolve());
+    req.on('close', () => resolve());
+    req.end(`\u0012\u0013${type}`);
+  });
+}
+
 async function get(session: ClientHttp2Session): Promise<string> {
   return new Promise((resolve, reject) => {
     const req = session.request({ ':path': '/' });
@@ -110,6 +120,8 @@ describe('leader handover, in busybox', () => {
       const goaway = new Promise<{ code: number; lastStreamID: number; at: number }>((resolve) =>
         leader.once('goaway', (code: number, lastStreamID: number) => resolve({ code, lastStreamID, at: Date.now() })),
       );
+      // Its heartbeat, sent once the connection is ready, is what the holder waits for.
+      void call(leader, 'raft_append_entries');
       const away = await goaway;
       await until('Sand Store to say it listens', () => s.stdout.includes('sandstore listening'));
       // The GOAWAY comes only after Sand Store listens, names no stream processed, and is no error.
@@ -122,6 +134,26 @@ describe('leader handover, in busybox', () => {
       const again = await dial(s.settings.port);
       expect(await get(again)).toBe('sandstore');
       again.destroy();
+    } finally {
+      await stop(s);
+    }
+  });
+
+  test("a client's request is not held: its connection is closed and Sand Store waits for a peer", async () => {
+    const s = await startWrapper({ withState: true, holdSeconds: 8 });
+    try {
+      const client = await dial(s.settings.port);
+      const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+      void call(client, 'posix_read');
+      await closed;
+      expect(s.stdout).not.toContain('sandstore listening');
+      // A peer's call, on the next connection, is held and handed over.
+      const peer = await dial(s.settings.port);
+      const away = new Promise<number>((resolve) => peer.once('goaway', (code: number) => resolve(code)));
+      void call(peer, 'raft_request_vote');
+      expect(await away).toBe(0);
+      expect(s.stdout).toContain("leader handover: a peer's connection is held until Sand Store listens");
+      peer.destroy();
     } finally {
       await stop(s);
     }

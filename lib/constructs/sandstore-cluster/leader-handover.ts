@@ -43,6 +43,21 @@ const SETTINGS_FRAME = octal([0, 0, 0, 0x4, 0, 0, 0, 0, 0]);
 /** An HTTP/2 GOAWAY, last stream 0 (nothing processed: the client retries elsewhere), NO_ERROR. */
 const GOAWAY_FRAME = octal([0, 0, 8, 0x7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 
+/**
+ * Reads the connection (dd returns each read; each bounded by `timeout`, whose own child it is, so
+ * nothing outlives this script holding the connection) until it has carried a Raft message type.
+ */
+const PEER_CALL = [
+  'buf=',
+  'i=0',
+  'while [ $i -lt 20 ] && c=$(timeout 1 dd bs=4096 count=1 2>/dev/null | tr -d "\\000") && [ -n "$c" ]; do',
+  '  buf="$buf$c"',
+  '  case "$buf" in *raft_*) break ;; esac',
+  '  i=$((i + 1))',
+  'done',
+  'case "$buf" in *raft_*) ;; *) exit 1 ;; esac',
+];
+
 const flagOf = (s: LeaderHandoverSettings) => `${s.scratchDir}/leader-handover.held`;
 
 /** The script `nc -e` runs on the accepted connection (its stdin and stdout). */
@@ -52,6 +67,10 @@ export function heldConnectionScript(s: LeaderHandoverSettings): string {
   return [
     `[ "$(timeout 1 head -c 3)" = PRI ] || exit 1`,
     `printf '${SETTINGS_FRAME}'`,
+    // Ready, the client sends what it had waiting. Only a peer's Raft call (the leader's
+    // AppendEntries, a candidate's RequestVote: Sand Store's message types, uncompressed) is held;
+    // a client's request is closed, and the next connection is waited for. dd returns each read.
+    ...PEER_CALL,
     `touch ${flagOf(s)}`,
     'n=0',
     `until grep -q ':${hexPort} [0-9A-F]*:0000 0A' /proc/net/tcp6 /proc/net/tcp 2>/dev/null; do`,

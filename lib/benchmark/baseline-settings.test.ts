@@ -34,6 +34,11 @@ test(
     );
     const podEnv: Record<string, string> = { ...configMap(manifests) };
     for (const e of container?.env ?? []) podEnv[e.name] = e.value ?? `(${e.valueFrom.fieldRef.fieldPath})`;
+    // The leader handover's script is the pod's alone (a roll's restart), named among the differences.
+    expect(podEnv.LEADER_HANDOVER).toContain('printf');
+    delete podEnv.LEADER_HANDOVER;
+    expect(settings.differences.find((d) => d.setting.startsWith('sidecars'))?.kubernetes).toContain('leader handover');
+    expect(settings.sandstore.command).toBeUndefined();
     const listed = new Map(
       settings.differences
         .filter((d) => d.setting.startsWith('Sand Store env '))

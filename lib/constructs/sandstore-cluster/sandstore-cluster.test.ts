@@ -179,6 +179,31 @@ describe('SandstoreCluster', () => {
     expect(seconds).toBeLessThan(2.5);
   });
 
+  test("leader handover: Sand Store's program behind the handover, started by its metrics, its pod's address kept", () => {
+    const on = build().sts.spec.template.spec.containers;
+    expect(on[0].command).toEqual([
+      'sh',
+      '-c',
+      expect.stringContaining('exec /usr/local/bin/sandstore "$@"'),
+      'sandstore',
+    ]);
+    expect(on[0].args).toEqual(['--server', 'node']);
+    const handover = (on[0].env as { name: string; value?: string }[]).find((e) => e.name === 'LEADER_HANDOVER');
+    expect(handover?.value).toContain('printf');
+    // nc answers on the gRPC port before Sand Store runs: a TCP startup probe would pass too early.
+    expect(on[0].startupProbe).toMatchObject({ httpGet: { path: '/metrics', port: 'metrics' }, periodSeconds: 1 });
+    expect(on[0].startupProbe.tcpSocket).toBeUndefined();
+    expect(on[1].command[2]).toContain('trap "sleep 2; exit 0" TERM INT');
+    // The container's own scratch space: the handover's flag is written there.
+    expect(on[0].volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+
+    const off = build({ leaderHandover: false }).sts.spec.template.spec.containers;
+    expect(off[0].command).toBeUndefined();
+    expect(off[0].env.map((e: { name: string }) => e.name)).not.toContain('LEADER_HANDOVER');
+    expect(off[0].startupProbe).toMatchObject({ tcpSocket: { port: 'grpc' }, periodSeconds: 1 });
+    expect(off[1].command[2]).toContain('trap "exit 0" TERM INT');
+  });
+
   test('claim template from the SSD class with the profile labels; SSD placement; anti-affinity across hosts', () => {
     const { sts } = build({ storageSize: '50Gi' });
     const claim = sts.spec.volumeClaimTemplates[0];

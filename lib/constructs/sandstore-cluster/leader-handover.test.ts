@@ -66,13 +66,19 @@ async function stop(s: Started): Promise<void> {
   await new Promise((resolve) => (s.shell.exitCode === null ? s.shell.on('exit', resolve) : resolve(undefined)));
 }
 
-/** Resolves once `check` holds, polled every 10 ms, or rejects after `ms`. */
-async function until(what: string, check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Resolves once the wrapper's output holds `text` (checked at each chunk), or rejects after `ms`. */
+async function printed(s: Started, text: string, ms = 10_000): Promise<void> {
+  if (s.stdout.includes(text)) return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for "${text}" in: ${s.stdout}`)), ms);
+    const onData = () => {
+      if (!s.stdout.includes(text)) return;
+      clearTimeout(timer);
+      s.shell.stdout.off('data', onData);
+      resolve();
+    };
+    s.shell.stdout.on('data', onData);
+  });
 }
 
 /** A connection that retries until something accepts it, as gRPC's channel does. */
@@ -123,7 +129,7 @@ describe('leader handover, in busybox', () => {
       // Its heartbeat, sent once the connection is ready, is what the holder waits for.
       void call(leader, 'raft_append_entries');
       const away = await goaway;
-      await until('Sand Store to say it listens', () => s.stdout.includes('sandstore listening'));
+      await printed(s, 'sandstore listening');
       // The GOAWAY comes only after Sand Store listens, names no stream processed, and is no error.
       const listened = Number(/sandstore listening (\S+)/.exec(s.stdout)?.[1]);
       expect(away).toMatchObject({ code: 0, lastStreamID: 0 });
@@ -163,7 +169,7 @@ describe('leader handover, in busybox', () => {
     const started = performance.now();
     const s = await startWrapper({ withState: false, holdSeconds: 8 });
     try {
-      await until('Sand Store to listen', () => s.stdout.includes('sandstore listening'));
+      await printed(s, 'sandstore listening');
       expect(performance.now() - started).toBeLessThan(3000);
       expect(s.stdout).not.toContain('leader handover');
     } finally {
@@ -175,7 +181,7 @@ describe('leader handover, in busybox', () => {
     const started = performance.now();
     const s = await startWrapper({ withState: true, holdSeconds: 1 });
     try {
-      await until('Sand Store to listen', () => s.stdout.includes('sandstore listening'));
+      await printed(s, 'sandstore listening');
       expect(s.stdout).toContain('leader handover: no peer called within 1 s');
       expect(performance.now() - started).toBeGreaterThanOrEqual(900);
     } finally {

@@ -103,7 +103,7 @@ export async function printLogs(
   kube: Kube,
   report: Reporter,
   opts: { namespace: string; pod: string; container: string; previous: boolean; sinceSeconds?: number },
-): Promise<void> {
+): Promise<string> {
   const fetch = async (previous: boolean): Promise<string> => {
     try {
       return await kube.request<string>('GET', `${objectPath('Pod', opts.pod, opts.namespace)}/log`, {
@@ -143,4 +143,5 @@ export async function printLogs(
     text = await fetch(false);
   }
   if (text.length > 0) report.info(text.replace(/\n$/, ''));
+  return text;
 }

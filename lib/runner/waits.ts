@@ -108,12 +108,7 @@ export async function waitForRollout(
   }
 }
 
-/**
- * Waits for a Job to complete; a Failed job ends the wait at once with its pods' last words. Its own
- * pods having Succeeded (as many as it needs completions) is completion: the Job controller marks
- * the Job Complete only on a later sync, seconds after (2-3 s on the real node), and nothing after
- * a pod's exit 0 can undo what that pod did.
- */
+/** Waits for a Job to complete; a Failed job ends the wait at once with its pods' last words. */
 export async function waitForJob(ctx: WaitContext, name: string): Promise<void> {
   try {
     await waitFor(
@@ -130,8 +125,6 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
           const conditions = job?.status?.conditions ?? [];
           if (conditions.some((c) => c.type === 'Complete' && c.status === 'True')) return true;
           const failed = conditions.find((c) => c.type === 'Failed' && c.status === 'True');
-          if (job && !failed && succeededPodsOf(job, objectsOf(s, 'pods', 'Pod')) >= (job.spec?.completions ?? 1))
-            return true;
           if (failed) {
             const pods = objectsOf(s, 'pods', 'Pod').map((p) => {
               const t = lastTermination(p);
@@ -152,14 +145,6 @@ export async function waitForJob(ctx: WaitContext, name: string): Promise<void> 
   } catch (err) {
     throw withPodSummary(err);
   }
-}
-
-/** This Job's pods that Succeeded: by owner uid, since a Job of the same name may have gone before. */
-function succeededPodsOf(job: KubeObject, pods: readonly Pod[]): number {
-  const uid = job.metadata.uid;
-  return pods.filter(
-    (p) => p.status?.phase === 'Succeeded' && (p.metadata.ownerReferences ?? []).some((o) => o.uid === uid),
-  ).length;
 }
 
 /** Turns a timeout into a failure that lists every pod that is not Ready and why. */

@@ -99,30 +99,57 @@ test('a checkout without integration/cluster is refused with no request sent', a
   expect(requests).toEqual([]);
 }, 60_000);
 
+/** The lines a failed test logged, as the summary prints them beneath its verdict. */
+function causeOf(text: string, name: string): string {
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => new RegExp(`^ {2}\\s*FAIL ${name} \\(`).test(l));
+  if (at < 0) return '';
+  const after = lines.slice(at + 1);
+  const end = after.findIndex((l) => !/^ {9}/.test(l));
+  return after.slice(0, end < 0 ? undefined : end).join('\n');
+}
+
+/**
+ * Sand Store 7ab6010 may serve a read right after an acknowledged overwrite from the chunk's
+ * previous version (docs/leader-access.md#what-still-fails; about 3% of TestOpenSmoke's sequences
+ * on the real node, bench/stale-read.ts): TestOpenSmoke then fails with exactly that read, its first
+ * payload without the appended one. Any other failure of it is not this race.
+ */
+const STALE_READ = 'read mismatch: expected "hello, sandstore + appended", got "hello, sandstore"';
+
 test("upstream's cluster tests: every test passes but the two subtests Sand Store 7ab6010 fails by design, each with its documented cause; nothing is left", async () => {
   const { r, requests } = await conformance([`--source=${source}`]);
   expectExit(r, 1);
   // The tests' own output, streamed.
   expect(r.stdout).toContain('=== RUN   TestLeaderElectionReady');
   const { tests, text } = verdicts(r.stdout);
+  // Upstream's read race is the one way TestOpenSmoke may fail; its cause is asserted, not assumed.
+  const staleRead = causeOf(text, 'TestOpenSmoke').includes(STALE_READ);
+  if (staleRead) console.log(`TestOpenSmoke met Sand Store's stale read:\n${causeOf(text, 'TestOpenSmoke')}`);
   expect(tests).toEqual([
     'PASS TestLeaderElectionReady',
-    'PASS TestOpenSmoke',
+    staleRead ? 'FAIL TestOpenSmoke' : 'PASS TestOpenSmoke',
     'FAIL TestDurabilitySmoke',
     '  PASS DataSurvivesFullClusterRestart',
     '  FAIL InterruptedCreateRecoversAfterLeaderDeletion',
     '  FAIL ScaledDownNodeRejoinsAfterSnapshotPressure',
   ]);
   // The leader's pod name is read from a node-port address: `kubectl delete pod 10`.
-  expect(text).toMatch(/FAIL InterruptedCreateRecoversAfterLeaderDeletion[^\n]*\n[^\n]*kubectl delete pod 10 /);
+  expect(causeOf(text, 'InterruptedCreateRecoversAfterLeaderDeletion')).toMatch(/^[^\n]*kubectl delete pod 10 /);
   // At 2 nodes every chunk write fails: each chunk's 3 nodes are the first 3 by ID, gone or not.
-  expect(text).toMatch(/FAIL ScaledDownNodeRejoinsAfterSnapshotPressure[^\n]*\n[^\n]*1\/3 prepare RPCs failed/);
-  expect(text).toContain('3 passed, 3 failed, 0 skipped');
+  expect(causeOf(text, 'ScaledDownNodeRejoinsAfterSnapshotPressure')).toMatch(/^[^\n]*1\/3 prepare RPCs failed/);
+  expect(text).toContain(staleRead ? '2 passed, 4 failed, 0 skipped' : '3 passed, 3 failed, 0 skipped');
   expect(r.stderr).toContain(
-    'error: cluster tests failed against profile local-node: TestDurabilitySmoke, ' +
+    'error: cluster tests failed against profile local-node: ' +
+      (staleRead ? 'TestOpenSmoke, ' : '') +
+      'TestDurabilitySmoke, ' +
       'TestDurabilitySmoke/InterruptedCreateRecoversAfterLeaderDeletion, ' +
       'TestDurabilitySmoke/ScaledDownNodeRejoinsAfterSnapshotPressure',
   );
+  // The command tells a user so; it never says so of a failure that is not the race.
+  const hint = "TestOpenSmoke: this is a race in Sand Store 7ab6010's chunk commit, not the deployment";
+  if (staleRead) expect(r.stderr).toContain(hint);
+  else expect(r.stderr).not.toContain('race in Sand Store');
   // The failed scale-down test leaves 2 replicas; the command puts back the 3 it found.
   expect(r.stdout).toContain('the tests left StatefulSet sandstore at 2 replicas; back at 3, all Ready');
   await expectNothingLeft();

@@ -2,7 +2,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { projectCopy } from '../cli-harness.js';
 import { projectRoot } from '../../lib/paths.js';
 import { Kube, type Pod, type StatefulSet } from '../../lib/runner/kube.js';
@@ -242,59 +242,7 @@ export const nodeMountOf = (path: string, context = CONTEXT) =>
 /** The type of the file system that holds `path`, as the node sees it. */
 export const nodeFsType = (path: string, context = CONTEXT) => nodeMountOf(path, context)[0];
 
-/**
- * Sand Store's source (read-only input): SANDSTORE_SOURCE, else shared/sandstore in an ancestor of
- * the project, else this workplace's /work/shared/sandstore; the rule images.sh follows.
- */
-export function sandstoreSource(): string {
-  const candidates = process.env.SANDSTORE_SOURCE ? [process.env.SANDSTORE_SOURCE] : [];
-  for (let dir = dirname(root); dirname(dir) !== dir; dir = dirname(dir))
-    candidates.push(join(dir, 'shared', 'sandstore'));
-  candidates.push('/work/shared/sandstore');
-  const found = candidates.find((d) => existsSync(join(d, 'go.mod')));
-  if (!found) throw new Error(`Sand Store's source not found (tried ${candidates.join(', ')}); set SANDSTORE_SOURCE`);
-  return found;
-}
-
-/**
- * test/e2e/sandstore-files/main.go built inside Sand Store's module with `go build -overlay` (it
- * needs Sand Store's internal packages); nothing is written into the checkout.
- */
-export function buildSandstoreFiles(): string {
-  const out = mkdtempSync(join(tmpdir(), 'sandstore-files-'));
-  const source = sandstoreSource();
-  const overlay = join(out, 'overlay.json');
-  writeFileSync(
-    overlay,
-    JSON.stringify({
-      Replace: {
-        [join(source, 'clients', 'sandstore_deploy_files', 'main.go')]: join(
-          root,
-          'test',
-          'e2e',
-          'sandstore-files',
-          'main.go',
-        ),
-      },
-    }),
-  );
-  const r = spawnSync(
-    'go',
-    [
-      'build',
-      '-buildvcs=false',
-      '-trimpath',
-      '-overlay',
-      overlay,
-      '-o',
-      join(out, 'sandstore-files'),
-      './clients/sandstore_deploy_files',
-    ],
-    { cwd: source, encoding: 'utf8', env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly' } },
-  );
-  if (r.status !== 0) throw new Error(`building sandstore-files failed: ${r.stderr}`);
-  return join(out, 'sandstore-files');
-}
+export { buildSandstoreFiles, sandstoreSource } from './sandstore-files/build.js';
 
 /**
  * Waits until the lock `name` has expired on the API server's clock, the only clock its expiry is

@@ -10,6 +10,7 @@ import { objectsOf, waitFor } from '../../lib/runner/watch.js';
 import { LabelKeys, profileSelector } from '../../lib/labels.js';
 import {
   buildSandstoreFiles,
+  type CliResult,
   clusterEnv,
   CONTEXT,
   expectExit,
@@ -20,6 +21,7 @@ import {
   runCli,
 } from './harness.js';
 import { rolledOutSince } from './harness.js';
+import { chunkCommitRace } from '../../lib/runner/chunk-commit-race.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
 /**
@@ -530,8 +532,20 @@ test("a rolling update under a client's load replaces one pod at a time, highest
   }
 });
 
+/** The command's result; run a second time when the first failed only at upstream's chunk commit race. */
+async function againAfterRace(run: () => Promise<CliResult>): Promise<CliResult> {
+  const first = await run();
+  const race = first.code !== 0 ? chunkCommitRace(first.output) : undefined;
+  if (!race) return first;
+  console.log(`Sand Store's chunk commit race failed the first run, run again: ${race}`);
+  return run();
+}
+
 test("the in-cluster smoke Job passes, and so does Sand Store's open_smoke client run from this machine through the node ports", async () => {
-  const smoke = await runCli(['smoke', `--profile=${PROFILE}`, '--timeout=120']);
+  // Sand Store 7ab6010's chunk commit race (lib/runner/chunk-commit-race.ts) fails its own smoke
+  // client now and then, whatever the deployment; `smoke` says so, and a user runs it again: so does
+  // this test, once, and only for that failure.
+  const smoke = await againAfterRace(() => runCli(['smoke', `--profile=${PROFILE}`, '--timeout=120']));
   expectExit(smoke, 0);
   expect(smoke.stdout).toContain('Smoke test complete.');
 
@@ -555,7 +569,9 @@ test("the in-cluster smoke Job passes, and so does Sand Store's open_smoke clien
   }
   expect(leader).not.toBe('sandstore-0');
   const leaderPort = 30380 + Number(leader.slice('sandstore-'.length));
-  const r = await runCli(['client', `--profile=${PROFILE}`, '--', join(binDir!, 'smoke')], { env: { INIT_CWD: work } });
+  const r = await againAfterRace(() =>
+    runCli(['client', `--profile=${PROFILE}`, '--', join(binDir!, 'smoke')], { env: { INIT_CWD: work } }),
+  );
   expectExit(r, 0);
   // The seeds the client got, and the ones its success line names, begin with the leader's node port.
   const nodeIp = env.NODE_IP.replace(/\./g, '\\.');

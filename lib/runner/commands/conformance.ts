@@ -1,3 +1,4 @@
+import { chunkCommitRace, chunkCommitRaceHint } from '../chunk-commit-race.js';
 import { Option } from 'commander';
 import { join } from 'node:path';
 import { cacheDir } from '../../benchmark/image-binaries.js';
@@ -109,6 +110,10 @@ async function runTests(ctx: CommandContext, opts: ConformanceOptions, spec: Con
   ctx.report.error(
     `cluster tests failed against profile ${ctx.profile.name}: ${failed.join(', ') || `the binary exited ${result.exitCode}`}`,
   );
+  for (const t of result.run.tests) {
+    const race = t.verdict === 'FAIL' ? chunkCommitRace(t.output.join('\n')) : undefined;
+    if (race) ctx.report.detail(`${t.name}: ${chunkCommitRaceHint(race)}`);
+  }
   return 1;
 }
 

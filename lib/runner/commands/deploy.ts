@@ -127,7 +127,7 @@ async function waitForPhase(ctx: CommandContext, phase: DeployPhase, objects: re
       phase,
     );
     await waitForJob(ctx, job.metadata.name);
-    ctx.report.step(phase, `membership written (Job ${job.metadata.name} done)`);
+    ctx.report.step(phase, `membership written (Job ${job.metadata.name} Complete)`);
   } else if (phase === DeployPhase.dataPlane) {
     const sts = required(
       findManifest(objects, 'StatefulSet', Component.dataPlane),

@@ -5,7 +5,8 @@ import { awaitLeader } from '../leader.js';
 import { printLogs } from '../logs.js';
 import type { ManifestOf } from '../../k8s-types.js';
 import { waitForJob } from '../waits.js';
-import { RefusedError } from '../../errors.js';
+import { CommandError, FailedError, RefusedError } from '../../errors.js';
+import { chunkCommitRace, chunkCommitRaceHint } from '../chunk-commit-race.js';
 import type { ClusterCommand } from './command.js';
 import { waitFor } from '../watch.js';
 import type { CommandContext } from './context.js';
@@ -42,22 +43,33 @@ export async function smoke(ctx: CommandContext): Promise<void> {
     failure = err instanceof Error ? err : new Error(String(err));
   }
   const pods = await ctx.kube.list('Pod', { namespace: ns, labelSelector: jobPodsSelector(job.metadata.name) });
+  const logs: string[] = [];
   for (const pod of pods.items) {
     try {
-      await printLogs(ctx.kube, ctx.report, {
-        namespace: ns,
-        pod: pod.metadata.name,
-        container: SMOKE_TEST_CONTAINER,
-        previous: false,
-      });
+      logs.push(
+        await printLogs(ctx.kube, ctx.report, {
+          namespace: ns,
+          pod: pod.metadata.name,
+          container: SMOKE_TEST_CONTAINER,
+          previous: false,
+        }),
+      );
     } catch (err) {
       ctx.report.problem(`pod ${pod.metadata.name}`, `logs unavailable: ${(err as Error).message}`);
     }
   }
   await ctx.kube.delete('Job', job.metadata.name, ns);
   ctx.report.step('smoke', `removed Job ${job.metadata.name}`);
-  if (failure) throw failure;
+  if (failure) throw withRaceHint(failure, logs);
   ctx.report.success(`smoke test passed against ${ctx.profile.raft.replicas} nodes`);
+}
+
+/** The Job's failure, told so when its client met Sand Store's chunk commit race. */
+function withRaceHint(failure: Error, logs: readonly string[]): Error {
+  const race = chunkCommitRace(logs.join('\n'));
+  if (!race) return failure;
+  const hint = chunkCommitRaceHint(race);
+  return failure instanceof CommandError ? failure.withDetails(hint) : new FailedError(failure.message, [hint]);
 }
 
 /** The Job with the leader's in-cluster address first in SANDSTORE_SEEDS. */

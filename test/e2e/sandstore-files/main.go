@@ -10,6 +10,7 @@
 //	SANDSTORE_SEEDS=host:port,... sandstore-files read  <path in Sand Store> <local file>
 //	SANDSTORE_SEEDS=host:port,... sandstore-files churn <seconds> <report.json>
 //	SANDSTORE_SEEDS=... SANDSTORE_POD_ADDRESSES=<pod>=host:port,... sandstore-files churn-follow <seconds> <report.json>
+//	SANDSTORE_SEEDS=host:port,... sandstore-files stale-read <sequences> <report.json>
 //
 // churn writes and reads back small files without pause for the given time (0: until SIGTERM or
 // SIGINT, which also end a timed run early), as a client would during a rolling update, and reports
@@ -18,6 +19,10 @@
 // the cluster (SANDSTORE_POD_ADDRESSES, which `npm run client` sets), as a client that knows the
 // mapping would: its outages are the cluster's, not a client's blind spot. It prints "churn: <n> ok" after every
 // 10th successful operation, so that a caller can tell it is being served.
+//
+// stale-read runs upstream's TestOpenSmoke sequence (create, write, fsync, write more, close, open,
+// read) the given number of times and reports each read that returned other than the whole file,
+// with what a read 200 ms later returned (see staleRead below).
 package main
 
 import (
@@ -43,8 +48,9 @@ import (
 
 func main() {
 	follow := os.Args[1] == "churn-follow"
-	if len(os.Args) != 4 || (os.Args[1] != "write" && os.Args[1] != "read" && os.Args[1] != "churn" && !follow) {
-		fail("usage: sandstore-files write|read <path in Sand Store> <local file> | churn|churn-follow <seconds> <report.json>")
+	modes := map[string]bool{"write": true, "read": true, "churn": true, "churn-follow": true, "stale-read": true}
+	if len(os.Args) != 4 || !modes[os.Args[1]] {
+		fail("usage: sandstore-files write|read <path in Sand Store> <local file> | churn|churn-follow <seconds> <report.json> | stale-read <sequences> <report.json>")
 	}
 	var seeds []string
 	for _, s := range strings.Split(os.Getenv("SANDSTORE_SEEDS"), ",") {
@@ -65,6 +71,14 @@ func main() {
 			pods = podIndexes(seeds, os.Getenv("SANDSTORE_POD_ADDRESSES"))
 		}
 		churn(seeds, pods, time.Duration(seconds)*time.Second, os.Args[3])
+		return
+	}
+	if os.Args[1] == "stale-read" {
+		sequences, err := strconv.Atoi(os.Args[2])
+		if err != nil || sequences < 1 {
+			fail("stale-read: sequences must be a whole number above 0, got %q", os.Args[2])
+		}
+		staleRead(seeds, sequences, os.Args[3])
 		return
 	}
 	ls := locallog.NewLocalDiscLogService(filepath.Join(os.TempDir(), "sandstore-files-logs"), "sandstore-files", logservice.InfoLevel)
@@ -346,4 +360,104 @@ func podIndexes(seeds []string, mapping string) map[string]int {
 		fail("churn-follow: SANDSTORE_POD_ADDRESSES (<pod>=host:port,...) names none of SANDSTORE_SEEDS, got %q", mapping)
 	}
 	return pods
+}
+
+// staleReadReport is what stale-read saw: how many sequences ran; each read that returned other than
+// the whole file, with what the same read returned 200 ms later; each sequence an error ended.
+type staleReadReport struct {
+	Sequences int           `json:"sequences"`
+	Seconds   float64       `json:"seconds"`
+	Stale     []staleSample `json:"stale"`
+	Failed    []failedStep  `json:"failed"`
+}
+
+type staleSample struct {
+	Sequence int    `json:"sequence"`
+	Read     string `json:"read"`
+	Later    string `json:"later"`
+}
+
+type failedStep struct {
+	Sequence int    `json:"sequence"`
+	Error    string `json:"error"`
+}
+
+// staleRead runs TestOpenSmoke's sequence (integration/cluster/cluster_test.go) over and over: the
+// second write overwrites the file's one chunk, so the read after close asks for a chunk whose
+// replicas hold a committed previous version. Sand Store 7ab6010 commits a replica's new version
+// (renames its prepared file) on a notification sent asynchronously after the Raft commit, and
+// serves a chunk read from the committed file first: a read that overtakes the notification
+// returns the previous version. The same race can fail the second write itself (it reads the chunk
+// first, which a replica refuses while the first write's version is prepared but not yet known
+// committed there): such a sequence is counted as failed, with its error, and the run goes on.
+func staleRead(seeds []string, sequences int, reportPath string) {
+	ls := locallog.NewLocalDiscLogService(filepath.Join(os.TempDir(), "sandstore-files-logs"), "sandstore-files", logservice.InfoLevel)
+	client, err := sandlib.NewSandstoreClient(seeds, grpccomm.NewGRPCCommunicator(":0", ls))
+	if err != nil {
+		fail("connecting to %v: %v", seeds, err)
+	}
+	report := staleReadReport{Sequences: sequences, Stale: []staleSample{}, Failed: []failedStep{}}
+	started := time.Now()
+	for i := 0; i < sequences; i++ {
+		path := fmt.Sprintf("/stale-read-%d-%d", started.UnixNano(), i)
+		sample, err := openSmokeSequence(client, path)
+		if err != nil {
+			report.Failed = append(report.Failed, failedStep{Sequence: i, Error: err.Error()})
+		} else if sample != nil {
+			sample.Sequence = i
+			report.Stale = append(report.Stale, *sample)
+		}
+		_ = client.Remove(path)
+	}
+	report.Seconds = time.Since(started).Seconds()
+	out, _ := json.MarshalIndent(report, "", "  ")
+	if err := os.WriteFile(reportPath, out, 0o644); err != nil {
+		fail("%v", err)
+	}
+	fmt.Printf("stale-read: %d sequences, %d stale reads, %d failed\n", sequences, len(report.Stale), len(report.Failed))
+}
+
+// openSmokeSequence is TestOpenSmoke's writes and read of path; a stale read is returned, with
+// what the same read returned 200 ms later.
+func openSmokeSequence(client *sandlib.SandstoreClient, path string) (*staleSample, error) {
+	first, appended := []byte("hello, sandstore"), []byte(" + appended")
+	whole := append(append([]byte(nil), first...), appended...)
+	fd, err := client.Open(path, os.O_CREATE|os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := client.Write(fd, first); err != nil {
+		return nil, err
+	}
+	if err := client.Fsync(fd); err != nil {
+		return nil, err
+	}
+	if _, err := client.Write(fd, appended); err != nil {
+		return nil, err
+	}
+	if err := client.Close(fd); err != nil {
+		return nil, err
+	}
+	got, err := readOnce(client, path, len(whole)+32)
+	if err != nil || bytes.Equal(got, whole) {
+		return nil, err
+	}
+	time.Sleep(200 * time.Millisecond)
+	later, err := readOnce(client, path, len(whole)+32)
+	if err != nil {
+		return nil, err
+	}
+	return &staleSample{Read: string(got), Later: string(later)}, nil
+}
+
+func readOnce(client *sandlib.SandstoreClient, path string, length int) ([]byte, error) {
+	fd, err := client.Open(path, os.O_RDWR)
+	if err != nil {
+		return nil, err
+	}
+	data, err := client.Read(fd, length)
+	if closeErr := client.Close(fd); err == nil {
+		err = closeErr
+	}
+	return data, err
 }

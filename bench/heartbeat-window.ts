@@ -27,8 +27,7 @@ import { isPodReady } from '../lib/runner/pods.js';
 import { roleChanges, type RoleChange } from '../lib/runner/leader.js';
 import { objectsOf, waitFor } from '../lib/runner/watch.js';
 import { restrictedContainerSecurityContext } from '../lib/constructs/security.js';
-import { HANDOVER_SCRIPT_ENV } from '../lib/constructs/sandstore-cluster/leader-handover.js';
-import { profileSelector } from '../lib/labels.js';
+import { profileSelector, SandstoreContainers } from '../lib/labels.js';
 import { loadProfile } from '../lib/profiles.js';
 
 type Container = NonNullable<NonNullable<StatefulSet['spec']>['template']['spec']>['initContainers'] extends
@@ -44,6 +43,8 @@ interface Variant {
   readonly sandstore?: (container: Container) => Container;
   /** What it changes in the events sidecar; unchanged when absent. */
   readonly events?: (container: Container) => Container;
+  /** Containers it leaves out, by name. */
+  readonly without?: readonly string[];
 }
 
 const ROLL_ANNOTATION = 'bench.sandstore.io/roll';
@@ -97,15 +98,9 @@ sleep ${lateSeconds}`,
 
 /**
  * The pods without SandstoreCluster's leader handover (leader-handover.ts, on in every profile):
- * Sand Store's image entrypoint started at once, the startup probe a TCP connect, and the events
- * sidecar gone at SIGTERM, so a stopping pod's address goes with its containers.
+ * no handover container, so Sand Store starts at once, and the events sidecar gone at SIGTERM, so
+ * a stopping pod's address goes with its containers.
  */
-const withoutHandover = (c: Container): Container => ({
-  ...c,
-  command: undefined,
-  env: (c.env ?? []).filter((e) => e.name !== HANDOVER_SCRIPT_ENV),
-  startupProbe: { ...c.startupProbe, httpGet: undefined, tcpSocket: { port: 'grpc' } },
-});
 const eventsWithoutLinger = (c: Container): Container => ({
   ...c,
   command: ['sh', '-c', (c.command ?? [])[2].replace(/trap "sleep \d+; exit 0"/, 'trap "exit 0"')],
@@ -116,7 +111,7 @@ const VARIANTS: Readonly<Record<string, Variant>> = {
   'no-handover': {
     what: 'the pods without the leader handover (neither the hold nor the linger)',
     initContainers: () => [],
-    sandstore: withoutHandover,
+    without: [SandstoreContainers.handover],
     events: eventsWithoutLinger,
   },
   'own-service': { what: 'an init step waits until its own Service leads to it', initContainers: ownService },
@@ -209,11 +204,13 @@ interface Template {
 
 const templateOf = (variant: Variant, namespace: string, base: Template): Template => ({
   initContainers: [...base.initContainers, ...variant.initContainers(namespace)],
-  containers: base.containers.map((c) => {
-    if (c.name === 'sandstore' && variant.sandstore) return variant.sandstore(c);
-    if (c.name === 'events' && variant.events) return variant.events(c);
-    return c;
-  }),
+  containers: base.containers
+    .filter((c) => !variant.without?.includes(c.name))
+    .map((c) => {
+      if (c.name === 'sandstore' && variant.sandstore) return variant.sandstore(c);
+      if (c.name === 'events' && variant.events) return variant.events(c);
+      return c;
+    }),
 });
 
 async function oneRoll(kube: Kube, namespace: string, base: Template, variant: Variant, id: string): Promise<Roll> {
@@ -330,7 +327,7 @@ async function main(): Promise<void> {
     ),
     containers: sts.spec?.template.spec?.containers ?? [],
   };
-  if (!sts.spec?.template.spec?.containers.some((c) => c.env?.some((e) => e.name === HANDOVER_SCRIPT_ENV)))
+  if (!sts.spec?.template.spec?.containers.some((c) => c.name === SandstoreContainers.handover))
     fail("Sand Store's container is not as synthesized (a variant's?): deploy the profile again first");
   const rolls = new Map<string, Roll[]>(names.map((n) => [n, []]));
   const stamp = Date.now().toString(36);

@@ -11,7 +11,6 @@
  */
 import { posix } from 'node:path';
 import { MEMBERSHIP_TXN_ANNOTATION, membershipOfTxn } from '../constructs/membership-bootstrap/membership-txn.js';
-import { HANDOVER_SCRIPT_ENV } from '../constructs/sandstore-cluster/leader-handover.js';
 import { RefusedError } from '../errors.js';
 import { Component, LabelKeys, SandstoreContainers } from '../labels.js';
 import type { Manifest } from '../synth.js';
@@ -192,23 +191,12 @@ export function numberedLayout(
   };
 }
 
-/**
- * Sand Store's container as the processes run it: without the leader handover's wrapper (the
- * image's own program, the container's args) and its script's variable. The handover serves a
- * pod's restart in a roll, which no process here goes through; it is listed as a difference.
- */
-function withoutLeaderHandover(c: Container): Container {
-  if (!(c.env ?? []).some((e) => e.name === HANDOVER_SCRIPT_ENV)) return c;
-  const { command: _wrapper, ...rest } = c;
-  return { ...rest, env: (c.env ?? []).filter((e) => e.name !== HANDOVER_SCRIPT_ENV) };
-}
-
 /** The settings of every process, and how they differ from the pods'. */
 export function baselineSettings(manifests: readonly Manifest[], layout: Layout): BaselineSettings {
   const etcdSet = byComponent<StatefulSet>(manifests, 'StatefulSet', Component.controlPlane);
   const nodeSet = byComponent<StatefulSet>(manifests, 'StatefulSet', Component.dataPlane);
   const etcdC = containerOf(etcdSet, '*');
-  const nodeC = withoutLeaderHandover(containerOf(nodeSet, SandstoreContainers.node));
+  const nodeC = containerOf(nodeSet, SandstoreContainers.node);
   const podNames = (set: StatefulSet) =>
     Array.from({ length: set.spec.replicas }, (_, i) => `${set.metadata.name}-${i}`);
   const etcdPods = podNames(etcdSet);
@@ -402,7 +390,7 @@ function describeDifferences(d: DifferenceInput): Difference[] {
     row(
       'sidecars, init containers and probes',
       'events sidecar (tail -F of the log), wait-for-membership, startup/readiness/liveness probes, ' +
-        "the leader handover (a shell holds a peer's first connection while Sand Store starts)",
+        "the leader handover (a container before Sand Store's holds a peer's first connection while Sand Store starts)",
       'none: membership written before the nodes start; the logs read from their files',
       'they serve Kubernetes, not the measurement',
     ),

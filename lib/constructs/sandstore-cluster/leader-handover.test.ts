@@ -6,14 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  handoverWrapperScript,
+  handoverScript,
   heldConnectionScript,
   HANDOVER_SCRIPT_ENV,
+  releaseGateScript,
   type LeaderHandoverSettings,
 } from './leader-handover.js';
 
-// The scripts run in a real busybox shell with busybox's own nc, as in the image; Sand Store is an
-// HTTP/2 server of Node's that says when it listens; the leader is Node's HTTP/2 client.
+// The scripts run in a real busybox shell with busybox's own nc, as in the image, started as the
+// kubelet starts a pod's containers: the handover container and its postStart hook, and Sand
+// Store's container only once that hook has returned. Sand Store is an HTTP/2 server of Node's that
+// says when it listens; the leader is Node's HTTP/2 client.
 
 /** Sand Store's stand-in: an h2c server on PORT that answers every request with its name. */
 const FAKE_SANDSTORE = `
@@ -32,41 +35,56 @@ async function freePort(): Promise<number> {
 }
 
 interface Started {
-  readonly shell: ChildProcessWithoutNullStreams;
+  readonly handover: ChildProcessWithoutNullStreams;
+  sandstore?: ChildProcessWithoutNullStreams;
   readonly settings: LeaderHandoverSettings;
+  /** What the containers printed, in the order it came. */
   stdout: string;
+  /** Emitted output, for `printed`. */
+  readonly listeners: Set<() => void>;
 }
 
-async function startWrapper(opts: { withState: boolean; holdSeconds: number }): Promise<Started> {
+/** The pod's containers, in the kubelet's order: the handover, its postStart, then Sand Store. */
+async function startPod(opts: { withState: boolean; holdSeconds: number }): Promise<Started> {
   const dir = mkdtempSync(join(tmpdir(), 'handover-'));
   if (opts.withState) writeFileSync(join(dir, 'raft_stable.json'), '{}');
   writeFileSync(join(dir, 'fake.mjs'), FAKE_SANDSTORE);
   const settings: LeaderHandoverSettings = {
     port: await freePort(),
     dataDir: dir,
-    program: `${process.execPath} ${join(dir, 'fake.mjs')}`,
     scratchDir: dir,
     holdSeconds: opts.holdSeconds,
     listenSeconds: 10,
   };
-  const shell = spawn('busybox', ['sh', '-c', handoverWrapperScript(settings), 'sandstore'], {
-    env: {
-      PATH: `/usr/bin:/bin:${process.env.PATH}`,
-      PORT: String(settings.port),
-      [HANDOVER_SCRIPT_ENV]: heldConnectionScript(settings),
-    },
+  const env = { PATH: `/usr/bin:/bin:${process.env.PATH}`, PORT: String(settings.port) };
+  const handover = spawn('busybox', ['sh', '-c', handoverScript(settings)], {
+    env: { ...env, [HANDOVER_SCRIPT_ENV]: heldConnectionScript(settings) },
   });
-  const started: Started = { shell, settings, stdout: '' };
-  shell.stdout.on('data', (d: Buffer) => (started.stdout += d.toString()));
+  const started: Started = { handover, settings, stdout: '', listeners: new Set() };
+  const collect = (d: Buffer) => {
+    started.stdout += d.toString();
+    for (const l of started.listeners) l();
+  };
+  handover.stdout.on('data', collect);
+  const postStart = spawn('busybox', ['sh', '-c', releaseGateScript(settings)], { env });
+  postStart.on('exit', () => {
+    const sandstore = spawn(process.execPath, [join(dir, 'fake.mjs')], { env });
+    sandstore.stdout.on('data', collect);
+    started.sandstore = sandstore;
+  });
   return started;
 }
 
 async function stop(s: Started): Promise<void> {
-  s.shell.kill('SIGTERM');
-  await new Promise((resolve) => (s.shell.exitCode === null ? s.shell.on('exit', resolve) : resolve(undefined)));
+  for (const p of [s.handover, s.sandstore]) {
+    if (!p || p.exitCode !== null || p.signalCode !== null) continue;
+    const exited = new Promise((resolve) => p.on('exit', resolve));
+    p.kill('SIGTERM');
+    await exited;
+  }
 }
 
-/** Resolves once the wrapper's output holds `text` (checked at each chunk), or rejects after `ms`. */
+/** Resolves once the containers' output holds `text` (checked at each chunk), or rejects after `ms`. */
 async function printed(s: Started, text: string, ms = 10_000): Promise<void> {
   if (s.stdout.includes(text)) return;
   await new Promise<void>((resolve, reject) => {
@@ -74,10 +92,10 @@ async function printed(s: Started, text: string, ms = 10_000): Promise<void> {
     const onData = () => {
       if (!s.stdout.includes(text)) return;
       clearTimeout(timer);
-      s.shell.stdout.off('data', onData);
+      s.listeners.delete(onData);
       resolve();
     };
-    s.shell.stdout.on('data', onData);
+    s.listeners.add(onData);
   });
 }
 
@@ -118,7 +136,7 @@ async function get(session: ClientHttp2Session): Promise<string> {
 
 describe('leader handover, in busybox', () => {
   test("a member with Raft state holds the first peer's connection and hands it over once Sand Store listens", async () => {
-    const s = await startWrapper({ withState: true, holdSeconds: 8 });
+    const s = await startPod({ withState: true, holdSeconds: 8 });
     try {
       // The "leader": its connection is made ready by the holder's SETTINGS, before Sand Store runs.
       const leader = await dial(s.settings.port);
@@ -146,7 +164,7 @@ describe('leader handover, in busybox', () => {
   });
 
   test("a client's request is not held: its connection is closed and Sand Store waits for a peer", async () => {
-    const s = await startWrapper({ withState: true, holdSeconds: 8 });
+    const s = await startPod({ withState: true, holdSeconds: 8 });
     try {
       const client = await dial(s.settings.port);
       const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
@@ -167,7 +185,7 @@ describe('leader handover, in busybox', () => {
 
   test('a member without Raft state (a fresh deploy) starts Sand Store at once', async () => {
     const started = performance.now();
-    const s = await startWrapper({ withState: false, holdSeconds: 8 });
+    const s = await startPod({ withState: false, holdSeconds: 8 });
     try {
       await printed(s, 'sandstore listening');
       expect(performance.now() - started).toBeLessThan(3000);
@@ -179,7 +197,7 @@ describe('leader handover, in busybox', () => {
 
   test('with Raft state and no peer calling, Sand Store starts once the hold runs out', async () => {
     const started = performance.now();
-    const s = await startWrapper({ withState: true, holdSeconds: 1 });
+    const s = await startPod({ withState: true, holdSeconds: 1 });
     try {
       await printed(s, 'sandstore listening');
       expect(s.stdout).toContain('leader handover: no peer called within 1 s');

@@ -4,27 +4,27 @@
  *
  * The leader redials a member it lost on gRPC's reconnect back-off (1 s, then ×1.6), so its next
  * dial after the new process listens is on average seconds away, and the new member calls (and,
- * without pre-vote, wins) an election first. Instead, Sand Store's container first listens on the
- * gRPC port itself, with the image's busybox `nc`, when the member has Raft state (a member of a
- * running cluster, not a fresh deploy). The first client that opens with HTTP/2's preface (a peer:
- * kubelet's TCP probes send nothing) gets an empty SETTINGS frame, so its channel is ready and its
- * back-off reset, and is held. The shell then `exec`s Sand Store, which can bind the port because
- * `nc -l` closed its listener at accept. Once Sand Store listens, a GOAWAY naming no stream as
- * processed sends the client, at once and without back-off, to Sand Store, and its pending calls
- * are retried there.
+ * without pre-vote, wins) an election first. Instead, a container that starts before Sand Store's
+ * first listens on the gRPC port itself, with the image's busybox `nc`, when the member has Raft
+ * state (a member of a running cluster, not a fresh deploy). The first client that opens with
+ * HTTP/2's preface and calls a Raft method (a peer) gets an empty SETTINGS frame, so its channel
+ * is ready and its back-off reset, and is held; `nc -l` closed its listener at accept. Then the
+ * container's postStart hook returns, and only then does the kubelet start Sand Store's container
+ * (it starts a pod's containers in order, each after the one before's postStart hook): with the
+ * image's own entrypoint and the container's own command, untouched. Once Sand Store listens, a
+ * GOAWAY naming no stream as processed sends the held client, at once and without back-off, to
+ * Sand Store, and its pending calls are retried there.
  *
  * Pure: text only. The scripts have no `$$` (Kubernetes would turn it into `$`): the held
- * connection signals the shell with a file.
+ * connection signals the container's shell with a file.
  */
 
-/** Where the shell and the held connection meet, and what they wait for. */
+/** Where the scripts meet, and what they wait for. */
 export interface LeaderHandoverSettings {
   /** Sand Store's gRPC port. */
   readonly port: number;
   /** Sand Store's data directory: a member with `raft_stable.json` there has been in a cluster. */
   readonly dataDir: string;
-  /** The program to `exec` with the container's arguments. */
-  readonly program: string;
   /** A writable directory of the container's own (an emptyDir). */
   readonly scratchDir: string;
   /** How long to wait for a peer's connection before Sand Store starts anyway. */
@@ -59,11 +59,13 @@ const PEER_CALL = [
 ];
 
 const flagOf = (s: LeaderHandoverSettings) => `${s.scratchDir}/leader-handover.held`;
+const releasedOf = (s: LeaderHandoverSettings) => `${s.scratchDir}/leader-handover.released`;
+/** /proc/net/tcp{,6} lines of a listening socket on the port: local :PORT, remote :0000, state 0A. */
+const listening = (s: LeaderHandoverSettings) =>
+  `grep -q ':${s.port.toString(16).toUpperCase().padStart(4, '0')} [0-9A-F]*:0000 0A' /proc/net/tcp6 /proc/net/tcp 2>/dev/null`;
 
 /** The script `nc -e` runs on the accepted connection (its stdin and stdout). */
 export function heldConnectionScript(s: LeaderHandoverSettings): string {
-  // /proc/net/tcp{,6} lines of a listening socket on the port: local :PORT, remote :0000, state 0A.
-  const hexPort = s.port.toString(16).toUpperCase().padStart(4, '0');
   return [
     `[ "$(timeout 1 head -c 3)" = PRI ] || exit 1`,
     `printf '${SETTINGS_FRAME}'`,
@@ -73,7 +75,7 @@ export function heldConnectionScript(s: LeaderHandoverSettings): string {
     ...PEER_CALL,
     `touch ${flagOf(s)}`,
     'n=0',
-    `until grep -q ':${hexPort} [0-9A-F]*:0000 0A' /proc/net/tcp6 /proc/net/tcp 2>/dev/null; do`,
+    `until ${listening(s)}; do`,
     `  [ $n -ge ${s.listenSeconds * 100} ] && break`,
     '  usleep 10000',
     '  n=$((n + 1))',
@@ -82,14 +84,18 @@ export function heldConnectionScript(s: LeaderHandoverSettings): string {
   ].join('\n');
 }
 
-/** The container's `sh -c` script; its arguments are Sand Store's. */
-export function handoverWrapperScript(s: LeaderHandoverSettings): string {
+/**
+ * The handover container's `sh -c` script: the hold, then the release its postStart hook waits
+ * for, then idle until the pod stops (a container that ended would be restarted).
+ */
+export function handoverScript(s: LeaderHandoverSettings): string {
   const flag = flagOf(s);
   return [
-    `rm -f ${flag}`,
-    // Only a member that has been in a cluster has a leader to wait for, and only an `nc` that
-    // can listen and run a program can hold its connection.
-    `if [ -e ${s.dataDir}/raft_stable.json ] && nc 2>&1 | grep -q -- "-e PROG"; then`,
+    `rm -f ${flag} ${releasedOf(s)}`,
+    // Only a member that has been in a cluster has a leader to wait for, only an `nc` that can
+    // listen and run a program can hold its connection, and only while Sand Store does not listen
+    // yet (this container restarted alone finds it listening).
+    `if [ -e ${s.dataDir}/raft_stable.json ] && nc 2>&1 | grep -q -- "-e PROG" && ! ${listening(s)}; then`,
     `  end=$(( $(date +%s) + ${s.holdSeconds} ))`,
     '  (',
     '    while left=$(( end - $(date +%s) )); [ "$left" -ge 1 ]; do',
@@ -104,6 +110,21 @@ export function handoverWrapperScript(s: LeaderHandoverSettings): string {
     `    echo "leader handover: no peer called within ${s.holdSeconds} s"`,
     '  fi',
     'fi',
-    `exec ${s.program} "$@"`,
+    `touch ${releasedOf(s)}`,
+    // Stops at SIGTERM at once, its idle sleep with it.
+    "trap 'kill $! 2>/dev/null; exit 0' TERM INT",
+    'while :; do sleep 3600 & wait $!; done',
+  ].join('\n');
+}
+
+/**
+ * The handover container's postStart hook: returns once the hold is over, so that the kubelet
+ * starts Sand Store's container only then. Bounded: after the hold and 5 s more it returns anyway
+ * (a failed hook would kill the container and hold Sand Store back until the kubelet's next try).
+ */
+export function releaseGateScript(s: LeaderHandoverSettings): string {
+  return [
+    'n=0',
+    `until [ -e ${releasedOf(s)} ] || [ $n -ge ${(s.holdSeconds + 5) * 50} ]; do usleep 20000; n=$((n + 1)); done`,
   ].join('\n');
 }

@@ -35,7 +35,7 @@ import {
 import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
-import { handoverWrapperScript, heldConnectionScript, HANDOVER_SCRIPT_ENV } from './leader-handover.js';
+import { handoverScript, heldConnectionScript, HANDOVER_SCRIPT_ENV, releaseGateScript } from './leader-handover.js';
 import { LeaderRouting } from './leader-routing.js';
 import {
   SANDSTORE_CLUSTER_DEFAULTS as DEFAULTS,
@@ -47,8 +47,6 @@ import {
 const SANDSTORE_PORT = 8080;
 const SANDSTORE_METRICS_PORT = 2112;
 const DATA_DIR = '/var/lib/sandstore';
-/** Where Sand Store's image keeps the program (its Dockerfile's ENTRYPOINT). */
-const SANDSTORE_PROGRAM = '/usr/local/bin/sandstore';
 /**
  * How long a stopping pod keeps its address after SIGTERM: kube-proxy moves a Service ~1 s after
  * its endpoint goes (its `minSyncPeriod`), and a dial DNATed to an address nobody holds waits out
@@ -57,11 +55,11 @@ const SANDSTORE_PROGRAM = '/usr/local/bin/sandstore';
 export const HANDOVER_LINGER_SECONDS = 2;
 /** How long a restarted member waits for the leader's dial; the leader's back-off steps reach ~4 s. */
 const HANDOVER_HOLD_SECONDS = 8;
+const HANDOVER_VOLUME = 'leader-handover';
 const HANDOVER = {
   port: SANDSTORE_PORT,
   dataDir: DATA_DIR,
-  program: SANDSTORE_PROGRAM,
-  scratchDir: '/tmp',
+  scratchDir: '/run/leader-handover',
   holdSeconds: HANDOVER_HOLD_SECONDS,
   // Sand Store registers with etcd (up to its 30 s timeout) before it starts Raft and listens.
   listenSeconds: 30,
@@ -296,12 +294,18 @@ export class SandstoreCluster extends Construct {
             terminationGracePeriodSeconds: 30,
             affinity: preferSeparateHosts(this.podSelector),
             initContainers: [this.waitForMembershipContainer()],
+            // The handover, when on, first: the kubelet starts Sand Store only after its postStart.
             containers: [
+              ...(this.leaderHandover ? [this.handoverContainer()] : []),
               this.nodeContainer(),
               this.eventsContainer(),
               ...(this.leaderRouting ? [this.leaderRouting.sidecar()] : []),
             ],
-            volumes: [{ name: 'tmp', emptyDir: {} }, ...(this.leaderRouting ? [this.leaderRouting.tokenVolume()] : [])],
+            volumes: [
+              { name: 'tmp', emptyDir: {} },
+              ...(this.leaderHandover ? [{ name: HANDOVER_VOLUME, emptyDir: {} }] : []),
+              ...(this.leaderRouting ? [this.leaderRouting.tokenVolume()] : []),
+            ],
           },
         },
         volumeClaimTemplates: [
@@ -315,7 +319,7 @@ export class SandstoreCluster extends Construct {
     declareFindings(statefulSet, Declared.imageByTag, Declared.eventsSidecarProbes);
   }
 
-  /** Sand Store itself, configured by the ConfigMap and its pod's name. */
+  /** Sand Store itself, configured by the ConfigMap and its pod's name, run as its image says. */
   private nodeContainer(): Container {
     const tcp = (periodSeconds: number, failureThreshold: number): Probe => ({
       tcpSocket: { port: IntOrString.fromString('grpc') },
@@ -327,14 +331,12 @@ export class SandstoreCluster extends Construct {
       name: SandstoreContainers.node,
       image: this.image,
       imagePullPolicy: this.imagePullPolicy,
-      ...(this.leaderHandover ? { command: ['sh', '-c', handoverWrapperScript(HANDOVER), 'sandstore'] } : {}),
       args: ['--server', 'node'],
       envFrom: [{ configMapRef: { name: this.configMapName } }],
       env: [
         { name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         // Only used together with EXTERNAL_BASE_PORT (see externalAccess); harmless otherwise.
         { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
-        ...(this.leaderHandover ? [{ name: HANDOVER_SCRIPT_ENV, value: heldConnectionScript(HANDOVER) }] : []),
       ],
       ports: [
         { name: 'grpc', containerPort: SANDSTORE_PORT },
@@ -342,17 +344,9 @@ export class SandstoreCluster extends Construct {
       ],
       // Registration with etcd may take up to its 30 s timeout before the port opens: 60 s of
       // patience. Asked every second, not two: a deploy or a roll waits on this probe once per
-      // pod, and the second probe alone cost ~0.5 s of each on the real node. With the leader
-      // handover, the gRPC port answers before Sand Store runs, so the metrics server (which Sand
-      // Store starts before anything else) says it has started.
-      startupProbe: this.leaderHandover
-        ? {
-            httpGet: { path: '/metrics', port: IntOrString.fromString('metrics') },
-            periodSeconds: 1,
-            failureThreshold: 60,
-            timeoutSeconds: 3,
-          }
-        : tcp(1, 60),
+      // pod, and the second probe alone cost ~0.5 s of each on the real node. (The leader
+      // handover's listener is closed before this container starts.)
+      startupProbe: tcp(1, 60),
       // Ready: it accepts gRPC connections, which peers and clients use. Sand Store exposes no
       // richer signal (no health service, no role in its metrics): docs/leader-access.md.
       readinessProbe: tcp(5, 3),
@@ -370,6 +364,31 @@ export class SandstoreCluster extends Construct {
       volumeMounts: [
         { name: 'data', mountPath: DATA_DIR },
         { name: 'tmp', mountPath: '/tmp' },
+      ],
+    };
+  }
+
+  /**
+   * The leader handover (leader-handover.ts): holds a peer's connection on the gRPC port while a
+   * restarted member's Sand Store starts. Sand Store's image (its busybox), so that nothing more is
+   * pulled; Sand Store's own container keeps the image's entrypoint and its command.
+   */
+  private handoverContainer(): Container {
+    return {
+      name: SandstoreContainers.handover,
+      image: this.image,
+      imagePullPolicy: this.imagePullPolicy,
+      command: ['sh', '-c', handoverScript(HANDOVER)],
+      env: [{ name: HANDOVER_SCRIPT_ENV, value: heldConnectionScript(HANDOVER) }],
+      lifecycle: { postStart: { exec: { command: ['sh', '-c', releaseGateScript(HANDOVER)] } } },
+      resources: toResourceRequirements(
+        { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+        EPHEMERAL_STORAGE.quiet,
+      ),
+      securityContext: restrictedContainerSecurityContext(),
+      volumeMounts: [
+        { name: 'data', mountPath: DATA_DIR, readOnly: true },
+        { name: HANDOVER_VOLUME, mountPath: HANDOVER.scratchDir },
       ],
     };
   }

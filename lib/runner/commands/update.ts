@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { Component, DeployPhase } from '../../labels.js';
+import { Component, DeployPhase, SandstoreContainers } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import type { ManifestOf } from '../../k8s-types.js';
 import { applyAll } from '../apply.js';
@@ -103,7 +103,7 @@ export function withRestart(dist: ManifestOf<'StatefulSet'>, at: string, image?:
   };
   spec.updateStrategy = { type: 'OnDelete' };
   if (image) {
-    const sandstoreImage = pod.containers[0]?.image;
+    const sandstoreImage = pod.containers.find((c) => c.name === SandstoreContainers.node)?.image;
     for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) if (c.image === sandstoreImage) c.image = image;
   }
   return sts;

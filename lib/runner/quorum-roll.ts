@@ -181,6 +181,7 @@ async function awaitReplacement(
   name: string,
   want: { oldUid?: string; updateRevision: string; readySeconds: number; restartsBefore: number },
 ): Promise<void> {
+  let recreated = false;
   const state = await waitFor(
     ctx.kube,
     [{ key: 'pod', kind: 'Pod', namespace: ctx.namespace, fieldSelector: `metadata.name=${name}` }],
@@ -189,6 +190,13 @@ async function awaitReplacement(
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,
       recheckSeconds: 1,
+      // Said once, as the controller's new pod shows up: the wait for its readiness follows.
+      onChange: (_key, type, pod) => {
+        if (recreated || type === 'DELETED' || pod.metadata.uid === want.oldUid || pod.metadata.deletionTimestamp)
+          return;
+        recreated = true;
+        ctx.report.step('update', `${name} recreated; waiting for it to be Ready`);
+      },
       check: (s) => {
         const state = assessReplacement(objectsOf(s, 'pod', 'Pod')[0], { ...want, now: Date.now() });
         return state.state === 'waiting' ? undefined : state;

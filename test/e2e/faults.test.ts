@@ -298,12 +298,12 @@ describe('a watch that stays open but goes silent', () => {
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
     writeFileSync(kubeconfig, viaProxy.exportConfig());
 
-    const ROLL_STEP = /update: replacing sandstore-\d/;
+    const ROLL_STEP = /update: sandstore-\d recreated/;
     // Pods that take ~10 s each to become Ready: the roll lasts ~30 s, the watch must outlive a freeze.
     const r = await cli(['update', '--image=sandstore.test/sandstore-node:slow-ready', '--timeout=120'], {
       env: { KUBECONFIG: kubeconfig, SANDSTORE_WATCH_SECONDS: '4' },
       onStdout: (out) => {
-        // The roll's first replacement: the pod is being deleted, and the watch of its successor opened.
+        // The roll's first replacement: its successor seen by the roller's watch, which waits on.
         if (!frozen && ROLL_STEP.test(out)) {
           frozen = true;
           for (const [client, upstream] of pairs) {

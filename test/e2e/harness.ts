@@ -275,12 +275,17 @@ export function deployedDuringSuite(profile: string): void {
   }, 600_000);
 }
 
-/** Rolled out after `before`: a newer spec, observed, every replica updated and Ready, revisions equal. */
+/**
+ * Rolled out after `before`: a new pod template (a new update revision: the runner's switch to
+ * OnDelete alone is a newer spec with every replica still "updated"), observed, every replica
+ * updated and Ready, revisions equal.
+ */
 export function rolledOutSince(sts: StatefulSet | undefined, before: StatefulSet, replicas: number): boolean {
   const st = sts?.status;
   if (!sts || !st) return false;
   return (
     (sts.metadata.generation ?? 0) > (before.metadata.generation ?? 0) &&
+    st.updateRevision !== before.status?.updateRevision &&
     st.observedGeneration === sts.metadata.generation &&
     st.updatedReplicas === replicas &&
     st.readyReplicas === replicas &&

@@ -13,7 +13,7 @@
  *   node scripts/run-ts.mjs bench/stale-read.ts --context=sandstore-local [--runs=3]
  *       [--sequences=300] [--profile=local-node]
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,7 @@ function runOnce(binary: string, opts: Options): StaleReadReport {
     [...cli, `--context=${opts.context}`, '--', binary, 'stale-read', String(opts.sequences), report],
     { cwd: projectRoot(), encoding: 'utf8' },
   );
-  if (r.status !== 0) throw new Error(`the client failed (exit ${r.status}):\n${r.stdout}${r.stderr}`);
+  if (r.status !== 0) fail(`the client failed (exit ${r.status}); its output:\n${r.stdout}${r.stderr}`);
   return JSON.parse(readFileSync(report, 'utf8')) as StaleReadReport;
 }
 
@@ -79,6 +79,11 @@ function main(opts: Options): void {
   );
 }
 
+function fail(message: string): never {
+  console.error(`stale-read: ${message}`);
+  process.exit(1);
+}
+
 function countBy(keys: readonly string[]): Map<string, number> {
   const counts = new Map<string, number>();
   for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
@@ -87,7 +92,8 @@ function countBy(keys: readonly string[]): Map<string, number> {
 
 const positive = (what: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`${what} must be a whole number above 0, got ${v}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InvalidArgumentError(`${what}: expected a whole number above 0, got ${v}`);
   return n;
 };
 

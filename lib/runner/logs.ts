@@ -97,7 +97,8 @@ export async function followLogs(kube: Kube, report: Reporter, opts: FollowOptio
 /**
  * Prints one container's logs once: the previous (crashed) instance with `previous`. A plain GET
  * through the runner's client, so that the API server's own words ("previous terminated container
- * not found") reach the user when there is nothing to show.
+ * not found") reach the user when there is nothing to show. Returns what it printed, for a caller
+ * that reads the logs for a known failure (smoke).
  */
 export async function printLogs(
   kube: Kube,

@@ -1,4 +1,3 @@
-import { chunkCommitRace, chunkCommitRaceHint } from '../chunk-commit-race.js';
 import { Option } from 'commander';
 import { join } from 'node:path';
 import { cacheDir } from '../../benchmark/image-binaries.js';
@@ -18,6 +17,7 @@ import { isManifestOf } from '../../k8s-types.js';
 import { Component, componentSelector, DeployPhase, RAFT_ROLE_LABEL } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { rules } from '../../validation.js';
+import { chunkCommitRace, chunkCommitRaceHint } from '../chunk-commit-race.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { ruled, seconds, sourceOption, type ClusterCommand } from './command.js';
 import type { CommandContext } from './context.js';

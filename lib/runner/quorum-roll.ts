@@ -190,6 +190,7 @@ async function awaitReplacement(
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,
       recheckSeconds: 1,
+      onConnectionProblem: (text) => ctx.report.problem('api server', text),
       // Said once, as the controller's new pod shows up: the wait for its readiness follows.
       onChange: (_key, type, pod) => {
         if (recreated || type === 'DELETED' || pod.metadata.uid === want.oldUid || pod.metadata.deletionTimestamp)

@@ -1,7 +1,7 @@
 import { Log } from '@kubernetes/client-node';
 import type { Writable } from 'node:stream';
 import { FailedError } from '../errors.js';
-import { Component, jobPodsSelector, LabelKeys } from '../labels.js';
+import { Component, componentSelector, jobPodsSelector, LabelKeys } from '../labels.js';
 import { lineSplitter } from '../lines.js';
 import { linePrefixer } from '../runner/logs.js';
 import { isKind, objectPath, type Kube, type KubeObject, type Pod } from '../runner/kube.js';
@@ -229,6 +229,8 @@ async function waitForJobGone(ctx: ClusterContext, timeoutSeconds: number): Prom
 /**
  * Puts the StatefulSet back at `replicas` when the tests left it elsewhere (a failed scale-down test
  * stops at 2 nodes) and waits for them all to be Ready: the command leaves the profile as it found it.
+ * Ready is read from the pods, not the StatefulSet's status alone: scaled back before its pods of a
+ * scale to zero have gone, the status still counts those terminating pods as ready replicas.
  */
 export async function restoreReplicas(
   ctx: ClusterContext,
@@ -241,7 +243,10 @@ export async function restoreReplicas(
   if (left !== replicas) await ctx.kube.mergePatch('StatefulSet', statefulSet, ctx.namespace, { spec: { replicas } });
   await waitFor(
     ctx.kube,
-    [{ key: 'sts', kind: 'StatefulSet', namespace: ctx.namespace, fieldSelector: `metadata.name=${statefulSet}` }],
+    [
+      { key: 'sts', kind: 'StatefulSet', namespace: ctx.namespace, fieldSelector: `metadata.name=${statefulSet}` },
+      { key: 'pods', kind: 'Pod', namespace: ctx.namespace, labelSelector: dataPlaneSelector(ctx) },
+    ],
     {
       what: `StatefulSet ${statefulSet} back at ${replicas} Ready replicas`,
       timeoutSeconds,
@@ -251,9 +256,12 @@ export async function restoreReplicas(
         if (!sts || !isKind(sts, 'StatefulSet')) return undefined;
         const status = sts.status;
         const settled = (status?.observedGeneration ?? 0) >= (sts.metadata.generation ?? 0);
-        return settled && status?.replicas === replicas && status.readyReplicas === replicas ? true : undefined;
+        const ready = objectsOf(s, 'pods', 'Pod').filter((p) => !p.metadata.deletionTimestamp && isPodReady(p));
+        return settled && status?.readyReplicas === replicas && ready.length === replicas ? true : undefined;
       },
     },
   );
   return left === replicas ? undefined : left;
 }
+
+const dataPlaneSelector = (ctx: ClusterContext) => componentSelector(ctx.profileName, Component.dataPlane);

@@ -217,4 +217,5 @@ test('the quorum-aware roll against the ordinal RollingUpdate, under load, in on
   // distributions; it asserts the quorum order's bound.
   expect(quorum.elections).toBeGreaterThan(0);
   expect(quorum.elections).toBeLessThanOrEqual(2);
-});
+  // Two rolls, each bounded by its watch's 400 s, and the clients served again after each.
+}, 900_000);

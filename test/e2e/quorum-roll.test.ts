@@ -174,7 +174,8 @@ const describe1 = (name: string, r: RollResult) => {
     `${r.elections} leader election(s) over ${r.terms} term(s); following client: ${r.follow.operations} ops, ` +
     `${r.follow.outages.length} outage(s), longest ${f.longest.toFixed(1)}s, total ${f.total.toFixed(1)}s; ` +
     `naive client: ${r.naive.operations} ops, ${r.naive.outages.length} outage(s), longest ` +
-    `${n.longest.toFixed(1)}s, total ${n.total.toFixed(1)}s`
+    `${n.longest.toFixed(1)}s, total ${n.total.toFixed(1)}s; following client's errors: ` +
+    r.follow.outages.map((o) => `${(o.millis / 1000).toFixed(1)}s ${o.mostFrequentError.slice(0, 120)}`).join(' | ')
   );
 };
 

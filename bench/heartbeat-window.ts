@@ -27,7 +27,7 @@ import { isPodReady } from '../lib/runner/pods.js';
 import { roleChanges, type RoleChange } from '../lib/runner/leader.js';
 import { objectsOf, waitFor } from '../lib/runner/watch.js';
 import { restrictedContainerSecurityContext } from '../lib/constructs/security.js';
-import { profileSelector } from '../lib/labels.js';
+import { profileSelector, SandstoreContainers } from '../lib/labels.js';
 import { loadProfile } from '../lib/profiles.js';
 
 type Container = NonNullable<NonNullable<StatefulSet['spec']>['template']['spec']>['initContainers'] extends
@@ -43,6 +43,8 @@ interface Variant {
   readonly sandstore?: (container: Container) => Container;
   /** What it changes in the events sidecar; unchanged when absent. */
   readonly events?: (container: Container) => Container;
+  /** Containers it leaves out, by name. */
+  readonly without?: readonly string[];
 }
 
 const ROLL_ANNOTATION = 'bench.sandstore.io/roll';
@@ -94,103 +96,29 @@ sleep ${lateSeconds}`,
   },
 ];
 
-/** HTTP/2 frames, octal for busybox printf: an empty SETTINGS, and a GOAWAY with last stream 0. */
-const SETTINGS_FRAME = '\\000\\000\\000\\004\\000\\000\\000\\000\\000';
-const GOAWAY_FRAME = '\\000\\000\\010\\007\\000\\000\\000\\000\\000' + '\\000'.repeat(8);
-
 /**
- * Hands the leader's connection over to Sand Store instead of closing it early: a member with Raft
- * state (raft_stable.json) first listens on the gRPC port for up to `holdSeconds`; the first
- * connection that opens with HTTP/2's preface (a gRPC client: kubelet's TCP probes are not) gets a
- * SETTINGS frame, so the client calls it ready and its reconnect back-off resets, and is held while
- * Sand Store starts; once Sand Store listens on the port (it binds while the held connection lives:
- * the listener closed at accept) a GOAWAY naming no stream as processed sends the client, at once
- * and without back-off, to Sand Store, and transparently retries what it had sent meanwhile.
+ * The pods without SandstoreCluster's leader handover (leader-handover.ts, on in every profile):
+ * no handover container, so Sand Store starts at once, and the events sidecar gone at SIGTERM, so
+ * a stopping pod's address goes with its containers.
  */
-const handover =
-  (holdSeconds: number) =>
-  (c: Container): Container => ({
-    ...c,
-    command: [
-      'sh',
-      '-c',
-      [
-        'if [ -e "$DATA_DIR/raft_stable.json" ]; then',
-        '  held=0; trap "held=1" USR1; export WRAPPER=$$$$',
-        `  end=$(( $(date +%s) + ${holdSeconds} ))`,
-        '  echo "handover: listening at uptime $(cut -d" " -f1 /proc/uptime)"',
-        '  ( while left=$(( end - $(date +%s) )); [ "$left" -ge 1 ]; do',
-        '      nc -l -p 8080 -w "$left" -e sh -c "$HANDOVER" && exit 0',
-        '    done ) & loop=$!',
-        '  while [ "$held" = 0 ] && kill -0 "$loop" 2>/dev/null; do usleep 20000; done',
-        '  echo "handover: held=$held, Sand Store started at uptime $(cut -d" " -f1 /proc/uptime)"',
-        'fi',
-        'exec /usr/local/bin/sandstore "$@"',
-      ].join('\n'),
-      'sandstore',
-    ],
-    env: [
-      ...(c.env ?? []),
-      {
-        name: 'HANDOVER',
-        value: [
-          '[ "$(timeout 1 head -c 3)" = PRI ] || exit 1',
-          `printf '${SETTINGS_FRAME}'`,
-          'kill -USR1 "$WRAPPER"',
-          'echo "handover: held at uptime $(cut -d" " -f1 /proc/uptime)" >&2',
-          'n=0',
-          "until grep -q ':1F90 [0-9A-F]*:0000 0A' /proc/net/tcp6 /proc/net/tcp || [ $n -ge 1000 ]; do",
-          '  usleep 10000; n=$((n + 1))',
-          'done',
-          `printf '${GOAWAY_FRAME}'`,
-          'echo "handover: handed over at uptime $(cut -d" " -f1 /proc/uptime)" >&2',
-        ].join('\n'),
-      },
-    ],
-    // The holder accepts TCP connections: the startup probe asks Sand Store's metrics instead.
-    startupProbe: { ...c.startupProbe, tcpSocket: undefined, httpGet: { path: '/metrics', port: 'metrics' } },
-  });
-
-/**
- * Keeps the old pod's address answering for `seconds` after Sand Store stopped: the events sidecar
- * exits that long after SIGTERM, so the pod's sandbox (and address) outlives Sand Store. A dial that
- * kube-proxy still sends to that address is refused at once instead of pinned by conntrack to an
- * address nobody holds, where its SYNs go unanswered until gRPC's 20 s connect timeout.
- */
-const linger =
-  (seconds: number) =>
-  (c: Container): Container => ({
-    ...c,
-    command: [
-      'sh',
-      '-c',
-      (c.command ?? [])[2].replace('trap "exit 0" TERM INT', `trap "sleep ${seconds}; exit 0" TERM INT`),
-    ],
-  });
+const eventsWithoutLinger = (c: Container): Container => ({
+  ...c,
+  command: ['sh', '-c', (c.command ?? [])[2].replace(/trap "sleep \d+; exit 0"/, 'trap "exit 0"')],
+});
 
 const VARIANTS: Readonly<Record<string, Variant>> = {
-  ordinal: { what: "the profile's pods as synthesized", initContainers: () => [] },
+  ordinal: { what: "the profile's pods as synthesized (with the leader handover)", initContainers: () => [] },
+  'no-handover': {
+    what: 'the pods without the leader handover (neither the hold nor the linger)',
+    initContainers: () => [],
+    without: [SandstoreContainers.handover],
+    events: eventsWithoutLinger,
+  },
   'own-service': { what: 'an init step waits until its own Service leads to it', initContainers: ownService },
   'hold-leader': { what: "an init step takes the leader's first connection", initContainers: holdLeader(0) },
   'hold-leader-late': {
     what: 'the same, Sand Store started 0.4 s after the close',
     initContainers: holdLeader(0.4),
-  },
-  handover: {
-    what: "Sand Store's container holds the leader's connection until Sand Store listens, then hands it over",
-    initContainers: () => [],
-    sandstore: handover(8),
-  },
-  'handover-linger': {
-    what: 'handover, and the old pod keeps its address 2 s after Sand Store stopped',
-    initContainers: () => [],
-    sandstore: handover(8),
-    events: linger(2),
-  },
-  linger: {
-    what: 'the old pod keeps its address 2 s after Sand Store stopped',
-    initContainers: () => [],
-    events: linger(2),
   },
 };
 
@@ -276,11 +204,13 @@ interface Template {
 
 const templateOf = (variant: Variant, namespace: string, base: Template): Template => ({
   initContainers: [...base.initContainers, ...variant.initContainers(namespace)],
-  containers: base.containers.map((c) => {
-    if (c.name === 'sandstore' && variant.sandstore) return variant.sandstore(c);
-    if (c.name === 'events' && variant.events) return variant.events(c);
-    return c;
-  }),
+  containers: base.containers
+    .filter((c) => !variant.without?.includes(c.name))
+    .map((c) => {
+      if (c.name === 'sandstore' && variant.sandstore) return variant.sandstore(c);
+      if (c.name === 'events' && variant.events) return variant.events(c);
+      return c;
+    }),
 });
 
 async function oneRoll(kube: Kube, namespace: string, base: Template, variant: Variant, id: string): Promise<Roll> {
@@ -329,7 +259,7 @@ async function oneRoll(kube: Kube, namespace: string, base: Template, variant: V
     },
   );
   const windows = await Promise.all(probes.values());
-  if (variant.sandstore) await printHandovers(kube, namespace, names);
+  await printHandovers(kube, namespace, names);
   const seconds = (performance.now() - t0) / 1000;
   const after = await roleChangesNow(kube, namespace, names);
   const leaderChanges = new Set(after.filter((c) => c.role === 'Leader' && c.term > before).map((c) => c.term)).size;
@@ -343,7 +273,7 @@ async function printHandovers(kube: Kube, namespace: string, pods: readonly stri
       query: { container: 'sandstore' },
       raw: true,
     });
-    const lines = log.split('\n').filter((l) => l.startsWith('handover:') || l.startsWith('nc:'));
+    const lines = log.split('\n').filter((l) => l.startsWith('leader handover:') || l.startsWith('nc:'));
     process.stderr.write(`  ${pod}: ${lines.join(' / ')}\n`);
   }
 }
@@ -397,8 +327,8 @@ async function main(): Promise<void> {
     ),
     containers: sts.spec?.template.spec?.containers ?? [],
   };
-  if (sts.spec?.template.spec?.containers.some((c) => c.command?.[0] === 'sh' && c.name === 'sandstore'))
-    fail("Sand Store's container is a variant's: deploy the profile again first");
+  if (!sts.spec?.template.spec?.containers.some((c) => c.name === SandstoreContainers.handover))
+    fail("Sand Store's container is not as synthesized (a variant's?): deploy the profile again first");
   const rolls = new Map<string, Roll[]>(names.map((n) => [n, []]));
   const stamp = Date.now().toString(36);
   for (let i = 0; i < opts.runs; i++)

@@ -17,7 +17,7 @@ export const LabelKeys = {
  * stdout and stderr carry only fatal start-up errors and panics, and the sidecar that streams its
  * event log file.
  */
-export const SandstoreContainers = { node: 'sandstore', events: 'events' } as const;
+export const SandstoreContainers = { node: 'sandstore', events: 'events', handover: 'leader-handover' } as const;
 
 /** The smoke-test Job's one container, the smoke client, whose logs `smoke` prints. */
 export const SMOKE_TEST_CONTAINER = 'smoke';

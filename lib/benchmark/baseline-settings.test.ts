@@ -34,6 +34,10 @@ test(
     );
     const podEnv: Record<string, string> = { ...configMap(manifests) };
     for (const e of container?.env ?? []) podEnv[e.name] = e.value ?? `(${e.valueFrom.fieldRef.fieldPath})`;
+    // The leader handover is a container of the pod's alone (a roll's restart), named among the differences.
+    expect(podEnv.LEADER_HANDOVER).toBeUndefined();
+    expect(settings.differences.find((d) => d.setting.startsWith('sidecars'))?.kubernetes).toContain('leader handover');
+    expect(settings.sandstore.command).toBeUndefined();
     const listed = new Map(
       settings.differences
         .filter((d) => d.setting.startsWith('Sand Store env '))
@@ -115,10 +119,12 @@ test('a variable the baseline has no value for (a Secret) is refused, naming it'
   const sandstore = manifests
     .filter((m) => isManifestOf(m, 'StatefulSet'))
     .find((m) => m.metadata.name === 'sandstore');
-  sandstore?.spec?.template.spec?.containers[0]?.env?.push({
-    name: 'TOKEN',
-    valueFrom: { secretKeyRef: { name: 's', key: 'k' } },
-  });
+  sandstore?.spec?.template.spec?.containers
+    .find((c) => c.name === 'sandstore')
+    ?.env?.push({
+      name: 'TOKEN',
+      valueFrom: { secretKeyRef: { name: 's', key: 'k' } },
+    });
   expect(() => baselineSettings(manifests, layoutFor(manifests))).toThrow(RefusedError);
   expect(() => baselineSettings(manifests, layoutFor(manifests))).toThrow(
     /cannot mirror this profile: container sandstore's TOKEN comes from \{"secretKeyRef":/,

@@ -389,7 +389,8 @@ function describeDifferences(d: DifferenceInput): Difference[] {
     ),
     row(
       'sidecars, init containers and probes',
-      'events sidecar (tail -F of the log), wait-for-membership, startup/readiness/liveness probes',
+      'events sidecar (tail -F of the log), wait-for-membership, startup/readiness/liveness probes, ' +
+        "the leader handover (a container before Sand Store's holds a peer's first connection while Sand Store starts)",
       'none: membership written before the nodes start; the logs read from their files',
       'they serve Kubernetes, not the measurement',
     ),

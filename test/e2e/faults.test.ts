@@ -298,12 +298,13 @@ describe('a watch that stays open but goes silent', () => {
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubeconfig-')), 'config');
     writeFileSync(kubeconfig, viaProxy.exportConfig());
 
+    const ROLL_STEP = /update: sandstore-\d recreated/;
     // Pods that take ~10 s each to become Ready: the roll lasts ~30 s, the watch must outlive a freeze.
     const r = await cli(['update', '--image=sandstore.test/sandstore-node:slow-ready', '--timeout=120'], {
       env: { KUBECONFIG: kubeconfig, SANDSTORE_WATCH_SECONDS: '4' },
       onStdout: (out) => {
-        // The rollout's first progress line: its list is done and its watches are being opened.
-        if (!frozen && /sandstore: .*updated/.test(out)) {
+        // The roll's first replacement: its successor seen by the roller's watch, which waits on.
+        if (!frozen && ROLL_STEP.test(out)) {
           frozen = true;
           for (const [client, upstream] of pairs) {
             client.unpipe(upstream);
@@ -325,7 +326,7 @@ describe('a watch that stays open but goes silent', () => {
     // (less if the watch was already quiet before the freeze), plus slack.
     const elapsedAt = (text: string, line: RegExp) =>
       Number(new RegExp(`\\[\\s*([\\d.]+)s\\][^\\n]*${line.source}`).exec(text)?.[1]);
-    const detectedAfter = elapsedAt(r.stderr, /stayed silent/) - elapsedAt(r.stdout, /sandstore: .*updated/);
+    const detectedAfter = elapsedAt(r.stderr, /stayed silent/) - elapsedAt(r.stdout, ROLL_STEP);
     expect(detectedAfter).toBeGreaterThan(0);
     expect(detectedAfter).toBeLessThan(8);
     const pods = (

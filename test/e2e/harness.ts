@@ -5,7 +5,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectCopy } from '../cli-harness.js';
 import { projectRoot } from '../../lib/paths.js';
-import { Kube, type Pod } from '../../lib/runner/kube.js';
+import { Kube, type Pod, type StatefulSet } from '../../lib/runner/kube.js';
 import { holderOf, LEASE_SECONDS, LOCK_NAMESPACE } from '../../lib/runner/lock.js';
 import { suiteClusterName } from './global-setup.js';
 
@@ -273,4 +273,22 @@ export function deployedDuringSuite(profile: string): void {
   afterAll(async () => {
     expectExit(await runCli(['destroy', `--profile=${profile}`]), 0);
   }, 600_000);
+}
+
+/**
+ * Rolled out after `before`: a new pod template (a new update revision: the runner's switch to
+ * OnDelete alone is a newer spec with every replica still "updated"), observed, every replica
+ * updated and Ready, revisions equal.
+ */
+export function rolledOutSince(sts: StatefulSet | undefined, before: StatefulSet, replicas: number): boolean {
+  const st = sts?.status;
+  if (!sts || !st) return false;
+  return (
+    (sts.metadata.generation ?? 0) > (before.metadata.generation ?? 0) &&
+    st.updateRevision !== before.status?.updateRevision &&
+    st.observedGeneration === sts.metadata.generation &&
+    st.updatedReplicas === replicas &&
+    st.readyReplicas === replicas &&
+    st.currentRevision === st.updateRevision
+  );
 }

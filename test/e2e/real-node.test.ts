@@ -20,6 +20,7 @@ import {
   projectWithVariant,
   runCli,
 } from './harness.js';
+import { rolledOutSince } from './harness.js';
 import { chunkCommitRace } from '../../lib/runner/chunk-commit-race.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
 
@@ -350,10 +351,11 @@ test("logs follows Sand Store's events of every pod from its log file, leader el
   expect(election).toMatch(/INFO: Became Leader .*\bnodeID=sandstore-\d\b/);
 });
 
-test('an update to an image that crashes at start pauses with one pod on it; its previous logs are the real crash; a good image completes the roll', async () => {
+test('an update to an image that crashes at start pauses with one follower on it; its previous logs are the real crash; a good image completes the roll', async () => {
   const pods = async () =>
     (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
   const before = await pods();
+  const leader = await awaitLeaderOnDisk();
   const r = await runCli([
     'update',
     `--profile=${PROFILE}`,
@@ -363,25 +365,27 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   ]);
   expectExit(r, 1);
   const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
-  expect(sts.spec?.updateStrategy?.rollingUpdate?.partition).toBe(2);
+  expect(sts.spec?.updateStrategy?.type).toBe('OnDelete');
   const after = await pods();
-  expect(
-    after
-      .filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision)
-      .map((p) => p.metadata.name),
-  ).toEqual(['sandstore-2']);
-  for (const i of [0, 1]) {
-    expect({ pod: after[i].metadata.name, uid: after[i].metadata.uid, ready: podReady(after[i]) }).toEqual({
-      pod: before[i].metadata.name,
-      uid: before[i].metadata.uid,
+  const onNew = after.filter((p) => p.metadata.labels!['controller-revision-hash'] === sts.status?.updateRevision);
+  // Exactly one pod on the new revision, a follower (the leader goes last); the others untouched.
+  expect(onNew).toHaveLength(1);
+  const crashing = onNew[0].metadata.name;
+  expect(crashing).not.toBe(leader);
+  expect(r.stderr).toContain(`paused at pod ${crashing}`);
+  for (const p of after.filter((q) => q.metadata.name !== crashing)) {
+    const was = before.find((q) => q.metadata.name === p.metadata.name);
+    expect({ pod: p.metadata.name, uid: p.metadata.uid, ready: podReady(p) }).toEqual({
+      pod: was?.metadata.name,
+      uid: was?.metadata.uid,
       ready: true,
     });
   }
-  const crashed = after[2]?.status?.containerStatuses?.find((c) => c.name === 'sandstore');
+  const crashed = onNew[0].status?.containerStatuses?.find((c) => c.name === 'sandstore');
   expect(crashed?.restartCount).toBeGreaterThan(0);
 
   // The real program's own words, from the kubelet's log of the container that died.
-  const previous = await runCli(['logs', `--profile=${PROFILE}`, '--pod=sandstore-2', '--previous']);
+  const previous = await runCli(['logs', `--profile=${PROFILE}`, `--pod=${crashing}`, '--previous']);
   expect({ code: previous.code, stdout: previous.stdout }).toMatchObject({
     code: 0,
     stdout: expect.stringContaining('flag provided but not defined: -local-cluster-crash'),
@@ -398,7 +402,7 @@ test('an update to an image that crashes at start pauses with one pod on it; its
   ]);
 });
 
-test("a rolling update under a client's load replaces one pod at a time, highest first; no acknowledged write is lost and the client is refused only while the roll runs", async () => {
+test("a rolling update under a client's load replaces one pod at a time, followers first, the leader last; no acknowledged write is lost and the client is refused only while the roll runs", async () => {
   const files = buildSandstoreFiles();
   const work = mkdtempSync(join(tmpdir(), 'churn-'));
   const reportFile = join(work, 'churn.json');
@@ -478,24 +482,15 @@ test("a rolling update under a client's load replaces one pod at a time, highest
         ).length;
         mostUnavailable = Math.max(mostUnavailable, 3 - available);
       },
-      check: (snap) => {
-        const sts = objectsOf(snap, 'sts', 'StatefulSet')[0];
-        const st = sts?.status;
-        return (sts?.metadata.generation ?? 0) > (sts0.metadata.generation ?? 0) &&
-          st?.observedGeneration === sts?.metadata.generation &&
-          st?.updatedReplicas === 3 &&
-          st.readyReplicas === 3 &&
-          st.currentRevision === st.updateRevision
-          ? true
-          : undefined;
-      },
+      check: (snap) => (rolledOutSince(objectsOf(snap, 'sts', 'StatefulSet')[0], sts0, 3) ? true : undefined),
     },
   );
   const rollStart = Date.now();
   let rollEnd: number;
   let servedAfter: boolean;
+  let update: CliResult;
   try {
-    const update = await runCli(['update', `--profile=${PROFILE}`, '--timeout=300']);
+    update = await runCli(['update', `--profile=${PROFILE}`, '--timeout=300']);
     rollEnd = Date.now();
     expectExit(update, 0);
     await watched;
@@ -504,8 +499,12 @@ test("a rolling update under a client's load replaces one pod at a time, highest
   } finally {
     stopAfterTest?.();
   }
-  // One pod at a time, highest ordinal first, each after the one before was Ready.
-  expect(replaced).toEqual(['sandstore-2', 'sandstore-1', 'sandstore-0']);
+  // One pod at a time, each once, each after the one before was Ready, in the runner's quorum order:
+  // while a follower is left to replace, the leader is not replaced (it may have changed meanwhile).
+  expect([...replaced].sort()).toEqual(['sandstore-0', 'sandstore-1', 'sandstore-2']);
+  const steps = [...update.stdout.matchAll(/update: replacing (sandstore-\d) \(([^)]+)\)/g)].map((m) => [m[1], m[2]]);
+  expect(steps.map(([pod]) => pod)).toEqual(replaced);
+  expect(steps.slice(0, 2).map(([, role]) => role)).toEqual(['a follower', 'a follower']);
   expect(mostUnavailable).toBe(1);
   expect(servedAfter).toBe(true);
   const ended = await churn;

@@ -14,9 +14,10 @@ import { CONFORMANCE_KINDS } from '../../lib/conformance/objects.js';
 import { DEPLOY_STEPS } from '../../lib/runner/commands/deploy.js';
 import { DEPLOY_PHASE_ORDER, DeployPhase } from '../../lib/labels.js';
 import type { ManifestOf } from '../../lib/k8s-types.js';
-import type { KubeObject, PersistentVolume, Pod, StatefulSet } from '../../lib/runner/kube.js';
+import type { KubeObject, PersistentVolume, StatefulSet } from '../../lib/runner/kube.js';
 import { manifestsOfPhase, ManifestsRefusedError, readManifests } from '../../lib/runner/manifests.js';
 import { podProblems } from '../../lib/runner/pods.js';
+import { pod } from './pod-fixture.js';
 import { assessRollout } from '../../lib/runner/rollout.js';
 import { chooseContext, resolveTarget, TargetRefusedError } from '../../lib/runner/target.js';
 import { withRestart } from '../../lib/runner/commands/update.js';
@@ -164,42 +165,6 @@ describe('reading dist/', () => {
   });
 });
 
-interface PodState {
-  ready?: boolean;
-  restarts?: number;
-  waiting?: string;
-  created?: number;
-  terminated?: { exitCode: number; message?: string };
-  unschedulable?: string;
-}
-const pod = (name: string, rev: string, o: PodState = {}): Pod => ({
-  kind: 'Pod',
-  metadata: {
-    name,
-    labels: { 'controller-revision-hash': rev },
-    creationTimestamp: new Date(o.created ?? 0).toISOString(),
-  },
-  status: {
-    phase: 'Running',
-    conditions: [
-      { type: 'Ready', status: o.ready === false ? 'False' : 'True' },
-      ...(o.unschedulable
-        ? [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: o.unschedulable }]
-        : []),
-    ],
-    containerStatuses: [
-      {
-        name: 'sandstore',
-        image: 'i',
-        imageID: '',
-        ready: o.ready !== false,
-        restartCount: o.restarts ?? 0,
-        state: o.waiting ? { waiting: { reason: o.waiting } } : { running: {} },
-        lastState: o.terminated ? { terminated: o.terminated } : {},
-      },
-    ],
-  },
-});
 const sts = (
   s: Partial<{ gen: number; observed: number; ready: number; updated: number; current: string; update: string }>,
 ): StatefulSet => ({
@@ -262,12 +227,14 @@ describe('rollout decision', () => {
     expect(assessRollout(sts({ updated: 1, current: 'old' }), young, policy).state).toBe('progressing');
   });
 
-  test('an update applies the dist StatefulSet with a restart annotation, partition 0 and optionally another image', () => {
+  test('an update applies the dist StatefulSet with a restart annotation, OnDelete and optionally another image', () => {
     const dist = renderProfile(profile);
     const m = parse(dist.get('statefulset-sandstore.yaml')!) as ManifestOf<'StatefulSet'>;
     const updated = withRestart(m, '2026-01-01T00:00:00Z', 'r/sandstore-node:fix');
     expect(updated.spec?.template.metadata?.annotations?.['sandstore.io/restarted-at']).toBe('2026-01-01T00:00:00Z');
-    expect(updated.spec?.updateStrategy?.rollingUpdate?.partition).toBe(0);
+    // The runner chooses the order (quorum-roll.ts): the controller replaces no pod by itself.
+    expect(updated.spec?.updateStrategy).toEqual({ type: 'OnDelete' });
+    expect(m.spec?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { partition: 0 } });
     expect(updated.spec?.template.spec?.containers[0]?.image).toBe('r/sandstore-node:fix');
     expect(updated.spec?.template.spec?.initContainers?.[0]?.image).toBe('r/sandstore-node:fix');
     expect(m.spec?.template.spec?.containers[0]?.image).toBe('docker.io/sandstore/sandstore-node:ssd-raft-latest');

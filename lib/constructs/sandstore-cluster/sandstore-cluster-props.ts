@@ -121,6 +121,15 @@ export interface SandstoreClusterProps {
    * @default - none: no role label, no leader Service
    */
   readonly leaderRouting?: LeaderRouting;
+  /**
+   * Whether a replaced member hears the leader before its own election timer runs out: Sand Store's
+   * container holds the leader's first connection until Sand Store listens, then hands it over
+   * (leader-handover.ts), and the `events` sidecar keeps a stopping pod's address for
+   * `HANDOVER_LINGER_SECONDS`, so a dial kube-proxy still sends there is refused instead of lost
+   * (docs/performance.md, "What does reach the window").
+   * @default true
+   */
+  readonly leaderHandover?: boolean;
 }
 
 export interface LeaderRouting {
@@ -140,6 +149,7 @@ export const SANDSTORE_CLUSTER_DEFAULTS = {
   raft: { maxBatchSize: 64, maxBatchWaitMs: 10, snapshotThresholdLogs: 1000 },
   imagePullPolicy: 'Always',
   smokeTest: true,
+  leaderHandover: true,
   externalAccessBasePort: 30080,
 } as const satisfies Omit<
   Required<SandstoreClusterProps>,

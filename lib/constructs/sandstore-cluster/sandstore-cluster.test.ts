@@ -13,6 +13,13 @@ import type { SandstoreClusterProps } from './sandstore-cluster-props.js';
 
 const IMAGE = 'registry.example/sandstore-node:t1';
 
+/** Sand Store's own container of the StatefulSet (the leader handover's comes first). */
+function sandstoreContainer(sts: ReturnType<typeof build>['sts']) {
+  const c = sts.spec.template.spec.containers.find((x: { name: string }) => x.name === 'sandstore');
+  if (!c) throw new Error('no sandstore container');
+  return c;
+}
+
 function build(props: Partial<SandstoreClusterProps> = {}, etcdReplicas = 1) {
   let cluster!: SandstoreCluster;
   let etcd!: EtcdControlPlane;
@@ -100,8 +107,7 @@ describe('SandstoreCluster', () => {
 
   test('runtime contract: NODE_ID is the pod name, LISTEN_ADDR, DATA_DIR on the claim, ports, probes', () => {
     const { objects, sts } = build();
-    const pod = sts.spec.template.spec;
-    const node = pod.containers[0];
+    const node = sandstoreContainer(sts);
     expect(node.env).toContainEqual({ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
     expect(node.envFrom).toEqual([{ configMapRef: { name: 'sandstore-config' } }]);
     const config = find(objects, 'ConfigMap', 'sandstore-config').data;
@@ -179,6 +185,37 @@ describe('SandstoreCluster', () => {
     expect(seconds).toBeLessThan(2.5);
   });
 
+  test("leader handover: a container before Sand Store's, which starts only after its postStart, with its image's own entrypoint", () => {
+    const on = build().sts.spec.template.spec.containers;
+    expect(on.map((c: { name: string }) => c.name)).toEqual(['leader-handover', 'sandstore', 'events']);
+    const [handover, node, events] = [on[0], on[1], on[2]];
+    expect(handover?.command).toEqual(['sh', '-c', expect.stringContaining('nc -l -p 8080')]);
+    expect(handover?.env?.map((e) => e.name)).toEqual(['LEADER_HANDOVER']);
+    expect(handover?.env?.[0]?.value).toContain('printf');
+    expect(handover?.lifecycle?.postStart?.exec?.command).toEqual([
+      'sh',
+      '-c',
+      expect.stringContaining('until [ -e /run/leader-handover/leader-handover.released ]'),
+    ]);
+    // Its flags in its own writable directory; Sand Store's state read-only.
+    expect(handover?.volumeMounts).toEqual([
+      { name: 'data', mountPath: '/var/lib/sandstore', readOnly: true },
+      { name: 'leader-handover', mountPath: '/run/leader-handover' },
+    ]);
+    expect(handover?.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    // Sand Store runs as its image says: no command, its arguments, its TCP startup probe.
+    expect(node?.command).toBeUndefined();
+    expect(node?.args).toEqual(['--server', 'node']);
+    expect(node?.startupProbe).toMatchObject({ tcpSocket: { port: 'grpc' }, periodSeconds: 1 });
+    expect(events?.command?.[2]).toContain('trap "sleep 2; exit 0" TERM INT');
+
+    const off = build({ leaderHandover: false }).sts.spec.template.spec;
+    expect(off.containers.map((c: { name: string }) => c.name)).toEqual(['sandstore', 'events']);
+    expect(off.volumes.map((v: { name: string }) => v.name)).not.toContain('leader-handover');
+    expect(off.containers[0]?.command).toBeUndefined();
+    expect(off.containers[1]?.command?.[2]).toContain('trap "exit 0" TERM INT');
+  });
+
   test('claim template from the SSD class with the profile labels; SSD placement; anti-affinity across hosts', () => {
     const { sts } = build({ storageSize: '50Gi' });
     const claim = sts.spec.volumeClaimTemplates[0];
@@ -215,7 +252,7 @@ describe('SandstoreCluster', () => {
       ).data;
       expect(byHost).toMatchObject({ EXTERNAL_BASE_PORT: '30080', ADVERTISE_HOST: '192.168.1.20' });
       const { sts } = build({ externalAccess: {} });
-      expect(sts.spec.template.spec.containers[0].env).toContainEqual({
+      expect(sandstoreContainer(sts).env).toContainEqual({
         name: 'HOST_IP',
         valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } },
       });

@@ -35,6 +35,7 @@ import {
 import { componentLabels, namespaceOf, preferSeparateHosts, quorumDisruptionBudget, selectorLabels } from '../scope.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../security.js';
 import { SmokeTest } from '../smoke-test/smoke-test.js';
+import { handoverScript, heldConnectionScript, HANDOVER_SCRIPT_ENV, releaseGateScript } from './leader-handover.js';
 import { LeaderRouting } from './leader-routing.js';
 import {
   SANDSTORE_CLUSTER_DEFAULTS as DEFAULTS,
@@ -46,6 +47,23 @@ import {
 const SANDSTORE_PORT = 8080;
 const SANDSTORE_METRICS_PORT = 2112;
 const DATA_DIR = '/var/lib/sandstore';
+/**
+ * How long a stopping pod keeps its address after SIGTERM: kube-proxy moves a Service ~1 s after
+ * its endpoint goes (its `minSyncPeriod`), and a dial DNATed to an address nobody holds waits out
+ * gRPC's 20 s connect timeout. Measured on the real node: 2 s covers it.
+ */
+export const HANDOVER_LINGER_SECONDS = 2;
+/** How long a restarted member waits for the leader's dial; the leader's back-off steps reach ~4 s. */
+const HANDOVER_HOLD_SECONDS = 8;
+const HANDOVER_VOLUME = 'leader-handover';
+const HANDOVER = {
+  port: SANDSTORE_PORT,
+  dataDir: DATA_DIR,
+  scratchDir: '/run/leader-handover',
+  holdSeconds: HANDOVER_HOLD_SECONDS,
+  // Sand Store registers with etcd (up to its 30 s timeout) before it starts Raft and listens.
+  listenSeconds: 30,
+} as const;
 
 /**
  * Sand Store's Raft data plane, per its runtime contract: the ConfigMap of its environment, a
@@ -76,6 +94,7 @@ export class SandstoreCluster extends Construct {
   public readonly membershipBootstrap: MembershipBootstrap;
   /** Undefined when the smoke test is disabled. */
   public readonly smokeTest?: SmokeTest;
+  public readonly leaderHandover: boolean;
   /** The leader's Service and the role sidecar; undefined without `leaderRouting`. */
   public readonly leaderRouting?: LeaderRouting;
 
@@ -95,6 +114,7 @@ export class SandstoreCluster extends Construct {
     this.imagePullSecret = props.imagePullSecret;
     this.storageSize = props.storageSize ?? DEFAULTS.storageSize;
     this.resources = props.resources ?? DEFAULTS.resources;
+    this.leaderHandover = props.leaderHandover ?? DEFAULTS.leaderHandover;
     this.raft = {
       maxBatchSize: props.raft?.maxBatchSize ?? DEFAULTS.raft.maxBatchSize,
       maxBatchWaitMs: props.raft?.maxBatchWaitMs ?? DEFAULTS.raft.maxBatchWaitMs,
@@ -250,8 +270,9 @@ export class SandstoreCluster extends Construct {
         // ordered start buys nothing and costs one pod's start-up per replica. The policy governs
         // creation and deletion only: a rolling update still replaces one pod at a time.
         podManagementPolicy: 'Parallel',
-        // Replaces the highest ordinal first, one pod at a time, each once the one before is Ready;
-        // the runner raises the partition to halt a rollout whose new pod does not become Ready.
+        // For `kubectl apply` users: the highest ordinal first, one pod at a time, each once the one
+        // before is Ready. `npm run update` switches it to OnDelete and replaces the pods itself in
+        // quorum order (lib/runner/quorum-roll.ts), then sets this back.
         updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: 0 } },
         persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
         selector: { matchLabels: { ...this.podSelector } },
@@ -273,12 +294,18 @@ export class SandstoreCluster extends Construct {
             terminationGracePeriodSeconds: 30,
             affinity: preferSeparateHosts(this.podSelector),
             initContainers: [this.waitForMembershipContainer()],
+            // The handover, when on, first: the kubelet starts Sand Store only after its postStart.
             containers: [
+              ...(this.leaderHandover ? [this.handoverContainer()] : []),
               this.nodeContainer(),
               this.eventsContainer(),
               ...(this.leaderRouting ? [this.leaderRouting.sidecar()] : []),
             ],
-            volumes: [{ name: 'tmp', emptyDir: {} }, ...(this.leaderRouting ? [this.leaderRouting.tokenVolume()] : [])],
+            volumes: [
+              { name: 'tmp', emptyDir: {} },
+              ...(this.leaderHandover ? [{ name: HANDOVER_VOLUME, emptyDir: {} }] : []),
+              ...(this.leaderRouting ? [this.leaderRouting.tokenVolume()] : []),
+            ],
           },
         },
         volumeClaimTemplates: [
@@ -292,7 +319,7 @@ export class SandstoreCluster extends Construct {
     declareFindings(statefulSet, Declared.imageByTag, Declared.eventsSidecarProbes);
   }
 
-  /** Sand Store itself, configured by the ConfigMap and its pod's name. */
+  /** Sand Store itself, configured by the ConfigMap and its pod's name, run as its image says. */
   private nodeContainer(): Container {
     const tcp = (periodSeconds: number, failureThreshold: number): Probe => ({
       tcpSocket: { port: IntOrString.fromString('grpc') },
@@ -317,7 +344,8 @@ export class SandstoreCluster extends Construct {
       ],
       // Registration with etcd may take up to its 30 s timeout before the port opens: 60 s of
       // patience. Asked every second, not two: a deploy or a roll waits on this probe once per
-      // pod, and the second probe alone cost ~0.5 s of each on the real node.
+      // pod, and the second probe alone cost ~0.5 s of each on the real node. (The leader
+      // handover's listener is closed before this container starts.)
       startupProbe: tcp(1, 60),
       // Ready: it accepts gRPC connections, which peers and clients use. Sand Store exposes no
       // richer signal (no health service, no role in its metrics): docs/leader-access.md.
@@ -341,6 +369,31 @@ export class SandstoreCluster extends Construct {
   }
 
   /**
+   * The leader handover (leader-handover.ts): holds a peer's connection on the gRPC port while a
+   * restarted member's Sand Store starts. Sand Store's image (its busybox), so that nothing more is
+   * pulled; Sand Store's own container keeps the image's entrypoint and its command.
+   */
+  private handoverContainer(): Container {
+    return {
+      name: SandstoreContainers.handover,
+      image: this.image,
+      imagePullPolicy: this.imagePullPolicy,
+      command: ['sh', '-c', handoverScript(HANDOVER)],
+      env: [{ name: HANDOVER_SCRIPT_ENV, value: heldConnectionScript(HANDOVER) }],
+      lifecycle: { postStart: { exec: { command: ['sh', '-c', releaseGateScript(HANDOVER)] } } },
+      resources: toResourceRequirements(
+        { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+        EPHEMERAL_STORAGE.quiet,
+      ),
+      securityContext: restrictedContainerSecurityContext(),
+      volumeMounts: [
+        { name: 'data', mountPath: DATA_DIR, readOnly: true },
+        { name: HANDOVER_VOLUME, mountPath: HANDOVER.scratchDir },
+      ],
+    };
+  }
+
+  /**
    * Sand Store writes its events (elections, replication, requests) to `<DATA_DIR>/logs/<NODE_ID>.log`
    * on its volume and nothing to stdout. A streaming sidecar, the pattern Kubernetes documents for
    * programs that log to a file, follows that file to its own stdout, so `kubectl logs <pod> -c
@@ -352,8 +405,13 @@ export class SandstoreCluster extends Construct {
       image: this.image,
       imagePullPolicy: this.imagePullPolicy,
       // -F: follow by name and wait for the file, which Sand Store creates once it starts. The shell
-      // stays PID 1 with a trap, so the container stops at once on SIGTERM (tail as PID 1 ignores it).
-      command: ['sh', '-c', `trap "exit 0" TERM INT\ntail -n +1 -F "${DATA_DIR}/logs/$NODE_ID.log" &\nwait`],
+      // stays PID 1 with a trap, so the container stops on SIGTERM (tail as PID 1 ignores it): at
+      // once, or with the leader handover after HANDOVER_LINGER_SECONDS, keeping the pod's address.
+      command: [
+        'sh',
+        '-c',
+        `trap "${this.leaderHandover ? `sleep ${HANDOVER_LINGER_SECONDS}; ` : ''}exit 0" TERM INT\ntail -n +1 -F "${DATA_DIR}/logs/$NODE_ID.log" &\nwait`,
+      ],
       env: [{ name: 'NODE_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
       resources: toResourceRequirements(
         { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },

@@ -63,7 +63,9 @@ async function client(ctx: CommandContext, command: readonly string[]): Promise<
     const child = spawn(command[0], command.slice(1), {
       stdio: 'inherit',
       cwd,
-      env: { ...process.env, SANDSTORE_SEEDS: seeds },
+      // Which pod each address reaches: a client that follows a follower's "leader is <pod> at
+      // <in-cluster address>" answer goes to that pod's address instead.
+      env: { ...process.env, SANDSTORE_SEEDS: seeds, SANDSTORE_POD_ADDRESSES: podAddresses(ordered) },
     });
     // Ctrl-C in a terminal reaches the client directly (same process group); a SIGTERM or SIGINT
     // sent to the runner alone (a supervisor, a test) is passed on, and the client's exit is ours.
@@ -104,6 +106,8 @@ async function waitUntilAccepting(ctx: CommandContext, endpoints: readonly Clien
         `${ACCEPT_WAIT_SECONDS}s; running the client anyway`,
     );
 }
+
+const podAddresses = (endpoints: readonly ClientEndpoint[]) => endpoints.map((e) => `${e.pod}=${e.address}`).join(',');
 
 export function leaderFirst(endpoints: readonly ClientEndpoint[], leader: string | undefined): ClientEndpoint[] {
   return [...endpoints].sort((a, b) => Number(b.pod === leader) - Number(a.pod === leader));

@@ -1,23 +1,21 @@
 import { readManifests } from '../manifests.js';
+import { rollInOrder, takeOverRoll } from '../quorum-roll.js';
 import { podReadyTimeoutOption, type ClusterCommand } from './command.js';
-import { dataPlaneStatefulSet, watchRollout } from './update.js';
+import { dataPlaneStatefulSet } from './update.js';
 
-/** `resume`: lowers the partition of a paused rollout to 0 and watches the rest, with update's guard. */
+/** `resume`: goes on with a paused (or interrupted) roll in quorum order, with update's gate and guard. */
 export const resumeCommand: ClusterCommand<{ podReadyTimeout: number }> = {
   name: 'resume',
-  description: 'continue a paused rollout (partition back to 0)',
+  description: 'continue a paused rollout in quorum order (the replaced pod first, then the rest)',
   configure: (command) => command.addOption(podReadyTimeoutOption()),
   changesCluster: true,
   needsNamedProfile: 'always',
-  whenInterrupted:
-    "The partition is lowered and the StatefulSet controller goes on rolling pods one at a time by itself, without the runner's crash guard; `npm run status` shows where it is.",
+  whenInterrupted: 'The StatefulSet is on OnDelete: no further pod is replaced until `npm run resume` goes on.',
   run: async (ctx, opts) => {
     const { name } = dataPlaneStatefulSet(await readManifests(ctx.distDir, ctx.profile, { allowStale: true })).metadata;
     await ctx.holdLock();
-    await ctx.kube.mergePatch('StatefulSet', name, ctx.namespace, {
-      spec: { updateStrategy: { rollingUpdate: { partition: 0 } } },
-    });
-    ctx.report.step('resume', `partition of StatefulSet ${name} set to 0`);
-    await watchRollout(ctx, name, opts.podReadyTimeout);
+    await takeOverRoll(ctx, name);
+    ctx.report.step('resume', `StatefulSet ${name} on OnDelete: the runner goes on in quorum order`);
+    await rollInOrder(ctx, name, opts.podReadyTimeout);
   },
 };

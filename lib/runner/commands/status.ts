@@ -1,3 +1,4 @@
+import { ROLLOUT_PAUSED_ANNOTATION } from '../quorum-roll.js';
 import { LabelKeys, profileSelector } from '../../labels.js';
 import type { Job, Kinds, KubeObject, StatefulSet } from '../kube.js';
 import { isPodReady, podProblems, podRevision, restarts } from '../pods.js';
@@ -96,11 +97,17 @@ function rolloutLine(sts: StatefulSet): string {
     s?.readyReplicas === replicas &&
     s.updatedReplicas === replicas &&
     s.currentRevision === s.updateRevision;
+  const paused = sts.metadata.annotations?.[ROLLOUT_PAUSED_ANNOTATION];
+  const profile = sts.metadata.labels?.[LabelKeys.profile] ?? '<name>';
   const state = done
     ? 'rolled out'
-    : partition > 0
-      ? `PAUSED at partition ${partition} (npm run resume -- --profile=${sts.metadata.labels?.[LabelKeys.profile] ?? '<name>'}, or update after a fix)`
-      : 'rolling';
+    : paused !== undefined
+      ? `PAUSED at pod ${paused} (npm run resume -- --profile=${profile}, or update after a fix)`
+      : sts.spec?.updateStrategy?.type === 'OnDelete'
+        ? `rolling in quorum order by the runner (OnDelete; npm run resume -- --profile=${profile} if it is gone)`
+        : partition > 0
+          ? `PAUSED at partition ${partition} (npm run resume -- --profile=${profile}, or update after a fix)`
+          : 'rolling';
   const next = s?.updateRevision && s.updateRevision !== s.currentRevision ? ` → ${s.updateRevision}` : '';
   const revision = `${s?.currentRevision ?? '-'}${next}`;
   const component = sts.metadata.labels?.[LabelKeys.component];

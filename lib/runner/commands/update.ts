@@ -1,13 +1,12 @@
 import { Option } from 'commander';
-import { Component, componentSelector, DeployPhase, SandstoreContainers } from '../../labels.js';
+import { Component, DeployPhase, SandstoreContainers } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import type { ManifestOf } from '../../k8s-types.js';
 import { applyAll } from '../apply.js';
 import { ApiError } from '../kube.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { refuseTakeovers } from '../ownership.js';
-import { lastTermination, ordinalOf, podProblems } from '../pods.js';
-import { waitForRollout } from '../waits.js';
+import { refuseWithoutLeader, rollInOrder, takeOverRoll } from '../quorum-roll.js';
 import { buildAndPushImage } from '../../image/build.js';
 import { FailedError, RefusedError } from '../../errors.js';
 import { rules } from '../../validation.js';
@@ -23,14 +22,12 @@ interface UpdateOptions {
   readonly podReadySeconds: number;
 }
 
-/** The runner paused the rollout on a failing pod (exit code 1); not a wait failure: the wait is over by then. */
-class RolloutPausedError extends FailedError {}
-
 /**
- * Flow 4: re-applies the profile's config and data plane with a restart annotation (and optionally
- * another image), then watches the StatefulSet replace pods from the highest ordinal down, one at a
- * time. If an updated pod crash-loops or misses its deadline, the rollout is
- * paused by raising the partition to that pod's ordinal, so no other pod is replaced.
+ * Flow 4: refuses a cluster without a leader, hands the StatefulSet's roll to the runner (OnDelete),
+ * re-applies the profile's config and data plane with a restart annotation (and optionally another
+ * image), then replaces the pods one at a time in quorum order: failing ones first, then the
+ * followers, the leader last, each step once the cluster is healthy again (quorum-roll.ts). A new
+ * pod that crash-loops or misses its deadline pauses the roll with only that pod replaced.
  */
 export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<void> {
   const manifests = await readManifests(ctx.distDir, ctx.profile);
@@ -45,7 +42,9 @@ export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<
         `${ctx.namespace}); run \`npm run deploy -- --profile=${ctx.profile.name}\` first`,
     );
   }
+  await refuseWithoutLeader(ctx, live);
   const restartedAt = new Date().toISOString();
+  await takeOverRoll(ctx, dist.metadata.name);
   const sts = withRestart(dist, restartedAt, opts.image);
   try {
     await applyAll(ctx.kube, [
@@ -53,6 +52,10 @@ export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<
       sts,
     ]);
   } catch (err) {
+    // Nothing was replaced: the StatefulSet goes back to the strategy it had.
+    await ctx.kube.mergePatch('StatefulSet', dist.metadata.name, ctx.namespace, {
+      spec: { updateStrategy: { rollingUpdate: null, ...live.spec?.updateStrategy } },
+    });
     // A StatefulSet field other than the template, replicas and update strategy changed in dist/
     // (the pod management policy, the claim templates): Kubernetes cannot change it in place.
     if (
@@ -73,7 +76,7 @@ export async function update(ctx: CommandContext, opts: UpdateOptions): Promise<
   }
   const image = opts.image ? ` with image ${opts.image}` : '';
   ctx.report.step('update', `applied StatefulSet ${dist.metadata.name}${image} and a restart at ${restartedAt}`);
-  await watchRollout(ctx, dist.metadata.name, opts.podReadySeconds);
+  await rollInOrder(ctx, dist.metadata.name, opts.podReadySeconds);
 }
 
 /** The data plane's StatefulSet in dist/; refused, with nothing sent, when dist/ has none. */
@@ -83,7 +86,7 @@ export function dataPlaneStatefulSet(manifests: readonly Manifest[]): ManifestOf
   return sts;
 }
 
-/** The dist StatefulSet with a new restart annotation, optionally another image, partition 0. */
+/** The dist StatefulSet with a new restart annotation, optionally another image, and OnDelete (the runner rolls). */
 export function withRestart(dist: ManifestOf<'StatefulSet'>, at: string, image?: string): ManifestOf<'StatefulSet'> {
   const sts = structuredClone(dist);
   const spec = sts.spec;
@@ -98,50 +101,12 @@ export function withRestart(dist: ManifestOf<'StatefulSet'>, at: string, image?:
     ...template.metadata,
     annotations: { ...template.metadata?.annotations, [RESTARTED_AT_ANNOTATION]: at },
   };
-  spec.updateStrategy = { type: 'RollingUpdate', rollingUpdate: { partition: 0 } };
+  spec.updateStrategy = { type: 'OnDelete' };
   if (image) {
-    const sandstoreImage = pod.containers[0]?.image;
+    const sandstoreImage = pod.containers.find((c) => c.name === SandstoreContainers.node)?.image;
     for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) if (c.image === sandstoreImage) c.image = image;
   }
   return sts;
-}
-
-/**
- * Watches the data plane's rollout to its end with the crash guard; on a failing pod, pauses it
- * there (partition = the pod's ordinal) and fails saying why and what to run next.
- */
-export async function watchRollout(ctx: CommandContext, name: string, podReadySeconds: number): Promise<void> {
-  const ns = ctx.namespace;
-  const state = await waitForRollout(ctx, name, componentSelector(ctx.profile.name, Component.dataPlane), {
-    podReadySeconds,
-    failFast: true,
-  });
-  if (state.state === 'done') {
-    ctx.report.success(`StatefulSet ${name} rolled out on ${ctx.target.context} in ${ctx.report.elapsed()}`);
-    return;
-  }
-  // Halt: pods at or above the partition are updated; the failing pod's ordinal keeps every pod
-  // below it on the old revision.
-  const partition = ordinalOf(state.pod);
-  await ctx.kube.mergePatch('StatefulSet', name, ns, { spec: { updateStrategy: { rollingUpdate: { partition } } } });
-  const pod = await ctx.kube.find('Pod', state.pod, ns);
-  const t = pod ? lastTermination(pod) : undefined;
-  const kubectl = `kubectl --context ${ctx.target.context} -n ${ns}`;
-  const reason = t?.reason ? ` (${t.reason})` : '';
-  const message = t?.message ? `: ${t.message.trim()}` : '';
-  const termination = t ? `container ${t.container} exit ${t.exitCode ?? '?'}${reason}${message}` : 'none recorded';
-  throw new RolloutPausedError(
-    `rollout of StatefulSet ${name} paused at partition ${partition}: pod ${state.pod} ` +
-      `failed (${state.reason}); pods below ordinal ${partition} were not touched`,
-    [
-      `failing pod: ${state.pod}${pod ? ` (${podProblems(pod).join('; ') || pod.status?.phase})` : ''}`,
-      `last termination: ${termination}`,
-      `previous logs: npm run logs -- --profile=${ctx.profile.name} --pod=${state.pod} ` +
-        `--previous   (or: ${kubectl} logs ${state.pod} -c ${SandstoreContainers.node} --previous)`,
-      `after a fix: npm run update -- --profile=${ctx.profile.name} (the failing pod is ` +
-        `replaced first); to continue as is: npm run resume -- --profile=${ctx.profile.name}`,
-    ],
-  );
 }
 
 /** `update` (Flow 4). */
@@ -152,7 +117,9 @@ export const updateCommand: ClusterCommand<{
   podReadyTimeout: number;
 }> = {
   name: 'update',
-  description: 'rolling update (Flow 4): restart (or new image), one pod at a time, paused on a failing pod',
+  description:
+    'rolling update (Flow 4): restart (or new image), one pod at a time, followers first and the leader last, ' +
+    'each once the cluster is healthy; paused on a failing pod',
   configure: (command) =>
     command
       .addOption(
@@ -164,8 +131,8 @@ export const updateCommand: ClusterCommand<{
       .addOption(sourceOption('Sand Store source checkout for --build'))
       .addOption(podReadyTimeoutOption()),
   whenInterrupted:
-    'The new spec is applied and the StatefulSet controller goes on rolling pods one at a ' +
-    "time by itself, without the runner's crash guard; `npm run status` shows where it is.",
+    'The StatefulSet is on OnDelete: no further pod is replaced until `npm run resume` goes on in ' +
+    'quorum order (or a `kubectl apply` of dist/ hands it back to the ordinal RollingUpdate).',
   changesCluster: true,
   needsNamedProfile: 'always',
   run: async (ctx, opts) => {

@@ -9,11 +9,15 @@
 //	SANDSTORE_SEEDS=host:port,... sandstore-files write <path in Sand Store> <local file>
 //	SANDSTORE_SEEDS=host:port,... sandstore-files read  <path in Sand Store> <local file>
 //	SANDSTORE_SEEDS=host:port,... sandstore-files churn <seconds> <report.json>
+//	SANDSTORE_SEEDS=... SANDSTORE_POD_ADDRESSES=<pod>=host:port,... sandstore-files churn-follow <seconds> <report.json>
 //	SANDSTORE_SEEDS=host:port,... sandstore-files stale-read <sequences> <report.json>
 //
 // churn writes and reads back small files without pause for the given time (0: until SIGTERM or
 // SIGINT, which also end a timed run early), as a client would during a rolling update, and reports
-// every operation that needed retries (see churn below). It prints "churn: <n> ok" after every
+// every operation that needed retries (see churn below). churn-follow does the same, but follows a
+// follower's "not the leader. leader is <pod> at <in-cluster address>" to that pod's address outside
+// the cluster (SANDSTORE_POD_ADDRESSES, which `npm run client` sets), as a client that knows the
+// mapping would: its outages are the cluster's, not a client's blind spot. It prints "churn: <n> ok" after every
 // 10th successful operation, so that a caller can tell it is being served.
 //
 // stale-read runs upstream's TestOpenSmoke sequence (create, write, fsync, write more, close, open,
@@ -30,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,9 +47,10 @@ import (
 )
 
 func main() {
-	modes := map[string]bool{"write": true, "read": true, "churn": true, "stale-read": true}
+	follow := os.Args[1] == "churn-follow"
+	modes := map[string]bool{"write": true, "read": true, "churn": true, "churn-follow": true, "stale-read": true}
 	if len(os.Args) != 4 || !modes[os.Args[1]] {
-		fail("usage: sandstore-files write|read <path in Sand Store> <local file> | churn <seconds> <report.json> | stale-read <sequences> <report.json>")
+		fail("usage: sandstore-files write|read <path in Sand Store> <local file> | churn|churn-follow <seconds> <report.json> | stale-read <sequences> <report.json>")
 	}
 	var seeds []string
 	for _, s := range strings.Split(os.Getenv("SANDSTORE_SEEDS"), ",") {
@@ -55,12 +61,16 @@ func main() {
 	if len(seeds) == 0 {
 		fail("SANDSTORE_SEEDS is empty")
 	}
-	if os.Args[1] == "churn" {
+	if os.Args[1] == "churn" || follow {
 		seconds, err := strconv.Atoi(os.Args[2])
 		if err != nil || seconds < 0 {
 			fail("churn: seconds must be a whole number (0: until SIGTERM), got %q", os.Args[2])
 		}
-		churn(seeds, time.Duration(seconds)*time.Second, os.Args[3])
+		var pods map[string]int
+		if follow {
+			pods = podIndexes(seeds, os.Getenv("SANDSTORE_POD_ADDRESSES"))
+		}
+		churn(seeds, pods, time.Duration(seconds)*time.Second, os.Args[3])
 		return
 	}
 	if os.Args[1] == "stale-read" {
@@ -165,7 +175,10 @@ type mismatch struct {
 // retried on the next node in turn until it succeeds (Sand Store 7ab6010 cannot send a client from
 // a follower to the leader, so the client finds the leader by trying the nodes). An operation still
 // failing 60 s after its first attempt is abandoned.
-func churn(seeds []string, length time.Duration, reportPath string) {
+//
+// With pods (churn-follow), an answer naming the leader sends the next attempt straight to it, and
+// only other failures count towards an outage.
+func churn(seeds []string, pods map[string]int, length time.Duration, reportPath string) {
 	report := churnReport{Outages: []outage{}, Mismatches: []mismatch{}}
 	logDir := filepath.Join(os.TempDir(), "sandstore-files-logs")
 	logs := locallog.NewLocalDiscLogService(logDir, "sandstore-files", logservice.InfoLevel)
@@ -191,6 +204,7 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 		data := make([]byte, 4096)
 		_, _ = rand.Read(data)
 		first, attempts, errs, ok := time.Time{}, 0, map[string]int{}, false
+		redirects := 0
 		for {
 			attempts++
 			ordered := append(append([]string{}, seeds[node:]...), seeds[:node]...)
@@ -204,6 +218,11 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 			if errors.Is(err, errMismatch) {
 				report.Mismatches = append(report.Mismatches, describeMismatch(ordered, comm, path, data, got))
 				break
+			}
+			if to, ok := redirect(err, pods); ok && redirects < len(seeds) {
+				redirects++
+				node = to
+				continue
 			}
 			errs[err.Error()]++
 			// Fresh connections after a failure: a gRPC connection that failed waits out its
@@ -224,7 +243,9 @@ func churn(seeds []string, length time.Duration, reportPath string) {
 			node = (node + 1) % len(seeds)
 			time.Sleep(100 * time.Millisecond)
 		}
-		if !first.IsZero() && attempts > len(seeds) {
+		// Naive: failing on every node in turn is an outage (a follower first is not one). Following:
+		// any failure but a followed redirect is.
+		if !first.IsZero() && (pods != nil || attempts > len(seeds)) {
 			report.Outages = append(report.Outages, outage{StartedAt: first, Millis: time.Since(first).Milliseconds(), Attempts: attempts, MostFrequentError: mostFrequent(errs), Errors: errs})
 		}
 		if ok {
@@ -310,6 +331,35 @@ func readBack(seeds []string, comm *grpccomm.GRPCCommunicator, path string, size
 	}
 	_ = client.Close(fd)
 	return got, nil
+}
+
+var leaderIs = regexp.MustCompile(`leader is (\S+) at `)
+
+// redirect: the seed index of the pod a follower named as the leader, when it names one we know.
+func redirect(err error, pods map[string]int) (int, bool) {
+	m := leaderIs.FindStringSubmatch(err.Error())
+	if pods == nil || m == nil {
+		return 0, false
+	}
+	i, ok := pods[m[1]]
+	return i, ok
+}
+
+// podIndexes maps each pod of SANDSTORE_POD_ADDRESSES (<pod>=host:port,...) to its seed's index.
+func podIndexes(seeds []string, mapping string) map[string]int {
+	pods := map[string]int{}
+	for _, pair := range strings.Split(mapping, ",") {
+		pod, addr, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		for i, s := range seeds {
+			if ok && s == addr {
+				pods[pod] = i
+			}
+		}
+	}
+	if len(pods) == 0 {
+		fail("churn-follow: SANDSTORE_POD_ADDRESSES (<pod>=host:port,...) names none of SANDSTORE_SEEDS, got %q", mapping)
+	}
+	return pods
 }
 
 // staleReadReport is what stale-read saw: how many sequences ran; each read that returned other than

@@ -296,6 +296,12 @@ export class Kube {
       body?: unknown;
       contentType?: string;
       raw?: boolean;
+      /**
+       * Gives up on an answer after this long (default REQUEST_TIMEOUT_MS). Set, it is a probe of
+       * something behind the API server (a pod's port through its proxy): a slow answer says that
+       * pod is stuck, not that the connection is, so the pooled connections are kept.
+       */
+      timeoutMs?: number;
     } = {},
   ): Promise<T> {
     const conn = await this.connection();
@@ -367,10 +373,11 @@ export class Kube {
         ),
       );
       // A request the server never answers must fail, not hang a wait forever.
-      req.setTimeout(REQUEST_TIMEOUT_MS, () => {
+      const timeoutMs = opts.timeoutMs ?? REQUEST_TIMEOUT_MS;
+      req.setTimeout(timeoutMs, () => {
         // The idle connections are suspect too (same proxy, same frozen server): a retry gets a new one.
-        this.dropConnections();
-        req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS / 1000}s`));
+        if (opts.timeoutMs === undefined) this.dropConnections();
+        req.destroy(new Error(`no answer within ${timeoutMs / 1000}s`));
       });
       if (body !== undefined) req.write(body);
       req.end();

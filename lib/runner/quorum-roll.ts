@@ -48,6 +48,9 @@ export async function readQuorumLeadership(ctx: CommandContext): Promise<Leaders
   return { leader, term: Math.max(...changes.map((c) => c.term)), electing: leader === undefined };
 }
 
+/** A member's metrics answer within milliseconds; one that does not in this long is stuck (a frozen process). */
+const METRICS_TIMEOUT_MS = 5000;
+
 /** AppendEntries the pod's Sand Store handled since it started, from its metrics; undefined while unreadable. */
 async function appendEntriesOf(ctx: CommandContext, pod: Pod): Promise<number | undefined> {
   const port = pod.spec?.containers
@@ -56,9 +59,10 @@ async function appendEntriesOf(ctx: CommandContext, pod: Pod): Promise<number | 
   if (port === undefined || isFailing(pod)) return undefined;
   try {
     const path = `${objectPath('Pod', `${pod.metadata.name}:${port}`, ctx.namespace)}/proxy/metrics`;
-    return appendEntriesHandled(parseSandstoreHistograms(await ctx.kube.request<string>('GET', path, { raw: true })));
+    const text = await ctx.kube.request<string>('GET', path, { raw: true, timeoutMs: METRICS_TIMEOUT_MS });
+    return appendEntriesHandled(parseSandstoreHistograms(text));
   } catch {
-    return undefined; // not listening yet: asked again at the next reading
+    return undefined; // not listening yet, or stuck: asked again at the next reading
   }
 }
 

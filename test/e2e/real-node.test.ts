@@ -19,10 +19,12 @@ import {
   podReady,
   projectWithVariant,
   runCli,
+  runnerRequests,
 } from './harness.js';
 import { rolledOutSince } from './harness.js';
 import { chunkCommitRace } from '../../lib/runner/chunk-commit-race.js';
 import { currentLeader as newestLeader, roleChanges as roleChangesOf } from '../../lib/runner/leader.js';
+import { isStaleRead, type ChurnReport } from './roll-under-load.js';
 
 /**
  * The `local-node` profile on the local cluster's real node (kubelet + containerd, see
@@ -82,6 +84,23 @@ async function awaitLeaderOnDisk(): Promise<string> {
   }
   throw new Error('no leader in the event logs on disk within 60 s');
 }
+
+/** The newest Raft term in the event logs on disk. */
+const newestTerm = async () => Math.max(0, ...roleChangesOnDisk(await claimDirectories()).map((c) => c.term));
+
+/** Waits (up to 60 s, re-reading every 250 ms) for a leader elected in a term above `term`. */
+async function awaitLeaderAbove(term: number): Promise<string> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
+    const changes = roleChangesOnDisk(await claimDirectories());
+    const leader = newestLeader(changes);
+    if (leader && changes.some((c) => c.role === 'Leader' && c.term > term)) return leader;
+  }
+  throw new Error(`no leader elected above term ${term} within 60 s`);
+}
+
+/** The containerd id of a pod's Sand Store container (for ctr, in the node's containerd). */
+const sandstoreContainerId = (pod: Pod) =>
+  pod.status!.containerStatuses!.find((c) => c.name === 'sandstore')!.containerID!.replace(/^containerd:\/\//, '');
 
 /**
  * Deletes a Sand Store pod and waits (by watch) until the StatefulSet controller has it back Ready
@@ -393,6 +412,8 @@ test('an update to an image that crashes at start pauses with one follower on it
 
   const fixed = await runCli(['update', `--profile=${PROFILE}`, '--timeout=180']);
   expectExit(fixed, 0);
+  // The crash-looping pod serves nobody: it is replaced first, before any healthy member.
+  expect(/update: replacing (\S+) \(([^)]+)\)/.exec(fixed.stdout)?.slice(1)).toEqual([crashing, 'not Ready']);
   const done = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(done.status?.currentRevision).toBe(done.status?.updateRevision);
   expect((await pods()).map((p) => [p.metadata.name, podReady(p)])).toEqual([
@@ -400,6 +421,43 @@ test('an update to an image that crashes at start pauses with one follower on it
     ['sandstore-1', true],
     ['sandstore-2', true],
   ]);
+});
+
+test('an update that finds no serving leader (the leader and a follower frozen) refuses: exit 1, nothing replaced, nothing written', async () => {
+  const dataPlane = (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
+  const leader = await awaitLeaderOnDisk();
+  const termBefore = await newestTerm();
+  const follower = dataPlane.find((p) => p.metadata.name !== leader)!;
+  // Frozen in their cgroup (the kernel still accepts TCP for them, so the pods stay Ready): one
+  // member is left, which cannot win an election alone.
+  const frozen = [dataPlane.find((p) => p.metadata.name === leader)!, follower].map(sandstoreContainerId);
+  for (const id of frozen) ctr('task', 'pause', id);
+  let thawed = false;
+  const thaw = () => {
+    if (thawed) return;
+    thawed = true;
+    for (const id of frozen) ctr('task', 'resume', id);
+  };
+  stopAfterTest = thaw;
+  const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
+  const from = Date.now();
+  const r = await runCli(['update', `--profile=${PROFILE}`, '--timeout=120']);
+  const to = Date.now();
+  thaw();
+  expectExit(r, 1);
+  expect(r.stderr).toMatch(/has no serving leader: [^\n]*Nothing was replaced\./);
+  const after = (await profilePods()).filter((p) => p.metadata.labels?.[LabelKeys.component] === 'data-plane');
+  expect(after.map((p) => p.metadata.uid)).toEqual(dataPlane.map((p) => p.metadata.uid));
+  const stsAfter = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
+  expect(stsAfter.metadata.generation).toBe(sts.metadata.generation);
+  expect(stsAfter.spec?.updateStrategy).toEqual(sts.spec?.updateStrategy);
+  // Nothing written: the runner's requests in the audit log are reads (its lock aside).
+  const writes = (await runnerRequests(from, to)).filter(
+    (e) => !['get', 'list', 'watch'].includes(e.verb) && e.objectRef?.resource !== 'leases',
+  );
+  expect(writes.map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.name}`)).toEqual([]);
+  // Thawed, the members elect a leader again (a term above the frozen leader's) for the tests after.
+  await awaitLeaderAbove(termBefore);
 });
 
 test("a rolling update under a client's load replaces one pod at a time, followers first, the leader last; no acknowledged write is lost and the client is refused only while the roll runs", async () => {
@@ -509,12 +567,7 @@ test("a rolling update under a client's load replaces one pod at a time, followe
   expect(servedAfter).toBe(true);
   const ended = await churn;
   expectExit(ended, 0);
-  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as {
-    operations: number;
-    abandoned: number;
-    mismatches: unknown[];
-    outages: { startedAt: string; millis: number; attempts: number; mostFrequentError: string }[];
-  };
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as ChurnReport;
   const refused = report.outages.reduce((sum, o) => sum + o.millis, 0);
   const longest = Math.max(0, ...report.outages.map((o) => o.millis));
   const after = (o: { startedAt: string; millis: number }) => (Date.parse(o.startedAt) + o.millis - rollEnd) / 1000;
@@ -523,8 +576,13 @@ test("a rolling update under a client's load replaces one pod at a time, followe
     `update under load: roll ${((rollEnd - rollStart) / 1000).toFixed(1)}s; ${report.operations} operations; ${report.outages.length} outage(s), longest ${(longest / 1000).toFixed(1)}s, ${(refused / 1000).toFixed(1)}s in all, the last ending ${Math.max(0, ...report.outages.map(after)).toFixed(1)}s after the roll; ${report.outages.map((o) => o.mostFrequentError.slice(0, 120)).join(' | ')}`,
   );
   // Every operation succeeded in the end (none still failing after 60 s of retries), and read back
-  // what it wrote.
-  expect({ abandoned: report.abandoned, mismatches: report.mismatches }).toEqual({ abandoned: 0, mismatches: [] });
+  // what it wrote, but for upstream's stale read, which heals within the second.
+  const stale = report.mismatches.filter(isStaleRead);
+  if (stale.length > 0) console.log(`stale reads that healed: ${JSON.stringify(stale)}`);
+  expect({ abandoned: report.abandoned, lost: report.mismatches.filter((m) => !isStaleRead(m)) }).toEqual({
+    abandoned: 0,
+    lost: [],
+  });
   // The client was refused only because of the roll: every outage began while it ran. How long the
   // elections after a restart go on is Sand Store's (see docs/commands.md, "Sand Store 7ab6010"): measured,
   // printed above, bounded by the 60 s above, not asserted tighter.
@@ -563,13 +621,20 @@ test("the in-cluster smoke Job passes, and so does Sand Store's open_smoke clien
   expect(binDir).toBeDefined();
   const work = mkdtempSync(join(tmpdir(), 'open-smoke-'));
   // The leader must not be the pod behind the profile's first node port (30380), so that passing
-  // proves a client reaches a leader anywhere. While sandstore-0 leads, a follower's pod is deleted:
-  // Sand Store 7ab6010 has no pre-vote, so a restarted member calls an election at once and usually
-  // wins it (seen: deleting the leader sandstore-0 made 2 lead, then 0 came back and took over again;
-  // deleting follower 1 made 1 lead). Up to three tries, alternating followers.
+  // proves a client reaches a leader anywhere. While sandstore-0 leads, its Sand Store is frozen
+  // until the others have elected one of theirs, then thawed: it hears the higher term and follows.
+  // (Deleting a follower's pod no longer moves leadership: with the leader handover a restarted
+  // member hears the leader before its election timer fires.)
   let leader = await awaitLeaderOnDisk();
-  for (let attempt = 0; leader === 'sandstore-0' && attempt < 3; attempt++) {
-    await deletePodAndAwaitBack(attempt % 2 === 0 ? 'sandstore-1' : 'sandstore-2');
+  if (leader === 'sandstore-0') {
+    const termBefore = await newestTerm();
+    const id = sandstoreContainerId((await profilePods()).find((p) => p.metadata.name === 'sandstore-0')!);
+    ctr('task', 'pause', id);
+    try {
+      await awaitLeaderAbove(termBefore);
+    } finally {
+      ctr('task', 'resume', id);
+    }
     leader = await awaitLeaderOnDisk();
   }
   expect(leader).not.toBe('sandstore-0');

@@ -7,6 +7,8 @@
  *   npm run bench -- --only=synth synth rows only (no cluster needed)
  *   npm run bench -- --only=real-node  deploy, update and destroy on the real node (profile local-node)
  *   npm run bench -- --only=real-node-deploy  the real node's deploy row alone
+ *   npm run bench -- --only=roll-under-load  the quorum-aware update against the ordinal roll under
+ *                                             client load, 3 and 5 pods on the real node
  *   npm run bench -- --only=driver  the load driver's rows: its ceiling against a three-node Sand Store on
  *                                 loopback (started and stopped here), the local-node profile's rates
  *                                 when it is deployed, its memory, upstream's clients/bench beside it
@@ -36,6 +38,8 @@ import { driverArgs } from '../lib/benchmark/run-driver.js';
 import { profileSelector } from '../lib/labels.js';
 import { defaultSandstoreSource, projectRoot } from '../lib/paths.js';
 import { loadProfile } from '../lib/profiles.js';
+import { expectExit, projectWithVariant, runCli } from '../test/e2e/harness.js';
+import { describeRoll, kubectlRestart, outage, rollUnderLoad, type RollTarget } from '../test/e2e/roll-under-load.js';
 import { startLoopbackSandstore } from './loopback-sandstore.js';
 
 interface Entry {
@@ -58,6 +62,7 @@ const program = new Command('bench')
       'scale',
       'real-node',
       'real-node-deploy',
+      'roll-under-load',
       'image',
     ]),
   )
@@ -892,6 +897,50 @@ function memoryRow(m: MemoryRuns, ceiling: DriverSummary): void {
   });
 }
 
+/**
+ * Issue 22's rows: the runner's quorum-aware update against the StatefulSet's ordinal roll
+ * (`kubectl rollout restart`), one after the other on the same deployment, each under the same two
+ * churn clients (test/e2e/roll-under-load.ts): roll time, each client's total outage, and in the
+ * notes the elections (Sand Store's event logs) and the longest outages. Then the same on 5 pods (a
+ * variant of local-node with `raft.replicas: 5`). One roll per side: a roll under load is minutes,
+ * and its spread is in docs/performance.md.
+ */
+async function benchRollUnderLoad(): Promise<void> {
+  const three: RollTarget = { context: opts.context, profile: 'local-node', namespace: 'sandstore-node', replicas: 3 };
+  ours('deploy', three.profile);
+  await rollRows(three, 'local-node, 3 pods');
+  ours('destroy', three.profile);
+  // A namespace of its own: local-node's may still be terminating after its destroy.
+  const work = projectWithVariant('local-node', 'local-node-5', "raft: { replicas: 5 }, namespace: 'sandstore-node-5'");
+  const five: RollTarget = { ...three, profile: 'local-node-5', namespace: 'sandstore-node-5', replicas: 5, cwd: work };
+  ours('deploy', five.profile, work);
+  await rollRows(five, 'local-node-5, 5 pods');
+  ours('destroy', five.profile, work);
+  rmSync(work, { recursive: true, force: true });
+}
+
+async function rollRows(t: RollTarget, label: string): Promise<void> {
+  // Asynchronous, as the clients and the roll's watch run in this process.
+  const quorum = await rollUnderLoad(t, async () =>
+    expectExit(await runCli(['update', `--profile=${t.profile}`], { cwd: t.cwd, env: { KUBE_CONTEXT: t.context } }), 0),
+  );
+  const ordinal = await rollUnderLoad(t, () => kubectlRestart(t));
+  const notes = `${describeRoll('quorum order (ours)', quorum)}. ${describeRoll('ordinal order (baseline)', ordinal)}`;
+  const row = (what: string, o: number, b: number, target: number | null) =>
+    entries.push({
+      name: `update under load (${label}): ${what}`,
+      ours_s: round(o),
+      baseline_s: round(b),
+      ratio: round(o / b),
+      target,
+      notes,
+    });
+  row('roll time, quorum order against ordinal', quorum.seconds, ordinal.seconds, null);
+  row("following client's total outage", outage(quorum.follow).total, outage(ordinal.follow).total, 0.5);
+  row("naive client's total outage", outage(quorum.naive).total, outage(ordinal.naive).total, null);
+  process.stderr.write(`${notes}\n`);
+}
+
 // ---------------------------------------------------------------------------------------------
 const only = opts.only;
 if (!only || only === 'synth') benchSynth();
@@ -918,6 +967,10 @@ if (!only || (only !== 'synth' && only !== 'driver' && only !== 'image')) {
     } else if (hasRealNode()) benchFlows(...realNode);
     else
       process.stderr.write('bench: no real node in this cluster (started with --no-node?): real-node rows skipped\n');
+  }
+  if (!only || only === 'roll-under-load') {
+    if (hasRealNode()) await benchRollUnderLoad();
+    else process.stderr.write('bench: no real node in this cluster: roll-under-load rows skipped\n');
   }
 }
 

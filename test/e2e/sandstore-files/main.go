@@ -233,7 +233,7 @@ func churn(seeds []string, pods map[string]int, length time.Duration, reportPath
 				node = to
 				continue
 			}
-			errs[err.Error()]++
+			errs[errorKind(err.Error())]++
 			// Fresh connections after a failure: a gRPC connection that failed waits out its
 			// reconnect back-off (growing to 120 s) before it dials again, which would stretch the
 			// window measured here beyond Sand Store's own. The old ones are left to idle out
@@ -277,6 +277,14 @@ func churn(seeds []string, pods map[string]int, length time.Duration, reportPath
 		fail("%v", err)
 	}
 	fmt.Printf("churn: %d operations, %d outages, %d mismatches, %d abandoned\n", report.Operations, len(report.Outages), len(report.Mismatches), report.Abandoned)
+}
+
+// churnPath matches the files churn writes: each attempt's own, so no two errors would count alike.
+var churnPath = regexp.MustCompile(`/churn-\d+-\d+-\d+\.bin`)
+
+// errorKind is an error without the attempt's file, so that the same failure counts as one kind.
+func errorKind(err string) string {
+	return churnPath.ReplaceAllString(err, "/churn-<n>.bin")
 }
 
 // mostFrequent names the most frequent error of an outage (the one to read first).

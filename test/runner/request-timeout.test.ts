@@ -34,10 +34,10 @@ describe('a request with its own timeout', () => {
       kube.request<string>('GET', '/stuck', { raw: true, timeoutMs: 200 }),
       kube.request<string>('GET', '/slow', { raw: true }),
     ]);
-    expect(stuck).toMatchObject({
-      status: 'rejected',
-      reason: { name: 'ApiUnreachableError', message: expect.stringContaining('no answer within 0.2s') },
-    });
+    expect(stuck.status).toBe('rejected');
+    const reason = (stuck as PromiseRejectedResult).reason as Error;
+    expect(reason.name).toBe('ApiUnreachableError');
+    expect(reason.message).toContain('no answer within 0.2s');
     expect(slow).toEqual({ status: 'fulfilled', value: 'ok' });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(connections).toBe(2);

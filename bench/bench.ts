@@ -290,6 +290,11 @@ function kubectlFlows(profileName: string, namespace: string, dist: string, cont
       'apply',
       ...pick('storageclass-'),
       ...pick('configmap-'),
+      // The role-label sidecar's ServiceAccount and its Role: without them the StatefulSet cannot
+      // create a pod (missed when the sidecar came; rollout status then timed out).
+      ...pick('serviceaccount-'),
+      ...pick('role-'),
+      ...pick('rolebinding-'),
       ...files.filter((x) => x.startsWith('service-') && !x.endsWith('-external.yaml')).flatMap((x) => ['-f', f(x)]),
       ...pick('networkpolicy-'),
       ...pick('poddisruptionbudget-'),

@@ -76,27 +76,21 @@ function roleChangesOnDisk(dirs: Map<string, string>) {
 /** The current leader, from Sand Store's own event logs on the node's disk. */
 const leaderOnDisk = async () => newestLeader(roleChangesOnDisk(await claimDirectories()));
 
-/** Waits (up to 60 s) until the event logs on disk show a current leader; re-read every 250 ms, a file has no watch. */
-async function awaitLeaderOnDisk(): Promise<string> {
-  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
-    const leader = await leaderOnDisk();
-    if (leader) return leader;
-  }
-  throw new Error('no leader in the event logs on disk within 60 s');
-}
-
-/** The newest Raft term in the event logs on disk. */
-const newestTerm = async () => Math.max(0, ...roleChangesOnDisk(await claimDirectories()).map((c) => c.term));
-
-/** Waits (up to 60 s, re-reading every 250 ms) for a leader elected in a term above `term`. */
-async function awaitLeaderAbove(term: number): Promise<string> {
+/**
+ * Waits (up to 60 s) until the event logs on disk show a current leader, elected in a term above
+ * `term` when given; re-read every 250 ms, a file has no watch.
+ */
+async function awaitLeaderOnDisk(term = 0): Promise<string> {
   for (const deadline = Date.now() + 60_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 250))) {
     const changes = roleChangesOnDisk(await claimDirectories());
     const leader = newestLeader(changes);
     if (leader && changes.some((c) => c.role === 'Leader' && c.term > term)) return leader;
   }
-  throw new Error(`no leader elected above term ${term} within 60 s`);
+  throw new Error(`no leader${term > 0 ? ` elected above term ${term}` : ''} in the event logs on disk within 60 s`);
 }
+
+/** The newest Raft term in the event logs on disk. */
+const newestTerm = async () => Math.max(0, ...roleChangesOnDisk(await claimDirectories()).map((c) => c.term));
 
 /** The containerd id of a pod's Sand Store container (for ctr, in the node's containerd). */
 const sandstoreContainerId = (pod: Pod) =>
@@ -457,7 +451,7 @@ test('an update that finds no serving leader (the leader and a follower frozen) 
   );
   expect(writes.map((e) => `${e.verb} ${e.objectRef?.resource}/${e.objectRef?.name}`)).toEqual([]);
   // Thawed, the members elect a leader again (a term above the frozen leader's) for the tests after.
-  await awaitLeaderAbove(termBefore);
+  await awaitLeaderOnDisk(termBefore);
 });
 
 test("a rolling update under a client's load replaces one pod at a time, followers first, the leader last; no acknowledged write is lost and the client is refused only while the roll runs", async () => {
@@ -631,7 +625,7 @@ test("the in-cluster smoke Job passes, and so does Sand Store's open_smoke clien
     const id = sandstoreContainerId((await profilePods()).find((p) => p.metadata.name === 'sandstore-0')!);
     ctr('task', 'pause', id);
     try {
-      await awaitLeaderAbove(termBefore);
+      await awaitLeaderOnDisk(termBefore);
     } finally {
       ctr('task', 'resume', id);
     }

@@ -929,7 +929,7 @@ async function rollRows(t: RollTarget, label: string): Promise<void> {
   const quorum = await rollUnderLoad(t, async () =>
     expectExit(await runCli(['update', `--profile=${t.profile}`], { cwd: t.cwd, env: { KUBE_CONTEXT: t.context } }), 0),
   );
-  const ordinal = await rollUnderLoad(t, () => kubectlRestart(t));
+  const ordinal = await rollUnderLoad(t, () => kubectlRestart(t, kubectl()));
   const notes = `${describeRoll('quorum order (ours)', quorum)}. ${describeRoll('ordinal order (baseline)', ordinal)}`;
   const row = (what: string, o: number, b: number, target: number | null) =>
     entries.push({

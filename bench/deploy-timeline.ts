@@ -44,6 +44,7 @@ const RUNNER_LINES: readonly [RegExp, string][] = [
   [/membership written/, 'runner: Job Complete'],
   [/data-plane: applied/, 'runner: data plane applied'],
   [/Sand Store pods Ready/, 'runner: data plane Ready'],
+  [/volumes are wiped/, "runner: last run's volumes wiped"],
   [/^done: /, 'runner: done'],
 ];
 
@@ -158,6 +159,7 @@ const PHASES: readonly [string, string, string][] = [
   ['membership Job: etcd Ready to Complete', 'runner: etcd Ready', 'runner: Job Complete'],
   ['data plane: Job Complete to Ready', 'runner: Job Complete', 'runner: data plane Ready'],
   ['node ports, exit', 'runner: data plane Ready', 'command exited'],
+  ["last run's volumes wiped (alongside the above)", 'runner: clean slate', "runner: last run's volumes wiped"],
   ['total', 'start', 'command exited'],
 ];
 

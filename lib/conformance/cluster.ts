@@ -201,7 +201,7 @@ export async function removeConformanceObjects(ctx: ClusterContext, timeoutSecon
         `${kind} ${CONFORMANCE_NAME} in namespace ${ctx.namespace} was not written by conformance for profile ` +
           `${ctx.profileName} (its labels say otherwise); it was left alone: remove or rename it`,
       );
-    if (await ctx.kube.delete(kind, CONFORMANCE_NAME, ctx.namespace, 'Background', { uid: live.metadata.uid }))
+    if (await ctx.kube.delete(kind, CONFORMANCE_NAME, ctx.namespace, { preconditions: { uid: live.metadata.uid } }))
       removed.push(`${kind} ${CONFORMANCE_NAME}`);
     if (kind === 'Job') await waitForJobGone(ctx, timeoutSeconds);
   }

@@ -181,6 +181,16 @@ const WATCH_SILENCE_FACTOR = 1.25;
 export class WatchSilentError extends Error {}
 const USER_AGENT = 'sandstore-deploy';
 
+/** What a DELETE may say besides the object. */
+export interface DeleteOptions {
+  /** @default 'Background' */
+  readonly propagationPolicy?: 'Background' | 'Foreground';
+  /** `uid`: only that very object, not a namesake created since. */
+  readonly preconditions?: { readonly uid?: string };
+  /** A pod's time to stop, instead of its own `terminationGracePeriodSeconds`. */
+  readonly gracePeriodSeconds?: number;
+}
+
 export class Kube {
   /**
    * Requests sent by this client, by verb (watches as WATCH): printed with
@@ -578,14 +588,9 @@ export class Kube {
     return this.request('PUT', objectPath(o.kind!, o.metadata.name, o.metadata.namespace), { body: o });
   }
 
-  /** Deletes; a NotFound counts as done (returns false). `preconditions.uid`: only that very object. */
-  public async delete(
-    kind: string,
-    name: string,
-    namespace?: string,
-    propagationPolicy: 'Background' | 'Foreground' = 'Background',
-    preconditions?: { uid?: string },
-  ): Promise<boolean> {
+  /** Deletes; a NotFound counts as done (returns false). */
+  public async delete(kind: string, name: string, namespace?: string, opts: DeleteOptions = {}): Promise<boolean> {
+    const { propagationPolicy = 'Background', preconditions, gracePeriodSeconds } = opts;
     try {
       await this.request('DELETE', objectPath(kind, name, namespace), {
         body: {
@@ -593,6 +598,7 @@ export class Kube {
           apiVersion: 'v1',
           propagationPolicy,
           ...(preconditions ? { preconditions } : {}),
+          ...(gracePeriodSeconds !== undefined ? { gracePeriodSeconds } : {}),
         },
       });
       return true;

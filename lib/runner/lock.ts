@@ -168,7 +168,7 @@ export async function acquireLock(
       if (lost) return;
       // Only our own Lease: deleting with a precondition on its uid never removes a successor's.
       await kube
-        .delete('Lease', name, LOCK_NAMESPACE, 'Background', { uid: current.metadata.uid })
+        .delete('Lease', name, LOCK_NAMESPACE, { preconditions: { uid: current.metadata.uid } })
         .catch(() => undefined);
     },
   };

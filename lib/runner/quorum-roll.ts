@@ -261,7 +261,7 @@ export async function rollInOrder(ctx: CommandContext, name: string, podReadySec
     const uid = next.metadata.uid;
     const role = isFailing(next) ? 'not Ready' : next.metadata.name === leader ? 'the leader' : 'a follower';
     ctx.report.step('update', `replacing ${next.metadata.name} (${role})`);
-    await ctx.kube.delete('Pod', next.metadata.name, ctx.namespace, 'Background', { uid });
+    await ctx.kube.delete('Pod', next.metadata.name, ctx.namespace, { preconditions: { uid } });
     await awaitReplacement(ctx, name, next.metadata.name, {
       oldUid: uid,
       updateRevision,

@@ -1,5 +1,6 @@
 import { expect } from '@jest/globals';
-import { CONTEXT, expectExit, kubeFor, runCli } from './harness.js';
+import { join } from 'node:path';
+import { clusterEnv, CONTEXT, expectExit, kubeFor, runCli } from './harness.js';
 import {
   describeRoll,
   isStaleRead,
@@ -33,7 +34,7 @@ test('the quorum-aware roll against the ordinal RollingUpdate, under load, in on
   const sts = await kube.get('StatefulSet', 'sandstore', NAMESPACE);
   expect(sts.spec?.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { partition: 0 } });
   // What a user without the runner runs: the StatefulSet's own roll, highest ordinal first.
-  const ordinal = await rollUnderLoad(target, () => kubectlRestart(target));
+  const ordinal = await rollUnderLoad(target, () => kubectlRestart(target, join(clusterEnv().KUBE_BIN_DIR, 'kubectl')));
   // The measured numbers, printed before anything is asserted on them (docs/performance.md).
   console.log(`${describeRoll('quorum order', quorum)}\n${describeRoll('ordinal order', ordinal)}`);
   expect(ordinal.order).toEqual(['sandstore-2', 'sandstore-1', 'sandstore-0']);

@@ -227,10 +227,11 @@ export function describeRoll(name: string, r: RollResult): string {
 /**
  * The StatefulSet's own roll, as a user without the runner starts it: kubectl, highest ordinal
  * first. Asynchronous: a synchronous child would hold up this process's watch of the roll.
+ * `kubectlPath`: the binary the caller found (the local cluster's own, not whatever PATH holds).
  */
-export async function kubectlRestart(t: RollTarget): Promise<void> {
+export async function kubectlRestart(t: RollTarget, kubectlPath: string): Promise<void> {
   const kubectl = (...args: string[]) =>
-    promisify(execFile)('kubectl', ['--context', t.context, '-n', t.namespace, ...args], { encoding: 'utf8' });
+    promisify(execFile)(kubectlPath, ['--context', t.context, '-n', t.namespace, ...args], { encoding: 'utf8' });
   await kubectl('rollout', 'restart', 'statefulset/sandstore');
   await kubectl('rollout', 'status', 'statefulset/sandstore', '--timeout=300s');
 }

@@ -187,6 +187,33 @@ describe('runner on the local control plane', () => {
     for (const c of claims) expect(oldUids.has(c.metadata.uid)).toBe(false);
   });
 
+  test("a deploy wipes the last run's volumes alongside the new deployment, and fails on one left unwiped", async () => {
+    // The clean slate returns once pods and claims are gone; the old volumes are waited for last.
+    // One of them is held by a finalizer: the new deployment comes up on new claims all the same,
+    // and the deploy fails on its deadline naming that volume, instead of reporting success.
+    const old = await claimsOf();
+    const held = old.find((c) => c.metadata.name === 'data-sandstore-0')!.spec!.volumeName!;
+    await kube.mergePatch('PersistentVolume', held, undefined, { metadata: { finalizers: ['sandstore.test/hold'] } });
+    try {
+      const r = await cli('deploy', '--timeout=20');
+      expectExit(r, 1);
+      expect(r.stderr).toMatch(
+        new RegExp(`PersistentVolume/${held}: terminating since .*; finalizers [^;]*sandstore\\.test/hold`),
+      );
+      expect(r.stderr).toContain('The new deployment is Ready on new claims.');
+      const pods = await sandstorePods();
+      expect(pods.map((p) => podReady(p))).toEqual([true, true, true]);
+      const oldUids = new Set(old.map((c) => c.metadata.uid));
+      expect((await claimsOf()).filter((c) => oldUids.has(c.metadata.uid))).toEqual([]);
+      const left = (await kube.list('PersistentVolume')).items.filter((v) =>
+        old.some((c) => c.spec?.volumeName === v.metadata.name),
+      );
+      expect(left.map((v) => [v.metadata.name, v.status?.phase])).toEqual([[held, 'Released']]);
+    } finally {
+      await kube.mergePatch('PersistentVolume', held, undefined, { metadata: { finalizers: null } });
+    }
+  });
+
   test('destroy leaves zero objects, claims and volumes of the profile', async () => {
     const volumesBefore = (await claimsOf()).map((c) => c.spec?.volumeName);
     const r = await cli('destroy');

@@ -2,7 +2,7 @@ import { Component, componentSelector, DeployPhase } from '../../labels.js';
 import type { Manifest } from '../../synth.js';
 import { applyAll } from '../apply.js';
 import { clientEndpoints } from '../client-access.js';
-import { destroyProfile } from './destroy.js';
+import { awaitVolumesWiped, destroyProfile } from './destroy.js';
 import { findManifest, manifestsOfPhase, readManifests } from '../manifests.js';
 import { waitForJob, waitForRollout } from '../waits.js';
 import { waitContext, type CommandContext } from './context.js';
@@ -29,6 +29,9 @@ export const DEPLOY_STEPS: readonly (readonly DeployPhase[])[] = [
   [DeployPhase.controlPlane, DeployPhase.bootstrap, DeployPhase.dataPlane],
   [DeployPhase.clientAccess],
 ];
+
+/** The deploy's last wait: the last run's volumes wiped, with the new deployment already Ready. */
+const WIPE_PHASE = 'wipe';
 
 /** Records how far a deploy got, so an interrupt or failure can say what state the cluster is in. */
 interface DeployProgress {
@@ -67,9 +70,11 @@ export async function deploy(
   await ctx.holdLock();
   // Again after the lock: two deploys of different profiles started together then see each other's lock.
   await refuseOtherProfiles(ctx);
-  // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run.
+  // The seed's clean-slate guarantee: no claim (no Raft state, no chunks) survives into a new run,
+  // and the old volumes are wiped before the deploy reports success. Their wiping runs alongside
+  // the new deployment (no new claim can bind an old volume), off the deploy's critical path.
   progress.phase = 'destroy';
-  await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep' });
+  const { wiping } = await destroyProfile(waitContext(ctx), manifests, { namespace: 'keep', volumes: 'return' });
   for (const step of DEPLOY_STEPS) {
     for (const phase of step) await applyPhase(ctx, progress, phase, manifestsOfPhase(manifests, phase));
     for (const phase of step) {
@@ -77,6 +82,8 @@ export async function deploy(
       await waitForPhase(ctx, phase, manifestsOfPhase(manifests, phase));
     }
   }
+  progress.phase = WIPE_PHASE;
+  await awaitVolumesWiped(waitContext(ctx), wiping);
   progress.phase = 'done';
   // Where to point a client, without an order: Sand Store clients need the leader's address first
   // (see client.ts), and an election may still be under way; `client` orders them when asked.
@@ -164,7 +171,11 @@ export const deployCommand: ClusterCommand<{ smoke?: boolean; ignoreCheck?: stri
     } catch (err) {
       // How far it got and how to go on, whatever stopped it once it had begun (the error itself
       // says what went wrong); a refusal changed nothing.
-      if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
+      if (err instanceof CommandError && progress.phase === WIPE_PHASE) {
+        err.withDetails(
+          `The new deployment is Ready on new claims. The last run's volumes are not all wiped yet: its Raft state and chunks may still be on the node's disk while the provisioner goes on. Benchmark once \`kubectl --context ${ctx.target.context} get pv\` shows none of them Released.`,
+        );
+      } else if (err instanceof CommandError && !(err instanceof RefusedError) && progress.phase !== 'start') {
         err.withDetails(
           `Deploy stopped in phase "${progress.phase}"; phases applied: ${progress.applied.join(', ') || 'none'}. The cluster holds a partial deployment that Kubernetes keeps converging; \`npm run deploy -- --profile=${ctx.profile.name}\` starts over from a clean slate, \`npm run destroy -- --profile=${ctx.profile.name}\` removes it, \`npm run status -- --profile=${ctx.profile.name}\` shows it.`,
         );

@@ -37,6 +37,13 @@ export const PROFILE_KINDS = [
   'Namespace',
 ] as const;
 
+/**
+ * A data-plane pod's time to stop in a destroy: Sand Store deregisters from etcd within it (seen
+ * on the real node: under a second). Nothing is kept of a destroyed profile, so a stop cut short
+ * loses nothing.
+ */
+export const STOP_GRACE_SECONDS = 1;
+
 /** Deletion order: controllers first (so they stop re-creating pods), then the rest, namespace last. */
 const ORDER = [
   'StatefulSet',
@@ -111,13 +118,28 @@ export interface DestroyOptions {
    * @default 'delete'
    */
   readonly namespace?: 'keep' | 'delete' | 'delete-and-wait';
+  /**
+   * Whether destroy returns before the claims' volumes are wiped:
+   * - 'wait' (destroy): only once every volume is gone, its directory wiped by the provisioner.
+   * - 'return' (deploy's clean slate): once pods and claims are gone, with the volumes still being
+   *   wiped (local-path's teardown helper pods, ~3.5 s). New claims of the same names cannot bind
+   *   them: a released volume stays bound to its old claim's uid. The caller gets the volumes and
+   *   waits for them with `awaitVolumesWiped` before it reports success.
+   * @default 'wait'
+   */
+  readonly volumes?: 'wait' | 'return';
+}
+
+/** What destroy left behind on purpose: volumes the provisioner is still wiping (`volumes: 'return'`). */
+export interface DestroyResult {
+  readonly wiping: readonly PersistentVolume[];
 }
 
 export async function destroyProfile(
   ctx: DestroyContext,
   manifests?: readonly Manifest[],
   opts: DestroyOptions = {},
-): Promise<void> {
+): Promise<DestroyResult> {
   const { kube, report } = ctx;
   const selector = profileSelector(ctx.profileName);
   const lists = await Promise.all(kindsToSweep(manifests).map((kind) => kube.list(kind, { labelSelector: selector })));
@@ -156,6 +178,16 @@ export async function destroyProfile(
         .filter((o) => !controlPlane(o))
         .map((o) => kube.delete(o.kind!, o.metadata.name, o.metadata.namespace)),
     );
+    // With their controllers gone, the data plane's pods are not re-created: each is deleted again
+    // with a short grace, since every member is stopping and no peer needs a stopping pod's address
+    // kept (the leader handover's linger, 2 s, which made every destroy wait for it).
+    await Promise.all(
+      live
+        .filter((o) => o.kind === 'Pod' && o.metadata.labels?.[LabelKeys.component] === Component.dataPlane)
+        .map((o) =>
+          kube.delete('Pod', o.metadata.name, o.metadata.namespace, { gracePeriodSeconds: STOP_GRACE_SECONDS }),
+        ),
+    );
     await waitGone(
       ctx,
       `profile ${ctx.profileName}'s data-plane pods to stop`,
@@ -174,13 +206,11 @@ export async function destroyProfile(
 
   // Claims and volumes may also be left from an earlier run whose namespace is already gone, so the
   // wait always looks at the cluster, not only at what this run deleted.
+  const waitForVolumes = (opts.volumes ?? 'wait') === 'wait';
+  const volumesLeft = (s: Snapshot) => volumesOfClaims(objectsOf(s, 'volumes', 'PersistentVolume'), claims);
   const remaining = (s: Snapshot) => {
     for (const c of objectsOf(s, 'claims')) claims.add(`${c.metadata.namespace}/${c.metadata.name}`);
-    return [
-      ...objectsOf(s, 'pods'),
-      ...objectsOf(s, 'claims'),
-      ...volumesOfClaims(objectsOf(s, 'volumes', 'PersistentVolume'), claims),
-    ];
+    return [...objectsOf(s, 'pods'), ...objectsOf(s, 'claims'), ...(waitForVolumes ? volumesLeft(s) : [])];
   };
   // A claim can also appear after the list above: a StatefulSet controller that was catching up
   // (after an API server restart, say) creates it between our list and its StatefulSet's deletion.
@@ -192,15 +222,17 @@ export async function destroyProfile(
       requested.add(c.metadata.uid);
       report.step('destroy', `deleting claim ${c.metadata.name}, created after the first list`);
       kube
-        .delete('PersistentVolumeClaim', c.metadata.name, c.metadata.namespace, 'Background', { uid: c.metadata.uid })
+        .delete('PersistentVolumeClaim', c.metadata.name, c.metadata.namespace, {
+          preconditions: { uid: c.metadata.uid },
+        })
         .catch((err) => {
           report.problem(`claim ${c.metadata.name}`, `could not delete it: ${(err as Error).message}`);
         });
     }
   };
-  await waitGone(
+  const gone = await waitGone(
     ctx,
-    `profile ${ctx.profileName}'s pods, claims and volumes to be gone`,
+    `profile ${ctx.profileName}'s pods, claims${waitForVolumes ? ' and volumes' : ''} to be gone`,
     [
       { key: 'pods', kind: 'Pod', labelSelector: selector },
       { key: 'claims', kind: 'PersistentVolumeClaim', labelSelector: selector },
@@ -209,6 +241,7 @@ export async function destroyProfile(
     remaining,
     deleteLateClaims,
   );
+  const wiping = volumesLeft(gone);
   // The namespace goes last, once empty: the namespace controller then finalizes it at once, where
   // deleting it with pods inside makes it re-check its contents on a back-off of seconds.
   await Promise.all(namespaceObjects.map((o) => kube.delete('Namespace', o.metadata.name)));
@@ -237,17 +270,38 @@ export async function destroyProfile(
           ? `; namespace ${namespaces.join(', ')} deleted (the cluster finalizes it in the ` +
             `background; a deploy of this profile waits for that)`
           : `, namespace ${namespaces.join(', ')} deleted`;
+    const volumes = wiping.length
+      ? `, ${wiping.length} of their volumes still being wiped by the provisioner`
+      : ' and their volumes removed';
     report.step(
       'destroy',
-      `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} ` +
-        `claims and their volumes removed${ns}${keptNote}`,
+      `profile ${ctx.profileName} is gone: ${plan.length} objects deleted, ${claims.size} claims${volumes}${ns}${keptNote}`,
     );
   }
+  return { wiping };
 }
 
 /**
- * Waits by watch until `remaining` is empty; on timeout, says what is stuck and how to force it.
- * `sweep` sees every snapshot first (to delete what appeared after the deletions were sent).
+ * Waits until the volumes destroy left being wiped (`volumes: 'return'`) are gone; on the deadline,
+ * says which are stuck and why, as destroy does. Volumes are matched by uid: a new one of the same
+ * name is not theirs.
+ */
+export async function awaitVolumesWiped(ctx: DestroyContext, volumes: readonly PersistentVolume[]): Promise<void> {
+  if (volumes.length === 0) return;
+  const uids = new Set(volumes.map((v) => v.metadata.uid));
+  await waitGone(
+    ctx,
+    `the ${volumes.length} volumes of profile ${ctx.profileName}'s last run to be wiped`,
+    [{ key: 'volumes', kind: 'PersistentVolume' }],
+    (s) => objectsOf(s, 'volumes', 'PersistentVolume').filter((v) => uids.has(v.metadata.uid)),
+  );
+  ctx.report.step('destroy', `the last run's ${volumes.length} volumes are wiped`);
+}
+
+/**
+ * Waits by watch until `remaining` is empty, and returns the snapshot that showed it; on timeout,
+ * says what is stuck and how to force it. `sweep` sees every snapshot first (to delete what
+ * appeared after the deletions were sent).
  */
 async function waitGone(
   ctx: DestroyContext,
@@ -255,10 +309,10 @@ async function waitGone(
   sources: WatchSource[],
   remaining: (s: Snapshot) => KubeObject[],
   sweep?: (s: Snapshot) => void,
-): Promise<void> {
+): Promise<Snapshot> {
   let lastPrinted = 0;
   try {
-    await waitFor(ctx.kube, sources, {
+    return await waitFor(ctx.kube, sources, {
       what,
       timeoutSeconds: ctx.timeoutSeconds,
       signal: ctx.signal,
@@ -271,7 +325,7 @@ async function waitGone(
           ctx.report.step('destroy', `waiting for ${left.length} to go: ${countByKind(left)}`);
           lastPrinted = Date.now();
         }
-        return left.length === 0 ? true : undefined;
+        return left.length === 0 ? s : undefined;
       },
     });
   } catch (err) {

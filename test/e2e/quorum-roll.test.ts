@@ -22,6 +22,11 @@ const NAMESPACE = 'sandstore-node';
 const target: RollTarget = { context: CONTEXT, profile: PROFILE, namespace: NAMESPACE, replicas: 3 };
 const kube = kubeFor();
 afterEach(stopChurnClients);
+// The suite's files run in any order (jest's, by their last durations): a profile left live here
+// would make every later deploy of another profile refuse (one profile at a time).
+afterAll(async () => {
+  expectExit(await runCli(['destroy', `--profile=${PROFILE}`, '--timeout=120']), 0);
+});
 
 test('deploy local-node on the real node', async () => {
   expectExit(await runCli(['deploy', `--profile=${PROFILE}`, '--timeout=240']), 0);

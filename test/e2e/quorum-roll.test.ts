@@ -59,12 +59,11 @@ test('the quorum-aware roll against the ordinal RollingUpdate, under load, in on
       });
   // The leader's own replacement costs at least one election: Sand Store has no leadership transfer.
   // How many more is Sand Store's, not the order's to promise: with the leader handover a replaced
-  // member usually hears the leader before its election timer fires (1 election per quorum roll in
-  // 5 runs and 13 of 14 idle rolls), but likely when its hold runs out first it calls elections it
-  // cannot win, and with no pre-vote each one unseats the leader (9 elections over 31 terms in one
-  // .ci/run, against the ordinal roll's 3 over 11). So the elections are measured and printed
-  // above, for docs/performance.md, and not bounded here; what the order does guarantee is asserted
-  // above (each pod once, never two out, nothing lost).
+  // member usually hears the leader before its election timer fires, but likely when its hold runs
+  // out first it calls elections it cannot win, and with no pre-vote each one unseats the leader
+  // (the runs so far, 5 and 9 elections among them: docs/commands.md, "Quorum-aware update"). So
+  // the elections are measured and printed above, and not bounded here; what the order does
+  // guarantee is asserted above (each pod once, never two out, nothing lost).
   expect(quorum.elections).toBeGreaterThan(0);
   expect(ordinal.elections).toBeGreaterThan(0);
   // Two rolls, each bounded by its watch's 400 s, and the clients served again after each.
